@@ -1,0 +1,33 @@
+// The CLI's command groups. Each Add*Commands registers its subcommands on `app`; when one is chosen
+// its callback stores the work in `action`, which main runs after parsing.
+#ifndef STERITRACK_CLIENT_COMMANDS_H_
+#define STERITRACK_CLIENT_COMMANDS_H_
+
+#include <functional>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "google/protobuf/timestamp.pb.h"
+#include "steritrack/v1/common.pb.h"
+
+namespace steritrack::cli {
+
+struct Globals {
+  std::string server = "127.0.0.1:50051";
+  bool json = false;
+  std::string request_id;
+  std::string actor;
+};
+
+using Action = std::function<int()>;
+
+void AddInventoryCommands(CLI::App& app, const Globals& globals, Action& action);
+void AddTreatmentCommands(CLI::App& app, const Globals& globals, Action& action);
+
+// Shared formatting for text output.
+std::string FormatDate(const v1::Date& date);                      // 2030-12-31
+std::string FormatTime(const google::protobuf::Timestamp& time);  // local 2026-11-26 10:42
+
+}  // namespace steritrack::cli
+
+#endif  // STERITRACK_CLIENT_COMMANDS_H_

@@ -1,0 +1,205 @@
+// receive, discard, recall lot, cartridge show, lot show.
+#include <memory>
+#include <sstream>
+
+#include "client/commands.h"
+#include "client/connection.h"
+#include "client/output.h"
+
+namespace steritrack::cli {
+namespace {
+
+ConnectionOptions Options(const Globals& g) {
+  return {.server = g.server, .actor = g.actor, .request_id = g.request_id};
+}
+
+std::string StateWords(const v1::Cartridge& c) {
+  switch (c.state()) {
+    case v1::CARTRIDGE_STATE_RECEIVED: return "in stock";
+    case v1::CARTRIDGE_STATE_OPENED: return "OPENED (used)";
+    case v1::CARTRIDGE_STATE_DISPOSED: return "DISPOSED (used)";
+    case v1::CARTRIDGE_STATE_DISCARDED_UNUSED: return "DISCARDED_UNUSED (written off)";
+    default: return "unknown";
+  }
+}
+
+std::string LotStateName(const v1::Lot& lot) {
+  switch (lot.state()) {
+    case v1::LOT_STATE_ACTIVE: return "active";
+    case v1::LOT_STATE_QUARANTINED: return "QUARANTINED";
+    case v1::LOT_STATE_RECALLED: return "RECALLED";
+    default: return "unknown";
+  }
+}
+
+std::string Verdict(const v1::Cartridge& c) {
+  if (c.state() != v1::CARTRIDGE_STATE_RECEIVED) return "STOP — not usable: " + StateWords(c);
+  if (c.lot().state() == v1::LOT_STATE_RECALLED) return "STOP — lot recalled: " + c.lot().state_reason();
+  if (c.lot().state() == v1::LOT_STATE_QUARANTINED) {
+    return "STOP — lot quarantined: " + c.lot().state_reason();
+  }
+  if (c.expired()) return "STOP — expired on " + FormatDate(c.lot().expiry());
+  return "OK — usable (in stock, in date, lot active)";
+}
+
+}  // namespace
+
+void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
+  // receive BARCODE...
+  {
+    auto barcodes = std::make_shared<std::vector<std::string>>();
+    CLI::App* cmd = app.add_subcommand(
+        "receive", "Put cartridges in stock; lot and expiry come from each barcode");
+    cmd->add_option("BARCODE", *barcodes, "scans with GTIN (01), expiry (17), lot (10), serial (21)")
+        ->required();
+    cmd->footer(
+        "Example:\n  steritrack receive '(01)09506000134352(17)301231(10)LOT-2024A(21)CRT000107'");
+    cmd->callback([&g, &action, barcodes] {
+      action = [&g, barcodes] {
+        Output out(g.json, std::cout, std::cerr);
+        Connection conn(Options(g));
+        v1::ReceiveCartridgesRequest req;
+        for (const auto& b : *barcodes) req.add_barcodes(b);
+        req.set_request_id(conn.request_id());
+        v1::ReceiveCartridgesResponse resp;
+        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
+          return conn.inventory().ReceiveCartridges(ctx, req, &resp);
+        });
+        if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
+        std::ostringstream text;
+        for (const auto& c : resp.cartridges()) {
+          text << "OK — received " << c.serial() << " (GTIN " << c.gtin() << ", lot "
+               << c.lot().lot() << ", expires " << FormatDate(c.lot().expiry()) << ")\n";
+        }
+        return out.SuccessText(text.str(), "response", resp);
+      };
+    });
+  }
+
+  // discard BARCODE --reason TEXT
+  {
+    struct Args {
+      std::string barcode, reason;
+    };
+    auto a = std::make_shared<Args>();
+    CLI::App* cmd = app.add_subcommand(
+        "discard", "Write off an unopened cartridge (damaged, expired) with a reason");
+    cmd->add_option("BARCODE", a->barcode, "the cartridge's scan")->required();
+    cmd->add_option("--reason", a->reason, "why it is written off")->required();
+    cmd->footer("Example:\n  steritrack discard '(01)09506000134352(21)CRT000106' --reason 'package torn'");
+    cmd->callback([&g, &action, a] {
+      action = [&g, a] {
+        Output out(g.json, std::cout, std::cerr);
+        Connection conn(Options(g));
+        v1::DiscardCartridgeRequest req;
+        req.set_barcode(a->barcode);
+        req.set_reason(a->reason);
+        req.set_request_id(conn.request_id());
+        v1::Cartridge resp;
+        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
+          return conn.inventory().DiscardCartridge(ctx, req, &resp);
+        });
+        if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
+        return out.Success("OK — cartridge " + resp.serial() + " written off unused: " +
+                               resp.discard_reason(),
+                           "cartridge", resp);
+      };
+    });
+  }
+
+  // recall lot --gtin G --lot L --reason TEXT
+  {
+    struct Args {
+      std::string gtin, lot, reason;
+    };
+    auto a = std::make_shared<Args>();
+    CLI::App* recall = app.add_subcommand("recall", "Recalls");
+    recall->require_subcommand(1);
+    CLI::App* cmd = recall->add_subcommand("lot", "Recall a lot: no unit of it can be opened");
+    cmd->add_option("--gtin", a->gtin, "14-digit GTIN")->required();
+    cmd->add_option("--lot", a->lot, "lot number")->required();
+    cmd->add_option("--reason", a->reason, "the recall notice, e.g. FSCA reference")->required();
+    cmd->footer(
+        "Example:\n  steritrack recall lot --gtin 09506000134352 --lot LOT-2024A --reason 'FSCA-1'");
+    cmd->callback([&g, &action, a] {
+      action = [&g, a] {
+        Output out(g.json, std::cout, std::cerr);
+        Connection conn(Options(g));
+        v1::RecallLotRequest req;
+        req.set_gtin(a->gtin);
+        req.set_lot(a->lot);
+        req.set_reason(a->reason);
+        req.set_request_id(conn.request_id());
+        v1::RecallLotResponse resp;
+        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
+          return conn.inventory().RecallLot(ctx, req, &resp);
+        });
+        if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
+        std::ostringstream text;
+        text << "OK — lot " << resp.lot().lot() << " of " << resp.lot().gtin()
+             << " recalled; no unit of it can be opened from now on\n";
+        if (resp.opened_cartridges().empty()) {
+          text << "No unit of this lot was used before the recall.\n";
+        } else {
+          text << resp.opened_cartridges_size() << " unit(s) already used:\n";
+          for (const auto& c : resp.opened_cartridges()) {
+            text << "  " << c.serial() << "  treatment " << c.treatment_id() << "  room "
+                 << c.room() << "  " << FormatTime(c.open_time()) << "\n";
+          }
+        }
+        return out.SuccessText(text.str(), "recall", resp);
+      };
+    });
+  }
+
+  // cartridge show BARCODE
+  {
+    auto barcode = std::make_shared<std::string>();
+    CLI::App* group = app.add_subcommand("cartridge", "Look up cartridges");
+    group->require_subcommand(1);
+    CLI::App* cmd = group->add_subcommand("show", "A cartridge's state and full history");
+    cmd->add_option("BARCODE", *barcode, "the cartridge's scan")->required();
+    cmd->footer("Example:\n  steritrack cartridge show '(01)09506000134352(21)CRT000101'");
+    cmd->callback([&g, &action, barcode] {
+      action = [&g, barcode] {
+        Output out(g.json, std::cout, std::cerr);
+        Connection conn(Options(g));
+        v1::GetCartridgeRequest req;
+        req.set_barcode(*barcode);
+        v1::Cartridge c;
+        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
+          return conn.inventory().GetCartridge(ctx, req, &c);
+        });
+        if (!st.ok()) return out.Fail(st, Kind::kRead, g.server);
+        std::ostringstream text;
+        text << Verdict(c) << "\n";
+        text << "cartridge  " << c.serial() << "  " << c.barcode() << "\n";
+        text << "state      " << StateWords(c) << "\n";
+        text << "lot        " << c.lot().lot() << " (" << LotStateName(c.lot()) << ")"
+             << (c.lot().state_reason().empty() ? "" : ": " + c.lot().state_reason()) << "\n";
+        text << "expiry     " << FormatDate(c.lot().expiry()) << (c.expired() ? " (EXPIRED)" : "")
+             << "\n";
+        if (!c.treatment_id().empty()) {
+          text << "used       treatment " << c.treatment_id() << " in room " << c.room() << " at "
+               << FormatTime(c.open_time()) << " by " << c.opened_by() << "\n";
+        }
+        if (!c.container_id().empty()) {
+          text << "disposed   sharps container " << c.container_id() << " at "
+               << FormatTime(c.dispose_time()) << " by " << c.disposed_by() << "\n";
+        }
+        if (!c.discard_reason().empty()) {
+          text << "discarded  " << c.discard_reason() << " at " << FormatTime(c.discard_time())
+               << " by " << c.discarded_by() << "\n";
+        }
+        text << "history\n";
+        for (const auto& e : c.history()) {
+          text << "  " << FormatTime(e.time()) << "  " << e.action() << "  " << e.detail()
+               << "  (" << e.actor() << ")\n";
+        }
+        return out.SuccessText(text.str(), "cartridge", c);
+      };
+    });
+  }
+}
+
+}  // namespace steritrack::cli

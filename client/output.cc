@@ -1,0 +1,238 @@
+#include "client/output.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <ctime>
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+
+namespace steritrack::cli {
+namespace {
+
+std::string CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "INTERNAL";
+  }
+}
+
+std::string Meta(const Failure& f, const std::string& key) {
+  auto it = f.metadata.find(key);
+  return it == f.metadata.end() ? "" : it->second;
+}
+
+bool Unreachable(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
+}  // namespace
+
+Failure DecodeFailure(const grpc::Status& status) {
+  Failure f;
+  f.code = status.error_code();
+  f.code_name = CodeName(status.error_code());
+  f.message = status.error_message();
+  google::rpc::Status wire;
+  if (!status.error_details().empty() && wire.ParseFromString(status.error_details())) {
+    for (const auto& any : wire.details()) {
+      google::rpc::ErrorInfo info;
+      if (any.UnpackTo(&info)) {
+        f.reason = info.reason();
+        for (const auto& [k, v] : info.metadata()) f.metadata[k] = v;
+        break;
+      }
+    }
+  }
+  return f;
+}
+
+int ExitCodeFor(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return kExitOk;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return kExitStop;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return kExitBadInput;
+    case grpc::StatusCode::NOT_FOUND:
+      return kExitNotFound;
+    default:
+      return kExitError;
+  }
+}
+
+std::string LocalTimeShort(const std::string& rfc3339) {
+  std::tm tm{};
+  if (strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return rfc3339;
+  const time_t t = timegm(&tm);
+  std::tm local{};
+  localtime_r(&t, &local);
+  const time_t now = time(nullptr);
+  std::tm today{};
+  localtime_r(&now, &today);
+  char buf[32];
+  if (local.tm_year == today.tm_year && local.tm_yday == today.tm_yday) {
+    std::strftime(buf, sizeof buf, "%H:%M", &local);
+  } else {
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &local);
+  }
+  return buf;
+}
+
+std::string PlainWords(const Failure& f) {
+  const std::string& r = f.reason;
+  if (r == "CARTRIDGE_ALREADY_USED" || r == "CARTRIDGE_DISPOSED") {
+    std::string line = "cartridge already used";
+    if (!Meta(f, "when").empty()) line += " at " + LocalTimeShort(Meta(f, "when"));
+    if (!Meta(f, "room").empty()) line += " in room " + Meta(f, "room");
+    if (!Meta(f, "treatment").empty()) line += " (treatment " + Meta(f, "treatment") + ")";
+    if (r == "CARTRIDGE_DISPOSED") line += ", already disposed";
+    return line;
+  }
+  if (r == "CARTRIDGE_DISCARDED") {
+    return "cartridge was written off" +
+           (Meta(f, "reason").empty() ? "" : " (" + Meta(f, "reason") + ")");
+  }
+  if (r == "CARTRIDGE_EXPIRED") return "cartridge expired on " + Meta(f, "expiry");
+  if (r == "LOT_RECALLED") {
+    return "lot " + Meta(f, "lot") + " is recalled" +
+           (Meta(f, "reason").empty() ? "" : " (" + Meta(f, "reason") + ")");
+  }
+  if (r == "LOT_QUARANTINED") {
+    return "lot " + Meta(f, "lot") + " is quarantined" +
+           (Meta(f, "reason").empty() ? "" : " (" + Meta(f, "reason") + ")");
+  }
+  if (r == "CARTRIDGE_NOT_IN_STOCK") {
+    return "cartridge " + Meta(f, "serial") + " is not in the clinic's stock";
+  }
+  return f.message;
+}
+
+int Output::Success(const std::string& line, const std::string& key,
+                    const google::protobuf::Message& resource,
+                    const std::map<std::string, std::string>& extras) {
+  if (json_) {
+    PrintJson(true, key, &resource, extras, nullptr, "OK");
+  } else {
+    out_ << line << "\n";
+  }
+  out_.flush();
+  return kExitOk;
+}
+
+int Output::SuccessText(const std::string& text, const std::string& key,
+                        const google::protobuf::Message& resource) {
+  if (json_) {
+    PrintJson(true, key, &resource, {}, nullptr, "OK");
+  } else {
+    out_ << text;
+  }
+  out_.flush();
+  return kExitOk;
+}
+
+int Output::Fail(const grpc::Status& status, Kind kind, const std::string& server) {
+  Failure f = DecodeFailure(status);
+  const int exit_code = ExitCodeFor(f.code);
+  std::string outcome;
+  std::string line;
+  if (Unreachable(f.code)) {
+    if (kind == Kind::kSafetyCheck) {
+      outcome = "STOP";
+      line = "STOP — cannot verify this cartridge, do not use it (server " + server +
+             " unreachable: " + f.message + ")";
+    } else {
+      outcome = "ERROR";
+      line = "ERROR — cannot reach the steritrack server at " + server + ": " + f.message +
+             "; nothing was recorded";
+    }
+  } else if (exit_code == kExitStop) {
+    outcome = "STOP";
+    line = "STOP — " + PlainWords(f);
+  } else if (kind == Kind::kSafetyCheck) {
+    // Whatever else went wrong while checking a cartridge, the nurse must not use it.
+    outcome = "STOP";
+    line = "STOP — " + PlainWords(f) + "; do not use it";
+  } else if (exit_code == kExitNotFound) {
+    outcome = "NOT_FOUND";
+    line = "NOT FOUND — " + PlainWords(f);
+  } else if (exit_code == kExitBadInput) {
+    outcome = "BAD_INPUT";
+    line = "ERROR — " + f.message;
+  } else {
+    outcome = "ERROR";
+    line = "ERROR — " + f.code_name + ": " + f.message;
+  }
+  if (json_) {
+    PrintJson(false, "", nullptr, {}, &f, outcome);
+  } else {
+    // The verdict goes to stdout so a scanner station sees it; the same stream as OK lines.
+    out_ << line << "\n";
+  }
+  out_.flush();
+  return exit_code;
+}
+
+int Output::BadInput(const std::string& field, const std::string& why) {
+  if (json_) {
+    Failure f{.code = grpc::StatusCode::INVALID_ARGUMENT,
+              .code_name = "INVALID_ARGUMENT",
+              .reason = "INVALID_FIELD",
+              .message = field + ": " + why,
+              .metadata = {{"field", field}, {"why", why}}};
+    PrintJson(false, "", nullptr, {}, &f, "BAD_INPUT");
+  } else {
+    err_ << "ERROR — " << field << ": " << why << "\n";
+  }
+  return kExitBadInput;
+}
+
+void Output::PrintJson(bool ok, const std::string& key, const google::protobuf::Message* resource,
+                       const std::map<std::string, std::string>& extras, const Failure* failure,
+                       const std::string& outcome) {
+  google::protobuf::Struct obj;
+  auto& fields = *obj.mutable_fields();
+  fields["ok"].set_bool_value(ok);
+  fields["outcome"].set_string_value(outcome);
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (resource != nullptr && !key.empty()) {
+    std::string json;
+    if (google::protobuf::util::MessageToJsonString(*resource, &json, options).ok()) {
+      static_cast<void>(
+          google::protobuf::util::JsonStringToMessage(json, fields[key].mutable_struct_value()));
+    }
+  }
+  for (const auto& [k, v] : extras) fields[k].set_string_value(v);
+  if (failure != nullptr) {
+    fields["code"].set_string_value(failure->code_name);
+    fields["reason"].set_string_value(failure->reason);
+    fields["message"].set_string_value(failure->message);
+    auto& meta = *fields["metadata"].mutable_struct_value()->mutable_fields();
+    for (const auto& [k, v] : failure->metadata) meta[k].set_string_value(v);
+    if (ok == false && outcome == "STOP") fields["stop"].set_bool_value(true);
+  }
+  std::string line;
+  static_cast<void>(google::protobuf::util::MessageToJsonString(obj, &line));
+  out_ << line << "\n";
+}
+
+}  // namespace steritrack::cli

@@ -1,0 +1,73 @@
+// How the CLI answers: one line a nurse understands at a glance, or one JSON object with --json;
+// and the exit code that scripts and scanners depend on.
+//
+// Exit codes (a contract): 0 done; 3 STOP (refused by a safety rule); 2 bad input; 4 not found;
+// 1 anything else (server unreachable, internal error). An unreachable server never looks like OK.
+#ifndef STERITRACK_CLIENT_OUTPUT_H_
+#define STERITRACK_CLIENT_OUTPUT_H_
+
+#include <google/protobuf/message.h>
+#include <grpcpp/support/status.h>
+
+#include <map>
+#include <ostream>
+#include <string>
+
+namespace steritrack::cli {
+
+enum ExitCode : int { kExitOk = 0, kExitError = 1, kExitBadInput = 2, kExitStop = 3, kExitNotFound = 4 };
+
+// A failed call, decoded: gRPC code, the ErrorInfo reason and facts, and the server's message.
+struct Failure {
+  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
+  std::string code_name;
+  std::string reason;
+  std::string message;
+  std::map<std::string, std::string> metadata;
+};
+
+Failure DecodeFailure(const grpc::Status& status);
+int ExitCodeFor(grpc::StatusCode code);
+
+// The refusal in plain words, e.g. "cartridge already used at 10:42 in room 3 (treatment 18)".
+std::string PlainWords(const Failure& failure);
+
+// Formats an RFC 3339 UTC time in this machine's zone: "10:42" today, else "2026-11-25 10:42".
+std::string LocalTimeShort(const std::string& rfc3339);
+
+enum class Kind {
+  kSafetyCheck,  // opening a cartridge: every failure is a STOP, unreachable fails closed
+  kWrite,
+  kRead,
+};
+
+class Output {
+ public:
+  Output(bool json, std::ostream& out, std::ostream& err) : json_(json), out_(out), err_(err) {}
+
+  bool json() const { return json_; }
+
+  // Prints a success: `line` in text mode; in JSON mode {"ok":true, <key>: <resource>, extras...}.
+  int Success(const std::string& line, const std::string& key,
+              const google::protobuf::Message& resource,
+              const std::map<std::string, std::string>& extras = {});
+  // Prints several lines of text (a detailed view) or the JSON object.
+  int SuccessText(const std::string& text, const std::string& key,
+                  const google::protobuf::Message& resource);
+  // Prints a failed call and returns its exit code.
+  int Fail(const grpc::Status& status, Kind kind, const std::string& server);
+  // Prints a local usage error (exit 2) naming the field.
+  int BadInput(const std::string& field, const std::string& why);
+
+ private:
+  void PrintJson(bool ok, const std::string& key, const google::protobuf::Message* resource,
+                 const std::map<std::string, std::string>& extras, const Failure* failure,
+                 const std::string& outcome);
+  bool json_;
+  std::ostream& out_;
+  std::ostream& err_;
+};
+
+}  // namespace steritrack::cli
+
+#endif  // STERITRACK_CLIENT_OUTPUT_H_

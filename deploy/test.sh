@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Second README command (and all that CI runs): install what is needed, build everything, and run
+# the whole test suite: core, storage, RPC and end-to-end tiers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./deploy/install-deps.sh
+cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${STERITRACK_CMAKE_ARGS:-} >/dev/null
+cmake --build build/test -j2
+ctest --test-dir build/test --output-on-failure --timeout 600 -j2

@@ -1,0 +1,107 @@
+// Storage interfaces for the cartridge safety path, implemented by server/storage (SQLite today,
+// PostgreSQL later). Core depends only on these.
+//
+// Concurrency: a Store is shared by all request threads. Each transaction object is used by one thread
+// at a time. Write transactions are serialised by the store (one writer); a write transaction that is
+// destroyed without Commit() rolls back. Reads see a consistent snapshot.
+#ifndef STERITRACK_STORE_H_
+#define STERITRACK_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "steritrack/model.h"
+
+namespace steritrack {
+
+struct CartridgeFilter {
+  std::optional<CartridgeState> state;
+  int64_t lot_id = 0;        // 0: any
+  int64_t treatment_id = 0;  // 0: any
+  int64_t after_id = 0;      // keyset pagination: ids greater than this
+  int limit = 100;
+};
+
+struct LotFilter {
+  std::optional<LotState> state;
+  int64_t after_id = 0;
+  int limit = 100;
+};
+
+struct TreatmentFilter {
+  std::optional<bool> ended;
+  std::string room;  // empty: any
+  int64_t after_id = 0;
+  int limit = 100;
+};
+
+struct EventFilter {
+  int64_t lot_id = 0;
+  int64_t cartridge_id = 0;
+  int64_t treatment_id = 0;
+  int64_t after_seq = 0;
+  int limit = 1000;
+};
+
+class ReadTransaction {
+ public:
+  virtual ~ReadTransaction() = default;
+
+  virtual absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) = 0;
+  virtual absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) = 0;
+  virtual absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) = 0;
+
+  virtual absl::StatusOr<std::optional<Cartridge>> FindCartridge(std::string_view gtin,
+                                                                 std::string_view serial) = 0;
+  virtual absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& filter) = 0;
+
+  virtual absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) = 0;
+  virtual absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& filter) = 0;
+
+  // Events matching any of the non-zero ids in `filter`, oldest first.
+  virtual absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) = 0;
+
+  virtual absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) = 0;
+};
+
+class WriteTransaction : public ReadTransaction {
+ public:
+  // Returns the new lot's id. ALREADY_EXISTS if (gtin, lot) is known.
+  virtual absl::StatusOr<int64_t> InsertLot(const Lot& lot) = 0;
+  virtual absl::Status UpdateLotState(int64_t lot_id, LotState state, std::string_view reason,
+                                      absl::Time at, std::string_view by) = 0;
+
+  // Returns the new unit's id. ALREADY_EXISTS if (gtin, serial) is known.
+  virtual absl::StatusOr<int64_t> InsertCartridge(const Cartridge& cartridge) = 0;
+  // Binds the unit to a treatment. The schema allows this once per unit, ever: a second call fails
+  // with FAILED_PRECONDITION even if core's own check was bypassed.
+  virtual absl::Status RecordUse(int64_t cartridge_id, const CartridgeUse& use) = 0;
+  virtual absl::Status RecordDisposal(int64_t cartridge_id, const Disposal& disposal) = 0;
+  virtual absl::Status RecordDiscard(int64_t cartridge_id, const Discard& discard) = 0;
+
+  virtual absl::StatusOr<int64_t> InsertTreatment(const Treatment& treatment) = 0;
+  virtual absl::Status EndTreatment(int64_t id, absl::Time at, std::string_view by) = 0;
+
+  virtual absl::StatusOr<int64_t> AppendEvent(const Event& event) = 0;
+  virtual absl::Status SaveRequest(const StoredRequest& request) = 0;
+
+  // Makes every change of this transaction durable (fsync'd) or none of them.
+  virtual absl::Status Commit() = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() = 0;
+  // Blocks until the single writer is free.
+  virtual absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() = 0;
+};
+
+}  // namespace steritrack
+
+#endif  // STERITRACK_STORE_H_

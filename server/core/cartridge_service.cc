@@ -1,0 +1,749 @@
+#include "server/core/cartridge_service.h"
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "steritrack/strings.h"
+#include "server/core/gs1.h"
+#include "server/core/result_codec.h"
+#include "steritrack/error.h"
+#include "steritrack/status_macros.h"
+
+namespace steritrack {
+namespace {
+
+constexpr int kDefaultPageSize = 50;
+constexpr int kMaxPageSize = 1000;
+constexpr size_t kMaxBarcodesPerReceive = 1000;
+constexpr size_t kMaxBarcodeLength = 512;
+constexpr std::string_view kPageTokenPrefix = "p1.";
+
+absl::Status CheckText(std::string_view field, std::string_view value, size_t max_length,
+                       bool required = true) {
+  if (value.empty()) {
+    return required ? InvalidField(field, "is required") : absl::OkStatus();
+  }
+  if (value.size() > max_length) {
+    return InvalidField(field, StrCat("is ", value.size(), " characters, at most ",
+                                            max_length, " allowed"));
+  }
+  for (unsigned char ch : value) {
+    if (ch < 0x20 || ch == 0x7f) return InvalidField(field, "contains a control character");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRequestId(const WriteContext& ctx) {
+  return CheckText("request_id", ctx.request_id, kMaxRequestIdLength, /*required=*/false);
+}
+
+absl::StatusOr<int> PageSize(const PageRequest& page) {
+  if (page.page_size < 0) return InvalidField("page_size", "must not be negative");
+  if (page.page_size == 0) return kDefaultPageSize;
+  return std::min(page.page_size, kMaxPageSize);
+}
+
+absl::StatusOr<int64_t> PageAfter(const PageRequest& page) {
+  if (page.page_token.empty()) return 0;
+  std::string_view token = page.page_token;
+  int64_t after = 0;
+  const char* end = token.data() + token.size();
+  if (token.substr(0, kPageTokenPrefix.size()) != kPageTokenPrefix) {
+    return InvalidField("page_token", "is not a token returned by a previous page");
+  }
+  auto [ptr, ec] = std::from_chars(token.data() + kPageTokenPrefix.size(), end, after);
+  if (ec != std::errc() || ptr != end || after < 0) {
+    return InvalidField("page_token", "is not a token returned by a previous page");
+  }
+  return after;
+}
+
+template <typename T, typename IdOf>
+Page<T> MakePage(std::vector<T> items, int limit, IdOf id_of) {
+  Page<T> page;
+  // The store was asked for one extra row: its presence says there is a next page.
+  if (static_cast<int>(items.size()) > limit) {
+    items.resize(static_cast<size_t>(limit));
+    page.next_page_token = StrCat(kPageTokenPrefix, id_of(items.back()));
+  }
+  page.items = std::move(items);
+  return page;
+}
+
+// A barcode that identifies one unit: GTIN and serial, with lot and expiry when the scan has them.
+absl::StatusOr<Gs1Data> ParseUnitBarcode(std::string_view field, std::string_view barcode,
+                                         int current_year) {
+  if (barcode.empty()) return InvalidField(field, "is required", "BARCODE_INVALID");
+  if (barcode.size() > kMaxBarcodeLength) {
+    return InvalidField(field, StrCat("is ", barcode.size(), " characters, at most ",
+                                            kMaxBarcodeLength, " allowed"),
+                        "BARCODE_INVALID");
+  }
+  absl::StatusOr<Gs1Data> data = ParseGs1(barcode, current_year);
+  if (!data.ok()) {
+    // Re-anchor the parser's finding on the request field, keeping the AI it was about.
+    std::optional<ErrorInfo> info = GetErrorInfo(data.status());
+    std::map<std::string, std::string> metadata = {{"field", std::string(field)}};
+    std::string why = std::string(data.status().message());
+    if (info) {
+      if (auto it = info->metadata.find("why"); it != info->metadata.end()) why = it->second;
+      if (auto it = info->metadata.find("field"); it != info->metadata.end()) {
+        metadata["ai"] = it->second;
+      }
+    }
+    metadata["why"] = why;
+    return MakeError(absl::StatusCode::kInvalidArgument,
+                     StrCat(field, ": not a valid GS1 barcode: ", why), "BARCODE_INVALID",
+                     std::move(metadata));
+  }
+  if (data->gtin.empty()) {
+    return InvalidField(field, "has no GTIN (01): it does not identify a product",
+                        "BARCODE_INVALID");
+  }
+  if (data->serial.empty()) {
+    return MakeError(absl::StatusCode::kInvalidArgument,
+                     StrCat(field,
+                                  ": has no serial number (21): a lot-only code does not identify "
+                                  "one cartridge"),
+                     "SERIAL_REQUIRED",
+                     {{"field", std::string(field)},
+                      {"why", "a cartridge unit needs a serial number (AI 21)"},
+                      {"gtin", data->gtin},
+                      {"lot", data->lot}});
+  }
+  return data;
+}
+
+// Every event matching `filter`, in pages, so that a busy lot's history is never cut short.
+absl::StatusOr<std::vector<Event>> AllEvents(ReadTransaction& tx, EventFilter filter) {
+  std::vector<Event> all;
+  while (true) {
+    ASSIGN_OR_RETURN(std::vector<Event> batch, tx.ListEvents(filter));
+    if (batch.empty()) break;
+    filter.after_seq = batch.back().seq;
+    const size_t n = batch.size();
+    all.insert(all.end(), std::make_move_iterator(batch.begin()),
+               std::make_move_iterator(batch.end()));
+    if (static_cast<int>(n) < filter.limit) break;
+  }
+  return all;
+}
+
+std::string Iso(absl::CivilDay day) { return absl::FormatCivilTime(day); }
+
+std::string Rfc3339(absl::Time t) { return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone()); }
+
+std::string TreatmentIdText(int64_t id) { return StrCat(id); }
+
+}  // namespace
+
+CartridgeService::CartridgeService(CartridgeServiceOptions options)
+    : store_(options.store), clock_(options.clock), zone_(options.clinic_time_zone) {}
+
+template <typename T>
+absl::StatusOr<T> CartridgeService::RunWrite(
+    const WriteContext& ctx, std::string_view operation, std::string_view fingerprint,
+    absl::FunctionRef<absl::StatusOr<T>(WriteTransaction&, absl::Time)> body) {
+  RETURN_IF_ERROR(CheckRequestId(ctx));
+  ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> tx, store_->BeginWrite());
+  if (!ctx.request_id.empty()) {
+    ASSIGN_OR_RETURN(std::optional<StoredRequest> prior, tx->FindRequest(ctx.request_id));
+    if (prior.has_value()) {
+      if (prior->operation != operation || prior->fingerprint != fingerprint) {
+        return MakeError(absl::StatusCode::kInvalidArgument,
+                         "request_id: was already used for a different request",
+                         "REQUEST_ID_REUSED",
+                         {{"field", "request_id"},
+                          {"why", "was already used for a different request"},
+                          {"first_operation", prior->operation}});
+      }
+      return DecodeResult<T>(prior->response);
+    }
+  }
+  const absl::Time now = clock_->Now();
+  ASSIGN_OR_RETURN(T result, body(*tx, now));
+  if (!ctx.request_id.empty()) {
+    RETURN_IF_ERROR(tx->SaveRequest(StoredRequest{.request_id = ctx.request_id,
+                                                  .operation = std::string(operation),
+                                                  .fingerprint = std::string(fingerprint),
+                                                  .response = EncodeResult(result),
+                                                  .at = now}));
+  }
+  RETURN_IF_ERROR(tx->Commit());
+  return result;
+}
+
+bool CartridgeService::IsExpired(const Lot& lot, absl::Time now) const {
+  // Usable through the whole expiry day in the clinic's time zone.
+  return absl::ToCivilDay(now, zone_) > lot.expiry;
+}
+
+void CartridgeService::Derive(Lot& lot, absl::Time now) const { lot.expired = IsExpired(lot, now); }
+
+std::string CartridgeService::LocalTime(absl::Time t) const {
+  return absl::FormatTime("%Y-%m-%d %H:%M", t, zone_);
+}
+
+absl::Status CartridgeService::CheckOpenable(const Cartridge& c, absl::Time now) const {
+  std::map<std::string, std::string> unit = {
+      {"gtin", c.gtin}, {"serial", c.serial}, {"lot", c.lot.lot}};
+  auto with = [&unit](std::map<std::string, std::string> more) {
+    more.insert(unit.begin(), unit.end());
+    return more;
+  };
+  switch (c.state) {
+    case CartridgeState::kOpened:
+    case CartridgeState::kDisposed: {
+      // Both mean "used": name when, where and for which treatment.
+      std::map<std::string, std::string> facts;
+      std::string where;
+      if (c.use.has_value()) {
+        facts = {{"when", Rfc3339(c.use->at)},
+                 {"room", c.use->room},
+                 {"treatment", TreatmentIdText(c.use->treatment_id)}};
+        where = StrCat(" at ", LocalTime(c.use->at), " in room ", c.use->room,
+                             " (treatment ", c.use->treatment_id, ")");
+      }
+      if (c.state == CartridgeState::kOpened) {
+        return MakeError(absl::StatusCode::kFailedPrecondition,
+                         StrCat("cartridge already used", where), "CARTRIDGE_ALREADY_USED",
+                         with(std::move(facts)));
+      }
+      if (c.disposal.has_value()) {
+        facts["container"] = c.disposal->container_id;
+        facts["disposed_when"] = Rfc3339(c.disposal->at);
+      }
+      return MakeError(absl::StatusCode::kFailedPrecondition,
+                       StrCat("cartridge already used", where, " and disposed"),
+                       "CARTRIDGE_DISPOSED", with(std::move(facts)));
+    }
+    case CartridgeState::kDiscarded: {
+      std::map<std::string, std::string> facts;
+      if (c.discard.has_value()) {
+        facts = {{"reason", c.discard->reason}, {"when", Rfc3339(c.discard->at)}};
+      }
+      return MakeError(absl::StatusCode::kFailedPrecondition,
+                       StrCat("cartridge was written off",
+                                    c.discard ? StrCat(": ", c.discard->reason) : ""),
+                       "CARTRIDGE_DISCARDED", with(std::move(facts)));
+    }
+    case CartridgeState::kReceived:
+      break;
+  }
+  if (c.lot.state == LotState::kRecalled) {
+    return MakeError(absl::StatusCode::kFailedPrecondition,
+                     StrCat("lot ", c.lot.lot, " is recalled: ", c.lot.state_reason),
+                     "LOT_RECALLED",
+                     with({{"reason", c.lot.state_reason}, {"when", Rfc3339(c.lot.state_changed_at)}}));
+  }
+  if (c.lot.state == LotState::kQuarantined) {
+    return MakeError(absl::StatusCode::kFailedPrecondition,
+                     StrCat("lot ", c.lot.lot, " is quarantined: ", c.lot.state_reason),
+                     "LOT_QUARANTINED",
+                     with({{"reason", c.lot.state_reason}, {"when", Rfc3339(c.lot.state_changed_at)}}));
+  }
+  if (IsExpired(c.lot, now)) {
+    return MakeError(absl::StatusCode::kFailedPrecondition,
+                     StrCat("cartridge expired on ", Iso(c.lot.expiry)), "CARTRIDGE_EXPIRED",
+                     with({{"expiry", Iso(c.lot.expiry)}}));
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Inventory
+
+absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
+    const WriteContext& ctx, const std::vector<std::string>& barcodes) {
+  if (barcodes.empty()) return InvalidField("barcodes", "at least one barcode is required");
+  if (barcodes.size() > kMaxBarcodesPerReceive) {
+    return InvalidField("barcodes", StrCat(barcodes.size(), " barcodes, at most ",
+                                                 kMaxBarcodesPerReceive, " per request"));
+  }
+  const int year = absl::ToCivilYear(clock_->Now(), zone_).year();
+  std::vector<Gs1Data> units;
+  units.reserve(barcodes.size());
+  std::map<std::pair<std::string, std::string>, size_t> seen_units;
+  std::map<std::pair<std::string, std::string>, absl::CivilDay> seen_lots;
+  for (size_t i = 0; i < barcodes.size(); ++i) {
+    const std::string field = StrCat("barcodes[", i, "]");
+    ASSIGN_OR_RETURN(Gs1Data unit, ParseUnitBarcode(field, barcodes[i], year));
+    if (unit.lot.empty()) {
+      return MakeError(absl::StatusCode::kInvalidArgument,
+                       StrCat(field, ": has no lot number (10), needed to receive a unit"),
+                       "LOT_REQUIRED", {{"field", field}, {"why", "a lot number (AI 10) is required"}});
+    }
+    if (!unit.expiry.has_value()) {
+      return MakeError(absl::StatusCode::kInvalidArgument,
+                       StrCat(field, ": has no expiry date (17), needed to receive a unit"),
+                       "EXPIRY_REQUIRED",
+                       {{"field", field}, {"why", "an expiry date (AI 17) is required"}});
+    }
+    auto [it, inserted] = seen_units.emplace(std::make_pair(unit.gtin, unit.serial), i);
+    if (!inserted) {
+      return MakeError(absl::StatusCode::kInvalidArgument,
+                       StrCat(field, ": the same unit as barcodes[", it->second, "]"),
+                       "DUPLICATE_BARCODE", {{"field", field}, {"why", "duplicate unit in request"}});
+    }
+    auto [lot_it, lot_new] = seen_lots.emplace(std::make_pair(unit.gtin, unit.lot), *unit.expiry);
+    if (!lot_new && lot_it->second != *unit.expiry) {
+      return MakeError(absl::StatusCode::kFailedPrecondition,
+                       StrCat(field, ": lot ", unit.lot, " scanned with expiry ",
+                                    Iso(*unit.expiry), " and ", Iso(lot_it->second)),
+                       "EXPIRY_CONFLICT",
+                       {{"field", field}, {"gtin", unit.gtin}, {"lot", unit.lot},
+                        {"expiry", Iso(lot_it->second)}, {"scanned_expiry", Iso(*unit.expiry)}});
+    }
+    units.push_back(std::move(unit));
+  }
+  std::string fingerprint = StrJoin(barcodes, std::string_view("\0", 1));
+
+  return RunWrite<std::vector<Cartridge>>(
+      ctx, "ReceiveCartridges", fingerprint,
+      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<std::vector<Cartridge>> {
+        std::vector<Cartridge> received;
+        std::map<std::pair<std::string, std::string>, Lot> lots;
+        for (size_t i = 0; i < units.size(); ++i) {
+          const Gs1Data& unit = units[i];
+          const std::string field = StrCat("barcodes[", i, "]");
+          auto key = std::make_pair(unit.gtin, unit.lot);
+          auto lot_it = lots.find(key);
+          if (lot_it == lots.end()) {
+            ASSIGN_OR_RETURN(std::optional<Lot> known, tx.FindLot(unit.gtin, unit.lot));
+            Lot lot;
+            if (known.has_value()) {
+              lot = *std::move(known);
+              if (lot.expiry != *unit.expiry) {
+                return MakeError(
+                    absl::StatusCode::kFailedPrecondition,
+                    StrCat(field, ": lot ", unit.lot, " is known with expiry ",
+                                 Iso(lot.expiry), ", this scan says ", Iso(*unit.expiry)),
+                    "EXPIRY_CONFLICT",
+                    {{"field", field}, {"gtin", unit.gtin}, {"lot", unit.lot},
+                     {"expiry", Iso(lot.expiry)}, {"scanned_expiry", Iso(*unit.expiry)}});
+              }
+            } else {
+              lot = Lot{.gtin = unit.gtin, .lot = unit.lot, .expiry = *unit.expiry,
+                        .created_at = now};
+            }
+            lot_it = lots.emplace(key, std::move(lot)).first;
+          }
+          Lot& lot = lot_it->second;
+          std::map<std::string, std::string> facts = {
+              {"field", field}, {"gtin", unit.gtin}, {"lot", unit.lot}, {"serial", unit.serial}};
+          if (lot.state == LotState::kRecalled || lot.state == LotState::kQuarantined) {
+            const bool recalled = lot.state == LotState::kRecalled;
+            facts["reason"] = lot.state_reason;
+            facts["when"] = Rfc3339(lot.state_changed_at);
+            return MakeError(absl::StatusCode::kFailedPrecondition,
+                             StrCat(field, ": lot ", unit.lot, " is ",
+                                          recalled ? "recalled" : "quarantined", ": ",
+                                          lot.state_reason),
+                             recalled ? "LOT_RECALLED" : "LOT_QUARANTINED", std::move(facts));
+          }
+          if (IsExpired(lot, now)) {
+            facts["expiry"] = Iso(lot.expiry);
+            return MakeError(absl::StatusCode::kFailedPrecondition,
+                             StrCat(field, ": cartridge expired on ", Iso(lot.expiry),
+                                          "; expired stock is not received"),
+                             "CARTRIDGE_EXPIRED", std::move(facts));
+          }
+          ASSIGN_OR_RETURN(std::optional<Cartridge> existing, tx.FindCartridge(unit.gtin, unit.serial));
+          if (existing.has_value()) {
+            facts["state"] = std::string(CartridgeStateName(existing->state));
+            return MakeError(absl::StatusCode::kAlreadyExists,
+                             StrCat(field, ": unit ", unit.serial,
+                                          " is already known (state ",
+                                          CartridgeStateName(existing->state), ")"),
+                             "CARTRIDGE_ALREADY_IN_STOCK", std::move(facts));
+          }
+          if (lot.id == 0) {
+            ASSIGN_OR_RETURN(lot.id, tx.InsertLot(lot));
+            RETURN_IF_ERROR(tx.AppendEvent(Event{
+                .at = now, .actor = ctx.actor, .action = "LOT_CREATED", .lot_id = lot.id,
+                .detail = StrCat("lot ", lot.lot, " of ", lot.gtin, ", expiry ", Iso(lot.expiry)),
+                .request_id = ctx.request_id}).status());
+          }
+          Cartridge c{.gtin = unit.gtin, .serial = unit.serial, .lot = lot,
+                      .state = CartridgeState::kReceived, .received_at = now,
+                      .received_by = ctx.actor};
+          ASSIGN_OR_RETURN(c.id, tx.InsertCartridge(c));
+          RETURN_IF_ERROR(tx.AppendEvent(Event{
+              .at = now, .actor = ctx.actor, .action = "CARTRIDGE_RECEIVED", .lot_id = lot.id,
+              .cartridge_id = c.id, .detail = StrCat("received into stock, lot ", lot.lot),
+              .request_id = ctx.request_id}).status());
+          Derive(c, now);
+          received.push_back(std::move(c));
+        }
+        return received;
+      });
+}
+
+absl::StatusOr<CartridgeDetail> CartridgeService::GetCartridge(std::string_view barcode) {
+  const absl::Time now = clock_->Now();
+  ASSIGN_OR_RETURN(Gs1Data unit,
+                   ParseUnitBarcode("barcode", barcode, absl::ToCivilYear(now, zone_).year()));
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx->FindCartridge(unit.gtin, unit.serial));
+  if (!c.has_value()) {
+    return MakeError(absl::StatusCode::kNotFound,
+                     StrCat("cartridge ", unit.serial, " of ", unit.gtin,
+                                  " is not in the clinic's stock"),
+                     "CARTRIDGE_NOT_IN_STOCK", {{"gtin", unit.gtin}, {"serial", unit.serial}});
+  }
+  CartridgeDetail detail;
+  ASSIGN_OR_RETURN(std::vector<Event> unit_events, AllEvents(*tx, {.cartridge_id = c->id}));
+  ASSIGN_OR_RETURN(std::vector<Event> lot_events, AllEvents(*tx, {.lot_id = c->lot.id}));
+  // Lot events that concern this unit are already in unit_events; keep lot-wide ones (recall, ...).
+  for (Event& e : lot_events) {
+    if (e.cartridge_id == 0) unit_events.push_back(std::move(e));
+  }
+  std::sort(unit_events.begin(), unit_events.end(),
+            [](const Event& a, const Event& b) { return a.seq < b.seq; });
+  Derive(*c, now);
+  detail.cartridge = *std::move(c);
+  detail.history = std::move(unit_events);
+  return detail;
+}
+
+absl::StatusOr<Page<Cartridge>> CartridgeService::ListCartridges(const CartridgeQuery& query) {
+  ASSIGN_OR_RETURN(int limit, PageSize(query.page));
+  ASSIGN_OR_RETURN(int64_t after, PageAfter(query.page));
+  if (query.gtin.empty() != query.lot.empty()) {
+    return InvalidField(query.gtin.empty() ? "gtin" : "lot", "gtin and lot filter together");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  CartridgeFilter filter{.state = query.state, .treatment_id = query.treatment_id,
+                         .after_id = after, .limit = limit + 1};
+  if (!query.gtin.empty()) {
+    ASSIGN_OR_RETURN(std::optional<Lot> lot, tx->FindLot(query.gtin, query.lot));
+    if (!lot.has_value()) return Page<Cartridge>{};
+    filter.lot_id = lot->id;
+  }
+  ASSIGN_OR_RETURN(std::vector<Cartridge> items, tx->ListCartridges(filter));
+  const absl::Time now = clock_->Now();
+  for (Cartridge& c : items) Derive(c, now);
+  return MakePage(std::move(items), limit, [](const Cartridge& c) { return c.id; });
+}
+
+absl::StatusOr<Cartridge> CartridgeService::Discard(const WriteContext& ctx,
+                                                    std::string_view barcode,
+                                                    std::string_view reason) {
+  const int year = absl::ToCivilYear(clock_->Now(), zone_).year();
+  ASSIGN_OR_RETURN(Gs1Data unit, ParseUnitBarcode("barcode", barcode, year));
+  RETURN_IF_ERROR(CheckText("reason", reason, kMaxReasonLength));
+  std::string fingerprint = StrCat(unit.gtin, "|", unit.serial, "|", reason);
+  return RunWrite<Cartridge>(
+      ctx, "DiscardCartridge", fingerprint,
+      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Cartridge> {
+        ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx.FindCartridge(unit.gtin, unit.serial));
+        if (!c.has_value()) {
+          return MakeError(absl::StatusCode::kNotFound,
+                           StrCat("cartridge ", unit.serial, " is not in the clinic's stock"),
+                           "CARTRIDGE_NOT_IN_STOCK", {{"gtin", unit.gtin}, {"serial", unit.serial}});
+        }
+        if (c->state != CartridgeState::kReceived) {
+          absl::Status refused = CheckOpenable(*c, now);
+          if (c->state == CartridgeState::kOpened) {
+            // An opened unit goes to the sharps container: a disposal, not a write-off.
+            return MakeError(absl::StatusCode::kFailedPrecondition,
+                             StrCat(refused.message(),
+                                          "; an opened cartridge is disposed, not discarded"),
+                             "CARTRIDGE_ALREADY_USED", GetErrorInfo(refused)->metadata);
+          }
+          return refused;
+        }
+        c->state = CartridgeState::kDiscarded;
+        c->discard = steritrack::Discard{.reason = std::string(reason), .at = now, .by = ctx.actor};
+        RETURN_IF_ERROR(tx.RecordDiscard(c->id, *c->discard));
+        RETURN_IF_ERROR(tx.AppendEvent(Event{
+            .at = now, .actor = ctx.actor, .action = "CARTRIDGE_DISCARDED", .lot_id = c->lot.id,
+            .cartridge_id = c->id, .detail = StrCat("written off unused: ", reason),
+            .request_id = ctx.request_id}).status());
+        Derive(*c, now);
+        return *std::move(c);
+      });
+}
+
+absl::StatusOr<LotDetail> CartridgeService::GetLot(std::string_view gtin, std::string_view lot) {
+  if (!IsValidGtin(gtin)) return InvalidField("gtin", "must be 14 digits with a valid check digit");
+  RETURN_IF_ERROR(CheckText("lot", lot, 20));
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  ASSIGN_OR_RETURN(std::optional<Lot> found, tx->FindLot(gtin, lot));
+  if (!found.has_value()) {
+    return MakeError(absl::StatusCode::kNotFound,
+                     StrCat("lot ", lot, " of ", gtin, " is not known"), "LOT_NOT_FOUND",
+                     {{"gtin", std::string(gtin)}, {"lot", std::string(lot)}});
+  }
+  LotDetail detail;
+  ASSIGN_OR_RETURN(detail.units_in_stock, tx->CountUnitsInStock(found->id));
+  ASSIGN_OR_RETURN(std::vector<Event> events, AllEvents(*tx, {.lot_id = found->id}));
+  for (Event& e : events) {
+    if (e.cartridge_id == 0) detail.history.push_back(std::move(e));
+  }
+  Derive(*found, clock_->Now());
+  detail.lot = *std::move(found);
+  return detail;
+}
+
+absl::StatusOr<Page<Lot>> CartridgeService::ListLots(const LotQuery& query) {
+  ASSIGN_OR_RETURN(int limit, PageSize(query.page));
+  ASSIGN_OR_RETURN(int64_t after, PageAfter(query.page));
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  ASSIGN_OR_RETURN(std::vector<Lot> items,
+                   tx->ListLots({.state = query.state, .after_id = after, .limit = limit + 1}));
+  const absl::Time now = clock_->Now();
+  for (Lot& l : items) Derive(l, now);
+  return MakePage(std::move(items), limit, [](const Lot& l) { return l.id; });
+}
+
+absl::StatusOr<RecallResult> CartridgeService::RecallLot(const WriteContext& ctx,
+                                                         std::string_view gtin,
+                                                         std::string_view lot,
+                                                         std::string_view reason) {
+  if (!IsValidGtin(gtin)) return InvalidField("gtin", "must be 14 digits with a valid check digit");
+  RETURN_IF_ERROR(CheckText("lot", lot, 20));
+  RETURN_IF_ERROR(CheckText("reason", reason, kMaxReasonLength));
+  std::string fingerprint = StrCat(gtin, "|", lot, "|", reason);
+  return RunWrite<RecallResult>(
+      ctx, "RecallLot", fingerprint,
+      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<RecallResult> {
+        ASSIGN_OR_RETURN(std::optional<Lot> found, tx.FindLot(gtin, lot));
+        if (!found.has_value()) {
+          return MakeError(absl::StatusCode::kNotFound,
+                           StrCat("lot ", lot, " of ", gtin, " is not known"),
+                           "LOT_NOT_FOUND", {{"gtin", std::string(gtin)}, {"lot", std::string(lot)}});
+        }
+        if (found->state == LotState::kRecalled) {
+          return MakeError(absl::StatusCode::kFailedPrecondition,
+                           StrCat("lot ", lot, " is already recalled: ", found->state_reason),
+                           "LOT_RECALLED",
+                           {{"reason", found->state_reason},
+                            {"when", Rfc3339(found->state_changed_at)},
+                            {"gtin", found->gtin},
+                            {"lot", found->lot}});
+        }
+        RETURN_IF_ERROR(tx.UpdateLotState(found->id, LotState::kRecalled, reason, now, ctx.actor));
+        RETURN_IF_ERROR(tx.AppendEvent(Event{
+            .at = now, .actor = ctx.actor, .action = "LOT_RECALLED", .lot_id = found->id,
+            .detail = StrCat("recalled: ", reason), .request_id = ctx.request_id}).status());
+        found->state = LotState::kRecalled;
+        found->state_reason = std::string(reason);
+        found->state_changed_at = now;
+        found->state_changed_by = ctx.actor;
+        Derive(*found, now);
+        RecallResult result{.lot = *found};
+        // The look-back: every unit of the lot that already touched a client.
+        int64_t after = 0;
+        while (true) {
+          ASSIGN_OR_RETURN(std::vector<Cartridge> batch,
+                           tx.ListCartridges({.lot_id = found->id, .after_id = after, .limit = 500}));
+          if (batch.empty()) break;
+          after = batch.back().id;
+          for (Cartridge& c : batch) {
+            if (c.use.has_value()) {
+              c.lot = *found;
+              result.opened.push_back(std::move(c));
+            }
+          }
+        }
+        return result;
+      });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Treatments and use
+
+absl::StatusOr<Treatment> CartridgeService::StartTreatment(const WriteContext& ctx,
+                                                           std::string_view room,
+                                                           std::string_view clinician,
+                                                           std::string_view client_ref) {
+  RETURN_IF_ERROR(CheckText("room", room, kMaxNameLength));
+  RETURN_IF_ERROR(CheckText("clinician", clinician, kMaxNameLength));
+  RETURN_IF_ERROR(CheckText("client_ref", client_ref, kMaxNameLength));
+  std::string fingerprint = StrCat(room, "|", clinician, "|", client_ref);
+  return RunWrite<Treatment>(
+      ctx, "StartTreatment", fingerprint,
+      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Treatment> {
+        Treatment t{.room = std::string(room), .clinician = std::string(clinician),
+                    .client_ref = std::string(client_ref), .started_at = now,
+                    .started_by = ctx.actor};
+        ASSIGN_OR_RETURN(t.id, tx.InsertTreatment(t));
+        // The client reference stays in the treatment record, not in event text.
+        RETURN_IF_ERROR(tx.AppendEvent(Event{
+            .at = now, .actor = ctx.actor, .action = "TREATMENT_STARTED", .treatment_id = t.id,
+            .detail = StrCat("room ", room, ", clinician ", clinician),
+            .request_id = ctx.request_id}).status());
+        return t;
+      });
+}
+
+absl::StatusOr<TreatmentDetail> CartridgeService::GetTreatment(int64_t id) {
+  if (id <= 0) return InvalidField("id", "must be a positive treatment number");
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  ASSIGN_OR_RETURN(std::optional<Treatment> t, tx->FindTreatment(id));
+  if (!t.has_value()) {
+    return MakeError(absl::StatusCode::kNotFound, StrCat("treatment ", id, " does not exist"),
+                     "TREATMENT_NOT_FOUND", {{"treatment", StrCat(id)}});
+  }
+  TreatmentDetail detail{.treatment = *std::move(t)};
+  ASSIGN_OR_RETURN(detail.cartridges, tx->ListCartridges({.treatment_id = id, .limit = 1000}));
+  const absl::Time now = clock_->Now();
+  for (Cartridge& c : detail.cartridges) Derive(c, now);
+  return detail;
+}
+
+absl::StatusOr<Page<Treatment>> CartridgeService::ListTreatments(const TreatmentQuery& query) {
+  ASSIGN_OR_RETURN(int limit, PageSize(query.page));
+  ASSIGN_OR_RETURN(int64_t after, PageAfter(query.page));
+  RETURN_IF_ERROR(CheckText("room", query.room, kMaxNameLength, /*required=*/false));
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  ASSIGN_OR_RETURN(std::vector<Treatment> items,
+                   tx->ListTreatments({.ended = query.ended, .room = query.room,
+                                       .after_id = after, .limit = limit + 1}));
+  return MakePage(std::move(items), limit, [](const Treatment& t) { return t.id; });
+}
+
+absl::StatusOr<TreatmentDetail> CartridgeService::EndTreatment(const WriteContext& ctx,
+                                                               int64_t id) {
+  if (id <= 0) return InvalidField("id", "must be a positive treatment number");
+  return RunWrite<TreatmentDetail>(
+      ctx, "EndTreatment", StrCat(id),
+      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<TreatmentDetail> {
+        ASSIGN_OR_RETURN(std::optional<Treatment> t, tx.FindTreatment(id));
+        if (!t.has_value()) {
+          return MakeError(absl::StatusCode::kNotFound,
+                           StrCat("treatment ", id, " does not exist"), "TREATMENT_NOT_FOUND",
+                           {{"treatment", StrCat(id)}});
+        }
+        if (t->ended_at.has_value()) {
+          return MakeError(absl::StatusCode::kFailedPrecondition,
+                           StrCat("treatment ", id, " already ended at ",
+                                        LocalTime(*t->ended_at)),
+                           "TREATMENT_ENDED",
+                           {{"treatment", StrCat(id)}, {"when", Rfc3339(*t->ended_at)}});
+        }
+        RETURN_IF_ERROR(tx.EndTreatment(id, now, ctx.actor));
+        t->ended_at = now;
+        t->ended_by = ctx.actor;
+        TreatmentDetail detail{.treatment = *std::move(t)};
+        ASSIGN_OR_RETURN(detail.cartridges, tx.ListCartridges({.treatment_id = id, .limit = 1000}));
+        size_t undisposed = 0;
+        for (Cartridge& c : detail.cartridges) {
+          Derive(c, now);
+          if (c.state == CartridgeState::kOpened) ++undisposed;
+        }
+        RETURN_IF_ERROR(tx.AppendEvent(Event{
+            .at = now, .actor = ctx.actor, .action = "TREATMENT_ENDED", .treatment_id = id,
+            .detail = StrCat(detail.cartridges.size(), " cartridge(s) used, ", undisposed,
+                                   " not yet disposed"),
+            .request_id = ctx.request_id}).status());
+        return detail;
+      });
+}
+
+absl::StatusOr<Cartridge> CartridgeService::Open(const WriteContext& ctx, std::string_view barcode,
+                                                 int64_t treatment_id) {
+  const int year = absl::ToCivilYear(clock_->Now(), zone_).year();
+  ASSIGN_OR_RETURN(Gs1Data unit, ParseUnitBarcode("barcode", barcode, year));
+  if (treatment_id <= 0) {
+    return InvalidField("treatment_id", "must be a positive treatment number");
+  }
+  std::string fingerprint = StrCat(unit.gtin, "|", unit.serial, "|", treatment_id);
+  return RunWrite<Cartridge>(
+      ctx, "OpenCartridge", fingerprint,
+      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Cartridge> {
+        ASSIGN_OR_RETURN(std::optional<Treatment> t, tx.FindTreatment(treatment_id));
+        if (!t.has_value()) {
+          return MakeError(absl::StatusCode::kNotFound,
+                           StrCat("treatment ", treatment_id, " does not exist"),
+                           "TREATMENT_NOT_FOUND", {{"treatment", StrCat(treatment_id)}});
+        }
+        if (t->ended_at.has_value()) {
+          return MakeError(absl::StatusCode::kFailedPrecondition,
+                           StrCat("treatment ", treatment_id, " has ended; start a new one"),
+                           "TREATMENT_ENDED",
+                           {{"treatment", StrCat(treatment_id)},
+                            {"when", Rfc3339(*t->ended_at)}});
+        }
+        ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx.FindCartridge(unit.gtin, unit.serial));
+        if (!c.has_value()) {
+          return MakeError(absl::StatusCode::kNotFound,
+                           StrCat("cartridge ", unit.serial, " of ", unit.gtin,
+                                        " is not in the clinic's stock"),
+                           "CARTRIDGE_NOT_IN_STOCK", {{"gtin", unit.gtin}, {"serial", unit.serial}});
+        }
+        RETURN_IF_ERROR(CheckOpenable(*c, now));
+        // A scan whose lot or expiry disagrees with the stock record is not the unit we received.
+        if (!unit.lot.empty() && unit.lot != c->lot.lot) {
+          return MakeError(absl::StatusCode::kFailedPrecondition,
+                           StrCat("barcode says lot ", unit.lot, " but unit ", unit.serial,
+                                        " was received as lot ", c->lot.lot),
+                           "LOT_MISMATCH",
+                           {{"gtin", unit.gtin}, {"serial", unit.serial}, {"lot", c->lot.lot},
+                            {"scanned_lot", unit.lot}});
+        }
+        if (unit.expiry.has_value() && *unit.expiry != c->lot.expiry) {
+          return MakeError(absl::StatusCode::kFailedPrecondition,
+                           StrCat("barcode says expiry ", Iso(*unit.expiry), " but lot ",
+                                        c->lot.lot, " expires ", Iso(c->lot.expiry)),
+                           "EXPIRY_CONFLICT",
+                           {{"gtin", unit.gtin}, {"serial", unit.serial}, {"lot", c->lot.lot},
+                            {"expiry", Iso(c->lot.expiry)}, {"scanned_expiry", Iso(*unit.expiry)}});
+        }
+        c->state = CartridgeState::kOpened;
+        c->use = CartridgeUse{.treatment_id = treatment_id, .room = t->room, .at = now,
+                              .by = ctx.actor};
+        RETURN_IF_ERROR(tx.RecordUse(c->id, *c->use));
+        RETURN_IF_ERROR(tx.AppendEvent(Event{
+            .at = now, .actor = ctx.actor, .action = "CARTRIDGE_OPENED", .lot_id = c->lot.id,
+            .cartridge_id = c->id, .treatment_id = treatment_id,
+            .detail = StrCat("opened for treatment ", treatment_id, " in room ", t->room),
+            .request_id = ctx.request_id}).status());
+        Derive(*c, now);
+        return *std::move(c);
+      });
+}
+
+absl::StatusOr<Cartridge> CartridgeService::Dispose(const WriteContext& ctx,
+                                                    std::string_view barcode,
+                                                    std::string_view container_id) {
+  const int year = absl::ToCivilYear(clock_->Now(), zone_).year();
+  ASSIGN_OR_RETURN(Gs1Data unit, ParseUnitBarcode("barcode", barcode, year));
+  RETURN_IF_ERROR(CheckText("container_id", container_id, kMaxNameLength));
+  std::string fingerprint = StrCat(unit.gtin, "|", unit.serial, "|", container_id);
+  return RunWrite<Cartridge>(
+      ctx, "DisposeCartridge", fingerprint,
+      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Cartridge> {
+        ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx.FindCartridge(unit.gtin, unit.serial));
+        if (!c.has_value()) {
+          return MakeError(absl::StatusCode::kNotFound,
+                           StrCat("cartridge ", unit.serial, " of ", unit.gtin,
+                                        " is not in the clinic's stock"),
+                           "CARTRIDGE_NOT_IN_STOCK", {{"gtin", unit.gtin}, {"serial", unit.serial}});
+        }
+        if (c->state == CartridgeState::kReceived) {
+          return MakeError(absl::StatusCode::kFailedPrecondition,
+                           "cartridge was never opened: write an unused unit off with discard, "
+                           "not dispose",
+                           "CARTRIDGE_NOT_OPENED", {{"gtin", unit.gtin}, {"serial", unit.serial}});
+        }
+        if (c->state != CartridgeState::kOpened) return CheckOpenable(*c, now);
+        c->state = CartridgeState::kDisposed;
+        c->disposal = Disposal{.container_id = std::string(container_id), .at = now,
+                               .by = ctx.actor};
+        RETURN_IF_ERROR(tx.RecordDisposal(c->id, *c->disposal));
+        RETURN_IF_ERROR(tx.AppendEvent(Event{
+            .at = now, .actor = ctx.actor, .action = "CARTRIDGE_DISPOSED", .lot_id = c->lot.id,
+            .cartridge_id = c->id, .treatment_id = c->use ? c->use->treatment_id : 0,
+            .detail = StrCat("disposed in sharps container ", container_id),
+            .request_id = ctx.request_id}).status());
+        Derive(*c, now);
+        return *std::move(c);
+      });
+}
+
+}  // namespace steritrack

@@ -1,0 +1,143 @@
+// CartridgeService: the rules of the cartridge safety path (PRODUCT.md rules 1-4 and 10).
+//
+// Receives units into stock, opens a unit for a treatment only when it is safe, records disposal and
+// write-off, recalls lots, and makes every write idempotent under a client-chosen request id. Plain
+// C++ over the Store interface; time comes from the injected Clock. Thread-safe: any number of
+// threads may call any method; writes are serialised by the store's single writer, which is what makes
+// "two rooms, same unit, same instant: exactly one wins" hold.
+#ifndef STERITRACK_SERVER_CORE_CARTRIDGE_SERVICE_H_
+#define STERITRACK_SERVER_CORE_CARTRIDGE_SERVICE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "steritrack/clock.h"
+#include "steritrack/model.h"
+#include "steritrack/store.h"
+
+namespace steritrack {
+
+// Who is writing and under which idempotency key.
+struct WriteContext {
+  std::string actor;       // never empty in production; "unknown" when not authenticated yet
+  std::string request_id;  // optional
+};
+
+struct PageRequest {
+  int page_size = 0;  // 0: default
+  std::string page_token;
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::string next_page_token;  // empty on the last page
+};
+
+struct CartridgeDetail {
+  Cartridge cartridge;
+  std::vector<Event> history;  // the unit's and its lot's events, oldest first
+};
+
+struct LotDetail {
+  Lot lot;
+  int64_t units_in_stock = 0;
+  std::vector<Event> history;
+};
+
+struct TreatmentDetail {
+  Treatment treatment;
+  std::vector<Cartridge> cartridges;  // opened in this treatment
+};
+
+struct RecallResult {
+  Lot lot;
+  std::vector<Cartridge> opened;  // units of the lot opened before the recall
+};
+
+struct CartridgeQuery {
+  PageRequest page;
+  std::optional<CartridgeState> state;
+  std::string gtin;  // with lot: only this lot
+  std::string lot;
+  int64_t treatment_id = 0;
+};
+
+struct LotQuery {
+  PageRequest page;
+  std::optional<LotState> state;
+};
+
+struct TreatmentQuery {
+  PageRequest page;
+  std::optional<bool> ended;
+  std::string room;
+};
+
+struct CartridgeServiceOptions {
+  Store* store = nullptr;        // REQUIRES: non-null, outlives the service
+  const Clock* clock = nullptr;  // REQUIRES: non-null, outlives the service
+  // Expiry dates are calendar days in the clinic's time zone.
+  absl::TimeZone clinic_time_zone = absl::UTCTimeZone();
+};
+
+class CartridgeService {
+ public:
+  explicit CartridgeService(CartridgeServiceOptions options);
+
+  CartridgeService(const CartridgeService&) = delete;
+  CartridgeService& operator=(const CartridgeService&) = delete;
+
+  // Inventory.
+  absl::StatusOr<std::vector<Cartridge>> Receive(const WriteContext& ctx,
+                                                 const std::vector<std::string>& barcodes);
+  absl::StatusOr<CartridgeDetail> GetCartridge(std::string_view barcode);
+  absl::StatusOr<Page<Cartridge>> ListCartridges(const CartridgeQuery& query);
+  absl::StatusOr<Cartridge> Discard(const WriteContext& ctx, std::string_view barcode,
+                                    std::string_view reason);
+  absl::StatusOr<LotDetail> GetLot(std::string_view gtin, std::string_view lot);
+  absl::StatusOr<Page<Lot>> ListLots(const LotQuery& query);
+  absl::StatusOr<RecallResult> RecallLot(const WriteContext& ctx, std::string_view gtin,
+                                         std::string_view lot, std::string_view reason);
+
+  // Treatments and use.
+  absl::StatusOr<Treatment> StartTreatment(const WriteContext& ctx, std::string_view room,
+                                           std::string_view clinician, std::string_view client_ref);
+  absl::StatusOr<TreatmentDetail> GetTreatment(int64_t id);
+  absl::StatusOr<Page<Treatment>> ListTreatments(const TreatmentQuery& query);
+  absl::StatusOr<TreatmentDetail> EndTreatment(const WriteContext& ctx, int64_t id);
+  // The safety check and the record of use in one step.
+  absl::StatusOr<Cartridge> Open(const WriteContext& ctx, std::string_view barcode,
+                                 int64_t treatment_id);
+  absl::StatusOr<Cartridge> Dispose(const WriteContext& ctx, std::string_view barcode,
+                                    std::string_view container_id);
+
+ private:
+  // Runs `body` in one write transaction. With a request id, a repeat of the same request returns
+  // the stored first answer without running `body`; a different request under the same id is refused.
+  template <typename T>
+  absl::StatusOr<T> RunWrite(const WriteContext& ctx, std::string_view operation,
+                             std::string_view fingerprint,
+                             absl::FunctionRef<absl::StatusOr<T>(WriteTransaction&, absl::Time)> body);
+
+  bool IsExpired(const Lot& lot, absl::Time now) const;
+  void Derive(Lot& lot, absl::Time now) const;
+  void Derive(Cartridge& cartridge, absl::Time now) const { Derive(cartridge.lot, now); }
+  std::string LocalTime(absl::Time t) const;
+
+  absl::Status CheckOpenable(const Cartridge& cartridge, absl::Time now) const;
+
+  Store* const store_;
+  const Clock* const clock_;
+  const absl::TimeZone zone_;
+};
+
+}  // namespace steritrack
+
+#endif  // STERITRACK_SERVER_CORE_CARTRIDGE_SERVICE_H_

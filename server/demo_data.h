@@ -1,0 +1,18 @@
+// The demo data set that the README's first command loads into a new database, so that a newcomer
+// can walk through the CLI: a good lot, a recalled lot, an expired lot, and a treatment in progress.
+#ifndef STERITRACK_SERVER_DEMO_DATA_H_
+#define STERITRACK_SERVER_DEMO_DATA_H_
+
+#include "absl/status/status.h"
+#include "steritrack/clock.h"
+#include "steritrack/store.h"
+
+namespace steritrack {
+
+// Loads the demo set through core's rules, unless the store already holds lots. Returns OK and does
+// nothing on a database that has data.
+absl::Status LoadDemoDataIfEmpty(Store& store, const Clock& clock);
+
+}  // namespace steritrack
+
+#endif  // STERITRACK_SERVER_DEMO_DATA_H_

@@ -1,0 +1,92 @@
+// steritrackd: wiring only. Flags, logger, storage, core, gRPC adapters, health and reflection; then
+// wait for SIGTERM/SIGINT, finish in-flight requests and exit 0.
+#include <signal.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/time/time.h"
+#include "server/core/cartridge_service.h"
+#include "server/demo_data.h"
+#include "server/rpc/server.h"
+#include "server/storage/sqlite_store.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+#include "steritrack/clock.h"
+
+int main(int argc, char** argv) {
+  std::string db_path = "steritrack.db";
+  std::string listen = "127.0.0.1:50051";
+  std::string time_zone_name;
+  std::string log_level = "info";
+  bool demo = false;
+  int readers = 4;
+  double grace_seconds = 10;
+
+  CLI::App app{"steritrackd: the steritrack server (cartridge safety, sterilisation, audit)"};
+  app.add_option("--db", db_path, "SQLite database file (created if missing)")
+      ->capture_default_str();
+  app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--time-zone", time_zone_name,
+                 "clinic time zone for expiry days, e.g. Europe/Berlin (default: this machine's)");
+  app.add_flag("--demo", demo, "load the demo data set into an empty database");
+  app.add_option("--readers", readers, "reader connections in the pool")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--shutdown-grace", grace_seconds,
+                 "seconds to let in-flight requests finish on SIGTERM")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto log = spdlog::stderr_color_mt("steritrackd");
+  log->set_level(spdlog::level::from_str(log_level));
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+
+  absl::TimeZone zone = absl::LocalTimeZone();
+  if (!time_zone_name.empty() && !absl::LoadTimeZone(time_zone_name, &zone)) {
+    log->error("--time-zone: unknown time zone '{}'", time_zone_name);
+    return 2;
+  }
+
+  // Block the stop signals before gRPC starts its threads, so that only sigwait below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto store = steritrack::OpenSqliteStore({.path = db_path, .readers = readers});
+  if (!store.ok()) {
+    log->error("cannot open database {}: {}", db_path, std::string(store.status().message()));
+    return 1;
+  }
+  std::unique_ptr<steritrack::Clock> clock = steritrack::NewSystemClock();
+  if (demo) {
+    if (absl::Status s = steritrack::LoadDemoDataIfEmpty(**store, *clock); !s.ok()) {
+      log->error("cannot load demo data: {}", std::string(s.message()));
+      return 1;
+    }
+  }
+  steritrack::CartridgeService core(
+      {.store = store->get(), .clock = clock.get(), .clinic_time_zone = zone});
+  auto server = steritrack::rpc::RpcServer::Start({.listen = listen, .core = &core, .log = log});
+  if (!server.ok()) {
+    log->error("{}", std::string(server.status().message()));
+    return 1;
+  }
+  log->info("steritrackd listening on {} (port {}), database {}, schema v{}, time zone {}", listen,
+            (*server)->port(), db_path, steritrack::SqliteSchemaVersion(), zone.name());
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  log->info("signal {} received: finishing in-flight requests", signal_number);
+  (*server)->Shutdown(absl::Seconds(grace_seconds));
+  log->info("stopped");
+  return 0;
+}

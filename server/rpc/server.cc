@@ -1,0 +1,50 @@
+#include "server/rpc/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/grpcpp.h>
+
+#include "server/rpc/services.h"
+#include "steritrack/strings.h"
+
+namespace steritrack::rpc {
+
+absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptions& options) {
+  if (options.core == nullptr || options.log == nullptr) {
+    return absl::InvalidArgumentError("RpcServer needs a core service and a logger");
+  }
+  std::unique_ptr<RpcServer> server(new RpcServer());
+  server->inventory_ = std::make_unique<InventoryServiceImpl>(options.core, options.log);
+  server->treatments_ = std::make_unique<TreatmentServiceImpl>(options.core, options.log);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  // Mutual TLS and roles come later; until then the server listens on what it is told, by default
+  // loopback only.
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->inventory_.get());
+  builder.RegisterService(server->treatments_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(StrCat("cannot listen on ", options.listen,
+                                         " (address in use or not valid HOST:PORT)"));
+  }
+  return server;
+}
+
+RpcServer::~RpcServer() {
+  if (server_) server_->Shutdown(std::chrono::system_clock::now());
+}
+
+void RpcServer::Shutdown(absl::Duration grace) {
+  if (!server_) return;
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->Shutdown();
+  }
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Wait();
+  server_.reset();
+}
+
+}  // namespace steritrack::rpc

@@ -1,0 +1,50 @@
+// RpcServer: the gRPC server with steritrack.v1 services, health checking and reflection.
+//
+// Start() binds and serves on gRPC's own threads; Shutdown() stops accepting, lets in-flight requests
+// finish within a grace period, and returns. Used by steritrackd's main and by RPC tests (port 0).
+#ifndef STERITRACK_SERVER_RPC_SERVER_H_
+#define STERITRACK_SERVER_RPC_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/core/cartridge_service.h"
+#include "spdlog/logger.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace steritrack::rpc {
+
+class InventoryServiceImpl;
+class TreatmentServiceImpl;
+
+struct RpcServerOptions {
+  std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free port
+  CartridgeService* core = nullptr;        // REQUIRES: non-null, outlives the server
+  std::shared_ptr<spdlog::logger> log;     // REQUIRES: non-null
+};
+
+class RpcServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<RpcServer>> Start(const RpcServerOptions& options);
+  ~RpcServer();
+
+  int port() const { return port_; }
+  // Stops accepting calls and waits up to `grace` for in-flight ones, then cancels the rest.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  RpcServer() = default;
+  std::unique_ptr<InventoryServiceImpl> inventory_;
+  std::unique_ptr<TreatmentServiceImpl> treatments_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace steritrack::rpc
+
+#endif  // STERITRACK_SERVER_RPC_SERVER_H_

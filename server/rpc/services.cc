@@ -1,0 +1,229 @@
+#include "server/rpc/services.h"
+
+#include <chrono>
+
+#include "absl/functional/function_ref.h"
+#include "server/rpc/convert.h"
+#include "spdlog/spdlog.h"
+#include "steritrack/error.h"
+#include "steritrack/status_macros.h"
+
+namespace steritrack::rpc {
+namespace {
+
+// Runs one request: calls `body`, converts its status, and logs method, outcome and latency.
+grpc::Status Handle(spdlog::logger& log, const char* method,
+                    absl::FunctionRef<absl::Status()> body) {
+  const auto start = std::chrono::steady_clock::now();
+  const absl::Status status = body();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (status.ok()) {
+    log.info("{} OK {:.2f}ms", method, ms);
+  } else {
+    std::optional<ErrorInfo> info = GetErrorInfo(status);
+    const std::string reason = info ? info->reason : "";
+    if (status.code() == absl::StatusCode::kInternal ||
+        status.code() == absl::StatusCode::kDataLoss ||
+        status.code() == absl::StatusCode::kUnknown) {
+      log.error("{} {} {} {:.2f}ms: {}", method, absl::StatusCodeToString(status.code()), reason,
+                ms, std::string(status.message()));
+    } else {
+      log.info("{} {} {} {:.2f}ms", method, absl::StatusCodeToString(status.code()), reason, ms);
+    }
+  }
+  return ToGrpcStatus(status);
+}
+
+absl::StatusOr<WriteContext> WriteContextFrom(const grpc::ServerContext& ctx,
+                                              const std::string& request_id) {
+  WriteContext w{.actor = "unknown", .request_id = request_id};
+  const auto& headers = ctx.client_metadata();
+  if (auto it = headers.find(kActorHeader); it != headers.end()) {
+    std::string actor(it->second.data(), it->second.size());
+    if (actor.empty() || actor.size() > kMaxNameLength) {
+      return InvalidField("actor", "must be 1 to 64 characters (x-steritrack-actor header)");
+    }
+    w.actor = std::move(actor);
+  }
+  return w;
+}
+
+template <typename Detail>
+void AddHistory(const Detail& detail, google::protobuf::RepeatedPtrField<v1::HistoryEvent>* out) {
+  for (const Event& e : detail.history) ToProto(e, out->Add());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+// InventoryService
+
+grpc::Status InventoryServiceImpl::ReceiveCartridges(grpc::ServerContext* ctx,
+                                                     const v1::ReceiveCartridgesRequest* req,
+                                                     v1::ReceiveCartridgesResponse* resp) {
+  return Handle(*log_, "ReceiveCartridges", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    std::vector<std::string> barcodes(req->barcodes().begin(), req->barcodes().end());
+    ASSIGN_OR_RETURN(std::vector<Cartridge> received, core_->Receive(w, barcodes));
+    for (const Cartridge& c : received) ToProto(c, resp->add_cartridges());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryServiceImpl::GetCartridge(grpc::ServerContext*,
+                                                const v1::GetCartridgeRequest* req,
+                                                v1::Cartridge* resp) {
+  return Handle(*log_, "GetCartridge", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CartridgeDetail detail, core_->GetCartridge(req->barcode()));
+    ToProto(detail.cartridge, resp);
+    AddHistory(detail, resp->mutable_history());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryServiceImpl::ListCartridges(grpc::ServerContext*,
+                                                  const v1::ListCartridgesRequest* req,
+                                                  v1::ListCartridgesResponse* resp) {
+  return Handle(*log_, "ListCartridges", [&]() -> absl::Status {
+    CartridgeQuery query{.page = {.page_size = req->page_size(), .page_token = req->page_token()},
+                         .state = FromProto(req->state()),
+                         .gtin = req->gtin(),
+                         .lot = req->lot()};
+    if (!req->treatment_id().empty()) {
+      ASSIGN_OR_RETURN(query.treatment_id, ParseTreatmentId("treatment_id", req->treatment_id()));
+    }
+    ASSIGN_OR_RETURN(Page<Cartridge> page, core_->ListCartridges(query));
+    for (const Cartridge& c : page.items) ToProto(c, resp->add_cartridges());
+    resp->set_next_page_token(page.next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryServiceImpl::DiscardCartridge(grpc::ServerContext* ctx,
+                                                    const v1::DiscardCartridgeRequest* req,
+                                                    v1::Cartridge* resp) {
+  return Handle(*log_, "DiscardCartridge", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(Cartridge c, core_->Discard(w, req->barcode(), req->reason()));
+    ToProto(c, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryServiceImpl::GetLot(grpc::ServerContext*, const v1::GetLotRequest* req,
+                                          v1::Lot* resp) {
+  return Handle(*log_, "GetLot", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(LotDetail detail, core_->GetLot(req->gtin(), req->lot()));
+    ToProto(detail.lot, resp);
+    resp->set_units_in_stock(static_cast<int32_t>(detail.units_in_stock));
+    AddHistory(detail, resp->mutable_history());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryServiceImpl::ListLots(grpc::ServerContext*, const v1::ListLotsRequest* req,
+                                            v1::ListLotsResponse* resp) {
+  return Handle(*log_, "ListLots", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Page<Lot> page,
+                     core_->ListLots({.page = {.page_size = req->page_size(),
+                                               .page_token = req->page_token()},
+                                      .state = FromProto(req->state())}));
+    for (const Lot& l : page.items) ToProto(l, resp->add_lots());
+    resp->set_next_page_token(page.next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status InventoryServiceImpl::RecallLot(grpc::ServerContext* ctx,
+                                             const v1::RecallLotRequest* req,
+                                             v1::RecallLotResponse* resp) {
+  return Handle(*log_, "RecallLot", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(RecallResult result,
+                     core_->RecallLot(w, req->gtin(), req->lot(), req->reason()));
+    ToProto(result.lot, resp->mutable_lot());
+    for (const Cartridge& c : result.opened) ToProto(c, resp->add_opened_cartridges());
+    return absl::OkStatus();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// TreatmentService
+
+grpc::Status TreatmentServiceImpl::StartTreatment(grpc::ServerContext* ctx,
+                                                  const v1::StartTreatmentRequest* req,
+                                                  v1::Treatment* resp) {
+  return Handle(*log_, "StartTreatment", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(Treatment t,
+                     core_->StartTreatment(w, req->room(), req->clinician(), req->client_ref()));
+    ToProto(t, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TreatmentServiceImpl::GetTreatment(grpc::ServerContext*,
+                                                const v1::GetTreatmentRequest* req,
+                                                v1::Treatment* resp) {
+  return Handle(*log_, "GetTreatment", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(int64_t id, ParseTreatmentId("id", req->id()));
+    ASSIGN_OR_RETURN(TreatmentDetail detail, core_->GetTreatment(id));
+    ToProto(detail.treatment, resp);
+    for (const Cartridge& c : detail.cartridges) ToProto(c, resp->add_cartridges());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TreatmentServiceImpl::ListTreatments(grpc::ServerContext*,
+                                                  const v1::ListTreatmentsRequest* req,
+                                                  v1::ListTreatmentsResponse* resp) {
+  return Handle(*log_, "ListTreatments", [&]() -> absl::Status {
+    TreatmentQuery query{.page = {.page_size = req->page_size(), .page_token = req->page_token()},
+                         .room = req->room()};
+    if (req->state() == v1::TREATMENT_STATE_IN_PROGRESS) query.ended = false;
+    if (req->state() == v1::TREATMENT_STATE_ENDED) query.ended = true;
+    ASSIGN_OR_RETURN(Page<Treatment> page, core_->ListTreatments(query));
+    for (const Treatment& t : page.items) ToProto(t, resp->add_treatments());
+    resp->set_next_page_token(page.next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TreatmentServiceImpl::EndTreatment(grpc::ServerContext* ctx,
+                                                const v1::EndTreatmentRequest* req,
+                                                v1::Treatment* resp) {
+  return Handle(*log_, "EndTreatment", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(int64_t id, ParseTreatmentId("id", req->id()));
+    ASSIGN_OR_RETURN(TreatmentDetail detail, core_->EndTreatment(w, id));
+    ToProto(detail.treatment, resp);
+    for (const Cartridge& c : detail.cartridges) ToProto(c, resp->add_cartridges());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TreatmentServiceImpl::OpenCartridge(grpc::ServerContext* ctx,
+                                                 const v1::OpenCartridgeRequest* req,
+                                                 v1::Cartridge* resp) {
+  return Handle(*log_, "OpenCartridge", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(int64_t id, ParseTreatmentId("treatment_id", req->treatment_id()));
+    ASSIGN_OR_RETURN(Cartridge c, core_->Open(w, req->barcode(), id));
+    ToProto(c, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status TreatmentServiceImpl::DisposeCartridge(grpc::ServerContext* ctx,
+                                                    const v1::DisposeCartridgeRequest* req,
+                                                    v1::Cartridge* resp) {
+  return Handle(*log_, "DisposeCartridge", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(Cartridge c, core_->Dispose(w, req->barcode(), req->container_id()));
+    ToProto(c, resp);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace steritrack::rpc

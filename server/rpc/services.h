@@ -1,0 +1,73 @@
+// gRPC adapters for steritrack.v1: thin handlers over core::CartridgeService.
+//
+// Each handler checks the request's shape, converts proto -> domain, calls core, converts back and
+// returns ToGrpcStatus(status). No rule lives here. Each request is logged once (method, outcome,
+// latency) and nothing from the request body is logged, so no client reference leaves the database.
+// Thread-safe: gRPC calls handlers from many threads.
+#ifndef STERITRACK_SERVER_RPC_SERVICES_H_
+#define STERITRACK_SERVER_RPC_SERVICES_H_
+
+#include <memory>
+
+#include "server/core/cartridge_service.h"
+#include "spdlog/logger.h"
+#include "steritrack/v1/inventory.grpc.pb.h"
+#include "steritrack/v1/treatment.grpc.pb.h"
+
+namespace steritrack::rpc {
+
+// The request header that names who is acting, until mutual TLS supplies it.
+inline constexpr char kActorHeader[] = "x-steritrack-actor";
+
+class InventoryServiceImpl final : public v1::InventoryService::Service {
+ public:
+  // REQUIRES: `core` outlives this object.
+  InventoryServiceImpl(CartridgeService* core, std::shared_ptr<spdlog::logger> log)
+      : core_(core), log_(std::move(log)) {}
+
+  grpc::Status ReceiveCartridges(grpc::ServerContext* ctx, const v1::ReceiveCartridgesRequest* req,
+                                 v1::ReceiveCartridgesResponse* resp) override;
+  grpc::Status GetCartridge(grpc::ServerContext* ctx, const v1::GetCartridgeRequest* req,
+                            v1::Cartridge* resp) override;
+  grpc::Status ListCartridges(grpc::ServerContext* ctx, const v1::ListCartridgesRequest* req,
+                              v1::ListCartridgesResponse* resp) override;
+  grpc::Status DiscardCartridge(grpc::ServerContext* ctx, const v1::DiscardCartridgeRequest* req,
+                                v1::Cartridge* resp) override;
+  grpc::Status GetLot(grpc::ServerContext* ctx, const v1::GetLotRequest* req,
+                      v1::Lot* resp) override;
+  grpc::Status ListLots(grpc::ServerContext* ctx, const v1::ListLotsRequest* req,
+                        v1::ListLotsResponse* resp) override;
+  grpc::Status RecallLot(grpc::ServerContext* ctx, const v1::RecallLotRequest* req,
+                         v1::RecallLotResponse* resp) override;
+
+ private:
+  CartridgeService* core_;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+class TreatmentServiceImpl final : public v1::TreatmentService::Service {
+ public:
+  TreatmentServiceImpl(CartridgeService* core, std::shared_ptr<spdlog::logger> log)
+      : core_(core), log_(std::move(log)) {}
+
+  grpc::Status StartTreatment(grpc::ServerContext* ctx, const v1::StartTreatmentRequest* req,
+                              v1::Treatment* resp) override;
+  grpc::Status GetTreatment(grpc::ServerContext* ctx, const v1::GetTreatmentRequest* req,
+                            v1::Treatment* resp) override;
+  grpc::Status ListTreatments(grpc::ServerContext* ctx, const v1::ListTreatmentsRequest* req,
+                              v1::ListTreatmentsResponse* resp) override;
+  grpc::Status EndTreatment(grpc::ServerContext* ctx, const v1::EndTreatmentRequest* req,
+                            v1::Treatment* resp) override;
+  grpc::Status OpenCartridge(grpc::ServerContext* ctx, const v1::OpenCartridgeRequest* req,
+                             v1::Cartridge* resp) override;
+  grpc::Status DisposeCartridge(grpc::ServerContext* ctx, const v1::DisposeCartridgeRequest* req,
+                                v1::Cartridge* resp) override;
+
+ private:
+  CartridgeService* core_;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+}  // namespace steritrack::rpc
+
+#endif  // STERITRACK_SERVER_RPC_SERVICES_H_

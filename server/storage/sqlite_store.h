@@ -1,0 +1,29 @@
+// The SQLite implementation of steritrack::Store: the embedded default, one file, no server.
+//
+// WAL mode with synchronous=FULL: a committed write survives a crash or power cut. One writer
+// connection (BEGIN IMMEDIATE, serialised by a mutex) and a small pool of reader connections, each
+// read a consistent snapshot. The schema is versioned; forward migrations run at open. Thread-safe.
+#ifndef STERITRACK_SERVER_STORAGE_SQLITE_STORE_H_
+#define STERITRACK_SERVER_STORAGE_SQLITE_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "steritrack/store.h"
+
+namespace steritrack {
+
+struct SqliteStoreOptions {
+  std::string path;  // a file; created if missing
+  int readers = 4;   // size of the reader pool
+};
+
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);
+
+// The schema version this build writes. A database with a newer version is refused at open.
+int SqliteSchemaVersion();
+
+}  // namespace steritrack
+
+#endif  // STERITRACK_SERVER_STORAGE_SQLITE_STORE_H_

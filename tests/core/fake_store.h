@@ -1,0 +1,113 @@
+// Test doubles for core: an in-memory Store, a Store wrapper that fails on demand, and a FakeClock.
+//
+// FakeStore follows the contracts in steritrack/store.h: one writer at a time (a write transaction
+// holds the writer lock from BeginWrite() until Commit() or destruction); a write transaction works on
+// a private copy of the whole state taken at begin and publishes it only on Commit(), so destroying it
+// without Commit() discards every change; reads see the state as of their BeginRead(). Uniqueness and
+// write-once rules mirror the schema: (gtin, lot) and (gtin, serial) are unique, a unit has at most one
+// use, one disposal, one discard, and a request id is stored once.
+//
+// FaultInjectingStore wraps any Store (this fake or the SQLite store) and fails the next commit or
+// begin on demand, the way leveldb's fault-injection Env wraps a real one.
+//
+// All three classes are safe to share between threads; each transaction is used by one thread.
+#ifndef STERITRACK_TESTS_CORE_FAKE_STORE_H_
+#define STERITRACK_TESTS_CORE_FAKE_STORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "steritrack/clock.h"
+#include "steritrack/model.h"
+#include "steritrack/store.h"
+
+namespace steritrack {
+
+// Everything a FakeStore holds. Cartridges store only lot.id; the Lot is joined on read.
+struct FakeStoreState {
+  std::map<int64_t, Lot> lots;
+  std::map<int64_t, Cartridge> cartridges;
+  std::map<int64_t, Treatment> treatments;
+  std::vector<Event> events;  // in seq order
+  std::map<std::string, StoredRequest> requests;
+  int64_t next_lot_id = 1;
+  int64_t next_cartridge_id = 1;
+  int64_t next_treatment_id = 1;
+  int64_t next_event_seq = 1;
+};
+
+class FakeStore : public Store {
+ public:
+  FakeStore() = default;
+  FakeStore(const FakeStore&) = delete;
+  FakeStore& operator=(const FakeStore&) = delete;
+
+  absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override;
+  absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() override;
+
+  // A copy of the committed state, for assertions.
+  FakeStoreState Snapshot() const;
+  // Number of successful commits so far.
+  int commits() const { return commits_.load(); }
+
+ private:
+  friend class FakeWriteTransaction;
+  void Publish(FakeStoreState state);
+
+  std::mutex writer_mu_;  // held by the one live write transaction
+  mutable absl::Mutex state_mu_;
+  FakeStoreState state_ ABSL_GUARDED_BY(state_mu_);
+  std::atomic<int> commits_{0};
+};
+
+// Forwards to `base`; each flag, once set, makes the next such call fail with UNAVAILABLE (and
+// clears itself). A failed commit leaves the base transaction uncommitted, so it rolls back.
+class FaultInjectingStore : public Store {
+ public:
+  explicit FaultInjectingStore(Store* base) : base_(base) {}  // REQUIRES: base outlives this
+
+  absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override;
+  absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() override;
+
+  std::atomic<bool> fail_next_commit{false};
+  std::atomic<bool> fail_next_begin_write{false};
+  std::atomic<bool> fail_next_begin_read{false};
+
+ private:
+  Store* const base_;
+};
+
+// A Clock that stands still until told to move.
+class FakeClock : public Clock {
+ public:
+  explicit FakeClock(absl::Time now) : now_(now) {}
+
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Set(absl::Time now) {
+    absl::MutexLock lock(&mu_);
+    now_ = now;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace steritrack
+
+#endif  // STERITRACK_TESTS_CORE_FAKE_STORE_H_
