@@ -299,7 +299,10 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
     }
     units.push_back(std::move(unit));
   }
-  std::string fingerprint = StrJoin(barcodes, std::string_view("\0", 1));
+  // Canonical form, so that a retry that re-scans the same units in another encoding still matches.
+  std::vector<std::string> canonical;
+  for (const Gs1Data& unit : units) canonical.push_back(FormatGs1Bracketed(unit));
+  std::string fingerprint = StrJoin(canonical, std::string_view("\0", 1));
 
   return RunWrite<std::vector<Cartridge>>(
       ctx, "ReceiveCartridges", fingerprint,
