@@ -7,8 +7,10 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "client/session.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "steritrack/v1/common.pb.h"
+#include "steritrack/v1/inventory.pb.h"
 
 namespace steritrack::cli {
 
@@ -17,16 +19,27 @@ struct Globals {
   bool json = false;
   std::string request_id;
   std::string actor;
+  std::string queue;       // offline queue file; empty: DefaultQueuePath()
+  std::string gs_standin;  // what the scanner types for ASCII 29
+  std::string room;        // room mode defaults (from config)
+  std::string clinician;
 };
+
+// The session for one command: connection, request ids, offline queue.
+SessionOptions SessionFor(const Globals& g);
 
 using Action = std::function<int()>;
 
 void AddInventoryCommands(CLI::App& app, const Globals& globals, Action& action);
 void AddTreatmentCommands(CLI::App& app, const Globals& globals, Action& action);
+void AddRoomCommand(CLI::App& app, const Globals& globals, Action& action);
+void AddSyncCommand(CLI::App& app, const Globals& globals, Action& action);
 
 // Shared formatting for text output.
 std::string FormatDate(const v1::Date& date);                      // 2030-12-31
 std::string FormatTime(const google::protobuf::Timestamp& time);  // local 2026-11-26 10:42
+std::string OpenedLine(const v1::Cartridge& c);    // "OK to use — cartridge ... opened for ..."
+std::string DisposedLine(const v1::Cartridge& c);  // "OK — cartridge ... disposed in ..."
 
 }  // namespace steritrack::cli
 

@@ -30,7 +30,6 @@ Connection::Connection(ConnectionOptions options) : options_(std::move(options))
       grpc::CreateCustomChannel(options_.server, grpc::InsecureChannelCredentials(), args);
   inventory_ = v1::InventoryService::NewStub(channel);
   treatments_ = v1::TreatmentService::NewStub(channel);
-  request_id_ = options_.request_id.empty() ? NewRequestId() : options_.request_id;
 }
 
 Connection::Connection(ConnectionOptions options,
@@ -39,7 +38,6 @@ Connection::Connection(ConnectionOptions options,
     : options_(std::move(options)),
       inventory_(std::move(inventory)),
       treatments_(std::move(treatments)) {
-  request_id_ = options_.request_id.empty() ? NewRequestId() : options_.request_id;
 }
 
 grpc::Status Connection::Call(const std::function<grpc::Status(grpc::ClientContext*)>& call) {

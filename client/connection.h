@@ -20,7 +20,7 @@ namespace steritrack::cli {
 struct ConnectionOptions {
   std::string server = "127.0.0.1:50051";
   std::string actor;       // sent as x-steritrack-actor
-  std::string request_id;  // for the one write of this command; generated when empty
+  std::string request_id;  // for the first write of this command; generated when empty
   int deadline_ms = 10000;
   int attempts = 3;  // for UNAVAILABLE / DEADLINE_EXCEEDED, same request id each time
 };
@@ -36,15 +36,11 @@ class Connection {
   v1::TreatmentService::StubInterface& treatments() { return *treatments_; }
   const ConnectionOptions& options() const { return options_; }
 
-  // The request id for this command's write.
-  const std::string& request_id() const { return request_id_; }
-
   // Runs `call` with a fresh ClientContext (deadline, actor header) and retries transient failures.
   grpc::Status Call(const std::function<grpc::Status(grpc::ClientContext*)>& call);
 
  private:
   ConnectionOptions options_;
-  std::string request_id_;
   std::unique_ptr<v1::InventoryService::StubInterface> inventory_;
   std::unique_ptr<v1::TreatmentService::StubInterface> treatments_;
 };

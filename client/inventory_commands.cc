@@ -5,13 +5,11 @@
 #include "client/commands.h"
 #include "client/connection.h"
 #include "client/output.h"
+#include "client/scan.h"
 
 namespace steritrack::cli {
 namespace {
 
-ConnectionOptions Options(const Globals& g) {
-  return {.server = g.server, .actor = g.actor, .request_id = g.request_id};
-}
 
 std::string StateWords(const v1::Cartridge& c) {
   switch (c.state()) {
@@ -32,7 +30,7 @@ std::string LotStateName(const v1::Lot& lot) {
   }
 }
 
-std::string Verdict(const v1::Cartridge& c) {
+std::string UsabilityLine(const v1::Cartridge& c) {
   if (c.state() != v1::CARTRIDGE_STATE_RECEIVED) return "STOP — not usable: " + StateWords(c);
   if (c.lot().state() == v1::LOT_STATE_RECALLED) return "STOP — lot recalled: " + c.lot().state_reason();
   if (c.lot().state() == v1::LOT_STATE_QUARANTINED) {
@@ -57,12 +55,13 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->callback([&g, &action, barcodes] {
       action = [&g, barcodes] {
         Output out(g.json, std::cout, std::cerr);
-        Connection conn(Options(g));
+        Session session(SessionFor(g));
+        Connection& conn = session.connection();
         v1::ReceiveCartridgesRequest req;
-        for (const auto& b : *barcodes) req.add_barcodes(b);
-        req.set_request_id(conn.request_id());
+        for (const auto& b : *barcodes) req.add_barcodes(NormalizeScan(b, g.gs_standin));
+        req.set_request_id(session.NextRequestId());
         v1::ReceiveCartridgesResponse resp;
-        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
+        grpc::Status st = session.Call([&](grpc::ClientContext* ctx) {
           return conn.inventory().ReceiveCartridges(ctx, req, &resp);
         });
         if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
@@ -90,13 +89,14 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->callback([&g, &action, a] {
       action = [&g, a] {
         Output out(g.json, std::cout, std::cerr);
-        Connection conn(Options(g));
+        Session session(SessionFor(g));
+        Connection& conn = session.connection();
         v1::DiscardCartridgeRequest req;
-        req.set_barcode(a->barcode);
+        req.set_barcode(NormalizeScan(a->barcode, g.gs_standin));
         req.set_reason(a->reason);
-        req.set_request_id(conn.request_id());
+        req.set_request_id(session.NextRequestId());
         v1::Cartridge resp;
-        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
+        grpc::Status st = session.Call([&](grpc::ClientContext* ctx) {
           return conn.inventory().DiscardCartridge(ctx, req, &resp);
         });
         if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
@@ -124,14 +124,15 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->callback([&g, &action, a] {
       action = [&g, a] {
         Output out(g.json, std::cout, std::cerr);
-        Connection conn(Options(g));
+        Session session(SessionFor(g));
+        Connection& conn = session.connection();
         v1::RecallLotRequest req;
         req.set_gtin(a->gtin);
         req.set_lot(a->lot);
         req.set_reason(a->reason);
-        req.set_request_id(conn.request_id());
+        req.set_request_id(session.NextRequestId());
         v1::RecallLotResponse resp;
-        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
+        grpc::Status st = session.Call([&](grpc::ClientContext* ctx) {
           return conn.inventory().RecallLot(ctx, req, &resp);
         });
         if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
@@ -163,16 +164,17 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->callback([&g, &action, barcode] {
       action = [&g, barcode] {
         Output out(g.json, std::cout, std::cerr);
-        Connection conn(Options(g));
+        Session session(SessionFor(g));
+        Connection& conn = session.connection();
         v1::GetCartridgeRequest req;
-        req.set_barcode(*barcode);
+        req.set_barcode(NormalizeScan(*barcode, g.gs_standin));
         v1::Cartridge c;
-        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
+        grpc::Status st = session.Call([&](grpc::ClientContext* ctx) {
           return conn.inventory().GetCartridge(ctx, req, &c);
         });
         if (!st.ok()) return out.Fail(st, Kind::kRead, g.server);
         std::ostringstream text;
-        text << Verdict(c) << "\n";
+        text << UsabilityLine(c) << "\n";
         text << "cartridge  " << c.serial() << "  " << c.barcode() << "\n";
         text << "state      " << StateWords(c) << "\n";
         text << "lot        " << c.lot().lot() << " (" << LotStateName(c.lot()) << ")"

@@ -1,13 +1,31 @@
 // steritrack: the command-line client. Global options come before the command.
+// Settings come from flags, then the environment, then the configuration file.
 #include <pwd.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "client/commands.h"
+#include "client/config.h"
 #include "client/output.h"
+
+namespace {
+
+// --config must be known before the other options, whose defaults come from the file.
+std::string ConfigPathFromArgs(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) return argv[i + 1];
+    if (std::strncmp(argv[i], "--config=", 9) == 0) return argv[i] + 9;
+    if (argv[i][0] != '-') break;  // global options end at the command
+  }
+  const char* env = std::getenv("STERITRACK_CONFIG");
+  return env != nullptr ? env : "";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using steritrack::cli::kExitBadInput;
@@ -18,24 +36,48 @@ int main(int argc, char** argv) {
     globals.actor = pw->pw_name;
   }
 
+  steritrack::cli::FileConfig file;
+  std::string config_error;
+  if (!steritrack::cli::LoadFileConfig(ConfigPathFromArgs(argc, argv), &file, &config_error)) {
+    std::cerr << "ERROR — configuration: " << config_error << "\n";
+    return kExitBadInput;
+  }
+  if (!file.server.empty()) globals.server = file.server;
+  globals.room = file.room;
+  globals.clinician = file.clinician;
+  globals.gs_standin = file.gs_standin;
+  globals.queue = file.queue;
+
   CLI::App app{"steritrack: cartridge safety and traceability for the treatment room"};
   app.footer(
       "Exit codes: 0 done; 3 STOP (refused by a safety rule); 2 bad input; 4 not found;\n"
-      "1 anything else (server unreachable, ...).");
+      "1 anything else (server unreachable, ...).\n"
+      "Settings: flag > environment (STERITRACK_SERVER, ...) > config file\n"
+      "($XDG_CONFIG_HOME/steritrack/config.toml or /etc/steritrack/config.toml).");
   app.require_subcommand(1);
+  std::string config_flag;
+  app.add_option("--config", config_flag, "configuration file (TOML)")->envname("STERITRACK_CONFIG");
   app.add_option("--server", globals.server, "steritrackd address HOST:PORT")
       ->envname("STERITRACK_SERVER")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
-  app.add_flag("--json", globals.json, "print one JSON object on stdout");
+  app.add_flag("--json", globals.json, "print JSON on stdout (room mode: one object per line)");
   app.add_option("--request-id", globals.request_id,
                  "idempotency key for this command's write (default: a new random id)");
   app.add_option("--actor", globals.actor, "who is acting (default: $STERITRACK_ACTOR or $USER)")
       ->envname("STERITRACK_ACTOR");
+  app.add_option("--gs-standin", globals.gs_standin,
+                 "what the scanner types instead of ASCII 29, e.g. '^]' or '|'")
+      ->envname("STERITRACK_GS_STANDIN");
+  app.add_option("--queue", globals.queue,
+                 "offline queue file (default: $XDG_CONFIG_HOME/steritrack/queue.db)")
+      ->envname("STERITRACK_QUEUE");
 
   steritrack::cli::Action action;
   steritrack::cli::AddInventoryCommands(app, globals, action);
   steritrack::cli::AddTreatmentCommands(app, globals, action);
+  steritrack::cli::AddRoomCommand(app, globals, action);
+  steritrack::cli::AddSyncCommand(app, globals, action);
 
   try {
     app.parse(argc, argv);

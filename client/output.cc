@@ -149,46 +149,61 @@ int Output::SuccessText(const std::string& text, const std::string& key,
   return kExitOk;
 }
 
-int Output::Fail(const grpc::Status& status, Kind kind, const std::string& server) {
-  Failure f = DecodeFailure(status);
-  const int exit_code = ExitCodeFor(f.code);
-  std::string outcome;
-  std::string line;
-  if (Unreachable(f.code)) {
-    if (kind == Kind::kSafetyCheck) {
-      outcome = "STOP";
-      line = "STOP — cannot verify this cartridge, do not use it (server " + server +
-             " unreachable: " + f.message + ")";
-    } else {
-      outcome = "ERROR";
-      line = "ERROR — cannot reach the steritrack server at " + server + ": " + f.message +
-             "; nothing was recorded";
-    }
-  } else if (exit_code == kExitStop) {
-    outcome = "STOP";
-    line = "STOP — " + PlainWords(f);
-  } else if (kind == Kind::kSafetyCheck) {
-    // Whatever else went wrong while checking a cartridge, the nurse must not use it.
-    outcome = "STOP";
-    line = "STOP — " + PlainWords(f) + "; do not use it";
-  } else if (exit_code == kExitNotFound) {
-    outcome = "NOT_FOUND";
-    line = "NOT FOUND — " + PlainWords(f);
-  } else if (exit_code == kExitBadInput) {
-    outcome = "BAD_INPUT";
-    line = "ERROR — " + f.message;
-  } else {
-    outcome = "ERROR";
-    line = "ERROR — " + f.code_name + ": " + f.message;
-  }
+int Output::Queued(const std::string& line) {
   if (json_) {
-    PrintJson(false, "", nullptr, {}, &f, outcome);
+    PrintJson(true, "", nullptr, {{"message", line}}, nullptr, "QUEUED");
   } else {
-    // The verdict goes to stdout so a scanner station sees it; the same stream as OK lines.
     out_ << line << "\n";
   }
   out_.flush();
-  return exit_code;
+  return kExitOk;
+}
+
+Verdict Describe(const grpc::Status& status, Kind kind, const std::string& server) {
+  Failure f = DecodeFailure(status);
+  const int exit_code = ExitCodeFor(f.code);
+  Verdict v{.exit_code = exit_code};
+  if (Unreachable(f.code)) {
+    if (kind == Kind::kSafetyCheck) {
+      v.outcome = "STOP";
+      v.line = "STOP — cannot verify this cartridge, do not use it (server " + server +
+               " unreachable: " + f.message + ")";
+    } else {
+      v.outcome = "ERROR";
+      v.line = "ERROR — cannot reach the steritrack server at " + server + ": " + f.message +
+               "; nothing was recorded";
+    }
+  } else if (exit_code == kExitStop) {
+    v.outcome = "STOP";
+    v.line = "STOP — " + PlainWords(f);
+  } else if (kind == Kind::kSafetyCheck) {
+    // Whatever else went wrong while checking a cartridge, the nurse must not use it.
+    v.outcome = "STOP";
+    v.line = "STOP — " + PlainWords(f) + "; do not use it";
+  } else if (exit_code == kExitNotFound) {
+    v.outcome = "NOT_FOUND";
+    v.line = "NOT FOUND — " + PlainWords(f);
+  } else if (exit_code == kExitBadInput) {
+    v.outcome = "BAD_INPUT";
+    v.line = "ERROR — " + f.message;
+  } else {
+    v.outcome = "ERROR";
+    v.line = "ERROR — " + f.code_name + ": " + f.message;
+  }
+  v.failure = std::move(f);
+  return v;
+}
+
+int Output::Fail(const grpc::Status& status, Kind kind, const std::string& server) {
+  Verdict v = Describe(status, kind, server);
+  if (json_) {
+    PrintJson(false, "", nullptr, {}, &v.failure, v.outcome);
+  } else {
+    // The verdict goes to stdout so a scanner station sees it; the same stream as OK lines.
+    out_ << v.line << "\n";
+  }
+  out_.flush();
+  return v.exit_code;
 }
 
 int Output::BadInput(const std::string& field, const std::string& why) {

@@ -41,6 +41,15 @@ enum class Kind {
   kRead,
 };
 
+// What to tell the user about a failed call: exit code, outcome word and the one line.
+struct Verdict {
+  int exit_code = kExitError;
+  std::string outcome;  // STOP, NOT_FOUND, BAD_INPUT, ERROR
+  std::string line;     // e.g. "STOP — cartridge already used at 10:42 in room 3 (treatment 18)"
+  Failure failure;
+};
+Verdict Describe(const grpc::Status& status, Kind kind, const std::string& server);
+
 class Output {
  public:
   Output(bool json, std::ostream& out, std::ostream& err) : json_(json), out_(out), err_(err) {}
@@ -54,6 +63,8 @@ class Output {
   // Prints several lines of text (a detailed view) or the JSON object.
   int SuccessText(const std::string& text, const std::string& key,
                   const google::protobuf::Message& resource);
+  // Prints a write kept in the offline queue (exit 0: it will be delivered, nothing is lost).
+  int Queued(const std::string& line);
   // Prints a failed call and returns its exit code.
   int Fail(const grpc::Status& status, Kind kind, const std::string& server);
   // Prints a local usage error (exit 2) naming the field.

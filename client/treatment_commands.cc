@@ -6,13 +6,11 @@
 #include "client/commands.h"
 #include "client/connection.h"
 #include "client/output.h"
+#include "client/scan.h"
 
 namespace steritrack::cli {
 namespace {
 
-ConnectionOptions Options(const Globals& g) {
-  return {.server = g.server, .actor = g.actor, .request_id = g.request_id};
-}
 
 void PrintTreatmentText(std::ostringstream& text, const v1::Treatment& t) {
   text << "treatment  " << t.id() << "  room " << t.room() << "  clinician " << t.clinician()
@@ -33,6 +31,21 @@ void PrintTreatmentText(std::ostringstream& text, const v1::Treatment& t) {
 }
 
 }  // namespace
+
+std::string OpenedLine(const v1::Cartridge& c) {
+  return "OK to use — cartridge " + c.serial() + " (lot " + c.lot().lot() + ", expires " +
+         FormatDate(c.lot().expiry()) + ") opened for treatment " + c.treatment_id() +
+         " in room " + c.room();
+}
+
+std::string DisposedLine(const v1::Cartridge& c) {
+  return "OK — cartridge " + c.serial() + " disposed in sharps container " + c.container_id();
+}
+
+SessionOptions SessionFor(const Globals& g) {
+  return {.connection = {.server = g.server, .actor = g.actor, .request_id = g.request_id},
+          .queue_path = g.queue};
+}
 
 std::string FormatDate(const v1::Date& d) {
   char buf[16];
@@ -72,16 +85,9 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->callback([&g, &action, a] {
       action = [&g, a] {
         Output out(g.json, std::cout, std::cerr);
-        Connection conn(Options(g));
-        v1::StartTreatmentRequest req;
-        req.set_room(a->room);
-        req.set_clinician(a->clinician);
-        req.set_client_ref(a->client_ref);
-        req.set_request_id(conn.request_id());
+        Session session(SessionFor(g));
         v1::Treatment t;
-        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
-          return conn.treatments().StartTreatment(ctx, req, &t);
-        });
+        grpc::Status st = session.StartTreatment(a->room, a->clinician, a->client_ref, &t).status;
         if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
         return out.Success("OK — treatment " + t.id() + " started in room " + t.room(),
                            "treatment", t, {{"treatment_id", t.id()}});
@@ -98,15 +104,14 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->callback([&g, &action, id] {
       action = [&g, id] {
         Output out(g.json, std::cout, std::cerr);
-        Connection conn(Options(g));
-        v1::EndTreatmentRequest req;
-        req.set_id(*id);
-        req.set_request_id(conn.request_id());
+        Session session(SessionFor(g));
         v1::Treatment t;
-        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
-          return conn.treatments().EndTreatment(ctx, req, &t);
-        });
-        if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
+        Outcome o = session.EndTreatment(*id, &t);
+        if (o.queued) {
+          return out.Queued("OK — server unreachable: end of treatment " + *id +
+                            " queued; it is sent when the server is back (steritrack sync)");
+        }
+        if (!o.status.ok()) return out.Fail(o.status, Kind::kWrite, g.server);
         int undisposed = 0;
         for (const auto& c : t.cartridges()) undisposed += c.container_id().empty() ? 1 : 0;
         std::string line = "OK — treatment " + t.id() + " ended; " +
@@ -129,11 +134,12 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->callback([&g, &action, id] {
       action = [&g, id] {
         Output out(g.json, std::cout, std::cerr);
-        Connection conn(Options(g));
+        Session session(SessionFor(g));
+        Connection& conn = session.connection();
         v1::GetTreatmentRequest req;
         req.set_id(*id);
         v1::Treatment t;
-        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
+        grpc::Status st = session.Call([&](grpc::ClientContext* ctx) {
           return conn.treatments().GetTreatment(ctx, req, &t);
         });
         if (!st.ok()) return out.Fail(st, Kind::kRead, g.server);
@@ -161,21 +167,12 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->callback([&g, &action, a] {
       action = [&g, a] {
         Output out(g.json, std::cout, std::cerr);
-        Connection conn(Options(g));
-        v1::OpenCartridgeRequest req;
-        req.set_barcode(a->barcode);
-        req.set_treatment_id(a->treatment);
-        req.set_request_id(conn.request_id());
+        Session session(SessionFor(g));
         v1::Cartridge c;
-        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
-          return conn.treatments().OpenCartridge(ctx, req, &c);
-        });
+        grpc::Status st =
+            session.Open(NormalizeScan(a->barcode, g.gs_standin), a->treatment, &c).status;
         if (!st.ok()) return out.Fail(st, Kind::kSafetyCheck, g.server);
-        return out.Success("OK to use — cartridge " + c.serial() + " (lot " + c.lot().lot() +
-                               ", expires " + FormatDate(c.lot().expiry()) +
-                               ") opened for treatment " + c.treatment_id() + " in room " +
-                               c.room(),
-                           "cartridge", c);
+        return out.Success(OpenedLine(c), "cartridge", c);
       };
     });
   }
@@ -194,19 +191,15 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->callback([&g, &action, a] {
       action = [&g, a] {
         Output out(g.json, std::cout, std::cerr);
-        Connection conn(Options(g));
-        v1::DisposeCartridgeRequest req;
-        req.set_barcode(a->barcode);
-        req.set_container_id(a->container);
-        req.set_request_id(conn.request_id());
+        Session session(SessionFor(g));
         v1::Cartridge c;
-        grpc::Status st = conn.Call([&](grpc::ClientContext* ctx) {
-          return conn.treatments().DisposeCartridge(ctx, req, &c);
-        });
-        if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
-        return out.Success("OK — cartridge " + c.serial() + " disposed in sharps container " +
-                               c.container_id(),
-                           "cartridge", c);
+        Outcome o = session.Dispose(NormalizeScan(a->barcode, g.gs_standin), a->container, &c);
+        if (o.queued) {
+          return out.Queued("OK — server unreachable: disposal in " + a->container +
+                            " queued; it is sent when the server is back (steritrack sync)");
+        }
+        if (!o.status.ok()) return out.Fail(o.status, Kind::kWrite, g.server);
+        return out.Success(DisposedLine(c), "cartridge", c);
       };
     });
   }

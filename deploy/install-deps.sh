@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
+  libtomlplusplus-dev libzint-dev tmux
   python3 sqlite3
 )
 
