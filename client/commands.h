@@ -34,6 +34,8 @@ void AddInventoryCommands(CLI::App& app, const Globals& globals, Action& action)
 void AddTreatmentCommands(CLI::App& app, const Globals& globals, Action& action);
 void AddRoomCommand(CLI::App& app, const Globals& globals, Action& action);
 void AddSyncCommand(CLI::App& app, const Globals& globals, Action& action);
+void AddCompletionCommand(CLI::App& app, Action& action);
+std::string BashCompletion(const CLI::App& app);
 
 // Shared formatting for text output.
 std::string FormatDate(const v1::Date& date);                      // 2030-12-31

@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
   steritrack::cli::AddTreatmentCommands(app, globals, action);
   steritrack::cli::AddRoomCommand(app, globals, action);
   steritrack::cli::AddSyncCommand(app, globals, action);
+  steritrack::cli::AddCompletionCommand(app, action);
 
   try {
     app.parse(argc, argv);
