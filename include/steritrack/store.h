@@ -44,6 +44,8 @@ struct EventFilter {
   int64_t lot_id = 0;
   int64_t cartridge_id = 0;
   int64_t treatment_id = 0;
+  // Only events about a lot as a whole (created, recalled), not about its units.
+  bool lot_wide_only = false;
   int64_t after_seq = 0;
   int limit = 1000;
 };

@@ -399,11 +399,10 @@ absl::StatusOr<CartridgeDetail> CartridgeService::GetCartridge(std::string_view 
   }
   CartridgeDetail detail;
   ASSIGN_OR_RETURN(std::vector<Event> unit_events, AllEvents(*tx, {.cartridge_id = c->id}));
-  ASSIGN_OR_RETURN(std::vector<Event> lot_events, AllEvents(*tx, {.lot_id = c->lot.id}));
-  // Lot events that concern this unit are already in unit_events; keep lot-wide ones (recall, ...).
-  for (Event& e : lot_events) {
-    if (e.cartridge_id == 0) unit_events.push_back(std::move(e));
-  }
+  // Plus what happened to the lot as a whole (created, recalled).
+  ASSIGN_OR_RETURN(std::vector<Event> lot_events,
+                   AllEvents(*tx, {.lot_id = c->lot.id, .lot_wide_only = true}));
+  for (Event& e : lot_events) unit_events.push_back(std::move(e));
   std::sort(unit_events.begin(), unit_events.end(),
             [](const Event& a, const Event& b) { return a.seq < b.seq; });
   Derive(*c, now);
@@ -483,10 +482,7 @@ absl::StatusOr<LotDetail> CartridgeService::GetLot(std::string_view gtin, std::s
   }
   LotDetail detail;
   ASSIGN_OR_RETURN(detail.units_in_stock, tx->CountUnitsInStock(found->id));
-  ASSIGN_OR_RETURN(std::vector<Event> events, AllEvents(*tx, {.lot_id = found->id}));
-  for (Event& e : events) {
-    if (e.cartridge_id == 0) detail.history.push_back(std::move(e));
-  }
+  ASSIGN_OR_RETURN(detail.history, AllEvents(*tx, {.lot_id = found->id, .lot_wide_only = true}));
   Derive(*found, clock_->Now());
   detail.lot = *std::move(found);
   return detail;

@@ -121,6 +121,29 @@ BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 CREATE TRIGGER events_are_kept BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 
+-- INSERT OR REPLACE deletes the old row without firing delete triggers, so the final records also
+-- refuse an insert that would collide with an existing row, whatever the conflict clause.
+CREATE TRIGGER lots_no_replace BEFORE INSERT ON lots
+WHEN EXISTS (SELECT 1 FROM lots WHERE id = NEW.id OR (gtin = NEW.gtin AND lot = NEW.lot))
+BEGIN SELECT RAISE(ABORT, 'already exists: lot'); END;
+CREATE TRIGGER treatments_no_replace BEFORE INSERT ON treatments
+WHEN EXISTS (SELECT 1 FROM treatments WHERE id = NEW.id)
+BEGIN SELECT RAISE(ABORT, 'already exists: treatment'); END;
+CREATE TRIGGER cartridges_no_replace BEFORE INSERT ON cartridges
+WHEN EXISTS (SELECT 1 FROM cartridges WHERE id = NEW.id OR (gtin = NEW.gtin AND serial = NEW.serial))
+BEGIN SELECT RAISE(ABORT, 'already exists: cartridge'); END;
+CREATE TRIGGER uses_no_replace BEFORE INSERT ON cartridge_uses
+WHEN EXISTS (SELECT 1 FROM cartridge_uses WHERE cartridge_id = NEW.cartridge_id)
+BEGIN SELECT RAISE(ABORT, 'already exists: cartridge use'); END;
+CREATE TRIGGER disposals_no_replace BEFORE INSERT ON cartridge_disposals
+WHEN EXISTS (SELECT 1 FROM cartridge_disposals WHERE cartridge_id = NEW.cartridge_id)
+BEGIN SELECT RAISE(ABORT, 'already exists: disposal'); END;
+CREATE TRIGGER discards_no_replace BEFORE INSERT ON cartridge_discards
+WHEN EXISTS (SELECT 1 FROM cartridge_discards WHERE cartridge_id = NEW.cartridge_id)
+BEGIN SELECT RAISE(ABORT, 'already exists: write-off'); END;
+CREATE TRIGGER events_no_replace BEFORE INSERT ON events
+WHEN EXISTS (SELECT 1 FROM events WHERE seq = NEW.seq)
+BEGIN SELECT RAISE(ABORT, 'already exists: event'); END;
 -- Idempotency (rule 10): the first answer to each request id.
 CREATE TABLE requests (
   request_id TEXT PRIMARY KEY,
@@ -129,6 +152,11 @@ CREATE TABLE requests (
   response BLOB NOT NULL,
   at INTEGER NOT NULL
 );
+CREATE TRIGGER requests_no_replace BEFORE INSERT ON requests
+WHEN EXISTS (SELECT 1 FROM requests WHERE request_id = NEW.request_id)
+BEGIN SELECT RAISE(ABORT, 'already exists: request'); END;
+CREATE TRIGGER requests_are_final BEFORE UPDATE ON requests
+BEGIN SELECT RAISE(ABORT, 'stored answers are final'); END;
 )sql";
 
 constexpr Migration kMigrations[] = {

@@ -12,7 +12,10 @@ absl::Status ToStatus(int rc, sqlite3* db, std::string_view what) {
     case SQLITE_LOCKED:
       return absl::UnavailableError(message);
     case SQLITE_CONSTRAINT:
-      if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      // The schema's no-replace triggers report a collision as "already exists: ...".
+      if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY ||
+          (rc == SQLITE_CONSTRAINT_TRIGGER &&
+           message.find("already exists:") != std::string::npos)) {
         return absl::AlreadyExistsError(message);
       }
       return absl::FailedPreconditionError(message);

@@ -207,14 +207,15 @@ class Queries {
     static constexpr const char* kSql =
         "SELECT seq, at, actor, action, lot_id, cartridge_id, treatment_id, detail, request_id "
         "FROM events WHERE seq > ?1 AND (lot_id = ?2 OR cartridge_id = ?3 OR treatment_id = ?4) "
-        "ORDER BY seq LIMIT ?5";
+        "AND (?6 = 0 OR cartridge_id IS NULL) ORDER BY seq LIMIT ?5";
     // Partial indexes make each id arm cheap; the OR is a multi-index lookup.
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
     st->Bind(1, f.after_seq)
         .Bind(2, OptId(f.lot_id))
         .Bind(3, OptId(f.cartridge_id))
         .Bind(4, OptId(f.treatment_id))
-        .Bind(5, int64_t{f.limit});
+        .Bind(5, int64_t{f.limit})
+        .Bind(6, int64_t{f.lot_wide_only ? 1 : 0});
     return Collect<Event>(*st, [](const Statement& s) -> absl::StatusOr<Event> {
       return Event{.seq = s.Int(0), .at = FromMicros(s.Int(1)), .actor = s.Text(2),
                    .action = s.Text(3), .lot_id = s.Int(4), .cartridge_id = s.Int(5),

@@ -98,6 +98,7 @@ class StateReader {
     for (const Event& e : state_->events) {
       if (static_cast<int>(out.size()) >= filter.limit) break;
       if (e.seq <= filter.after_seq) continue;
+      if (filter.lot_wide_only && e.cartridge_id != 0) continue;
       const bool match = !any_id || (filter.lot_id != 0 && e.lot_id == filter.lot_id) ||
                          (filter.cartridge_id != 0 && e.cartridge_id == filter.cartridge_id) ||
                          (filter.treatment_id != 0 && e.treatment_id == filter.treatment_id);

@@ -1,0 +1,1057 @@
+// Storage-tier tests of the SQLite Store: each test works on a real database file in a fresh
+// temporary directory. Besides the Store interface, they open the same file with the raw sqlite3 C
+// API to show that the schema itself (constraints and triggers) keeps the single-use and
+// append-only rules, and run core's CartridgeService over the SQLite store where the rule depends
+// on the store's locking.
+#include "server/storage/sqlite_store.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <latch>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/core/cartridge_service.h"
+#include "steritrack/clock.h"
+#include "steritrack/error.h"
+#include "steritrack/model.h"
+#include "steritrack/store.h"
+#include "steritrack/strings.h"
+
+namespace steritrack {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+constexpr std::string_view kGtin = "09506000134352";
+constexpr std::string_view kGtinB = "09521234543213";
+
+absl::Time Utc(int y, int m, int d, int hh = 0, int mm = 0, int ss = 0) {
+  return absl::FromCivil(absl::CivilSecond(y, m, d, hh, mm, ss), absl::UTCTimeZone());
+}
+
+const absl::Time kNow = Utc(2026, 11, 26, 10, 0, 0);
+
+std::string ReasonOf(const absl::Status& s) {
+  std::optional<ErrorInfo> info = GetErrorInfo(s);
+  return info ? info->reason : "<no ErrorInfo>";
+}
+
+std::string MetaOf(const absl::Status& s, const std::string& key) {
+  std::optional<ErrorInfo> info = GetErrorInfo(s);
+  if (!info) return "<no ErrorInfo>";
+  auto it = info->metadata.find(key);
+  return it == info->metadata.end() ? StrCat("<no ", key, ">") : it->second;
+}
+
+class FixedClock final : public Clock {
+ public:
+  explicit FixedClock(absl::Time t) : micros_(absl::ToUnixMicros(t)) {}
+  absl::Time Now() const override { return absl::FromUnixMicros(micros_.load()); }
+  void Set(absl::Time t) { micros_.store(absl::ToUnixMicros(t)); }
+
+ private:
+  std::atomic<int64_t> micros_;
+};
+
+// A connection to the database file through the plain sqlite3 C API, outside the store: what any
+// other program (or a careless script) could do to the file.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr);
+    EXPECT_EQ(rc, SQLITE_OK) << "raw open " << path << ": " << sqlite3_errstr(rc);
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, 10000);
+  }
+  ~RawDb() { sqlite3_close_v2(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  // Runs `sql`; returns the extended result code (SQLITE_OK on success).
+  int Exec(const std::string& sql) {
+    char* error = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    last_error_ = error != nullptr ? error : "";
+    sqlite3_free(error);
+    return rc == SQLITE_OK ? rc : sqlite3_extended_errcode(db_);
+  }
+  const std::string& last_error() const { return last_error_; }
+
+  // The first column of the first row of `sql` as text ("" when there is no row).
+  std::string QueryText(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
+    EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << sqlite3_errmsg(db_);
+    std::string out;
+    if (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(stmt, 0);
+      if (text != nullptr) out = reinterpret_cast<const char*>(text);
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+  int64_t QueryInt(const std::string& sql) {
+    std::string text = QueryText(sql);
+    return text.empty() ? -1 : std::stoll(text);
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::string last_error_;
+};
+
+// Collects the handle of every SQLite connection this process opens while it is alive, through
+// sqlite3_auto_extension: the only way to look at the store's own connections from outside.
+class ConnectionSpy {
+ public:
+  ConnectionSpy() {
+    handles().clear();
+    sqlite3_auto_extension(reinterpret_cast<void (*)(void)>(&ConnectionSpy::OnOpen));
+  }
+  ~ConnectionSpy() {
+    sqlite3_cancel_auto_extension(reinterpret_cast<void (*)(void)>(&ConnectionSpy::OnOpen));
+  }
+  static std::vector<sqlite3*>& handles() {
+    static std::vector<sqlite3*> h;
+    return h;
+  }
+
+  static std::string Pragma(sqlite3* db, const char* sql) {
+    sqlite3_stmt* stmt = nullptr;
+    std::string out = "<error>";
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(stmt, 0);
+      out = text != nullptr ? reinterpret_cast<const char*>(text) : "";
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+
+ private:
+  static int OnOpen(sqlite3* db, char**, const void*) {
+    handles().push_back(db);
+    return SQLITE_OK;
+  }
+};
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = StrCat(::testing::TempDir(), "sqlite_store_test.XXXXXX");
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr) << "mkdtemp " << pattern;
+    dir_ = pattern;
+    path_ = StrCat(dir_, "/steritrack.db");
+  }
+
+  void TearDown() override {
+    store_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  Store& OpenStore(int readers = 4) {
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        OpenSqliteStore({.path = path_, .readers = readers});
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (store.ok()) store_ = *std::move(store);
+    return *store_;
+  }
+  void CloseStore() { store_.reset(); }
+  Store& store() { return *store_; }
+
+  std::unique_ptr<WriteTransaction> MustBeginWrite() {
+    absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store().BeginWrite();
+    EXPECT_TRUE(tx.ok()) << tx.status();
+    return tx.ok() ? *std::move(tx) : nullptr;
+  }
+  std::unique_ptr<ReadTransaction> MustBeginRead() {
+    absl::StatusOr<std::unique_ptr<ReadTransaction>> tx = store().BeginRead();
+    EXPECT_TRUE(tx.ok()) << tx.status();
+    return tx.ok() ? *std::move(tx) : nullptr;
+  }
+
+  static Lot MakeLot(std::string_view lot, std::string_view gtin = kGtin) {
+    return Lot{.gtin = std::string(gtin),
+               .lot = std::string(lot),
+               .expiry = absl::CivilDay(2027, 12, 31),
+               .created_at = kNow};
+  }
+  static Cartridge MakeCartridge(std::string_view serial, int64_t lot_id,
+                                 std::string_view gtin = kGtin) {
+    Cartridge c{.gtin = std::string(gtin),
+                .serial = std::string(serial),
+                .received_at = kNow,
+                .received_by = "nurse.kim"};
+    c.lot.id = lot_id;
+    return c;
+  }
+  static Treatment MakeTreatment(std::string_view room) {
+    return Treatment{.room = std::string(room),
+                     .clinician = "dr.lee",
+                     .client_ref = "client-0042",
+                     .started_at = kNow,
+                     .started_by = "nurse.kim"};
+  }
+  static CartridgeUse MakeUse(int64_t treatment_id, std::string_view room = "Room 1") {
+    return CartridgeUse{.treatment_id = treatment_id,
+                        .room = std::string(room),
+                        .at = kNow + absl::Minutes(5),
+                        .by = "nurse.kim"};
+  }
+
+  // One lot, one treatment and `units` cartridges (serials S1..Sn), committed.
+  struct Fixture {
+    int64_t lot_id = 0;
+    int64_t treatment_id = 0;
+    std::vector<int64_t> cartridge_ids;
+  };
+  Fixture MustInsertBasics(int units = 1) {
+    Fixture f;
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+    if (tx == nullptr) return f;
+    absl::StatusOr<int64_t> lot = tx->InsertLot(MakeLot("LOT-A"));
+    EXPECT_TRUE(lot.ok()) << lot.status();
+    f.lot_id = lot.value_or(0);
+    absl::StatusOr<int64_t> t = tx->InsertTreatment(MakeTreatment("Room 1"));
+    EXPECT_TRUE(t.ok()) << t.status();
+    f.treatment_id = t.value_or(0);
+    for (int i = 1; i <= units; ++i) {
+      absl::StatusOr<int64_t> c = tx->InsertCartridge(MakeCartridge(StrCat("S", i), f.lot_id));
+      EXPECT_TRUE(c.ok()) << c.status();
+      f.cartridge_ids.push_back(c.value_or(0));
+    }
+    EXPECT_TRUE(tx->Commit().ok());
+    return f;
+  }
+
+  std::optional<Cartridge> Find(std::string_view serial, std::string_view gtin = kGtin) {
+    std::unique_ptr<ReadTransaction> tx = MustBeginRead();
+    if (tx == nullptr) return std::nullopt;
+    absl::StatusOr<std::optional<Cartridge>> c = tx->FindCartridge(gtin, serial);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *c : std::nullopt;
+  }
+
+  std::string dir_;
+  std::string path_;
+  std::unique_ptr<Store> store_;
+};
+
+std::vector<int64_t> IdsOf(const std::vector<Cartridge>& cs) {
+  std::vector<int64_t> ids;
+  for (const Cartridge& c : cs) ids.push_back(c.id);
+  return ids;
+}
+
+std::vector<int64_t> SeqsOf(const std::vector<Event>& es) {
+  std::vector<int64_t> seqs;
+  for (const Event& e : es) seqs.push_back(e.seq);
+  return seqs;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Opening: schema, migrations, connection settings
+
+TEST_F(SqliteStoreTest, OpenCreatesTheSchemaAndRecordsItsVersion) {
+  OpenStore();
+  CloseStore();
+  RawDb raw(path_);
+  for (const char* table :
+       {"lots", "cartridges", "treatments", "cartridge_uses", "cartridge_disposals",
+        "cartridge_discards", "events", "requests", "schema_migrations"}) {
+    EXPECT_EQ(raw.QueryInt(StrCat("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = '",
+                                  table, "'")),
+              1)
+        << table;
+  }
+  EXPECT_EQ(raw.QueryInt("SELECT max(version) FROM schema_migrations"), SqliteSchemaVersion());
+  EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM schema_migrations"), SqliteSchemaVersion());
+}
+
+TEST_F(SqliteStoreTest, ReopeningAnExistingFileKeepsDataAndDoesNotRerunMigrations) {
+  OpenStore();
+  Fixture f = MustInsertBasics(2);
+  CloseStore();
+  std::string applied_at;
+  {
+    RawDb raw(path_);
+    applied_at = raw.QueryText(
+        "SELECT group_concat(version || ':' || applied_at) FROM "
+        "(SELECT * FROM schema_migrations ORDER BY version)");
+    ASSERT_FALSE(applied_at.empty());
+  }
+
+  OpenStore();
+  std::optional<Cartridge> s1 = Find("S1");
+  ASSERT_TRUE(s1.has_value());
+  EXPECT_EQ(s1->id, f.cartridge_ids[0]);
+  EXPECT_EQ(s1->lot.id, f.lot_id);
+  EXPECT_EQ(s1->lot.lot, "LOT-A");
+  EXPECT_EQ(s1->received_at, kNow);
+  EXPECT_TRUE(Find("S2").has_value());
+  CloseStore();
+
+  RawDb raw(path_);
+  EXPECT_EQ(raw.QueryText("SELECT group_concat(version || ':' || applied_at) FROM "
+                          "(SELECT * FROM schema_migrations ORDER BY version)"),
+            applied_at);
+}
+
+TEST_F(SqliteStoreTest, ADatabaseWithANewerSchemaIsRefusedAtOpen) {
+  OpenStore();
+  CloseStore();
+  {
+    RawDb raw(path_);
+    ASSERT_EQ(raw.Exec("INSERT INTO schema_migrations (version, description, applied_at) "
+                       "VALUES (999, 'from the future', 0)"),
+              SQLITE_OK)
+        << raw.last_error();
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = path_});
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+  EXPECT_THAT(std::string(store.status().message()), ::testing::HasSubstr("999"));
+}
+
+TEST_F(SqliteStoreTest, FileIsInWalModeAndEveryStoreConnectionHasFullSyncAndForeignKeys) {
+  std::vector<sqlite3*> handles;
+  {
+    ConnectionSpy spy;
+    OpenStore(/*readers=*/3);
+    handles = ConnectionSpy::handles();
+  }
+  ASSERT_THAT(handles, SizeIs(4));  // one writer, three readers
+  for (sqlite3* db : handles) {
+    EXPECT_EQ(ConnectionSpy::Pragma(db, "PRAGMA journal_mode"), "wal");
+    EXPECT_EQ(ConnectionSpy::Pragma(db, "PRAGMA synchronous"), "2");  // FULL
+    EXPECT_EQ(ConnectionSpy::Pragma(db, "PRAGMA foreign_keys"), "1");
+  }
+  // WAL mode is a property of the file: any other connection sees it too.
+  {
+    RawDb raw(path_);
+    EXPECT_EQ(raw.QueryText("PRAGMA journal_mode"), "wal");
+  }
+  // And behaviour: a cartridge of a lot that does not exist is refused (foreign keys are on), and
+  // a committed write lands in the write-ahead log next to the file.
+  std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+  ASSERT_NE(tx, nullptr);
+  absl::StatusOr<int64_t> orphan = tx->InsertCartridge(MakeCartridge("S1", /*lot_id=*/4242));
+  EXPECT_FALSE(orphan.ok());
+  EXPECT_EQ(orphan.status().code(), absl::StatusCode::kFailedPrecondition) << orphan.status();
+  ASSERT_TRUE(tx->InsertLot(MakeLot("LOT-A")).ok());
+  ASSERT_TRUE(tx->Commit().ok());
+  EXPECT_TRUE(std::filesystem::exists(StrCat(path_, "-wal")));
+}
+
+TEST_F(SqliteStoreTest, OpenRefusesAnEmptyPathAndAnEmptyReaderPool) {
+  EXPECT_EQ(OpenSqliteStore({.path = ""}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenSqliteStore({.path = path_, .readers = 0}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Uniqueness and the single-use rule through the Store interface
+
+TEST_F(SqliteStoreTest, DuplicateLotIsAlreadyExists) {
+  OpenStore();
+  std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+  ASSERT_TRUE(tx->InsertLot(MakeLot("LOT-A")).ok());
+  EXPECT_EQ(tx->InsertLot(MakeLot("LOT-A")).status().code(), absl::StatusCode::kAlreadyExists);
+  // The same lot name under another GTIN is another lot.
+  EXPECT_TRUE(tx->InsertLot(MakeLot("LOT-A", kGtinB)).ok());
+  ASSERT_TRUE(tx->Commit().ok());
+}
+
+TEST_F(SqliteStoreTest, DuplicateCartridgeIsAlreadyExists) {
+  OpenStore();
+  Fixture f = MustInsertBasics(1);
+  std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+  EXPECT_EQ(tx->InsertCartridge(MakeCartridge("S1", f.lot_id)).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  // The same serial under another GTIN is another unit.
+  EXPECT_TRUE(tx->InsertCartridge(MakeCartridge("S1", f.lot_id, kGtinB)).ok());
+  ASSERT_TRUE(tx->Commit().ok());
+}
+
+TEST_F(SqliteStoreTest, SecondRecordUseIsRefusedAsAlreadyUsedEvenWithoutCore) {
+  OpenStore();
+  Fixture f = MustInsertBasics(1);
+  int64_t second_treatment = 0;
+  {
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+    ASSERT_TRUE(tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
+    second_treatment = *tx->InsertTreatment(MakeTreatment("Room 2"));
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+  absl::Status again = tx->RecordUse(f.cartridge_ids[0], MakeUse(second_treatment, "Room 2"));
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition) << again;
+  EXPECT_EQ(ReasonOf(again), "CARTRIDGE_ALREADY_USED");
+  // Also within one transaction.
+  EXPECT_EQ(ReasonOf(tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id))),
+            "CARTRIDGE_ALREADY_USED");
+  ASSERT_TRUE(tx->Commit().ok());
+  std::optional<Cartridge> c = Find("S1");
+  ASSERT_TRUE(c.has_value() && c->use.has_value());
+  EXPECT_EQ(c->use->treatment_id, f.treatment_id);
+  EXPECT_EQ(c->use->room, "Room 1");
+  EXPECT_EQ(c->state, CartridgeState::kOpened);
+}
+
+TEST_F(SqliteStoreTest, DisposalWithoutAUseIsRefusedByTheForeignKey) {
+  OpenStore();
+  Fixture f = MustInsertBasics(1);
+  std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+  absl::Status status = tx->RecordDisposal(
+      f.cartridge_ids[0], Disposal{.container_id = "SHARPS-1", .at = kNow, .by = "nurse.kim"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  ASSERT_TRUE(tx->Commit().ok());
+  std::optional<Cartridge> c = Find("S1");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->state, CartridgeState::kReceived);
+  EXPECT_FALSE(c->disposal.has_value());
+}
+
+TEST_F(SqliteStoreTest, SecondDisposalIsRefusedAsDisposed) {
+  OpenStore();
+  Fixture f = MustInsertBasics(1);
+  std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+  ASSERT_TRUE(tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id)).ok());
+  Disposal d{.container_id = "SHARPS-1", .at = kNow + absl::Minutes(30), .by = "nurse.kim"};
+  ASSERT_TRUE(tx->RecordDisposal(f.cartridge_ids[0], d).ok());
+  EXPECT_EQ(ReasonOf(tx->RecordDisposal(f.cartridge_ids[0], d)), "CARTRIDGE_DISPOSED");
+  ASSERT_TRUE(tx->Commit().ok());
+  std::optional<Cartridge> c = Find("S1");
+  ASSERT_TRUE(c.has_value() && c->disposal.has_value());
+  EXPECT_EQ(c->state, CartridgeState::kDisposed);
+  EXPECT_EQ(c->disposal->container_id, "SHARPS-1");
+  EXPECT_EQ(c->disposal->at, kNow + absl::Minutes(30));
+}
+
+TEST_F(SqliteStoreTest, DiscardAfterUseIsRefusedByATrigger) {
+  OpenStore();
+  Fixture f = MustInsertBasics(1);
+  std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+  ASSERT_TRUE(tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id)).ok());
+  absl::Status status = tx->RecordDiscard(
+      f.cartridge_ids[0], Discard{.reason = "dropped", .at = kNow, .by = "nurse.kim"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  ASSERT_TRUE(tx->Commit().ok());
+  std::optional<Cartridge> c = Find("S1");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->state, CartridgeState::kOpened);
+  EXPECT_FALSE(c->discard.has_value());
+}
+
+TEST_F(SqliteStoreTest, UseAfterDiscardIsRefusedByATrigger) {
+  OpenStore();
+  Fixture f = MustInsertBasics(1);
+  std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+  ASSERT_TRUE(tx->RecordDiscard(f.cartridge_ids[0],
+                                Discard{.reason = "dropped", .at = kNow, .by = "nurse.kim"})
+                  .ok());
+  absl::Status status = tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id));
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_EQ(ReasonOf(tx->RecordDiscard(f.cartridge_ids[0],
+                                       Discard{.reason = "again", .at = kNow, .by = "nurse.kim"})),
+            "CARTRIDGE_DISCARDED");
+  ASSERT_TRUE(tx->Commit().ok());
+  std::optional<Cartridge> c = Find("S1");
+  ASSERT_TRUE(c.has_value() && c->discard.has_value());
+  EXPECT_EQ(c->state, CartridgeState::kDiscarded);
+  EXPECT_EQ(c->discard->reason, "dropped");
+  EXPECT_FALSE(c->use.has_value());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The schema on its own, through the raw C API
+
+TEST_F(SqliteStoreTest, SecondUseIsRefusedByTheSchemaItself) {
+  OpenStore();
+  Fixture f = MustInsertBasics(1);
+  {
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+    ASSERT_TRUE(tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
+    ASSERT_TRUE(tx->AppendEvent(Event{.at = kNow,
+                                      .actor = "nurse.kim",
+                                      .action = "CARTRIDGE_OPENED",
+                                      .lot_id = f.lot_id,
+                                      .cartridge_id = f.cartridge_ids[0],
+                                      .treatment_id = f.treatment_id,
+                                      .detail = "opened"})
+                    .ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  CloseStore();
+
+  RawDb raw(path_);
+  const std::string id = StrCat(f.cartridge_ids[0]);
+  const std::string t = StrCat(f.treatment_id);
+  // A second use of the same unit, for the same or any other treatment.
+  // Refused by the no-replace trigger (or, without it, the primary key): a constraint either way.
+  EXPECT_EQ(raw.Exec(StrCat("INSERT INTO cartridge_uses (cartridge_id, treatment_id, room, at, by) "
+                            "VALUES (",
+                            id, ", ", t, ", 'Room 9', 1, 'mallory')")) & 0xff,
+            SQLITE_CONSTRAINT)
+      << raw.last_error();
+  // Rewriting or erasing the first use.
+  EXPECT_EQ(raw.Exec(StrCat("UPDATE cartridge_uses SET room = 'Room 9' WHERE cartridge_id = ", id)),
+            SQLITE_CONSTRAINT_TRIGGER)
+      << raw.last_error();
+  EXPECT_EQ(
+      raw.Exec(StrCat("UPDATE cartridge_uses SET cartridge_id = 999 WHERE cartridge_id = ", id)),
+      SQLITE_CONSTRAINT_TRIGGER)
+      << raw.last_error();
+  EXPECT_EQ(raw.Exec(StrCat("DELETE FROM cartridge_uses WHERE cartridge_id = ", id)),
+            SQLITE_CONSTRAINT_TRIGGER)
+      << raw.last_error();
+  // Rewriting or erasing history.
+  EXPECT_EQ(raw.Exec("UPDATE events SET actor = 'mallory'"), SQLITE_CONSTRAINT_TRIGGER)
+      << raw.last_error();
+  EXPECT_EQ(raw.Exec("DELETE FROM events"), SQLITE_CONSTRAINT_TRIGGER) << raw.last_error();
+
+  EXPECT_EQ(raw.QueryText(StrCat("SELECT room || '|' || treatment_id || '|' || by FROM "
+                                 "cartridge_uses WHERE cartridge_id = ",
+                                 id)),
+            StrCat("Room 1|", t, "|nurse.kim"));
+  EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM cartridge_uses"), 1);
+  EXPECT_EQ(raw.QueryText("SELECT group_concat(actor) FROM events"), "nurse.kim");
+}
+
+// INSERT OR REPLACE deletes the conflicting row without firing DELETE triggers (SQLite only fires
+// them for REPLACE with recursive_triggers on), so it must be stopped by something else.
+TEST_F(SqliteStoreTest, ReplacingTheUseRecordIsRefusedByTheSchemaItself) {
+  OpenStore();
+  Fixture f = MustInsertBasics(1);
+  {
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+    ASSERT_TRUE(tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  CloseStore();
+  RawDb raw(path_);
+  const std::string id = StrCat(f.cartridge_ids[0]);
+  EXPECT_NE(raw.Exec(StrCat("INSERT OR REPLACE INTO cartridge_uses "
+                            "(cartridge_id, treatment_id, room, at, by) VALUES (",
+                            id, ", ", f.treatment_id, ", 'Room 9', 1, 'mallory')")),
+            SQLITE_OK);
+  EXPECT_EQ(raw.QueryText(StrCat("SELECT room || '|' || by FROM cartridge_uses WHERE "
+                                 "cartridge_id = ",
+                                 id)),
+            "Room 1|nurse.kim");
+}
+
+TEST_F(SqliteStoreTest, ReplacingAnEventIsRefusedByTheSchemaItself) {
+  OpenStore();
+  Fixture f = MustInsertBasics(0);
+  int64_t seq = 0;
+  {
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+    seq = *tx->AppendEvent(Event{.at = kNow,
+                                 .actor = "nurse.kim",
+                                 .action = "LOT_CREATED",
+                                 .lot_id = f.lot_id,
+                                 .detail = "lot LOT-A"});
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  CloseStore();
+  RawDb raw(path_);
+  EXPECT_NE(raw.Exec(StrCat("INSERT OR REPLACE INTO events (seq, at, actor, action, detail) "
+                            "VALUES (",
+                            seq, ", 1, 'mallory', 'NOTHING_HAPPENED', '')")),
+            SQLITE_OK);
+  EXPECT_EQ(raw.QueryText(StrCat("SELECT actor || '|' || action FROM events WHERE seq = ", seq)),
+            "nurse.kim|LOT_CREATED");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Transactions
+
+TEST_F(SqliteStoreTest, WriteTransactionDestroyedWithoutCommitLeavesNothing) {
+  OpenStore();
+  {
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+    int64_t lot_id = *tx->InsertLot(MakeLot("LOT-A"));
+    ASSERT_TRUE(tx->InsertCartridge(MakeCartridge("S1", lot_id)).ok());
+    ASSERT_TRUE(
+        tx->AppendEvent(
+              Event{.at = kNow, .actor = "a", .action = "X", .lot_id = lot_id, .detail = ""})
+            .ok());
+    ASSERT_TRUE(tx->SaveRequest(StoredRequest{.request_id = "r1",
+                                              .operation = "Op",
+                                              .fingerprint = "f",
+                                              .response = "x",
+                                              .at = kNow})
+                    .ok());
+    // Seen inside the transaction itself.
+    EXPECT_TRUE(tx->FindCartridge(kGtin, "S1")->has_value());
+  }
+  std::unique_ptr<ReadTransaction> read = MustBeginRead();
+  EXPECT_FALSE(read->FindLot(kGtin, "LOT-A")->has_value());
+  EXPECT_FALSE(read->FindCartridge(kGtin, "S1")->has_value());
+  EXPECT_FALSE(read->FindRequest("r1")->has_value());
+  EXPECT_THAT(*read->ListLots({}), IsEmpty());
+  read.reset();
+  // The writer is free again, and the same rows can now be written for real.
+  std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+  ASSERT_NE(tx, nullptr);
+  EXPECT_TRUE(tx->InsertLot(MakeLot("LOT-A")).ok());
+  EXPECT_TRUE(tx->Commit().ok());
+}
+
+TEST_F(SqliteStoreTest, CommitTwiceIsRefused) {
+  OpenStore();
+  std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+  ASSERT_TRUE(tx->Commit().ok());
+  EXPECT_EQ(tx->Commit().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SqliteStoreTest, ReadersDoNotSeeUncommittedWrites) {
+  OpenStore();
+  std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+  ASSERT_TRUE(tx->InsertLot(MakeLot("LOT-A")).ok());
+  {
+    std::unique_ptr<ReadTransaction> read = MustBeginRead();
+    EXPECT_FALSE(read->FindLot(kGtin, "LOT-A")->has_value());
+  }
+  ASSERT_TRUE(tx->Commit().ok());
+  std::unique_ptr<ReadTransaction> read = MustBeginRead();
+  EXPECT_TRUE(read->FindLot(kGtin, "LOT-A")->has_value());
+}
+
+TEST_F(SqliteStoreTest, AReadTransactionKeepsItsSnapshotAcrossALaterCommit) {
+  OpenStore();
+  std::unique_ptr<ReadTransaction> before = MustBeginRead();
+  ASSERT_THAT(*before->ListLots({}), IsEmpty());  // the snapshot is taken by the first read
+  {
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+    ASSERT_TRUE(tx->InsertLot(MakeLot("LOT-A")).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  EXPECT_FALSE(before->FindLot(kGtin, "LOT-A")->has_value());
+  EXPECT_THAT(*before->ListLots({}), IsEmpty());
+  std::unique_ptr<ReadTransaction> after = MustBeginRead();
+  EXPECT_TRUE(after->FindLot(kGtin, "LOT-A")->has_value());
+  EXPECT_THAT(*after->ListLots({}), SizeIs(1));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Queries
+
+class SqliteStoreQueryTest : public SqliteStoreTest {
+ protected:
+  // Lot A: S1..S6; lot B: B1, B2. Treatment 1 opens S1 (disposed) and S2; treatment 2 opens B1;
+  // S3 is written off. Everything else is in stock.
+  void SetUp() override {
+    SqliteStoreTest::SetUp();
+    OpenStore();
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+    lot_a_ = *tx->InsertLot(MakeLot("LOT-A"));
+    lot_b_ = *tx->InsertLot(MakeLot("LOT-B", kGtinB));
+    t1_ = *tx->InsertTreatment(MakeTreatment("Room 1"));
+    t2_ = *tx->InsertTreatment(MakeTreatment("Room 2"));
+    for (int i = 1; i <= 6; ++i) {
+      a_.push_back(*tx->InsertCartridge(MakeCartridge(StrCat("S", i), lot_a_)));
+    }
+    b_.push_back(*tx->InsertCartridge(MakeCartridge("B1", lot_b_, kGtinB)));
+    b_.push_back(*tx->InsertCartridge(MakeCartridge("B2", lot_b_, kGtinB)));
+    ASSERT_TRUE(tx->RecordUse(a_[0], MakeUse(t1_, "Room 1")).ok());
+    ASSERT_TRUE(tx->RecordDisposal(
+                      a_[0], Disposal{.container_id = "SHARPS-1", .at = kNow, .by = "nurse.kim"})
+                    .ok());
+    ASSERT_TRUE(tx->RecordUse(a_[1], MakeUse(t1_, "Room 1")).ok());
+    ASSERT_TRUE(tx->RecordUse(b_[0], MakeUse(t2_, "Room 2")).ok());
+    ASSERT_TRUE(
+        tx->RecordDiscard(a_[2], Discard{.reason = "dropped", .at = kNow, .by = "nurse.kim"}).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+
+  std::vector<int64_t> List(const CartridgeFilter& filter) {
+    std::unique_ptr<ReadTransaction> tx = MustBeginRead();
+    absl::StatusOr<std::vector<Cartridge>> got = tx->ListCartridges(filter);
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? IdsOf(*got) : std::vector<int64_t>{};
+  }
+
+  int64_t lot_a_ = 0, lot_b_ = 0, t1_ = 0, t2_ = 0;
+  std::vector<int64_t> a_, b_;
+};
+
+TEST_F(SqliteStoreQueryTest, ListCartridgesFiltersByDerivedState) {
+  EXPECT_THAT(List({.state = CartridgeState::kReceived}), ElementsAre(a_[3], a_[4], a_[5], b_[1]));
+  EXPECT_THAT(List({.state = CartridgeState::kOpened}), ElementsAre(a_[1], b_[0]));
+  EXPECT_THAT(List({.state = CartridgeState::kDisposed}), ElementsAre(a_[0]));
+  EXPECT_THAT(List({.state = CartridgeState::kDiscarded}), ElementsAre(a_[2]));
+  EXPECT_THAT(List({}), SizeIs(8));
+}
+
+TEST_F(SqliteStoreQueryTest, ListCartridgesFiltersByLotAndTreatment) {
+  EXPECT_THAT(List({.lot_id = lot_b_}), ElementsAre(b_[0], b_[1]));
+  EXPECT_THAT(List({.treatment_id = t1_}), ElementsAre(a_[0], a_[1]));
+  EXPECT_THAT(List({.treatment_id = t2_}), ElementsAre(b_[0]));
+  EXPECT_THAT(List({.state = CartridgeState::kOpened, .lot_id = lot_a_}), ElementsAre(a_[1]));
+  EXPECT_THAT(List({.state = CartridgeState::kReceived, .treatment_id = t1_}), IsEmpty());
+}
+
+TEST_F(SqliteStoreQueryTest, ListCartridgesPagesByKeyInIdOrder) {
+  std::vector<int64_t> seen;
+  int64_t after = 0;
+  int pages = 0;
+  while (true) {
+    std::vector<int64_t> page = List({.after_id = after, .limit = 3});
+    if (page.empty()) break;
+    ++pages;
+    EXPECT_LE(page.size(), 3u);
+    seen.insert(seen.end(), page.begin(), page.end());
+    after = page.back();
+    ASSERT_LT(pages, 10);
+  }
+  EXPECT_EQ(pages, 3);
+  std::vector<int64_t> all = a_;
+  all.insert(all.end(), b_.begin(), b_.end());
+  EXPECT_EQ(seen, all);
+  // Filters and pagination together.
+  EXPECT_THAT(List({.lot_id = lot_a_, .after_id = a_[1], .limit = 2}), ElementsAre(a_[2], a_[3]));
+}
+
+TEST_F(SqliteStoreQueryTest, ListCartridgesReturnsTheLifeRecordsOfEachUnit) {
+  std::unique_ptr<ReadTransaction> tx = MustBeginRead();
+  std::vector<Cartridge> got = *tx->ListCartridges({.lot_id = lot_a_, .limit = 3});
+  ASSERT_THAT(got, SizeIs(3));
+  EXPECT_EQ(got[0].lot.lot, "LOT-A");
+  EXPECT_EQ(got[0].lot.expiry, absl::CivilDay(2027, 12, 31));
+  ASSERT_TRUE(got[0].use.has_value() && got[0].disposal.has_value());
+  EXPECT_EQ(got[0].use->treatment_id, t1_);
+  EXPECT_EQ(got[0].disposal->container_id, "SHARPS-1");
+  ASSERT_TRUE(got[2].discard.has_value());
+  EXPECT_EQ(got[2].discard->reason, "dropped");
+  EXPECT_FALSE(got[2].use.has_value());
+}
+
+TEST_F(SqliteStoreQueryTest, ListEventsByLotCartridgeOrTreatmentAfterASequenceNumber) {
+  std::vector<int64_t> seqs;
+  {
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+    auto append = [&](int64_t lot, int64_t cartridge, int64_t treatment) {
+      absl::StatusOr<int64_t> seq = tx->AppendEvent(Event{.at = kNow,
+                                                          .actor = "nurse.kim",
+                                                          .action = "X",
+                                                          .lot_id = lot,
+                                                          .cartridge_id = cartridge,
+                                                          .treatment_id = treatment,
+                                                          .detail = "d",
+                                                          .request_id = "r"});
+      EXPECT_TRUE(seq.ok()) << seq.status();
+      seqs.push_back(seq.value_or(0));
+    };
+    append(lot_a_, 0, 0);        // 0: lot A only
+    append(lot_a_, a_[0], 0);    // 1: unit S1
+    append(lot_a_, a_[0], t1_);  // 2: S1 in treatment 1
+    append(0, 0, t1_);           // 3: treatment 1 only
+    append(lot_b_, b_[0], t2_);  // 4: B1 in treatment 2
+    append(lot_a_, a_[1], t1_);  // 5: S2 in treatment 1
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  std::unique_ptr<ReadTransaction> tx = MustBeginRead();
+  auto list = [&](const EventFilter& f) {
+    absl::StatusOr<std::vector<Event>> got = tx->ListEvents(f);
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? SeqsOf(*got) : std::vector<int64_t>{};
+  };
+  EXPECT_THAT(list({.lot_id = lot_a_}), ElementsAre(seqs[0], seqs[1], seqs[2], seqs[5]));
+  EXPECT_THAT(list({.cartridge_id = a_[0]}), ElementsAre(seqs[1], seqs[2]));
+  EXPECT_THAT(list({.treatment_id = t1_}), ElementsAre(seqs[2], seqs[3], seqs[5]));
+  EXPECT_THAT(list({.lot_id = lot_a_, .after_seq = seqs[1]}), ElementsAre(seqs[2], seqs[5]));
+  EXPECT_THAT(list({.lot_id = lot_a_, .after_seq = seqs[1], .limit = 1}), ElementsAre(seqs[2]));
+  // Any of the ids: B1's events or treatment 1's.
+  EXPECT_THAT(list({.cartridge_id = b_[0], .treatment_id = t1_}),
+              ElementsAre(seqs[2], seqs[3], seqs[4], seqs[5]));
+  EXPECT_THAT(list({}), IsEmpty());
+
+  std::vector<Event> one = *tx->ListEvents({.cartridge_id = b_[0]});
+  ASSERT_THAT(one, SizeIs(1));
+  EXPECT_EQ(one[0].lot_id, lot_b_);
+  EXPECT_EQ(one[0].treatment_id, t2_);
+  EXPECT_EQ(one[0].at, kNow);
+  EXPECT_EQ(one[0].actor, "nurse.kim");
+  EXPECT_EQ(one[0].request_id, "r");
+  std::vector<Event> no_ids =
+      *tx->ListEvents({.treatment_id = t1_, .after_seq = seqs[2], .limit = 1});
+  ASSERT_THAT(no_ids, SizeIs(1));
+  EXPECT_EQ(no_ids[0].lot_id, 0);  // NULL in the database reads back as "none"
+  EXPECT_EQ(no_ids[0].cartridge_id, 0);
+}
+
+TEST_F(SqliteStoreTest, SavedRequestRoundTripsByteForByte) {
+  OpenStore();
+  // The encoded answer is binary: NUL bytes and high bytes must survive.
+  const std::string response("v1\0\x01\xff\xfe tail", 12);
+  {
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+    ASSERT_TRUE(tx->SaveRequest(StoredRequest{.request_id = "req-42",
+                                              .operation = "OpenCartridge",
+                                              .fingerprint = "gtin|serial|7",
+                                              .response = response,
+                                              .at = kNow})
+                    .ok());
+    EXPECT_EQ(tx->SaveRequest(StoredRequest{.request_id = "req-42",
+                                            .operation = "Other",
+                                            .fingerprint = "",
+                                            .response = "y",
+                                            .at = kNow})
+                  .code(),
+              absl::StatusCode::kAlreadyExists);
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  std::unique_ptr<ReadTransaction> tx = MustBeginRead();
+  absl::StatusOr<std::optional<StoredRequest>> got = tx->FindRequest("req-42");
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->request_id, "req-42");
+  EXPECT_EQ((*got)->operation, "OpenCartridge");
+  EXPECT_EQ((*got)->fingerprint, "gtin|serial|7");
+  EXPECT_EQ((*got)->response, response);
+  EXPECT_EQ((*got)->at, kNow);
+  EXPECT_FALSE(tx->FindRequest("req-43")->has_value());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Concurrency
+
+TEST_F(SqliteStoreTest, ConcurrentWritersAllCommit) {
+  OpenStore();
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 50;
+  std::atomic<int> errors{0};
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store().BeginWrite();
+        if (!tx.ok()) {
+          ADD_FAILURE() << tx.status();
+          ++errors;
+          continue;
+        }
+        absl::StatusOr<int64_t> id = (*tx)->InsertLot(MakeLot(StrCat("T", t, "-", i)));
+        absl::Status commit = id.ok() ? (*tx)->Commit() : id.status();
+        if (!commit.ok()) {
+          ADD_FAILURE() << commit;
+          ++errors;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  std::unique_ptr<ReadTransaction> read = MustBeginRead();
+  std::vector<Lot> lots = *read->ListLots({.limit = 10000});
+  EXPECT_THAT(lots, SizeIs(kThreads * kPerThread));
+  std::set<std::string> names;
+  for (const Lot& l : lots) names.insert(l.lot);
+  EXPECT_EQ(names.size(), static_cast<size_t>(kThreads * kPerThread));
+  EXPECT_TRUE(read->FindLot(kGtin, StrCat("T", kThreads - 1, "-", kPerThread - 1))->has_value());
+}
+
+TEST_F(SqliteStoreTest, MoreReadersThanThePoolWhileAWriterWritesAllSucceed) {
+  constexpr int kPool = 2;
+  constexpr int kReaders = 12;
+  constexpr int kReads = 40;
+  constexpr int kWrites = 100;
+  OpenStore(kPool);
+  std::atomic<int> errors{0};
+  std::latch start(kReaders + 1);
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] {
+    start.arrive_and_wait();
+    for (int i = 0; i < kWrites; ++i) {
+      absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store().BeginWrite();
+      absl::Status status =
+          tx.ok() ? (*tx)->InsertLot(MakeLot(StrCat("W", i))).status() : tx.status();
+      if (status.ok()) status = (*tx)->Commit();
+      if (!status.ok()) {
+        ADD_FAILURE() << "writer: " << status;
+        ++errors;
+      }
+    }
+  });
+  for (int r = 0; r < kReaders; ++r) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      size_t last = 0;
+      for (int i = 0; i < kReads; ++i) {
+        absl::StatusOr<std::unique_ptr<ReadTransaction>> tx = store().BeginRead();
+        if (!tx.ok()) {
+          ADD_FAILURE() << "reader: " << tx.status();
+          ++errors;
+          continue;
+        }
+        absl::StatusOr<std::vector<Lot>> lots = (*tx)->ListLots({.limit = 1000});
+        absl::StatusOr<std::optional<Lot>> first = (*tx)->FindLot(kGtin, "W0");
+        if (!lots.ok() || !first.ok()) {
+          ADD_FAILURE() << "reader: " << lots.status() << " " << first.status();
+          ++errors;
+          continue;
+        }
+        // Committed lots never disappear from a later snapshot.
+        if (lots->size() < last) {
+          ADD_FAILURE() << "snapshot went back from " << last << " to " << lots->size();
+          ++errors;
+        }
+        last = lots->size();
+        if (!lots->empty() && !first->has_value()) {
+          ADD_FAILURE() << "W0 missing from a snapshot that has " << lots->size() << " lots";
+          ++errors;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  std::unique_ptr<ReadTransaction> read = MustBeginRead();
+  EXPECT_THAT(*read->ListLots({.limit = 1000}), SizeIs(kWrites));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Core's CartridgeService over the SQLite store
+
+class CoreOverSqliteTest : public SqliteStoreTest {
+ protected:
+  void SetUp() override {
+    SqliteStoreTest::SetUp();
+    OpenStore();
+    StartService();
+  }
+  void TearDown() override {
+    service_.reset();
+    SqliteStoreTest::TearDown();
+  }
+  void StartService() {
+    service_ = std::make_unique<CartridgeService>(
+        CartridgeServiceOptions{.store = &store(), .clock = &clock_});
+  }
+  CartridgeService& service() { return *service_; }
+
+  static WriteContext Ctx(std::string request_id = "") {
+    return WriteContext{.actor = "nurse.kim", .request_id = std::move(request_id)};
+  }
+  static std::string Unit(std::string_view serial) {
+    return StrCat("(01)", kGtin, "(17)271231(10)LOT-A(21)", serial);
+  }
+
+  std::vector<Event> EventsOf(std::string_view serial) {
+    std::optional<Cartridge> c = Find(serial);
+    if (!c.has_value()) return {};
+    std::unique_ptr<ReadTransaction> tx = MustBeginRead();
+    return *tx->ListEvents({.cartridge_id = c->id});
+  }
+
+  FixedClock clock_{kNow};
+  std::unique_ptr<CartridgeService> service_;
+};
+
+TEST_F(CoreOverSqliteTest, TwelveRoomsOpeningTheSameUnitAtOnceExactlyOneWins) {
+  constexpr int kRooms = 12;
+  ASSERT_TRUE(service().Receive(Ctx(), {Unit("S1")}).ok());
+  std::vector<int64_t> treatments;
+  for (int i = 0; i < kRooms; ++i) {
+    absl::StatusOr<Treatment> t =
+        service().StartTreatment(Ctx(), StrCat("Room ", i + 1), "dr.lee", StrCat("client-", i));
+    ASSERT_TRUE(t.ok()) << t.status();
+    treatments.push_back(t->id);
+  }
+
+  std::vector<absl::StatusOr<Cartridge>> results(kRooms, absl::UnknownError("not run"));
+  std::latch go(kRooms);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kRooms; ++i) {
+    threads.emplace_back([&, i] {
+      go.arrive_and_wait();
+      results[static_cast<size_t>(i)] =
+          service().Open(Ctx(), Unit("S1"), treatments[static_cast<size_t>(i)]);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  int ok = 0;
+  int64_t winner = 0;
+  for (const auto& r : results) {
+    if (r.ok()) {
+      ++ok;
+      winner = r->use->treatment_id;
+    }
+  }
+  ASSERT_EQ(ok, 1);
+  for (const auto& r : results) {
+    if (r.ok()) continue;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+    EXPECT_EQ(ReasonOf(r.status()), "CARTRIDGE_ALREADY_USED") << r.status();
+    EXPECT_EQ(MetaOf(r.status(), "treatment"), StrCat(winner));
+  }
+  std::optional<Cartridge> stored = Find("S1");
+  ASSERT_TRUE(stored.has_value() && stored->use.has_value());
+  EXPECT_EQ(stored->use->treatment_id, winner);
+  int opened = 0;
+  for (const Event& e : EventsOf("S1")) opened += e.action == "CARTRIDGE_OPENED" ? 1 : 0;
+  EXPECT_EQ(opened, 1);
+}
+
+TEST_F(CoreOverSqliteTest, RequestIdReplayAfterReopeningTheStoreGivesTheSameAnswer) {
+  ASSERT_TRUE(service().Receive(Ctx(), {Unit("S1")}).ok());
+  absl::StatusOr<Treatment> t = service().StartTreatment(Ctx(), "Room 3", "dr.lee", "client-7");
+  ASSERT_TRUE(t.ok()) << t.status();
+  absl::StatusOr<Cartridge> first = service().Open(Ctx("open-S1-once"), Unit("S1"), t->id);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const size_t events_before = EventsOf("S1").size();
+
+  // The server restarts: a new store over the same file, a new service, and the clock has moved.
+  service_.reset();
+  CloseStore();
+  OpenStore();
+  StartService();
+  clock_.Set(kNow + absl::Minutes(7));
+
+  absl::StatusOr<Cartridge> again = service().Open(Ctx("open-S1-once"), Unit("S1"), t->id);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->id, first->id);
+  EXPECT_EQ(again->gtin, first->gtin);
+  EXPECT_EQ(again->serial, first->serial);
+  EXPECT_EQ(again->state, CartridgeState::kOpened);
+  EXPECT_EQ(again->lot.id, first->lot.id);
+  EXPECT_EQ(again->lot.expiry, first->lot.expiry);
+  ASSERT_TRUE(again->use.has_value());
+  EXPECT_EQ(again->use->treatment_id, first->use->treatment_id);
+  EXPECT_EQ(again->use->room, first->use->room);
+  EXPECT_EQ(again->use->at, first->use->at);
+  EXPECT_EQ(again->use->by, first->use->by);
+  EXPECT_EQ(EventsOf("S1").size(), events_before);
+
+  // Without the request id, the same scan is a second use and is refused.
+  absl::StatusOr<Cartridge> fresh = service().Open(Ctx(), Unit("S1"), t->id);
+  EXPECT_EQ(ReasonOf(fresh.status()), "CARTRIDGE_ALREADY_USED");
+  EXPECT_EQ(EventsOf("S1").size(), events_before);
+}
+
+}  // namespace
+}  // namespace steritrack
