@@ -11,6 +11,7 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "steritrack/v1/common.pb.h"
 #include "steritrack/v1/inventory.pb.h"
+#include "steritrack/v1/sterilization.grpc.pb.h"
 
 namespace steritrack::cli {
 
@@ -34,6 +35,7 @@ void AddInventoryCommands(CLI::App& app, const Globals& globals, Action& action)
 void AddTreatmentCommands(CLI::App& app, const Globals& globals, Action& action);
 void AddRoomCommand(CLI::App& app, const Globals& globals, Action& action);
 void AddSyncCommand(CLI::App& app, const Globals& globals, Action& action);
+void AddSterilizationCommands(CLI::App& app, const Globals& globals, Action& action);
 void AddCompletionCommand(CLI::App& app, Action& action);
 std::string BashCompletion(const CLI::App& app);
 
@@ -42,6 +44,16 @@ std::string FormatDate(const v1::Date& date);                      // 2030-12-31
 std::string FormatTime(const google::protobuf::Timestamp& time);  // local 2026-11-26 10:42
 std::string OpenedLine(const v1::Cartridge& c);    // "OK to use — cartridge ... opened for ..."
 std::string DisposedLine(const v1::Cartridge& c);  // "OK — cartridge ... disposed in ..."
+
+// A SterilizationService stub on its own channel to `server` (same channel settings as Connection);
+// calls go through Session::Call for the deadline, actor header and retries.
+std::unique_ptr<v1::SterilizationService::Stub> NewSterilizationStub(const std::string& server);
+// Uses a reusable item (serial or pack label scan) in a treatment: the UseItem call, then the
+// answer line "OK to use — item HP-0001 (handpiece) from load AUTOCLAVE1/42/2026-11-26, ...".
+// Shared by `item use` and room mode.
+grpc::Status UseItem(Session& session, v1::SterilizationService::StubInterface& stub,
+                     const std::string& serial_or_label, const std::string& treatment_id,
+                     v1::ReusableItem* item, std::string* line);
 
 }  // namespace steritrack::cli
 

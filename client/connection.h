@@ -45,7 +45,7 @@ class Connection {
   std::unique_ptr<v1::TreatmentService::StubInterface> treatments_;
 };
 
-// A random 128-bit id as 32 hex digits, from the OS's entropy source.
+// A random 256-bit id as 64 hex digits, from the OS's entropy source.
 std::string NewRequestId();
 
 }  // namespace steritrack::cli

@@ -1,10 +1,12 @@
 // receive, discard, recall lot, cartridge show, lot show.
+#include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "client/commands.h"
 #include "client/connection.h"
 #include "client/output.h"
+#include "client/receive_file.h"
 #include "client/scan.h"
 
 namespace steritrack::cli {
@@ -43,22 +45,75 @@ std::string UsabilityLine(const v1::Cartridge& c) {
 }  // namespace
 
 void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
-  // receive BARCODE...
+  // receive BARCODE... | receive --file FILE | receive --assign-serials N BARCODE [--labels FILE]
   {
-    auto barcodes = std::make_shared<std::vector<std::string>>();
+    struct Args {
+      std::vector<std::string> barcodes;
+      std::string file;
+      int assign_serials = 0;
+      std::string labels;
+    };
+    auto a = std::make_shared<Args>();
     CLI::App* cmd = app.add_subcommand(
         "receive", "Put cartridges in stock; lot and expiry come from each barcode");
-    cmd->add_option("BARCODE", *barcodes, "scans with GTIN (01), expiry (17), lot (10), serial (21)")
-        ->required();
+    CLI::Option* barcodes_opt = cmd->add_option(
+        "BARCODE", a->barcodes, "scans with GTIN (01), expiry (17), lot (10), serial (21)");
+    CLI::Option* file_opt = cmd->add_option(
+        "--file", a->file,
+        "a whole delivery: one scan per line ('-' for standard input); each line on its own");
+    CLI::Option* assign_opt = cmd->add_option(
+        "--assign-serials", a->assign_serials,
+        "N units of one lot-only box (GTIN, lot, expiry): the clinic assigns serials and prints "
+        "labels");
+    cmd->add_option(
+           "--labels", a->labels,
+           "label sheet (SVG) for --assign-serials (default labels-<LOT>-<first serial>.svg)")
+        ->type_name("FILE")
+        ->needs(assign_opt);
+    file_opt->type_name("FILE");
+    assign_opt->type_name("N");
+    file_opt->excludes(barcodes_opt);
+    file_opt->excludes(assign_opt);
     cmd->footer(
-        "Example:\n  steritrack receive '(01)09506000134352(17)301231(10)LOT-2024A(21)CRT000107'");
-    cmd->callback([&g, &action, barcodes] {
-      action = [&g, barcodes] {
+        "Examples:\n"
+        "  steritrack receive '(01)09506000134352(17)301231(10)LOT-2024A(21)CRT000107'\n"
+        "  steritrack receive --file delivery.txt      # one scan per line; '-' reads stdin\n"
+        "  steritrack receive --assign-serials 20 '(01)09506000134352(17)301231(10)LOT-2024A' \\\n"
+        "      --labels lot-2024a.svg   # a box of 20 without serials: serials and labels\n"
+        "--file: exit 0 when no line was refused (units already in stock are not refusals, so a\n"
+        "rerun changes nothing); else 1 server unreachable, 3 a STOP, 2 bad input, 4 not found.");
+    cmd->callback([&g, &action, a, file_opt, assign_opt] {
+      if (file_opt->count() > 0) {
+        action = [&g, a] { return ReceiveFromFile(g, a->file); };
+        return;
+      }
+      if (assign_opt->count() > 0) {
+        action = [&g, a] {
+          if (a->barcodes.size() != 1) {
+            Output out(g.json, std::cout, std::cerr);
+            return out.BadInput("BARCODE",
+                                "--assign-serials takes exactly one lot-only barcode, got " +
+                                    std::to_string(a->barcodes.size()));
+          }
+          return ReceiveWithAssignedSerials(g, a->assign_serials, a->barcodes.front(), a->labels);
+        };
+        return;
+      }
+      if (a->barcodes.empty()) {
+        action = [&g] {
+          Output out(g.json, std::cout, std::cerr);
+          return out.BadInput("BARCODE",
+                              "give the scans to receive, or --file FILE for a delivery, "
+                              "or --assign-serials N BARCODE for a lot-only box");
+        };
+        return;
+      }
+      action = [&g, a] {
         Output out(g.json, std::cout, std::cerr);
         Session session(SessionFor(g));
         Connection& conn = session.connection();
         v1::ReceiveCartridgesRequest req;
-        for (const auto& b : *barcodes) req.add_barcodes(NormalizeScan(b, g.gs_standin));
+        for (const auto& b : a->barcodes) req.add_barcodes(NormalizeScan(b, g.gs_standin));
         req.set_request_id(session.NextRequestId());
         v1::ReceiveCartridgesResponse resp;
         grpc::Status st = session.Call([&](grpc::ClientContext* ctx) {

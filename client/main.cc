@@ -14,12 +14,12 @@
 
 namespace {
 
-// --config must be known before the other options, whose defaults come from the file.
+// --config must be known before the other options, whose defaults come from the file. No command
+// has an option of that name, so the whole command line can be searched.
 std::string ConfigPathFromArgs(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) return argv[i + 1];
     if (std::strncmp(argv[i], "--config=", 9) == 0) return argv[i] + 9;
-    if (argv[i][0] != '-') break;  // global options end at the command
   }
   const char* env = std::getenv("STERITRACK_CONFIG");
   return env != nullptr ? env : "";
@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   steritrack::cli::Action action;
   steritrack::cli::AddInventoryCommands(app, globals, action);
   steritrack::cli::AddTreatmentCommands(app, globals, action);
+  steritrack::cli::AddSterilizationCommands(app, globals, action);
   steritrack::cli::AddRoomCommand(app, globals, action);
   steritrack::cli::AddSyncCommand(app, globals, action);
   steritrack::cli::AddCompletionCommand(app, action);

@@ -41,6 +41,111 @@ bool Unreachable(grpc::StatusCode code) {
   return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED;
 }
 
+// "load 3 (AUTOCLAVE1 cycle 42)" from a refusal's load facts.
+std::string LoadWords(const Failure& f) {
+  std::string words = "load " + Meta(f, "load");
+  if (!Meta(f, "sterilizer").empty() && !Meta(f, "cycle_number").empty()) {
+    words += " (" + Meta(f, "sterilizer") + " cycle " + Meta(f, "cycle_number") + ")";
+  }
+  return words;
+}
+
+// "2026-12-26 10:42" in this machine's zone, from an RFC 3339 UTC time.
+std::string LocalDateTime(const std::string& rfc3339) {
+  std::tm tm{};
+  if (strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return rfc3339;
+  const time_t t = timegm(&tm);
+  std::tm local{};
+  localtime_r(&t, &local);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &local);
+  return buf;
+}
+
+std::string WithReason(const std::string& line, const std::string& reason) {
+  return reason.empty() ? line : line + " (" + reason + ")";
+}
+
+// Reusable items, sterilisers and loads (rules 5-8); empty when `f` is none of theirs.
+std::string SterilizationWords(const Failure& f) {
+  const std::string& r = f.reason;
+  const std::string item = "item " + Meta(f, "serial");
+  if (r == "ITEM_NOT_STERILE") {
+    std::string line = item + " is not sterile (state " + Meta(f, "state");
+    if (!Meta(f, "treatment").empty()) line += ", in use in treatment " + Meta(f, "treatment");
+    if (!Meta(f, "reason").empty()) line += ": " + Meta(f, "reason");
+    return line + ")";
+  }
+  if (r == "ITEM_LOAD_NOT_RELEASED") {
+    return item + " comes from " + LoadWords(f) + ", which is not released" +
+           (Meta(f, "release_state").empty() ? "" : " (" + Meta(f, "release_state") + ")");
+  }
+  if (r == "ITEM_SHELF_LIFE_EXPIRED") {
+    return "pack shelf life of " + item + " ran out on " + LocalDateTime(Meta(f, "sterile_until")) +
+           ": reprocess it";
+  }
+  if (r == "ITEM_CYCLE_LIMIT_REACHED") {
+    return item + " has reached its IFU limit of " + Meta(f, "ifu_max_cycles") +
+           " reprocessing cycles (" + Meta(f, "cycles") + " done): take it out of use";
+  }
+  if (r == "ITEM_MAINTENANCE_OVERDUE") {
+    return item + " is overdue for maintenance (due " + Meta(f, "maintenance_due") + ")";
+  }
+  if (r == "ITEM_QUARANTINED") return WithReason(item + " is quarantined", Meta(f, "reason"));
+  if (r == "ITEM_IN_OPEN_LOAD") {
+    return item + " is in load " + Meta(f, "load") + ", which is not released yet";
+  }
+  if (r == "ITEM_NOT_PACKED") {
+    return item + " is " + Meta(f, "state") + ", not packed: pack it before it goes into a load";
+  }
+  if (r == "ITEM_ALREADY_PACKED") return item + " is already packed";
+  if (r == "ITEM_OUT_OF_SERVICE") return WithReason(item + " is out of service", Meta(f, "reason"));
+  if (r == "ITEM_RETIRED") return WithReason(item + " is retired", Meta(f, "reason"));
+  if (r == "TREATMENT_ENDED") {
+    return "treatment " + Meta(f, "treatment") + " has ended" +
+           (Meta(f, "when").empty() ? "" : " (" + LocalTimeShort(Meta(f, "when")) + ")") +
+           ": start a new one";
+  }
+  if (r == "STERILIZER_OUT_OF_SERVICE") {
+    return WithReason("steriliser " + Meta(f, "sterilizer") + " is out of service",
+                      Meta(f, "reason")) +
+           ": only BI test cycles may run until three are negative";
+  }
+  if (r == "BOWIE_DICK_REQUIRED") {
+    return "steriliser " + Meta(f, "sterilizer") + " has no passing Bowie-Dick test today (" +
+           Meta(f, "day") + "): run one before the first load";
+  }
+  if (r == "CYCLE_NUMBER_NOT_RISING") {
+    return "cycle " + Meta(f, "cycle_number") + " of " + Meta(f, "sterilizer") +
+           " is not after its last cycle, " + Meta(f, "last_cycle_number");
+  }
+  if (r == "LOAD_NOT_OPEN") {
+    return LoadWords(f) + " is already " + Meta(f, "release_state") + ": it cannot change";
+  }
+  if (r == "RESULT_ALREADY_RECORDED") {
+    std::string what = "the result";
+    if (Meta(f, "field") == "parameters") what = "the physical parameters";
+    if (Meta(f, "field") == "result") what = "the type " + Meta(f, "type") + " CI";
+    if (Meta(f, "field") == "biological_indicator") what = "the BI";
+    std::string line = what + " of " + LoadWords(f) + " is already recorded";
+    if (!Meta(f, "recorded").empty()) line += " as " + Meta(f, "recorded");
+    if (!Meta(f, "recorded_by").empty()) line += " by " + Meta(f, "recorded_by");
+    if (!Meta(f, "when").empty()) line += " at " + LocalTimeShort(Meta(f, "when"));
+    return line + "; a different value is not recorded";
+  }
+  const std::string cannot = LoadWords(f) + " cannot be released: ";
+  if (r == "LOAD_PARAMETERS_MISSING") return cannot + "no physical parameters recorded";
+  if (r == "LOAD_PARAMETERS_FAILED") return cannot + "the physical parameters failed";
+  if (r == "LOAD_CI_MISSING") return cannot + "no chemical indicator recorded";
+  if (r == "LOAD_CI_FAILED") return cannot + "the type " + Meta(f, "type") + " CI failed";
+  if (r == "LOAD_BI_MISSING") return cannot + "it is held for its BI, which is not read yet";
+  if (r == "LOAD_BI_POSITIVE") return cannot + "its BI is positive";
+  if (r == "LOAD_BI_CONTROL_FAILED") {
+    return cannot + "its BI control did not grow, so the BI proves nothing";
+  }
+  return "";
+}
+
 }  // namespace
 
 Failure DecodeFailure(const grpc::Status& status) {
@@ -123,6 +228,7 @@ std::string PlainWords(const Failure& f) {
   if (r == "CARTRIDGE_NOT_IN_STOCK") {
     return "cartridge " + Meta(f, "serial") + " is not in the clinic's stock";
   }
+  if (std::string words = SterilizationWords(f); !words.empty()) return words;
   return f.message;
 }
 
@@ -149,6 +255,17 @@ int Output::SuccessText(const std::string& text, const std::string& key,
   return kExitOk;
 }
 
+int Output::DoneButStop(const std::string& text, const std::string& key,
+                        const google::protobuf::Message& resource) {
+  if (json_) {
+    PrintJson(true, key, &resource, {}, nullptr, "STOP");
+  } else {
+    out_ << text;
+  }
+  out_.flush();
+  return kExitStop;
+}
+
 int Output::Queued(const std::string& line) {
   if (json_) {
     PrintJson(true, "", nullptr, {{"message", line}}, nullptr, "QUEUED");
@@ -163,11 +280,13 @@ Verdict Describe(const grpc::Status& status, Kind kind, const std::string& serve
   Failure f = DecodeFailure(status);
   const int exit_code = ExitCodeFor(f.code);
   Verdict v{.exit_code = exit_code};
+  const bool safety = kind == Kind::kSafetyCheck || kind == Kind::kItemCheck;
   if (Unreachable(f.code)) {
-    if (kind == Kind::kSafetyCheck) {
+    if (safety) {
       v.outcome = "STOP";
-      v.line = "STOP — cannot verify this cartridge, do not use it (server " + server +
-               " unreachable: " + f.message + ")";
+      v.line = std::string("STOP — cannot verify this ") +
+               (kind == Kind::kItemCheck ? "item" : "cartridge") + ", do not use it (server " +
+               server + " unreachable: " + f.message + ")";
     } else {
       v.outcome = "ERROR";
       v.line = "ERROR — cannot reach the steritrack server at " + server + ": " + f.message +
@@ -176,8 +295,8 @@ Verdict Describe(const grpc::Status& status, Kind kind, const std::string& serve
   } else if (exit_code == kExitStop) {
     v.outcome = "STOP";
     v.line = "STOP — " + PlainWords(f);
-  } else if (kind == Kind::kSafetyCheck) {
-    // Whatever else went wrong while checking a cartridge, the nurse must not use it.
+  } else if (safety) {
+    // Whatever else went wrong while checking a cartridge or item, the nurse must not use it.
     v.outcome = "STOP";
     v.line = "STOP — " + PlainWords(f) + "; do not use it";
   } else if (exit_code == kExitNotFound) {
@@ -245,6 +364,7 @@ void Output::PrintJson(bool ok, const std::string& key, const google::protobuf::
     for (const auto& [k, v] : failure->metadata) meta[k].set_string_value(v);
     if (ok == false && outcome == "STOP") fields["stop"].set_bool_value(true);
   }
+  if (failure == nullptr && outcome == "STOP") fields["stop"].set_bool_value(true);
   std::string line;
   static_cast<void>(google::protobuf::util::MessageToJsonString(obj, &line));
   out_ << line << "\n";

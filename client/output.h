@@ -37,6 +37,7 @@ std::string LocalTimeShort(const std::string& rfc3339);
 
 enum class Kind {
   kSafetyCheck,  // opening a cartridge: every failure is a STOP, unreachable fails closed
+  kItemCheck,    // using a reusable item: the same, worded for the item
   kWrite,
   kRead,
 };
@@ -62,6 +63,11 @@ class Output {
               const std::map<std::string, std::string>& extras = {});
   // Prints several lines of text (a detailed view) or the JSON object.
   int SuccessText(const std::string& text, const std::string& key,
+                  const google::protobuf::Message& resource);
+  // Prints a call that was done but whose outcome is a STOP (e.g. a positive BI took a steriliser
+  // out of service): `text` in text mode; JSON {"ok":true,"outcome":"STOP","stop":true, <key>: ...}.
+  // Returns kExitStop.
+  int DoneButStop(const std::string& text, const std::string& key,
                   const google::protobuf::Message& resource);
   // Prints a write kept in the offline queue (exit 0: it will be delivered, nothing is lost).
   int Queued(const std::string& line);

@@ -5,11 +5,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
+#include <iostream>
 #include <map>
+#include <memory>
 
 #include "client/commands.h"
 #include "client/output.h"
 #include "client/scan.h"
+#include "server/core/gs1.h"
 
 namespace steritrack::cli {
 namespace {
@@ -20,6 +24,17 @@ std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
+}
+
+// A reusable item's pack label (GS1 AI 8004, see ItemLabel on the server) rather than a cartridge.
+bool IsItemLabel(const std::string& scan) {
+  const time_t now = time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  absl::StatusOr<Gs1Data> data = ParseGs1(scan, local.tm_year + 1900);
+  if (!data.ok()) return false;
+  return std::any_of(data->elements.begin(), data->elements.end(),
+                     [](const Gs1Element& e) { return e.ai == "8004"; });
 }
 
 class Room {
@@ -124,6 +139,10 @@ class Room {
                "cartridge");
         return;
       case Mode::kOpening: {
+        if (IsItemLabel(scan)) {
+          UseItemLabel(scan);
+          return;
+        }
         v1::Cartridge c;
         Outcome o = session_.Open(scan, treatment_id_, &c);
         if (o.status.ok()) {
@@ -154,6 +173,19 @@ class Room {
     }
   }
 
+  // A handpiece's or tray's pack label: the same check and record as `item use`.
+  void UseItemLabel(const std::string& scan) {
+    if (sterilization_ == nullptr) sterilization_ = NewSterilizationStub(session_.server());
+    v1::ReusableItem item;
+    std::string line;
+    grpc::Status st = UseItem(session_, *sterilization_, scan, treatment_id_, &item, &line);
+    if (st.ok()) {
+      Emit(true, "OK", line, nullptr, nullptr, &item);
+    } else {
+      Fail(st, Kind::kItemCheck);
+    }
+  }
+
   void StartTreatment(const std::string& client_ref) {
     v1::Treatment t;
     Outcome o = session_.StartTreatment(options_.room, options_.clinician, client_ref, &t);
@@ -175,26 +207,29 @@ class Room {
     }
     v1::Treatment t;
     Outcome o = session_.EndTreatment(treatment_id_, &t);
-    if (o.queued) {
-      Answer(true, "QUEUED",
-             "OK — server unreachable: end of treatment " + treatment_id_ +
-                 " kept in the offline queue and sent when the server is back");
-    } else if (!o.status.ok()) {
+    if (!o.queued && !o.status.ok()) {
       Fail(o.status, Kind::kWrite);
       return;
-    } else {
-      int undisposed = 0;
-      for (const auto& c : t.cartridges()) undisposed += c.container_id().empty() ? 1 : 0;
-      Answer(true, "OK",
-             "OK — treatment " + t.id() + " ended; " + std::to_string(t.cartridges_size()) +
-                 " cartridge(s) used" +
-                 (undisposed > 0 ? ", " + std::to_string(undisposed) +
-                                       " not yet disposed: type dispose and scan them"
-                                 : ""));
     }
+    // The answer reports the context after it: no treatment in progress.
+    const std::string ended = treatment_id_;
     treatment_id_.clear();
     container_.clear();
     mode_ = Mode::kNoTreatment;
+    if (o.queued) {
+      Answer(true, "QUEUED",
+             "OK — server unreachable: end of treatment " + ended +
+                 " kept in the offline queue and sent when the server is back");
+      return;
+    }
+    int undisposed = 0;
+    for (const auto& c : t.cartridges()) undisposed += c.container_id().empty() ? 1 : 0;
+    Answer(true, "OK",
+           "OK — treatment " + t.id() + " ended; " + std::to_string(t.cartridges_size()) +
+               " cartridge(s) used" +
+               (undisposed > 0 ? ", " + std::to_string(undisposed) +
+                                     " not yet disposed: type dispose and scan them"
+                               : ""));
   }
 
   void Sync() {
@@ -215,6 +250,7 @@ class Room {
     const char* text =
         "  client reference   start a treatment (when none is in progress)\n"
         "  cartridge barcode  open it for the treatment (OK to use / STOP)\n"
+        "  item pack label    use that handpiece or tray in the treatment (OK to use / STOP)\n"
         "  dispose            switch to disposal: scan the sharps container, then cartridges\n"
         "  open               back to opening cartridges\n"
         "  end                end the treatment\n"
@@ -227,13 +263,8 @@ class Room {
     }
   }
 
-  void Note(const std::string& note) {
-    if (options_.json) {
-      Emit(true, "NOTE", "note: " + note, nullptr, nullptr);
-    } else {
-      out_ << "note: " << note << "\n";
-    }
-  }
+  // Notes (queued writes delivered) go to stderr: stdout carries exactly one answer per scan.
+  void Note(const std::string& note) { std::cerr << "note: " << note << "\n"; }
 
   void Fail(const grpc::Status& status, Kind kind) {
     Verdict v = Describe(status, kind, session_.server());
@@ -252,7 +283,8 @@ class Room {
   }
 
   void Emit(bool ok, const std::string& outcome, const std::string& line,
-            const v1::Cartridge* cartridge, const Failure* failure) {
+            const v1::Cartridge* cartridge, const Failure* failure,
+            const v1::ReusableItem* item = nullptr) {
     if (options_.json) {
       google::protobuf::Struct obj;
       auto& f = *obj.mutable_fields();
@@ -267,6 +299,10 @@ class Room {
       if (cartridge != nullptr) {
         f["serial"].set_string_value(cartridge->serial());
         f["gtin"].set_string_value(cartridge->gtin());
+      }
+      if (item != nullptr) {
+        f["serial"].set_string_value(item->serial());
+        f["item_type"].set_string_value(item->type());
       }
       if (failure != nullptr) {
         f["code"].set_string_value(failure->code_name);
@@ -295,6 +331,7 @@ class Room {
   Mode mode_ = Mode::kNoTreatment;
   std::string treatment_id_;
   std::string container_;
+  std::unique_ptr<v1::SterilizationService::Stub> sterilization_;  // made at the first item scan
 };
 
 }  // namespace
@@ -302,23 +339,22 @@ class Room {
 int RunRoom(Session& session, const RoomOptions& options, std::istream& in, std::ostream& out) {
   Room room(session, options, out);
   room.Prompt();
+  // Scanners end a scan with CR, LF or CRLF. Read byte by byte so that a scan ending in a lone CR
+  // is answered at once, not when the next LF arrives; the LF of a CRLF then makes an empty line,
+  // which is skipped.
   std::string line;
-  // getline splits on LF; NormalizeScan drops the CR of CRLF. A lone CR (some scanners) is a line
-  // end as well, so split those here.
-  while (std::getline(in, line)) {
-    size_t start = 0;
-    bool keep_going = true;
-    while (keep_going) {
-      size_t cr = line.find('\r', start);
-      std::string piece = line.substr(start, cr == std::string::npos ? std::string::npos
-                                                                       : cr - start);
-      if (!piece.empty() || cr == std::string::npos) keep_going = room.Handle(piece);
-      if (cr == std::string::npos || !keep_going) break;
-      start = cr + 1;
+  for (int c = in.get(); c != std::char_traits<char>::eof(); c = in.get()) {
+    if (c != '\r' && c != '\n') {
+      line.push_back(static_cast<char>(c));
+      continue;
     }
+    if (line.empty()) continue;
+    const bool keep_going = room.Handle(line);
+    line.clear();
     if (!keep_going) return kExitOk;
     room.Prompt();
   }
+  if (!line.empty()) room.Handle(line);
   if (options.interactive) out << "\n";
   return kExitOk;
 }

@@ -1,6 +1,7 @@
 #include "server/demo_data.h"
 
 #include "server/core/cartridge_service.h"
+#include "server/core/sterilization_service.h"
 #include "steritrack/status_macros.h"
 
 namespace steritrack {
@@ -17,6 +18,59 @@ class FixedClock final : public Clock {
  private:
   absl::Time t_;
 };
+
+// Reusable equipment: a pre-vacuum and a gravity steriliser, two handpieces and a tray. HP-0001
+// went through a released load on the gravity steriliser an hour ago (gravity needs no Bowie-Dick
+// test), so `item use HP-0001 --treatment 1` works; HP-0002 and the tray are DIRTY, waiting to be
+// processed.
+absl::Status LoadSterilizationDemo(Store& store, FixedClock& demo_clock, const WriteContext& demo) {
+  {
+    // Only into a store without sterilisers, like the cartridge part only into one without lots.
+    ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store.BeginRead());
+    ASSIGN_OR_RETURN(std::vector<Sterilizer> sterilizers, tx->ListSterilizers(0, 1));
+    if (!sterilizers.empty()) return absl::OkStatus();
+  }
+  const absl::Time now = demo_clock.Now();
+  SterilizationService sterilization({.store = &store, .clock = &demo_clock});
+  demo_clock.Set(now - absl::Hours(2));
+  RETURN_IF_ERROR(
+      sterilization.CreateSterilizer(demo, "AUTOCLAVE1", SterilizerType::kPreVacuum).status());
+  RETURN_IF_ERROR(
+      sterilization.CreateSterilizer(demo, "AUTOCLAVE2", SterilizerType::kGravity).status());
+  for (const char* serial : {"HP-0001", "HP-0002"}) {
+    RETURN_IF_ERROR(sterilization
+                        .CreateItem(demo, {.serial = serial, .type = "handpiece",
+                                           .ifu_max_cycles = 500})
+                        .status());
+  }
+  RETURN_IF_ERROR(
+      sterilization
+          .CreateItem(demo, {.serial = "TRAY-0001", .type = "tray", .ifu_max_cycles = 1000})
+          .status());
+
+  demo_clock.Set(now - absl::Hours(1));
+  RETURN_IF_ERROR(sterilization.PackItem(demo, "HP-0001").status());
+  ASSIGN_OR_RETURN(Load load, sterilization.CreateLoad(demo, {.sterilizer = "AUTOCLAVE2",
+                                                              .cycle_number = 1,
+                                                              .cycle_type = "121C-30MIN",
+                                                              .item_serials = {"HP-0001"}}));
+  demo_clock.Set(now - absl::Minutes(15));
+  RETURN_IF_ERROR(sterilization
+                      .RecordParameters(demo, load.id,
+                                        {.started_at = now - absl::Minutes(55),
+                                         .ended_at = now - absl::Minutes(20),
+                                         .exposure_seconds = 1800,
+                                         .temperature_c = 121.5,
+                                         .pressure_kpa = 205,
+                                         .passed = true})
+                      .status());
+  RETURN_IF_ERROR(
+      sterilization.RecordChemicalIndicator(demo, load.id, 5, IndicatorResult::kPass).status());
+  RETURN_IF_ERROR(
+      sterilization.ReleaseLoad(demo, load.id, "parameters and CI reviewed").status());
+  demo_clock.Set(now);
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -55,7 +109,7 @@ absl::Status LoadDemoDataIfEmpty(Store& store, const Clock& clock) {
   // A treatment in progress in room 3 that already used CRT000101.
   ASSIGN_OR_RETURN(Treatment t, core.StartTreatment(demo, "3", "nurse.demo", "CLIENT-0001"));
   RETURN_IF_ERROR(core.Open(demo, "(01)09506000134352(21)CRT000101", t.id).status());
-  return absl::OkStatus();
+  return LoadSterilizationDemo(store, demo_clock, demo);
 }
 
 }  // namespace steritrack

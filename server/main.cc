@@ -9,6 +9,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/time/time.h"
 #include "server/core/cartridge_service.h"
+#include "server/core/sterilization_service.h"
 #include "server/demo_data.h"
 #include "server/rpc/server.h"
 #include "server/storage/sqlite_store.h"
@@ -75,7 +76,13 @@ int main(int argc, char** argv) {
   }
   steritrack::CartridgeService core(
       {.store = store->get(), .clock = clock.get(), .clinic_time_zone = zone});
-  auto server = steritrack::rpc::RpcServer::Start({.listen = listen, .core = &core, .log = log});
+  steritrack::SterilizationService sterilization(
+      {.store = store->get(), .clock = clock.get(), .clinic_time_zone = zone});
+  auto server = steritrack::rpc::RpcServer::Start({.listen = listen,
+                                                   .core = &core,
+                                                   .sterilization = &sterilization,
+                                                   .clinic_time_zone = zone,
+                                                   .log = log});
   if (!server.ok()) {
     log->error("{}", std::string(server.status().message()));
     return 1;

@@ -93,6 +93,9 @@ struct Event {
   int64_t lot_id = 0;        // 0: none
   int64_t cartridge_id = 0;  // 0: none
   int64_t treatment_id = 0;  // 0: none
+  int64_t item_id = 0;        // 0: none
+  int64_t load_id = 0;        // 0: none
+  int64_t sterilizer_id = 0;  // 0: none
   std::string detail;
   std::string request_id;
 };

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "steritrack/model.h"
+#include "steritrack/sterilization.h"
 
 namespace steritrack {
 
@@ -44,10 +45,34 @@ struct EventFilter {
   int64_t lot_id = 0;
   int64_t cartridge_id = 0;
   int64_t treatment_id = 0;
+  int64_t item_id = 0;
+  int64_t load_id = 0;
+  int64_t sterilizer_id = 0;
   // Only events about a lot as a whole (created, recalled), not about its units.
   bool lot_wide_only = false;
   int64_t after_seq = 0;
   int limit = 1000;
+};
+
+struct ItemFilter {
+  std::optional<ItemState> state;
+  int64_t treatment_id = 0;  // 0: any; else only items bound to this treatment
+  int64_t after_id = 0;
+  int limit = 100;
+};
+
+struct LoadFilter {
+  int64_t sterilizer_id = 0;       // 0: any
+  int64_t after_cycle_number = 0;  // with sterilizer_id: only later cycles
+  std::optional<ReleaseState> release_state;
+  int64_t after_id = 0;
+  int limit = 100;
+};
+
+struct ItemUseFilter {
+  int64_t item_id = 0;       // 0: any
+  int64_t load_id = 0;       // 0: any
+  int64_t treatment_id = 0;  // 0: any
 };
 
 class ReadTransaction {
@@ -69,6 +94,25 @@ class ReadTransaction {
   virtual absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) = 0;
 
   virtual absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) = 0;
+
+  // Reusable equipment and sterilisation (rules 5-8).
+  virtual absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) = 0;
+  virtual absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) = 0;
+  virtual absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& filter) = 0;
+  virtual absl::StatusOr<std::optional<Sterilizer>> FindSterilizer(std::string_view name) = 0;
+  virtual absl::StatusOr<std::optional<Sterilizer>> FindSterilizerById(int64_t id) = 0;
+  virtual absl::StatusOr<std::vector<Sterilizer>> ListSterilizers(int64_t after_id, int limit) = 0;
+  // A load with its contents, parameters, indicators and signature.
+  virtual absl::StatusOr<std::optional<Load>> FindLoad(int64_t id) = 0;
+  virtual absl::StatusOr<std::optional<Load>> FindLoadByCycle(int64_t sterilizer_id,
+                                                              int64_t cycle_number) = 0;
+  // Loads ordered by id (with sterilizer_id: by cycle number), each complete as FindLoad.
+  virtual absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& filter) = 0;
+  // The open (not yet released, quarantined or recalled) load holding the item, if any.
+  virtual absl::StatusOr<std::optional<int64_t>> FindOpenLoadOfItem(int64_t item_id) = 0;
+  virtual absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTests(int64_t sterilizer_id,
+                                                                        absl::CivilDay day) = 0;
+  virtual absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) = 0;
 };
 
 class WriteTransaction : public ReadTransaction {
@@ -91,6 +135,26 @@ class WriteTransaction : public ReadTransaction {
 
   virtual absl::StatusOr<int64_t> AppendEvent(const Event& event) = 0;
   virtual absl::Status SaveRequest(const StoredRequest& request) = 0;
+
+  // Reusable equipment and sterilisation. Inserts return the new id; ALREADY_EXISTS on a duplicate
+  // item serial, steriliser name, or (steriliser, cycle number).
+  virtual absl::StatusOr<int64_t> InsertItem(const ReusableItem& item) = 0;
+  // Writes state, cycles, load_id, sterile_until, treatment_id, state_reason, maintenance_due.
+  virtual absl::Status UpdateItem(const ReusableItem& item) = 0;
+  virtual absl::StatusOr<int64_t> InsertSterilizer(const Sterilizer& sterilizer) = 0;
+  // Writes last_cycle_number, in_service, out_of_service_*, negative_tests_since_out_of_service.
+  virtual absl::Status UpdateSterilizer(const Sterilizer& sterilizer) = 0;
+  // Inserts the load and its contents (item_ids); results come later.
+  virtual absl::StatusOr<int64_t> InsertLoad(const Load& load) = 0;
+  // Each result is written once: a second call for the same load fails with ALREADY_EXISTS.
+  virtual absl::Status RecordParameters(int64_t load_id, const CycleParameters& parameters) = 0;
+  virtual absl::Status RecordBi(int64_t load_id, const BiologicalIndicator& bi) = 0;
+  // One result per indicator type per load; a second for the same type fails with ALREADY_EXISTS.
+  virtual absl::Status AddChemicalIndicator(int64_t load_id, const ChemicalIndicator& ci) = 0;
+  virtual absl::Status SetLoadReleaseState(int64_t load_id, ReleaseState state,
+                                           const Signature& signature) = 0;
+  virtual absl::StatusOr<int64_t> InsertBowieDickTest(const BowieDickTest& test) = 0;
+  virtual absl::Status RecordItemUse(const ItemUse& use) = 0;
 
   // Makes every change of this transaction durable (fsync'd) or none of them.
   virtual absl::Status Commit() = 0;

@@ -9,69 +9,22 @@
 #include "steritrack/strings.h"
 #include "server/core/gs1.h"
 #include "server/core/result_codec.h"
+#include "server/core/write_helper.h"
 #include "steritrack/error.h"
 #include "steritrack/status_macros.h"
 
 namespace steritrack {
 namespace {
 
-constexpr int kDefaultPageSize = 50;
-constexpr int kMaxPageSize = 1000;
+using core_internal::AllEvents;
+using core_internal::CheckText;
+using core_internal::MakePage;
+using core_internal::PageAfter;
+using core_internal::PageSize;
+using core_internal::Rfc3339;
+
 constexpr size_t kMaxBarcodesPerReceive = 1000;
 constexpr size_t kMaxBarcodeLength = 512;
-constexpr std::string_view kPageTokenPrefix = "p1.";
-
-absl::Status CheckText(std::string_view field, std::string_view value, size_t max_length,
-                       bool required = true) {
-  if (value.empty()) {
-    return required ? InvalidField(field, "is required") : absl::OkStatus();
-  }
-  if (value.size() > max_length) {
-    return InvalidField(field, StrCat("is ", value.size(), " characters, at most ",
-                                            max_length, " allowed"));
-  }
-  for (unsigned char ch : value) {
-    if (ch < 0x20 || ch == 0x7f) return InvalidField(field, "contains a control character");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckRequestId(const WriteContext& ctx) {
-  return CheckText("request_id", ctx.request_id, kMaxRequestIdLength, /*required=*/false);
-}
-
-absl::StatusOr<int> PageSize(const PageRequest& page) {
-  if (page.page_size < 0) return InvalidField("page_size", "must not be negative");
-  if (page.page_size == 0) return kDefaultPageSize;
-  return std::min(page.page_size, kMaxPageSize);
-}
-
-absl::StatusOr<int64_t> PageAfter(const PageRequest& page) {
-  if (page.page_token.empty()) return 0;
-  std::string_view token = page.page_token;
-  int64_t after = 0;
-  const char* end = token.data() + token.size();
-  if (token.substr(0, kPageTokenPrefix.size()) != kPageTokenPrefix) {
-    return InvalidField("page_token", "is not a token returned by a previous page");
-  }
-  auto [ptr, ec] = std::from_chars(token.data() + kPageTokenPrefix.size(), end, after);
-  if (ec != std::errc() || ptr != end || after < 0) {
-    return InvalidField("page_token", "is not a token returned by a previous page");
-  }
-  return after;
-}
-
-template <typename T, typename IdOf>
-Page<T> MakePage(std::vector<T> items, int limit, IdOf id_of) {
-  Page<T> page;
-  // The store was asked for one extra row: its presence says there is a next page.
-  if (static_cast<int>(items.size()) > limit) {
-    items.resize(static_cast<size_t>(limit));
-    page.next_page_token = StrCat(kPageTokenPrefix, id_of(items.back()));
-  }
-  page.items = std::move(items);
-  return page;
-}
 
 // A barcode that identifies one unit: GTIN and serial, with lot and expiry when the scan has them.
 absl::StatusOr<Gs1Data> ParseUnitBarcode(std::string_view field, std::string_view barcode,
@@ -117,24 +70,7 @@ absl::StatusOr<Gs1Data> ParseUnitBarcode(std::string_view field, std::string_vie
   return data;
 }
 
-// Every event matching `filter`, in pages, so that a busy lot's history is never cut short.
-absl::StatusOr<std::vector<Event>> AllEvents(ReadTransaction& tx, EventFilter filter) {
-  std::vector<Event> all;
-  while (true) {
-    ASSIGN_OR_RETURN(std::vector<Event> batch, tx.ListEvents(filter));
-    if (batch.empty()) break;
-    filter.after_seq = batch.back().seq;
-    const size_t n = batch.size();
-    all.insert(all.end(), std::make_move_iterator(batch.begin()),
-               std::make_move_iterator(batch.end()));
-    if (static_cast<int>(n) < filter.limit) break;
-  }
-  return all;
-}
-
 std::string Iso(absl::CivilDay day) { return absl::FormatCivilTime(day); }
-
-std::string Rfc3339(absl::Time t) { return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone()); }
 
 std::string TreatmentIdText(int64_t id) { return StrCat(id); }
 
@@ -147,33 +83,7 @@ template <typename T>
 absl::StatusOr<T> CartridgeService::RunWrite(
     const WriteContext& ctx, std::string_view operation, std::string_view fingerprint,
     absl::FunctionRef<absl::StatusOr<T>(WriteTransaction&, absl::Time)> body) {
-  RETURN_IF_ERROR(CheckRequestId(ctx));
-  ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> tx, store_->BeginWrite());
-  if (!ctx.request_id.empty()) {
-    ASSIGN_OR_RETURN(std::optional<StoredRequest> prior, tx->FindRequest(ctx.request_id));
-    if (prior.has_value()) {
-      if (prior->operation != operation || prior->fingerprint != fingerprint) {
-        return MakeError(absl::StatusCode::kInvalidArgument,
-                         "request_id: was already used for a different request",
-                         "REQUEST_ID_REUSED",
-                         {{"field", "request_id"},
-                          {"why", "was already used for a different request"},
-                          {"first_operation", prior->operation}});
-      }
-      return DecodeResult<T>(prior->response);
-    }
-  }
-  const absl::Time now = clock_->Now();
-  ASSIGN_OR_RETURN(T result, body(*tx, now));
-  if (!ctx.request_id.empty()) {
-    RETURN_IF_ERROR(tx->SaveRequest(StoredRequest{.request_id = ctx.request_id,
-                                                  .operation = std::string(operation),
-                                                  .fingerprint = std::string(fingerprint),
-                                                  .response = EncodeResult(result),
-                                                  .at = now}));
-  }
-  RETURN_IF_ERROR(tx->Commit());
-  return result;
+  return core_internal::RunIdempotentWrite<T>(*store_, *clock_, ctx, operation, fingerprint, body);
 }
 
 bool CartridgeService::IsExpired(const Lot& lot, absl::Time now) const {
@@ -634,6 +544,24 @@ absl::StatusOr<TreatmentDetail> CartridgeService::EndTreatment(const WriteContex
         for (Cartridge& c : detail.cartridges) {
           Derive(c, now);
           if (c.state == CartridgeState::kOpened) ++undisposed;
+        }
+        // Reusable items come back from the room dirty (rule 5): they must be reprocessed.
+        while (true) {
+          ASSIGN_OR_RETURN(std::vector<ReusableItem> in_use,
+                           tx.ListItems({.state = ItemState::kInUse, .treatment_id = id,
+                                         .limit = 500}));
+          if (in_use.empty()) break;
+          for (ReusableItem& item : in_use) {
+            item.state = ItemState::kDirty;
+            item.treatment_id = 0;
+            RETURN_IF_ERROR(tx.UpdateItem(item));
+            RETURN_IF_ERROR(tx.AppendEvent(Event{
+                .at = now, .actor = ctx.actor, .action = "ITEM_RETURNED_DIRTY",
+                .treatment_id = id, .item_id = item.id, .load_id = item.load_id,
+                .detail = StrCat("item ", item.serial, " back from treatment ", id,
+                                 ": to be reprocessed"),
+                .request_id = ctx.request_id}).status());
+          }
         }
         RETURN_IF_ERROR(tx.AppendEvent(Event{
             .at = now, .actor = ctx.actor, .action = "TREATMENT_ENDED", .treatment_id = id,

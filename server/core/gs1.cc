@@ -657,10 +657,15 @@ absl::StatusOr<Gs1Data> Parser::Finish() && {
 
   // A lot, serial or date means nothing without the product it belongs to. GS1 would also let 02
   // stand in for 10, 11 and 17, but a cartridge is always identified by 01.
+  // The one exception: a reusable item's lot-control label identifies the item by its individual
+  // asset ID (8004), and carries the load as 10 and its date as 11.
+  bool asset = false;
+  for (const Gs1Element& element : data.elements) asset = asset || element.ai == "8004";
   if (data.gtin.empty()) {
     for (const Gs1Element& element : data.elements) {
       for (std::string_view ai : {"21", "10", "17", "11"}) {
         if (element.ai != ai) continue;
+        if (asset && (ai == "10" || ai == "11")) continue;
         return Reject(ai, StrCat(NameOf(*FindAi(ai), ai), " (", ai, ") without a GTIN (01)"));
       }
     }

@@ -29,3 +29,4 @@ std::string_view CartridgeStateName(CartridgeState state) {
 }
 
 }  // namespace steritrack
+

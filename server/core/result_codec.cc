@@ -2,6 +2,9 @@
 
 #include <charconv>
 #include <cstdint>
+#include <limits>
+#include <optional>
+#include <system_error>
 
 #include "steritrack/strings.h"
 
@@ -15,7 +18,14 @@ class Writer {
   Writer() { Put(kVersion); }
   void Put(std::string_view s) { StrAppend(&out_, s.size(), ":", s); }
   void Put(int64_t v) { Put(std::string_view(StrCat(v))); }
+  void Put(int32_t v) { Put(int64_t{v}); }
   void Put(bool v) { Put(int64_t{v ? 1 : 0}); }
+  // Shortest form that reads back to the same double.
+  void Put(double v) {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+    Put(std::string_view(buf, ec == std::errc() ? static_cast<size_t>(end - buf) : 0));
+  }
   void Put(absl::Time t) {
     if (t == absl::InfinitePast()) {
       Put(std::string_view("-"));
@@ -52,6 +62,19 @@ class Reader {
     in_.remove_prefix(colon + 1 + n);
   }
   void Get(int64_t& v) {
+    std::string s;
+    Get(s);
+    if (ok_ && std::from_chars(s.data(), s.data() + s.size(), v).ec != std::errc()) ok_ = false;
+  }
+  void Get(int32_t& v) {
+    int64_t i = 0;
+    Get(i);
+    if (i < std::numeric_limits<int32_t>::min() || i > std::numeric_limits<int32_t>::max()) {
+      ok_ = false;
+    }
+    v = static_cast<int32_t>(i);
+  }
+  void Get(double& v) {
     std::string s;
     Get(s);
     if (ok_ && std::from_chars(s.data(), s.data() + s.size(), v).ec != std::errc()) ok_ = false;
@@ -235,6 +258,245 @@ void Get(Reader& r, RecallResult& d) {
   Get(r, d.opened);
 }
 
+// Optional values: a presence flag, then the value.
+template <typename T, typename PutValue>
+void PutOptional(Writer& w, const std::optional<T>& v, PutValue put) {
+  w.Put(v.has_value());
+  if (v) put(*v);
+}
+template <typename T, typename GetValue>
+void GetOptional(Reader& r, std::optional<T>& v, GetValue get) {
+  bool has = false;
+  r.Get(has);
+  v.reset();
+  if (has) get(v.emplace());
+}
+
+// Repeated values: a count, then each value.
+template <typename T, typename PutValue>
+void PutVector(Writer& w, const std::vector<T>& v, PutValue put) {
+  w.Put(static_cast<int64_t>(v.size()));
+  for (const T& e : v) put(e);
+}
+template <typename T, typename GetValue>
+void GetVector(Reader& r, std::vector<T>& v, GetValue get) {
+  int64_t n = 0;
+  r.Get(n);
+  if (n < 0 || n > 100000) n = 0;
+  v.resize(static_cast<size_t>(n));
+  for (T& e : v) get(e);
+}
+
+void Put(Writer& w, const ReusableItem& i) {
+  w.Put(i.id);
+  w.Put(i.serial);
+  w.Put(i.type);
+  w.Put(i.ifu_max_cycles);
+  w.Put(i.cycles);
+  PutOptional(w, i.maintenance_due, [&](absl::CivilDay d) { w.Put(d); });
+  w.Put(static_cast<int64_t>(i.state));
+  w.Put(i.load_id);
+  w.Put(i.sterile_until);
+  w.Put(i.treatment_id);
+  w.Put(i.state_reason);
+  w.Put(i.created_at);
+}
+
+void Get(Reader& r, ReusableItem& i) {
+  r.Get(i.id);
+  r.Get(i.serial);
+  r.Get(i.type);
+  r.Get(i.ifu_max_cycles);
+  r.Get(i.cycles);
+  GetOptional(r, i.maintenance_due, [&](absl::CivilDay& d) { r.Get(d); });
+  r.GetEnum(i.state);
+  r.Get(i.load_id);
+  r.Get(i.sterile_until);
+  r.Get(i.treatment_id);
+  r.Get(i.state_reason);
+  r.Get(i.created_at);
+}
+
+void Put(Writer& w, const Sterilizer& s) {
+  w.Put(s.id);
+  w.Put(s.name);
+  w.Put(static_cast<int64_t>(s.type));
+  w.Put(s.last_cycle_number);
+  w.Put(s.in_service);
+  w.Put(s.out_of_service_reason);
+  w.Put(s.out_of_service_at);
+  w.Put(s.negative_tests_since_out_of_service);
+  w.Put(s.created_at);
+}
+
+void Get(Reader& r, Sterilizer& s) {
+  r.Get(s.id);
+  r.Get(s.name);
+  r.GetEnum(s.type);
+  r.Get(s.last_cycle_number);
+  r.Get(s.in_service);
+  r.Get(s.out_of_service_reason);
+  r.Get(s.out_of_service_at);
+  r.Get(s.negative_tests_since_out_of_service);
+  r.Get(s.created_at);
+}
+
+void Put(Writer& w, const BowieDickTest& t) {
+  w.Put(t.id);
+  w.Put(t.sterilizer_id);
+  w.Put(t.day);
+  w.Put(static_cast<int64_t>(t.result));
+  w.Put(t.operator_name);
+  w.Put(t.at);
+}
+
+void Get(Reader& r, BowieDickTest& t) {
+  r.Get(t.id);
+  r.Get(t.sterilizer_id);
+  r.Get(t.day);
+  r.GetEnum(t.result);
+  r.Get(t.operator_name);
+  r.Get(t.at);
+}
+
+void Put(Writer& w, const CycleParameters& p) {
+  w.Put(p.started_at);
+  w.Put(p.ended_at);
+  w.Put(p.exposure_seconds);
+  w.Put(p.temperature_c);
+  w.Put(p.pressure_kpa);
+  w.Put(p.passed);
+  w.Put(p.recorded_by);
+  w.Put(p.recorded_at);
+}
+
+void Get(Reader& r, CycleParameters& p) {
+  r.Get(p.started_at);
+  r.Get(p.ended_at);
+  r.Get(p.exposure_seconds);
+  r.Get(p.temperature_c);
+  r.Get(p.pressure_kpa);
+  r.Get(p.passed);
+  r.Get(p.recorded_by);
+  r.Get(p.recorded_at);
+}
+
+void Put(Writer& w, const ChemicalIndicator& c) {
+  w.Put(c.type);
+  w.Put(static_cast<int64_t>(c.result));
+  w.Put(c.recorded_by);
+  w.Put(c.recorded_at);
+}
+
+void Get(Reader& r, ChemicalIndicator& c) {
+  r.Get(c.type);
+  r.GetEnum(c.result);
+  r.Get(c.recorded_by);
+  r.Get(c.recorded_at);
+}
+
+void Put(Writer& w, const BiologicalIndicator& b) {
+  w.Put(b.product);
+  w.Put(b.lot);
+  w.Put(static_cast<int64_t>(b.result));
+  w.Put(static_cast<int64_t>(b.control_result));
+  w.Put(b.read_at);
+  w.Put(b.recorded_by);
+}
+
+void Get(Reader& r, BiologicalIndicator& b) {
+  r.Get(b.product);
+  r.Get(b.lot);
+  r.GetEnum(b.result);
+  r.GetEnum(b.control_result);
+  r.Get(b.read_at);
+  r.Get(b.recorded_by);
+}
+
+void Put(Writer& w, const Signature& s) {
+  w.Put(s.by);
+  w.Put(s.at);
+  w.Put(s.meaning);
+}
+
+void Get(Reader& r, Signature& s) {
+  r.Get(s.by);
+  r.Get(s.at);
+  r.Get(s.meaning);
+}
+
+void Put(Writer& w, const Load& l) {
+  w.Put(l.id);
+  w.Put(l.sterilizer_id);
+  w.Put(l.sterilizer_name);
+  w.Put(l.cycle_number);
+  w.Put(l.cycle_type);
+  w.Put(l.test_cycle);
+  w.Put(l.bi_required);
+  w.Put(l.shelf_life_days);
+  w.Put(l.operator_name);
+  w.Put(l.created_at);
+  PutVector(w, l.item_ids, [&](int64_t id) { w.Put(id); });
+  PutVector(w, l.item_serials, [&](const std::string& s) { w.Put(s); });
+  PutOptional(w, l.parameters, [&](const CycleParameters& p) { Put(w, p); });
+  PutVector(w, l.chemical_indicators, [&](const ChemicalIndicator& c) { Put(w, c); });
+  PutOptional(w, l.bi, [&](const BiologicalIndicator& b) { Put(w, b); });
+  w.Put(static_cast<int64_t>(l.release_state));
+  PutOptional(w, l.signature, [&](const Signature& s) { Put(w, s); });
+}
+
+void Get(Reader& r, Load& l) {
+  r.Get(l.id);
+  r.Get(l.sterilizer_id);
+  r.Get(l.sterilizer_name);
+  r.Get(l.cycle_number);
+  r.Get(l.cycle_type);
+  r.Get(l.test_cycle);
+  r.Get(l.bi_required);
+  r.Get(l.shelf_life_days);
+  r.Get(l.operator_name);
+  r.Get(l.created_at);
+  GetVector(r, l.item_ids, [&](int64_t& id) { r.Get(id); });
+  GetVector(r, l.item_serials, [&](std::string& s) { r.Get(s); });
+  GetOptional(r, l.parameters, [&](CycleParameters& p) { Get(r, p); });
+  GetVector(r, l.chemical_indicators, [&](ChemicalIndicator& c) { Get(r, c); });
+  GetOptional(r, l.bi, [&](BiologicalIndicator& b) { Get(r, b); });
+  r.GetEnum(l.release_state);
+  GetOptional(r, l.signature, [&](Signature& s) { Get(r, s); });
+}
+
+void Put(Writer& w, const LookBack& lb) {
+  PutVector(w, lb.loads, [&](const Load& l) { Put(w, l); });
+  PutVector(w, lb.entries, [&](const LookBackEntry& e) {
+    w.Put(e.load_id);
+    w.Put(e.item_serial);
+    Put(w, e.treatment);
+    w.Put(e.used_at);
+  });
+  PutOptional(w, lb.sterilizer, [&](const Sterilizer& s) { Put(w, s); });
+}
+
+void Get(Reader& r, LookBack& lb) {
+  GetVector(r, lb.loads, [&](Load& l) { Get(r, l); });
+  GetVector(r, lb.entries, [&](LookBackEntry& e) {
+    r.Get(e.load_id);
+    r.Get(e.item_serial);
+    Get(r, e.treatment);
+    r.Get(e.used_at);
+  });
+  GetOptional(r, lb.sterilizer, [&](Sterilizer& s) { Get(r, s); });
+}
+
+void Put(Writer& w, const BiOutcome& o) {
+  Put(w, o.load);
+  PutOptional(w, o.look_back, [&](const LookBack& lb) { Put(w, lb); });
+}
+
+void Get(Reader& r, BiOutcome& o) {
+  Get(r, o.load);
+  GetOptional(r, o.look_back, [&](LookBack& lb) { Get(r, lb); });
+}
+
 template <typename T>
 std::string Encode(const T& value) {
   Writer w;
@@ -249,6 +511,12 @@ std::string EncodeResult(const std::vector<Cartridge>& value) { return Encode(va
 std::string EncodeResult(const Treatment& value) { return Encode(value); }
 std::string EncodeResult(const TreatmentDetail& value) { return Encode(value); }
 std::string EncodeResult(const RecallResult& value) { return Encode(value); }
+std::string EncodeResult(const ReusableItem& value) { return Encode(value); }
+std::string EncodeResult(const Sterilizer& value) { return Encode(value); }
+std::string EncodeResult(const BowieDickTest& value) { return Encode(value); }
+std::string EncodeResult(const Load& value) { return Encode(value); }
+std::string EncodeResult(const BiOutcome& value) { return Encode(value); }
+std::string EncodeResult(const LookBack& value) { return Encode(value); }
 
 template <typename T>
 absl::StatusOr<T> DecodeResult(std::string_view encoded) {
@@ -265,5 +533,11 @@ template absl::StatusOr<std::vector<Cartridge>> DecodeResult<std::vector<Cartrid
 template absl::StatusOr<Treatment> DecodeResult<Treatment>(std::string_view);
 template absl::StatusOr<TreatmentDetail> DecodeResult<TreatmentDetail>(std::string_view);
 template absl::StatusOr<RecallResult> DecodeResult<RecallResult>(std::string_view);
+template absl::StatusOr<ReusableItem> DecodeResult<ReusableItem>(std::string_view);
+template absl::StatusOr<Sterilizer> DecodeResult<Sterilizer>(std::string_view);
+template absl::StatusOr<BowieDickTest> DecodeResult<BowieDickTest>(std::string_view);
+template absl::StatusOr<Load> DecodeResult<Load>(std::string_view);
+template absl::StatusOr<BiOutcome> DecodeResult<BiOutcome>(std::string_view);
+template absl::StatusOr<LookBack> DecodeResult<LookBack>(std::string_view);
 
 }  // namespace steritrack

@@ -11,6 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "server/core/cartridge_service.h"
+#include "server/core/sterilization_service.h"
+#include "steritrack/sterilization.h"
 
 namespace steritrack {
 
@@ -19,6 +21,12 @@ std::string EncodeResult(const std::vector<Cartridge>& value);
 std::string EncodeResult(const Treatment& value);
 std::string EncodeResult(const TreatmentDetail& value);
 std::string EncodeResult(const RecallResult& value);
+std::string EncodeResult(const ReusableItem& value);
+std::string EncodeResult(const Sterilizer& value);
+std::string EncodeResult(const BowieDickTest& value);
+std::string EncodeResult(const Load& value);
+std::string EncodeResult(const BiOutcome& value);
+std::string EncodeResult(const LookBack& value);
 
 template <typename T>
 absl::StatusOr<T> DecodeResult(std::string_view encoded);

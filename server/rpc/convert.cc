@@ -62,6 +62,62 @@ v1::LotState ToProtoState(LotState s) {
   return v1::LOT_STATE_UNSPECIFIED;
 }
 
+v1::ItemState ToProtoState(ItemState s) {
+  switch (s) {
+    case ItemState::kDirty: return v1::ITEM_STATE_DIRTY;
+    case ItemState::kPacked: return v1::ITEM_STATE_PACKED;
+    case ItemState::kInLoad: return v1::ITEM_STATE_IN_LOAD;
+    case ItemState::kSterile: return v1::ITEM_STATE_STERILE;
+    case ItemState::kInUse: return v1::ITEM_STATE_IN_USE;
+    case ItemState::kQuarantined: return v1::ITEM_STATE_QUARANTINED;
+    case ItemState::kOutOfService: return v1::ITEM_STATE_OUT_OF_SERVICE;
+    case ItemState::kRetired: return v1::ITEM_STATE_RETIRED;
+  }
+  return v1::ITEM_STATE_UNSPECIFIED;
+}
+
+v1::ReleaseState ToProtoState(ReleaseState s) {
+  switch (s) {
+    case ReleaseState::kOpen: return v1::RELEASE_STATE_OPEN;
+    case ReleaseState::kReleased: return v1::RELEASE_STATE_RELEASED;
+    case ReleaseState::kQuarantined: return v1::RELEASE_STATE_QUARANTINED;
+    case ReleaseState::kRecalled: return v1::RELEASE_STATE_RECALLED;
+  }
+  return v1::RELEASE_STATE_UNSPECIFIED;
+}
+
+v1::SterilizerType ToProtoType(SterilizerType t) {
+  switch (t) {
+    case SterilizerType::kPreVacuum: return v1::STERILIZER_TYPE_PRE_VACUUM;
+    case SterilizerType::kGravity: return v1::STERILIZER_TYPE_GRAVITY;
+  }
+  return v1::STERILIZER_TYPE_UNSPECIFIED;
+}
+
+v1::IndicatorResult ToProtoResult(IndicatorResult r) {
+  return r == IndicatorResult::kPass ? v1::INDICATOR_RESULT_PASS : v1::INDICATOR_RESULT_FAIL;
+}
+
+v1::BiResult ToProtoResult(BiResult r) {
+  return r == BiResult::kNegative ? v1::BI_RESULT_NEGATIVE : v1::BI_RESULT_POSITIVE;
+}
+
+// Times the domain leaves unset (InfinitePast) stay unset on the wire.
+void SetTimeIfSet(absl::Time t, google::protobuf::Timestamp* out) {
+  if (t != absl::InfinitePast() && t != absl::InfiniteFuture()) SetTime(t, out);
+}
+
+absl::StatusOr<int64_t> ParseId(std::string_view field, std::string_view text,
+                                std::string_view what) {
+  if (text.empty()) return InvalidField(field, "is required");
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
+    return InvalidField(field, StrCat("'", text.substr(0, 32), "' is not a ", what, " number"));
+  }
+  return id;
+}
+
 std::string YyMmDd(absl::CivilDay d) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%02d%02d%02d", static_cast<int>(d.year() % 100), d.month(),
@@ -155,14 +211,149 @@ void ToProto(const Event& e, v1::HistoryEvent* out) {
   out->set_request_id(e.request_id);
 }
 
-absl::StatusOr<int64_t> ParseTreatmentId(std::string_view field, std::string_view text) {
-  if (text.empty()) return InvalidField(field, "is required");
-  int64_t id = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
-    return InvalidField(field, StrCat("'", text.substr(0, 32), "' is not a treatment number"));
+void ToProto(const ReusableItem& item, const Load* last_load, absl::TimeZone zone,
+             v1::ReusableItem* out) {
+  out->set_serial(item.serial);
+  out->set_type(item.type);
+  out->set_ifu_max_cycles(item.ifu_max_cycles);
+  out->set_cycles(item.cycles);
+  if (item.maintenance_due.has_value()) {
+    SetDate(*item.maintenance_due, out->mutable_maintenance_due());
   }
-  return id;
+  out->set_state(ToProtoState(item.state));
+  if (item.load_id != 0) out->set_load_id(StrCat(item.load_id));
+  // The pack's shelf life matters while it is sterile, and in use it says which pack was opened.
+  if (item.state == ItemState::kSterile || item.state == ItemState::kInUse) {
+    SetTimeIfSet(item.sterile_until, out->mutable_sterile_until());
+  }
+  if (item.treatment_id != 0) out->set_treatment_id(StrCat(item.treatment_id));
+  out->set_state_reason(item.state_reason);
+  if (last_load != nullptr) out->set_label(ItemLabel(item, *last_load, zone));
+}
+
+void ToProto(const Sterilizer& s, bool bowie_dick_passed_today, v1::Sterilizer* out) {
+  out->set_name(s.name);
+  out->set_type(ToProtoType(s.type));
+  out->set_last_cycle_number(s.last_cycle_number);
+  out->set_in_service(s.in_service);
+  out->set_out_of_service_reason(s.out_of_service_reason);
+  if (!s.in_service) SetTimeIfSet(s.out_of_service_at, out->mutable_out_of_service_time());
+  out->set_negative_tests_since_out_of_service(s.negative_tests_since_out_of_service);
+  out->set_bowie_dick_passed_today(bowie_dick_passed_today);
+}
+
+void ToProto(const Load& load, absl::TimeZone zone, v1::Load* out) {
+  out->set_id(StrCat(load.id));
+  out->set_sterilizer(load.sterilizer_name);
+  out->set_cycle_number(load.cycle_number);
+  out->set_cycle_type(load.cycle_type);
+  out->set_test_cycle(load.test_cycle);
+  out->set_bi_required(load.bi_required);
+  out->set_shelf_life_days(load.shelf_life_days);
+  out->set_operator_(load.operator_name);
+  SetTimeIfSet(load.created_at, out->mutable_create_time());
+  for (const std::string& serial : load.item_serials) {
+    out->add_item_serials(serial);
+    ReusableItem pack;
+    pack.serial = serial;
+    out->add_pack_labels(ItemLabel(pack, load, zone));
+  }
+  if (load.parameters.has_value()) {
+    const CycleParameters& p = *load.parameters;
+    v1::CycleParameters* wire = out->mutable_parameters();
+    SetTimeIfSet(p.started_at, wire->mutable_start_time());
+    SetTimeIfSet(p.ended_at, wire->mutable_end_time());
+    wire->set_exposure_seconds(p.exposure_seconds);
+    wire->set_temperature_c(p.temperature_c);
+    wire->set_pressure_kpa(p.pressure_kpa);
+    wire->set_passed(p.passed);
+    wire->set_recorded_by(p.recorded_by);
+  }
+  for (const ChemicalIndicator& ci : load.chemical_indicators) {
+    v1::ChemicalIndicator* wire = out->add_chemical_indicators();
+    wire->set_type(ci.type);
+    wire->set_result(ToProtoResult(ci.result));
+    wire->set_recorded_by(ci.recorded_by);
+    SetTimeIfSet(ci.recorded_at, wire->mutable_record_time());
+  }
+  if (load.bi.has_value()) {
+    v1::BiologicalIndicator* wire = out->mutable_biological_indicator();
+    wire->set_product(load.bi->product);
+    wire->set_lot(load.bi->lot);
+    wire->set_result(ToProtoResult(load.bi->result));
+    wire->set_control_result(ToProtoResult(load.bi->control_result));
+    SetTimeIfSet(load.bi->read_at, wire->mutable_read_time());
+    wire->set_recorded_by(load.bi->recorded_by);
+  }
+  out->set_release_state(ToProtoState(load.release_state));
+  if (load.signature.has_value()) {
+    v1::Signature* wire = out->mutable_signature();
+    wire->set_signed_by(load.signature->by);
+    SetTimeIfSet(load.signature->at, wire->mutable_sign_time());
+    wire->set_meaning(load.signature->meaning);
+  }
+  out->set_lot_control_number(LotControlNumber(load, zone));
+}
+
+void ToProto(const BowieDickTest& test, std::string_view sterilizer, v1::BowieDickTest* out) {
+  out->set_sterilizer(std::string(sterilizer));
+  SetDate(test.day, out->mutable_day());
+  out->set_result(ToProtoResult(test.result));
+  out->set_operator_(test.operator_name);
+  SetTimeIfSet(test.at, out->mutable_test_time());
+}
+
+void ToProto(const LookBack& look_back, absl::TimeZone zone, v1::LookBack* out) {
+  for (const Load& load : look_back.loads) ToProto(load, zone, out->add_loads());
+  for (const LookBackEntry& e : look_back.entries) {
+    v1::LookBackEntry* wire = out->add_entries();
+    wire->set_load_id(StrCat(e.load_id));
+    wire->set_item_serial(e.item_serial);
+    wire->set_treatment_id(StrCat(e.treatment.id));
+    wire->set_room(e.treatment.room);
+    SetTimeIfSet(e.used_at, wire->mutable_use_time());
+    wire->set_client_ref(e.treatment.client_ref);
+    wire->set_clinician(e.treatment.clinician);
+  }
+  // Out of service right now, so no Bowie-Dick verdict is needed to read it.
+  if (look_back.sterilizer.has_value()) {
+    ToProto(*look_back.sterilizer, /*bowie_dick_passed_today=*/false, out->mutable_sterilizer());
+  }
+}
+
+absl::StatusOr<int64_t> ParseTreatmentId(std::string_view field, std::string_view text) {
+  return ParseId(field, text, "treatment");
+}
+
+absl::StatusOr<int64_t> ParseLoadId(std::string_view field, std::string_view text) {
+  return ParseId(field, text, "load");
+}
+
+absl::StatusOr<absl::Time> FromProto(std::string_view field, bool present,
+                                     const google::protobuf::Timestamp& time) {
+  if (!present) return InvalidField(field, "is required (RFC 3339 time)");
+  // google.protobuf.Timestamp's own range: 0001-01-01 to 9999-12-31, nanos 0..999,999,999.
+  constexpr int64_t kMinSeconds = -62135596800;
+  constexpr int64_t kMaxSeconds = 253402300799;
+  if (time.seconds() < kMinSeconds || time.seconds() > kMaxSeconds || time.nanos() < 0 ||
+      time.nanos() > 999999999) {
+    return InvalidField(field, "is not a valid timestamp");
+  }
+  return absl::FromUnixSeconds(time.seconds()) + absl::Nanoseconds(time.nanos());
+}
+
+absl::StatusOr<std::optional<absl::CivilDay>> FromProto(std::string_view field,
+                                                        const v1::Date& date) {
+  if (date.year() == 0 && date.month() == 0 && date.day() == 0) {
+    return std::optional<absl::CivilDay>();
+  }
+  const absl::CivilDay day(date.year(), date.month(), date.day());
+  if (date.year() < 1 || date.year() > 9999 || day.year() != date.year() ||
+      day.month() != date.month() || day.day() != date.day()) {
+    return InvalidField(field, StrCat(date.year(), "-", date.month(), "-", date.day(),
+                                      " is not a calendar day"));
+  }
+  return std::optional<absl::CivilDay>(day);
 }
 
 std::optional<CartridgeState> FromProto(v1::CartridgeState state) {
@@ -171,6 +362,54 @@ std::optional<CartridgeState> FromProto(v1::CartridgeState state) {
     case v1::CARTRIDGE_STATE_OPENED: return CartridgeState::kOpened;
     case v1::CARTRIDGE_STATE_DISPOSED: return CartridgeState::kDisposed;
     case v1::CARTRIDGE_STATE_DISCARDED_UNUSED: return CartridgeState::kDiscarded;
+    default: return std::nullopt;
+  }
+}
+
+std::optional<ItemState> FromProto(v1::ItemState state) {
+  switch (state) {
+    case v1::ITEM_STATE_DIRTY: return ItemState::kDirty;
+    case v1::ITEM_STATE_PACKED: return ItemState::kPacked;
+    case v1::ITEM_STATE_IN_LOAD: return ItemState::kInLoad;
+    case v1::ITEM_STATE_STERILE: return ItemState::kSterile;
+    case v1::ITEM_STATE_IN_USE: return ItemState::kInUse;
+    case v1::ITEM_STATE_QUARANTINED: return ItemState::kQuarantined;
+    case v1::ITEM_STATE_OUT_OF_SERVICE: return ItemState::kOutOfService;
+    case v1::ITEM_STATE_RETIRED: return ItemState::kRetired;
+    default: return std::nullopt;
+  }
+}
+
+std::optional<SterilizerType> FromProto(v1::SterilizerType type) {
+  switch (type) {
+    case v1::STERILIZER_TYPE_PRE_VACUUM: return SterilizerType::kPreVacuum;
+    case v1::STERILIZER_TYPE_GRAVITY: return SterilizerType::kGravity;
+    default: return std::nullopt;
+  }
+}
+
+std::optional<IndicatorResult> FromProto(v1::IndicatorResult result) {
+  switch (result) {
+    case v1::INDICATOR_RESULT_PASS: return IndicatorResult::kPass;
+    case v1::INDICATOR_RESULT_FAIL: return IndicatorResult::kFail;
+    default: return std::nullopt;
+  }
+}
+
+std::optional<BiResult> FromProto(v1::BiResult result) {
+  switch (result) {
+    case v1::BI_RESULT_NEGATIVE: return BiResult::kNegative;
+    case v1::BI_RESULT_POSITIVE: return BiResult::kPositive;
+    default: return std::nullopt;
+  }
+}
+
+std::optional<ReleaseState> FromProto(v1::ReleaseState state) {
+  switch (state) {
+    case v1::RELEASE_STATE_OPEN: return ReleaseState::kOpen;
+    case v1::RELEASE_STATE_RELEASED: return ReleaseState::kReleased;
+    case v1::RELEASE_STATE_QUARANTINED: return ReleaseState::kQuarantined;
+    case v1::RELEASE_STATE_RECALLED: return ReleaseState::kRecalled;
     default: return std::nullopt;
   }
 }

@@ -10,8 +10,11 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "server/core/cartridge_service.h"
+#include "server/core/sterilization_service.h"
 #include "steritrack/v1/inventory.pb.h"
+#include "steritrack/v1/sterilization.pb.h"
 #include "steritrack/v1/treatment.pb.h"
 
 namespace steritrack::rpc {
@@ -23,11 +26,35 @@ void ToProto(const Cartridge& cartridge, v1::Cartridge* out);
 void ToProto(const Treatment& treatment, v1::Treatment* out);
 void ToProto(const Event& event, v1::HistoryEvent* out);
 
+// Sterilisation. Lot-control numbers and labels are dates in the clinic's `zone`.
+// `last_load`: the item's last load (item.load_id), when it has one; it gives the pack's label.
+void ToProto(const ReusableItem& item, const Load* last_load, absl::TimeZone zone,
+             v1::ReusableItem* out);
+void ToProto(const Sterilizer& sterilizer, bool bowie_dick_passed_today, v1::Sterilizer* out);
+void ToProto(const Load& load, absl::TimeZone zone, v1::Load* out);
+void ToProto(const BowieDickTest& test, std::string_view sterilizer, v1::BowieDickTest* out);
+void ToProto(const LookBack& look_back, absl::TimeZone zone, v1::LookBack* out);
+
 // Parses a treatment id sent as text; INVALID_ARGUMENT naming `field` when it is not a number.
 absl::StatusOr<int64_t> ParseTreatmentId(std::string_view field, std::string_view text);
+// Parses a load id sent as text; INVALID_ARGUMENT naming `field` when it is not a number.
+absl::StatusOr<int64_t> ParseLoadId(std::string_view field, std::string_view text);
+// A required timestamp: INVALID_ARGUMENT naming `field` when absent or out of range.
+absl::StatusOr<absl::Time> FromProto(std::string_view field, bool present,
+                                     const google::protobuf::Timestamp& time);
+// A date such as maintenance_due: nullopt when unset (all zero); INVALID_ARGUMENT naming `field`
+// when it is not a calendar day.
+absl::StatusOr<std::optional<absl::CivilDay>> FromProto(std::string_view field,
+                                                        const v1::Date& date);
 
 std::optional<CartridgeState> FromProto(v1::CartridgeState state);
 std::optional<LotState> FromProto(v1::LotState state);
+// Enums: nullopt for *_UNSPECIFIED (and unknown values).
+std::optional<ItemState> FromProto(v1::ItemState state);
+std::optional<SterilizerType> FromProto(v1::SterilizerType type);
+std::optional<IndicatorResult> FromProto(v1::IndicatorResult result);
+std::optional<BiResult> FromProto(v1::BiResult result);
+std::optional<ReleaseState> FromProto(v1::ReleaseState state);
 
 }  // namespace steritrack::rpc
 

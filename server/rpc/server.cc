@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "server/rpc/services.h"
+#include "server/rpc/sterilization_service.h"
 #include "steritrack/strings.h"
 
 namespace steritrack::rpc {
@@ -16,6 +17,10 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   std::unique_ptr<RpcServer> server(new RpcServer());
   server->inventory_ = std::make_unique<InventoryServiceImpl>(options.core, options.log);
   server->treatments_ = std::make_unique<TreatmentServiceImpl>(options.core, options.log);
+  if (options.sterilization != nullptr) {
+    server->sterilization_ = std::make_unique<SterilizationServiceImpl>(
+        options.sterilization, options.clinic_time_zone, options.log);
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -25,6 +30,7 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(server->inventory_.get());
   builder.RegisterService(server->treatments_.get());
+  if (server->sterilization_ != nullptr) builder.RegisterService(server->sterilization_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(StrCat("cannot listen on ", options.listen,

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/core/cartridge_service.h"
+#include "server/core/sterilization_service.h"
 #include "spdlog/logger.h"
 
 namespace grpc {
@@ -21,10 +22,17 @@ namespace steritrack::rpc {
 
 class InventoryServiceImpl;
 class TreatmentServiceImpl;
+class SterilizationServiceImpl;
 
 struct RpcServerOptions {
   std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free port
   CartridgeService* core = nullptr;        // REQUIRES: non-null, outlives the server
+  // Reusable equipment and sterilisation; when null (tests of the cartridge path only) the
+  // SterilizationService is not offered. REQUIRES: outlives the server.
+  SterilizationService* sterilization = nullptr;
+  // The clinic's time zone, the one the core services use: lot-control numbers and pack labels
+  // carry the load's date in it.
+  absl::TimeZone clinic_time_zone = absl::UTCTimeZone();
   std::shared_ptr<spdlog::logger> log;     // REQUIRES: non-null
 };
 
@@ -41,6 +49,7 @@ class RpcServer {
   RpcServer() = default;
   std::unique_ptr<InventoryServiceImpl> inventory_;
   std::unique_ptr<TreatmentServiceImpl> treatments_;
+  std::unique_ptr<SterilizationServiceImpl> sterilization_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -4,14 +4,13 @@
 
 #include "absl/functional/function_ref.h"
 #include "server/rpc/convert.h"
+#include "server/rpc/handle.h"
 #include "spdlog/spdlog.h"
 #include "steritrack/error.h"
 #include "steritrack/status_macros.h"
 
 namespace steritrack::rpc {
-namespace {
 
-// Runs one request: calls `body`, converts its status, and logs method, outcome and latency.
 grpc::Status Handle(spdlog::logger& log, const char* method,
                     absl::FunctionRef<absl::Status()> body) {
   const auto start = std::chrono::steady_clock::now();
@@ -48,6 +47,8 @@ absl::StatusOr<WriteContext> WriteContextFrom(const grpc::ServerContext& ctx,
   }
   return w;
 }
+
+namespace {
 
 template <typename Detail>
 void AddHistory(const Detail& detail, google::protobuf::RepeatedPtrField<v1::HistoryEvent>* out) {

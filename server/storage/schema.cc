@@ -159,8 +159,211 @@ CREATE TRIGGER requests_are_final BEFORE UPDATE ON requests
 BEGIN SELECT RAISE(ABORT, 'stored answers are final'); END;
 )sql";
 
+
+// Reusable equipment and sterilisation (rules 5-8). Results are written once; release needs them.
+constexpr const char* kV2 = R"sql(
+ALTER TABLE events ADD COLUMN item_id INTEGER REFERENCES items (id);
+ALTER TABLE events ADD COLUMN load_id INTEGER REFERENCES loads (id);
+ALTER TABLE events ADD COLUMN sterilizer_id INTEGER REFERENCES sterilizers (id);
+CREATE INDEX events_item ON events (item_id) WHERE item_id IS NOT NULL;
+CREATE INDEX events_load ON events (load_id) WHERE load_id IS NOT NULL;
+CREATE INDEX events_sterilizer ON events (sterilizer_id) WHERE sterilizer_id IS NOT NULL;
+
+CREATE TABLE sterilizers (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 12),
+  type TEXT NOT NULL CHECK (type IN ('PRE_VACUUM', 'GRAVITY')),
+  last_cycle_number INTEGER NOT NULL DEFAULT 0 CHECK (last_cycle_number >= 0),
+  in_service INTEGER NOT NULL DEFAULT 1 CHECK (in_service IN (0, 1)),
+  out_of_service_reason TEXT NOT NULL DEFAULT '',
+  out_of_service_at INTEGER,
+  negative_tests INTEGER NOT NULL DEFAULT 0 CHECK (negative_tests >= 0),
+  created_at INTEGER NOT NULL
+);
+-- Rule 8: cycle numbers only rise.
+CREATE TRIGGER sterilizers_cycles_rise BEFORE UPDATE OF last_cycle_number ON sterilizers
+WHEN NEW.last_cycle_number < OLD.last_cycle_number
+BEGIN SELECT RAISE(ABORT, 'cycle numbers only rise'); END;
+CREATE TRIGGER sterilizers_are_kept BEFORE DELETE ON sterilizers
+BEGIN SELECT RAISE(ABORT, 'sterilisers are never deleted'); END;
+
+CREATE TABLE loads (
+  id INTEGER PRIMARY KEY,
+  sterilizer_id INTEGER NOT NULL REFERENCES sterilizers (id),
+  cycle_number INTEGER NOT NULL CHECK (cycle_number >= 1),
+  cycle_type TEXT NOT NULL CHECK (length(cycle_type) BETWEEN 1 AND 32),
+  test_cycle INTEGER NOT NULL CHECK (test_cycle IN (0, 1)),
+  bi_required INTEGER NOT NULL CHECK (bi_required IN (0, 1)),
+  shelf_life_days INTEGER NOT NULL CHECK (shelf_life_days BETWEEN 1 AND 3650),
+  operator TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  release_state TEXT NOT NULL DEFAULT 'OPEN'
+    CHECK (release_state IN ('OPEN', 'RELEASED', 'QUARANTINED', 'RECALLED')),
+  signed_by TEXT,
+  signed_at INTEGER,
+  sign_meaning TEXT,
+  UNIQUE (sterilizer_id, cycle_number),
+  CHECK (release_state = 'OPEN' OR (signed_by IS NOT NULL AND signed_at IS NOT NULL))
+);
+CREATE TRIGGER loads_are_kept BEFORE DELETE ON loads
+BEGIN SELECT RAISE(ABORT, 'loads are never deleted'); END;
+CREATE TRIGGER loads_identity_is_final BEFORE UPDATE OF sterilizer_id, cycle_number, cycle_type,
+  test_cycle, bi_required, shelf_life_days, operator, created_at ON loads
+BEGIN SELECT RAISE(ABORT, 'a load''s record is final'); END;
+-- Nothing goes back to OPEN, a quarantined load is never released, a recall is final.
+CREATE TRIGGER loads_release_flow BEFORE UPDATE OF release_state ON loads
+WHEN OLD.release_state = 'RECALLED' OR NEW.release_state = 'OPEN'
+  OR (OLD.release_state = 'QUARANTINED' AND NEW.release_state = 'RELEASED')
+  OR (OLD.release_state = 'RELEASED' AND NEW.release_state = 'RELEASED')
+BEGIN SELECT RAISE(ABORT, 'load release state cannot change that way'); END;
+-- Rule 6 in the schema: a release needs passing parameters, passing CIs and, where held, the BI.
+CREATE TRIGGER loads_release_needs_results BEFORE UPDATE OF release_state ON loads
+WHEN NEW.release_state = 'RELEASED' AND (
+  NOT EXISTS (SELECT 1 FROM load_parameters p WHERE p.load_id = NEW.id AND p.passed = 1)
+  OR NOT EXISTS (SELECT 1 FROM load_chemical_indicators c WHERE c.load_id = NEW.id)
+  OR EXISTS (SELECT 1 FROM load_chemical_indicators c WHERE c.load_id = NEW.id AND c.result <> 'PASS')
+  OR (NEW.bi_required = 1 AND NOT EXISTS (
+        SELECT 1 FROM load_biological_indicators b WHERE b.load_id = NEW.id
+        AND b.result = 'NEGATIVE' AND b.control_result = 'POSITIVE')))
+BEGIN SELECT RAISE(ABORT, 'release needs passing parameters, CIs and BI'); END;
+
+CREATE TABLE items (
+  id INTEGER PRIMARY KEY,
+  serial TEXT NOT NULL UNIQUE CHECK (length(serial) BETWEEN 1 AND 20),
+  type TEXT NOT NULL CHECK (length(type) BETWEEN 1 AND 64),
+  ifu_max_cycles INTEGER NOT NULL CHECK (ifu_max_cycles >= 1),
+  cycles INTEGER NOT NULL DEFAULT 0 CHECK (cycles >= 0),
+  maintenance_due TEXT,
+  state TEXT NOT NULL CHECK (state IN ('DIRTY', 'PACKED', 'IN_LOAD', 'STERILE', 'IN_USE',
+                                       'QUARANTINED', 'OUT_OF_SERVICE', 'RETIRED')),
+  load_id INTEGER REFERENCES loads (id),
+  sterile_until INTEGER,
+  treatment_id INTEGER REFERENCES treatments (id),
+  state_reason TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX items_state ON items (state, id);
+CREATE INDEX items_treatment ON items (treatment_id) WHERE treatment_id IS NOT NULL;
+CREATE TRIGGER items_cycles_rise BEFORE UPDATE OF cycles ON items
+WHEN NEW.cycles < OLD.cycles
+BEGIN SELECT RAISE(ABORT, 'an item''s cycle count only rises'); END;
+CREATE TRIGGER items_retirement_is_final BEFORE UPDATE ON items
+WHEN OLD.state = 'RETIRED'
+BEGIN SELECT RAISE(ABORT, 'a retired item stays retired'); END;
+CREATE TRIGGER items_are_kept BEFORE DELETE ON items
+BEGIN SELECT RAISE(ABORT, 'items are never deleted'); END;
+
+CREATE TABLE load_items (
+  load_id INTEGER NOT NULL REFERENCES loads (id),
+  item_id INTEGER NOT NULL REFERENCES items (id),
+  PRIMARY KEY (load_id, item_id)
+);
+CREATE INDEX load_items_item ON load_items (item_id);
+
+CREATE TABLE load_parameters (
+  load_id INTEGER PRIMARY KEY REFERENCES loads (id),
+  started_at INTEGER NOT NULL,
+  ended_at INTEGER NOT NULL,
+  exposure_seconds INTEGER NOT NULL CHECK (exposure_seconds BETWEEN 1 AND 7200),
+  temperature_c REAL NOT NULL CHECK (temperature_c BETWEEN 100 AND 140),
+  pressure_kpa REAL NOT NULL CHECK (pressure_kpa BETWEEN 50 AND 400),
+  passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+  recorded_by TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  CHECK (ended_at > started_at)
+);
+
+CREATE TABLE load_chemical_indicators (
+  load_id INTEGER NOT NULL REFERENCES loads (id),
+  type INTEGER NOT NULL CHECK (type BETWEEN 1 AND 6),
+  result TEXT NOT NULL CHECK (result IN ('PASS', 'FAIL')),
+  recorded_by TEXT NOT NULL,
+  recorded_at INTEGER NOT NULL,
+  PRIMARY KEY (load_id, type)
+);
+
+CREATE TABLE load_biological_indicators (
+  load_id INTEGER PRIMARY KEY REFERENCES loads (id),
+  product TEXT NOT NULL CHECK (length(product) BETWEEN 1 AND 64),
+  lot TEXT NOT NULL CHECK (length(lot) BETWEEN 1 AND 20),
+  result TEXT NOT NULL CHECK (result IN ('NEGATIVE', 'POSITIVE')),
+  control_result TEXT NOT NULL CHECK (control_result IN ('NEGATIVE', 'POSITIVE')),
+  read_at INTEGER NOT NULL,
+  recorded_by TEXT NOT NULL
+);
+
+CREATE TABLE bowie_dick_tests (
+  id INTEGER PRIMARY KEY,
+  sterilizer_id INTEGER NOT NULL REFERENCES sterilizers (id),
+  day TEXT NOT NULL,
+  result TEXT NOT NULL CHECK (result IN ('PASS', 'FAIL')),
+  operator TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX bowie_dick_day ON bowie_dick_tests (sterilizer_id, day);
+
+CREATE TABLE item_uses (
+  id INTEGER PRIMARY KEY,
+  item_id INTEGER NOT NULL REFERENCES items (id),
+  treatment_id INTEGER NOT NULL REFERENCES treatments (id),
+  load_id INTEGER NOT NULL REFERENCES loads (id),
+  at INTEGER NOT NULL,
+  by TEXT NOT NULL
+);
+CREATE INDEX item_uses_load ON item_uses (load_id);
+CREATE INDEX item_uses_item ON item_uses (item_id);
+CREATE INDEX item_uses_treatment ON item_uses (treatment_id);
+)sql";
+
+// Results, tests and uses are final records: no update, no delete, no replace.
+constexpr const char* kV2Final = R"sql(
+CREATE TRIGGER load_items_final BEFORE UPDATE ON load_items BEGIN SELECT RAISE(ABORT, 'final'); END;
+CREATE TRIGGER load_items_kept BEFORE DELETE ON load_items BEGIN SELECT RAISE(ABORT, 'final'); END;
+CREATE TRIGGER load_parameters_final BEFORE UPDATE ON load_parameters
+BEGIN SELECT RAISE(ABORT, 'recorded results are final'); END;
+CREATE TRIGGER load_parameters_kept BEFORE DELETE ON load_parameters
+BEGIN SELECT RAISE(ABORT, 'recorded results are final'); END;
+CREATE TRIGGER load_parameters_no_replace BEFORE INSERT ON load_parameters
+WHEN EXISTS (SELECT 1 FROM load_parameters WHERE load_id = NEW.load_id)
+BEGIN SELECT RAISE(ABORT, 'already exists: cycle parameters'); END;
+CREATE TRIGGER load_cis_final BEFORE UPDATE ON load_chemical_indicators
+BEGIN SELECT RAISE(ABORT, 'recorded results are final'); END;
+CREATE TRIGGER load_cis_kept BEFORE DELETE ON load_chemical_indicators
+BEGIN SELECT RAISE(ABORT, 'recorded results are final'); END;
+CREATE TRIGGER load_cis_no_replace BEFORE INSERT ON load_chemical_indicators
+WHEN EXISTS (SELECT 1 FROM load_chemical_indicators WHERE load_id = NEW.load_id AND type = NEW.type)
+BEGIN SELECT RAISE(ABORT, 'already exists: chemical indicator'); END;
+CREATE TRIGGER load_bis_final BEFORE UPDATE ON load_biological_indicators
+BEGIN SELECT RAISE(ABORT, 'recorded results are final'); END;
+CREATE TRIGGER load_bis_kept BEFORE DELETE ON load_biological_indicators
+BEGIN SELECT RAISE(ABORT, 'recorded results are final'); END;
+CREATE TRIGGER load_bis_no_replace BEFORE INSERT ON load_biological_indicators
+WHEN EXISTS (SELECT 1 FROM load_biological_indicators WHERE load_id = NEW.load_id)
+BEGIN SELECT RAISE(ABORT, 'already exists: biological indicator'); END;
+CREATE TRIGGER bowie_dick_final BEFORE UPDATE ON bowie_dick_tests
+BEGIN SELECT RAISE(ABORT, 'recorded results are final'); END;
+CREATE TRIGGER bowie_dick_kept BEFORE DELETE ON bowie_dick_tests
+BEGIN SELECT RAISE(ABORT, 'recorded results are final'); END;
+CREATE TRIGGER item_uses_final BEFORE UPDATE ON item_uses
+BEGIN SELECT RAISE(ABORT, 'item use records are final'); END;
+CREATE TRIGGER item_uses_kept BEFORE DELETE ON item_uses
+BEGIN SELECT RAISE(ABORT, 'item use records are final'); END;
+CREATE TRIGGER items_no_replace BEFORE INSERT ON items
+WHEN EXISTS (SELECT 1 FROM items WHERE id = NEW.id OR serial = NEW.serial)
+BEGIN SELECT RAISE(ABORT, 'already exists: item'); END;
+CREATE TRIGGER sterilizers_no_replace BEFORE INSERT ON sterilizers
+WHEN EXISTS (SELECT 1 FROM sterilizers WHERE id = NEW.id OR name = NEW.name)
+BEGIN SELECT RAISE(ABORT, 'already exists: steriliser'); END;
+CREATE TRIGGER loads_no_replace BEFORE INSERT ON loads
+WHEN EXISTS (SELECT 1 FROM loads WHERE id = NEW.id
+             OR (sterilizer_id = NEW.sterilizer_id AND cycle_number = NEW.cycle_number))
+BEGIN SELECT RAISE(ABORT, 'already exists: load'); END;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lots, cartridges, treatments, uses, disposals, write-offs, events, requests", kV1},
+    {2, "reusable items, sterilisers, loads, indicators, Bowie-Dick tests, item uses", kV2},
+    {3, "sterilisation records are final", kV2Final},
 };
 
 }  // namespace

@@ -55,6 +55,12 @@ Statement& Statement::BindNull(int index) {
   return *this;
 }
 
+Statement& Statement::BindReal(int index, double value) {
+  int rc = sqlite3_bind_double(stmt_, index, value);
+  if (rc != SQLITE_OK && bind_status_.ok()) bind_status_ = ToStatus(rc, db_, "bind");
+  return *this;
+}
+
 absl::StatusOr<bool> Statement::Step() {
   if (!bind_status_.ok()) return bind_status_;
   int rc = sqlite3_step(stmt_);
@@ -74,6 +80,8 @@ bool Statement::IsNull(int column) const {
 }
 
 int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+double Statement::Real(int column) const { return sqlite3_column_double(stmt_, column); }
 
 std::string Statement::Text(int column) const {
   const unsigned char* text = sqlite3_column_text(stmt_, column);

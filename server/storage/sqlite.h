@@ -33,6 +33,7 @@ class Statement {
   Statement& Bind(int index, int64_t value);
   Statement& Bind(int index, std::string_view value);
   Statement& BindNull(int index);
+  Statement& BindReal(int index, double value);
   Statement& Bind(int index, std::optional<int64_t> value) {
     return value ? Bind(index, *value) : BindNull(index);
   }
@@ -44,6 +45,7 @@ class Statement {
 
   bool IsNull(int column) const;
   int64_t Int(int column) const;
+  double Real(int column) const;
   std::string Text(int column) const;
 
  private:

@@ -100,6 +100,97 @@ absl::StatusOr<Treatment> ReadTreatment(const Statement& st) {
   return t;
 }
 
+
+absl::StatusOr<ItemState> ParseItemState(const std::string& s) {
+  std::optional<ItemState> state = ItemStateFromName(s);
+  if (!state) return absl::DataLossError(StrCat("unknown item state in database: ", s));
+  return *state;
+}
+
+#define ITEM_COLUMNS                                                                         \
+  "id, serial, type, ifu_max_cycles, cycles, maintenance_due, state, load_id, sterile_until, " \
+  "treatment_id, state_reason, created_at"
+
+absl::StatusOr<ReusableItem> ReadItem(const Statement& st) {
+  ReusableItem item;
+  item.id = st.Int(0);
+  item.serial = st.Text(1);
+  item.type = st.Text(2);
+  item.ifu_max_cycles = static_cast<int32_t>(st.Int(3));
+  item.cycles = static_cast<int32_t>(st.Int(4));
+  if (!st.IsNull(5)) {
+    absl::CivilDay day;
+    if (!absl::ParseCivilTime(st.Text(5), &day)) {
+      return absl::DataLossError(StrCat("bad maintenance date for item ", item.serial));
+    }
+    item.maintenance_due = day;
+  }
+  ASSIGN_OR_RETURN(item.state, ParseItemState(st.Text(6)));
+  item.load_id = st.IsNull(7) ? 0 : st.Int(7);
+  if (!st.IsNull(8)) item.sterile_until = FromMicros(st.Int(8));
+  item.treatment_id = st.IsNull(9) ? 0 : st.Int(9);
+  item.state_reason = st.Text(10);
+  item.created_at = FromMicros(st.Int(11));
+  return item;
+}
+
+#define STERILIZER_COLUMNS                                                             \
+  "id, name, type, last_cycle_number, in_service, out_of_service_reason, " \
+  "out_of_service_at, negative_tests, created_at"
+
+absl::StatusOr<Sterilizer> ReadSterilizer(const Statement& st) {
+  Sterilizer s;
+  s.id = st.Int(0);
+  s.name = st.Text(1);
+  s.type = st.Text(2) == "GRAVITY" ? SterilizerType::kGravity : SterilizerType::kPreVacuum;
+  s.last_cycle_number = st.Int(3);
+  s.in_service = st.Int(4) != 0;
+  s.out_of_service_reason = st.Text(5);
+  if (!st.IsNull(6)) s.out_of_service_at = FromMicros(st.Int(6));
+  s.negative_tests_since_out_of_service = static_cast<int32_t>(st.Int(7));
+  s.created_at = FromMicros(st.Int(8));
+  return s;
+}
+
+absl::StatusOr<ReleaseState> ParseReleaseState(const std::string& s) {
+  if (s == "OPEN") return ReleaseState::kOpen;
+  if (s == "RELEASED") return ReleaseState::kReleased;
+  if (s == "QUARANTINED") return ReleaseState::kQuarantined;
+  if (s == "RECALLED") return ReleaseState::kRecalled;
+  return absl::DataLossError(StrCat("unknown load state in database: ", s));
+}
+
+#define LOAD_COLUMNS                                                                       \
+  "l.id, l.sterilizer_id, s.name, l.cycle_number, l.cycle_type, l.test_cycle, "     \
+  "l.bi_required, l.shelf_life_days, l.operator, l.created_at, l.release_state, l.signed_by, " \
+  "l.signed_at, l.sign_meaning"
+
+absl::StatusOr<Load> ReadLoadRow(const Statement& st) {
+  Load l;
+  l.id = st.Int(0);
+  l.sterilizer_id = st.Int(1);
+  l.sterilizer_name = st.Text(2);
+  l.cycle_number = st.Int(3);
+  l.cycle_type = st.Text(4);
+  l.test_cycle = st.Int(5) != 0;
+  l.bi_required = st.Int(6) != 0;
+  l.shelf_life_days = static_cast<int32_t>(st.Int(7));
+  l.operator_name = st.Text(8);
+  l.created_at = FromMicros(st.Int(9));
+  ASSIGN_OR_RETURN(l.release_state, ParseReleaseState(st.Text(10)));
+  if (!st.IsNull(11)) {
+    l.signature = Signature{.by = st.Text(11), .at = FromMicros(st.Int(12)), .meaning = st.Text(13)};
+  }
+  return l;
+}
+
+IndicatorResult ParseIndicator(const std::string& s) {
+  return s == "PASS" ? IndicatorResult::kPass : IndicatorResult::kFail;
+}
+BiResult ParseBi(const std::string& s) {
+  return s == "NEGATIVE" ? BiResult::kNegative : BiResult::kPositive;
+}
+
 template <typename T, typename ReadRow>
 absl::StatusOr<std::vector<T>> Collect(Statement& st, ReadRow read_row) {
   std::vector<T> out;
@@ -120,12 +211,13 @@ absl::StatusOr<std::optional<T>> First(Statement& st, ReadRow read_row) {
   return std::optional<T>(std::move(item));
 }
 
-// Queries shared by read and write transactions; `conn` is held by the transaction.
-class Queries {
+// The reads, shared by read and write transactions; `conn` is held by the transaction.
+template <typename Base>
+class SqliteReads : public Base {
  public:
-  explicit Queries(Connection* conn) : conn_(conn) {}
+  explicit SqliteReads(Connection* conn) : conn_(conn) {}
 
-  absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) {
+  absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) override {
     static constexpr const char* kSql =
         "SELECT " LOT_COLUMNS " FROM lots l WHERE l.gtin = ?1 AND l.lot = ?2";
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
@@ -133,7 +225,7 @@ class Queries {
     return First<Lot>(*st, [](const Statement& s) { return ReadLot(s, 0); });
   }
 
-  absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& f) {
+  absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& f) override {
     static constexpr const char* kSql =
         "SELECT " LOT_COLUMNS " FROM lots l WHERE l.id > ?1 AND (?2 = '' OR l.state = ?2) "
         "ORDER BY l.id LIMIT ?3";
@@ -144,7 +236,7 @@ class Queries {
     return Collect<Lot>(*st, [](const Statement& s) { return ReadLot(s, 0); });
   }
 
-  absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) {
+  absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) override {
     static constexpr const char* kSql =
         "SELECT count(*) FROM cartridges c WHERE c.lot_id = ?1 "
         "AND NOT EXISTS (SELECT 1 FROM cartridge_uses u WHERE u.cartridge_id = c.id) "
@@ -156,7 +248,7 @@ class Queries {
   }
 
   absl::StatusOr<std::optional<Cartridge>> FindCartridge(std::string_view gtin,
-                                                         std::string_view serial) {
+                                                         std::string_view serial) override {
     static const std::string kSql =
         StrCat(kCartridgeSelect, "WHERE c.gtin = ?1 AND c.serial = ?2");
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql.c_str()));
@@ -164,7 +256,7 @@ class Queries {
     return First<Cartridge>(*st, ReadCartridge);
   }
 
-  absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& f) {
+  absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& f) override {
     static const std::string kSql = StrCat(
         kCartridgeSelect,
         "WHERE c.id > ?1 AND (?2 = 0 OR c.lot_id = ?2) AND (?3 = 0 OR u.treatment_id = ?3) "
@@ -181,7 +273,7 @@ class Queries {
     return Collect<Cartridge>(*st, ReadCartridge);
   }
 
-  absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) {
+  absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) override {
     static constexpr const char* kSql =
         "SELECT id, room, clinician, client_ref, started_at, started_by, ended_at, ended_by "
         "FROM treatments WHERE id = ?1";
@@ -190,7 +282,7 @@ class Queries {
     return First<Treatment>(*st, ReadTreatment);
   }
 
-  absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& f) {
+  absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& f) override {
     static constexpr const char* kSql =
         "SELECT id, room, clinician, client_ref, started_at, started_by, ended_at, ended_by "
         "FROM treatments WHERE id > ?1 AND (?2 = '' OR room = ?2) "
@@ -203,10 +295,12 @@ class Queries {
     return Collect<Treatment>(*st, ReadTreatment);
   }
 
-  absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& f) {
+  absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& f) override {
     static constexpr const char* kSql =
-        "SELECT seq, at, actor, action, lot_id, cartridge_id, treatment_id, detail, request_id "
-        "FROM events WHERE seq > ?1 AND (lot_id = ?2 OR cartridge_id = ?3 OR treatment_id = ?4) "
+        "SELECT seq, at, actor, action, lot_id, cartridge_id, treatment_id, detail, request_id, "
+        "item_id, load_id, sterilizer_id FROM events WHERE seq > ?1 "
+        "AND (lot_id = ?2 OR cartridge_id = ?3 OR treatment_id = ?4 OR item_id = ?7 "
+        "OR load_id = ?8 OR sterilizer_id = ?9) "
         "AND (?6 = 0 OR cartridge_id IS NULL) ORDER BY seq LIMIT ?5";
     // Partial indexes make each id arm cheap; the OR is a multi-index lookup.
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
@@ -215,15 +309,19 @@ class Queries {
         .Bind(3, OptId(f.cartridge_id))
         .Bind(4, OptId(f.treatment_id))
         .Bind(5, int64_t{f.limit})
-        .Bind(6, int64_t{f.lot_wide_only ? 1 : 0});
+        .Bind(6, int64_t{f.lot_wide_only ? 1 : 0})
+        .Bind(7, OptId(f.item_id))
+        .Bind(8, OptId(f.load_id))
+        .Bind(9, OptId(f.sterilizer_id));
     return Collect<Event>(*st, [](const Statement& s) -> absl::StatusOr<Event> {
       return Event{.seq = s.Int(0), .at = FromMicros(s.Int(1)), .actor = s.Text(2),
                    .action = s.Text(3), .lot_id = s.Int(4), .cartridge_id = s.Int(5),
-                   .treatment_id = s.Int(6), .detail = s.Text(7), .request_id = s.Text(8)};
+                   .treatment_id = s.Int(6), .item_id = s.Int(9), .load_id = s.Int(10),
+                   .sterilizer_id = s.Int(11), .detail = s.Text(7), .request_id = s.Text(8)};
     });
   }
 
-  absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) {
+  absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
     static constexpr const char* kSql =
         "SELECT request_id, operation, fingerprint, response, at FROM requests "
         "WHERE request_id = ?1";
@@ -236,92 +334,237 @@ class Queries {
     });
   }
 
+
+  // ---- Reusable equipment and sterilisation.
+
+  absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) override {
+    static constexpr const char* kSql = "SELECT " ITEM_COLUMNS " FROM items WHERE serial = ?1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, serial);
+    return First<ReusableItem>(*st, ReadItem);
+  }
+
+  absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) override {
+    static constexpr const char* kSql = "SELECT " ITEM_COLUMNS " FROM items WHERE id = ?1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, id);
+    return First<ReusableItem>(*st, ReadItem);
+  }
+
+  absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& f) override {
+    static constexpr const char* kSql =
+        "SELECT " ITEM_COLUMNS " FROM items WHERE id > ?1 AND (?2 = '' OR state = ?2) "
+        "AND (?3 = 0 OR treatment_id = ?3) ORDER BY id LIMIT ?4";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, f.after_id)
+        .Bind(2, f.state ? ItemStateName(*f.state) : std::string_view())
+        .Bind(3, f.treatment_id)
+        .Bind(4, int64_t{f.limit});
+    return Collect<ReusableItem>(*st, ReadItem);
+  }
+
+  absl::StatusOr<std::optional<Sterilizer>> FindSterilizer(std::string_view name) override {
+    static constexpr const char* kSql =
+        "SELECT " STERILIZER_COLUMNS " FROM sterilizers WHERE name = ?1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, name);
+    return First<Sterilizer>(*st, ReadSterilizer);
+  }
+
+  absl::StatusOr<std::optional<Sterilizer>> FindSterilizerById(int64_t id) override {
+    static constexpr const char* kSql = "SELECT " STERILIZER_COLUMNS " FROM sterilizers WHERE id = ?1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, id);
+    return First<Sterilizer>(*st, ReadSterilizer);
+  }
+
+  absl::StatusOr<std::vector<Sterilizer>> ListSterilizers(int64_t after_id, int limit) override {
+    static constexpr const char* kSql =
+        "SELECT " STERILIZER_COLUMNS " FROM sterilizers WHERE id > ?1 ORDER BY id LIMIT ?2";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, after_id).Bind(2, int64_t{limit});
+    return Collect<Sterilizer>(*st, ReadSterilizer);
+  }
+
+  absl::StatusOr<std::optional<Load>> FindLoad(int64_t id) override {
+    static constexpr const char* kSql =
+        "SELECT " LOAD_COLUMNS " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
+        "WHERE l.id = ?1";
+    std::optional<Load> load;
+    {
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      st->Bind(1, id);
+      ASSIGN_OR_RETURN(load, First<Load>(*st, ReadLoadRow));
+    }
+    if (load.has_value()) RETURN_IF_ERROR(CompleteLoad(*load));
+    return load;
+  }
+
+  absl::StatusOr<std::optional<Load>> FindLoadByCycle(int64_t sterilizer_id,
+                                                      int64_t cycle_number) override {
+    static constexpr const char* kSql =
+        "SELECT " LOAD_COLUMNS " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
+        "WHERE l.sterilizer_id = ?1 AND l.cycle_number = ?2";
+    std::optional<Load> load;
+    {
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      st->Bind(1, sterilizer_id).Bind(2, cycle_number);
+      ASSIGN_OR_RETURN(load, First<Load>(*st, ReadLoadRow));
+    }
+    if (load.has_value()) RETURN_IF_ERROR(CompleteLoad(*load));
+    return load;
+  }
+
+  absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& f) override {
+    // With a steriliser: in cycle order (look-backs walk cycles); otherwise by id.
+    static constexpr const char* kSql =
+        "SELECT " LOAD_COLUMNS " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
+        "WHERE l.id > ?1 AND (?2 = 0 OR l.sterilizer_id = ?2) AND l.cycle_number > ?3 "
+        "AND (?4 = '' OR l.release_state = ?4) "
+        "ORDER BY CASE WHEN ?2 = 0 THEN l.id ELSE l.cycle_number END LIMIT ?5";
+    std::vector<Load> loads;
+    {
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      st->Bind(1, f.after_id)
+          .Bind(2, f.sterilizer_id)
+          .Bind(3, f.after_cycle_number)
+          .Bind(4, f.release_state ? ReleaseStateName(*f.release_state) : std::string_view())
+          .Bind(5, int64_t{f.limit});
+      ASSIGN_OR_RETURN(loads, Collect<Load>(*st, ReadLoadRow));
+    }
+    for (Load& l : loads) RETURN_IF_ERROR(CompleteLoad(l));
+    return loads;
+  }
+
+  absl::StatusOr<std::optional<int64_t>> FindOpenLoadOfItem(int64_t item_id) override {
+    static constexpr const char* kSql =
+        "SELECT l.id FROM load_items li JOIN loads l ON l.id = li.load_id "
+        "WHERE li.item_id = ?1 AND l.release_state = 'OPEN' ORDER BY l.id DESC LIMIT 1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, item_id);
+    ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row) return std::optional<int64_t>();
+    return std::optional<int64_t>(st->Int(0));
+  }
+
+  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTests(int64_t sterilizer_id,
+                                                                absl::CivilDay day) override {
+    static constexpr const char* kSql =
+        "SELECT id, sterilizer_id, day, result, operator, at FROM bowie_dick_tests "
+        "WHERE sterilizer_id = ?1 AND day = ?2 ORDER BY id";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, sterilizer_id).Bind(2, absl::FormatCivilTime(day));
+    return Collect<BowieDickTest>(*st, [day](const Statement& s) -> absl::StatusOr<BowieDickTest> {
+      return BowieDickTest{.id = s.Int(0), .sterilizer_id = s.Int(1), .day = day,
+                           .result = ParseIndicator(s.Text(3)), .operator_name = s.Text(4),
+                           .at = FromMicros(s.Int(5))};
+    });
+  }
+
+  absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& f) override {
+    static constexpr const char* kSql =
+        "SELECT item_id, treatment_id, load_id, at, by FROM item_uses "
+        "WHERE (?1 = 0 OR item_id = ?1) AND (?2 = 0 OR load_id = ?2) "
+        "AND (?3 = 0 OR treatment_id = ?3) ORDER BY id";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, f.item_id).Bind(2, f.load_id).Bind(3, f.treatment_id);
+    return Collect<ItemUse>(*st, [](const Statement& s) -> absl::StatusOr<ItemUse> {
+      return ItemUse{.item_id = s.Int(0), .treatment_id = s.Int(1), .load_id = s.Int(2),
+                     .at = FromMicros(s.Int(3)), .by = s.Text(4)};
+    });
+  }
+
+ private:
+  // Adds contents, parameters, indicators to a load read from its row.
+  absl::Status CompleteLoad(Load& load) {
+    {
+      static constexpr const char* kSql =
+          "SELECT i.id, i.serial FROM load_items li JOIN items i ON i.id = li.item_id "
+          "WHERE li.load_id = ?1 ORDER BY i.id";
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      st->Bind(1, load.id);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, st->Step());
+        if (!row) break;
+        load.item_ids.push_back(st->Int(0));
+        load.item_serials.push_back(st->Text(1));
+      }
+    }
+    {
+      static constexpr const char* kSql =
+          "SELECT started_at, ended_at, exposure_seconds, temperature_c, pressure_kpa, passed, "
+          "recorded_by, recorded_at FROM load_parameters WHERE load_id = ?1";
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      st->Bind(1, load.id);
+      ASSIGN_OR_RETURN(bool row, st->Step());
+      if (row) {
+        load.parameters = CycleParameters{
+            .started_at = FromMicros(st->Int(0)), .ended_at = FromMicros(st->Int(1)),
+            .exposure_seconds = static_cast<int32_t>(st->Int(2)), .temperature_c = st->Real(3),
+            .pressure_kpa = st->Real(4), .passed = st->Int(5) != 0, .recorded_by = st->Text(6),
+            .recorded_at = FromMicros(st->Int(7))};
+      }
+    }
+    {
+      static constexpr const char* kSql =
+          "SELECT type, result, recorded_by, recorded_at FROM load_chemical_indicators "
+          "WHERE load_id = ?1 ORDER BY type";
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      st->Bind(1, load.id);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, st->Step());
+        if (!row) break;
+        load.chemical_indicators.push_back(ChemicalIndicator{
+            .type = static_cast<int32_t>(st->Int(0)), .result = ParseIndicator(st->Text(1)),
+            .recorded_by = st->Text(2), .recorded_at = FromMicros(st->Int(3))});
+      }
+    }
+    {
+      static constexpr const char* kSql =
+          "SELECT product, lot, result, control_result, read_at, recorded_by "
+          "FROM load_biological_indicators WHERE load_id = ?1";
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      st->Bind(1, load.id);
+      ASSIGN_OR_RETURN(bool row, st->Step());
+      if (row) {
+        load.bi = BiologicalIndicator{.product = st->Text(0), .lot = st->Text(1),
+                                      .result = ParseBi(st->Text(2)),
+                                      .control_result = ParseBi(st->Text(3)),
+                                      .read_at = FromMicros(st->Int(4)),
+                                      .recorded_by = st->Text(5)};
+      }
+    }
+    return absl::OkStatus();
+  }
+
  protected:
   Connection* conn_;
 };
 
 class SqliteStore;
 
-class SqliteReadTransaction final : public ReadTransaction {
+class SqliteReadTransaction final : public SqliteReads<ReadTransaction> {
  public:
   SqliteReadTransaction(SqliteStore* store, std::unique_ptr<Connection> conn)
-      : store_(store), conn_(std::move(conn)), q_(conn_.get()) {}
+      : SqliteReads<ReadTransaction>(conn.get()), store_(store), owned_(std::move(conn)) {}
   ~SqliteReadTransaction() override;
-
-  absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) override {
-    return q_.FindLot(gtin, lot);
-  }
-  absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) override {
-    return q_.ListLots(filter);
-  }
-  absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) override {
-    return q_.CountUnitsInStock(lot_id);
-  }
-  absl::StatusOr<std::optional<Cartridge>> FindCartridge(std::string_view gtin,
-                                                         std::string_view serial) override {
-    return q_.FindCartridge(gtin, serial);
-  }
-  absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& filter) override {
-    return q_.ListCartridges(filter);
-  }
-  absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) override {
-    return q_.FindTreatment(id);
-  }
-  absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& filter) override {
-    return q_.ListTreatments(filter);
-  }
-  absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) override {
-    return q_.ListEvents(filter);
-  }
-  absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
-    return q_.FindRequest(request_id);
-  }
 
  private:
   SqliteStore* store_;
-  std::unique_ptr<Connection> conn_;
-  Queries q_;
+  std::unique_ptr<Connection> owned_;
 };
 
-class SqliteWriteTransaction final : public WriteTransaction {
+class SqliteWriteTransaction final : public SqliteReads<WriteTransaction> {
  public:
   // REQUIRES: `mu` is held by the caller; this transaction releases it when destroyed.
-  SqliteWriteTransaction(absl::Mutex* mu, Connection* conn) : mu_(mu), conn_(conn), q_(conn) {}
+  SqliteWriteTransaction(absl::Mutex* mu, Connection* conn)
+      : SqliteReads<WriteTransaction>(conn), mu_(mu) {}
   ~SqliteWriteTransaction() override {
     if (!done_) {
       // Not committed: nothing of this transaction may remain.
       conn_->Exec("ROLLBACK").IgnoreError();
     }
     mu_->Unlock();
-  }
-
-  absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) override {
-    return q_.FindLot(gtin, lot);
-  }
-  absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) override {
-    return q_.ListLots(filter);
-  }
-  absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) override {
-    return q_.CountUnitsInStock(lot_id);
-  }
-  absl::StatusOr<std::optional<Cartridge>> FindCartridge(std::string_view gtin,
-                                                         std::string_view serial) override {
-    return q_.FindCartridge(gtin, serial);
-  }
-  absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& filter) override {
-    return q_.ListCartridges(filter);
-  }
-  absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) override {
-    return q_.FindTreatment(id);
-  }
-  absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& filter) override {
-    return q_.ListTreatments(filter);
-  }
-  absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) override {
-    return q_.ListEvents(filter);
-  }
-  absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
-    return q_.FindRequest(request_id);
   }
 
   absl::StatusOr<int64_t> InsertLot(const Lot& lot) override {
@@ -437,7 +680,8 @@ class SqliteWriteTransaction final : public WriteTransaction {
   absl::StatusOr<int64_t> AppendEvent(const Event& e) override {
     static constexpr const char* kSql =
         "INSERT INTO events (at, actor, action, lot_id, cartridge_id, treatment_id, detail, "
-        "request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        "request_id, item_id, load_id, sterilizer_id) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
     st->Bind(1, Micros(e.at))
         .Bind(2, e.actor)
@@ -446,7 +690,10 @@ class SqliteWriteTransaction final : public WriteTransaction {
         .Bind(5, OptId(e.cartridge_id))
         .Bind(6, OptId(e.treatment_id))
         .Bind(7, e.detail)
-        .Bind(8, e.request_id);
+        .Bind(8, e.request_id)
+        .Bind(9, OptId(e.item_id))
+        .Bind(10, OptId(e.load_id))
+        .Bind(11, OptId(e.sterilizer_id));
     RETURN_IF_ERROR(st->Run());
     return sqlite3_last_insert_rowid(conn_->raw());
   }
@@ -461,6 +708,200 @@ class SqliteWriteTransaction final : public WriteTransaction {
         .Bind(3, r.fingerprint)
         .Bind(4, r.response)
         .Bind(5, Micros(r.at));
+    return st->Run();
+  }
+
+
+  // ---- Reusable equipment and sterilisation.
+
+  absl::StatusOr<int64_t> InsertItem(const ReusableItem& item) override {
+    static constexpr const char* kSql =
+        "INSERT INTO items (serial, type, ifu_max_cycles, cycles, maintenance_due, state, "
+        "state_reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, item.serial)
+        .Bind(2, item.type)
+        .Bind(3, int64_t{item.ifu_max_cycles})
+        .Bind(4, int64_t{item.cycles})
+        .Bind(6, ItemStateName(item.state))
+        .Bind(7, item.state_reason)
+        .Bind(8, Micros(item.created_at));
+    if (item.maintenance_due) {
+      st->Bind(5, absl::FormatCivilTime(*item.maintenance_due));
+    } else {
+      st->BindNull(5);
+    }
+    RETURN_IF_ERROR(st->Run());
+    return sqlite3_last_insert_rowid(conn_->raw());
+  }
+
+  absl::Status UpdateItem(const ReusableItem& item) override {
+    static constexpr const char* kSql =
+        "UPDATE items SET state = ?2, cycles = ?3, load_id = ?4, sterile_until = ?5, "
+        "treatment_id = ?6, state_reason = ?7, maintenance_due = ?8 WHERE id = ?1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, item.id)
+        .Bind(2, ItemStateName(item.state))
+        .Bind(3, int64_t{item.cycles})
+        .Bind(4, OptId(item.load_id))
+        .Bind(5, item.sterile_until == absl::InfinitePast()
+                     ? std::nullopt
+                     : std::optional<int64_t>(Micros(item.sterile_until)))
+        .Bind(6, OptId(item.treatment_id))
+        .Bind(7, item.state_reason);
+    if (item.maintenance_due) {
+      st->Bind(8, absl::FormatCivilTime(*item.maintenance_due));
+    } else {
+      st->BindNull(8);
+    }
+    RETURN_IF_ERROR(st->Run());
+    return ExpectOneChange("item");
+  }
+
+  absl::StatusOr<int64_t> InsertSterilizer(const Sterilizer& s) override {
+    static constexpr const char* kSql =
+        "INSERT INTO sterilizers (name, type, last_cycle_number, in_service, created_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, s.name)
+        .Bind(2, SterilizerTypeName(s.type))
+        .Bind(3, s.last_cycle_number)
+        .Bind(4, int64_t{s.in_service ? 1 : 0})
+        .Bind(5, Micros(s.created_at));
+    RETURN_IF_ERROR(st->Run());
+    return sqlite3_last_insert_rowid(conn_->raw());
+  }
+
+  absl::Status UpdateSterilizer(const Sterilizer& s) override {
+    static constexpr const char* kSql =
+        "UPDATE sterilizers SET last_cycle_number = ?2, in_service = ?3, "
+        "out_of_service_reason = ?4, out_of_service_at = ?5, negative_tests = ?6 WHERE id = ?1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, s.id)
+        .Bind(2, s.last_cycle_number)
+        .Bind(3, int64_t{s.in_service ? 1 : 0})
+        .Bind(4, s.out_of_service_reason)
+        .Bind(5, s.out_of_service_at == absl::InfinitePast()
+                     ? std::nullopt
+                     : std::optional<int64_t>(Micros(s.out_of_service_at)))
+        .Bind(6, int64_t{s.negative_tests_since_out_of_service});
+    RETURN_IF_ERROR(st->Run());
+    return ExpectOneChange("steriliser");
+  }
+
+  absl::StatusOr<int64_t> InsertLoad(const Load& l) override {
+    static constexpr const char* kSql =
+        "INSERT INTO loads (sterilizer_id, cycle_number, cycle_type, test_cycle, bi_required, "
+        "shelf_life_days, operator, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    int64_t id = 0;
+    {
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      st->Bind(1, l.sterilizer_id)
+          .Bind(2, l.cycle_number)
+          .Bind(3, l.cycle_type)
+          .Bind(4, int64_t{l.test_cycle ? 1 : 0})
+          .Bind(5, int64_t{l.bi_required ? 1 : 0})
+          .Bind(6, int64_t{l.shelf_life_days})
+          .Bind(7, l.operator_name)
+          .Bind(8, Micros(l.created_at));
+      RETURN_IF_ERROR(st->Run());
+      id = sqlite3_last_insert_rowid(conn_->raw());
+    }
+    static constexpr const char* kItemSql =
+        "INSERT INTO load_items (load_id, item_id) VALUES (?1, ?2)";
+    for (int64_t item_id : l.item_ids) {
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kItemSql));
+      st->Bind(1, id).Bind(2, item_id);
+      RETURN_IF_ERROR(st->Run());
+    }
+    return id;
+  }
+
+  absl::Status RecordParameters(int64_t load_id, const CycleParameters& p) override {
+    static constexpr const char* kSql =
+        "INSERT INTO load_parameters (load_id, started_at, ended_at, exposure_seconds, "
+        "temperature_c, pressure_kpa, passed, recorded_by, recorded_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, load_id)
+        .Bind(2, Micros(p.started_at))
+        .Bind(3, Micros(p.ended_at))
+        .Bind(4, int64_t{p.exposure_seconds})
+        .BindReal(5, p.temperature_c)
+        .BindReal(6, p.pressure_kpa)
+        .Bind(7, int64_t{p.passed ? 1 : 0})
+        .Bind(8, p.recorded_by)
+        .Bind(9, Micros(p.recorded_at));
+    return st->Run();
+  }
+
+  absl::Status RecordBi(int64_t load_id, const BiologicalIndicator& bi) override {
+    static constexpr const char* kSql =
+        "INSERT INTO load_biological_indicators (load_id, product, lot, result, control_result, "
+        "read_at, recorded_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, load_id)
+        .Bind(2, bi.product)
+        .Bind(3, bi.lot)
+        .Bind(4, BiResultName(bi.result))
+        .Bind(5, BiResultName(bi.control_result))
+        .Bind(6, Micros(bi.read_at))
+        .Bind(7, bi.recorded_by);
+    return st->Run();
+  }
+
+  absl::Status AddChemicalIndicator(int64_t load_id, const ChemicalIndicator& ci) override {
+    static constexpr const char* kSql =
+        "INSERT INTO load_chemical_indicators (load_id, type, result, recorded_by, recorded_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, load_id)
+        .Bind(2, int64_t{ci.type})
+        .Bind(3, IndicatorResultName(ci.result))
+        .Bind(4, ci.recorded_by)
+        .Bind(5, Micros(ci.recorded_at));
+    return st->Run();
+  }
+
+  absl::Status SetLoadReleaseState(int64_t load_id, ReleaseState state,
+                                   const Signature& signature) override {
+    static constexpr const char* kSql =
+        "UPDATE loads SET release_state = ?2, signed_by = ?3, signed_at = ?4, sign_meaning = ?5 "
+        "WHERE id = ?1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, load_id)
+        .Bind(2, ReleaseStateName(state))
+        .Bind(3, signature.by)
+        .Bind(4, Micros(signature.at))
+        .Bind(5, signature.meaning);
+    RETURN_IF_ERROR(st->Run());
+    return ExpectOneChange("load");
+  }
+
+  absl::StatusOr<int64_t> InsertBowieDickTest(const BowieDickTest& t) override {
+    static constexpr const char* kSql =
+        "INSERT INTO bowie_dick_tests (sterilizer_id, day, result, operator, at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, t.sterilizer_id)
+        .Bind(2, absl::FormatCivilTime(t.day))
+        .Bind(3, IndicatorResultName(t.result))
+        .Bind(4, t.operator_name)
+        .Bind(5, Micros(t.at));
+    RETURN_IF_ERROR(st->Run());
+    return sqlite3_last_insert_rowid(conn_->raw());
+  }
+
+  absl::Status RecordItemUse(const ItemUse& use) override {
+    static constexpr const char* kSql =
+        "INSERT INTO item_uses (item_id, treatment_id, load_id, at, by) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, use.item_id)
+        .Bind(2, use.treatment_id)
+        .Bind(3, use.load_id)
+        .Bind(4, Micros(use.at))
+        .Bind(5, use.by);
     return st->Run();
   }
 
@@ -480,8 +921,6 @@ class SqliteWriteTransaction final : public WriteTransaction {
   }
 
   absl::Mutex* mu_;
-  Connection* conn_;
-  Queries q_;
   bool done_ = false;
 };
 
@@ -534,8 +973,8 @@ class SqliteStore final : public Store {
 
 SqliteReadTransaction::~SqliteReadTransaction() {
   // A read transaction changes nothing; ending it releases the snapshot.
-  conn_->Exec("COMMIT").IgnoreError();
-  store_->ReturnReader(std::move(conn_));
+  owned_->Exec("COMMIT").IgnoreError();
+  store_->ReturnReader(std::move(owned_));
 }
 
 absl::Status Configure(Connection& conn) {

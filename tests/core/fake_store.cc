@@ -93,7 +93,9 @@ class StateReader {
 
   absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) const {
     if (absl::Status s = CheckLimit(filter.limit); !s.ok()) return s;
-    const bool any_id = filter.lot_id != 0 || filter.cartridge_id != 0 || filter.treatment_id != 0;
+    const bool any_id = filter.lot_id != 0 || filter.cartridge_id != 0 ||
+                        filter.treatment_id != 0 || filter.item_id != 0 || filter.load_id != 0 ||
+                        filter.sterilizer_id != 0;
     std::vector<Event> out;
     for (const Event& e : state_->events) {
       if (static_cast<int>(out.size()) >= filter.limit) break;
@@ -101,7 +103,10 @@ class StateReader {
       if (filter.lot_wide_only && e.cartridge_id != 0) continue;
       const bool match = !any_id || (filter.lot_id != 0 && e.lot_id == filter.lot_id) ||
                          (filter.cartridge_id != 0 && e.cartridge_id == filter.cartridge_id) ||
-                         (filter.treatment_id != 0 && e.treatment_id == filter.treatment_id);
+                         (filter.treatment_id != 0 && e.treatment_id == filter.treatment_id) ||
+                         (filter.item_id != 0 && e.item_id == filter.item_id) ||
+                         (filter.load_id != 0 && e.load_id == filter.load_id) ||
+                         (filter.sterilizer_id != 0 && e.sterilizer_id == filter.sterilizer_id);
       if (match) out.push_back(e);
     }
     return out;
@@ -113,11 +118,145 @@ class StateReader {
     return it->second;
   }
 
+  absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) const {
+    for (const auto& [id, item] : state_->items) {
+      if (item.serial == serial) return item;
+    }
+    return std::optional<ReusableItem>();
+  }
+
+  absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) const {
+    auto it = state_->items.find(id);
+    if (it == state_->items.end()) return std::optional<ReusableItem>();
+    return it->second;
+  }
+
+  absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& filter) const {
+    if (absl::Status s = CheckLimit(filter.limit); !s.ok()) return s;
+    std::vector<ReusableItem> out;
+    for (auto it = state_->items.upper_bound(filter.after_id); it != state_->items.end(); ++it) {
+      if (static_cast<int>(out.size()) >= filter.limit) break;
+      const ReusableItem& item = it->second;
+      if (filter.state.has_value() && item.state != *filter.state) continue;
+      if (filter.treatment_id != 0 && item.treatment_id != filter.treatment_id) continue;
+      out.push_back(item);
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::optional<Sterilizer>> FindSterilizer(std::string_view name) const {
+    for (const auto& [id, s] : state_->sterilizers) {
+      if (s.name == name) return s;
+    }
+    return std::optional<Sterilizer>();
+  }
+
+  absl::StatusOr<std::optional<Sterilizer>> FindSterilizerById(int64_t id) const {
+    auto it = state_->sterilizers.find(id);
+    if (it == state_->sterilizers.end()) return std::optional<Sterilizer>();
+    return it->second;
+  }
+
+  absl::StatusOr<std::vector<Sterilizer>> ListSterilizers(int64_t after_id, int limit) const {
+    if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
+    std::vector<Sterilizer> out;
+    for (auto it = state_->sterilizers.upper_bound(after_id); it != state_->sterilizers.end();
+         ++it) {
+      if (static_cast<int>(out.size()) >= limit) break;
+      out.push_back(it->second);
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::optional<Load>> FindLoad(int64_t id) const {
+    auto it = state_->loads.find(id);
+    if (it == state_->loads.end()) return std::optional<Load>();
+    return Joined(it->second);
+  }
+
+  absl::StatusOr<std::optional<Load>> FindLoadByCycle(int64_t sterilizer_id,
+                                                      int64_t cycle_number) const {
+    for (const auto& [id, load] : state_->loads) {
+      if (load.sterilizer_id == sterilizer_id && load.cycle_number == cycle_number) {
+        return Joined(load);
+      }
+    }
+    return std::optional<Load>();
+  }
+
+  absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& filter) const {
+    if (absl::Status s = CheckLimit(filter.limit); !s.ok()) return s;
+    std::vector<const Load*> matching;
+    for (const auto& [id, load] : state_->loads) {
+      if (id <= filter.after_id) continue;
+      if (filter.release_state.has_value() && load.release_state != *filter.release_state) continue;
+      if (filter.sterilizer_id != 0) {
+        if (load.sterilizer_id != filter.sterilizer_id) continue;
+        if (load.cycle_number <= filter.after_cycle_number) continue;
+      }
+      matching.push_back(&load);
+    }
+    if (filter.sterilizer_id != 0) {
+      std::sort(matching.begin(), matching.end(), [](const Load* a, const Load* b) {
+        return a->cycle_number < b->cycle_number;
+      });
+    }
+    std::vector<Load> out;
+    for (const Load* load : matching) {
+      if (static_cast<int>(out.size()) >= filter.limit) break;
+      out.push_back(Joined(*load));
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::optional<int64_t>> FindOpenLoadOfItem(int64_t item_id) const {
+    for (const auto& [id, load] : state_->loads) {
+      if (load.release_state != ReleaseState::kOpen) continue;
+      if (std::find(load.item_ids.begin(), load.item_ids.end(), item_id) != load.item_ids.end()) {
+        return std::optional<int64_t>(id);
+      }
+    }
+    return std::optional<int64_t>();
+  }
+
+  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTests(int64_t sterilizer_id,
+                                                                absl::CivilDay day) const {
+    std::vector<BowieDickTest> out;
+    for (const auto& [id, test] : state_->bowie_dick_tests) {
+      if (test.sterilizer_id == sterilizer_id && test.day == day) out.push_back(test);
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) const {
+    std::vector<ItemUse> out;
+    for (const ItemUse& use : state_->item_uses) {
+      if (filter.item_id != 0 && use.item_id != filter.item_id) continue;
+      if (filter.load_id != 0 && use.load_id != filter.load_id) continue;
+      if (filter.treatment_id != 0 && use.treatment_id != filter.treatment_id) continue;
+      out.push_back(use);
+    }
+    return out;
+  }
+
  private:
   Cartridge Joined(const Cartridge& stored) const {
     Cartridge c = stored;
     if (auto it = state_->lots.find(stored.lot.id); it != state_->lots.end()) c.lot = it->second;
     return c;
+  }
+
+  Load Joined(const Load& stored) const {
+    Load load = stored;
+    if (auto it = state_->sterilizers.find(stored.sterilizer_id); it != state_->sterilizers.end()) {
+      load.sterilizer_name = it->second.name;
+    }
+    load.item_serials.clear();
+    for (int64_t item_id : stored.item_ids) {
+      auto it = state_->items.find(item_id);
+      load.item_serials.push_back(it == state_->items.end() ? std::string() : it->second.serial);
+    }
+    return load;
   }
 
   const FakeStoreState* state_;
@@ -154,6 +293,42 @@ class FakeReadTransaction : public ReadTransaction {
   }
   absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
     return reader_.FindRequest(request_id);
+  }
+  absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) override {
+    return reader_.FindItem(serial);
+  }
+  absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) override {
+    return reader_.FindItemById(id);
+  }
+  absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& filter) override {
+    return reader_.ListItems(filter);
+  }
+  absl::StatusOr<std::optional<Sterilizer>> FindSterilizer(std::string_view name) override {
+    return reader_.FindSterilizer(name);
+  }
+  absl::StatusOr<std::optional<Sterilizer>> FindSterilizerById(int64_t id) override {
+    return reader_.FindSterilizerById(id);
+  }
+  absl::StatusOr<std::vector<Sterilizer>> ListSterilizers(int64_t after_id, int limit) override {
+    return reader_.ListSterilizers(after_id, limit);
+  }
+  absl::StatusOr<std::optional<Load>> FindLoad(int64_t id) override { return reader_.FindLoad(id); }
+  absl::StatusOr<std::optional<Load>> FindLoadByCycle(int64_t sterilizer_id,
+                                                      int64_t cycle_number) override {
+    return reader_.FindLoadByCycle(sterilizer_id, cycle_number);
+  }
+  absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& filter) override {
+    return reader_.ListLoads(filter);
+  }
+  absl::StatusOr<std::optional<int64_t>> FindOpenLoadOfItem(int64_t item_id) override {
+    return reader_.FindOpenLoadOfItem(item_id);
+  }
+  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTests(int64_t sterilizer_id,
+                                                                absl::CivilDay day) override {
+    return reader_.ListBowieDickTests(sterilizer_id, day);
+  }
+  absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) override {
+    return reader_.ListItemUses(filter);
   }
 
  private:
@@ -204,6 +379,56 @@ class FakeWriteTransaction : public WriteTransaction {
   absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
     if (absl::Status s = CheckLive(); !s.ok()) return s;
     return reader_.FindRequest(request_id);
+  }
+  absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.FindItem(serial);
+  }
+  absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.FindItemById(id);
+  }
+  absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& filter) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.ListItems(filter);
+  }
+  absl::StatusOr<std::optional<Sterilizer>> FindSterilizer(std::string_view name) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.FindSterilizer(name);
+  }
+  absl::StatusOr<std::optional<Sterilizer>> FindSterilizerById(int64_t id) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.FindSterilizerById(id);
+  }
+  absl::StatusOr<std::vector<Sterilizer>> ListSterilizers(int64_t after_id, int limit) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.ListSterilizers(after_id, limit);
+  }
+  absl::StatusOr<std::optional<Load>> FindLoad(int64_t id) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.FindLoad(id);
+  }
+  absl::StatusOr<std::optional<Load>> FindLoadByCycle(int64_t sterilizer_id,
+                                                      int64_t cycle_number) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.FindLoadByCycle(sterilizer_id, cycle_number);
+  }
+  absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& filter) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.ListLoads(filter);
+  }
+  absl::StatusOr<std::optional<int64_t>> FindOpenLoadOfItem(int64_t item_id) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.FindOpenLoadOfItem(item_id);
+  }
+  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTests(int64_t sterilizer_id,
+                                                                absl::CivilDay day) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.ListBowieDickTests(sterilizer_id, day);
+  }
+  absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.ListItemUses(filter);
   }
 
   absl::StatusOr<int64_t> InsertLot(const Lot& lot) override {
@@ -335,6 +560,169 @@ class FakeWriteTransaction : public WriteTransaction {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<int64_t> InsertItem(const ReusableItem& item) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    for (const auto& [id, i] : state_.items) {
+      if (i.serial == item.serial) {
+        return absl::AlreadyExistsError(StrCat("item ", item.serial, " exists"));
+      }
+    }
+    ReusableItem stored = item;
+    stored.id = state_.next_item_id++;
+    state_.items[stored.id] = stored;
+    return stored.id;
+  }
+
+  absl::Status UpdateItem(const ReusableItem& item) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    auto it = state_.items.find(item.id);
+    if (it == state_.items.end()) return absl::NotFoundError(StrCat("no item ", item.id));
+    if (item.load_id != 0 && !state_.loads.contains(item.load_id)) {
+      return absl::FailedPreconditionError(StrCat("no load ", item.load_id));
+    }
+    if (item.treatment_id != 0 && !state_.treatments.contains(item.treatment_id)) {
+      return absl::FailedPreconditionError(StrCat("no treatment ", item.treatment_id));
+    }
+    ReusableItem& stored = it->second;
+    stored.state = item.state;
+    stored.cycles = item.cycles;
+    stored.load_id = item.load_id;
+    stored.sterile_until = item.sterile_until;
+    stored.treatment_id = item.treatment_id;
+    stored.state_reason = item.state_reason;
+    stored.maintenance_due = item.maintenance_due;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> InsertSterilizer(const Sterilizer& sterilizer) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    for (const auto& [id, st] : state_.sterilizers) {
+      if (st.name == sterilizer.name) {
+        return absl::AlreadyExistsError(StrCat("steriliser ", sterilizer.name, " exists"));
+      }
+    }
+    Sterilizer stored = sterilizer;
+    stored.id = state_.next_sterilizer_id++;
+    state_.sterilizers[stored.id] = stored;
+    return stored.id;
+  }
+
+  absl::Status UpdateSterilizer(const Sterilizer& sterilizer) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    auto it = state_.sterilizers.find(sterilizer.id);
+    if (it == state_.sterilizers.end()) {
+      return absl::NotFoundError(StrCat("no steriliser ", sterilizer.id));
+    }
+    Sterilizer& stored = it->second;
+    stored.last_cycle_number = sterilizer.last_cycle_number;
+    stored.in_service = sterilizer.in_service;
+    stored.out_of_service_reason = sterilizer.out_of_service_reason;
+    stored.out_of_service_at = sterilizer.out_of_service_at;
+    stored.negative_tests_since_out_of_service = sterilizer.negative_tests_since_out_of_service;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> InsertLoad(const Load& load) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    if (!state_.sterilizers.contains(load.sterilizer_id)) {
+      return absl::FailedPreconditionError(StrCat("no steriliser ", load.sterilizer_id));
+    }
+    for (const auto& [id, l] : state_.loads) {
+      if (l.sterilizer_id == load.sterilizer_id && l.cycle_number == load.cycle_number) {
+        return absl::AlreadyExistsError(StrCat("cycle ", load.cycle_number, " of steriliser ",
+                                               load.sterilizer_id, " exists"));
+      }
+    }
+    for (int64_t item_id : load.item_ids) {
+      if (!state_.items.contains(item_id)) {
+        return absl::FailedPreconditionError(StrCat("no item ", item_id));
+      }
+    }
+    // Only the load and its contents; results come later, and joined fields are not stored.
+    Load stored = load;
+    stored.id = state_.next_load_id++;
+    stored.sterilizer_name.clear();
+    stored.item_serials.clear();
+    stored.parameters.reset();
+    stored.chemical_indicators.clear();
+    stored.bi.reset();
+    stored.signature.reset();
+    state_.loads[stored.id] = stored;
+    return stored.id;
+  }
+
+  absl::Status RecordParameters(int64_t load_id, const CycleParameters& parameters) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    auto it = state_.loads.find(load_id);
+    if (it == state_.loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
+    if (it->second.parameters.has_value()) {
+      return absl::AlreadyExistsError(StrCat("load ", load_id, " has parameters"));
+    }
+    it->second.parameters = parameters;
+    return absl::OkStatus();
+  }
+
+  absl::Status RecordBi(int64_t load_id, const BiologicalIndicator& bi) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    auto it = state_.loads.find(load_id);
+    if (it == state_.loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
+    if (it->second.bi.has_value()) {
+      return absl::AlreadyExistsError(StrCat("load ", load_id, " has a BI result"));
+    }
+    it->second.bi = bi;
+    return absl::OkStatus();
+  }
+
+  absl::Status AddChemicalIndicator(int64_t load_id, const ChemicalIndicator& ci) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    auto it = state_.loads.find(load_id);
+    if (it == state_.loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
+    for (const ChemicalIndicator& existing : it->second.chemical_indicators) {
+      if (existing.type == ci.type) {
+        return absl::AlreadyExistsError(
+            StrCat("load ", load_id, " has a type ", ci.type, " CI result"));
+      }
+    }
+    it->second.chemical_indicators.push_back(ci);
+    return absl::OkStatus();
+  }
+
+  absl::Status SetLoadReleaseState(int64_t load_id, ReleaseState state,
+                                   const Signature& signature) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    auto it = state_.loads.find(load_id);
+    if (it == state_.loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
+    it->second.release_state = state;
+    it->second.signature = signature;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> InsertBowieDickTest(const BowieDickTest& test) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    if (!state_.sterilizers.contains(test.sterilizer_id)) {
+      return absl::FailedPreconditionError(StrCat("no steriliser ", test.sterilizer_id));
+    }
+    BowieDickTest stored = test;
+    stored.id = state_.next_bowie_dick_id++;
+    state_.bowie_dick_tests[stored.id] = stored;
+    return stored.id;
+  }
+
+  absl::Status RecordItemUse(const ItemUse& use) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    if (!state_.items.contains(use.item_id)) {
+      return absl::FailedPreconditionError(StrCat("no item ", use.item_id));
+    }
+    if (!state_.treatments.contains(use.treatment_id)) {
+      return absl::FailedPreconditionError(StrCat("no treatment ", use.treatment_id));
+    }
+    if (use.load_id != 0 && !state_.loads.contains(use.load_id)) {
+      return absl::FailedPreconditionError(StrCat("no load ", use.load_id));
+    }
+    state_.item_uses.push_back(use);
+    return absl::OkStatus();
+  }
+
   absl::Status Commit() override {
     if (absl::Status s = CheckLive(); !s.ok()) return s;
     store_->Publish(std::move(state_));
@@ -446,9 +834,74 @@ class FaultInjectingWriteTransaction : public WriteTransaction {
   absl::Status SaveRequest(const StoredRequest& request) override {
     return base_->SaveRequest(request);
   }
+  absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) override {
+    return base_->FindItem(serial);
+  }
+  absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) override {
+    return base_->FindItemById(id);
+  }
+  absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& filter) override {
+    return base_->ListItems(filter);
+  }
+  absl::StatusOr<std::optional<Sterilizer>> FindSterilizer(std::string_view name) override {
+    return base_->FindSterilizer(name);
+  }
+  absl::StatusOr<std::optional<Sterilizer>> FindSterilizerById(int64_t id) override {
+    return base_->FindSterilizerById(id);
+  }
+  absl::StatusOr<std::vector<Sterilizer>> ListSterilizers(int64_t after_id, int limit) override {
+    return base_->ListSterilizers(after_id, limit);
+  }
+  absl::StatusOr<std::optional<Load>> FindLoad(int64_t id) override { return base_->FindLoad(id); }
+  absl::StatusOr<std::optional<Load>> FindLoadByCycle(int64_t sterilizer_id,
+                                                      int64_t cycle_number) override {
+    return base_->FindLoadByCycle(sterilizer_id, cycle_number);
+  }
+  absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& filter) override {
+    return base_->ListLoads(filter);
+  }
+  absl::StatusOr<std::optional<int64_t>> FindOpenLoadOfItem(int64_t item_id) override {
+    return base_->FindOpenLoadOfItem(item_id);
+  }
+  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTests(int64_t sterilizer_id,
+                                                                absl::CivilDay day) override {
+    return base_->ListBowieDickTests(sterilizer_id, day);
+  }
+  absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) override {
+    return base_->ListItemUses(filter);
+  }
+  absl::StatusOr<int64_t> InsertItem(const ReusableItem& item) override {
+    return base_->InsertItem(item);
+  }
+  absl::Status UpdateItem(const ReusableItem& item) override { return base_->UpdateItem(item); }
+  absl::StatusOr<int64_t> InsertSterilizer(const Sterilizer& sterilizer) override {
+    return base_->InsertSterilizer(sterilizer);
+  }
+  absl::Status UpdateSterilizer(const Sterilizer& sterilizer) override {
+    return base_->UpdateSterilizer(sterilizer);
+  }
+  absl::StatusOr<int64_t> InsertLoad(const Load& load) override { return base_->InsertLoad(load); }
+  absl::Status RecordParameters(int64_t load_id, const CycleParameters& parameters) override {
+    return base_->RecordParameters(load_id, parameters);
+  }
+  absl::Status RecordBi(int64_t load_id, const BiologicalIndicator& bi) override {
+    return base_->RecordBi(load_id, bi);
+  }
+  absl::Status AddChemicalIndicator(int64_t load_id, const ChemicalIndicator& ci) override {
+    return base_->AddChemicalIndicator(load_id, ci);
+  }
+  absl::Status SetLoadReleaseState(int64_t load_id, ReleaseState state,
+                                   const Signature& signature) override {
+    return base_->SetLoadReleaseState(load_id, state, signature);
+  }
+  absl::StatusOr<int64_t> InsertBowieDickTest(const BowieDickTest& test) override {
+    return base_->InsertBowieDickTest(test);
+  }
+  absl::Status RecordItemUse(const ItemUse& use) override { return base_->RecordItemUse(use); }
   absl::Status Commit() override {
     // The base transaction is left uncommitted and rolls back when this one is destroyed.
-    if (fail_next_commit_->exchange(false)) return absl::UnavailableError("injected commit failure");
+    if (fail_next_commit_->exchange(false))
+      return absl::UnavailableError("injected commit failure");
     return base_->Commit();
   }
 

@@ -5,7 +5,9 @@
 // a private copy of the whole state taken at begin and publishes it only on Commit(), so destroying it
 // without Commit() discards every change; reads see the state as of their BeginRead(). Uniqueness and
 // write-once rules mirror the schema: (gtin, lot) and (gtin, serial) are unique, a unit has at most one
-// use, one disposal, one discard, and a request id is stored once.
+// use, one disposal, one discard, and a request id is stored once; an item serial, a steriliser name
+// and (steriliser, cycle number) are unique, a load has at most one set of parameters, one BI and one
+// CI per indicator type.
 //
 // FaultInjectingStore wraps any Store (this fake or the SQLite store) and fails the next commit or
 // begin on demand, the way leveldb's fault-injection Env wraps a real one.
@@ -27,21 +29,32 @@
 #include "absl/time/time.h"
 #include "steritrack/clock.h"
 #include "steritrack/model.h"
+#include "steritrack/sterilization.h"
 #include "steritrack/store.h"
 
 namespace steritrack {
 
-// Everything a FakeStore holds. Cartridges store only lot.id; the Lot is joined on read.
+// Everything a FakeStore holds. Cartridges store only lot.id; the Lot is joined on read. Loads store
+// item_ids; sterilizer_name and item_serials are joined on read.
 struct FakeStoreState {
   std::map<int64_t, Lot> lots;
   std::map<int64_t, Cartridge> cartridges;
   std::map<int64_t, Treatment> treatments;
   std::vector<Event> events;  // in seq order
   std::map<std::string, StoredRequest> requests;
+  std::map<int64_t, ReusableItem> items;
+  std::map<int64_t, Sterilizer> sterilizers;
+  std::map<int64_t, Load> loads;
+  std::map<int64_t, BowieDickTest> bowie_dick_tests;
+  std::vector<ItemUse> item_uses;  // in insertion order
   int64_t next_lot_id = 1;
   int64_t next_cartridge_id = 1;
   int64_t next_treatment_id = 1;
   int64_t next_event_seq = 1;
+  int64_t next_item_id = 1;
+  int64_t next_sterilizer_id = 1;
+  int64_t next_load_id = 1;
+  int64_t next_bowie_dick_id = 1;
 };
 
 class FakeStore : public Store {

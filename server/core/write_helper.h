@@ -1,0 +1,153 @@
+// Helpers shared by the core services: field checks, keyset pagination, event paging and the
+// idempotent write runner. Internal to server/core: include only from its .cc files.
+//
+// Pure functions, plus RunIdempotentWrite, which is as thread-safe as the Store it runs on.
+#ifndef STERITRACK_SERVER_CORE_WRITE_HELPER_H_
+#define STERITRACK_SERVER_CORE_WRITE_HELPER_H_
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/core/cartridge_service.h"
+#include "server/core/result_codec.h"
+#include "steritrack/clock.h"
+#include "steritrack/error.h"
+#include "steritrack/status_macros.h"
+#include "steritrack/store.h"
+#include "steritrack/strings.h"
+
+namespace steritrack {
+namespace core_internal {
+
+inline constexpr int kDefaultPageSize = 50;
+inline constexpr int kMaxPageSize = 1000;
+inline constexpr std::string_view kPageTokenPrefix = "p1.";
+
+// Free text: `required` says whether empty is refused; control characters never pass.
+inline absl::Status CheckText(std::string_view field, std::string_view value, size_t max_length,
+                              bool required = true) {
+  if (value.empty()) {
+    return required ? InvalidField(field, "is required") : absl::OkStatus();
+  }
+  if (value.size() > max_length) {
+    return InvalidField(
+        field, StrCat("is ", value.size(), " characters, at most ", max_length, " allowed"));
+  }
+  for (unsigned char ch : value) {
+    if (ch < 0x20 || ch == 0x7f) return InvalidField(field, "contains a control character");
+  }
+  return absl::OkStatus();
+}
+
+inline absl::Status CheckRequestId(const WriteContext& ctx) {
+  return CheckText("request_id", ctx.request_id, kMaxRequestIdLength, /*required=*/false);
+}
+
+inline absl::StatusOr<int> PageSize(const PageRequest& page) {
+  if (page.page_size < 0) return InvalidField("page_size", "must not be negative");
+  if (page.page_size == 0) return kDefaultPageSize;
+  return std::min(page.page_size, kMaxPageSize);
+}
+
+// The key after which the page starts: 0 for the first page, else what MakePage put in the token.
+inline absl::StatusOr<int64_t> PageAfter(const PageRequest& page) {
+  if (page.page_token.empty()) return 0;
+  std::string_view token = page.page_token;
+  int64_t after = 0;
+  const char* end = token.data() + token.size();
+  if (token.substr(0, kPageTokenPrefix.size()) != kPageTokenPrefix) {
+    return InvalidField("page_token", "is not a token returned by a previous page");
+  }
+  auto [ptr, ec] = std::from_chars(token.data() + kPageTokenPrefix.size(), end, after);
+  if (ec != std::errc() || ptr != end || after < 0) {
+    return InvalidField("page_token", "is not a token returned by a previous page");
+  }
+  return after;
+}
+
+// `items` came from a store asked for limit + 1 rows; `key_of` gives the keyset key of a row.
+template <typename T, typename KeyOf>
+Page<T> MakePage(std::vector<T> items, int limit, KeyOf key_of) {
+  Page<T> page;
+  // The store was asked for one extra row: its presence says there is a next page.
+  if (static_cast<int>(items.size()) > limit) {
+    items.resize(static_cast<size_t>(limit));
+    page.next_page_token = StrCat(kPageTokenPrefix, key_of(items.back()));
+  }
+  page.items = std::move(items);
+  return page;
+}
+
+// Every event matching `filter`, in pages, so that a busy history is never cut short.
+inline absl::StatusOr<std::vector<Event>> AllEvents(ReadTransaction& tx, EventFilter filter) {
+  std::vector<Event> all;
+  while (true) {
+    ASSIGN_OR_RETURN(std::vector<Event> batch, tx.ListEvents(filter));
+    if (batch.empty()) break;
+    filter.after_seq = batch.back().seq;
+    const size_t n = batch.size();
+    all.insert(all.end(), std::make_move_iterator(batch.begin()),
+               std::make_move_iterator(batch.end()));
+    if (static_cast<int>(n) < filter.limit) break;
+  }
+  return all;
+}
+
+inline std::string Rfc3339(absl::Time t) {
+  return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
+}
+
+// Runs `body` in one write transaction on `store`, with `now` from `clock`. With a request id, a
+// repeat of the same request returns the stored first answer without running `body`; a different
+// request under the same id is refused. Nothing is stored unless `body` succeeds and the commit
+// does. REQUIRES: EncodeResult(const T&) and DecodeResult<T> exist (server/core/result_codec.h).
+template <typename T>
+absl::StatusOr<T> RunIdempotentWrite(
+    Store& store, const Clock& clock, const WriteContext& ctx, std::string_view operation,
+    std::string_view fingerprint,
+    absl::FunctionRef<absl::StatusOr<T>(WriteTransaction&, absl::Time)> body) {
+  RETURN_IF_ERROR(CheckRequestId(ctx));
+  ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> tx, store.BeginWrite());
+  if (!ctx.request_id.empty()) {
+    ASSIGN_OR_RETURN(std::optional<StoredRequest> prior, tx->FindRequest(ctx.request_id));
+    if (prior.has_value()) {
+      if (prior->operation != operation || prior->fingerprint != fingerprint) {
+        return MakeError(absl::StatusCode::kInvalidArgument,
+                         "request_id: was already used for a different request",
+                         "REQUEST_ID_REUSED",
+                         {{"field", "request_id"},
+                          {"why", "was already used for a different request"},
+                          {"first_operation", prior->operation}});
+      }
+      return DecodeResult<T>(prior->response);
+    }
+  }
+  const absl::Time now = clock.Now();
+  ASSIGN_OR_RETURN(T result, body(*tx, now));
+  if (!ctx.request_id.empty()) {
+    RETURN_IF_ERROR(tx->SaveRequest(StoredRequest{.request_id = ctx.request_id,
+                                                  .operation = std::string(operation),
+                                                  .fingerprint = std::string(fingerprint),
+                                                  .response = EncodeResult(result),
+                                                  .at = now}));
+  }
+  RETURN_IF_ERROR(tx->Commit());
+  return result;
+}
+
+}  // namespace core_internal
+}  // namespace steritrack
+
+#endif  // STERITRACK_SERVER_CORE_WRITE_HELPER_H_

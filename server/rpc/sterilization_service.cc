@@ -1,0 +1,316 @@
+#include "server/rpc/sterilization_service.h"
+
+#include "server/rpc/convert.h"
+#include "server/rpc/handle.h"
+#include "spdlog/spdlog.h"
+#include "steritrack/error.h"
+#include "steritrack/status_macros.h"
+#include "steritrack/strings.h"
+
+namespace steritrack::rpc {
+namespace {
+
+template <typename Enum>
+absl::StatusOr<Enum> Required(std::string_view field, std::optional<Enum> value,
+                              std::string_view allowed) {
+  if (!value.has_value()) return InvalidField(field, StrCat("is required: ", allowed));
+  return *value;
+}
+
+}  // namespace
+
+void SterilizationServiceImpl::ItemToProto(const char* method, const ReusableItem& item,
+                                           v1::ReusableItem* out) {
+  if (item.load_id == 0) {
+    ToProto(item, nullptr, zone_, out);
+    return;
+  }
+  absl::StatusOr<Load> load = core_->GetLoad(item.load_id);
+  if (!load.ok()) {
+    log_->warn("{}: no label for item (load {} unreadable: {})", method, item.load_id,
+               std::string(load.status().message()));
+    ToProto(item, nullptr, zone_, out);
+    return;
+  }
+  ToProto(item, &*load, zone_, out);
+}
+
+absl::Status SterilizationServiceImpl::SterilizerToProto(const Sterilizer& sterilizer,
+                                                         v1::Sterilizer* out) {
+  ASSIGN_OR_RETURN(bool bowie_dick_today, core_->BowieDickPassedToday(sterilizer.name));
+  ToProto(sterilizer, bowie_dick_today, out);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Items
+
+grpc::Status SterilizationServiceImpl::CreateItem(grpc::ServerContext* ctx,
+                                                  const v1::CreateItemRequest* req,
+                                                  v1::ReusableItem* resp) {
+  return Handle(*log_, "CreateItem", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    NewItem item{
+        .serial = req->serial(), .type = req->type(), .ifu_max_cycles = req->ifu_max_cycles()};
+    ASSIGN_OR_RETURN(item.maintenance_due, FromProto("maintenance_due", req->maintenance_due()));
+    ASSIGN_OR_RETURN(ReusableItem created, core_->CreateItem(w, item));
+    ItemToProto("CreateItem", created, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::GetItem(grpc::ServerContext*, const v1::GetItemRequest* req,
+                                               v1::ReusableItem* resp) {
+  return Handle(*log_, "GetItem", [&]() -> absl::Status {
+    if (req->serial().empty()) return InvalidField("serial", "is required (serial or label scan)");
+    ASSIGN_OR_RETURN(ReusableItem item, core_->GetItem(req->serial()));
+    ASSIGN_OR_RETURN(std::vector<Event> history, core_->ItemHistory(item.serial));
+    ItemToProto("GetItem", item, resp);
+    for (const Event& e : history) ToProto(e, resp->add_history());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::ListItems(grpc::ServerContext*,
+                                                 const v1::ListItemsRequest* req,
+                                                 v1::ListItemsResponse* resp) {
+  return Handle(*log_, "ListItems", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Page<ReusableItem> page, core_->ListItems({.page_size = req->page_size(),
+                                                                .page_token = req->page_token()},
+                                                               FromProto(req->state())));
+    for (const ReusableItem& item : page.items) ItemToProto("ListItems", item, resp->add_items());
+    resp->set_next_page_token(page.next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::PackItem(grpc::ServerContext* ctx,
+                                                const v1::PackItemRequest* req,
+                                                v1::ReusableItem* resp) {
+  return Handle(*log_, "PackItem", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(ReusableItem item, core_->PackItem(w, req->serial()));
+    ItemToProto("PackItem", item, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::UseItem(grpc::ServerContext* ctx,
+                                               const v1::UseItemRequest* req,
+                                               v1::ReusableItem* resp) {
+  return Handle(*log_, "UseItem", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    if (req->serial().empty()) return InvalidField("serial", "is required (serial or label scan)");
+    ASSIGN_OR_RETURN(int64_t treatment_id, ParseTreatmentId("treatment_id", req->treatment_id()));
+    ASSIGN_OR_RETURN(ReusableItem item, core_->UseItem(w, req->serial(), treatment_id));
+    ItemToProto("UseItem", item, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::RetireItem(grpc::ServerContext* ctx,
+                                                  const v1::RetireItemRequest* req,
+                                                  v1::ReusableItem* resp) {
+  return Handle(*log_, "RetireItem", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(ReusableItem item, core_->RetireItem(w, req->serial(), req->reason()));
+    ItemToProto("RetireItem", item, resp);
+    return absl::OkStatus();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Sterilisers and Bowie-Dick
+
+grpc::Status SterilizationServiceImpl::CreateSterilizer(grpc::ServerContext* ctx,
+                                                        const v1::CreateSterilizerRequest* req,
+                                                        v1::Sterilizer* resp) {
+  return Handle(*log_, "CreateSterilizer", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(SterilizerType type,
+                     Required("type", FromProto(req->type()), "PRE_VACUUM or GRAVITY"));
+    ASSIGN_OR_RETURN(Sterilizer created, core_->CreateSterilizer(w, req->name(), type));
+    return SterilizerToProto(created, resp);
+  });
+}
+
+grpc::Status SterilizationServiceImpl::GetSterilizer(grpc::ServerContext*,
+                                                     const v1::GetSterilizerRequest* req,
+                                                     v1::Sterilizer* resp) {
+  return Handle(*log_, "GetSterilizer", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Sterilizer sterilizer, core_->GetSterilizer(req->name()));
+    return SterilizerToProto(sterilizer, resp);
+  });
+}
+
+grpc::Status SterilizationServiceImpl::ListSterilizers(grpc::ServerContext*,
+                                                       const v1::ListSterilizersRequest* req,
+                                                       v1::ListSterilizersResponse* resp) {
+  return Handle(*log_, "ListSterilizers", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(
+        Page<Sterilizer> page,
+        core_->ListSterilizers({.page_size = req->page_size(), .page_token = req->page_token()}));
+    for (const Sterilizer& s : page.items) {
+      RETURN_IF_ERROR(SterilizerToProto(s, resp->add_sterilizers()));
+    }
+    resp->set_next_page_token(page.next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::RecordBowieDickTest(
+    grpc::ServerContext* ctx, const v1::RecordBowieDickTestRequest* req, v1::BowieDickTest* resp) {
+  return Handle(*log_, "RecordBowieDickTest", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(IndicatorResult result,
+                     Required("result", FromProto(req->result()), "PASS or FAIL"));
+    ASSIGN_OR_RETURN(BowieDickTest test, core_->RecordBowieDickTest(w, req->sterilizer(), result));
+    ToProto(test, req->sterilizer(), resp);
+    return absl::OkStatus();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Loads
+
+grpc::Status SterilizationServiceImpl::CreateLoad(grpc::ServerContext* ctx,
+                                                  const v1::CreateLoadRequest* req,
+                                                  v1::Load* resp) {
+  return Handle(*log_, "CreateLoad", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    NewLoad load{.sterilizer = req->sterilizer(),
+                 .cycle_number = req->cycle_number(),
+                 .cycle_type = req->cycle_type(),
+                 .item_serials = {req->item_serials().begin(), req->item_serials().end()},
+                 .test_cycle = req->test_cycle(),
+                 .bi_required = req->bi_required(),
+                 .shelf_life_days = req->shelf_life_days()};
+    ASSIGN_OR_RETURN(Load created, core_->CreateLoad(w, load));
+    ToProto(created, zone_, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::GetLoad(grpc::ServerContext*, const v1::GetLoadRequest* req,
+                                               v1::Load* resp) {
+  return Handle(*log_, "GetLoad", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(int64_t id, ParseLoadId("id", req->id()));
+    ASSIGN_OR_RETURN(Load load, core_->GetLoad(id));
+    ToProto(load, zone_, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::ListLoads(grpc::ServerContext*,
+                                                 const v1::ListLoadsRequest* req,
+                                                 v1::ListLoadsResponse* resp) {
+  return Handle(*log_, "ListLoads", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(
+        Page<Load> page,
+        core_->ListLoads({.page_size = req->page_size(), .page_token = req->page_token()},
+                         req->sterilizer(), FromProto(req->release_state())));
+    for (const Load& load : page.items) ToProto(load, zone_, resp->add_loads());
+    resp->set_next_page_token(page.next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::RecordCycleParameters(
+    grpc::ServerContext* ctx, const v1::RecordCycleParametersRequest* req, v1::Load* resp) {
+  return Handle(*log_, "RecordCycleParameters", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
+    CycleParameters parameters{.exposure_seconds = req->exposure_seconds(),
+                               .temperature_c = req->temperature_c(),
+                               .pressure_kpa = req->pressure_kpa(),
+                               .passed = req->passed()};
+    ASSIGN_OR_RETURN(parameters.started_at,
+                     FromProto("start_time", req->has_start_time(), req->start_time()));
+    ASSIGN_OR_RETURN(parameters.ended_at,
+                     FromProto("end_time", req->has_end_time(), req->end_time()));
+    ASSIGN_OR_RETURN(Load load, core_->RecordParameters(w, load_id, parameters));
+    ToProto(load, zone_, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::RecordChemicalIndicator(
+    grpc::ServerContext* ctx, const v1::RecordChemicalIndicatorRequest* req, v1::Load* resp) {
+  return Handle(*log_, "RecordChemicalIndicator", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
+    ASSIGN_OR_RETURN(IndicatorResult result,
+                     Required("result", FromProto(req->result()), "PASS or FAIL"));
+    ASSIGN_OR_RETURN(Load load, core_->RecordChemicalIndicator(w, load_id, req->type(), result));
+    ToProto(load, zone_, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::RecordBiologicalIndicator(
+    grpc::ServerContext* ctx, const v1::RecordBiologicalIndicatorRequest* req,
+    v1::RecordBiologicalIndicatorResponse* resp) {
+  return Handle(*log_, "RecordBiologicalIndicator", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
+    BiologicalIndicator bi{.product = req->product(), .lot = req->lot()};
+    ASSIGN_OR_RETURN(bi.result,
+                     Required("result", FromProto(req->result()), "NEGATIVE or POSITIVE"));
+    ASSIGN_OR_RETURN(bi.control_result, Required("control_result", FromProto(req->control_result()),
+                                                 "NEGATIVE or POSITIVE"));
+    ASSIGN_OR_RETURN(BiOutcome outcome, core_->RecordBiologicalIndicator(w, load_id, bi));
+    ToProto(outcome.load, zone_, resp->mutable_load());
+    if (outcome.look_back.has_value())
+      ToProto(*outcome.look_back, zone_, resp->mutable_look_back());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::ReleaseLoad(grpc::ServerContext* ctx,
+                                                   const v1::ReleaseLoadRequest* req,
+                                                   v1::Load* resp) {
+  return Handle(*log_, "ReleaseLoad", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
+    ASSIGN_OR_RETURN(Load load, core_->ReleaseLoad(w, load_id, req->meaning()));
+    ToProto(load, zone_, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::QuarantineLoad(grpc::ServerContext* ctx,
+                                                      const v1::QuarantineLoadRequest* req,
+                                                      v1::Load* resp) {
+  return Handle(*log_, "QuarantineLoad", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
+    ASSIGN_OR_RETURN(Load load, core_->QuarantineLoad(w, load_id, req->reason()));
+    ToProto(load, zone_, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::RecallLoad(grpc::ServerContext* ctx,
+                                                  const v1::RecallLoadRequest* req,
+                                                  v1::LookBack* resp) {
+  return Handle(*log_, "RecallLoad", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
+    ASSIGN_OR_RETURN(LookBack look_back, core_->RecallLoad(w, load_id, req->reason()));
+    ToProto(look_back, zone_, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SterilizationServiceImpl::GetLoadLookBack(grpc::ServerContext*,
+                                                       const v1::GetLoadLookBackRequest* req,
+                                                       v1::LookBack* resp) {
+  return Handle(*log_, "GetLoadLookBack", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
+    ASSIGN_OR_RETURN(LookBack look_back, core_->GetLookBack(load_id));
+    ToProto(look_back, zone_, resp);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace steritrack::rpc

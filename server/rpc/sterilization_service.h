@@ -1,0 +1,89 @@
+// gRPC adapter for steritrack.v1.SterilizationService: thin handlers over
+// core::SterilizationService.
+//
+// Each handler checks the request's shape, converts proto -> domain, calls core, converts back and
+// returns ToGrpcStatus(status). No rule lives here. Ids travel as decimal strings and are parsed
+// here (INVALID_ARGUMENT naming the field). One log line per request, nothing from its body.
+// Thread-safe: gRPC calls handlers from many threads.
+#ifndef STERITRACK_SERVER_RPC_STERILIZATION_SERVICE_H_
+#define STERITRACK_SERVER_RPC_STERILIZATION_SERVICE_H_
+
+#include <memory>
+
+#include "absl/time/time.h"
+#include "server/core/sterilization_service.h"
+#include "spdlog/logger.h"
+#include "steritrack/v1/sterilization.grpc.pb.h"
+
+namespace steritrack::rpc {
+
+class SterilizationServiceImpl final : public v1::SterilizationService::Service {
+ public:
+  // REQUIRES: `core` outlives this object. `zone`: the clinic's time zone, the same the core uses;
+  // lot-control numbers and labels carry the load's date in it.
+  SterilizationServiceImpl(SterilizationService* core, absl::TimeZone zone,
+                           std::shared_ptr<spdlog::logger> log)
+      : core_(core), zone_(zone), log_(std::move(log)) {}
+
+  grpc::Status CreateItem(grpc::ServerContext* ctx, const v1::CreateItemRequest* req,
+                          v1::ReusableItem* resp) override;
+  grpc::Status GetItem(grpc::ServerContext* ctx, const v1::GetItemRequest* req,
+                       v1::ReusableItem* resp) override;
+  grpc::Status ListItems(grpc::ServerContext* ctx, const v1::ListItemsRequest* req,
+                         v1::ListItemsResponse* resp) override;
+  grpc::Status PackItem(grpc::ServerContext* ctx, const v1::PackItemRequest* req,
+                        v1::ReusableItem* resp) override;
+  grpc::Status UseItem(grpc::ServerContext* ctx, const v1::UseItemRequest* req,
+                       v1::ReusableItem* resp) override;
+  grpc::Status RetireItem(grpc::ServerContext* ctx, const v1::RetireItemRequest* req,
+                          v1::ReusableItem* resp) override;
+
+  grpc::Status CreateSterilizer(grpc::ServerContext* ctx, const v1::CreateSterilizerRequest* req,
+                                v1::Sterilizer* resp) override;
+  grpc::Status GetSterilizer(grpc::ServerContext* ctx, const v1::GetSterilizerRequest* req,
+                             v1::Sterilizer* resp) override;
+  grpc::Status ListSterilizers(grpc::ServerContext* ctx, const v1::ListSterilizersRequest* req,
+                               v1::ListSterilizersResponse* resp) override;
+  grpc::Status RecordBowieDickTest(grpc::ServerContext* ctx,
+                                   const v1::RecordBowieDickTestRequest* req,
+                                   v1::BowieDickTest* resp) override;
+
+  grpc::Status CreateLoad(grpc::ServerContext* ctx, const v1::CreateLoadRequest* req,
+                          v1::Load* resp) override;
+  grpc::Status GetLoad(grpc::ServerContext* ctx, const v1::GetLoadRequest* req,
+                       v1::Load* resp) override;
+  grpc::Status ListLoads(grpc::ServerContext* ctx, const v1::ListLoadsRequest* req,
+                         v1::ListLoadsResponse* resp) override;
+  grpc::Status RecordCycleParameters(grpc::ServerContext* ctx,
+                                     const v1::RecordCycleParametersRequest* req,
+                                     v1::Load* resp) override;
+  grpc::Status RecordChemicalIndicator(grpc::ServerContext* ctx,
+                                       const v1::RecordChemicalIndicatorRequest* req,
+                                       v1::Load* resp) override;
+  grpc::Status RecordBiologicalIndicator(grpc::ServerContext* ctx,
+                                         const v1::RecordBiologicalIndicatorRequest* req,
+                                         v1::RecordBiologicalIndicatorResponse* resp) override;
+  grpc::Status ReleaseLoad(grpc::ServerContext* ctx, const v1::ReleaseLoadRequest* req,
+                           v1::Load* resp) override;
+  grpc::Status QuarantineLoad(grpc::ServerContext* ctx, const v1::QuarantineLoadRequest* req,
+                              v1::Load* resp) override;
+  grpc::Status RecallLoad(grpc::ServerContext* ctx, const v1::RecallLoadRequest* req,
+                          v1::LookBack* resp) override;
+  grpc::Status GetLoadLookBack(grpc::ServerContext* ctx, const v1::GetLoadLookBackRequest* req,
+                               v1::LookBack* resp) override;
+
+ private:
+  // An item on the wire, with the label of its last load's pack. The label is read after the
+  // answer is already decided (a write may have committed), so a failed read of the load is logged
+  // and the label left empty rather than turning a recorded write into an error.
+  void ItemToProto(const char* method, const ReusableItem& item, v1::ReusableItem* out);
+  absl::Status SterilizerToProto(const Sterilizer& sterilizer, v1::Sterilizer* out);
+
+  SterilizationService* core_;
+  const absl::TimeZone zone_;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+}  // namespace steritrack::rpc
+
+#endif  // STERITRACK_SERVER_RPC_STERILIZATION_SERVICE_H_

@@ -1,0 +1,443 @@
+"""Harness for the end-to-end tests: the real steritrackd and the real steritrack CLI.
+
+Each test gets its own temporary directory and database, and a server on a port the kernel chose
+(`--listen 127.0.0.1:0`; the port is read from the server's "listening on ... (port N)" log line).
+The CLI runs with HOME, XDG_CONFIG_HOME, STERITRACK_CONFIG and STERITRACK_QUEUE pointing into that
+directory, so no user's or machine's configuration or offline queue is read or written, and tests
+running in parallel never share one.
+Readiness is a bounded poll with a cheap CLI call, never a fixed sleep. Every server a test started
+is killed in the test's cleanup, whatever happened, and its log is printed when the test failed.
+
+The binaries come from the environment: STERITRACKD (server) and STERITRACK (CLI); ctest sets both.
+Python 3 standard library only.
+"""
+
+import ctypes
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+# Generous bounds for a loaded 2-core CI machine. They only cap how long a broken build can hang;
+# no assertion depends on how fast anything is.
+CALL_TIMEOUT = 60  # seconds for one CLI call
+START_TRIES = 1200  # x 0.05 s: waiting for the server's "listening" line
+READY_TRIES = 60  # CLI probes until the server answers
+STOP_TIMEOUT = 60  # seconds for the server to exit after a signal
+
+GTIN = "09506000134352"  # valid check digit (the README's product)
+GTIN_2 = "09521234543213"  # another valid product
+GTIN_BAD_CHECK = "09506000134353"  # GTIN with a wrong check digit
+
+LISTENING = re.compile(r"listening on \S+ \(port (\d+)\)")
+
+
+def _binary(variable):
+    path = os.environ.get(variable)
+    if not path:
+        raise RuntimeError(
+            f"set {variable} to the built binary (ctest does this; e.g. "
+            f"{variable}=build/server/steritrackd python3 tests/e2e/test_nurse_day.py)")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"{variable}={path} is not an executable file")
+    return path
+
+
+def steritrackd():
+    return _binary("STERITRACKD")
+
+
+def steritrack():
+    return _binary("STERITRACK")
+
+
+# --------------------------------------------------------------------------------------------------
+# Dates and barcodes
+
+
+def today_utc():
+    return datetime.datetime.now(datetime.timezone.utc).date()
+
+
+def far_future_expiry():
+    """YYMMDD, 31 December four years on: in date for the whole run and inside GS1's window."""
+    return f"{(today_utc().year + 4) % 100:02d}1231"
+
+
+def other_future_expiry():
+    """A second future expiry date, different from far_future_expiry()."""
+    return f"{(today_utc().year + 3) % 100:02d}0630"
+
+
+def past_expiry():
+    """YYMMDD, 31 January of last year: expired at any moment of this run."""
+    return f"{(today_utc().year - 1) % 100:02d}0131"
+
+
+def iso_from_yymmdd(yymmdd):
+    # Within GS1's sliding window the century is this one for the dates above.
+    return f"{today_utc().year // 100:02d}{yymmdd[0:2]}-{yymmdd[2:4]}-{yymmdd[4:6]}"
+
+
+def unit_code(serial, lot, expiry, gtin=GTIN):
+    """A full delivery scan, bracketed form: GTIN, expiry, lot, serial."""
+    return f"(01){gtin}(17){expiry}(10){lot}(21){serial}"
+
+
+def short_code(serial, gtin=GTIN):
+    """What identifies one unit: GTIN and serial."""
+    return f"(01){gtin}(21){serial}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Processes
+
+
+def _die_with_parent():
+    """In the child before exec: if the test runner dies (ctest timeout), the server dies too."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # pylint: disable=broad-except
+        pass
+
+
+def free_port():
+    """A loopback port that nothing listens on (bound, then closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def established_connections_to(port):
+    """How many client sockets on this machine have an established TCP connection to `port`."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) < 4:
+                continue
+            remote, state = fields[2], fields[3]
+            if state == "01" and int(remote.rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
+class CliResult:
+    """One finished CLI call: exit code, stdout, stderr and, for --json calls, the object."""
+
+    def __init__(self, argv, returncode, stdout, stderr):
+        self.argv = argv
+        self.rc = returncode
+        self.out = stdout
+        self.err = stderr
+
+    @property
+    def lines(self):
+        return [line for line in self.out.splitlines() if line.strip()]
+
+    @property
+    def json(self):
+        lines = self.lines
+        if len(lines) != 1:
+            raise AssertionError(f"expected exactly one JSON line on stdout, got:\n{self}")
+        try:
+            value = json.loads(lines[0])
+        except ValueError as e:
+            raise AssertionError(f"stdout is not JSON ({e}):\n{self}") from None
+        if not isinstance(value, dict):
+            raise AssertionError(f"stdout is JSON but not an object:\n{self}")
+        return value
+
+    def __str__(self):
+        printable = " ".join(repr(a) if (" " in a or "\x1d" in a or not a) else a
+                             for a in self.argv)
+        return f"$ {printable}\nexit {self.rc}\nstdout:\n{self.out}stderr:\n{self.err}"
+
+
+def cli_environment(env_extra=None):
+    """The CLI's environment: this process's minus every STERITRACK_* setting, in UTC, + extras."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STERITRACK_")}
+    env["TZ"] = "UTC"  # the CLI prints local times; the server runs with --time-zone UTC
+    if env_extra:
+        env.update(env_extra)
+    return env
+
+
+def isolated_cli_settings(directory):
+    """Environment that keeps the CLI's config and offline queue inside `directory`."""
+    home = os.path.join(directory, "home")
+    xdg = os.path.join(directory, "xdg")
+    os.makedirs(home, exist_ok=True)
+    os.makedirs(xdg, exist_ok=True)
+    config = os.path.join(directory, "steritrack-config.toml")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write("# empty: every test passes what it needs on the command line\n")
+    return {"HOME": home, "XDG_CONFIG_HOME": xdg, "STERITRACK_CONFIG": config,
+            "STERITRACK_QUEUE": os.path.join(directory, "queue.db")}
+
+
+def run_cli(args, server=None, json_mode=False, request_id=None, actor="nurse.e2e", env_extra=None):
+    """Runs the real CLI once. `server` None leaves --server off (the environment decides)."""
+    argv = [steritrack()]
+    if server is not None:
+        argv += ["--server", server]
+    if actor is not None:
+        argv += ["--actor", actor]
+    if json_mode:
+        argv.append("--json")
+    if request_id is not None:
+        argv += ["--request-id", request_id]
+    argv += list(args)
+    proc = subprocess.run(argv, capture_output=True, env=cli_environment(env_extra),
+                          timeout=CALL_TIMEOUT, check=False)
+    return CliResult(argv, proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                     proc.stderr.decode("utf-8", "replace"))
+
+
+def cli_popen(args, server, json_mode=False, request_id=None, actor="nurse.e2e", env_extra=None):
+    """Starts the real CLI without waiting; finish it with finish_cli()."""
+    argv = [steritrack(), "--server", server, "--actor", actor]
+    if json_mode:
+        argv.append("--json")
+    if request_id is not None:
+        argv += ["--request-id", request_id]
+    argv += list(args)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=cli_environment(env_extra))
+    proc.e2e_argv = argv
+    return proc
+
+
+def finish_cli(proc):
+    try:
+        out, err = proc.communicate(timeout=CALL_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(
+            f"CLI did not finish within {CALL_TIMEOUT}s: {proc.e2e_argv}") from None
+    return CliResult(proc.e2e_argv, proc.returncode, out.decode("utf-8", "replace"),
+                     err.decode("utf-8", "replace"))
+
+
+class Server:
+    """One run of the real steritrackd on a kernel-chosen loopback port."""
+
+    def __init__(self, workdir, db_path, name, extra_args=(), cli_env=None):
+        self.workdir = workdir
+        # The readiness probe gets its own offline queue: it must never deliver a test's writes.
+        self.probe_env = dict(cli_env or {})
+        self.probe_env["STERITRACK_QUEUE"] = os.path.join(workdir, f"{name}-probe-queue.db")
+        self.db_path = db_path
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        self.name = name
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.port = None
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        argv = [steritrackd(), "--db", self.db_path, "--listen", "127.0.0.1:0", "--time-zone",
+                "UTC", *self.extra_args]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.workdir,
+                                         preexec_fn=_die_with_parent)
+        for _ in range(START_TRIES):
+            match = LISTENING.search(self.log())
+            if match:
+                self.port = int(match.group(1))
+                break
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"{self.name}: steritrackd exited with {self.proc.returncode} before "
+                    f"listening:\n{self.log()}")
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"{self.name}: no 'listening on ... (port N)' line:\n{self.log()}")
+        self.wait_until_ready()
+        return self
+
+    def wait_until_ready(self):
+        """Polls with a cheap read until the server answers (any answer from the server will do)."""
+        probe = None
+        for _ in range(READY_TRIES):
+            probe = run_cli(["cartridge", "show", short_code("READINESS-PROBE")],
+                            server=self.address, env_extra=self.probe_env)
+            if probe.rc in (0, 4):  # found or not found: either way the server answered
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name}: server never answered; last probe:\n{probe}\n"
+                             f"server log:\n{self.log()}")
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, signum):
+        if self.running():
+            self.proc.send_signal(signum)
+
+    def wait(self, timeout=STOP_TIMEOUT):
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self):
+        """SIGKILL and reap; safe to call on a stopped or never-started server."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGCONT)  # in case a test left it stopped
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+class E2ETestCase(unittest.TestCase):
+    """Owns a temp directory and every server a test starts; prints server logs on failure."""
+
+    maxDiff = None
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = tempfile.mkdtemp(prefix=f"steritrack-e2e-{self._testMethodName[:40]}-")
+        self.servers = []
+        self.saved_logs = []
+        self.addCleanup(self._stop_everything)
+        self.cli_env = isolated_cli_settings(self.tmp)
+
+    def _stop_everything(self):
+        for server in self.servers:
+            server.kill()
+            self.saved_logs.append((server.name, server.log()))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run(self, result=None):
+        result = result if result is not None else self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        outcome = super().run(result)
+        if len(result.failures) + len(result.errors) > before:
+            for name, text in self.saved_logs:
+                sys.stderr.write(f"\n----- steritrackd log ({self.id()}, {name}) -----\n{text}"
+                                 f"----- end of log -----\n")
+            sys.stderr.flush()
+        return outcome
+
+    # Servers
+
+    def start_server(self, db_name="steritrack.db", extra_args=()):
+        server = Server(self.tmp, os.path.join(self.tmp, db_name),
+                        f"server-{len(self.servers) + 1}", extra_args, self.cli_env)
+        self.servers.append(server)
+        return server.start()
+
+    # CLI
+
+    def cli(self, *args, server=None, json_mode=False, request_id=None, actor="nurse.e2e",
+            env_extra=None, missing_server=False):
+        if server is None and not missing_server:
+            server = self.server.address
+        return run_cli(args, server=server, json_mode=json_mode, request_id=request_id,
+                       actor=actor, env_extra={**self.cli_env, **(env_extra or {})})
+
+    def cli_popen(self, args, env_extra=None, **kwargs):
+        return cli_popen(args, self.server.address, env_extra={**self.cli_env, **(env_extra or {})},
+                         **kwargs)
+
+    def jcli(self, *args, **kwargs):
+        return self.cli(*args, json_mode=True, **kwargs)
+
+    # Assertions
+
+    def assertExit(self, result, code):
+        self.assertEqual(result.rc, code, f"wrong exit code (want {code})\n{result}")
+        return result
+
+    def assertOk(self, result):
+        self.assertExit(result, 0)
+        return result
+
+    def assertRefused(self, result, code, reason, outcome=None, grpc_code=None):
+        """A --json refusal: exit code, {"ok": false, "reason": ...}; returns the JSON object."""
+        self.assertExit(result, code)
+        obj = result.json
+        self.assertIs(obj.get("ok"), False, str(result))
+        self.assertEqual(obj.get("reason"), reason, str(result))
+        if outcome is not None:
+            self.assertEqual(obj.get("outcome"), outcome, str(result))
+        if grpc_code is not None:
+            self.assertEqual(obj.get("code"), grpc_code, str(result))
+        self.assertIsInstance(obj.get("metadata", {}), dict, str(result))
+        return obj
+
+    def assertOneStopLine(self, result, code=3):
+        """A text refusal: exactly one line on stdout, starting 'STOP — '; returns it."""
+        self.assertExit(result, code)
+        lines = result.lines
+        self.assertEqual(len(lines), 1, f"a refusal is one line\n{result}")
+        self.assertTrue(lines[0].startswith("STOP \u2014 "), f"not a STOP line\n{result}")
+        return lines[0]
+
+    # Reading state back
+
+    def receive(self, *codes, **kwargs):
+        return self.assertOk(self.cli("receive", *codes, **kwargs))
+
+    def start_treatment(self, room, clinician="nurse.kim", client_ref="CLIENT-0042", **kwargs):
+        result = self.assertOk(self.jcli("treatment", "start", "--room", str(room), "--clinician",
+                                         clinician, "--client-ref", client_ref, **kwargs))
+        obj = result.json
+        self.assertIs(obj.get("ok"), True, str(result))
+        treatment_id = obj.get("treatment_id")
+        self.assertTrue(isinstance(treatment_id, str) and treatment_id.isdigit(), str(result))
+        self.assertEqual(obj["treatment"]["id"], treatment_id, str(result))
+        return treatment_id
+
+    def show(self, serial, gtin=GTIN, server=None):
+        """cartridge show --json: the cartridge object."""
+        result = self.assertOk(self.jcli("cartridge", "show", short_code(serial, gtin),
+                                         server=server))
+        obj = result.json
+        self.assertIs(obj.get("ok"), True, str(result))
+        return obj["cartridge"]
+
+    def show_treatment(self, treatment_id, server=None):
+        result = self.assertOk(self.jcli("treatment", "show", str(treatment_id), server=server))
+        return result.json["treatment"]
+
+    def assertNotStored(self, serial, gtin=GTIN):
+        result = self.jcli("cartridge", "show", short_code(serial, gtin))
+        self.assertRefused(result, 4, "CARTRIDGE_NOT_IN_STOCK")
+
+    @staticmethod
+    def actions(cartridge):
+        return [e.get("action") for e in cartridge.get("history", [])]
