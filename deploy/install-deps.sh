@@ -10,6 +10,8 @@ packages=(
   libtomlplusplus-dev libzint-dev tmux
   python3 sqlite3
 )
+# npm fetches buf for the API checks; a machine that already has Node.js keeps its own.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

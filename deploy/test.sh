@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./deploy/install-deps.sh
+# buf (API lint and breaking-change check) comes from the npm registry, pinned.
+if [[ ! -x build/tools/node_modules/.bin/buf ]]; then
+  npm install --silent --no-audit --no-fund --prefix build/tools @bufbuild/buf@1.75.0 >/dev/null
+fi
 cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${STERITRACK_CMAKE_ARGS:-} >/dev/null
 cmake --build build/test -j2
 ctest --test-dir build/test --output-on-failure --timeout 600 -j2
