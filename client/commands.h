@@ -36,6 +36,13 @@ void AddTreatmentCommands(CLI::App& app, const Globals& globals, Action& action)
 void AddRoomCommand(CLI::App& app, const Globals& globals, Action& action);
 void AddSyncCommand(CLI::App& app, const Globals& globals, Action& action);
 void AddSterilizationCommands(CLI::App& app, const Globals& globals, Action& action);
+// report compliance, stock (client/report_commands.cc).
+void AddReportCommands(CLI::App& app, const Globals& globals, Action& action);
+// recall lookback, added to the `recall` group beside `recall lot`.
+void AddRecallLookBackCommand(CLI::App& recall, const Globals& globals, Action& action);
+// audit verify|log and events watch (client/audit_commands.cc).
+void AddAuditCommands(CLI::App& app, const Globals& globals, Action& action);
+void AddEventsCommands(CLI::App& app, const Globals& globals, Action& action);
 void AddCompletionCommand(CLI::App& app, Action& action);
 std::string BashCompletion(const CLI::App& app);
 

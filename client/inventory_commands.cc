@@ -206,6 +206,7 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
         return out.SuccessText(text.str(), "recall", resp);
       };
     });
+    AddRecallLookBackCommand(*recall, g, action);
   }
 
   // cartridge show BARCODE

@@ -123,10 +123,10 @@ bool RenderLabel(const LabelUnit& unit, size_t index, const LabelSheetOptions& o
     return false;
   }
   symbol->symbology = BARCODE_DATAMATRIX;
-  symbol->input_mode = GS1_MODE;
+  symbol->input_mode = o.zint_gs1_lint ? GS1_MODE : (GS1_MODE | GS1NOCHECK_MODE);
   symbol->option_3 = DM_SQUARE;  // every label the same shape
   // A non-compliant GS1 symbol is a label scanners may refuse: treat zint's warnings as errors.
-  symbol->warn_level = WARN_FAIL_ALL;
+  if (o.zint_gs1_lint) symbol->warn_level = WARN_FAIL_ALL;
   const int rc = ZBarcode_Encode_and_Buffer_Vector(
       symbol.get(), reinterpret_cast<const unsigned char*>(data.data()),
       static_cast<int>(data.size()), 0);

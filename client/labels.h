@@ -32,6 +32,10 @@ struct LabelSheetOptions {
   double module_mm = 0.5;     // DataMatrix X-dimension, reduced when a symbol would not fit
   double max_symbol_mm = 22;  // the symbol's largest side
   std::string title = "steritrack labels";
+  // zint lints GS1 data and a warning fails the label. Pack labels carry AI 8004 (GIAI) with the
+  // clinic's own item serial, which has no numeric GS1 Company Prefix for zint to find: for them
+  // the lint is off, after steritrack's own strict parser has checked the string.
+  bool zint_gs1_lint = true;
 };
 
 // Renders the sheet as one SVG document. Labels never straddle a page boundary: each page-height

@@ -77,8 +77,11 @@ int main(int argc, char** argv) {
   steritrack::cli::AddInventoryCommands(app, globals, action);
   steritrack::cli::AddTreatmentCommands(app, globals, action);
   steritrack::cli::AddSterilizationCommands(app, globals, action);
+  steritrack::cli::AddReportCommands(app, globals, action);
   steritrack::cli::AddRoomCommand(app, globals, action);
   steritrack::cli::AddSyncCommand(app, globals, action);
+  steritrack::cli::AddAuditCommands(app, globals, action);
+  steritrack::cli::AddEventsCommands(app, globals, action);
   steritrack::cli::AddCompletionCommand(app, action);
 
   try {

@@ -4,10 +4,9 @@
 // The element string comes from the server (ReusableItem.label, Load.pack_labels): (8004) the item,
 // (10) steriliser and cycle, (11) the load's date, so a scan in room mode identifies the item. zint
 // 2.11 lints AI 8004 (GIAI) for a numeric GS1 Company Prefix, which a clinic's own item serials do
-// not have; client/labels.h (cartridge labels) rightly fails on any lint warning, so these symbols
-// are encoded here with GS1NOCHECK_MODE after steritrack's own strict parser has checked the
-// string. The file is written through labels.h's StagedFile. Pure functions apart from the file;
-// any thread.
+// not have, so the shared label sheet (client/labels.h) encodes these with zint's lint off, after
+// steritrack's own strict parser has checked the string. Pure functions apart from the file; any
+// thread.
 #ifndef STERITRACK_CLIENT_PACK_LABELS_H_
 #define STERITRACK_CLIENT_PACK_LABELS_H_
 

@@ -6,10 +6,12 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libsqlite3-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
+  libsqlite3-dev libssl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   libtomlplusplus-dev libzint-dev tmux
   python3 sqlite3
 )
+# Headless Chromium renders the HTML compliance report in its end-to-end test (tests/e2e/test_report.py).
+packages+=(chromium)
 # npm fetches buf for the API checks; a machine that already has Node.js keeps its own.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

@@ -8,7 +8,10 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/time/time.h"
+#include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
+#include "server/core/commit_notifier.h"
+#include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
 #include "server/demo_data.h"
 #include "server/rpc/server.h"
@@ -25,6 +28,7 @@ int main(int argc, char** argv) {
   bool demo = false;
   int readers = 4;
   double grace_seconds = 10;
+  double disposal_limit_hours = 4;
 
   CLI::App app{"steritrackd: the steritrack server (cartridge safety, sterilisation, audit)"};
   app.add_option("--db", db_path, "SQLite database file (created if missing)")
@@ -39,6 +43,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--shutdown-grace", grace_seconds,
                  "seconds to let in-flight requests finish on SIGTERM")
+      ->capture_default_str();
+  app.add_option("--disposal-limit-hours", disposal_limit_hours,
+                 "hours an opened cartridge may stay undisposed before the compliance report lists "
+                 "it (rule 3); fractions allowed")
+      ->check(CLI::Range(0.0, 168.0))
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -74,15 +83,25 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  steritrack::CommitNotifier commits;  // wakes the event stream after each committed write
   steritrack::CartridgeService core(
-      {.store = store->get(), .clock = clock.get(), .clinic_time_zone = zone});
+      {.store = store->get(), .clock = clock.get(), .clinic_time_zone = zone, .commits = &commits});
   steritrack::SterilizationService sterilization(
-      {.store = store->get(), .clock = clock.get(), .clinic_time_zone = zone});
+      {.store = store->get(), .clock = clock.get(), .clinic_time_zone = zone, .commits = &commits});
+  steritrack::AuditService audit({.store = store->get()});
+  steritrack::ReportService reports(
+      {.store = store->get(),
+       .clock = clock.get(),
+       .clinic_time_zone = zone,
+       .disposal_limit = absl::Seconds(static_cast<int64_t>(disposal_limit_hours * 3600))});
   auto server = steritrack::rpc::RpcServer::Start({.listen = listen,
                                                    .core = &core,
                                                    .sterilization = &sterilization,
                                                    .clinic_time_zone = zone,
-                                                   .log = log});
+                                                   .reports = &reports,
+                                                   .log = log,
+                                                   .audit = &audit,
+                                                   .commits = &commits});
   if (!server.ok()) {
     log->error("{}", std::string(server.status().message()));
     return 1;

@@ -98,6 +98,12 @@ struct Event {
   int64_t sterilizer_id = 0;  // 0: none
   std::string detail;
   std::string request_id;
+  // Rule 9: plain-text snapshots of the record's relevant state before and after the change, e.g.
+  // "state=RECEIVED" -> "state=OPENED treatment=18 room=3". Never a client reference.
+  std::string before;
+  std::string after;
+  int64_t corrects_seq = 0;  // 0: none; else the entry this one corrects
+  std::string hash;          // set by the store: the entry's link in the audit hash chain
 };
 
 // A completed idempotent write: the answer a repeat of `request_id` gets.

@@ -10,11 +10,13 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "steritrack/model.h"
 #include "steritrack/sterilization.h"
 
@@ -52,6 +54,24 @@ struct EventFilter {
   bool lot_wide_only = false;
   int64_t after_seq = 0;
   int limit = 1000;
+};
+
+// The audit trail (rule 9): every event, filtered, oldest first.
+struct AuditEntryFilter {
+  int64_t after_seq = 0;
+  std::string action;  // empty: any
+  std::string actor;   // empty: any
+  std::optional<absl::Time> from;  // inclusive
+  std::optional<absl::Time> to;    // exclusive
+  int limit = 100;
+};
+
+// The outcome of checking the audit hash chain end to end.
+struct AuditChainCheck {
+  bool intact = true;
+  int64_t entries = 0;
+  int64_t first_bad_seq = 0;  // when not intact: the first entry that is wrong or missing
+  std::string problem;        // when not intact: what is wrong, in plain words
 };
 
 struct ItemFilter {
@@ -95,6 +115,14 @@ class ReadTransaction {
 
   virtual absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) = 0;
 
+  // The audit trail: events matching `filter`, oldest first, with before/after and chain hash.
+  virtual absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& filter) = 0;
+  // The highest committed event seq, 0 when there is none.
+  virtual absl::StatusOr<int64_t> LastEventSeq() = 0;
+  // Recomputes the hash chain over every entry and cross-checks it against the store's own record
+  // of the last entry issued, so that an altered, removed, reordered or truncated entry is found.
+  virtual absl::StatusOr<AuditChainCheck> VerifyAuditChain() = 0;
+
   // Reusable equipment and sterilisation (rules 5-8).
   virtual absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) = 0;
   virtual absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) = 0;
@@ -113,6 +141,23 @@ class ReadTransaction {
   virtual absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTests(int64_t sterilizer_id,
                                                                         absl::CivilDay day) = 0;
   virtual absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) = 0;
+
+  // ---- Reporting (issue 5: compliance report, recall look-back, stock). Reads by time range for
+  // a period [from, to): each pages by id (ids greater than `after_id`, at most `limit`, by id).
+  // Treatments started in the period.
+  virtual absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(
+      absl::Time from, absl::Time to, int64_t after_id, int limit) = 0;
+  // Cartridges opened (use.at) in the period, complete as FindCartridge.
+  virtual absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(
+      absl::Time from, absl::Time to, int64_t after_id, int limit) = 0;
+  // Loads created in the period, complete as FindLoad.
+  virtual absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
+                                                                    int64_t after_id,
+                                                                    int limit) = 0;
+  // Bowie-Dick tests of every steriliser on days first <= day < last, oldest first.
+  virtual absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(
+      absl::CivilDay first, absl::CivilDay last) = 0;
+  // ---- End of reporting reads.
 };
 
 class WriteTransaction : public ReadTransaction {

@@ -77,13 +77,17 @@ std::string TreatmentIdText(int64_t id) { return StrCat(id); }
 }  // namespace
 
 CartridgeService::CartridgeService(CartridgeServiceOptions options)
-    : store_(options.store), clock_(options.clock), zone_(options.clinic_time_zone) {}
+    : store_(options.store),
+      clock_(options.clock),
+      zone_(options.clinic_time_zone),
+      commits_(options.commits) {}
 
 template <typename T>
 absl::StatusOr<T> CartridgeService::RunWrite(
     const WriteContext& ctx, std::string_view operation, std::string_view fingerprint,
     absl::FunctionRef<absl::StatusOr<T>(WriteTransaction&, absl::Time)> body) {
-  return core_internal::RunIdempotentWrite<T>(*store_, *clock_, ctx, operation, fingerprint, body);
+  return core_internal::RunIdempotentWrite<T>(*store_, *clock_, commits_, ctx, operation,
+                                              fingerprint, body);
 }
 
 bool CartridgeService::IsExpired(const Lot& lot, absl::Time now) const {
@@ -278,7 +282,9 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
             RETURN_IF_ERROR(tx.AppendEvent(Event{
                 .at = now, .actor = ctx.actor, .action = "LOT_CREATED", .lot_id = lot.id,
                 .detail = StrCat("lot ", lot.lot, " of ", lot.gtin, ", expiry ", Iso(lot.expiry)),
-                .request_id = ctx.request_id}).status());
+                .request_id = ctx.request_id,
+            .before = "",
+            .after = StrCat("state=ACTIVE expiry=", Iso(lot.expiry))}).status());
           }
           Cartridge c{.gtin = unit.gtin, .serial = unit.serial, .lot = lot,
                       .state = CartridgeState::kReceived, .received_at = now,
@@ -287,7 +293,9 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
           RETURN_IF_ERROR(tx.AppendEvent(Event{
               .at = now, .actor = ctx.actor, .action = "CARTRIDGE_RECEIVED", .lot_id = lot.id,
               .cartridge_id = c.id, .detail = StrCat("received into stock, lot ", lot.lot),
-              .request_id = ctx.request_id}).status());
+              .request_id = ctx.request_id,
+            .before = "",
+            .after = "state=RECEIVED"}).status());
           Derive(c, now);
           received.push_back(std::move(c));
         }
@@ -374,7 +382,9 @@ absl::StatusOr<Cartridge> CartridgeService::Discard(const WriteContext& ctx,
         RETURN_IF_ERROR(tx.AppendEvent(Event{
             .at = now, .actor = ctx.actor, .action = "CARTRIDGE_DISCARDED", .lot_id = c->lot.id,
             .cartridge_id = c->id, .detail = StrCat("written off unused: ", reason),
-            .request_id = ctx.request_id}).status());
+            .request_id = ctx.request_id,
+            .before = "state=RECEIVED",
+            .after = "state=DISCARDED_UNUSED"}).status());
         Derive(*c, now);
         return *std::move(c);
       });
@@ -438,7 +448,9 @@ absl::StatusOr<RecallResult> CartridgeService::RecallLot(const WriteContext& ctx
         RETURN_IF_ERROR(tx.UpdateLotState(found->id, LotState::kRecalled, reason, now, ctx.actor));
         RETURN_IF_ERROR(tx.AppendEvent(Event{
             .at = now, .actor = ctx.actor, .action = "LOT_RECALLED", .lot_id = found->id,
-            .detail = StrCat("recalled: ", reason), .request_id = ctx.request_id}).status());
+            .detail = StrCat("recalled: ", reason), .request_id = ctx.request_id,
+            .before = StrCat("state=", LotStateName(found->state)),
+            .after = "state=RECALLED"}).status());
         found->state = LotState::kRecalled;
         found->state_reason = std::string(reason);
         found->state_changed_at = now;
@@ -485,7 +497,9 @@ absl::StatusOr<Treatment> CartridgeService::StartTreatment(const WriteContext& c
         RETURN_IF_ERROR(tx.AppendEvent(Event{
             .at = now, .actor = ctx.actor, .action = "TREATMENT_STARTED", .treatment_id = t.id,
             .detail = StrCat("room ", room, ", clinician ", clinician),
-            .request_id = ctx.request_id}).status());
+            .request_id = ctx.request_id,
+            .before = "",
+            .after = StrCat("state=STARTED room=", room)}).status());
         return t;
       });
 }
@@ -560,14 +574,18 @@ absl::StatusOr<TreatmentDetail> CartridgeService::EndTreatment(const WriteContex
                 .treatment_id = id, .item_id = item.id, .load_id = item.load_id,
                 .detail = StrCat("item ", item.serial, " back from treatment ", id,
                                  ": to be reprocessed"),
-                .request_id = ctx.request_id}).status());
+                .request_id = ctx.request_id,
+            .before = "state=IN_USE",
+            .after = "state=DIRTY"}).status());
           }
         }
         RETURN_IF_ERROR(tx.AppendEvent(Event{
             .at = now, .actor = ctx.actor, .action = "TREATMENT_ENDED", .treatment_id = id,
             .detail = StrCat(detail.cartridges.size(), " cartridge(s) used, ", undisposed,
                                    " not yet disposed"),
-            .request_id = ctx.request_id}).status());
+            .request_id = ctx.request_id,
+            .before = "state=STARTED",
+            .after = "state=ENDED"}).status());
         return detail;
       });
 }
@@ -629,7 +647,9 @@ absl::StatusOr<Cartridge> CartridgeService::Open(const WriteContext& ctx, std::s
             .at = now, .actor = ctx.actor, .action = "CARTRIDGE_OPENED", .lot_id = c->lot.id,
             .cartridge_id = c->id, .treatment_id = treatment_id,
             .detail = StrCat("opened for treatment ", treatment_id, " in room ", t->room),
-            .request_id = ctx.request_id}).status());
+            .request_id = ctx.request_id,
+            .before = "state=RECEIVED",
+            .after = StrCat("state=OPENED treatment=", treatment_id, " room=", t->room)}).status());
         Derive(*c, now);
         return *std::move(c);
       });
@@ -667,7 +687,9 @@ absl::StatusOr<Cartridge> CartridgeService::Dispose(const WriteContext& ctx,
             .at = now, .actor = ctx.actor, .action = "CARTRIDGE_DISPOSED", .lot_id = c->lot.id,
             .cartridge_id = c->id, .treatment_id = c->use ? c->use->treatment_id : 0,
             .detail = StrCat("disposed in sharps container ", container_id),
-            .request_id = ctx.request_id}).status());
+            .request_id = ctx.request_id,
+            .before = StrCat("state=OPENED treatment=", c->use ? c->use->treatment_id : 0),
+            .after = StrCat("state=DISPOSED container=", container_id)}).status());
         Derive(*c, now);
         return *std::move(c);
       });

@@ -17,6 +17,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/core/commit_notifier.h"
 #include "steritrack/clock.h"
 #include "steritrack/model.h"
 #include "steritrack/store.h"
@@ -85,6 +86,8 @@ struct CartridgeServiceOptions {
   const Clock* clock = nullptr;  // REQUIRES: non-null, outlives the service
   // Expiry dates are calendar days in the clinic's time zone.
   absl::TimeZone clinic_time_zone = absl::UTCTimeZone();
+  // Told after every committed write (the event stream waits on it). Optional; outlives the service.
+  CommitNotifier* commits = nullptr;
 };
 
 class CartridgeService {
@@ -136,6 +139,7 @@ class CartridgeService {
   Store* const store_;
   const Clock* const clock_;
   const absl::TimeZone zone_;
+  CommitNotifier* const commits_;
 };
 
 }  // namespace steritrack

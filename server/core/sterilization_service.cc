@@ -444,8 +444,15 @@ struct EventIds {
   int64_t sterilizer_id = 0;
 };
 
+// The audit trail's before/after snapshot of the record's state (rule 9).
+struct Change {
+  std::string before;
+  std::string after;
+};
+
 absl::Status Append(WriteTransaction& tx, const WriteContext& ctx, absl::Time now,
-                    std::string_view action, EventIds ids, std::string detail) {
+                    std::string_view action, EventIds ids, std::string detail,
+                    Change change = {}) {
   return tx
       .AppendEvent(Event{.at = now,
                          .actor = ctx.actor,
@@ -455,7 +462,9 @@ absl::Status Append(WriteTransaction& tx, const WriteContext& ctx, absl::Time no
                          .load_id = ids.load_id,
                          .sterilizer_id = ids.sterilizer_id,
                          .detail = std::move(detail),
-                         .request_id = ctx.request_id})
+                         .request_id = ctx.request_id,
+                         .before = std::move(change.before),
+                         .after = std::move(change.after)})
       .status();
 }
 
@@ -617,7 +626,10 @@ std::string ItemLabel(const ReusableItem& item, const Load& load, absl::TimeZone
 // ---------------------------------------------------------------------------------------------------
 
 SterilizationService::SterilizationService(SterilizationServiceOptions options)
-    : store_(options.store), clock_(options.clock), zone_(options.clinic_time_zone) {}
+    : store_(options.store),
+      clock_(options.clock),
+      zone_(options.clinic_time_zone),
+      commits_(options.commits) {}
 
 // ---------------------------------------------------------------------------------------------------
 // Items
@@ -633,7 +645,7 @@ absl::StatusOr<ReusableItem> SterilizationService::CreateItem(const WriteContext
       item.maintenance_due ? absl::FormatCivilTime(*item.maintenance_due) : std::string();
   std::string fingerprint = StrCat(item.serial, "|", item.type, "|", item.ifu_max_cycles, "|", due);
   return RunIdempotentWrite<ReusableItem>(
-      *store_, *clock_, ctx, "CreateItem", fingerprint,
+      *store_, *clock_, commits_, ctx, "CreateItem", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
         ASSIGN_OR_RETURN(std::optional<ReusableItem> existing, tx.FindItem(item.serial));
         if (existing.has_value()) {
@@ -650,7 +662,8 @@ absl::StatusOr<ReusableItem> SterilizationService::CreateItem(const WriteContext
         ASSIGN_OR_RETURN(created.id, tx.InsertItem(created));
         RETURN_IF_ERROR(Append(tx, ctx, now, "ITEM_CREATED", {.item_id = created.id},
                                StrCat("item ", created.serial, " (", created.type, "), IFU max ",
-                                      created.ifu_max_cycles, " cycles")));
+                                      created.ifu_max_cycles, " cycles"),
+                               Change{"", "state=DIRTY cycles=0"}));
         return created;
       });
 }
@@ -684,7 +697,7 @@ absl::StatusOr<ReusableItem> SterilizationService::PackItem(const WriteContext& 
                                                             std::string_view serial) {
   RETURN_IF_ERROR(CheckSerial("serial", serial));
   return RunIdempotentWrite<ReusableItem>(
-      *store_, *clock_, ctx, "PackItem", serial,
+      *store_, *clock_, commits_, ctx, "PackItem", serial,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
         ASSIGN_OR_RETURN(ReusableItem item, MustFindItem(tx, serial));
         switch (item.state) {
@@ -726,7 +739,8 @@ absl::StatusOr<ReusableItem> SterilizationService::PackItem(const WriteContext& 
         RETURN_IF_ERROR(tx.UpdateItem(item));
         RETURN_IF_ERROR(
             Append(tx, ctx, now, "ITEM_PACKED", {.treatment_id = treatment_id, .item_id = item.id},
-                   StrCat("item ", item.serial, " packed (was ", ItemStateName(before), ")")));
+                   StrCat("item ", item.serial, " packed (was ", ItemStateName(before), ")"),
+                   Change{StrCat("state=", ItemStateName(before)), "state=PACKED"}));
         return item;
       });
 }
@@ -741,7 +755,7 @@ absl::StatusOr<ReusableItem> SterilizationService::UseItem(const WriteContext& c
   }
   std::string fingerprint = StrCat(serial, "|", treatment_id);
   return RunIdempotentWrite<ReusableItem>(
-      *store_, *clock_, ctx, "UseItem", fingerprint,
+      *store_, *clock_, commits_, ctx, "UseItem", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
         ASSIGN_OR_RETURN(std::optional<Treatment> t, tx.FindTreatment(treatment_id));
         if (!t.has_value()) return TreatmentNotFound(treatment_id);
@@ -764,7 +778,9 @@ absl::StatusOr<ReusableItem> SterilizationService::UseItem(const WriteContext& c
             Append(tx, ctx, now, "ITEM_USED",
                    {.treatment_id = treatment_id, .item_id = item.id, .load_id = item.load_id},
                    StrCat("item ", item.serial, " used in treatment ", treatment_id, " in room ",
-                          t->room)));
+                          t->room),
+                   Change{"state=STERILE", StrCat("state=IN_USE treatment=", treatment_id,
+                                                  " room=", t->room)}));
         return item;
       });
 }
@@ -776,7 +792,7 @@ absl::StatusOr<ReusableItem> SterilizationService::RetireItem(const WriteContext
   RETURN_IF_ERROR(CheckText("reason", reason, kMaxReasonLength));
   std::string fingerprint = StrCat(serial, "|", reason);
   return RunIdempotentWrite<ReusableItem>(
-      *store_, *clock_, ctx, "RetireItem", fingerprint,
+      *store_, *clock_, commits_, ctx, "RetireItem", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
         ASSIGN_OR_RETURN(ReusableItem item, MustFindItem(tx, serial));
         if (item.state == ItemState::kRetired) {
@@ -818,7 +834,7 @@ absl::StatusOr<Sterilizer> SterilizationService::CreateSterilizer(const WriteCon
   if (!Known(type)) return InvalidField("type", "must be PRE_VACUUM or GRAVITY");
   std::string fingerprint = StrCat(name, "|", SterilizerTypeName(type));
   return RunIdempotentWrite<Sterilizer>(
-      *store_, *clock_, ctx, "CreateSterilizer", fingerprint,
+      *store_, *clock_, commits_, ctx, "CreateSterilizer", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Sterilizer> {
         ASSIGN_OR_RETURN(std::optional<Sterilizer> existing, tx.FindSterilizer(name));
         if (existing.has_value()) {
@@ -863,7 +879,7 @@ absl::StatusOr<BowieDickTest> SterilizationService::RecordBowieDickTest(const Wr
   if (!Known(result)) return InvalidField("result", "must be PASS or FAIL");
   std::string fingerprint = StrCat(sterilizer, "|", IndicatorResultName(result));
   return RunIdempotentWrite<BowieDickTest>(
-      *store_, *clock_, ctx, "RecordBowieDickTest", fingerprint,
+      *store_, *clock_, commits_, ctx, "RecordBowieDickTest", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<BowieDickTest> {
         ASSIGN_OR_RETURN(Sterilizer s, MustFindSterilizer(tx, sterilizer));
         BowieDickTest test{.sterilizer_id = s.id,
@@ -920,7 +936,7 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
              request.test_cycle ? 1 : 0, "|", bi_required ? 1 : 0, "|", shelf_life_days, "|",
              StrJoin(request.item_serials, "|"));
   return RunIdempotentWrite<Load>(
-      *store_, *clock_, ctx, "CreateLoad", fingerprint,
+      *store_, *clock_, commits_, ctx, "CreateLoad", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
         ASSIGN_OR_RETURN(Sterilizer s, MustFindSterilizer(tx, request.sterilizer));
         const std::map<std::string, std::string> sterilizer_facts = {
@@ -1012,7 +1028,8 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
                                {.load_id = load.id, .sterilizer_id = s.id},
                                StrCat(load.test_cycle ? "BI test cycle " : "load ", LoadText(load),
                                       ", ", load.cycle_type, ", ", items.size(), " item(s)",
-                                      load.bi_required ? ", held for its BI" : "")));
+                                      load.bi_required ? ", held for its BI" : ""),
+                               Change{"", "release=OPEN"}));
         for (ReusableItem& item : items) {
           item.state = ItemState::kInLoad;
           item.cycles += 1;
@@ -1024,7 +1041,9 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
           RETURN_IF_ERROR(Append(tx, ctx, now, "ITEM_LOADED",
                                  {.item_id = item.id, .load_id = load.id, .sterilizer_id = s.id},
                                  StrCat("item ", item.serial, " in ", LoadText(load), ", cycle ",
-                                        item.cycles, " of ", item.ifu_max_cycles)));
+                                        item.cycles, " of ", item.ifu_max_cycles),
+                                 Change{"", StrCat("state=IN_LOAD load=", load.id,
+                                                   " cycles=", item.cycles)}));
         }
         return MustFindLoad(tx, load.id);
       });
@@ -1093,7 +1112,7 @@ absl::StatusOr<Load> SterilizationService::RecordParameters(const WriteContext& 
       StrCat(load_id, "|", Micros(p.started_at), "|", Micros(p.ended_at), "|", p.exposure_seconds,
              "|", Num(p.temperature_c), "|", Num(p.pressure_kpa), "|", p.passed ? 1 : 0);
   return RunIdempotentWrite<Load>(
-      *store_, *clock_, ctx, "RecordParameters", fingerprint,
+      *store_, *clock_, commits_, ctx, "RecordParameters", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
         ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, load_id));
         if (load.parameters.has_value()) {
@@ -1137,7 +1156,7 @@ absl::StatusOr<Load> SterilizationService::RecordChemicalIndicator(const WriteCo
   if (!Known(result)) return InvalidField("result", "must be PASS or FAIL");
   std::string fingerprint = StrCat(load_id, "|", type, "|", IndicatorResultName(result));
   return RunIdempotentWrite<Load>(
-      *store_, *clock_, ctx, "RecordChemicalIndicator", fingerprint,
+      *store_, *clock_, commits_, ctx, "RecordChemicalIndicator", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
         ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, load_id));
         for (const ChemicalIndicator& ci : load.chemical_indicators) {
@@ -1183,7 +1202,7 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
   std::string fingerprint = StrCat(load_id, "|", bi.product, "|", bi.lot, "|",
                                    BiResultName(bi.result), "|", BiResultName(bi.control_result));
   return RunIdempotentWrite<BiOutcome>(
-      *store_, *clock_, ctx, "RecordBiologicalIndicator", fingerprint,
+      *store_, *clock_, commits_, ctx, "RecordBiologicalIndicator", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<BiOutcome> {
         ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, load_id));
         if (load.bi.has_value()) {
@@ -1234,7 +1253,8 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
             RETURN_IF_ERROR(tx.UpdateSterilizer(s));
             RETURN_IF_ERROR(Append(tx, ctx, now, "STERILIZER_OUT_OF_SERVICE",
                                    {.load_id = load.id, .sterilizer_id = s.id},
-                                   StrCat("steriliser ", s.name, " out of service: ", why)));
+                                   StrCat("steriliser ", s.name, " out of service: ", why),
+                                   Change{"in_service=yes", "in_service=no"}));
           } else {
             RETURN_IF_ERROR(tx.UpdateSterilizer(s));
           }
@@ -1251,7 +1271,9 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
             RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_QUARANTINED",
                                    {.load_id = affected.id, .sterilizer_id = s.id},
                                    StrCat(LoadText(affected), " quarantined (was ",
-                                          ReleaseStateName(affected.release_state), "): ", why)));
+                                          ReleaseStateName(affected.release_state), "): ", why),
+                                   Change{StrCat("release=", ReleaseStateName(affected.release_state)),
+                                          "release=QUARANTINED"}));
             RETURN_IF_ERROR(QuarantineItemsOf(
                 tx, ctx, now, affected,
                 {ItemState::kInLoad, ItemState::kSterile, ItemState::kPacked}, why));
@@ -1294,7 +1316,7 @@ absl::StatusOr<Load> SterilizationService::ReleaseLoad(const WriteContext& ctx, 
   RETURN_IF_ERROR(CheckText("meaning", meaning, kMaxReasonLength));
   std::string fingerprint = StrCat(load_id, "|", meaning);
   return RunIdempotentWrite<Load>(
-      *store_, *clock_, ctx, "ReleaseLoad", fingerprint,
+      *store_, *clock_, commits_, ctx, "ReleaseLoad", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
         ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, load_id));
         if (load.release_state != ReleaseState::kOpen) {
@@ -1313,7 +1335,9 @@ absl::StatusOr<Load> SterilizationService::ReleaseLoad(const WriteContext& ctx, 
         RETURN_IF_ERROR(tx.SetLoadReleaseState(load.id, ReleaseState::kReleased, signature));
         RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_RELEASED",
                                {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
-                               StrCat(LoadText(load), " released: ", meaning)));
+                               StrCat(LoadText(load), " released: ", meaning),
+                               Change{StrCat("release=", ReleaseStateName(load.release_state)),
+                                      "release=RELEASED"}));
         const absl::Time sterile_until = now + absl::Hours(24) * load.shelf_life_days;
         for (int64_t item_id : load.item_ids) {
           ASSIGN_OR_RETURN(std::optional<ReusableItem> item, tx.FindItemById(item_id));
@@ -1327,7 +1351,8 @@ absl::StatusOr<Load> SterilizationService::ReleaseLoad(const WriteContext& ctx, 
               Append(tx, ctx, now, "ITEM_STERILE",
                      {.item_id = item->id, .load_id = load.id, .sterilizer_id = load.sterilizer_id},
                      StrCat("item ", item->serial, " sterile until ", Rfc3339(sterile_until), " (",
-                            LoadText(load), ")")));
+                            LoadText(load), ")"),
+                     Change{"state=IN_LOAD", StrCat("state=STERILE until=", Rfc3339(sterile_until))}));
         }
         return MustFindLoad(tx, load.id);
       });
@@ -1339,7 +1364,7 @@ absl::StatusOr<Load> SterilizationService::QuarantineLoad(const WriteContext& ct
   RETURN_IF_ERROR(CheckText("reason", reason, kMaxReasonLength));
   std::string fingerprint = StrCat(load_id, "|", reason);
   return RunIdempotentWrite<Load>(
-      *store_, *clock_, ctx, "QuarantineLoad", fingerprint,
+      *store_, *clock_, commits_, ctx, "QuarantineLoad", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
         ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, load_id));
         if (load.release_state == ReleaseState::kQuarantined ||
@@ -1354,7 +1379,9 @@ absl::StatusOr<Load> SterilizationService::QuarantineLoad(const WriteContext& ct
         RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_QUARANTINED",
                                {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
                                StrCat(LoadText(load), " quarantined (was ",
-                                      ReleaseStateName(load.release_state), "): ", reason)));
+                                      ReleaseStateName(load.release_state), "): ", reason),
+                               Change{StrCat("release=", ReleaseStateName(load.release_state)),
+                                      "release=QUARANTINED"}));
         RETURN_IF_ERROR(QuarantineItemsOf(tx, ctx, now, load,
                                           {ItemState::kInLoad, ItemState::kSterile}, reason));
         return MustFindLoad(tx, load.id);
@@ -1367,7 +1394,7 @@ absl::StatusOr<LookBack> SterilizationService::RecallLoad(const WriteContext& ct
   RETURN_IF_ERROR(CheckText("reason", reason, kMaxReasonLength));
   std::string fingerprint = StrCat(load_id, "|", reason);
   return RunIdempotentWrite<LookBack>(
-      *store_, *clock_, ctx, "RecallLoad", fingerprint,
+      *store_, *clock_, commits_, ctx, "RecallLoad", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<LookBack> {
         ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, load_id));
         if (load.release_state == ReleaseState::kRecalled) {
@@ -1384,7 +1411,9 @@ absl::StatusOr<LookBack> SterilizationService::RecallLoad(const WriteContext& ct
         RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_RECALLED",
                                {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
                                StrCat(LoadText(load), " recalled (was ",
-                                      ReleaseStateName(load.release_state), "): ", reason)));
+                                      ReleaseStateName(load.release_state), "): ", reason),
+                               Change{StrCat("release=", ReleaseStateName(load.release_state)),
+                                      "release=RECALLED"}));
         RETURN_IF_ERROR(QuarantineItemsOf(tx, ctx, now, load,
                                           {ItemState::kInLoad, ItemState::kSterile}, reason));
         ASSIGN_OR_RETURN(load, MustFindLoad(tx, load.id));

@@ -72,6 +72,8 @@ struct SterilizationServiceOptions {
   Store* store = nullptr;        // REQUIRES: non-null, outlives the service
   const Clock* clock = nullptr;  // REQUIRES: non-null, outlives the service
   absl::TimeZone clinic_time_zone = absl::UTCTimeZone();  // "that day" for Bowie-Dick
+  // Told after every committed write (the event stream waits on it). Optional; outlives the service.
+  CommitNotifier* commits = nullptr;
 };
 
 class SterilizationService {
@@ -130,6 +132,7 @@ class SterilizationService {
   Store* const store_;
   const Clock* const clock_;
   const absl::TimeZone zone_;
+  CommitNotifier* const commits_;
 };
 
 // The lot-control label of a pack: GS1 element string in bracketed form,

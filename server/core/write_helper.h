@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/core/cartridge_service.h"
+#include "server/core/commit_notifier.h"
 #include "server/core/result_codec.h"
 #include "steritrack/clock.h"
 #include "steritrack/error.h"
@@ -113,10 +114,11 @@ inline std::string Rfc3339(absl::Time t) {
 // repeat of the same request returns the stored first answer without running `body`; a different
 // request under the same id is refused. Nothing is stored unless `body` succeeds and the commit
 // does. REQUIRES: EncodeResult(const T&) and DecodeResult<T> exist (server/core/result_codec.h).
+// After a successful commit, `commits` (when non-null) is notified.
 template <typename T>
 absl::StatusOr<T> RunIdempotentWrite(
-    Store& store, const Clock& clock, const WriteContext& ctx, std::string_view operation,
-    std::string_view fingerprint,
+    Store& store, const Clock& clock, CommitNotifier* commits, const WriteContext& ctx,
+    std::string_view operation, std::string_view fingerprint,
     absl::FunctionRef<absl::StatusOr<T>(WriteTransaction&, absl::Time)> body) {
   RETURN_IF_ERROR(CheckRequestId(ctx));
   ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> tx, store.BeginWrite());
@@ -144,6 +146,7 @@ absl::StatusOr<T> RunIdempotentWrite(
                                                   .at = now}));
   }
   RETURN_IF_ERROR(tx->Commit());
+  if (commits != nullptr) commits->Notify();
   return result;
 }
 

@@ -4,6 +4,8 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/grpcpp.h>
 
+#include "server/rpc/audit_service.h"
+#include "server/rpc/report_service.h"
 #include "server/rpc/services.h"
 #include "server/rpc/sterilization_service.h"
 #include "steritrack/strings.h"
@@ -22,6 +24,18 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
         options.sterilization, options.clinic_time_zone, options.log);
   }
 
+  if (options.reports != nullptr) {
+    server->reports_ = std::make_unique<ReportServiceImpl>(options.reports, options.log);
+  }
+
+  if (options.audit != nullptr) {
+    server->audit_ = std::make_unique<AuditServiceImpl>(options.audit, options.log);
+    if (options.commits != nullptr) {
+      server->events_ =
+          std::make_unique<EventServiceImpl>(options.audit, options.commits, options.log);
+    }
+  }
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -31,6 +45,9 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   builder.RegisterService(server->inventory_.get());
   builder.RegisterService(server->treatments_.get());
   if (server->sterilization_ != nullptr) builder.RegisterService(server->sterilization_.get());
+  if (server->reports_ != nullptr) builder.RegisterService(server->reports_.get());
+  if (server->audit_ != nullptr) builder.RegisterService(server->audit_.get());
+  if (server->events_ != nullptr) builder.RegisterService(server->events_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(StrCat("cannot listen on ", options.listen,
@@ -40,6 +57,7 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
 }
 
 RpcServer::~RpcServer() {
+  if (events_) events_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now());
 }
 
@@ -48,6 +66,8 @@ void RpcServer::Shutdown(absl::Duration grace) {
   if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
     health->Shutdown();
   }
+  // Open event streams never finish on their own: end them first so the grace is for real requests.
+  if (events_) events_->Stop();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
   server_.reset();

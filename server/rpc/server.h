@@ -10,7 +10,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
+#include "server/core/commit_notifier.h"
+#include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
 #include "spdlog/logger.h"
 
@@ -23,6 +26,9 @@ namespace steritrack::rpc {
 class InventoryServiceImpl;
 class TreatmentServiceImpl;
 class SterilizationServiceImpl;
+class ReportServiceImpl;
+class AuditServiceImpl;
+class EventServiceImpl;
 
 struct RpcServerOptions {
   std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free port
@@ -33,7 +39,15 @@ struct RpcServerOptions {
   // The clinic's time zone, the one the core services use: lot-control numbers and pack labels
   // carry the load's date in it.
   absl::TimeZone clinic_time_zone = absl::UTCTimeZone();
+  // Compliance report, recall look-back and stock; when null the ReportService is not offered.
+  // REQUIRES: outlives the server.
+  ReportService* reports = nullptr;
   std::shared_ptr<spdlog::logger> log;     // REQUIRES: non-null
+  // The audit trail and the integrator event stream; when `audit` is null neither AuditService
+  // nor EventService is offered, and EventService also needs `commits` (the notifier the core
+  // services signal after each commit). REQUIRES: both outlive the server.
+  AuditService* audit = nullptr;
+  CommitNotifier* commits = nullptr;
 };
 
 class RpcServer {
@@ -50,6 +64,9 @@ class RpcServer {
   std::unique_ptr<InventoryServiceImpl> inventory_;
   std::unique_ptr<TreatmentServiceImpl> treatments_;
   std::unique_ptr<SterilizationServiceImpl> sterilization_;
+  std::unique_ptr<ReportServiceImpl> reports_;
+  std::unique_ptr<AuditServiceImpl> audit_;
+  std::unique_ptr<EventServiceImpl> events_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

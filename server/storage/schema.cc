@@ -360,10 +360,46 @@ WHEN EXISTS (SELECT 1 FROM loads WHERE id = NEW.id
 BEGIN SELECT RAISE(ABORT, 'already exists: load'); END;
 )sql";
 
+// ---- Reporting (issue 5): indexes for the compliance report's range scans over a period.
+constexpr const char* kReportIndexes = R"sql(
+CREATE INDEX treatments_started ON treatments (started_at);
+CREATE INDEX cartridge_uses_at ON cartridge_uses (at);
+CREATE INDEX loads_created ON loads (created_at);
+CREATE INDEX bowie_dick_by_day ON bowie_dick_tests (day);
+)sql";
+// ---- End of reporting.
+
+// Rule 9: the events table becomes the audit trail. Each entry carries before/after snapshots, may
+// point at the entry it corrects, and is hash-chained to its predecessor. audit_head records the last
+// entry issued (seq and hash) in the same transaction as the entry, so that cutting entries off the
+// end is caught: verification cross-checks the chain, audit_head and sqlite_sequence. The hashes of
+// entries written before this migration are computed by the migration step in sqlite_store.cc.
+constexpr const char* kAuditChain = R"sql(
+ALTER TABLE events ADD COLUMN before TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN after TEXT NOT NULL DEFAULT '';
+ALTER TABLE events ADD COLUMN corrects_seq INTEGER REFERENCES events (seq);
+ALTER TABLE events ADD COLUMN prev_hash TEXT;
+ALTER TABLE events ADD COLUMN hash TEXT;
+CREATE INDEX events_action ON events (action, seq);
+CREATE TABLE audit_head (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE TRIGGER audit_head_is_kept BEFORE DELETE ON audit_head
+BEGIN SELECT RAISE(ABORT, 'the audit head is never deleted'); END;
+CREATE TRIGGER audit_head_moves_forward BEFORE UPDATE ON audit_head
+WHEN NEW.seq <= OLD.seq
+BEGIN SELECT RAISE(ABORT, 'the audit head only moves forward'); END;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lots, cartridges, treatments, uses, disposals, write-offs, events, requests", kV1},
     {2, "reusable items, sterilisers, loads, indicators, Bowie-Dick tests, item uses", kV2},
     {3, "sterilisation records are final", kV2Final},
+    {4, "report indexes: treatments, uses, loads and Bowie-Dick tests by time", kReportIndexes},
+    // Numbered after the report indexes, which landed in the same working tree first.
+    {5, "audit trail: before/after, corrections, hash chain, chain head", kAuditChain},
 };
 
 }  // namespace

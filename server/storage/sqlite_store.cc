@@ -5,6 +5,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/civil_time.h"
+#include "server/storage/audit_chain.h"
 #include "server/storage/schema.h"
 #include "server/storage/sqlite.h"
 #include "steritrack/error.h"
@@ -211,6 +212,63 @@ absl::StatusOr<std::optional<T>> First(Statement& st, ReadRow read_row) {
   return std::optional<T>(std::move(item));
 }
 
+#define EVENT_COLUMNS                                                                       \
+  "seq, at, actor, action, lot_id, cartridge_id, treatment_id, item_id, load_id, sterilizer_id, " \
+  "detail, request_id, before, after, corrects_seq, prev_hash, hash"
+
+Event ReadEventRow(const Statement& s) {
+  return Event{.seq = s.Int(0), .at = FromMicros(s.Int(1)), .actor = s.Text(2),
+               .action = s.Text(3), .lot_id = s.Int(4), .cartridge_id = s.Int(5),
+               .treatment_id = s.Int(6), .item_id = s.Int(7), .load_id = s.Int(8),
+               .sterilizer_id = s.Int(9), .detail = s.Text(10), .request_id = s.Text(11),
+               .before = s.Text(12), .after = s.Text(13), .corrects_seq = s.Int(14),
+               .hash = s.Text(16)};
+}
+
+constexpr int kPrevHashColumn = 15;
+constexpr int kVerifyPage = 1000;
+
+absl::Status WriteAuditHead(Connection& conn, int64_t seq, const std::string& hash) {
+  static constexpr const char* kSql =
+      "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2) "
+      "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash";
+  ASSIGN_OR_RETURN(auto st, conn.Prepare(kSql));
+  st->Bind(1, seq).Bind(2, hash);
+  return st->Run();
+}
+
+// Migration 4's step in C++: chains the entries written before the trail was hash-chained. Runs in
+// the migration's transaction; the append-only trigger is lifted only inside it.
+absl::Status HashExistingEvents(Connection& conn) {
+  std::vector<Event> events;
+  {
+    static constexpr const char* kSql = "SELECT " EVENT_COLUMNS " FROM events ORDER BY seq";
+    ASSIGN_OR_RETURN(auto st, conn.Prepare(kSql));
+    ASSIGN_OR_RETURN(events, Collect<Event>(*st, [](const Statement& s) -> absl::StatusOr<Event> {
+                       return ReadEventRow(s);
+                     }));
+  }
+  if (events.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(conn.Exec("DROP TRIGGER events_are_final"));
+  std::string prev(audit_chain::kGenesisHash);
+  for (Event& e : events) {
+    e.hash = audit_chain::EntryHash(prev, e);
+    if (e.hash.empty()) return absl::InternalError("cannot hash an audit entry");
+    static constexpr const char* kSql = "UPDATE events SET prev_hash = ?2, hash = ?3 WHERE seq = ?1";
+    ASSIGN_OR_RETURN(auto st, conn.Prepare(kSql));
+    st->Bind(1, e.seq).Bind(2, prev).Bind(3, e.hash);
+    RETURN_IF_ERROR(st->Run());
+    prev = e.hash;
+  }
+  RETURN_IF_ERROR(conn.Exec(
+      "CREATE TRIGGER events_are_final BEFORE UPDATE ON events "
+      "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"));
+  return WriteAuditHead(conn, events.back().seq, events.back().hash);
+}
+
+// The migration whose SQL adds the hash chain (schema.cc); its C++ step chains older entries.
+constexpr int kAuditChainMigration = 5;
+
 // The reads, shared by read and write transactions; `conn` is held by the transaction.
 template <typename Base>
 class SqliteReads : public Base {
@@ -334,6 +392,122 @@ class SqliteReads : public Base {
     });
   }
 
+
+  // ---- The audit trail.
+
+  absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& f) override {
+    static constexpr const char* kSql =
+        "SELECT " EVENT_COLUMNS " FROM events WHERE seq > ?1 AND (?2 = '' OR action = ?2) "
+        "AND (?3 = '' OR actor = ?3) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5) "
+        "ORDER BY seq LIMIT ?6";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, f.after_seq)
+        .Bind(2, f.action)
+        .Bind(3, f.actor)
+        .Bind(4, f.from ? std::optional<int64_t>(Micros(*f.from)) : std::nullopt)
+        .Bind(5, f.to ? std::optional<int64_t>(Micros(*f.to)) : std::nullopt)
+        .Bind(6, int64_t{f.limit});
+    return Collect<Event>(*st, [](const Statement& s) -> absl::StatusOr<Event> {
+      return ReadEventRow(s);
+    });
+  }
+
+  absl::StatusOr<int64_t> LastEventSeq() override {
+    static constexpr const char* kSql = "SELECT coalesce(max(seq), 0) FROM events";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    ASSIGN_OR_RETURN(bool row, st->Step());
+    return row ? st->Int(0) : 0;
+  }
+
+  absl::StatusOr<AuditChainCheck> VerifyAuditChain() override {
+    AuditChainCheck check;
+    auto broken = [&check](int64_t seq, std::string problem) {
+      check.intact = false;
+      check.first_bad_seq = seq;
+      check.problem = std::move(problem);
+      return check;
+    };
+    // The three records of how far the trail goes: the chain itself, the chain head written with
+    // every entry, and SQLite's own AUTOINCREMENT counter (the highest seq ever issued).
+    int64_t issued = 0;
+    {
+      static constexpr const char* kSql =
+          "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)";
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      ASSIGN_OR_RETURN(bool row, st->Step());
+      if (row) issued = st->Int(0);
+    }
+    std::optional<std::pair<int64_t, std::string>> head;
+    {
+      static constexpr const char* kSql = "SELECT seq, hash FROM audit_head WHERE id = 1";
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      ASSIGN_OR_RETURN(bool row, st->Step());
+      if (row) head.emplace(st->Int(0), st->Text(1));
+    }
+
+    int64_t expected = 1;
+    std::string prev(audit_chain::kGenesisHash);
+    while (true) {
+      static constexpr const char* kSql =
+          "SELECT " EVENT_COLUMNS " FROM events WHERE seq >= ?1 ORDER BY seq LIMIT ?2";
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      st->Bind(1, expected).Bind(2, int64_t{kVerifyPage});
+      int rows = 0;
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, st->Step());
+        if (!row) break;
+        ++rows;
+        const Event e = ReadEventRow(*st);
+        const std::string stored_prev = st->Text(kPrevHashColumn);
+        if (e.seq != expected) {
+          return broken(expected, StrCat("entry ", expected, " is missing (removed)"));
+        }
+        const std::string own = audit_chain::EntryHash(stored_prev, e);
+        if (stored_prev != prev) {
+          // An entry that still matches its own hash is authentic, so its predecessor is the one
+          // that was rewritten (altered and re-hashed).
+          if (own == e.hash && expected > 1) {
+            return broken(expected - 1,
+                          StrCat("entry ", expected - 1, " was rewritten: entry ", expected,
+                                 " no longer follows it"));
+          }
+          return broken(expected, StrCat("entry ", expected, " does not follow entry ",
+                                         expected - 1, " (altered or moved)"));
+        }
+        if (own != e.hash) {
+          return broken(expected,
+                        StrCat("entry ", expected, " was altered: its contents do not match its hash"));
+        }
+        prev = e.hash;
+        check.entries = expected;
+        ++expected;
+      }
+      if (rows < kVerifyPage) break;
+    }
+    const int64_t last = expected - 1;
+    if (issued > last) {
+      return broken(last + 1, StrCat("entry ", last + 1, " and later are missing: the trail was cut "
+                                     "off after entry ", last, " but entries up to ", issued,
+                                     " were issued"));
+    }
+    if (issued < last) {
+      return broken(issued + 1, StrCat("entries after ", issued, " were not issued by the server"));
+    }
+    const int64_t head_seq = head ? head->first : 0;
+    if (head_seq > last) {
+      return broken(last + 1, StrCat("entry ", last + 1, " and later are missing: the trail was cut "
+                                     "off after entry ", last, " but the chain head records entry ",
+                                     head_seq));
+    }
+    if (head_seq < last) {
+      return broken(head_seq + 1, StrCat("entries after ", head_seq,
+                                         " are not covered by the chain head"));
+    }
+    if (head && head->second != prev) {
+      return broken(last, StrCat("entry ", last, " does not match the chain head"));
+    }
+    return check;
+  }
 
   // ---- Reusable equipment and sterilisation.
 
@@ -473,6 +647,67 @@ class SqliteReads : public Base {
                      .at = FromMicros(s.Int(3)), .by = s.Text(4)};
     });
   }
+
+  // ---- Reporting reads (issue 5). Range scans use the indexes of migration 4 (report indexes).
+
+  absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
+                                                                      absl::Time to,
+                                                                      int64_t after_id,
+                                                                      int limit) override {
+    static constexpr const char* kSql =
+        "SELECT id, room, clinician, client_ref, started_at, started_by, ended_at, ended_by "
+        "FROM treatments WHERE started_at >= ?1 AND started_at < ?2 AND id > ?3 "
+        "ORDER BY id LIMIT ?4";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, Micros(from)).Bind(2, Micros(to)).Bind(3, after_id).Bind(4, int64_t{limit});
+    return Collect<Treatment>(*st, ReadTreatment);
+  }
+
+  absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from, absl::Time to,
+                                                                     int64_t after_id,
+                                                                     int limit) override {
+    static const std::string kSql =
+        StrCat(kCartridgeSelect,
+               "WHERE u.at >= ?1 AND u.at < ?2 AND c.id > ?3 ORDER BY c.id LIMIT ?4");
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql.c_str()));
+    st->Bind(1, Micros(from)).Bind(2, Micros(to)).Bind(3, after_id).Bind(4, int64_t{limit});
+    return Collect<Cartridge>(*st, ReadCartridge);
+  }
+
+  absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
+                                                            int64_t after_id, int limit) override {
+    static constexpr const char* kSql =
+        "SELECT " LOAD_COLUMNS " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
+        "WHERE l.created_at >= ?1 AND l.created_at < ?2 AND l.id > ?3 ORDER BY l.id LIMIT ?4";
+    std::vector<Load> loads;
+    {
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      st->Bind(1, Micros(from)).Bind(2, Micros(to)).Bind(3, after_id).Bind(4, int64_t{limit});
+      ASSIGN_OR_RETURN(loads, Collect<Load>(*st, ReadLoadRow));
+    }
+    for (Load& l : loads) RETURN_IF_ERROR(CompleteLoad(l));
+    return loads;
+  }
+
+  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(absl::CivilDay first,
+                                                                       absl::CivilDay last) override {
+    // ISO YYYY-MM-DD text sorts as the dates do.
+    static constexpr const char* kSql =
+        "SELECT id, sterilizer_id, day, result, operator, at FROM bowie_dick_tests "
+        "WHERE day >= ?1 AND day < ?2 ORDER BY day, id";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, absl::FormatCivilTime(first)).Bind(2, absl::FormatCivilTime(last));
+    return Collect<BowieDickTest>(*st, [](const Statement& s) -> absl::StatusOr<BowieDickTest> {
+      absl::CivilDay day;
+      if (!absl::ParseCivilTime(s.Text(2), &day)) {
+        return absl::DataLossError(StrCat("bad Bowie-Dick test day in database: ", s.Text(2)));
+      }
+      return BowieDickTest{.id = s.Int(0), .sterilizer_id = s.Int(1), .day = day,
+                           .result = ParseIndicator(s.Text(3)), .operator_name = s.Text(4),
+                           .at = FromMicros(s.Int(5))};
+    });
+  }
+  // ---- End of reporting reads.
 
  private:
   // Adds contents, parameters, indicators to a load read from its row.
@@ -678,24 +913,50 @@ class SqliteWriteTransaction final : public SqliteReads<WriteTransaction> {
   }
 
   absl::StatusOr<int64_t> AppendEvent(const Event& e) override {
-    static constexpr const char* kSql =
-        "INSERT INTO events (at, actor, action, lot_id, cartridge_id, treatment_id, detail, "
-        "request_id, item_id, load_id, sterilizer_id) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
-    st->Bind(1, Micros(e.at))
-        .Bind(2, e.actor)
-        .Bind(3, e.action)
-        .Bind(4, OptId(e.lot_id))
-        .Bind(5, OptId(e.cartridge_id))
-        .Bind(6, OptId(e.treatment_id))
-        .Bind(7, e.detail)
-        .Bind(8, e.request_id)
-        .Bind(9, OptId(e.item_id))
-        .Bind(10, OptId(e.load_id))
-        .Bind(11, OptId(e.sterilizer_id));
-    RETURN_IF_ERROR(st->Run());
-    return sqlite3_last_insert_rowid(conn_->raw());
+    // The writer is alone, so the next seq and the last hash can be read before the insert: the
+    // hash covers the seq.
+    Event entry = e;
+    std::string prev(audit_chain::kGenesisHash);
+    {
+      static constexpr const char* kSql =
+          "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), "
+          "coalesce((SELECT max(seq) FROM events), 0)), "
+          "(SELECT hash FROM events ORDER BY seq DESC LIMIT 1)";
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      ASSIGN_OR_RETURN(bool row, st->Step());
+      if (!row) return absl::InternalError("cannot read the audit trail's last entry");
+      entry.seq = st->Int(0) + 1;
+      if (!st->IsNull(1)) prev = st->Text(1);
+    }
+    entry.hash = audit_chain::EntryHash(prev, entry);
+    if (entry.hash.empty()) return absl::InternalError("cannot hash the audit entry");
+    {
+      static constexpr const char* kSql =
+          "INSERT INTO events (seq, at, actor, action, lot_id, cartridge_id, treatment_id, detail, "
+          "request_id, item_id, load_id, sterilizer_id, before, after, corrects_seq, prev_hash, "
+          "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      st->Bind(1, entry.seq)
+          .Bind(2, Micros(entry.at))
+          .Bind(3, entry.actor)
+          .Bind(4, entry.action)
+          .Bind(5, OptId(entry.lot_id))
+          .Bind(6, OptId(entry.cartridge_id))
+          .Bind(7, OptId(entry.treatment_id))
+          .Bind(8, entry.detail)
+          .Bind(9, entry.request_id)
+          .Bind(10, OptId(entry.item_id))
+          .Bind(11, OptId(entry.load_id))
+          .Bind(12, OptId(entry.sterilizer_id))
+          .Bind(13, entry.before)
+          .Bind(14, entry.after)
+          .Bind(15, OptId(entry.corrects_seq))
+          .Bind(16, prev)
+          .Bind(17, entry.hash);
+      RETURN_IF_ERROR(st->Run());
+    }
+    RETURN_IF_ERROR(WriteAuditHead(*conn_, entry.seq, entry.hash));
+    return entry.seq;
   }
 
   absl::Status SaveRequest(const StoredRequest& r) override {
@@ -1003,6 +1264,7 @@ absl::Status Migrate(Connection& conn) {
     if (m.version <= current) continue;
     RETURN_IF_ERROR(conn.Exec("BEGIN IMMEDIATE"));
     absl::Status status = conn.Exec(m.sql);
+    if (status.ok() && m.version == kAuditChainMigration) status = HashExistingEvents(conn);
     if (status.ok()) {
       ASSIGN_OR_RETURN(auto st, conn.Prepare("INSERT INTO schema_migrations VALUES (?1, ?2, ?3)"));
       st->Bind(1, int64_t{m.version}).Bind(2, m.description).Bind(3, Micros(absl::Now()));

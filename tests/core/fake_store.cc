@@ -112,6 +112,40 @@ class StateReader {
     return out;
   }
 
+  // ---- The audit trail. The fake keeps no hashes: its chain is trivially intact when the seqs
+  // run 1..n without a gap (the SQLite store's tamper tests cover the real chain).
+  absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& f) const {
+    if (absl::Status s = CheckLimit(f.limit); !s.ok()) return s;
+    std::vector<Event> out;
+    for (const Event& e : state_->events) {
+      if (static_cast<int>(out.size()) >= f.limit) break;
+      if (e.seq <= f.after_seq) continue;
+      if (!f.action.empty() && e.action != f.action) continue;
+      if (!f.actor.empty() && e.actor != f.actor) continue;
+      if (f.from && e.at < *f.from) continue;
+      if (f.to && e.at >= *f.to) continue;
+      out.push_back(e);
+    }
+    return out;
+  }
+  absl::StatusOr<int64_t> LastEventSeq() const {
+    return state_->events.empty() ? 0 : state_->events.back().seq;
+  }
+  absl::StatusOr<AuditChainCheck> VerifyAuditChain() const {
+    AuditChainCheck check;
+    int64_t expected = 1;
+    for (const Event& e : state_->events) {
+      if (e.seq != expected) {
+        check.intact = false;
+        check.first_bad_seq = expected;
+        check.problem = "entry missing";
+        return check;
+      }
+      check.entries = expected++;
+    }
+    return check;
+  }
+
   absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) const {
     auto it = state_->requests.find(std::string(request_id));
     if (it == state_->requests.end()) return std::optional<StoredRequest>();
@@ -239,6 +273,57 @@ class StateReader {
     return out;
   }
 
+  // ---- Reporting reads (issue 5).
+  absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
+                                                                      absl::Time to,
+                                                                      int64_t after_id,
+                                                                      int limit) const {
+    if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
+    std::vector<Treatment> out;
+    for (auto it = state_->treatments.upper_bound(after_id); it != state_->treatments.end(); ++it) {
+      if (static_cast<int>(out.size()) >= limit) break;
+      if (it->second.started_at < from || it->second.started_at >= to) continue;
+      out.push_back(it->second);
+    }
+    return out;
+  }
+  absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from, absl::Time to,
+                                                                     int64_t after_id,
+                                                                     int limit) const {
+    if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
+    std::vector<Cartridge> out;
+    for (auto it = state_->cartridges.upper_bound(after_id); it != state_->cartridges.end(); ++it) {
+      if (static_cast<int>(out.size()) >= limit) break;
+      const Cartridge& c = it->second;
+      if (!c.use.has_value() || c.use->at < from || c.use->at >= to) continue;
+      out.push_back(Joined(c));
+    }
+    return out;
+  }
+  absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
+                                                            int64_t after_id, int limit) const {
+    if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
+    std::vector<Load> out;
+    for (auto it = state_->loads.upper_bound(after_id); it != state_->loads.end(); ++it) {
+      if (static_cast<int>(out.size()) >= limit) break;
+      if (it->second.created_at < from || it->second.created_at >= to) continue;
+      out.push_back(Joined(it->second));
+    }
+    return out;
+  }
+  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(absl::CivilDay first,
+                                                                       absl::CivilDay last) const {
+    std::vector<BowieDickTest> out;
+    for (const auto& [id, test] : state_->bowie_dick_tests) {
+      if (test.day >= first && test.day < last) out.push_back(test);
+    }
+    std::stable_sort(out.begin(), out.end(), [](const BowieDickTest& a, const BowieDickTest& b) {
+      return a.day < b.day;
+    });
+    return out;
+  }
+  // ---- End of reporting reads.
+
  private:
   Cartridge Joined(const Cartridge& stored) const {
     Cartridge c = stored;
@@ -291,6 +376,11 @@ class FakeReadTransaction : public ReadTransaction {
   absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) override {
     return reader_.ListEvents(filter);
   }
+  absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& filter) override {
+    return reader_.ListAuditEntries(filter);
+  }
+  absl::StatusOr<int64_t> LastEventSeq() override { return reader_.LastEventSeq(); }
+  absl::StatusOr<AuditChainCheck> VerifyAuditChain() override { return reader_.VerifyAuditChain(); }
   absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
     return reader_.FindRequest(request_id);
   }
@@ -330,6 +420,27 @@ class FakeReadTransaction : public ReadTransaction {
   absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) override {
     return reader_.ListItemUses(filter);
   }
+  // ---- Reporting reads (issue 5).
+  absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
+                                                                      absl::Time to,
+                                                                      int64_t after_id,
+                                                                      int limit) override {
+    return reader_.ListTreatmentsStartedBetween(from, to, after_id, limit);
+  }
+  absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from, absl::Time to,
+                                                                     int64_t after_id,
+                                                                     int limit) override {
+    return reader_.ListCartridgesOpenedBetween(from, to, after_id, limit);
+  }
+  absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
+                                                            int64_t after_id, int limit) override {
+    return reader_.ListLoadsCreatedBetween(from, to, after_id, limit);
+  }
+  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(absl::CivilDay first,
+                                                                       absl::CivilDay last) override {
+    return reader_.ListBowieDickTestsBetween(first, last);
+  }
+  // ---- End of reporting reads.
 
  private:
   const FakeStoreState snapshot_;
@@ -375,6 +486,18 @@ class FakeWriteTransaction : public WriteTransaction {
   absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) override {
     if (absl::Status s = CheckLive(); !s.ok()) return s;
     return reader_.ListEvents(filter);
+  }
+  absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& filter) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.ListAuditEntries(filter);
+  }
+  absl::StatusOr<int64_t> LastEventSeq() override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.LastEventSeq();
+  }
+  absl::StatusOr<AuditChainCheck> VerifyAuditChain() override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.VerifyAuditChain();
   }
   absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
     if (absl::Status s = CheckLive(); !s.ok()) return s;
@@ -430,6 +553,31 @@ class FakeWriteTransaction : public WriteTransaction {
     if (absl::Status s = CheckLive(); !s.ok()) return s;
     return reader_.ListItemUses(filter);
   }
+  // ---- Reporting reads (issue 5).
+  absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
+                                                                      absl::Time to,
+                                                                      int64_t after_id,
+                                                                      int limit) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.ListTreatmentsStartedBetween(from, to, after_id, limit);
+  }
+  absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from, absl::Time to,
+                                                                     int64_t after_id,
+                                                                     int limit) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.ListCartridgesOpenedBetween(from, to, after_id, limit);
+  }
+  absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
+                                                            int64_t after_id, int limit) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.ListLoadsCreatedBetween(from, to, after_id, limit);
+  }
+  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(absl::CivilDay first,
+                                                                       absl::CivilDay last) override {
+    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    return reader_.ListBowieDickTestsBetween(first, last);
+  }
+  // ---- End of reporting reads.
 
   absl::StatusOr<int64_t> InsertLot(const Lot& lot) override {
     if (absl::Status s = CheckLive(); !s.ok()) return s;
@@ -802,6 +950,11 @@ class FaultInjectingWriteTransaction : public WriteTransaction {
   absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) override {
     return base_->ListEvents(filter);
   }
+  absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& filter) override {
+    return base_->ListAuditEntries(filter);
+  }
+  absl::StatusOr<int64_t> LastEventSeq() override { return base_->LastEventSeq(); }
+  absl::StatusOr<AuditChainCheck> VerifyAuditChain() override { return base_->VerifyAuditChain(); }
   absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
     return base_->FindRequest(request_id);
   }
@@ -870,6 +1023,27 @@ class FaultInjectingWriteTransaction : public WriteTransaction {
   absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) override {
     return base_->ListItemUses(filter);
   }
+  // ---- Reporting reads (issue 5).
+  absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
+                                                                      absl::Time to,
+                                                                      int64_t after_id,
+                                                                      int limit) override {
+    return base_->ListTreatmentsStartedBetween(from, to, after_id, limit);
+  }
+  absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from, absl::Time to,
+                                                                     int64_t after_id,
+                                                                     int limit) override {
+    return base_->ListCartridgesOpenedBetween(from, to, after_id, limit);
+  }
+  absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
+                                                            int64_t after_id, int limit) override {
+    return base_->ListLoadsCreatedBetween(from, to, after_id, limit);
+  }
+  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(absl::CivilDay first,
+                                                                       absl::CivilDay last) override {
+    return base_->ListBowieDickTestsBetween(first, last);
+  }
+  // ---- End of reporting reads.
   absl::StatusOr<int64_t> InsertItem(const ReusableItem& item) override {
     return base_->InsertItem(item);
   }

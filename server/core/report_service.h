@@ -1,0 +1,157 @@
+// ReportService: what a manager reads (PRODUCT.md "What compliant means in a report", rules 3 and
+// 9): the compliance report for a period, the recall look-back of a lot, and stock with expiry.
+//
+// Read-only: every answer comes from one read transaction over the Store, with "now" from the
+// injected Clock (an open cartridge is overdue by now, an expiry is near from today). Plain C++ and
+// absl. Thread-safe: any number of threads may call any method.
+//
+// A period is [from, to) in civil days of the clinic's time zone. Each exception carries the record
+// that proves it as ordered facts (gtin, serial, treatment, room, opened_at, ...). Checks that this
+// version cannot perform are named in `checks_not_available`, never reported as passed.
+#ifndef STERITRACK_SERVER_CORE_REPORT_SERVICE_H_
+#define STERITRACK_SERVER_CORE_REPORT_SERVICE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "steritrack/clock.h"
+#include "steritrack/model.h"
+#include "steritrack/sterilization.h"
+#include "steritrack/store.h"
+
+namespace steritrack {
+
+enum class ExceptionKind {
+  kOverdueDisposal,     // an opened cartridge still open past the limit, or disposed late
+  kLoadResultsMissing,  // parameters, a CI, or a required BI not recorded
+  kLoadResultsFailed,   // parameters failed, a CI failed, BI positive or its control negative
+  kLoadNotReleased,     // results complete and passing, but no release signed
+  kLoadQuarantined,
+  kLoadRecalled,
+  kNoBowieDick,               // a pre-vacuum steriliser ran loads on a day without a passing test
+  kRecallAffectedTreatments,  // a lot recalled in the period had been used in treatments
+};
+inline constexpr int kExceptionKindCount = 8;
+std::string_view ExceptionKindName(ExceptionKind kind);
+
+// The record that proves an exception: ordered (name, value) facts; times RFC 3339 UTC.
+using Facts = std::vector<std::pair<std::string, std::string>>;
+
+struct ComplianceException {
+  ExceptionKind kind = ExceptionKind::kOverdueDisposal;
+  absl::Time at;        // when it arose: opened, load created, day of use, recall
+  std::string summary;  // one line in plain words
+  Facts record;
+};
+
+// One use of a lot's cartridge: which treatment, where, when, for which client reference.
+struct LotUse {
+  std::string gtin;
+  std::string serial;
+  Treatment treatment;
+  absl::Time opened_at;
+  bool disposed = false;
+};
+
+struct RecallSummary {
+  Lot lot;
+  std::vector<LotUse> uses;  // cartridges of the lot opened in any treatment, before the recall
+};
+
+// Usage for the charts: per clinic day and room.
+struct UsageCell {
+  absl::CivilDay day;
+  std::string room;
+  int64_t treatments = 0;
+  int64_t cartridges_opened = 0;
+};
+
+struct ReportTotals {
+  int64_t treatments = 0;           // started in the period
+  int64_t cartridges_opened = 0;    // opened in the period
+  int64_t cartridges_disposed = 0;  // of those, disposed (in time or late)
+  int64_t loads_run = 0;            // created in the period, test cycles included
+  int64_t loads_released = 0;
+  std::map<ExceptionKind, int64_t> exceptions_by_kind;  // every kind, zero included
+};
+
+struct ComplianceReport {
+  absl::CivilDay from;  // inclusive
+  absl::CivilDay to;    // exclusive
+  std::string time_zone;
+  absl::Time generated_at;
+  absl::Duration disposal_limit;
+  bool compliant = false;                       // no exceptions in the checks performed
+  std::vector<ComplianceException> exceptions;  // by time, then kind
+  std::vector<RecallSummary> recalls;           // lots recalled in the period
+  std::vector<UsageCell> usage;                 // by day, then room
+  ReportTotals totals;
+  // Refused opens are not stored yet, so "no opening refused and then overridden" cannot be shown.
+  bool refusals_recorded = false;
+  // Checks PRODUCT.md asks for that this version cannot perform, each with why.
+  std::vector<std::pair<std::string, std::string>> checks_not_available;
+};
+
+struct LotLookBack {
+  Lot lot;
+  std::vector<LotUse> uses;  // by opening time
+};
+
+struct StockLine {
+  Lot lot;  // expired derived as of today
+  int64_t units_in_stock = 0;
+  int64_t days_to_expiry = 0;  // negative once expired
+  bool expiring_soon = false;  // within the asked window (or already expired), units in stock
+};
+
+struct StockReport {
+  absl::CivilDay today;
+  int32_t expiring_within_days = 0;
+  std::vector<StockLine> lines;  // by expiry, then gtin, lot
+  int64_t units_in_stock = 0;    // usable: active, unexpired lots
+  int64_t units_expiring = 0;    // in stock and expiring within the window or already expired
+};
+
+struct ReportServiceOptions {
+  Store* store = nullptr;        // REQUIRES: non-null, outlives the service
+  const Clock* clock = nullptr;  // REQUIRES: non-null, outlives the service
+  absl::TimeZone clinic_time_zone = absl::UTCTimeZone();
+  // Rule 3: an opened cartridge not disposed within this is an exception. REQUIRES: >= 0.
+  absl::Duration disposal_limit = absl::Hours(4);
+};
+
+class ReportService {
+ public:
+  explicit ReportService(ReportServiceOptions options);
+
+  ReportService(const ReportService&) = delete;
+  ReportService& operator=(const ReportService&) = delete;
+
+  // INVALID_ARGUMENT unless from < to and the period is at most kMaxReportDays long.
+  absl::StatusOr<ComplianceReport> ComplianceReportFor(absl::CivilDay from, absl::CivilDay to);
+  // NOT_FOUND (LOT_NOT_FOUND) for an unknown lot.
+  absl::StatusOr<LotLookBack> LookBackLot(std::string_view gtin, std::string_view lot);
+  // Every lot with its units in stock; `expiring_within_days` (0..3650) marks what runs out soon.
+  absl::StatusOr<StockReport> Stock(int32_t expiring_within_days);
+
+  absl::Duration disposal_limit() const { return disposal_limit_; }
+
+  static constexpr int kMaxReportDays = 3660;
+
+ private:
+  Store* const store_;
+  const Clock* const clock_;
+  const absl::TimeZone zone_;
+  const absl::Duration disposal_limit_;
+};
+
+}  // namespace steritrack
+
+#endif  // STERITRACK_SERVER_CORE_REPORT_SERVICE_H_

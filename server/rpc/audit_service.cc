@@ -1,0 +1,117 @@
+#include "server/rpc/audit_service.h"
+
+#include <string>
+#include <vector>
+
+#include "server/rpc/convert.h"
+#include "server/rpc/handle.h"
+#include "steritrack/error.h"
+#include "steritrack/status_macros.h"
+#include "steritrack/strings.h"
+
+namespace steritrack::rpc {
+namespace {
+
+constexpr int kStreamPage = 200;
+// How long a caught-up stream sleeps at most before it looks at cancellation again.
+constexpr absl::Duration kIdleWait = absl::Seconds(1);
+constexpr int kMaxActionFilters = 64;
+
+std::string IdText(int64_t id) { return id == 0 ? std::string() : StrCat(id); }
+
+}  // namespace
+
+void ToProto(const Event& e, v1::AuditEntry* out) {
+  out->set_sequence(e.seq);
+  const int64_t seconds = absl::ToUnixSeconds(e.at);
+  out->mutable_time()->set_seconds(seconds);
+  out->mutable_time()->set_nanos(
+      static_cast<int32_t>((e.at - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+  out->set_actor(e.actor);
+  out->set_action(e.action);
+  out->set_lot_id(IdText(e.lot_id));
+  out->set_cartridge_id(IdText(e.cartridge_id));
+  out->set_treatment_id(IdText(e.treatment_id));
+  out->set_item_id(IdText(e.item_id));
+  out->set_load_id(IdText(e.load_id));
+  out->set_sterilizer_id(IdText(e.sterilizer_id));
+  out->set_detail(e.detail);
+  out->set_before(e.before);
+  out->set_after(e.after);
+  out->set_request_id(e.request_id);
+  out->set_corrects_sequence(e.corrects_seq);
+  out->set_hash(e.hash);
+}
+
+grpc::Status AuditServiceImpl::VerifyAuditTrail(grpc::ServerContext*,
+                                                const v1::VerifyAuditTrailRequest*,
+                                                v1::VerifyAuditTrailResponse* resp) {
+  return Handle(*log_, "VerifyAuditTrail", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(AuditChainCheck check, audit_->Verify());
+    resp->set_intact(check.intact);
+    resp->set_entry_count(check.entries);
+    resp->set_first_bad_sequence(check.first_bad_seq);
+    resp->set_problem(check.problem);
+    if (!check.intact) {
+      log_->error("audit trail broken at entry {}: {}", check.first_bad_seq, check.problem);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AuditServiceImpl::ListAuditEntries(grpc::ServerContext*,
+                                                const v1::ListAuditEntriesRequest* req,
+                                                v1::ListAuditEntriesResponse* resp) {
+  return Handle(*log_, "ListAuditEntries", [&]() -> absl::Status {
+    AuditQuery query{.page = {.page_size = req->page_size(), .page_token = req->page_token()},
+                     .action = req->action(),
+                     .actor = req->actor()};
+    if (req->has_start_time()) {
+      ASSIGN_OR_RETURN(query.from, FromProto("start_time", true, req->start_time()));
+    }
+    if (req->has_end_time()) {
+      ASSIGN_OR_RETURN(query.to, FromProto("end_time", true, req->end_time()));
+    }
+    ASSIGN_OR_RETURN(Page<Event> page, audit_->ListEntries(query));
+    for (const Event& e : page.items) ToProto(e, resp->add_entries());
+    resp->set_next_page_token(page.next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+void EventServiceImpl::Stop() {
+  stopping_.store(true);
+  commits_->WakeAll();
+}
+
+grpc::Status EventServiceImpl::WatchEvents(grpc::ServerContext* ctx,
+                                           const v1::WatchEventsRequest* req,
+                                           grpc::ServerWriter<v1::WatchEventsResponse>* writer) {
+  return Handle(*log_, "WatchEvents", [&]() -> absl::Status {
+    if (req->actions_size() > kMaxActionFilters) {
+      return InvalidField("actions", StrCat("at most ", kMaxActionFilters, " actions"));
+    }
+    std::vector<std::string> actions(req->actions().begin(), req->actions().end());
+    ASSIGN_OR_RETURN(int64_t cursor, audit_->ParseCursor(req->cursor()));
+    while (true) {
+      if (ctx->IsCancelled()) return absl::CancelledError("the client cancelled the stream");
+      if (stopping_.load()) {
+        return absl::UnavailableError("the server is stopping: reconnect with the last cursor");
+      }
+      // Taken before the read: a commit after the read moves it, so the wait below cannot miss it.
+      const uint64_t seen = commits_->count();
+      ASSIGN_OR_RETURN(EventBatch batch, audit_->EventsAfter(cursor, actions, kStreamPage));
+      for (const Event& e : batch.events) {
+        v1::WatchEventsResponse out;
+        out.set_cursor(AuditService::CursorOf(e.seq));
+        ToProto(e, out.mutable_event());
+        if (!writer->Write(out)) return absl::CancelledError("the client went away");
+      }
+      const bool caught_up = batch.scanned_to == cursor;
+      cursor = batch.scanned_to;
+      if (caught_up) commits_->WaitForCommitAfter(seen, kIdleWait);
+    }
+  });
+}
+
+}  // namespace steritrack::rpc

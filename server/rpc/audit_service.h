@@ -1,0 +1,62 @@
+// gRPC adapters for the audit trail (steritrack.v1.AuditService) and the integrator event stream
+// (steritrack.v1.EventService), thin handlers over core::AuditService.
+//
+// WatchEvents reads committed events after the client's cursor in pages; when caught up it waits on
+// the CommitNotifier (signalled after every committed write) with a bounded wait, so that a cancelled
+// call or a stopping server is noticed within a second. Stop() ends every open stream promptly.
+// Thread-safe: gRPC calls handlers from many threads.
+#ifndef STERITRACK_SERVER_RPC_AUDIT_SERVICE_H_
+#define STERITRACK_SERVER_RPC_AUDIT_SERVICE_H_
+
+#include <atomic>
+#include <memory>
+
+#include "server/core/audit_service.h"
+#include "server/core/commit_notifier.h"
+#include "spdlog/logger.h"
+#include "steritrack/v1/audit.grpc.pb.h"
+#include "steritrack/v1/events.grpc.pb.h"
+
+namespace steritrack::rpc {
+
+void ToProto(const Event& event, v1::AuditEntry* out);
+
+class AuditServiceImpl final : public v1::AuditService::Service {
+ public:
+  // REQUIRES: `audit` outlives this object.
+  AuditServiceImpl(AuditService* audit, std::shared_ptr<spdlog::logger> log)
+      : audit_(audit), log_(std::move(log)) {}
+
+  grpc::Status VerifyAuditTrail(grpc::ServerContext* ctx, const v1::VerifyAuditTrailRequest* req,
+                                v1::VerifyAuditTrailResponse* resp) override;
+  grpc::Status ListAuditEntries(grpc::ServerContext* ctx, const v1::ListAuditEntriesRequest* req,
+                                v1::ListAuditEntriesResponse* resp) override;
+
+ private:
+  AuditService* audit_;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+class EventServiceImpl final : public v1::EventService::Service {
+ public:
+  // REQUIRES: `audit` and `commits` outlive this object.
+  EventServiceImpl(AuditService* audit, CommitNotifier* commits,
+                   std::shared_ptr<spdlog::logger> log)
+      : audit_(audit), commits_(commits), log_(std::move(log)) {}
+
+  grpc::Status WatchEvents(grpc::ServerContext* ctx, const v1::WatchEventsRequest* req,
+                           grpc::ServerWriter<v1::WatchEventsResponse>* writer) override;
+
+  // Ends every open stream (UNAVAILABLE: reconnect with the last cursor) and refuses new ones.
+  void Stop();
+
+ private:
+  AuditService* audit_;
+  CommitNotifier* commits_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace steritrack::rpc
+
+#endif  // STERITRACK_SERVER_RPC_AUDIT_SERVICE_H_

@@ -1,0 +1,154 @@
+#include "server/rpc/report_service.h"
+
+#include "server/rpc/convert.h"
+#include "server/rpc/handle.h"
+#include "steritrack/error.h"
+#include "steritrack/status_macros.h"
+#include "steritrack/strings.h"
+
+namespace steritrack::rpc {
+namespace {
+
+// Report-only conversions live here, beside their one user; the shared ones (Lot, Treatment) come
+// from convert.h.
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  out->set_seconds(micros / 1000000 - (micros % 1000000 < 0 ? 1 : 0));
+  out->set_nanos(static_cast<int32_t>(((micros % 1000000) + 1000000) % 1000000 * 1000));
+}
+
+void SetDate(absl::CivilDay day, v1::Date* out) {
+  out->set_year(static_cast<int32_t>(day.year()));
+  out->set_month(day.month());
+  out->set_day(day.day());
+}
+
+v1::ExceptionKind KindToProto(ExceptionKind kind) {
+  switch (kind) {
+    case ExceptionKind::kOverdueDisposal:
+      return v1::EXCEPTION_KIND_OVERDUE_DISPOSAL;
+    case ExceptionKind::kLoadResultsMissing:
+      return v1::EXCEPTION_KIND_LOAD_RESULTS_MISSING;
+    case ExceptionKind::kLoadResultsFailed:
+      return v1::EXCEPTION_KIND_LOAD_RESULTS_FAILED;
+    case ExceptionKind::kLoadNotReleased:
+      return v1::EXCEPTION_KIND_LOAD_NOT_RELEASED;
+    case ExceptionKind::kLoadQuarantined:
+      return v1::EXCEPTION_KIND_LOAD_QUARANTINED;
+    case ExceptionKind::kLoadRecalled:
+      return v1::EXCEPTION_KIND_LOAD_RECALLED;
+    case ExceptionKind::kNoBowieDick:
+      return v1::EXCEPTION_KIND_NO_BOWIE_DICK;
+    case ExceptionKind::kRecallAffectedTreatments:
+      return v1::EXCEPTION_KIND_RECALL_AFFECTED_TREATMENTS;
+  }
+  return v1::EXCEPTION_KIND_UNSPECIFIED;
+}
+
+void UseToProto(const LotUse& use, v1::LotUse* out) {
+  out->set_gtin(use.gtin);
+  out->set_serial(use.serial);
+  ToProto(use.treatment, out->mutable_treatment());
+  SetTime(use.opened_at, out->mutable_open_time());
+  out->set_disposed(use.disposed);
+}
+
+absl::StatusOr<absl::CivilDay> RequiredDate(std::string_view field, const v1::Date& date) {
+  ASSIGN_OR_RETURN(std::optional<absl::CivilDay> day, FromProto(field, date));
+  if (!day.has_value()) return InvalidField(field, "is required");
+  return *day;
+}
+
+}  // namespace
+
+grpc::Status ReportServiceImpl::GetComplianceReport(grpc::ServerContext* /*ctx*/,
+                                                    const v1::GetComplianceReportRequest* req,
+                                                    v1::ComplianceReport* resp) {
+  return Handle(*log_, "GetComplianceReport", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(absl::CivilDay from, RequiredDate("from_date", req->from_date()));
+    ASSIGN_OR_RETURN(absl::CivilDay to, RequiredDate("to_date", req->to_date()));
+    ASSIGN_OR_RETURN(ComplianceReport report, core_->ComplianceReportFor(from, to));
+    SetDate(report.from, resp->mutable_from_date());
+    SetDate(report.to, resp->mutable_to_date());
+    resp->set_time_zone(report.time_zone);
+    SetTime(report.generated_at, resp->mutable_generate_time());
+    const int64_t limit_seconds = absl::ToInt64Seconds(report.disposal_limit);
+    resp->mutable_disposal_limit()->set_seconds(limit_seconds);
+    resp->set_compliant(report.compliant);
+    for (const ComplianceException& e : report.exceptions) {
+      v1::ComplianceException* out = resp->add_exceptions();
+      out->set_kind(KindToProto(e.kind));
+      out->set_kind_name(std::string(ExceptionKindName(e.kind)));
+      SetTime(e.at, out->mutable_time());
+      out->set_summary(e.summary);
+      for (const auto& [name, value] : e.record) {
+        v1::Fact* fact = out->add_record();
+        fact->set_name(name);
+        fact->set_value(value);
+      }
+    }
+    for (const RecallSummary& r : report.recalls) {
+      v1::RecallSummary* out = resp->add_recalls();
+      ToProto(r.lot, out->mutable_lot());
+      for (const LotUse& use : r.uses) UseToProto(use, out->add_uses());
+    }
+    for (const UsageCell& c : report.usage) {
+      v1::UsageCell* out = resp->add_usage();
+      SetDate(c.day, out->mutable_date());
+      out->set_room(c.room);
+      out->set_treatments(c.treatments);
+      out->set_cartridges_opened(c.cartridges_opened);
+    }
+    v1::ReportTotals* totals = resp->mutable_totals();
+    totals->set_treatments(report.totals.treatments);
+    totals->set_cartridges_opened(report.totals.cartridges_opened);
+    totals->set_cartridges_disposed(report.totals.cartridges_disposed);
+    totals->set_loads_run(report.totals.loads_run);
+    totals->set_loads_released(report.totals.loads_released);
+    for (const auto& [kind, count] : report.totals.exceptions_by_kind) {
+      v1::ExceptionCount* out = totals->add_exceptions_by_kind();
+      out->set_kind_name(std::string(ExceptionKindName(kind)));
+      out->set_count(count);
+    }
+    resp->set_refusals_recorded(report.refusals_recorded);
+    for (const auto& [name, reason] : report.checks_not_available) {
+      v1::UnavailableCheck* out = resp->add_unavailable_checks();
+      out->set_name(name);
+      out->set_reason(reason);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ReportServiceImpl::GetLotLookBack(grpc::ServerContext* /*ctx*/,
+                                               const v1::GetLotLookBackRequest* req,
+                                               v1::LotLookBack* resp) {
+  return Handle(*log_, "GetLotLookBack", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(LotLookBack look_back, core_->LookBackLot(req->gtin(), req->lot()));
+    ToProto(look_back.lot, resp->mutable_lot());
+    for (const LotUse& use : look_back.uses) UseToProto(use, resp->add_uses());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ReportServiceImpl::GetStock(grpc::ServerContext* /*ctx*/,
+                                         const v1::GetStockRequest* req, v1::Stock* resp) {
+  return Handle(*log_, "GetStock", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(StockReport stock, core_->Stock(req->expiring_within_days()));
+    SetDate(stock.today, resp->mutable_today());
+    resp->set_expiring_within_days(stock.expiring_within_days);
+    for (const StockLine& line : stock.lines) {
+      v1::StockLine* out = resp->add_lines();
+      ToProto(line.lot, out->mutable_lot());
+      out->mutable_lot()->set_units_in_stock(static_cast<int32_t>(line.units_in_stock));
+      out->set_units_in_stock(line.units_in_stock);
+      out->set_days_to_expiry(line.days_to_expiry);
+      out->set_expiring_soon(line.expiring_soon);
+    }
+    resp->set_units_in_stock(stock.units_in_stock);
+    resp->set_units_expiring(stock.units_expiring);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace steritrack::rpc

@@ -1,0 +1,39 @@
+// gRPC adapter for steritrack.v1.ReportService: thin handlers over core::ReportService.
+//
+// Each handler checks the request's shape, converts proto -> domain, calls core, converts back and
+// returns ToGrpcStatus(status). No rule lives here. One log line per request, nothing from its body
+// (a look-back answer carries client references; they never reach the log). Thread-safe: gRPC calls
+// handlers from many threads.
+#ifndef STERITRACK_SERVER_RPC_REPORT_SERVICE_H_
+#define STERITRACK_SERVER_RPC_REPORT_SERVICE_H_
+
+#include <memory>
+
+#include "server/core/report_service.h"
+#include "spdlog/logger.h"
+#include "steritrack/v1/report.grpc.pb.h"
+
+namespace steritrack::rpc {
+
+class ReportServiceImpl final : public v1::ReportService::Service {
+ public:
+  // REQUIRES: `core` outlives this object.
+  ReportServiceImpl(ReportService* core, std::shared_ptr<spdlog::logger> log)
+      : core_(core), log_(std::move(log)) {}
+
+  grpc::Status GetComplianceReport(grpc::ServerContext* ctx,
+                                   const v1::GetComplianceReportRequest* req,
+                                   v1::ComplianceReport* resp) override;
+  grpc::Status GetLotLookBack(grpc::ServerContext* ctx, const v1::GetLotLookBackRequest* req,
+                              v1::LotLookBack* resp) override;
+  grpc::Status GetStock(grpc::ServerContext* ctx, const v1::GetStockRequest* req,
+                        v1::Stock* resp) override;
+
+ private:
+  ReportService* const core_;
+  const std::shared_ptr<spdlog::logger> log_;
+};
+
+}  // namespace steritrack::rpc
+
+#endif  // STERITRACK_SERVER_RPC_REPORT_SERVICE_H_

@@ -1,0 +1,107 @@
+// Core tests of AuditService (the audit trail's read side and the event stream's cursors) and of the
+// CommitNotifier the write services signal, against the in-memory FakeStore.
+#include "server/core/audit_service.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/core/cartridge_service.h"
+#include "server/core/commit_notifier.h"
+#include "steritrack/strings.h"
+#include "tests/core/fake_store.h"
+
+namespace steritrack {
+namespace {
+
+const absl::Time kNow =
+    absl::FromCivil(absl::CivilSecond(2026, 11, 26, 10, 0, 0), absl::UTCTimeZone());
+
+std::string Unit(std::string_view serial) {
+  return StrCat("(01)09506000134352(17)271231(10)LOT-A(21)", serial);
+}
+
+class AuditServiceTest : public ::testing::Test {
+ protected:
+  void Receive(const std::string& serial, const std::string& actor = "clerk.ana") {
+    ASSERT_TRUE(core_.Receive({.actor = actor}, {Unit(serial)}).ok());
+  }
+
+  FakeStore store_;
+  FakeClock clock_{kNow};
+  CommitNotifier commits_;
+  CartridgeService core_{{.store = &store_, .clock = &clock_, .commits = &commits_}};
+  AuditService audit_{{.store = &store_}};
+};
+
+TEST_F(AuditServiceTest, EveryCommittedWriteNotifiesAndARefusedOneDoesNot) {
+  EXPECT_EQ(commits_.count(), 0u);
+  Receive("U1");
+  EXPECT_EQ(commits_.count(), 1u);
+  EXPECT_FALSE(core_.Receive({.actor = "clerk.ana"}, {Unit("U1")}).ok());  // already in stock
+  EXPECT_EQ(commits_.count(), 1u);
+  // A waiter that already saw the current count times out; one behind returns at once.
+  EXPECT_EQ(commits_.WaitForCommitAfter(1, absl::Milliseconds(1)), 1u);
+  EXPECT_EQ(commits_.WaitForCommitAfter(0, absl::Hours(1)), 1u);
+}
+
+TEST_F(AuditServiceTest, CursorsAreEmptyNowOrOnesWeIssued) {
+  Receive("U1");  // LOT_CREATED, CARTRIDGE_RECEIVED
+  EXPECT_EQ(*audit_.ParseCursor(""), 0);
+  EXPECT_EQ(*audit_.ParseCursor("now"), 2);
+  EXPECT_EQ(*audit_.ParseCursor(AuditService::CursorOf(7)), 7);
+  for (const char* bad : {"7", "e1.", "e1.x", "e1.-3", "e2.5", "NOW"}) {
+    absl::StatusOr<int64_t> parsed = audit_.ParseCursor(bad);
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST_F(AuditServiceTest, EventsAfterFiltersActionsButAdvancesPastEverythingScanned) {
+  Receive("U1");
+  Receive("U2");  // seqs: 1 LOT_CREATED, 2 and 3 CARTRIDGE_RECEIVED
+  absl::StatusOr<EventBatch> batch = audit_.EventsAfter(0, {"LOT_CREATED"}, 10);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->events.size(), 1u);
+  EXPECT_EQ(batch->events[0].seq, 1);
+  EXPECT_EQ(batch->scanned_to, 3);
+  batch = audit_.EventsAfter(1, {}, 1);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->events.size(), 1u);
+  EXPECT_EQ(batch->events[0].seq, 2);
+  EXPECT_EQ(batch->events[0].after, "state=RECEIVED");
+  batch = audit_.EventsAfter(3, {}, 10);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_TRUE(batch->events.empty());
+  EXPECT_EQ(batch->scanned_to, 3);
+}
+
+TEST_F(AuditServiceTest, ListEntriesPagesAndFiltersAndVerifyCountsTheFakeChain) {
+  Receive("U1", "clerk.ana");
+  Receive("U2", "clerk.bo");
+  Receive("U3", "clerk.ana");
+  absl::StatusOr<Page<Event>> page =
+      audit_.ListEntries({.page = {.page_size = 1}, .actor = "clerk.ana"});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].seq, 1);
+  page = audit_.ListEntries(
+      {.page = {.page_size = 10, .page_token = page->next_page_token}, .actor = "clerk.ana"});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[1].seq, 4);
+  EXPECT_TRUE(page->next_page_token.empty());
+  EXPECT_EQ(audit_.ListEntries({.action = "bad\naction"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<AuditChainCheck> check = audit_.Verify();
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->intact);
+  EXPECT_EQ(check->entries, 4);
+}
+
+}  // namespace
+}  // namespace steritrack
