@@ -1,0 +1,153 @@
+// report_month: time to produce a month's compliance report over a large clinic chain's month.
+// Prints figures; asserts nothing.
+//
+//   report_month --treatments 1000000 [--db /tmp/month.db] [--no-events]
+//
+// Seeds a SQLite database through the Store interface (big transactions, not one fsync per write,
+// so seeding takes a minute rather than a day): N treatments over November 2026 in 12 rooms, each
+// with one cartridge received, opened and disposed (1% late, 0.1% never), with their audit events;
+// then times ReportService::ComplianceReportFor(2026-11-01, 2026-12-01) on a fresh store.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/time/civil_time.h"
+#include "server/core/report_service.h"
+#include "server/storage/sqlite_store.h"
+#include "steritrack/strings.h"
+
+namespace {
+
+using steritrack::StrCat;
+
+class FixedClock final : public steritrack::Clock {
+ public:
+  explicit FixedClock(absl::Time t) : t_(t) {}
+  absl::Time Now() const override { return t_; }
+
+ private:
+  absl::Time t_;
+};
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+long MaxRssMb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024;
+}
+
+int Fail(const absl::Status& status, const char* what) {
+  std::fprintf(stderr, "%s: %s\n", what, std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t treatments = 1000000;
+  std::string db = "/tmp/steritrack-report-month.db";
+  bool events = true;
+  CLI::App app{"report_month: compliance report time over a seeded month"};
+  app.add_option("--treatments", treatments)->capture_default_str();
+  app.add_option("--db", db, "database file (recreated)")->capture_default_str();
+  app.add_flag("!--no-events", events, "seed without audit events");
+  CLI11_PARSE(app, argc, argv);
+
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  const absl::Time month_start = absl::FromCivil(absl::CivilDay(2026, 11, 1), utc);
+  const absl::Duration step = absl::Hours(24 * 30) / treatments;
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
+
+  auto seed_start = std::chrono::steady_clock::now();
+  {
+    auto store = steritrack::OpenSqliteStore({.path = db, .readers = 1});
+    if (!store.ok()) return Fail(store.status(), "open");
+    constexpr int kLots = 50;
+    std::vector<steritrack::Lot> lots;
+    {
+      auto tx = (*store)->BeginWrite();
+      if (!tx.ok()) return Fail(tx.status(), "begin");
+      for (int l = 0; l < kLots; ++l) {
+        steritrack::Lot lot{.gtin = "09506000134352", .lot = StrCat("L", l),
+                            .expiry = absl::CivilDay(2030, 12, 31), .created_at = month_start};
+        auto id = (*tx)->InsertLot(lot);
+        if (!id.ok()) return Fail(id.status(), "lot");
+        lot.id = *id;
+        lots.push_back(lot);
+      }
+      if (auto s = (*tx)->Commit(); !s.ok()) return Fail(s, "commit");
+    }
+    constexpr int64_t kBatch = 20000;
+    for (int64_t start = 0; start < treatments; start += kBatch) {
+      auto tx = (*store)->BeginWrite();
+      if (!tx.ok()) return Fail(tx.status(), "begin");
+      for (int64_t i = start; i < std::min(treatments, start + kBatch); ++i) {
+        const absl::Time at = month_start + step * i;
+        const std::string room = StrCat(1 + i % 12);
+        steritrack::Treatment t{.room = room, .clinician = StrCat("nurse", i % 40),
+                                .client_ref = StrCat("C", i), .started_at = at,
+                                .started_by = "bench", .ended_at = at + absl::Minutes(45),
+                                .ended_by = "bench"};
+        auto tid = (*tx)->InsertTreatment(t);
+        if (!tid.ok()) return Fail(tid.status(), "treatment");
+        steritrack::Cartridge c{.gtin = "09506000134352", .serial = StrCat("S", i),
+                                .lot = lots[i % kLots], .received_at = month_start,
+                                .received_by = "bench"};
+        auto cid = (*tx)->InsertCartridge(c);
+        if (!cid.ok()) return Fail(cid.status(), "cartridge");
+        const absl::Time opened = at + absl::Minutes(5);
+        if (auto s = (*tx)->RecordUse(*cid, {.treatment_id = *tid, .room = room, .at = opened,
+                                              .by = "bench"});
+            !s.ok()) {
+          return Fail(s, "use");
+        }
+        const bool never = i % 1000 == 7;
+        const bool late = i % 100 == 3;
+        if (!never) {
+          const absl::Time disposed = opened + (late ? absl::Hours(5) : absl::Minutes(30));
+          if (auto s = (*tx)->RecordDisposal(
+                  *cid, {.container_id = StrCat("SHARPS-", room), .at = disposed, .by = "bench"});
+              !s.ok()) {
+            return Fail(s, "disposal");
+          }
+        }
+        if (events) {
+          for (const char* action : {"TREATMENT_STARTED", "CARTRIDGE_RECEIVED", "CARTRIDGE_OPENED",
+                                     "CARTRIDGE_DISPOSED", "TREATMENT_ENDED"}) {
+            auto e = (*tx)->AppendEvent({.at = opened, .actor = "bench", .action = action,
+                                         .lot_id = lots[i % kLots].id, .cartridge_id = *cid,
+                                         .treatment_id = *tid, .detail = "seeded"});
+            if (!e.ok()) return Fail(e.status(), "event");
+          }
+        }
+      }
+      if (auto s = (*tx)->Commit(); !s.ok()) return Fail(s, "commit");
+    }
+  }
+  const double seed_seconds = Seconds(seed_start);
+  const auto db_bytes = std::filesystem::file_size(db);
+
+  auto store = steritrack::OpenSqliteStore({.path = db, .readers = 2});
+  if (!store.ok()) return Fail(store.status(), "reopen");
+  FixedClock clock(absl::FromCivil(absl::CivilDay(2026, 12, 2), utc));
+  steritrack::ReportService reports({.store = store->get(), .clock = &clock});
+  auto report_start = std::chrono::steady_clock::now();
+  auto report = reports.ComplianceReportFor(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1));
+  const double report_seconds = Seconds(report_start);
+  if (!report.ok()) return Fail(report.status(), "report");
+  std::printf("report_month: %lld treatments seeded in %.1f s (%s audit events), db %.0f MB\n",
+              static_cast<long long>(treatments), seed_seconds, events ? "with" : "without",
+              static_cast<double>(db_bytes) / (1024.0 * 1024.0));
+  std::printf("compliance report for November: %.2f s, %zu exceptions, %lld cartridges opened, "
+              "max RSS %ld MB\n",
+              report_seconds, report->exceptions.size(),
+              static_cast<long long>(report->totals.cartridges_opened), MaxRssMb());
+  return 0;
+}
