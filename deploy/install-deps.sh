@@ -12,6 +12,9 @@ packages=(
 )
 # Headless Chromium renders the HTML compliance report in its end-to-end test (tests/e2e/test_report.py).
 packages+=(chromium)
+# The integration example and its test (deploy/examples/python, tests/e2e/test_python_client.py); its
+# stubs come from protoc and grpc_python_plugin above.
+packages+=(python3-grpcio python3-protobuf)
 # npm fetches buf for the API checks; a machine that already has Node.js keeps its own.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
