@@ -1,8 +1,9 @@
-// `steritrack audit verify|log` (the tamper-evident audit trail, rule 9) and `steritrack events
+// `steritrack audit verify|log|correct` (the tamper-evident audit trail, rule 9) and `steritrack events
 // watch` (the integrator event stream).
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -139,6 +140,43 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
           text << "more: --page-token " << resp.next_page_token() << "\n";
         }
         return out.SuccessText(text.str(), "audit_log", resp);
+      };
+    });
+  }
+
+  // audit correct SEQ --note TEXT
+  {
+    struct Args {
+      int64_t sequence = 0;
+      std::string note;
+    };
+    auto a = std::make_shared<Args>();
+    CLI::App* cmd = group->add_subcommand(
+        "correct", "Correct an audit entry: a new entry pointing at it, nothing altered");
+    cmd->add_option("SEQ", a->sequence, "the entry to correct (its # in audit log)")
+        ->required()
+        ->check(CLI::Range(int64_t{1}, INT64_MAX));
+    cmd->add_option("--note", a->note, "what was wrong and what is right")->required();
+    cmd->footer(
+        "Rule 9: the trail is append-only; a correction is a new AUDIT_CORRECTION entry that\n"
+        "points at the one it corrects ('corrects #SEQ' in audit log).\n"
+        "Example:\n  steritrack --actor manager.ng audit correct 42 --note 'room was 2, not 3'");
+    cmd->callback([&g, &action, a] {
+      action = [&g, a] {
+        Output out(g.json, std::cout, std::cerr);
+        Session session(SessionFor(g));
+        auto stub = v1::AuditService::NewStub(ChannelTo(g.server));
+        v1::CorrectAuditEntryRequest req;
+        req.set_sequence(a->sequence);
+        req.set_note(a->note);
+        req.set_request_id(session.NextRequestId());
+        v1::CorrectAuditEntryResponse resp;
+        grpc::Status st = session.Call(
+            [&](grpc::ClientContext* ctx) { return stub->CorrectAuditEntry(ctx, req, &resp); });
+        if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
+        return out.Success("OK — entry #" + std::to_string(resp.entry().sequence()) +
+                               " corrects #" + std::to_string(resp.entry().corrects_sequence()),
+                           "correction", resp);
       };
     });
   }

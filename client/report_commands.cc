@@ -101,6 +101,20 @@ std::string LimitText(const v1::ComplianceReport& r) {
   return std::to_string(minutes) + " min";
 }
 
+std::string AuditTrailText(const v1::ComplianceReport& r) {
+  const auto& a = r.audit_trail();
+  if (a.intact()) return "Audit trail verified intact: " + std::to_string(a.entry_count()) + " entries";
+  return "Audit trail BROKEN at entry " + std::to_string(a.first_bad_sequence()) + ": " +
+         a.problem() + " (" + std::to_string(a.entry_count()) + " entries verified before it)";
+}
+
+std::string FollowedText(const v1::Refusal& f) {
+  if (f.followed_by().empty()) return "nothing followed yet";
+  std::string out;
+  for (const auto& s : f.followed_by()) out += (out.empty() ? "" : "; ") + s;
+  return out;
+}
+
 // ---- table
 
 std::string ReportTable(const v1::ComplianceReport& r) {
@@ -116,7 +130,7 @@ std::string ReportTable(const v1::ComplianceReport& r) {
       t << (i ? ", " : "") << r.unavailable_checks(i).name();
     }
   }
-  t << "\n\n";
+  t << "\n" << AuditTrailText(r) << "\n\n";
   t << "Exceptions\n";
   if (r.exceptions().empty()) t << "  none\n";
   for (const auto& e : r.exceptions()) {
@@ -135,6 +149,15 @@ std::string ReportTable(const v1::ComplianceReport& r) {
         << InZone(u.open_time(), zone) << "\n";
     }
   }
+  t << "\nRefused openings in the period\n";
+  if (r.refusals().empty()) t << "  none\n";
+  for (const auto& f : r.refusals()) {
+    t << "  " << InZone(f.time(), zone) << "  #" << f.sequence() << "  treatment "
+      << f.treatment_id() << "  " << f.reason() << "  by " << f.actor()
+      << (f.overridden() ? "  OVERRIDDEN" : "") << "\n";
+    t << "      " << f.detail() << "\n";
+    t << "      then: " << FollowedText(f) << "\n";
+  }
   const auto& tot = r.totals();
   t << "\nTotals\n";
   t << "  treatments           " << tot.treatments() << "\n";
@@ -142,6 +165,7 @@ std::string ReportTable(const v1::ComplianceReport& r) {
   t << "  cartridges disposed  " << tot.cartridges_disposed() << "\n";
   t << "  loads run            " << tot.loads_run() << "\n";
   t << "  loads released       " << tot.loads_released() << "\n";
+  t << "  refused openings     " << tot.open_refusals() << "\n";
   t << "  disposal limit       " << LimitText(r) << "\n";
   for (const auto& c : tot.exceptions_by_kind()) {
     t << "  " << c.kind_name()
@@ -149,6 +173,7 @@ std::string ReportTable(const v1::ComplianceReport& r) {
       << "\n";
   }
   t << "\nNot checked\n";
+  if (r.unavailable_checks().empty()) t << "  none: every check was performed\n";
   for (const auto& c : r.unavailable_checks()) t << "  " << c.name() << ": " << c.reason() << "\n";
   return t.str();
 }
@@ -172,6 +197,25 @@ std::string ReportCsv(const v1::ComplianceReport& r) {
     t << Csv(e.kind_name()) << ","
       << Csv(absl::FormatTime(absl::RFC3339_sec, ToTime(e.time()), absl::UTCTimeZone())) << ","
       << Csv(e.summary()) << "," << Csv(FactsText(e, "; ")) << "\r\n";
+  }
+  // Not exceptions: the audit-trail verification and each refused opening, for the record.
+  const auto& a = r.audit_trail();
+  t << "AUDIT_TRAIL,"
+    << Csv(absl::FormatTime(absl::RFC3339_sec, ToTime(r.generate_time()), absl::UTCTimeZone()))
+    << "," << Csv(AuditTrailText(r)) << ","
+    << Csv("intact=" + std::string(a.intact() ? "true" : "false") +
+           "; entries=" + std::to_string(a.entry_count()) +
+           "; first_bad_seq=" + std::to_string(a.first_bad_sequence()) + "; problem=" + a.problem())
+    << "\r\n";
+  for (const auto& f : r.refusals()) {
+    t << "REFUSAL,"
+      << Csv(absl::FormatTime(absl::RFC3339_sec, ToTime(f.time()), absl::UTCTimeZone())) << ","
+      << Csv(f.detail()) << ","
+      << Csv("seq=" + std::to_string(f.sequence()) + "; treatment=" +
+             std::to_string(f.treatment_id()) + "; reason=" + f.reason() + "; actor=" + f.actor() +
+             "; overridden=" + (f.overridden() ? "true" : "false") +
+             "; followed_by=" + FollowedText(f))
+      << "\r\n";
   }
   return t.str();
 }
@@ -301,6 +345,14 @@ std::string ReportHtml(const v1::ComplianceReport& r, const v1::Stock* stock) {
   h << "<section id=\"summary\"><h2>Summary</h2>\n";
   h << "<p class=\"verdict " << (r.compliant() ? "yes" : "no")
     << "\" id=\"verdict\">Compliant: " << CompliantWord(r) << "</p>\n";
+  if (r.audit_trail().intact()) {
+    h << "<p class=\"audit yes\" id=\"audit-trail\">Audit trail verified intact: "
+      << r.audit_trail().entry_count() << " entries</p>\n";
+  } else {
+    h << "<p class=\"audit no\" id=\"audit-trail\" style=\"color:#b00000;font-weight:bold\">"
+      << "Audit trail BROKEN at entry " << r.audit_trail().first_bad_sequence() << ": "
+      << Esc(r.audit_trail().problem()) << "</p>\n";
+  }
   h << "<p>" << r.exceptions_size() << " exception(s) in the checks performed.";
   if (r.unavailable_checks_size() > 0) {
     h << " Not checked by this version:";
@@ -316,10 +368,12 @@ std::string ReportHtml(const v1::ComplianceReport& r, const v1::Stock* stock) {
   h << "</table>\n";
   const auto& tot = r.totals();
   h << "<table id=\"totals\"><tr><th>Treatments</th><th>Cartridges opened</th>"
-    << "<th>Cartridges disposed</th><th>Loads run</th><th>Loads released</th><th>Recalls</th></tr>"
+    << "<th>Cartridges disposed</th><th>Loads run</th><th>Loads released</th><th>Recalls</th>"
+    << "<th>Refused openings</th></tr>"
     << "<tr><td>" << tot.treatments() << "</td><td>" << tot.cartridges_opened() << "</td><td>"
     << tot.cartridges_disposed() << "</td><td>" << tot.loads_run() << "</td><td>"
-    << tot.loads_released() << "</td><td>" << r.recalls_size() << "</td></tr></table>\n";
+    << tot.loads_released() << "</td><td>" << r.recalls_size() << "</td><td>"
+    << tot.open_refusals() << "</td></tr></table>\n";
   h << "</section>\n";
 
   // Charts.
@@ -423,6 +477,22 @@ std::string ReportHtml(const v1::ComplianceReport& r, const v1::Stock* stock) {
     }
     h << "</table>\n";
   }
+  h << "<h2>Refused openings in the period</h2>\n";
+  if (r.refusals().empty()) {
+    h << "<p>None.</p>\n";
+  } else {
+    h << "<table id=\"refusals\"><tr><th>When</th><th>Entry</th><th>Treatment</th><th>Reason</th>"
+      << "<th>By</th><th>What</th><th>What followed</th></tr>\n";
+    for (const auto& f : r.refusals()) {
+      h << "<tr class=\"refusal" << (f.overridden() ? " no" : "") << "\"><td>"
+        << Esc(InZone(f.time(), zone)) << "</td><td>#" << f.sequence() << "</td><td>"
+        << f.treatment_id() << "</td><td>" << Esc(f.reason())
+        << (f.overridden() ? " <b>OVERRIDDEN</b>" : "") << "</td><td>" << Esc(f.actor())
+        << "</td><td>" << Esc(f.detail()) << "</td><td>" << Esc(FollowedText(f))
+        << "</td></tr>\n";
+    }
+    h << "</table>\n";
+  }
   h << "<h2>Usage per day and room</h2>\n";
   if (r.usage().empty()) {
     h << "<p>No treatments in the period.</p>\n";
@@ -452,6 +522,7 @@ std::string ReportHtml(const v1::ComplianceReport& r, const v1::Stock* stock) {
     h << "</table>\n";
   }
   h << "<h2>Not checked</h2>\n<ul id=\"not-checked\">\n";
+  if (r.unavailable_checks().empty()) h << "<li>None: every check was performed.</li>\n";
   for (const auto& c : r.unavailable_checks()) {
     h << "<li><b>" << Esc(c.name()) << "</b>: " << Esc(c.reason()) << "</li>\n";
   }

@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
       {.store = store->get(), .clock = clock.get(), .clinic_time_zone = zone, .commits = &commits});
   steritrack::SterilizationService sterilization(
       {.store = store->get(), .clock = clock.get(), .clinic_time_zone = zone, .commits = &commits});
-  steritrack::AuditService audit({.store = store->get()});
+  steritrack::AuditService audit(
+      {.store = store->get(), .clock = clock.get(), .commits = &commits});
   steritrack::ReportService reports(
       {.store = store->get(),
        .clock = clock.get(),

@@ -16,7 +16,57 @@ namespace {
 constexpr std::string_view kCursorPrefix = "e1.";
 constexpr size_t kMaxFilterLength = 64;
 
+constexpr size_t kMaxNoteLength = kMaxReasonLength;
+
 }  // namespace
+
+AuditService::AuditService(AuditServiceOptions options)
+    : store_(options.store),
+      own_clock_(options.clock == nullptr ? NewSystemClock() : nullptr),
+      clock_(options.clock != nullptr ? options.clock : own_clock_.get()),
+      commits_(options.commits) {}
+
+absl::StatusOr<Event> AuditService::CorrectAuditEntry(const WriteContext& ctx, int64_t seq,
+                                                      std::string_view note) {
+  RETURN_IF_ERROR(core_internal::CheckText("actor", ctx.actor, kMaxNameLength));
+  if (seq <= 0) return InvalidField("sequence", "must be a positive audit entry number");
+  RETURN_IF_ERROR(core_internal::CheckText("note", note, kMaxNoteLength));
+  const std::string fingerprint = StrCat(seq, "|", note);
+  return core_internal::RunIdempotentWrite<Event>(
+      *store_, *clock_, commits_, ctx, "CorrectAuditEntry", fingerprint,
+      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Event> {
+        ASSIGN_OR_RETURN(std::vector<Event> found,
+                         tx.ListAuditEntries(AuditEntryFilter{.after_seq = seq - 1, .limit = 1}));
+        if (found.empty() || found.front().seq != seq) {
+          return MakeError(absl::StatusCode::kNotFound,
+                           StrCat("audit entry ", seq, " does not exist"), "AUDIT_ENTRY_NOT_FOUND",
+                           {{"sequence", StrCat(seq)}});
+        }
+        const Event& corrected = found.front();
+        // The correction is about the same records, so that their histories show it too.
+        Event correction{.at = now,
+                         .actor = ctx.actor,
+                         .action = "AUDIT_CORRECTION",
+                         .lot_id = corrected.lot_id,
+                         .cartridge_id = corrected.cartridge_id,
+                         .treatment_id = corrected.treatment_id,
+                         .item_id = corrected.item_id,
+                         .load_id = corrected.load_id,
+                         .sterilizer_id = corrected.sterilizer_id,
+                         .detail = std::string(note),
+                         .request_id = ctx.request_id,
+                         .before = StrCat("entry=", seq, " action=", corrected.action),
+                         .after = StrCat("corrects=", seq),
+                         .corrects_seq = seq};
+        ASSIGN_OR_RETURN(correction.seq, tx.AppendEvent(correction));
+        // Read it back for the hash the store gave it.
+        ASSIGN_OR_RETURN(std::vector<Event> stored,
+                         tx.ListAuditEntries(
+                             AuditEntryFilter{.after_seq = correction.seq - 1, .limit = 1}));
+        if (!stored.empty() && stored.front().seq == correction.seq) return stored.front();
+        return correction;
+      });
+}
 
 absl::StatusOr<AuditChainCheck> AuditService::Verify() {
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());

@@ -7,6 +7,7 @@
 #define STERITRACK_SERVER_CORE_AUDIT_SERVICE_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/core/cartridge_service.h"
+#include "server/core/commit_notifier.h"
+#include "steritrack/clock.h"
 #include "steritrack/model.h"
 #include "steritrack/store.h"
 
@@ -36,11 +39,15 @@ struct EventBatch {
 
 struct AuditServiceOptions {
   Store* store = nullptr;  // REQUIRES: non-null, outlives the service
+  // Server time of corrections; null: the system clock. When set, outlives the service.
+  const Clock* clock = nullptr;
+  // Notified after a committed correction (wakes the event stream); may be null.
+  CommitNotifier* commits = nullptr;
 };
 
 class AuditService {
  public:
-  explicit AuditService(AuditServiceOptions options) : store_(options.store) {}
+  explicit AuditService(AuditServiceOptions options);
 
   AuditService(const AuditService&) = delete;
   AuditService& operator=(const AuditService&) = delete;
@@ -49,6 +56,13 @@ class AuditService {
   absl::StatusOr<AuditChainCheck> Verify();
 
   absl::StatusOr<Page<Event>> ListEntries(const AuditQuery& query);
+
+  // Rule 9: a correction is a new entry (AUDIT_CORRECTION) pointing at the one it corrects, with
+  // the note as its detail; nothing is updated or deleted. Idempotent under ctx.request_id.
+  // INVALID_ARGUMENT for an empty actor or note or a sequence below 1; NOT_FOUND
+  // (AUDIT_ENTRY_NOT_FOUND) for an unknown sequence. Returns the new entry.
+  absl::StatusOr<Event> CorrectAuditEntry(const WriteContext& ctx, int64_t seq,
+                                          std::string_view note);
 
   // Stream cursors: opaque to clients, "e1.<seq>" inside; empty is the beginning and "now" is the
   // last committed event. INVALID_ARGUMENT for anything else.
@@ -61,6 +75,9 @@ class AuditService {
 
  private:
   Store* const store_;
+  std::unique_ptr<Clock> own_clock_;  // when no clock was given
+  const Clock* const clock_;
+  CommitNotifier* const commits_;
 };
 
 }  // namespace steritrack

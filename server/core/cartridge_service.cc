@@ -598,7 +598,7 @@ absl::StatusOr<Cartridge> CartridgeService::Open(const WriteContext& ctx, std::s
     return InvalidField("treatment_id", "must be a positive treatment number");
   }
   std::string fingerprint = StrCat(unit.gtin, "|", unit.serial, "|", treatment_id);
-  return RunWrite<Cartridge>(
+  absl::StatusOr<Cartridge> opened = RunWrite<Cartridge>(
       ctx, "OpenCartridge", fingerprint,
       [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Cartridge> {
         ASSIGN_OR_RETURN(std::optional<Treatment> t, tx.FindTreatment(treatment_id));
@@ -653,6 +653,51 @@ absl::StatusOr<Cartridge> CartridgeService::Open(const WriteContext& ctx, std::s
         Derive(*c, now);
         return *std::move(c);
       });
+  if (!opened.ok() && IsRecordedRefusal(opened.status())) {
+    RecordRefusal(ctx, unit.gtin, unit.serial, unit.lot, treatment_id, opened.status());
+  }
+  return opened;
+}
+
+bool CartridgeService::IsRecordedRefusal(const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kFailedPrecondition) return true;
+  if (status.code() != absl::StatusCode::kNotFound) return false;
+  std::optional<ErrorInfo> info = GetErrorInfo(status);
+  return info.has_value() && info->reason == "CARTRIDGE_NOT_IN_STOCK";
+}
+
+void CartridgeService::RecordRefusal(const WriteContext& ctx, std::string_view gtin,
+                                     std::string_view serial, std::string_view lot,
+                                     int64_t treatment_id, const absl::Status& refusal) {
+  std::optional<ErrorInfo> info = GetErrorInfo(refusal);
+  const std::string reason =
+      info.has_value() && !info->reason.empty() ? info->reason : std::string("REFUSED");
+  absl::Status recorded = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> tx, store_->BeginWrite());
+    const absl::Time now = clock_->Now();
+    Event event{.at = now,
+                .actor = ctx.actor,
+                .action = "CARTRIDGE_OPEN_REFUSED",
+                .treatment_id = treatment_id,
+                .detail = StrCat(reason, ": ", refusal.message(), " (unit ", serial, " of ", gtin,
+                                 ")"),
+                .after = StrCat("reason=", reason)};
+    ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx->FindCartridge(gtin, serial));
+    if (c.has_value()) {
+      event.cartridge_id = c->id;
+      event.lot_id = c->lot.id;
+      event.before = StrCat("state=", CartridgeStateName(c->state));
+    } else if (!lot.empty()) {
+      ASSIGN_OR_RETURN(std::optional<Lot> l, tx->FindLot(gtin, lot));
+      if (l.has_value()) event.lot_id = l->id;
+    }
+    RETURN_IF_ERROR(tx->AppendEvent(event).status());
+    RETURN_IF_ERROR(tx->Commit());
+    if (commits_ != nullptr) commits_->Notify();
+    return absl::OkStatus();
+  }();
+  // The refusal stands whatever happened to its record: never turn a STOP into something else.
+  static_cast<void>(recorded);
 }
 
 absl::StatusOr<Cartridge> CartridgeService::Dispose(const WriteContext& ctx,

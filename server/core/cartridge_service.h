@@ -136,6 +136,13 @@ class CartridgeService {
 
   absl::Status CheckOpenable(const Cartridge& cartridge, absl::Time now) const;
 
+  // Whether a failed Open is a refusal by a safety rule (recorded), not bad input or a fault.
+  static bool IsRecordedRefusal(const absl::Status& status);
+  // Appends CARTRIDGE_OPEN_REFUSED in its own write transaction, after the refused one rolled
+  // back. Best effort: a failure here is swallowed, the caller returns the refusal unchanged.
+  void RecordRefusal(const WriteContext& ctx, std::string_view gtin, std::string_view serial,
+                     std::string_view lot, int64_t treatment_id, const absl::Status& refusal);
+
   Store* const store_;
   const Clock* const clock_;
   const absl::TimeZone zone_;

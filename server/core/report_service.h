@@ -37,8 +37,11 @@ enum class ExceptionKind {
   kLoadRecalled,
   kNoBowieDick,               // a pre-vacuum steriliser ran loads on a day without a passing test
   kRecallAffectedTreatments,  // a lot recalled in the period had been used in treatments
+  kAuditTrailBroken,          // the audit hash chain does not verify (rule 9)
+  // A cartridge refused for a lot recall, quarantine or expiry was later opened anyway.
+  kRefusalOverridden,
 };
-inline constexpr int kExceptionKindCount = 8;
+inline constexpr int kExceptionKindCount = 10;
 std::string_view ExceptionKindName(ExceptionKind kind);
 
 // The record that proves an exception: ordered (name, value) facts; times RFC 3339 UTC.
@@ -73,12 +76,32 @@ struct UsageCell {
   int64_t cartridges_opened = 0;
 };
 
+// A refused cartridge opening (CARTRIDGE_OPEN_REFUSED) in the period and what followed it in the
+// same treatment.
+struct RefusalRecord {
+  int64_t seq = 0;  // the audit entry of the refusal
+  absl::Time at;
+  std::string actor;
+  int64_t treatment_id = 0;
+  int64_t cartridge_id = 0;  // 0: the unit was not in stock
+  int64_t lot_id = 0;        // 0: unknown
+  std::string reason;        // e.g. LOT_RECALLED
+  std::string detail;        // reason and plain words, as recorded
+  // The next events of the same treatment, in plain words, e.g. "another cartridge opened at
+  // 10:44", "treatment ended at 11:02 without a cartridge"; empty: nothing followed yet.
+  std::vector<std::string> followed_by;
+  // The refused unit (refused for a recall, quarantine or expiry) was later opened: should never be.
+  bool overridden = false;
+  int64_t overridden_by_seq = 0;  // the CARTRIDGE_OPENED entry that overrode it
+};
+
 struct ReportTotals {
   int64_t treatments = 0;           // started in the period
   int64_t cartridges_opened = 0;    // opened in the period
   int64_t cartridges_disposed = 0;  // of those, disposed (in time or late)
   int64_t loads_run = 0;            // created in the period, test cycles included
   int64_t loads_released = 0;
+  int64_t open_refusals = 0;  // refused cartridge openings in the period
   std::map<ExceptionKind, int64_t> exceptions_by_kind;  // every kind, zero included
 };
 
@@ -93,8 +116,11 @@ struct ComplianceReport {
   std::vector<RecallSummary> recalls;           // lots recalled in the period
   std::vector<UsageCell> usage;                 // by day, then room
   ReportTotals totals;
-  // Refused opens are not stored yet, so "no opening refused and then overridden" cannot be shown.
-  bool refusals_recorded = false;
+  // Refused opens are recorded (CARTRIDGE_OPEN_REFUSED): those in the period, by time.
+  bool refusals_recorded = true;
+  std::vector<RefusalRecord> refusals;
+  // Rule 9: the audit trail's hash chain, verified in the report's own read.
+  AuditChainCheck audit_trail;
   // Checks PRODUCT.md asks for that this version cannot perform, each with why.
   std::vector<std::pair<std::string, std::string>> checks_not_available;
 };
@@ -146,6 +172,10 @@ class ReportService {
   static constexpr int kMaxReportDays = 3660;
 
  private:
+  // The refused openings in [begin, end), what followed each, and REFUSAL_OVERRIDDEN exceptions.
+  absl::Status AddRefusals(ReadTransaction& tx, absl::Time begin, absl::Time end,
+                           ComplianceReport& report) const;
+
   Store* const store_;
   const Clock* const clock_;
   const absl::TimeZone zone_;

@@ -497,6 +497,44 @@ void Get(Reader& r, BiOutcome& o) {
   GetOptional(r, o.look_back, [&](LookBack& lb) { Get(r, lb); });
 }
 
+void Put(Writer& w, const Event& e) {
+  w.Put(e.seq);
+  w.Put(e.at);
+  w.Put(e.actor);
+  w.Put(e.action);
+  w.Put(e.lot_id);
+  w.Put(e.cartridge_id);
+  w.Put(e.treatment_id);
+  w.Put(e.item_id);
+  w.Put(e.load_id);
+  w.Put(e.sterilizer_id);
+  w.Put(e.detail);
+  w.Put(e.request_id);
+  w.Put(e.before);
+  w.Put(e.after);
+  w.Put(e.corrects_seq);
+  w.Put(e.hash);
+}
+
+void Get(Reader& r, Event& e) {
+  r.Get(e.seq);
+  r.Get(e.at);
+  r.Get(e.actor);
+  r.Get(e.action);
+  r.Get(e.lot_id);
+  r.Get(e.cartridge_id);
+  r.Get(e.treatment_id);
+  r.Get(e.item_id);
+  r.Get(e.load_id);
+  r.Get(e.sterilizer_id);
+  r.Get(e.detail);
+  r.Get(e.request_id);
+  r.Get(e.before);
+  r.Get(e.after);
+  r.Get(e.corrects_seq);
+  r.Get(e.hash);
+}
+
 template <typename T>
 std::string Encode(const T& value) {
   Writer w;
@@ -517,6 +555,7 @@ std::string EncodeResult(const BowieDickTest& value) { return Encode(value); }
 std::string EncodeResult(const Load& value) { return Encode(value); }
 std::string EncodeResult(const BiOutcome& value) { return Encode(value); }
 std::string EncodeResult(const LookBack& value) { return Encode(value); }
+std::string EncodeResult(const Event& value) { return Encode(value); }
 
 template <typename T>
 absl::StatusOr<T> DecodeResult(std::string_view encoded) {
@@ -539,5 +578,6 @@ template absl::StatusOr<BowieDickTest> DecodeResult<BowieDickTest>(std::string_v
 template absl::StatusOr<Load> DecodeResult<Load>(std::string_view);
 template absl::StatusOr<BiOutcome> DecodeResult<BiOutcome>(std::string_view);
 template absl::StatusOr<LookBack> DecodeResult<LookBack>(std::string_view);
+template absl::StatusOr<Event> DecodeResult<Event>(std::string_view);
 
 }  // namespace steritrack

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/sterilization_service.h"
+#include "steritrack/model.h"
 #include "steritrack/sterilization.h"
 
 namespace steritrack {
@@ -27,6 +28,7 @@ std::string EncodeResult(const BowieDickTest& value);
 std::string EncodeResult(const Load& value);
 std::string EncodeResult(const BiOutcome& value);
 std::string EncodeResult(const LookBack& value);
+std::string EncodeResult(const Event& value);
 
 template <typename T>
 absl::StatusOr<T> DecodeResult(std::string_view encoded);

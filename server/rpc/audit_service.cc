@@ -79,6 +79,17 @@ grpc::Status AuditServiceImpl::ListAuditEntries(grpc::ServerContext*,
   });
 }
 
+grpc::Status AuditServiceImpl::CorrectAuditEntry(grpc::ServerContext* ctx,
+                                                 const v1::CorrectAuditEntryRequest* req,
+                                                 v1::CorrectAuditEntryResponse* resp) {
+  return Handle(*log_, "CorrectAuditEntry", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
+    ASSIGN_OR_RETURN(Event entry, audit_->CorrectAuditEntry(w, req->sequence(), req->note()));
+    ToProto(entry, resp->mutable_entry());
+    return absl::OkStatus();
+  });
+}
+
 void EventServiceImpl::Stop() {
   stopping_.store(true);
   commits_->WakeAll();

@@ -31,6 +31,9 @@ class AuditServiceImpl final : public v1::AuditService::Service {
                                 v1::VerifyAuditTrailResponse* resp) override;
   grpc::Status ListAuditEntries(grpc::ServerContext* ctx, const v1::ListAuditEntriesRequest* req,
                                 v1::ListAuditEntriesResponse* resp) override;
+  grpc::Status CorrectAuditEntry(grpc::ServerContext* ctx,
+                                 const v1::CorrectAuditEntryRequest* req,
+                                 v1::CorrectAuditEntryResponse* resp) override;
 
  private:
   AuditService* audit_;

@@ -41,6 +41,10 @@ v1::ExceptionKind KindToProto(ExceptionKind kind) {
       return v1::EXCEPTION_KIND_NO_BOWIE_DICK;
     case ExceptionKind::kRecallAffectedTreatments:
       return v1::EXCEPTION_KIND_RECALL_AFFECTED_TREATMENTS;
+    case ExceptionKind::kAuditTrailBroken:
+      return v1::EXCEPTION_KIND_AUDIT_TRAIL_BROKEN;
+    case ExceptionKind::kRefusalOverridden:
+      return v1::EXCEPTION_KIND_REFUSAL_OVERRIDDEN;
   }
   return v1::EXCEPTION_KIND_UNSPECIFIED;
 }
@@ -105,12 +109,36 @@ grpc::Status ReportServiceImpl::GetComplianceReport(grpc::ServerContext* /*ctx*/
     totals->set_cartridges_disposed(report.totals.cartridges_disposed);
     totals->set_loads_run(report.totals.loads_run);
     totals->set_loads_released(report.totals.loads_released);
+    totals->set_open_refusals(report.totals.open_refusals);
     for (const auto& [kind, count] : report.totals.exceptions_by_kind) {
       v1::ExceptionCount* out = totals->add_exceptions_by_kind();
       out->set_kind_name(std::string(ExceptionKindName(kind)));
       out->set_count(count);
     }
     resp->set_refusals_recorded(report.refusals_recorded);
+    for (const RefusalRecord& r : report.refusals) {
+      v1::Refusal* out = resp->add_refusals();
+      out->set_sequence(r.seq);
+      SetTime(r.at, out->mutable_time());
+      out->set_actor(r.actor);
+      out->set_treatment_id(r.treatment_id);
+      out->set_cartridge_id(r.cartridge_id);
+      out->set_lot_id(r.lot_id);
+      out->set_reason(r.reason);
+      out->set_detail(r.detail);
+      for (const std::string& f : r.followed_by) out->add_followed_by(f);
+      out->set_overridden(r.overridden);
+      out->set_overridden_by_sequence(r.overridden_by_seq);
+    }
+    v1::AuditTrailCheck* audit = resp->mutable_audit_trail();
+    audit->set_intact(report.audit_trail.intact);
+    audit->set_entry_count(report.audit_trail.entries);
+    audit->set_first_bad_sequence(report.audit_trail.first_bad_seq);
+    audit->set_problem(report.audit_trail.problem);
+    if (!report.audit_trail.intact) {
+      log_->error("compliance report: audit trail broken at entry {}: {}",
+                  report.audit_trail.first_bad_seq, report.audit_trail.problem);
+    }
     for (const auto& [name, reason] : report.checks_not_available) {
       v1::UnavailableCheck* out = resp->add_unavailable_checks();
       out->set_name(name);

@@ -355,8 +355,7 @@ class SqliteReads : public Base {
 
   absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& f) override {
     static constexpr const char* kSql =
-        "SELECT seq, at, actor, action, lot_id, cartridge_id, treatment_id, detail, request_id, "
-        "item_id, load_id, sterilizer_id FROM events WHERE seq > ?1 "
+        "SELECT " EVENT_COLUMNS " FROM events WHERE seq > ?1 "
         "AND (lot_id = ?2 OR cartridge_id = ?3 OR treatment_id = ?4 OR item_id = ?7 "
         "OR load_id = ?8 OR sterilizer_id = ?9) "
         "AND (?6 = 0 OR cartridge_id IS NULL) ORDER BY seq LIMIT ?5";
@@ -371,11 +370,9 @@ class SqliteReads : public Base {
         .Bind(7, OptId(f.item_id))
         .Bind(8, OptId(f.load_id))
         .Bind(9, OptId(f.sterilizer_id));
+    // Whole entries, before/after included: the report reads what followed a refusal from them.
     return Collect<Event>(*st, [](const Statement& s) -> absl::StatusOr<Event> {
-      return Event{.seq = s.Int(0), .at = FromMicros(s.Int(1)), .actor = s.Text(2),
-                   .action = s.Text(3), .lot_id = s.Int(4), .cartridge_id = s.Int(5),
-                   .treatment_id = s.Int(6), .item_id = s.Int(9), .load_id = s.Int(10),
-                   .sterilizer_id = s.Int(11), .detail = s.Text(7), .request_id = s.Text(8)};
+      return ReadEventRow(s);
     });
   }
 

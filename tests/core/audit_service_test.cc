@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
+#include "steritrack/error.h"
 #include "steritrack/strings.h"
 #include "tests/core/fake_store.h"
 
@@ -36,7 +37,7 @@ class AuditServiceTest : public ::testing::Test {
   FakeClock clock_{kNow};
   CommitNotifier commits_;
   CartridgeService core_{{.store = &store_, .clock = &clock_, .commits = &commits_}};
-  AuditService audit_{{.store = &store_}};
+  AuditService audit_{{.store = &store_, .clock = &clock_, .commits = &commits_}};
 };
 
 TEST_F(AuditServiceTest, EveryCommittedWriteNotifiesAndARefusedOneDoesNot) {
@@ -101,6 +102,63 @@ TEST_F(AuditServiceTest, ListEntriesPagesAndFiltersAndVerifyCountsTheFakeChain) 
   ASSERT_TRUE(check.ok());
   EXPECT_TRUE(check->intact);
   EXPECT_EQ(check->entries, 4);
+}
+
+TEST_F(AuditServiceTest, ACorrectionIsANewEntryPointingAtTheOneItCorrects) {
+  Receive("U1");  // 1 LOT_CREATED, 2 CARTRIDGE_RECEIVED
+  const std::vector<Event> before = store_.Snapshot().events;
+  clock_.Advance(absl::Minutes(3));
+  absl::StatusOr<Event> c = audit_.CorrectAuditEntry({.actor = "manager.ng", .request_id = "c-1"},
+                                                     2, "received by clerk.bo, not clerk.ana");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->seq, 3);
+  EXPECT_EQ(c->action, "AUDIT_CORRECTION");
+  EXPECT_EQ(c->corrects_seq, 2);
+  EXPECT_EQ(c->detail, "received by clerk.bo, not clerk.ana");
+  EXPECT_EQ(c->actor, "manager.ng");
+  EXPECT_EQ(c->at, kNow + absl::Minutes(3));
+  EXPECT_EQ(c->request_id, "c-1");
+  EXPECT_EQ(c->cartridge_id, before[1].cartridge_id);  // about the same record
+  // Nothing updated or deleted: the first two entries are as they were.
+  const std::vector<Event> after = store_.Snapshot().events;
+  ASSERT_EQ(after.size(), 3u);
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_EQ(after[i].action, before[i].action);
+    EXPECT_EQ(after[i].detail, before[i].detail);
+    EXPECT_EQ(after[i].corrects_seq, 0);
+  }
+  EXPECT_EQ(commits_.count(), 2u);
+  // A retry under the same request id returns the first answer and appends nothing.
+  absl::StatusOr<Event> again = audit_.CorrectAuditEntry(
+      {.actor = "manager.ng", .request_id = "c-1"}, 2, "received by clerk.bo, not clerk.ana");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->seq, 3);
+  EXPECT_EQ(store_.Snapshot().events.size(), 3u);
+  // The same id for another correction is refused.
+  EXPECT_EQ(audit_.CorrectAuditEntry({.actor = "manager.ng", .request_id = "c-1"}, 1, "other")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<AuditChainCheck> check = audit_.Verify();
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->intact);
+  EXPECT_EQ(check->entries, 3);
+}
+
+TEST_F(AuditServiceTest, ACorrectionNeedsAKnownEntryANoteAndAnActor) {
+  Receive("U1");
+  absl::StatusOr<Event> unknown = audit_.CorrectAuditEntry({.actor = "manager.ng"}, 99, "note");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  std::optional<ErrorInfo> info = GetErrorInfo(unknown.status());
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->reason, "AUDIT_ENTRY_NOT_FOUND");
+  EXPECT_EQ(audit_.CorrectAuditEntry({.actor = "manager.ng"}, 1, "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(audit_.CorrectAuditEntry({.actor = ""}, 1, "note").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(audit_.CorrectAuditEntry({.actor = "manager.ng"}, 0, "note").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_.Snapshot().events.size(), 2u);
 }
 
 }  // namespace

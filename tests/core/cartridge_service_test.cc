@@ -536,6 +536,83 @@ TEST_F(CartridgeServiceTest, OpenForAnEndedTreatmentIsRefused) {
   EXPECT_EQ(StateOf("S001"), CartridgeState::kReceived);
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Refusals are recorded (CARTRIDGE_OPEN_REFUSED) in their own transaction, after the refused one.
+
+TEST_F(CartridgeServiceTest, ARefusedOpenIsRecordedInItsOwnEntryAndNothingElseChanges) {
+  MustReceive({UnitA("S001")});
+  const int64_t t = MustStartTreatment();
+  ASSERT_TRUE(service().RecallLot(Ctx(), kGtinA, "LOT-A", "sterility breach").ok());
+  clock_.Advance(absl::Minutes(5));
+  const FakeStoreState before = store_.Snapshot();
+  absl::StatusOr<Cartridge> r = service().Open(Ctx("req-refused"), UnitA("S001"), t);
+  EXPECT_THAT(r, IsRefused(absl::StatusCode::kFailedPrecondition, "LOT_RECALLED"));
+  const FakeStoreState after = store_.Snapshot();
+  ASSERT_EQ(after.events.size(), before.events.size() + 1);
+  const Event& e = after.events.back();
+  EXPECT_EQ(e.action, "CARTRIDGE_OPEN_REFUSED");
+  EXPECT_EQ(e.at, kNow + absl::Minutes(5));
+  EXPECT_EQ(e.actor, kActor);
+  EXPECT_EQ(e.treatment_id, t);
+  std::optional<Cartridge> stored = Stored(kGtinA, "S001");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(e.cartridge_id, stored->id);
+  EXPECT_EQ(e.lot_id, stored->lot.id);
+  EXPECT_EQ(e.after, "reason=LOT_RECALLED");
+  EXPECT_EQ(e.before, "state=RECEIVED");
+  EXPECT_THAT(e.detail, ::testing::StartsWith("LOT_RECALLED: lot LOT-A is recalled"));
+  EXPECT_THAT(e.detail, ::testing::HasSubstr("S001"));
+  EXPECT_TRUE(e.request_id.empty());
+  // No request record: a retry is decided afresh. Nothing else changed.
+  EXPECT_THAT(after.requests, IsEmpty());
+  EXPECT_EQ(after.cartridges.size(), before.cartridges.size());
+  EXPECT_EQ(StateOf("S001"), CartridgeState::kReceived);
+  EXPECT_EQ(EventCount("CARTRIDGE_OPENED"), 0u);
+}
+
+TEST_F(CartridgeServiceTest, AnOpenOfAUnitNotInStockIsRecordedWithItsLotWhenKnown) {
+  std::vector<Cartridge> got = MustReceive({UnitA("S001")});
+  ASSERT_THAT(got, SizeIs(1));
+  const int64_t t = MustStartTreatment();
+  EXPECT_THAT(service().Open(Ctx(), UnitA("S999"), t),
+              IsRefused(absl::StatusCode::kNotFound, "CARTRIDGE_NOT_IN_STOCK"));
+  ASSERT_EQ(EventCount("CARTRIDGE_OPEN_REFUSED"), 1u);
+  const Event e = store_.Snapshot().events.back();
+  EXPECT_EQ(e.cartridge_id, 0);
+  EXPECT_EQ(e.lot_id, got[0].lot.id);
+  EXPECT_EQ(e.treatment_id, t);
+  EXPECT_EQ(e.after, "reason=CARTRIDGE_NOT_IN_STOCK");
+  // A second scan of a used unit is a refusal too, and so is an ended treatment.
+  MustOpen(UnitA("S001"), t);
+  EXPECT_THAT(service().Open(Ctx(), UnitA("S001"), MustStartTreatment()),
+              IsRefused(absl::StatusCode::kFailedPrecondition, "CARTRIDGE_ALREADY_USED"));
+  EXPECT_EQ(store_.Snapshot().events.back().after, "reason=CARTRIDGE_ALREADY_USED");
+  EXPECT_EQ(EventCount("CARTRIDGE_OPEN_REFUSED"), 2u);
+}
+
+TEST_F(CartridgeServiceTest, BadInputAndUnknownTreatmentsAreNotRecordedAsRefusals) {
+  MustReceive({UnitA("S001")});
+  const size_t before = EventCount();
+  EXPECT_THAT(service().Open(Ctx(), UnitA("S001"), 0), IsInvalidField("treatment_id"));
+  EXPECT_EQ(service().Open(Ctx(), "(01)09506000134353(21)S001", 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(service().Open(Ctx(), UnitA("S001"), 4711),
+              IsRefused(absl::StatusCode::kNotFound, "TREATMENT_NOT_FOUND"));
+  EXPECT_EQ(EventCount(), before);
+}
+
+TEST_F(CartridgeServiceTest, AFailedRefusalRecordStillReturnsTheRefusalUnchanged) {
+  MustReceive({UnitA("S001")});
+  const int64_t t = MustStartTreatment();
+  ASSERT_TRUE(service().RecallLot(Ctx(), kGtinA, "LOT-A", "sterility breach").ok());
+  // The refused transaction never commits, so the failing commit is the refusal record's.
+  faulty_store_.fail_next_commit = true;
+  absl::StatusOr<Cartridge> r = service().Open(Ctx(), UnitA("S001"), t);
+  EXPECT_THAT(r, IsRefused(absl::StatusCode::kFailedPrecondition, "LOT_RECALLED"));
+  EXPECT_EQ(EventCount("CARTRIDGE_OPEN_REFUSED"), 0u);
+  EXPECT_FALSE(faulty_store_.fail_next_commit.load());
+}
+
 TEST_F(CartridgeServiceTest, OpenWithAScannedExpiryThatDisagreesWithStockIsRefused) {
   MustReceive({UnitA("S001")});
   const size_t events = EventCount();
@@ -545,7 +622,11 @@ TEST_F(CartridgeServiceTest, OpenWithAScannedExpiryThatDisagreesWithStockIsRefus
   EXPECT_EQ(MetaOf(r.status(), "expiry"), "2027-12-31");
   EXPECT_EQ(MetaOf(r.status(), "scanned_expiry"), "2028-12-31");
   EXPECT_EQ(StateOf("S001"), CartridgeState::kReceived);
-  EXPECT_EQ(EventCount(), events + 1);  // only TREATMENT_STARTED
+  // TREATMENT_STARTED, then exactly one CARTRIDGE_OPEN_REFUSED and nothing else.
+  EXPECT_EQ(EventCount(), events + 2);
+  EXPECT_EQ(EventCount("CARTRIDGE_OPEN_REFUSED"), 1u);
+  EXPECT_EQ(store_.Snapshot().events.back().after, "reason=EXPIRY_CONFLICT");
+  EXPECT_EQ(EventCount("CARTRIDGE_OPENED"), 0u);
 }
 
 TEST_F(CartridgeServiceTest, OpenWithAScannedLotThatDisagreesWithStockIsRefused) {

@@ -901,6 +901,11 @@ absl::StatusOr<std::unique_ptr<WriteTransaction>> FakeStore::BeginWrite() {
   return std::make_unique<FakeWriteTransaction>(this, std::move(writer), Snapshot());
 }
 
+void FakeStore::RemoveEventForTest(int64_t seq) {
+  absl::MutexLock lock(&state_mu_);
+  std::erase_if(state_.events, [seq](const Event& e) { return e.seq == seq; });
+}
+
 FakeStoreState FakeStore::Snapshot() const {
   absl::MutexLock lock(&state_mu_);
   return state_;

@@ -70,6 +70,9 @@ class FakeStore : public Store {
   FakeStoreState Snapshot() const;
   // Number of successful commits so far.
   int commits() const { return commits_.load(); }
+  // Tampering, for tests of the audit-trail check: removes the committed event `seq`, leaving a
+  // gap that VerifyAuditChain reports.
+  void RemoveEventForTest(int64_t seq);
 
  private:
   friend class FakeWriteTransaction;

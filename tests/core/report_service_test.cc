@@ -100,7 +100,8 @@ class ReportServiceTest : public ::testing::Test {
     const int64_t t1 = treatment("1", "C-001", Utc(2026, 11, 3, 9, 0));
     const int64_t t2 = treatment("2", "C-002", Utc(2026, 11, 3, 10, 0));
     t3_ = treatment("1", "C-003", Utc(2026, 11, 10, 11, 0));
-    const int64_t t4 = treatment("3", "C-004", Utc(2026, 11, 20, 12, 0));
+    t4_ = treatment("3", "C-004", Utc(2026, 11, 20, 12, 0));
+    const int64_t t4 = t4_;
     const int64_t t5 = treatment("1", "C-005", Utc(2026, 10, 31, 23, 0));  // before the period
     const int64_t t6 = treatment("2", "C-006", Utc(2026, 12, 1, 0, 0));    // `to` is excluded
     const int64_t t7 = treatment("3", "C-007", Utc(2026, 11, 26, 8, 0));
@@ -148,7 +149,7 @@ class ReportServiceTest : public ::testing::Test {
     const int64_t c12 = unit(lot_a_, kGtinA, "C12");
     open(c12, t6, "2", Utc(2026, 12, 1, 0, 10));  // after the period
     unit(lot_a_, kGtinA, "C7");                   // in stock
-    unit(lot_r_, kGtinA, "C11");                  // in stock, recalled lot
+    c11_ = unit(lot_r_, kGtinA, "C11");           // in stock, recalled lot
     unit(lot_q_, kGtinB, "C9");                   // in stock, quarantined lot
     unit(lot_x_, kGtinB, "C8");                   // in stock, expired lot
     const int64_t c13 = unit(lot_a_, kGtinA, "C13");
@@ -264,10 +265,36 @@ class ReportServiceTest : public ::testing::Test {
                           .disposal_limit = limit});
   }
 
+  // Audit entries: two refused openings and what followed them (seqs 1-6).
+  void AppendEvents() {
+    auto tx_or = store_.BeginWrite();
+    ASSERT_TRUE(tx_or.ok()) << tx_or.status();
+    WriteTransaction& tx = **tx_or;
+    auto add = [&](Event e) { ASSERT_TRUE(tx.AppendEvent(e).ok()); };
+    add(Event{.at = Utc(2026, 11, 10, 10, 58), .actor = "nurse.kim",
+              .action = "CARTRIDGE_OPEN_REFUSED", .lot_id = lot_r_, .cartridge_id = c11_,
+              .treatment_id = t3_, .detail = "LOT_RECALLED: lot LOT-R is recalled: FSCA-7",
+              .before = "state=RECEIVED", .after = "reason=LOT_RECALLED"});
+    add(Event{.at = Utc(2026, 11, 10, 11, 0), .actor = "nurse.kim", .action = "CARTRIDGE_OPENED",
+              .lot_id = lot_a_, .cartridge_id = 3, .treatment_id = t3_});
+    add(Event{.at = Utc(2026, 11, 10, 11, 40), .actor = "nurse.kim", .action = "TREATMENT_ENDED",
+              .treatment_id = t3_});
+    add(Event{.at = Utc(2026, 11, 20, 12, 10), .actor = "nurse.kim",
+              .action = "CARTRIDGE_OPEN_REFUSED", .treatment_id = t4_,
+              .detail = "CARTRIDGE_NOT_IN_STOCK: cartridge C99 is not in the clinic's stock",
+              .after = "reason=CARTRIDGE_NOT_IN_STOCK"});
+    // Should be impossible: the refused C11 opened later (here scripted straight into the store).
+    add(Event{.at = Utc(2026, 11, 12, 9, 0), .actor = "nurse.bo", .action = "CARTRIDGE_OPENED",
+              .lot_id = lot_r_, .cartridge_id = c11_, .treatment_id = 999});
+    add(Event{.at = Utc(2026, 11, 20, 12, 30), .actor = "nurse.kim", .action = "TREATMENT_ENDED",
+              .treatment_id = t4_});
+    ASSERT_TRUE(tx.Commit().ok());
+  }
+
   FakeStore store_;
   FakeClock clock_{kNow};
   int64_t lot_a_ = 0, lot_r_ = 0, lot_q_ = 0, lot_x_ = 0, lot_o_ = 0;
-  int64_t t3_ = 0;
+  int64_t t3_ = 0, t4_ = 0, c11_ = 0;
 };
 
 TEST_F(ReportServiceTest, MonthListsExactlyTheScriptedExceptionsInTimeOrder) {
@@ -331,7 +358,8 @@ TEST_F(ReportServiceTest, TotalsCountThePeriodOnly) {
           Pair(ExceptionKind::kOverdueDisposal, 2), Pair(ExceptionKind::kLoadResultsMissing, 1),
           Pair(ExceptionKind::kLoadResultsFailed, 1), Pair(ExceptionKind::kLoadNotReleased, 1),
           Pair(ExceptionKind::kLoadQuarantined, 1), Pair(ExceptionKind::kLoadRecalled, 1),
-          Pair(ExceptionKind::kNoBowieDick, 2), Pair(ExceptionKind::kRecallAffectedTreatments, 1)));
+          Pair(ExceptionKind::kNoBowieDick, 2), Pair(ExceptionKind::kRecallAffectedTreatments, 1),
+          Pair(ExceptionKind::kAuditTrailBroken, 0), Pair(ExceptionKind::kRefusalOverridden, 0)));
   ASSERT_EQ(report->recalls.size(), 1u);  // LOT-O was recalled in October
   EXPECT_EQ(report->recalls[0].lot.lot, "LOT-R");
   ASSERT_EQ(report->recalls[0].uses.size(), 1u);
@@ -353,15 +381,89 @@ TEST_F(ReportServiceTest, UsageIsPerDayAndRoom) {
                                  U{"2026-11-26", "3", 1, 1}));
 }
 
-TEST_F(ReportServiceTest, RefusalsAndAuditAreNamedAsNotCheckedNeverAsPassed) {
+TEST_F(ReportServiceTest, EveryCheckIsPerformedAndTheAuditTrailIsVerifiedIntact) {
+  AppendEvents();
   ReportService service = Service();
   auto report =
       service.ComplianceReportFor(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1));
   ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_FALSE(report->refusals_recorded);
-  std::vector<std::string> names;
-  for (const auto& [name, why] : report->checks_not_available) names.push_back(name);
-  EXPECT_THAT(names, ElementsAre("refusals", "audit_trail"));
+  EXPECT_TRUE(report->refusals_recorded);
+  EXPECT_TRUE(report->checks_not_available.empty());
+  EXPECT_TRUE(report->audit_trail.intact);
+  EXPECT_EQ(report->audit_trail.entries, 6);
+  EXPECT_EQ(report->audit_trail.first_bad_seq, 0);
+  EXPECT_EQ(report->totals.exceptions_by_kind[ExceptionKind::kAuditTrailBroken], 0);
+}
+
+TEST_F(ReportServiceTest, ABrokenAuditTrailIsAnExceptionAndNotCompliant) {
+  AppendEvents();
+  store_.RemoveEventForTest(3);  // tampering: an entry taken out of the trail
+  ReportService service = Service();
+  // A quiet period: the broken trail alone makes it non-compliant.
+  auto report =
+      service.ComplianceReportFor(absl::CivilDay(2026, 11, 11), absl::CivilDay(2026, 11, 20));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->audit_trail.intact);
+  EXPECT_EQ(report->audit_trail.first_bad_seq, 3);
+  EXPECT_EQ(report->audit_trail.entries, 2);
+  EXPECT_FALSE(report->audit_trail.problem.empty());
+  ASSERT_EQ(report->exceptions.size(), 1u);
+  const ComplianceException& e = report->exceptions[0];
+  EXPECT_EQ(e.kind, ExceptionKind::kAuditTrailBroken);
+  EXPECT_EQ(e.at, kNow);
+  EXPECT_EQ(FactOf(e, "first_bad_seq"), "3");
+  EXPECT_EQ(FactOf(e, "problem"), report->audit_trail.problem);
+  EXPECT_THAT(e.summary, ::testing::HasSubstr("BROKEN at entry 3"));
+  EXPECT_EQ(report->totals.exceptions_by_kind[ExceptionKind::kAuditTrailBroken], 1);
+  EXPECT_FALSE(report->compliant);
+}
+
+TEST_F(ReportServiceTest, RefusalsAreListedWithWhatFollowedAndAnOverrideIsAnException) {
+  AppendEvents();
+  ReportService service = Service();
+  auto report =
+      service.ComplianceReportFor(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1));
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->refusals.size(), 2u);
+  EXPECT_EQ(report->totals.open_refusals, 2);
+
+  // T3: C11 refused (its lot recalled), then another cartridge, then the end of the treatment.
+  const RefusalRecord& first = report->refusals[0];
+  EXPECT_EQ(first.seq, 1);
+  EXPECT_EQ(first.at, Utc(2026, 11, 10, 10, 58));
+  EXPECT_EQ(first.actor, "nurse.kim");
+  EXPECT_EQ(first.treatment_id, t3_);
+  EXPECT_EQ(first.cartridge_id, c11_);
+  EXPECT_EQ(first.reason, "LOT_RECALLED");
+  EXPECT_THAT(first.followed_by,
+              ElementsAre("another cartridge opened at 11:00", "treatment ended at 11:40"));
+  // ... and C11 was opened anyway on the 12th: the check PRODUCT.md asks for.
+  EXPECT_TRUE(first.overridden);
+  EXPECT_EQ(first.overridden_by_seq, 5);
+
+  // T4: refused (not in stock) and ended without a cartridge.
+  const RefusalRecord& second = report->refusals[1];
+  EXPECT_EQ(second.reason, "CARTRIDGE_NOT_IN_STOCK");
+  EXPECT_EQ(second.cartridge_id, 0);
+  EXPECT_THAT(second.followed_by, ElementsAre("treatment ended at 12:30 without a cartridge"));
+  EXPECT_FALSE(second.overridden);
+
+  std::vector<const ComplianceException*> overrides;
+  for (const ComplianceException& e : report->exceptions) {
+    if (e.kind == ExceptionKind::kRefusalOverridden) overrides.push_back(&e);
+  }
+  ASSERT_EQ(overrides.size(), 1u);
+  EXPECT_EQ(overrides[0]->at, Utc(2026, 11, 12, 9, 0));
+  EXPECT_EQ(FactOf(*overrides[0], "refusal_seq"), "1");
+  EXPECT_EQ(FactOf(*overrides[0], "opened_seq"), "5");
+  EXPECT_EQ(FactOf(*overrides[0], "reason"), "LOT_RECALLED");
+  EXPECT_EQ(report->totals.exceptions_by_kind[ExceptionKind::kRefusalOverridden], 1);
+
+  // A period without the refusals lists none.
+  auto quiet =
+      service.ComplianceReportFor(absl::CivilDay(2026, 11, 21), absl::CivilDay(2026, 11, 22));
+  ASSERT_TRUE(quiet.ok()) << quiet.status();
+  EXPECT_TRUE(quiet->refusals.empty());
 }
 
 TEST_F(ReportServiceTest, DisposalLimitIsConfigurable) {

@@ -2,7 +2,8 @@
 """The tamper-evident audit trail (rule 9) through the real binaries.
 
 `audit verify` on a live server is intact (exit 0, with the entry count) after a short nurse's day;
-`audit log` lists the entries with before -> after and filters; then the server is stopped, the
+`audit log` lists the entries with before -> after and filters; `audit correct` appends a
+correction pointing at an entry and the trail still verifies; then the server is stopped, the
 database file is tampered with the way anyone with file access could (python's sqlite3 module: drop
 the append-only trigger, update one entry), the server restarted, and `audit verify` must answer
 STOP (exit 3) naming the altered entry.
@@ -75,6 +76,28 @@ class AuditTrailTest(E2ETestCase):
         nobody = self.assertOk(self.cli("audit", "log", "--actor", "nobody.at.all"))
         self.assertIn("no audit entries match", nobody.out)
         self.assertExit(self.cli("audit", "log", "--from", "yesterday"), 2)
+
+        # A correction (rule 9) is a new entry pointing at the one it corrects: nothing altered,
+        # the trail still verifies, and the log shows what it corrects.
+        fixed = self.assertOk(self.cli("audit", "correct", "2", "--note", "received by clerk.bo",
+                                       actor="manager.ng"))
+        self.assertEqual(fixed.lines, [f"OK \u2014 entry #{count + 1} corrects #2"], str(fixed))
+        after = self.assertOk(self.cli("audit", "verify"))
+        self.assertEqual(after.lines, [f"OK \u2014 audit trail intact: {count + 1} entries"],
+                         str(after))
+        corrections = self.assertOk(self.cli("audit", "log", "--action", "AUDIT_CORRECTION"))
+        self.assertEqual(len(corrections.lines), 1, str(corrections))
+        self.assertIn("manager.ng  AUDIT_CORRECTION  received by clerk.bo", corrections.lines[0])
+        self.assertIn("corrects #2", corrections.lines[0])
+        entry = self.assertOk(self.jcli("audit", "log", "--action", "AUDIT_CORRECTION")).json
+        self.assertEqual(int(entry["audit_log"]["entries"][0]["corrects_sequence"]), 2)
+        # An unknown entry and an empty note are refused; nothing is appended.
+        self.assertRefused(self.jcli("audit", "correct", "999999", "--note", "x"), 4,
+                           "AUDIT_ENTRY_NOT_FOUND")
+        self.assertExit(self.cli("audit", "correct", "2", "--note", ""), 2)
+        self.assertOk(self.cli("audit", "verify"))
+        total = self.assertOk(self.cli("audit", "log", "--page-size", "1000"))
+        self.assertEqual(len(total.lines), count + 1, str(total))
 
         # Stop the server, tamper with the file, start again.
         self.server.signal(signal.SIGTERM)

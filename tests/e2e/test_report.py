@@ -8,8 +8,8 @@ an exception "now" without moving the clock) and the real steritrack CLI:
     open), a lot recalled after one of its units was used, a load without results, a load whose
     results passed but which was never released, and a released load with a Bowie-Dick test;
   - `report compliance --format json` lists exactly the expected exceptions (no more, no fewer)
-    with the record that proves each, and the right totals; refusals and the audit trail are named
-    as not checked, never as passed; table and csv carry the same;
+    with the record that proves each, and the right totals; the audit trail verified intact, and the
+    refused opening (a unit of the recalled lot) with what followed it; table and csv carry the same;
   - `--format html --out FILE` writes one self-contained page (no script, no external resource),
     which headless Chromium renders: the summary, the three inline SVG charts and one row per
     exception are in the DOM, and the console shows no error. Chromium (Debian's `chromium`,
@@ -104,9 +104,13 @@ class ReportTest(E2ETestCase):
         self.assertOk(self.cli("open", short("A1"), "--treatment", self.t1))
         self.assertOk(self.cli("dispose", short("A1"), "--container", "SHARPS-1"))
         self.assertOk(self.cli("open", short("R1"), "--treatment", self.t1))
-        self.assertOk(self.cli("open", short("A2"), "--treatment", self.t2))
         self.assertOk(self.cli("recall", "lot", "--gtin", GTIN, "--lot", "LOT-R", "--reason",
                                "FSCA-2026-07"))
+        # A unit of the recalled lot scanned afterwards: STOP, recorded as a refusal; then another
+        # cartridge is opened in the same treatment.
+        self.assertRefused(self.jcli("open", short("R2"), "--treatment", self.t2), 3,
+                           "LOT_RECALLED")
+        self.assertOk(self.cli("open", short("A2"), "--treatment", self.t2))
 
         # Reprocessing: a load without results, one passed but never released, one released.
         self.ok("sterilizer", "add", "AUTOCLAVE1", "--type", "pre-vacuum", actor=STAFF)
@@ -197,12 +201,29 @@ class ReportTest(E2ETestCase):
         self.assertEqual(counts, {"OVERDUE_DISPOSAL": 3, "LOAD_RESULTS_MISSING": 1,
                                   "LOAD_RESULTS_FAILED": 0, "LOAD_NOT_RELEASED": 1,
                                   "LOAD_QUARANTINED": 0, "LOAD_RECALLED": 0, "NO_BOWIE_DICK": 0,
-                                  "RECALL_AFFECTED_TREATMENTS": 1})
+                                  "RECALL_AFFECTED_TREATMENTS": 1, "AUDIT_TRAIL_BROKEN": 0,
+                                  "REFUSAL_OVERRIDDEN": 0})
+        self.assertEqual(totals["open_refusals"], "1")
 
-        # Refusals are not recorded by this version: said so, never counted as passed.
-        self.assertIs(report["refusals_recorded"], False)
-        unavailable = {c["name"] for c in report["unavailable_checks"]}
-        self.assertEqual(unavailable, {"refusals", "audit_trail"})
+        # Every check is performed: refusals are recorded, the audit trail verified intact.
+        self.assertIs(report["refusals_recorded"], True)
+        self.assertEqual(report["unavailable_checks"], [])
+        audit = report["audit_trail"]
+        self.assertIs(audit["intact"], True, audit)
+        self.assertGreaterEqual(int(audit["entry_count"]), 10, audit)
+        self.assertEqual(int(audit["first_bad_sequence"]), 0, audit)
+        verify = self.assertOk(self.jcli("audit", "verify")).json["verification"]
+        self.assertEqual(verify["entry_count"], audit["entry_count"])
+
+        # The refused opening, with what followed it in the same treatment.
+        self.assertEqual(len(report["refusals"]), 1, report["refusals"])
+        refusal = report["refusals"][0]
+        self.assertEqual(refusal["reason"], "LOT_RECALLED")
+        self.assertEqual(str(refusal["treatment_id"]), self.t2)
+        self.assertIn("R2", refusal["detail"])
+        self.assertEqual(len(refusal["followed_by"]), 1, refusal)
+        self.assertRegex(refusal["followed_by"][0], r"^another cartridge opened at \d\d:\d\d$")
+        self.assertIs(refusal["overridden"], False)
 
         self.assertEqual(len(report["recalls"]), 1)
         recall = report["recalls"][0]
@@ -221,12 +242,20 @@ class ReportTest(E2ETestCase):
         with open(csv_out, encoding="utf-8") as f:
             rows = f.read().splitlines()
         self.assertEqual(rows[0], "kind,time,summary,record")
-        self.assertEqual(len(rows), 1 + len(self.expected_exceptions()), rows)
+        # One row per exception, then the audit-trail verification and each refusal.
+        self.assertEqual(len(rows), 1 + len(self.expected_exceptions()) + 2, rows)
+        self.assertTrue(rows[-2].startswith("AUDIT_TRAIL,"), rows)
+        self.assertIn("Audit trail verified intact: ", rows[-2])
+        self.assertTrue(rows[-1].startswith("REFUSAL,"), rows)
+        self.assertIn("reason=LOT_RECALLED", rows[-1])
+        self.assertIn("Audit trail verified intact: ", table.out)
 
         # A day with nothing in it is compliant in what was checked.
         quiet = self.assertOk(self.cli("report", "compliance", "--from", "2020-01-01", "--to",
                                        "2020-01-02", "--format", "json")).json
         self.assertIs(quiet["compliant"], True)
+        self.assertIs(quiet["audit_trail"]["intact"], True)
+        self.assertEqual(quiet.get("refusals", []), [])
         self.assertEqual(quiet.get("exceptions", []), [])
 
         # Bad periods are refused naming the field.
@@ -279,8 +308,10 @@ class ReportTest(E2ETestCase):
         # One detail row per exception, with the record that proves it.
         rows = re.findall(r'<tr class="exception" data-kind="([A-Z_]+)"', dom)
         self.assertEqual(sorted(rows), sorted(k for k, _, _ in self.expected_exceptions()))
+        self.assertRegex(dom, r'id="audit-trail"[^>]*>Audit trail verified intact: \d+ entries<')
+        self.assertIn('id="refusals"', dom)
         for text in ("A1", "R1", "A2", "LOT-R", "CLIENT-0101", "AUTOCLAVE1", "SHARPS-1",
-                     "refusals", "audit_trail"):
+                     "LOT_RECALLED", "another cartridge opened at"):
             self.assertIn(text, dom)
         # No page errors: nothing on the console, no uncaught exception.
         console = [line for line in log.splitlines()

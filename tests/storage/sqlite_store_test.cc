@@ -1047,10 +1047,14 @@ TEST_F(CoreOverSqliteTest, RequestIdReplayAfterReopeningTheStoreGivesTheSameAnsw
   EXPECT_EQ(again->use->by, first->use->by);
   EXPECT_EQ(EventsOf("S1").size(), events_before);
 
-  // Without the request id, the same scan is a second use and is refused.
+  // Without the request id, the same scan is a second use and is refused: no second use, only
+  // exactly one CARTRIDGE_OPEN_REFUSED entry.
   absl::StatusOr<Cartridge> fresh = service().Open(Ctx(), Unit("S1"), t->id);
   EXPECT_EQ(ReasonOf(fresh.status()), "CARTRIDGE_ALREADY_USED");
-  EXPECT_EQ(EventsOf("S1").size(), events_before);
+  std::vector<Event> after = EventsOf("S1");
+  ASSERT_EQ(after.size(), events_before + 1);
+  EXPECT_EQ(after.back().action, "CARTRIDGE_OPEN_REFUSED");
+  EXPECT_EQ(after.back().after, "reason=CARTRIDGE_ALREADY_USED");
 }
 
 }  // namespace
