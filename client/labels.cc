@@ -35,32 +35,6 @@ std::string Num(double v) {
   return s == "-0" ? "0" : s;
 }
 
-std::string XmlEscape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
 
 // zint's GS1 input syntax: "[01]09506000134352[17]301231...". Square brackets are outside GS1
 // character set 82, so no value can be mistaken for the next AI (unlike the round-bracket form).
@@ -193,6 +167,33 @@ bool RenderLabel(const LabelUnit& unit, size_t index, const LabelSheetOptions& o
 }
 
 }  // namespace
+
+std::string XmlEscape(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+  return out;
+}
 
 bool RenderLabelSheet(const std::vector<LabelUnit>& units, const LabelSheetOptions& options,
                       std::string* svg, std::string* error) {

@@ -38,6 +38,9 @@ struct LabelSheetOptions {
   bool zint_gs1_lint = true;
 };
 
+// Escapes text for XML and HTML (element content and quoted attributes).
+std::string XmlEscape(const std::string& text);
+
 // Renders the sheet as one SVG document. Labels never straddle a page boundary: each page-height
 // block of the sheet holds whole rows. On failure returns false and sets `error`, naming the unit.
 bool RenderLabelSheet(const std::vector<LabelUnit>& units, const LabelSheetOptions& options,

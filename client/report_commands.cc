@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "client/commands.h"
 #include "client/connection.h"
+#include "client/labels.h"
 #include "client/output.h"
 #include "steritrack/v1/report.grpc.pb.h"
 
@@ -222,32 +223,7 @@ std::string ReportCsv(const v1::ComplianceReport& r) {
 
 // ---- HTML
 
-std::string Esc(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+std::string Esc(const std::string& s) { return XmlEscape(s); }
 
 const char* const kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
