@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/status_matchers.h"
 #include "server/core/gs1.h"
 #include "steritrack/error.h"
 #include "steritrack/model.h"
@@ -55,37 +56,6 @@ std::string Barcode(std::string_view gtin, std::string_view expiry, std::string_
 // A unit of GTIN A, lot LOT-A, expiring 2027-12-31.
 std::string UnitA(std::string_view serial) { return Barcode(kGtinA, "271231", "LOT-A", serial); }
 
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-inline absl::Status StatusOf(const absl::Status& s) { return s; }
-
-std::string ReasonOf(const absl::Status& s) {
-  std::optional<ErrorInfo> info = GetErrorInfo(s);
-  return info ? info->reason : "<no ErrorInfo>";
-}
-
-std::string MetaOf(const absl::Status& s, const std::string& key) {
-  std::optional<ErrorInfo> info = GetErrorInfo(s);
-  if (!info) return "<no ErrorInfo>";
-  auto it = info->metadata.find(key);
-  return it == info->metadata.end() ? "<no " + key + ">" : it->second;
-}
-
-// Matches a Status or StatusOr refused with `code` and ErrorInfo reason `reason`.
-MATCHER_P2(IsRefused, code, reason, "") {
-  const absl::Status s = StatusOf(arg);
-  *result_listener << "status is " << s.ToString() << ", reason " << ReasonOf(s);
-  return s.code() == code && ReasonOf(s) == reason;
-}
-
-// Matches INVALID_ARGUMENT naming `field` in its metadata.
-MATCHER_P(IsInvalidField, field, "") {
-  const absl::Status s = StatusOf(arg);
-  *result_listener << "status is " << s.ToString() << ", field " << MetaOf(s, "field");
-  return s.code() == absl::StatusCode::kInvalidArgument && MetaOf(s, "field") == field;
-}
 
 // Metadata times are RFC 3339 in UTC; either "Z" or "+00:00" is fine.
 absl::Time ParseRfc3339(const std::string& text) {

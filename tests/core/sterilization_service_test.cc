@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/status_matchers.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/gs1.h"
 #include "server/core/result_codec.h"
@@ -43,44 +44,6 @@ absl::Time Utc(int y, int m, int d, int hh = 0, int mm = 0, int ss = 0) {
 
 const absl::Time kNow = Utc(2026, 11, 26, 10, 0, 0);
 
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-inline absl::Status StatusOf(const absl::Status& s) { return s; }
-
-std::string ReasonOf(const absl::Status& s) {
-  std::optional<ErrorInfo> info = GetErrorInfo(s);
-  return info ? info->reason : "<no ErrorInfo>";
-}
-
-std::string MetaOf(const absl::Status& s, const std::string& key) {
-  std::optional<ErrorInfo> info = GetErrorInfo(s);
-  if (!info) return "<no ErrorInfo>";
-  auto it = info->metadata.find(key);
-  return it == info->metadata.end() ? "<no " + key + ">" : it->second;
-}
-
-// Matches a Status or StatusOr refused with `code` and ErrorInfo reason `reason`.
-MATCHER_P2(IsRefused, code, reason, "") {
-  const absl::Status s = StatusOf(arg);
-  *result_listener << "status is " << s.ToString() << ", reason " << ReasonOf(s);
-  return s.code() == code && ReasonOf(s) == reason;
-}
-
-// Matches FAILED_PRECONDITION with ErrorInfo reason `reason`.
-MATCHER_P(IsRefusedWith, reason, "") {
-  const absl::Status s = StatusOf(arg);
-  *result_listener << "status is " << s.ToString() << ", reason " << ReasonOf(s);
-  return s.code() == absl::StatusCode::kFailedPrecondition && ReasonOf(s) == reason;
-}
-
-// Matches INVALID_ARGUMENT naming `field` in its metadata.
-MATCHER_P(IsInvalidField, field, "") {
-  const absl::Status s = StatusOf(arg);
-  *result_listener << "status is " << s.ToString() << ", field " << MetaOf(s, "field");
-  return s.code() == absl::StatusCode::kInvalidArgument && MetaOf(s, "field") == field;
-}
 
 BiologicalIndicator Bi(BiResult result, BiResult control = BiResult::kPositive) {
   return BiologicalIndicator{
