@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages steritrack needs to build and test. Idempotent and quiet: when
-# everything is already installed it does not touch apt at all.
+# Installs the Debian 12 packages steritrack needs to build (and, with "test", to run its tests).
+# Idempotent and quiet: when everything is already installed it does not touch apt at all.
 set -euo pipefail
 
+# What building and running steritrack needs.
 packages=(
   cmake ninja-build g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libsqlite3-dev libssl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
-  libtomlplusplus-dev libzint-dev tmux
-  python3 sqlite3
+  libsqlite3-dev libssl-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libzint-dev
 )
-# Headless Chromium renders the HTML compliance report in its end-to-end test (tests/e2e/test_report.py).
-packages+=(chromium)
-# The integration example and its test (deploy/examples/python, tests/e2e/test_python_client.py); its
-# stubs come from protoc and grpc_python_plugin above.
-packages+=(python3-grpcio python3-protobuf)
-# npm fetches buf for the API checks; a machine that already has Node.js keeps its own.
-command -v npm >/dev/null 2>&1 || packages+=(npm)
+# What the test suite needs besides ("install-deps.sh test", as deploy/test.sh calls it).
+if [[ ${1:-} == test ]]; then
+  packages+=(libgtest-dev libgmock-dev libbenchmark-dev tmux python3 sqlite3)
+  # Headless Chromium renders the HTML compliance report in tests/e2e/test_report.py.
+  packages+=(chromium)
+  # The integration example and its test (deploy/examples/python, tests/e2e/test_python_client.py);
+  # its stubs come from protoc and grpc_python_plugin above.
+  packages+=(python3-grpcio python3-protobuf)
+  # npm fetches buf for the API checks; a machine that already has Node.js keeps its own.
+  command -v npm >/dev/null 2>&1 || packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./deploy/install-deps.sh
+./deploy/install-deps.sh test
 # buf (API lint and breaking-change check) comes from the npm registry, pinned.
 if [[ ! -x build/tools/node_modules/.bin/buf ]]; then
   npm install --silent --no-audit --no-fund --prefix build/tools @bufbuild/buf@1.75.0 >/dev/null
