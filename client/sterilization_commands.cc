@@ -540,12 +540,25 @@ void AddSterilizerCommands(CLI::App& app, const Globals& g, Action& action) {
 
   // sterilizer list
   {
-    CLI::App* cmd = group->add_subcommand("list", "Every steriliser, one line each");
-    cmd->footer("Example:\n  steritrack sterilizer list");
-    cmd->callback([&g, &action] {
-      action = [&g] {
+    struct Args {
+      std::string type;
+      bool out_of_service = false;
+    };
+    auto a = std::make_shared<Args>();
+    CLI::App* cmd = group->add_subcommand("list", "Sterilisers, one line each");
+    cmd->add_option("--type", a->type, "only this type")
+        ->check(CLI::IsMember({"pre-vacuum", "gravity"}));
+    cmd->add_flag("--out-of-service", a->out_of_service, "only those out of service");
+    cmd->footer("Example:\n  steritrack sterilizer list --out-of-service");
+    cmd->callback([&g, &action, a] {
+      action = [&g, a] {
         Desk d(g);
         v1::ListSterilizersRequest req;
+        if (!a->type.empty()) {
+          req.set_type(a->type == "gravity" ? v1::STERILIZER_TYPE_GRAVITY
+                                            : v1::STERILIZER_TYPE_PRE_VACUUM);
+        }
+        req.set_out_of_service_only(a->out_of_service);
         v1::ListSterilizersResponse all;
         for (int page = 0; page < kMaxPages; ++page) {
           v1::ListSterilizersResponse resp;

@@ -856,12 +856,24 @@ absl::StatusOr<Sterilizer> SterilizationService::GetSterilizer(std::string_view 
   return MustFindSterilizer(*tx, name);
 }
 
-absl::StatusOr<Page<Sterilizer>> SterilizationService::ListSterilizers(const PageRequest& page) {
+absl::StatusOr<Page<Sterilizer>> SterilizationService::ListSterilizers(
+    const PageRequest& page, std::optional<SterilizerType> type, bool out_of_service_only) {
   ASSIGN_OR_RETURN(int limit, PageSize(page));
   ASSIGN_OR_RETURN(int64_t after, PageAfter(page));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::vector<Sterilizer> items, tx->ListSterilizers(after, limit + 1));
-  return MakePage(std::move(items), limit, [](const Sterilizer& s) { return s.id; });
+  // A clinic has a handful of sterilisers: filter here, reading on until the page is full.
+  std::vector<Sterilizer> matching;
+  while (static_cast<int>(matching.size()) <= limit) {
+    ASSIGN_OR_RETURN(std::vector<Sterilizer> batch, tx->ListSterilizers(after, limit + 1));
+    if (batch.empty()) break;
+    after = batch.back().id;
+    for (Sterilizer& s : batch) {
+      if ((!type || s.type == *type) && (!out_of_service_only || !s.in_service)) {
+        matching.push_back(std::move(s));
+      }
+    }
+  }
+  return MakePage(std::move(matching), limit, [](const Sterilizer& s) { return s.id; });
 }
 
 absl::StatusOr<bool> SterilizationService::BowieDickPassedToday(std::string_view name) {

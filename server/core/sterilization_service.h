@@ -100,7 +100,10 @@ class SterilizationService {
   absl::StatusOr<Sterilizer> CreateSterilizer(const WriteContext& ctx, std::string_view name,
                                               SterilizerType type);
   absl::StatusOr<Sterilizer> GetSterilizer(std::string_view name);
-  absl::StatusOr<Page<Sterilizer>> ListSterilizers(const PageRequest& page);
+  // Filters: a type (nullopt: any), and only those out of service.
+  absl::StatusOr<Page<Sterilizer>> ListSterilizers(const PageRequest& page,
+                                                   std::optional<SterilizerType> type = std::nullopt,
+                                                   bool out_of_service_only = false);
   // True when a pre-vacuum steriliser's latest Bowie-Dick test today passed (gravity: always true).
   absl::StatusOr<bool> BowieDickPassedToday(std::string_view name);
   absl::StatusOr<BowieDickTest> RecordBowieDickTest(const WriteContext& ctx,

@@ -149,7 +149,14 @@ grpc::Status SterilizationServiceImpl::ListSterilizers(grpc::ServerContext*,
   return Handle(*log_, "ListSterilizers", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(
         Page<Sterilizer> page,
-        core_->ListSterilizers({.page_size = req->page_size(), .page_token = req->page_token()}));
+        core_->ListSterilizers(
+            {.page_size = req->page_size(), .page_token = req->page_token()},
+            req->type() == v1::STERILIZER_TYPE_UNSPECIFIED
+                ? std::nullopt
+                : std::optional<SterilizerType>(req->type() == v1::STERILIZER_TYPE_GRAVITY
+                                                    ? SterilizerType::kGravity
+                                                    : SterilizerType::kPreVacuum),
+            req->out_of_service_only()));
     for (const Sterilizer& s : page.items) {
       RETURN_IF_ERROR(SterilizerToProto(s, resp->add_sterilizers()));
     }

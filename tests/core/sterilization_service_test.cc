@@ -1631,3 +1631,29 @@ TEST(SterilizationNamesTest, StatesHaveTheApiNames) {
 
 }  // namespace
 }  // namespace steritrack
+
+namespace steritrack {
+namespace {
+
+TEST_F(SterilizationServiceTest, ListSterilizersFiltersByTypeAndServiceAndPagesThroughAll) {
+  MustCreateSterilizer("AC-1", SterilizerType::kPreVacuum);
+  MustCreateSterilizer("AC-2", SterilizerType::kGravity);
+  MustCreateSterilizer("AC-3", SterilizerType::kGravity);
+  auto gravity = service().ListSterilizers({.page_size = 1}, SterilizerType::kGravity);
+  ASSERT_TRUE(gravity.ok()) << gravity.status();
+  ASSERT_EQ(gravity->items.size(), 1u);
+  EXPECT_EQ(gravity->items[0].name, "AC-2");
+  ASSERT_FALSE(gravity->next_page_token.empty());
+  auto next = service().ListSterilizers({.page_size = 1, .page_token = gravity->next_page_token},
+                                        SterilizerType::kGravity);
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_EQ(next->items.size(), 1u);
+  EXPECT_EQ(next->items[0].name, "AC-3");
+  EXPECT_TRUE(next->next_page_token.empty());
+  auto out = service().ListSterilizers({}, std::nullopt, /*out_of_service_only=*/true);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->items.empty()) << "all three are in service";
+}
+
+}  // namespace
+}  // namespace steritrack
