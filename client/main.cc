@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <sstream>
 
 #include "CLI/CLI.hpp"
 #include "client/commands.h"
@@ -83,6 +84,18 @@ int main(int argc, char** argv) {
   steritrack::cli::AddAuditCommands(app, globals, action);
   steritrack::cli::AddEventsCommands(app, globals, action);
   steritrack::cli::AddCompletionCommand(app, action);
+
+  // A command group's --help shows the examples of its commands.
+  for (CLI::App* group : app.get_subcommands([](const CLI::App*) { return true; })) {
+    std::string examples;
+    for (const CLI::App* cmd : group->get_subcommands([](const CLI::App*) { return true; })) {
+      std::istringstream footer(cmd->get_footer());
+      for (std::string line; std::getline(footer, line);) {
+        if (line.rfind("  steritrack", 0) == 0) examples += line + "\n";
+      }
+    }
+    if (!examples.empty()) group->footer("Examples:\n" + examples);
+  }
 
   try {
     app.parse(argc, argv);
