@@ -23,15 +23,16 @@ class FixedClock final : public Clock {
 // went through a released load on the gravity steriliser an hour ago (gravity needs no Bowie-Dick
 // test), so `item use HP-0001 --treatment 1` works; HP-0002 and the tray are DIRTY, waiting to be
 // processed.
-absl::Status LoadSterilizationDemo(Store& store, FixedClock& demo_clock, const WriteContext& demo) {
+absl::Status LoadSterilizationDemo(Store& store, FixedClock& demo_clock, const Sha256& sha256,
+                                   const WriteContext& demo) {
   {
     // Only into a store without sterilisers, like the cartridge part only into one without lots.
     ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store.BeginRead());
-    ASSIGN_OR_RETURN(std::vector<Sterilizer> sterilizers, tx->ListSterilizers(0, 1));
+    ASSIGN_OR_RETURN(std::vector<Sterilizer> sterilizers, tx->sterilization().ListSterilizers(0, 1));
     if (!sterilizers.empty()) return absl::OkStatus();
   }
   const absl::Time now = demo_clock.Now();
-  SterilizationService sterilization({.store = &store, .clock = &demo_clock});
+  SterilizationService sterilization({.store = &store, .sha256 = &sha256, .clock = &demo_clock});
   demo_clock.Set(now - absl::Hours(2));
   RETURN_IF_ERROR(
       sterilization.CreateSterilizer(demo, "AUTOCLAVE1", SterilizerType::kPreVacuum).status());
@@ -74,15 +75,15 @@ absl::Status LoadSterilizationDemo(Store& store, FixedClock& demo_clock, const W
 
 }  // namespace
 
-absl::Status LoadDemoDataIfEmpty(Store& store, const Clock& clock) {
+absl::Status LoadDemoDataIfEmpty(Store& store, const Clock& clock, const Sha256& sha256) {
   {
     ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store.BeginRead());
-    ASSIGN_OR_RETURN(std::vector<Lot> lots, tx->ListLots({.limit = 1}));
+    ASSIGN_OR_RETURN(std::vector<Lot> lots, tx->cartridges().ListLots({.limit = 1}));
     if (!lots.empty()) return absl::OkStatus();
   }
   const absl::Time now = clock.Now();
   FixedClock demo_clock(absl::FromCivil(absl::CivilDay(2025, 12, 1), absl::UTCTimeZone()));
-  CartridgeService core({.store = &store, .clock = &demo_clock});
+  CartridgeService core({.store = &store, .sha256 = &sha256, .clock = &demo_clock});
   const WriteContext demo{.actor = "demo-setup"};
 
   // Expired lot LOT-2023X (expiry 2026-01-31), received before it expired.
@@ -109,7 +110,7 @@ absl::Status LoadDemoDataIfEmpty(Store& store, const Clock& clock) {
   // A treatment in progress in room 3 that already used CRT000101.
   ASSIGN_OR_RETURN(Treatment t, core.StartTreatment(demo, "3", "nurse.demo", "CLIENT-0001"));
   RETURN_IF_ERROR(core.Open(demo, "(01)09506000134352(21)CRT000101", t.id).status());
-  return LoadSterilizationDemo(store, demo_clock, demo);
+  return LoadSterilizationDemo(store, demo_clock, sha256, demo);
 }
 
 }  // namespace steritrack

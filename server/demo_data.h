@@ -7,13 +7,14 @@
 
 #include "absl/status/status.h"
 #include "steritrack/clock.h"
+#include "steritrack/sha256.h"
 #include "steritrack/store.h"
 
 namespace steritrack {
 
 // Loads the demo set through core's rules, unless the store already holds lots. Returns OK and does
 // nothing on a database that has data.
-absl::Status LoadDemoDataIfEmpty(Store& store, const Clock& clock);
+absl::Status LoadDemoDataIfEmpty(Store& store, const Clock& clock, const Sha256& sha256);
 
 }  // namespace steritrack
 

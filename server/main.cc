@@ -19,6 +19,7 @@
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "steritrack/clock.h"
+#include "steritrack/sha256.h"
 
 int main(int argc, char** argv) {
   std::string db_path = "steritrack.db";
@@ -77,21 +78,22 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<steritrack::Clock> clock = steritrack::NewSystemClock();
+  std::unique_ptr<steritrack::Sha256> sha256 = steritrack::NewSha256();
   if (demo) {
-    if (absl::Status s = steritrack::LoadDemoDataIfEmpty(**store, *clock); !s.ok()) {
+    if (absl::Status s = steritrack::LoadDemoDataIfEmpty(**store, *clock, *sha256); !s.ok()) {
       log->error("cannot load demo data: {}", std::string(s.message()));
       return 1;
     }
   }
   steritrack::CommitNotifier commits;  // wakes the event stream after each committed write
   steritrack::CartridgeService core(
-      {.store = store->get(), .clock = clock.get(), .clinic_time_zone = zone, .commits = &commits});
+      {.store = store->get(), .sha256 = sha256.get(), .clock = clock.get(), .clinic_time_zone = zone, .commits = &commits});
   steritrack::SterilizationService sterilization(
-      {.store = store->get(), .clock = clock.get(), .clinic_time_zone = zone, .commits = &commits});
+      {.store = store->get(), .sha256 = sha256.get(), .clock = clock.get(), .clinic_time_zone = zone, .commits = &commits});
   steritrack::AuditService audit(
-      {.store = store->get(), .clock = clock.get(), .commits = &commits});
+      {.store = store->get(), .sha256 = sha256.get(), .clock = clock.get(), .commits = &commits});
   steritrack::ReportService reports(
-      {.store = store->get(),
+      {.store = store->get(), .sha256 = sha256.get(),
        .clock = clock.get(),
        .clinic_time_zone = zone,
        .disposal_limit = absl::Seconds(static_cast<int64_t>(disposal_limit_hours * 3600))});

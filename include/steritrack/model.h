@@ -103,7 +103,9 @@ struct Event {
   std::string before;
   std::string after;
   int64_t corrects_seq = 0;  // 0: none; else the entry this one corrects
-  std::string hash;          // set by the store: the entry's link in the audit hash chain
+  // The entry's links in the audit hash chain, set by core when appending (steritrack/audit_chain.h).
+  std::string prev_hash;
+  std::string hash;
 };
 
 // A completed idempotent write: the answer a repeat of `request_id` gets.

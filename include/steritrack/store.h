@@ -1,5 +1,7 @@
-// Storage interfaces for the cartridge safety path, implemented by server/storage (SQLite today,
-// PostgreSQL later). Core depends only on these.
+// Storage interfaces, implemented by server/storage (SQLite today, PostgreSQL later) and by the
+// in-memory fake of the core tests. Core depends only on these. A few repositories, one per
+// aggregate (cartridges and treatments, sterilisation, audit log, report reads), reached through
+// one transaction object; the rules, and the audit hash chain, stay in core.
 //
 // Concurrency: a Store is shared by all request threads. Each transaction object is used by one thread
 // at a time. Write transactions are serialised by the store (one writer); a write transaction that is
@@ -95,10 +97,13 @@ struct ItemUseFilter {
   int64_t treatment_id = 0;  // 0: any
 };
 
-class ReadTransaction {
- public:
-  virtual ~ReadTransaction() = default;
+// ---- Repositories, one per aggregate. Each is reached through a transaction (below) and lives as
+// long as it; a repository reference is used by the transaction's thread only.
 
+// Lots, cartridge units and treatments (rules 1-4).
+class CartridgeReads {
+ public:
+  virtual ~CartridgeReads() = default;
   virtual absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) = 0;
   virtual absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) = 0;
   virtual absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) = 0;
@@ -109,21 +114,31 @@ class ReadTransaction {
 
   virtual absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) = 0;
   virtual absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& filter) = 0;
+};
 
-  // Events matching any of the non-zero ids in `filter`, oldest first.
-  virtual absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) = 0;
+class CartridgeWrites : public CartridgeReads {
+ public:
+  // Returns the new lot's id. ALREADY_EXISTS if (gtin, lot) is known.
+  virtual absl::StatusOr<int64_t> InsertLot(const Lot& lot) = 0;
+  virtual absl::Status UpdateLotState(int64_t lot_id, LotState state, std::string_view reason,
+                                      absl::Time at, std::string_view by) = 0;
 
-  virtual absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) = 0;
+  // Returns the new unit's id. ALREADY_EXISTS if (gtin, serial) is known.
+  virtual absl::StatusOr<int64_t> InsertCartridge(const Cartridge& cartridge) = 0;
+  // Binds the unit to a treatment. The schema allows this once per unit, ever: a second call fails
+  // with FAILED_PRECONDITION even if core's own check was bypassed.
+  virtual absl::Status RecordUse(int64_t cartridge_id, const CartridgeUse& use) = 0;
+  virtual absl::Status RecordDisposal(int64_t cartridge_id, const Disposal& disposal) = 0;
+  virtual absl::Status RecordDiscard(int64_t cartridge_id, const Discard& discard) = 0;
 
-  // The audit trail: events matching `filter`, oldest first, with before/after and chain hash.
-  virtual absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& filter) = 0;
-  // The highest committed event seq, 0 when there is none.
-  virtual absl::StatusOr<int64_t> LastEventSeq() = 0;
-  // Recomputes the hash chain over every entry and cross-checks it against the store's own record
-  // of the last entry issued, so that an altered, removed, reordered or truncated entry is found.
-  virtual absl::StatusOr<AuditChainCheck> VerifyAuditChain() = 0;
+  virtual absl::StatusOr<int64_t> InsertTreatment(const Treatment& treatment) = 0;
+  virtual absl::Status EndTreatment(int64_t id, absl::Time at, std::string_view by) = 0;
+};
 
-  // Reusable equipment and sterilisation (rules 5-8).
+// Reusable equipment and sterilisation (rules 5-8).
+class SterilizationReads {
+ public:
+  virtual ~SterilizationReads() = default;
   virtual absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) = 0;
   virtual absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) = 0;
   virtual absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& filter) = 0;
@@ -141,48 +156,12 @@ class ReadTransaction {
   virtual absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTests(int64_t sterilizer_id,
                                                                         absl::CivilDay day) = 0;
   virtual absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) = 0;
-
-  // ---- Reporting (issue 5: compliance report, recall look-back, stock). Reads by time range for
-  // a period [from, to): each pages by id (ids greater than `after_id`, at most `limit`, by id).
-  // Treatments started in the period.
-  virtual absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(
-      absl::Time from, absl::Time to, int64_t after_id, int limit) = 0;
-  // Cartridges opened (use.at) in the period, complete as FindCartridge.
-  virtual absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(
-      absl::Time from, absl::Time to, int64_t after_id, int limit) = 0;
-  // Loads created in the period, complete as FindLoad.
-  virtual absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
-                                                                    int64_t after_id,
-                                                                    int limit) = 0;
-  // Bowie-Dick tests of every steriliser on days first <= day < last, oldest first.
-  virtual absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(
-      absl::CivilDay first, absl::CivilDay last) = 0;
-  // ---- End of reporting reads.
 };
 
-class WriteTransaction : public ReadTransaction {
+class SterilizationWrites : public SterilizationReads {
  public:
-  // Returns the new lot's id. ALREADY_EXISTS if (gtin, lot) is known.
-  virtual absl::StatusOr<int64_t> InsertLot(const Lot& lot) = 0;
-  virtual absl::Status UpdateLotState(int64_t lot_id, LotState state, std::string_view reason,
-                                      absl::Time at, std::string_view by) = 0;
-
-  // Returns the new unit's id. ALREADY_EXISTS if (gtin, serial) is known.
-  virtual absl::StatusOr<int64_t> InsertCartridge(const Cartridge& cartridge) = 0;
-  // Binds the unit to a treatment. The schema allows this once per unit, ever: a second call fails
-  // with FAILED_PRECONDITION even if core's own check was bypassed.
-  virtual absl::Status RecordUse(int64_t cartridge_id, const CartridgeUse& use) = 0;
-  virtual absl::Status RecordDisposal(int64_t cartridge_id, const Disposal& disposal) = 0;
-  virtual absl::Status RecordDiscard(int64_t cartridge_id, const Discard& discard) = 0;
-
-  virtual absl::StatusOr<int64_t> InsertTreatment(const Treatment& treatment) = 0;
-  virtual absl::Status EndTreatment(int64_t id, absl::Time at, std::string_view by) = 0;
-
-  virtual absl::StatusOr<int64_t> AppendEvent(const Event& event) = 0;
-  virtual absl::Status SaveRequest(const StoredRequest& request) = 0;
-
-  // Reusable equipment and sterilisation. Inserts return the new id; ALREADY_EXISTS on a duplicate
-  // item serial, steriliser name, or (steriliser, cycle number).
+  // Inserts return the new id; ALREADY_EXISTS on a duplicate item serial, steriliser name, or
+  // (steriliser, cycle number).
   virtual absl::StatusOr<int64_t> InsertItem(const ReusableItem& item) = 0;
   // Writes state, cycles, load_id, sterile_until, treatment_id, state_reason, maintenance_due.
   virtual absl::Status UpdateItem(const ReusableItem& item) = 0;
@@ -200,6 +179,78 @@ class WriteTransaction : public ReadTransaction {
                                            const Signature& signature) = 0;
   virtual absl::StatusOr<int64_t> InsertBowieDickTest(const BowieDickTest& test) = 0;
   virtual absl::Status RecordItemUse(const ItemUse& use) = 0;
+};
+
+// Where the audit trail stands: the head written with every entry, and the backend's own record
+// of the highest seq ever issued (SQLite's AUTOINCREMENT counter), so that a trail cut off at its
+// end is found even when the cut also removed the head's entry.
+struct AuditHead {
+  int64_t seq = 0;   // 0: no entry yet
+  std::string hash;  // the hash of entry `seq`
+  int64_t issued = 0;
+};
+
+// The audit trail (rule 9) and the answers of idempotent writes (rule 10). The hash chain itself
+// (what is hashed, chaining, verification) is core's (steritrack/audit_chain.h): a backend stores
+// each entry with its hash and previous hash as given, and the head.
+class AuditLogReads {
+ public:
+  virtual ~AuditLogReads() = default;
+  // Events matching any of the non-zero ids in `filter`, oldest first.
+  virtual absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) = 0;
+  // Entries matching `filter`, oldest first, complete with before/after, hash and previous hash.
+  virtual absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& filter) = 0;
+  // The highest committed event seq, 0 when there is none.
+  virtual absl::StatusOr<int64_t> LastEventSeq() = 0;
+  virtual absl::StatusOr<AuditHead> ReadHead() = 0;
+
+  virtual absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) = 0;
+};
+
+class AuditLogWrites : public AuditLogReads {
+ public:
+  // Stores `entry` exactly as given (seq, hash and prev_hash set by core) and moves the head to
+  // it. REQUIRES: entry.seq is the head's seq + 1. ALREADY_EXISTS when the seq is taken.
+  virtual absl::Status Append(const Event& entry) = 0;
+  virtual absl::Status SaveRequest(const StoredRequest& request) = 0;
+};
+
+// Reads for reports (compliance report, recall look-back, stock) by time range for a period
+// [from, to): each pages by id (ids greater than `after_id`, at most `limit`, by id).
+class ReportReads {
+ public:
+  virtual ~ReportReads() = default;
+  // Treatments started in the period.
+  virtual absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(
+      absl::Time from, absl::Time to, int64_t after_id, int limit) = 0;
+  // Cartridges opened (use.at) in the period, complete as FindCartridge.
+  virtual absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(
+      absl::Time from, absl::Time to, int64_t after_id, int limit) = 0;
+  // Loads created in the period, complete as FindLoad.
+  virtual absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
+                                                                    int64_t after_id,
+                                                                    int limit) = 0;
+  // Bowie-Dick tests of every steriliser on days first <= day < last, oldest first.
+  virtual absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(
+      absl::CivilDay first, absl::CivilDay last) = 0;
+};
+
+// ---- Transactions: the one object through which the repositories are reached.
+
+class ReadTransaction {
+ public:
+  virtual ~ReadTransaction() = default;
+  virtual CartridgeReads& cartridges() = 0;
+  virtual SterilizationReads& sterilization() = 0;
+  virtual AuditLogReads& audit() = 0;
+  virtual ReportReads& reports() = 0;
+};
+
+class WriteTransaction : public ReadTransaction {
+ public:
+  CartridgeWrites& cartridges() override = 0;
+  SterilizationWrites& sterilization() override = 0;
+  AuditLogWrites& audit() override = 0;
 
   // Makes every change of this transaction durable (fsync'd) or none of them.
   virtual absl::Status Commit() = 0;

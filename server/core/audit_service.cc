@@ -13,6 +13,8 @@
 namespace steritrack {
 namespace {
 
+using core_internal::AuditedTransaction;
+
 constexpr std::string_view kCursorPrefix = "e1.";
 constexpr size_t kMaxFilterLength = 64;
 
@@ -24,6 +26,7 @@ AuditService::AuditService(AuditServiceOptions options)
     : store_(options.store),
       own_clock_(options.clock == nullptr ? NewSystemClock() : nullptr),
       clock_(options.clock != nullptr ? options.clock : own_clock_.get()),
+      sha256_(options.sha256),
       commits_(options.commits) {}
 
 absl::StatusOr<Event> AuditService::CorrectAuditEntry(const WriteContext& ctx, int64_t seq,
@@ -33,10 +36,10 @@ absl::StatusOr<Event> AuditService::CorrectAuditEntry(const WriteContext& ctx, i
   RETURN_IF_ERROR(core_internal::CheckText("note", note, kMaxNoteLength));
   const std::string fingerprint = StrCat(seq, "|", note);
   return core_internal::RunIdempotentWrite<Event>(
-      *store_, *clock_, commits_, ctx, "CorrectAuditEntry", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Event> {
+      *store_, *clock_, *sha256_, commits_, ctx, "CorrectAuditEntry", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Event> {
         ASSIGN_OR_RETURN(std::vector<Event> found,
-                         tx.ListAuditEntries(AuditEntryFilter{.after_seq = seq - 1, .limit = 1}));
+                         tx.audit().ListAuditEntries(AuditEntryFilter{.after_seq = seq - 1, .limit = 1}));
         if (found.empty() || found.front().seq != seq) {
           return MakeError(absl::StatusCode::kNotFound,
                            StrCat("audit entry ", seq, " does not exist"), "AUDIT_ENTRY_NOT_FOUND",
@@ -61,7 +64,7 @@ absl::StatusOr<Event> AuditService::CorrectAuditEntry(const WriteContext& ctx, i
         ASSIGN_OR_RETURN(correction.seq, tx.AppendEvent(correction));
         // Read it back for the hash the store gave it.
         ASSIGN_OR_RETURN(std::vector<Event> stored,
-                         tx.ListAuditEntries(
+                         tx.audit().ListAuditEntries(
                              AuditEntryFilter{.after_seq = correction.seq - 1, .limit = 1}));
         if (!stored.empty() && stored.front().seq == correction.seq) return stored.front();
         return correction;
@@ -70,7 +73,7 @@ absl::StatusOr<Event> AuditService::CorrectAuditEntry(const WriteContext& ctx, i
 
 absl::StatusOr<AuditChainCheck> AuditService::Verify() {
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  return tx->VerifyAuditChain();
+  return audit_chain::Verify(tx->audit(), *sha256_);
 }
 
 absl::StatusOr<Page<Event>> AuditService::ListEntries(const AuditQuery& query) {
@@ -83,7 +86,7 @@ absl::StatusOr<Page<Event>> AuditService::ListEntries(const AuditQuery& query) {
   ASSIGN_OR_RETURN(int64_t after, core_internal::PageAfter(query.page));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
   ASSIGN_OR_RETURN(std::vector<Event> events,
-                   tx->ListAuditEntries(AuditEntryFilter{.after_seq = after,
+                   tx->audit().ListAuditEntries(AuditEntryFilter{.after_seq = after,
                                                          .action = query.action,
                                                          .actor = query.actor,
                                                          .from = query.from,
@@ -96,7 +99,7 @@ absl::StatusOr<int64_t> AuditService::ParseCursor(std::string_view cursor) {
   if (cursor.empty()) return 0;
   if (cursor == "now") {
     ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-    return tx->LastEventSeq();
+    return tx->audit().LastEventSeq();
   }
   int64_t seq = 0;
   const char* end = cursor.data() + cursor.size();
@@ -114,7 +117,7 @@ absl::StatusOr<EventBatch> AuditService::EventsAfter(int64_t after_seq,
                                                      int limit) {
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
   ASSIGN_OR_RETURN(std::vector<Event> events,
-                   tx->ListAuditEntries(AuditEntryFilter{.after_seq = after_seq, .limit = limit}));
+                   tx->audit().ListAuditEntries(AuditEntryFilter{.after_seq = after_seq, .limit = limit}));
   EventBatch batch;
   batch.scanned_to = events.empty() ? after_seq : events.back().seq;
   for (Event& e : events) {

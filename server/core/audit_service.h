@@ -18,6 +18,7 @@
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
 #include "steritrack/clock.h"
+#include "steritrack/sha256.h"
 #include "steritrack/model.h"
 #include "steritrack/store.h"
 
@@ -39,6 +40,8 @@ struct EventBatch {
 
 struct AuditServiceOptions {
   Store* store = nullptr;  // REQUIRES: non-null, outlives the service
+  // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the service.
+  const Sha256* sha256 = nullptr;
   // Server time of corrections; null: the system clock. When set, outlives the service.
   const Clock* clock = nullptr;
   // Notified after a committed correction (wakes the event stream); may be null.
@@ -77,6 +80,7 @@ class AuditService {
   Store* const store_;
   std::unique_ptr<Clock> own_clock_;  // when no clock was given
   const Clock* const clock_;
+  const Sha256* const sha256_;
   CommitNotifier* const commits_;
 };
 

@@ -17,6 +17,7 @@ namespace steritrack {
 namespace {
 
 using core_internal::AllEvents;
+using core_internal::AuditedTransaction;
 using core_internal::CheckText;
 using core_internal::MakePage;
 using core_internal::PageAfter;
@@ -79,14 +80,15 @@ std::string TreatmentIdText(int64_t id) { return StrCat(id); }
 CartridgeService::CartridgeService(CartridgeServiceOptions options)
     : store_(options.store),
       clock_(options.clock),
+      sha256_(options.sha256),
       zone_(options.clinic_time_zone),
       commits_(options.commits) {}
 
 template <typename T>
 absl::StatusOr<T> CartridgeService::RunWrite(
     const WriteContext& ctx, std::string_view operation, std::string_view fingerprint,
-    absl::FunctionRef<absl::StatusOr<T>(WriteTransaction&, absl::Time)> body) {
-  return core_internal::RunIdempotentWrite<T>(*store_, *clock_, commits_, ctx, operation,
+    absl::FunctionRef<absl::StatusOr<T>(core_internal::AuditedTransaction&, absl::Time)> body) {
+  return core_internal::RunIdempotentWrite<T>(*store_, *clock_, *sha256_, commits_, ctx, operation,
                                               fingerprint, body);
 }
 
@@ -220,7 +222,7 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
 
   return RunWrite<std::vector<Cartridge>>(
       ctx, "ReceiveCartridges", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<std::vector<Cartridge>> {
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<std::vector<Cartridge>> {
         std::vector<Cartridge> received;
         std::map<std::pair<std::string, std::string>, Lot> lots;
         for (size_t i = 0; i < units.size(); ++i) {
@@ -229,7 +231,7 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
           auto key = std::make_pair(unit.gtin, unit.lot);
           auto lot_it = lots.find(key);
           if (lot_it == lots.end()) {
-            ASSIGN_OR_RETURN(std::optional<Lot> known, tx.FindLot(unit.gtin, unit.lot));
+            ASSIGN_OR_RETURN(std::optional<Lot> known, tx.cartridges().FindLot(unit.gtin, unit.lot));
             Lot lot;
             if (known.has_value()) {
               lot = *std::move(known);
@@ -268,7 +270,7 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
                                           "; expired stock is not received"),
                              "CARTRIDGE_EXPIRED", std::move(facts));
           }
-          ASSIGN_OR_RETURN(std::optional<Cartridge> existing, tx.FindCartridge(unit.gtin, unit.serial));
+          ASSIGN_OR_RETURN(std::optional<Cartridge> existing, tx.cartridges().FindCartridge(unit.gtin, unit.serial));
           if (existing.has_value()) {
             facts["state"] = std::string(CartridgeStateName(existing->state));
             return MakeError(absl::StatusCode::kAlreadyExists,
@@ -278,7 +280,7 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
                              "CARTRIDGE_ALREADY_IN_STOCK", std::move(facts));
           }
           if (lot.id == 0) {
-            ASSIGN_OR_RETURN(lot.id, tx.InsertLot(lot));
+            ASSIGN_OR_RETURN(lot.id, tx.cartridges().InsertLot(lot));
             RETURN_IF_ERROR(tx.AppendEvent(Event{
                 .at = now, .actor = ctx.actor, .action = "LOT_CREATED", .lot_id = lot.id,
                 .detail = StrCat("lot ", lot.lot, " of ", lot.gtin, ", expiry ", Iso(lot.expiry)),
@@ -289,7 +291,7 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
           Cartridge c{.gtin = unit.gtin, .serial = unit.serial, .lot = lot,
                       .state = CartridgeState::kReceived, .received_at = now,
                       .received_by = ctx.actor};
-          ASSIGN_OR_RETURN(c.id, tx.InsertCartridge(c));
+          ASSIGN_OR_RETURN(c.id, tx.cartridges().InsertCartridge(c));
           RETURN_IF_ERROR(tx.AppendEvent(Event{
               .at = now, .actor = ctx.actor, .action = "CARTRIDGE_RECEIVED", .lot_id = lot.id,
               .cartridge_id = c.id, .detail = StrCat("received into stock, lot ", lot.lot),
@@ -308,7 +310,7 @@ absl::StatusOr<CartridgeDetail> CartridgeService::GetCartridge(std::string_view 
   ASSIGN_OR_RETURN(Gs1Data unit,
                    ParseUnitBarcode("barcode", barcode, absl::ToCivilYear(now, zone_).year()));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx->FindCartridge(unit.gtin, unit.serial));
+  ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx->cartridges().FindCartridge(unit.gtin, unit.serial));
   if (!c.has_value()) {
     return MakeError(absl::StatusCode::kNotFound,
                      StrCat("cartridge ", unit.serial, " of ", unit.gtin,
@@ -339,11 +341,11 @@ absl::StatusOr<Page<Cartridge>> CartridgeService::ListCartridges(const Cartridge
   CartridgeFilter filter{.state = query.state, .treatment_id = query.treatment_id,
                          .after_id = after, .limit = limit + 1};
   if (!query.gtin.empty()) {
-    ASSIGN_OR_RETURN(std::optional<Lot> lot, tx->FindLot(query.gtin, query.lot));
+    ASSIGN_OR_RETURN(std::optional<Lot> lot, tx->cartridges().FindLot(query.gtin, query.lot));
     if (!lot.has_value()) return Page<Cartridge>{};
     filter.lot_id = lot->id;
   }
-  ASSIGN_OR_RETURN(std::vector<Cartridge> items, tx->ListCartridges(filter));
+  ASSIGN_OR_RETURN(std::vector<Cartridge> items, tx->cartridges().ListCartridges(filter));
   const absl::Time now = clock_->Now();
   for (Cartridge& c : items) Derive(c, now);
   return MakePage(std::move(items), limit, [](const Cartridge& c) { return c.id; });
@@ -358,8 +360,8 @@ absl::StatusOr<Cartridge> CartridgeService::Discard(const WriteContext& ctx,
   std::string fingerprint = StrCat(unit.gtin, "|", unit.serial, "|", reason);
   return RunWrite<Cartridge>(
       ctx, "DiscardCartridge", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Cartridge> {
-        ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx.FindCartridge(unit.gtin, unit.serial));
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Cartridge> {
+        ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx.cartridges().FindCartridge(unit.gtin, unit.serial));
         if (!c.has_value()) {
           return MakeError(absl::StatusCode::kNotFound,
                            StrCat("cartridge ", unit.serial, " is not in the clinic's stock"),
@@ -378,7 +380,7 @@ absl::StatusOr<Cartridge> CartridgeService::Discard(const WriteContext& ctx,
         }
         c->state = CartridgeState::kDiscarded;
         c->discard = steritrack::Discard{.reason = std::string(reason), .at = now, .by = ctx.actor};
-        RETURN_IF_ERROR(tx.RecordDiscard(c->id, *c->discard));
+        RETURN_IF_ERROR(tx.cartridges().RecordDiscard(c->id, *c->discard));
         RETURN_IF_ERROR(tx.AppendEvent(Event{
             .at = now, .actor = ctx.actor, .action = "CARTRIDGE_DISCARDED", .lot_id = c->lot.id,
             .cartridge_id = c->id, .detail = StrCat("written off unused: ", reason),
@@ -394,14 +396,14 @@ absl::StatusOr<LotDetail> CartridgeService::GetLot(std::string_view gtin, std::s
   if (!IsValidGtin(gtin)) return InvalidField("gtin", "must be 14 digits with a valid check digit");
   RETURN_IF_ERROR(CheckText("lot", lot, 20));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::optional<Lot> found, tx->FindLot(gtin, lot));
+  ASSIGN_OR_RETURN(std::optional<Lot> found, tx->cartridges().FindLot(gtin, lot));
   if (!found.has_value()) {
     return MakeError(absl::StatusCode::kNotFound,
                      StrCat("lot ", lot, " of ", gtin, " is not known"), "LOT_NOT_FOUND",
                      {{"gtin", std::string(gtin)}, {"lot", std::string(lot)}});
   }
   LotDetail detail;
-  ASSIGN_OR_RETURN(detail.units_in_stock, tx->CountUnitsInStock(found->id));
+  ASSIGN_OR_RETURN(detail.units_in_stock, tx->cartridges().CountUnitsInStock(found->id));
   ASSIGN_OR_RETURN(detail.history, AllEvents(*tx, {.lot_id = found->id, .lot_wide_only = true}));
   Derive(*found, clock_->Now());
   detail.lot = *std::move(found);
@@ -413,7 +415,7 @@ absl::StatusOr<Page<Lot>> CartridgeService::ListLots(const LotQuery& query) {
   ASSIGN_OR_RETURN(int64_t after, PageAfter(query.page));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
   ASSIGN_OR_RETURN(std::vector<Lot> items,
-                   tx->ListLots({.state = query.state, .after_id = after, .limit = limit + 1}));
+                   tx->cartridges().ListLots({.state = query.state, .after_id = after, .limit = limit + 1}));
   const absl::Time now = clock_->Now();
   for (Lot& l : items) Derive(l, now);
   return MakePage(std::move(items), limit, [](const Lot& l) { return l.id; });
@@ -429,8 +431,8 @@ absl::StatusOr<RecallResult> CartridgeService::RecallLot(const WriteContext& ctx
   std::string fingerprint = StrCat(gtin, "|", lot, "|", reason);
   return RunWrite<RecallResult>(
       ctx, "RecallLot", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<RecallResult> {
-        ASSIGN_OR_RETURN(std::optional<Lot> found, tx.FindLot(gtin, lot));
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<RecallResult> {
+        ASSIGN_OR_RETURN(std::optional<Lot> found, tx.cartridges().FindLot(gtin, lot));
         if (!found.has_value()) {
           return MakeError(absl::StatusCode::kNotFound,
                            StrCat("lot ", lot, " of ", gtin, " is not known"),
@@ -445,7 +447,7 @@ absl::StatusOr<RecallResult> CartridgeService::RecallLot(const WriteContext& ctx
                             {"gtin", found->gtin},
                             {"lot", found->lot}});
         }
-        RETURN_IF_ERROR(tx.UpdateLotState(found->id, LotState::kRecalled, reason, now, ctx.actor));
+        RETURN_IF_ERROR(tx.cartridges().UpdateLotState(found->id, LotState::kRecalled, reason, now, ctx.actor));
         RETURN_IF_ERROR(tx.AppendEvent(Event{
             .at = now, .actor = ctx.actor, .action = "LOT_RECALLED", .lot_id = found->id,
             .detail = StrCat("recalled: ", reason), .request_id = ctx.request_id,
@@ -461,7 +463,7 @@ absl::StatusOr<RecallResult> CartridgeService::RecallLot(const WriteContext& ctx
         int64_t after = 0;
         while (true) {
           ASSIGN_OR_RETURN(std::vector<Cartridge> batch,
-                           tx.ListCartridges({.lot_id = found->id, .after_id = after, .limit = 500}));
+                           tx.cartridges().ListCartridges({.lot_id = found->id, .after_id = after, .limit = 500}));
           if (batch.empty()) break;
           after = batch.back().id;
           for (Cartridge& c : batch) {
@@ -488,11 +490,11 @@ absl::StatusOr<Treatment> CartridgeService::StartTreatment(const WriteContext& c
   std::string fingerprint = StrCat(room, "|", clinician, "|", client_ref);
   return RunWrite<Treatment>(
       ctx, "StartTreatment", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Treatment> {
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Treatment> {
         Treatment t{.room = std::string(room), .clinician = std::string(clinician),
                     .client_ref = std::string(client_ref), .started_at = now,
                     .started_by = ctx.actor};
-        ASSIGN_OR_RETURN(t.id, tx.InsertTreatment(t));
+        ASSIGN_OR_RETURN(t.id, tx.cartridges().InsertTreatment(t));
         // The client reference stays in the treatment record, not in event text.
         RETURN_IF_ERROR(tx.AppendEvent(Event{
             .at = now, .actor = ctx.actor, .action = "TREATMENT_STARTED", .treatment_id = t.id,
@@ -507,13 +509,13 @@ absl::StatusOr<Treatment> CartridgeService::StartTreatment(const WriteContext& c
 absl::StatusOr<TreatmentDetail> CartridgeService::GetTreatment(int64_t id) {
   if (id <= 0) return InvalidField("id", "must be a positive treatment number");
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::optional<Treatment> t, tx->FindTreatment(id));
+  ASSIGN_OR_RETURN(std::optional<Treatment> t, tx->cartridges().FindTreatment(id));
   if (!t.has_value()) {
     return MakeError(absl::StatusCode::kNotFound, StrCat("treatment ", id, " does not exist"),
                      "TREATMENT_NOT_FOUND", {{"treatment", StrCat(id)}});
   }
   TreatmentDetail detail{.treatment = *std::move(t)};
-  ASSIGN_OR_RETURN(detail.cartridges, tx->ListCartridges({.treatment_id = id, .limit = 1000}));
+  ASSIGN_OR_RETURN(detail.cartridges, tx->cartridges().ListCartridges({.treatment_id = id, .limit = 1000}));
   const absl::Time now = clock_->Now();
   for (Cartridge& c : detail.cartridges) Derive(c, now);
   return detail;
@@ -525,7 +527,7 @@ absl::StatusOr<Page<Treatment>> CartridgeService::ListTreatments(const Treatment
   RETURN_IF_ERROR(CheckText("room", query.room, kMaxNameLength, /*required=*/false));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
   ASSIGN_OR_RETURN(std::vector<Treatment> items,
-                   tx->ListTreatments({.ended = query.ended, .room = query.room,
+                   tx->cartridges().ListTreatments({.ended = query.ended, .room = query.room,
                                        .after_id = after, .limit = limit + 1}));
   return MakePage(std::move(items), limit, [](const Treatment& t) { return t.id; });
 }
@@ -535,8 +537,8 @@ absl::StatusOr<TreatmentDetail> CartridgeService::EndTreatment(const WriteContex
   if (id <= 0) return InvalidField("id", "must be a positive treatment number");
   return RunWrite<TreatmentDetail>(
       ctx, "EndTreatment", StrCat(id),
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<TreatmentDetail> {
-        ASSIGN_OR_RETURN(std::optional<Treatment> t, tx.FindTreatment(id));
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<TreatmentDetail> {
+        ASSIGN_OR_RETURN(std::optional<Treatment> t, tx.cartridges().FindTreatment(id));
         if (!t.has_value()) {
           return MakeError(absl::StatusCode::kNotFound,
                            StrCat("treatment ", id, " does not exist"), "TREATMENT_NOT_FOUND",
@@ -549,11 +551,11 @@ absl::StatusOr<TreatmentDetail> CartridgeService::EndTreatment(const WriteContex
                            "TREATMENT_ENDED",
                            {{"treatment", StrCat(id)}, {"when", Rfc3339(*t->ended_at)}});
         }
-        RETURN_IF_ERROR(tx.EndTreatment(id, now, ctx.actor));
+        RETURN_IF_ERROR(tx.cartridges().EndTreatment(id, now, ctx.actor));
         t->ended_at = now;
         t->ended_by = ctx.actor;
         TreatmentDetail detail{.treatment = *std::move(t)};
-        ASSIGN_OR_RETURN(detail.cartridges, tx.ListCartridges({.treatment_id = id, .limit = 1000}));
+        ASSIGN_OR_RETURN(detail.cartridges, tx.cartridges().ListCartridges({.treatment_id = id, .limit = 1000}));
         size_t undisposed = 0;
         for (Cartridge& c : detail.cartridges) {
           Derive(c, now);
@@ -562,13 +564,13 @@ absl::StatusOr<TreatmentDetail> CartridgeService::EndTreatment(const WriteContex
         // Reusable items come back from the room dirty (rule 5): they must be reprocessed.
         while (true) {
           ASSIGN_OR_RETURN(std::vector<ReusableItem> in_use,
-                           tx.ListItems({.state = ItemState::kInUse, .treatment_id = id,
+                           tx.sterilization().ListItems({.state = ItemState::kInUse, .treatment_id = id,
                                          .limit = 500}));
           if (in_use.empty()) break;
           for (ReusableItem& item : in_use) {
             item.state = ItemState::kDirty;
             item.treatment_id = 0;
-            RETURN_IF_ERROR(tx.UpdateItem(item));
+            RETURN_IF_ERROR(tx.sterilization().UpdateItem(item));
             RETURN_IF_ERROR(tx.AppendEvent(Event{
                 .at = now, .actor = ctx.actor, .action = "ITEM_RETURNED_DIRTY",
                 .treatment_id = id, .item_id = item.id, .load_id = item.load_id,
@@ -600,8 +602,8 @@ absl::StatusOr<Cartridge> CartridgeService::Open(const WriteContext& ctx, std::s
   std::string fingerprint = StrCat(unit.gtin, "|", unit.serial, "|", treatment_id);
   absl::StatusOr<Cartridge> opened = RunWrite<Cartridge>(
       ctx, "OpenCartridge", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Cartridge> {
-        ASSIGN_OR_RETURN(std::optional<Treatment> t, tx.FindTreatment(treatment_id));
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Cartridge> {
+        ASSIGN_OR_RETURN(std::optional<Treatment> t, tx.cartridges().FindTreatment(treatment_id));
         if (!t.has_value()) {
           return MakeError(absl::StatusCode::kNotFound,
                            StrCat("treatment ", treatment_id, " does not exist"),
@@ -614,7 +616,7 @@ absl::StatusOr<Cartridge> CartridgeService::Open(const WriteContext& ctx, std::s
                            {{"treatment", StrCat(treatment_id)},
                             {"when", Rfc3339(*t->ended_at)}});
         }
-        ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx.FindCartridge(unit.gtin, unit.serial));
+        ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx.cartridges().FindCartridge(unit.gtin, unit.serial));
         if (!c.has_value()) {
           return MakeError(absl::StatusCode::kNotFound,
                            StrCat("cartridge ", unit.serial, " of ", unit.gtin,
@@ -642,7 +644,7 @@ absl::StatusOr<Cartridge> CartridgeService::Open(const WriteContext& ctx, std::s
         c->state = CartridgeState::kOpened;
         c->use = CartridgeUse{.treatment_id = treatment_id, .room = t->room, .at = now,
                               .by = ctx.actor};
-        RETURN_IF_ERROR(tx.RecordUse(c->id, *c->use));
+        RETURN_IF_ERROR(tx.cartridges().RecordUse(c->id, *c->use));
         RETURN_IF_ERROR(tx.AppendEvent(Event{
             .at = now, .actor = ctx.actor, .action = "CARTRIDGE_OPENED", .lot_id = c->lot.id,
             .cartridge_id = c->id, .treatment_id = treatment_id,
@@ -673,7 +675,9 @@ void CartridgeService::RecordRefusal(const WriteContext& ctx, std::string_view g
   const std::string reason =
       info.has_value() && !info->reason.empty() ? info->reason : std::string("REFUSED");
   absl::Status recorded = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> tx, store_->BeginWrite());
+    ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> store_tx, store_->BeginWrite());
+    core_internal::AuditedTransaction audited(*store_tx, *sha256_);
+    core_internal::AuditedTransaction* tx = &audited;
     const absl::Time now = clock_->Now();
     Event event{.at = now,
                 .actor = ctx.actor,
@@ -682,13 +686,13 @@ void CartridgeService::RecordRefusal(const WriteContext& ctx, std::string_view g
                 .detail = StrCat(reason, ": ", refusal.message(), " (unit ", serial, " of ", gtin,
                                  ")"),
                 .after = StrCat("reason=", reason)};
-    ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx->FindCartridge(gtin, serial));
+    ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx->cartridges().FindCartridge(gtin, serial));
     if (c.has_value()) {
       event.cartridge_id = c->id;
       event.lot_id = c->lot.id;
       event.before = StrCat("state=", CartridgeStateName(c->state));
     } else if (!lot.empty()) {
-      ASSIGN_OR_RETURN(std::optional<Lot> l, tx->FindLot(gtin, lot));
+      ASSIGN_OR_RETURN(std::optional<Lot> l, tx->cartridges().FindLot(gtin, lot));
       if (l.has_value()) event.lot_id = l->id;
     }
     RETURN_IF_ERROR(tx->AppendEvent(event).status());
@@ -709,8 +713,8 @@ absl::StatusOr<Cartridge> CartridgeService::Dispose(const WriteContext& ctx,
   std::string fingerprint = StrCat(unit.gtin, "|", unit.serial, "|", container_id);
   return RunWrite<Cartridge>(
       ctx, "DisposeCartridge", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Cartridge> {
-        ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx.FindCartridge(unit.gtin, unit.serial));
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Cartridge> {
+        ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx.cartridges().FindCartridge(unit.gtin, unit.serial));
         if (!c.has_value()) {
           return MakeError(absl::StatusCode::kNotFound,
                            StrCat("cartridge ", unit.serial, " of ", unit.gtin,
@@ -727,7 +731,7 @@ absl::StatusOr<Cartridge> CartridgeService::Dispose(const WriteContext& ctx,
         c->state = CartridgeState::kDisposed;
         c->disposal = Disposal{.container_id = std::string(container_id), .at = now,
                                .by = ctx.actor};
-        RETURN_IF_ERROR(tx.RecordDisposal(c->id, *c->disposal));
+        RETURN_IF_ERROR(tx.cartridges().RecordDisposal(c->id, *c->disposal));
         RETURN_IF_ERROR(tx.AppendEvent(Event{
             .at = now, .actor = ctx.actor, .action = "CARTRIDGE_DISPOSED", .lot_id = c->lot.id,
             .cartridge_id = c->id, .treatment_id = c->use ? c->use->treatment_id : 0,

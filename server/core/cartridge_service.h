@@ -19,10 +19,14 @@
 #include "absl/time/time.h"
 #include "server/core/commit_notifier.h"
 #include "steritrack/clock.h"
+#include "steritrack/sha256.h"
 #include "steritrack/model.h"
 #include "steritrack/store.h"
 
 namespace steritrack {
+namespace core_internal {
+class AuditedTransaction;
+}  // namespace core_internal
 
 // Who is writing and under which idempotency key.
 struct WriteContext {
@@ -83,6 +87,8 @@ struct TreatmentQuery {
 
 struct CartridgeServiceOptions {
   Store* store = nullptr;        // REQUIRES: non-null, outlives the service
+  // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the service.
+  const Sha256* sha256 = nullptr;
   const Clock* clock = nullptr;  // REQUIRES: non-null, outlives the service
   // Expiry dates are calendar days in the clinic's time zone.
   absl::TimeZone clinic_time_zone = absl::UTCTimeZone();
@@ -127,7 +133,7 @@ class CartridgeService {
   template <typename T>
   absl::StatusOr<T> RunWrite(const WriteContext& ctx, std::string_view operation,
                              std::string_view fingerprint,
-                             absl::FunctionRef<absl::StatusOr<T>(WriteTransaction&, absl::Time)> body);
+                             absl::FunctionRef<absl::StatusOr<T>(core_internal::AuditedTransaction&, absl::Time)> body);
 
   bool IsExpired(const Lot& lot, absl::Time now) const;
   void Derive(Lot& lot, absl::Time now) const;
@@ -145,6 +151,7 @@ class CartridgeService {
 
   Store* const store_;
   const Clock* const clock_;
+  const Sha256* const sha256_;
   const absl::TimeZone zone_;
   CommitNotifier* const commits_;
 };

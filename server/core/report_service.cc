@@ -52,7 +52,7 @@ absl::StatusOr<std::vector<T>> ReadAll(Read read, IdOf id_of) {
 absl::StatusOr<std::vector<Lot>> AllLots(ReadTransaction& tx, std::optional<LotState> state) {
   return ReadAll<Lot>(
       [&](int64_t after, int limit) {
-        return tx.ListLots(LotFilter{.state = state, .after_id = after, .limit = limit});
+        return tx.cartridges().ListLots(LotFilter{.state = state, .after_id = after, .limit = limit});
       },
       [](const Lot& l) { return l.id; });
 }
@@ -62,14 +62,14 @@ absl::StatusOr<std::vector<LotUse>> UsesOfLot(ReadTransaction& tx, const Lot& lo
   ASSIGN_OR_RETURN(std::vector<Cartridge> cartridges,
                    ReadAll<Cartridge>(
                        [&](int64_t after, int limit) {
-                         return tx.ListCartridges(
+                         return tx.cartridges().ListCartridges(
                              CartridgeFilter{.lot_id = lot.id, .after_id = after, .limit = limit});
                        },
                        [](const Cartridge& c) { return c.id; }));
   std::vector<LotUse> uses;
   for (const Cartridge& c : cartridges) {
     if (!c.use.has_value()) continue;
-    ASSIGN_OR_RETURN(std::optional<Treatment> treatment, tx.FindTreatment(c.use->treatment_id));
+    ASSIGN_OR_RETURN(std::optional<Treatment> treatment, tx.cartridges().FindTreatment(c.use->treatment_id));
     LotUse use{.gtin = c.gtin,
                .serial = c.serial,
                .opened_at = c.use->at,
@@ -144,6 +144,7 @@ std::string_view ExceptionKindName(ExceptionKind kind) {
 ReportService::ReportService(ReportServiceOptions options)
     : store_(options.store),
       clock_(options.clock),
+      sha256_(options.sha256),
       zone_(options.clinic_time_zone),
       disposal_limit_(std::max(options.disposal_limit, absl::ZeroDuration())) {}
 
@@ -175,7 +176,7 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   // Treatments and usage.
   ASSIGN_OR_RETURN(std::vector<Treatment> treatments, ReadAll<Treatment>(
                                                           [&](int64_t after, int limit) {
-                                                            return tx->ListTreatmentsStartedBetween(
+                                                            return tx->reports().ListTreatmentsStartedBetween(
                                                                 begin, end, after, limit);
                                                           },
                                                           [](const Treatment& t) { return t.id; }));
@@ -193,7 +194,7 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   // Rule 3: every cartridge opened in the period disposed within the limit.
   ASSIGN_OR_RETURN(std::vector<Cartridge> opened, ReadAll<Cartridge>(
                                                       [&](int64_t after, int limit) {
-                                                        return tx->ListCartridgesOpenedBetween(
+                                                        return tx->reports().ListCartridgesOpenedBetween(
                                                             begin, end, after, limit);
                                                       },
                                                       [](const Cartridge& c) { return c.id; }));
@@ -233,7 +234,7 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   // Rule 6: every load with parameters, CIs, the BI where held, and a release.
   ASSIGN_OR_RETURN(std::vector<Load> loads, ReadAll<Load>(
                                                 [&](int64_t after, int limit) {
-                                                  return tx->ListLoadsCreatedBetween(begin, end,
+                                                  return tx->reports().ListLoadsCreatedBetween(begin, end,
                                                                                      after, limit);
                                                 },
                                                 [](const Load& l) { return l.id; }));
@@ -285,14 +286,14 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   for (const Load& load : loads) {
     days_of_use[{load.sterilizer_id, absl::ToCivilDay(load.created_at, zone_)}].push_back(&load);
   }
-  ASSIGN_OR_RETURN(std::vector<BowieDickTest> tests, tx->ListBowieDickTestsBetween(from, to));
+  ASSIGN_OR_RETURN(std::vector<BowieDickTest> tests, tx->reports().ListBowieDickTestsBetween(from, to));
   std::map<std::pair<int64_t, absl::CivilDay>, std::vector<const BowieDickTest*>> tests_by_day;
   for (const BowieDickTest& t : tests) tests_by_day[{t.sterilizer_id, t.day}].push_back(&t);
   std::map<int64_t, std::optional<Sterilizer>> sterilizers;
   for (const auto& [key, day_loads] : days_of_use) {
     const auto& [sterilizer_id, day] = key;
     if (!sterilizers.contains(sterilizer_id)) {
-      ASSIGN_OR_RETURN(sterilizers[sterilizer_id], tx->FindSterilizerById(sterilizer_id));
+      ASSIGN_OR_RETURN(sterilizers[sterilizer_id], tx->sterilization().FindSterilizerById(sterilizer_id));
     }
     const std::optional<Sterilizer>& s = sterilizers[sterilizer_id];
     if (!s.has_value() || s->type != SterilizerType::kPreVacuum) continue;
@@ -356,7 +357,7 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   RETURN_IF_ERROR(AddRefusals(*tx, begin, end, report));
 
   // Rule 9: the audit trail verified intact, in this same read (as AuditService::Verify does).
-  ASSIGN_OR_RETURN(report.audit_trail, tx->VerifyAuditChain());
+  ASSIGN_OR_RETURN(report.audit_trail, audit_chain::Verify(tx->audit(), *sha256_));
   if (!report.audit_trail.intact) {
     ComplianceException e{.kind = ExceptionKind::kAuditTrailBroken, .at = now};
     e.summary = StrCat("audit trail BROKEN at entry ", report.audit_trail.first_bad_seq, ": ",
@@ -386,7 +387,7 @@ absl::Status ReportService::AddRefusals(ReadTransaction& tx, absl::Time begin, a
   std::vector<Event> refused;
   for (int64_t after = 0;;) {
     ASSIGN_OR_RETURN(std::vector<Event> batch,
-                     tx.ListAuditEntries(AuditEntryFilter{.after_seq = after,
+                     tx.audit().ListAuditEntries(AuditEntryFilter{.after_seq = after,
                                                           .action = std::string(kRefusalAction),
                                                           .from = begin,
                                                           .to = end,
@@ -493,7 +494,7 @@ absl::StatusOr<LotLookBack> ReportService::LookBackLot(std::string_view gtin,
   if (gtin.empty()) return InvalidField("gtin", "is required");
   if (lot.empty()) return InvalidField("lot", "is required");
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::optional<Lot> found, tx->FindLot(gtin, lot));
+  ASSIGN_OR_RETURN(std::optional<Lot> found, tx->cartridges().FindLot(gtin, lot));
   if (!found.has_value()) {
     return MakeError(absl::StatusCode::kNotFound,
                      StrCat("lot ", lot, " of ", gtin, " is not known"), "LOT_NOT_FOUND",
@@ -517,7 +518,7 @@ absl::StatusOr<StockReport> ReportService::Stock(int32_t expiring_within_days) {
   ASSIGN_OR_RETURN(std::vector<Lot> lots, AllLots(*tx, std::nullopt));
   for (Lot& lot : lots) {
     StockLine line;
-    ASSIGN_OR_RETURN(line.units_in_stock, tx->CountUnitsInStock(lot.id));
+    ASSIGN_OR_RETURN(line.units_in_stock, tx->cartridges().CountUnitsInStock(lot.id));
     line.days_to_expiry = lot.expiry - report.today;
     lot.expired = line.days_to_expiry < 0;
     line.expiring_soon = line.units_in_stock > 0 && line.days_to_expiry <= expiring_within_days;

@@ -22,6 +22,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "steritrack/clock.h"
+#include "steritrack/sha256.h"
 #include "steritrack/model.h"
 #include "steritrack/sterilization.h"
 #include "steritrack/store.h"
@@ -147,6 +148,8 @@ struct StockReport {
 
 struct ReportServiceOptions {
   Store* store = nullptr;        // REQUIRES: non-null, outlives the service
+  // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the service.
+  const Sha256* sha256 = nullptr;
   const Clock* clock = nullptr;  // REQUIRES: non-null, outlives the service
   absl::TimeZone clinic_time_zone = absl::UTCTimeZone();
   // Rule 3: an opened cartridge not disposed within this is an exception. REQUIRES: >= 0.
@@ -178,6 +181,7 @@ class ReportService {
 
   Store* const store_;
   const Clock* const clock_;
+  const Sha256* const sha256_;
   const absl::TimeZone zone_;
   const absl::Duration disposal_limit_;
 };

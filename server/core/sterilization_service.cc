@@ -104,6 +104,7 @@ std::string_view ReleaseStateName(ReleaseState state) {
 namespace {
 
 using core_internal::AllEvents;
+using core_internal::AuditedTransaction;
 using core_internal::CheckText;
 using core_internal::MakePage;
 using core_internal::PageAfter;
@@ -316,25 +317,25 @@ absl::StatusOr<std::string> ItemSerialFrom(std::string_view field, std::string_v
 // ---- reads inside a transaction
 
 absl::StatusOr<ReusableItem> MustFindItem(ReadTransaction& tx, std::string_view serial) {
-  ASSIGN_OR_RETURN(std::optional<ReusableItem> item, tx.FindItem(serial));
+  ASSIGN_OR_RETURN(std::optional<ReusableItem> item, tx.sterilization().FindItem(serial));
   if (!item.has_value()) return ItemNotFound(serial);
   return *std::move(item);
 }
 
 absl::StatusOr<Sterilizer> MustFindSterilizer(ReadTransaction& tx, std::string_view name) {
-  ASSIGN_OR_RETURN(std::optional<Sterilizer> s, tx.FindSterilizer(name));
+  ASSIGN_OR_RETURN(std::optional<Sterilizer> s, tx.sterilization().FindSterilizer(name));
   if (!s.has_value()) return SterilizerNotFound(name);
   return *std::move(s);
 }
 
 absl::StatusOr<Load> MustFindLoad(ReadTransaction& tx, int64_t id) {
-  ASSIGN_OR_RETURN(std::optional<Load> load, tx.FindLoad(id));
+  ASSIGN_OR_RETURN(std::optional<Load> load, tx.sterilization().FindLoad(id));
   if (!load.has_value()) return LoadNotFound(id);
   return *std::move(load);
 }
 
 absl::StatusOr<Sterilizer> MustFindSterilizerById(ReadTransaction& tx, int64_t id) {
-  ASSIGN_OR_RETURN(std::optional<Sterilizer> s, tx.FindSterilizerById(id));
+  ASSIGN_OR_RETURN(std::optional<Sterilizer> s, tx.sterilization().FindSterilizerById(id));
   if (!s.has_value()) return absl::DataLossError(StrCat("load refers to missing steriliser ", id));
   return *std::move(s);
 }
@@ -344,7 +345,7 @@ absl::StatusOr<std::vector<Load>> AllLoadsOf(ReadTransaction& tx, int64_t steril
   std::vector<Load> all;
   int64_t after_cycle = 0;
   while (true) {
-    ASSIGN_OR_RETURN(std::vector<Load> batch, tx.ListLoads({.sterilizer_id = sterilizer_id,
+    ASSIGN_OR_RETURN(std::vector<Load> batch, tx.sterilization().ListLoads({.sterilizer_id = sterilizer_id,
                                                             .after_cycle_number = after_cycle,
                                                             .limit = kBatch}));
     if (batch.empty()) break;
@@ -385,14 +386,14 @@ absl::StatusOr<std::vector<LookBackEntry>> LookBackEntries(ReadTransaction& tx,
   std::vector<LookBackEntry> entries;
   std::map<int64_t, std::string> serials;
   for (const Load& load : loads) {
-    ASSIGN_OR_RETURN(std::vector<ItemUse> uses, tx.ListItemUses({.load_id = load.id}));
+    ASSIGN_OR_RETURN(std::vector<ItemUse> uses, tx.sterilization().ListItemUses({.load_id = load.id}));
     for (const ItemUse& use : uses) {
       auto it = serials.find(use.item_id);
       if (it == serials.end()) {
-        ASSIGN_OR_RETURN(std::optional<ReusableItem> item, tx.FindItemById(use.item_id));
+        ASSIGN_OR_RETURN(std::optional<ReusableItem> item, tx.sterilization().FindItemById(use.item_id));
         it = serials.emplace(use.item_id, item ? item->serial : std::string()).first;
       }
-      ASSIGN_OR_RETURN(std::optional<Treatment> treatment, tx.FindTreatment(use.treatment_id));
+      ASSIGN_OR_RETURN(std::optional<Treatment> treatment, tx.cartridges().FindTreatment(use.treatment_id));
       if (!treatment.has_value()) {
         return absl::DataLossError(
             StrCat("item use refers to missing treatment ", use.treatment_id));
@@ -426,7 +427,7 @@ absl::StatusOr<LookBack> LookBackFor(ReadTransaction& tx, const Load& load) {
 absl::StatusOr<bool> BowieDickPassedOn(ReadTransaction& tx, const Sterilizer& sterilizer,
                                        absl::CivilDay day) {
   if (sterilizer.type == SterilizerType::kGravity) return true;
-  ASSIGN_OR_RETURN(std::vector<BowieDickTest> tests, tx.ListBowieDickTests(sterilizer.id, day));
+  ASSIGN_OR_RETURN(std::vector<BowieDickTest> tests, tx.sterilization().ListBowieDickTests(sterilizer.id, day));
   if (tests.empty()) return false;
   const BowieDickTest& latest = *std::max_element(
       tests.begin(), tests.end(), [](const BowieDickTest& a, const BowieDickTest& b) {
@@ -450,7 +451,7 @@ struct Change {
   std::string after;
 };
 
-absl::Status Append(WriteTransaction& tx, const WriteContext& ctx, absl::Time now,
+absl::Status Append(AuditedTransaction& tx, const WriteContext& ctx, absl::Time now,
                     std::string_view action, EventIds ids, std::string detail,
                     Change change = {}) {
   return tx
@@ -469,18 +470,18 @@ absl::Status Append(WriteTransaction& tx, const WriteContext& ctx, absl::Time no
 }
 
 // Items of `load` still carrying it (in `states`) become QUARANTINED for `why`.
-absl::Status QuarantineItemsOf(WriteTransaction& tx, const WriteContext& ctx, absl::Time now,
+absl::Status QuarantineItemsOf(AuditedTransaction& tx, const WriteContext& ctx, absl::Time now,
                                const Load& load, std::initializer_list<ItemState> states,
                                std::string_view why) {
   for (int64_t item_id : load.item_ids) {
-    ASSIGN_OR_RETURN(std::optional<ReusableItem> item, tx.FindItemById(item_id));
+    ASSIGN_OR_RETURN(std::optional<ReusableItem> item, tx.sterilization().FindItemById(item_id));
     if (!item.has_value() || item->load_id != load.id) continue;
     if (std::find(states.begin(), states.end(), item->state) == states.end()) continue;
     const ItemState before = item->state;
     item->state = ItemState::kQuarantined;
     item->state_reason = std::string(why);
     item->sterile_until = absl::InfinitePast();
-    RETURN_IF_ERROR(tx.UpdateItem(*item));
+    RETURN_IF_ERROR(tx.sterilization().UpdateItem(*item));
     RETURN_IF_ERROR(Append(
         tx, ctx, now, "ITEM_QUARANTINED",
         {.item_id = item->id, .load_id = load.id, .sterilizer_id = load.sterilizer_id},
@@ -499,7 +500,7 @@ absl::Status CheckUsable(ReadTransaction& tx, const ReusableItem& item, absl::Ti
         Merge(facts, std::map<std::string, std::string>{{"reason", item.state_reason},
                                                         {"load", StrCat(item.load_id)}}));
   }
-  ASSIGN_OR_RETURN(std::optional<int64_t> open_load, tx.FindOpenLoadOfItem(item.id));
+  ASSIGN_OR_RETURN(std::optional<int64_t> open_load, tx.sterilization().FindOpenLoadOfItem(item.id));
   if (open_load.has_value() || item.state == ItemState::kInLoad) {
     const int64_t load_id = open_load.value_or(item.load_id);
     return Refused(
@@ -526,7 +527,7 @@ absl::Status CheckUsable(ReadTransaction& tx, const ReusableItem& item, absl::Ti
   // also holds against a store changed behind core's back).
   std::optional<Load> load;
   if (item.load_id != 0) {
-    ASSIGN_OR_RETURN(load, tx.FindLoad(item.load_id));
+    ASSIGN_OR_RETURN(load, tx.sterilization().FindLoad(item.load_id));
   }
   if (!load.has_value() || load->release_state != ReleaseState::kReleased) {
     std::map<std::string, std::string> more = {{"load", StrCat(item.load_id)}};
@@ -628,6 +629,7 @@ std::string ItemLabel(const ReusableItem& item, const Load& load, absl::TimeZone
 SterilizationService::SterilizationService(SterilizationServiceOptions options)
     : store_(options.store),
       clock_(options.clock),
+      sha256_(options.sha256),
       zone_(options.clinic_time_zone),
       commits_(options.commits) {}
 
@@ -645,9 +647,9 @@ absl::StatusOr<ReusableItem> SterilizationService::CreateItem(const WriteContext
       item.maintenance_due ? absl::FormatCivilTime(*item.maintenance_due) : std::string();
   std::string fingerprint = StrCat(item.serial, "|", item.type, "|", item.ifu_max_cycles, "|", due);
   return RunIdempotentWrite<ReusableItem>(
-      *store_, *clock_, commits_, ctx, "CreateItem", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
-        ASSIGN_OR_RETURN(std::optional<ReusableItem> existing, tx.FindItem(item.serial));
+      *store_, *clock_, *sha256_, commits_, ctx, "CreateItem", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
+        ASSIGN_OR_RETURN(std::optional<ReusableItem> existing, tx.sterilization().FindItem(item.serial));
         if (existing.has_value()) {
           return MakeError(absl::StatusCode::kAlreadyExists,
                            StrCat("item ", item.serial, " already exists"), "ITEM_EXISTS",
@@ -659,7 +661,7 @@ absl::StatusOr<ReusableItem> SterilizationService::CreateItem(const WriteContext
                              .maintenance_due = item.maintenance_due,
                              .state = ItemState::kDirty,
                              .created_at = now};
-        ASSIGN_OR_RETURN(created.id, tx.InsertItem(created));
+        ASSIGN_OR_RETURN(created.id, tx.sterilization().InsertItem(created));
         RETURN_IF_ERROR(Append(tx, ctx, now, "ITEM_CREATED", {.item_id = created.id},
                                StrCat("item ", created.serial, " (", created.type, "), IFU max ",
                                       created.ifu_max_cycles, " cycles"),
@@ -689,7 +691,7 @@ absl::StatusOr<Page<ReusableItem>> SterilizationService::ListItems(const PageReq
   ASSIGN_OR_RETURN(int64_t after, PageAfter(page));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
   ASSIGN_OR_RETURN(std::vector<ReusableItem> items,
-                   tx->ListItems({.state = state, .after_id = after, .limit = limit + 1}));
+                   tx->sterilization().ListItems({.state = state, .after_id = after, .limit = limit + 1}));
   return MakePage(std::move(items), limit, [](const ReusableItem& i) { return i.id; });
 }
 
@@ -697,8 +699,8 @@ absl::StatusOr<ReusableItem> SterilizationService::PackItem(const WriteContext& 
                                                             std::string_view serial) {
   RETURN_IF_ERROR(CheckSerial("serial", serial));
   return RunIdempotentWrite<ReusableItem>(
-      *store_, *clock_, commits_, ctx, "PackItem", serial,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
+      *store_, *clock_, *sha256_, commits_, ctx, "PackItem", serial,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
         ASSIGN_OR_RETURN(ReusableItem item, MustFindItem(tx, serial));
         switch (item.state) {
           case ItemState::kDirty:
@@ -736,7 +738,7 @@ absl::StatusOr<ReusableItem> SterilizationService::PackItem(const WriteContext& 
         item.treatment_id = 0;
         item.sterile_until = absl::InfinitePast();
         item.state_reason.clear();
-        RETURN_IF_ERROR(tx.UpdateItem(item));
+        RETURN_IF_ERROR(tx.sterilization().UpdateItem(item));
         RETURN_IF_ERROR(
             Append(tx, ctx, now, "ITEM_PACKED", {.treatment_id = treatment_id, .item_id = item.id},
                    StrCat("item ", item.serial, " packed (was ", ItemStateName(before), ")"),
@@ -755,9 +757,9 @@ absl::StatusOr<ReusableItem> SterilizationService::UseItem(const WriteContext& c
   }
   std::string fingerprint = StrCat(serial, "|", treatment_id);
   return RunIdempotentWrite<ReusableItem>(
-      *store_, *clock_, commits_, ctx, "UseItem", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
-        ASSIGN_OR_RETURN(std::optional<Treatment> t, tx.FindTreatment(treatment_id));
+      *store_, *clock_, *sha256_, commits_, ctx, "UseItem", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
+        ASSIGN_OR_RETURN(std::optional<Treatment> t, tx.cartridges().FindTreatment(treatment_id));
         if (!t.has_value()) return TreatmentNotFound(treatment_id);
         if (t->ended_at.has_value()) {
           return Refused("TREATMENT_ENDED",
@@ -768,8 +770,8 @@ absl::StatusOr<ReusableItem> SterilizationService::UseItem(const WriteContext& c
         RETURN_IF_ERROR(CheckUsable(tx, item, now, zone_));
         item.state = ItemState::kInUse;
         item.treatment_id = treatment_id;
-        RETURN_IF_ERROR(tx.UpdateItem(item));
-        RETURN_IF_ERROR(tx.RecordItemUse(ItemUse{.item_id = item.id,
+        RETURN_IF_ERROR(tx.sterilization().UpdateItem(item));
+        RETURN_IF_ERROR(tx.sterilization().RecordItemUse(ItemUse{.item_id = item.id,
                                                  .treatment_id = treatment_id,
                                                  .load_id = item.load_id,
                                                  .at = now,
@@ -792,8 +794,8 @@ absl::StatusOr<ReusableItem> SterilizationService::RetireItem(const WriteContext
   RETURN_IF_ERROR(CheckText("reason", reason, kMaxReasonLength));
   std::string fingerprint = StrCat(serial, "|", reason);
   return RunIdempotentWrite<ReusableItem>(
-      *store_, *clock_, commits_, ctx, "RetireItem", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
+      *store_, *clock_, *sha256_, commits_, ctx, "RetireItem", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
         ASSIGN_OR_RETURN(ReusableItem item, MustFindItem(tx, serial));
         if (item.state == ItemState::kRetired) {
           return Refused("ITEM_RETIRED",
@@ -802,7 +804,7 @@ absl::StatusOr<ReusableItem> SterilizationService::RetireItem(const WriteContext
                                std::map<std::string, std::string>{{"reason", item.state_reason}}));
         }
         // Its load's record lists it; it leaves when the load is done.
-        ASSIGN_OR_RETURN(std::optional<int64_t> open_load, tx.FindOpenLoadOfItem(item.id));
+        ASSIGN_OR_RETURN(std::optional<int64_t> open_load, tx.sterilization().FindOpenLoadOfItem(item.id));
         if (open_load.has_value()) {
           return Refused(
               "ITEM_IN_OPEN_LOAD",
@@ -816,7 +818,7 @@ absl::StatusOr<ReusableItem> SterilizationService::RetireItem(const WriteContext
         item.state_reason = std::string(reason);
         item.treatment_id = 0;
         item.sterile_until = absl::InfinitePast();
-        RETURN_IF_ERROR(tx.UpdateItem(item));
+        RETURN_IF_ERROR(tx.sterilization().UpdateItem(item));
         RETURN_IF_ERROR(Append(
             tx, ctx, now, "ITEM_RETIRED", {.treatment_id = treatment_id, .item_id = item.id},
             StrCat("item ", serial, " retired (was ", ItemStateName(before), "): ", reason)));
@@ -834,16 +836,16 @@ absl::StatusOr<Sterilizer> SterilizationService::CreateSterilizer(const WriteCon
   if (!Known(type)) return InvalidField("type", "must be PRE_VACUUM or GRAVITY");
   std::string fingerprint = StrCat(name, "|", SterilizerTypeName(type));
   return RunIdempotentWrite<Sterilizer>(
-      *store_, *clock_, commits_, ctx, "CreateSterilizer", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Sterilizer> {
-        ASSIGN_OR_RETURN(std::optional<Sterilizer> existing, tx.FindSterilizer(name));
+      *store_, *clock_, *sha256_, commits_, ctx, "CreateSterilizer", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Sterilizer> {
+        ASSIGN_OR_RETURN(std::optional<Sterilizer> existing, tx.sterilization().FindSterilizer(name));
         if (existing.has_value()) {
           return MakeError(absl::StatusCode::kAlreadyExists,
                            StrCat("steriliser ", name, " already exists"), "STERILIZER_EXISTS",
                            {{"sterilizer", std::string(name)}});
         }
         Sterilizer created{.name = std::string(name), .type = type, .created_at = now};
-        ASSIGN_OR_RETURN(created.id, tx.InsertSterilizer(created));
+        ASSIGN_OR_RETURN(created.id, tx.sterilization().InsertSterilizer(created));
         RETURN_IF_ERROR(Append(tx, ctx, now, "STERILIZER_CREATED", {.sterilizer_id = created.id},
                                StrCat("steriliser ", name, " (", SterilizerTypeName(type), ")")));
         return created;
@@ -864,7 +866,7 @@ absl::StatusOr<Page<Sterilizer>> SterilizationService::ListSterilizers(
   // A clinic has a handful of sterilisers: filter here, reading on until the page is full.
   std::vector<Sterilizer> matching;
   while (static_cast<int>(matching.size()) <= limit) {
-    ASSIGN_OR_RETURN(std::vector<Sterilizer> batch, tx->ListSterilizers(after, limit + 1));
+    ASSIGN_OR_RETURN(std::vector<Sterilizer> batch, tx->sterilization().ListSterilizers(after, limit + 1));
     if (batch.empty()) break;
     after = batch.back().id;
     for (Sterilizer& s : batch) {
@@ -891,15 +893,15 @@ absl::StatusOr<BowieDickTest> SterilizationService::RecordBowieDickTest(const Wr
   if (!Known(result)) return InvalidField("result", "must be PASS or FAIL");
   std::string fingerprint = StrCat(sterilizer, "|", IndicatorResultName(result));
   return RunIdempotentWrite<BowieDickTest>(
-      *store_, *clock_, commits_, ctx, "RecordBowieDickTest", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<BowieDickTest> {
+      *store_, *clock_, *sha256_, commits_, ctx, "RecordBowieDickTest", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<BowieDickTest> {
         ASSIGN_OR_RETURN(Sterilizer s, MustFindSterilizer(tx, sterilizer));
         BowieDickTest test{.sterilizer_id = s.id,
                            .day = absl::ToCivilDay(now, zone_),
                            .result = result,
                            .operator_name = ctx.actor,
                            .at = now};
-        ASSIGN_OR_RETURN(test.id, tx.InsertBowieDickTest(test));
+        ASSIGN_OR_RETURN(test.id, tx.sterilization().InsertBowieDickTest(test));
         RETURN_IF_ERROR(
             Append(tx, ctx, now, "BOWIE_DICK_RECORDED", {.sterilizer_id = s.id},
                    StrCat("Bowie-Dick test on ", s.name, " for ", absl::FormatCivilTime(test.day),
@@ -948,8 +950,8 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
              request.test_cycle ? 1 : 0, "|", bi_required ? 1 : 0, "|", shelf_life_days, "|",
              StrJoin(request.item_serials, "|"));
   return RunIdempotentWrite<Load>(
-      *store_, *clock_, commits_, ctx, "CreateLoad", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
+      *store_, *clock_, *sha256_, commits_, ctx, "CreateLoad", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
         ASSIGN_OR_RETURN(Sterilizer s, MustFindSterilizer(tx, request.sterilizer));
         const std::map<std::string, std::string> sterilizer_facts = {
             {"sterilizer", s.name}, {"cycle_number", StrCat(request.cycle_number)}};
@@ -974,7 +976,7 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
                     std::map<std::string, std::string>{{"day", absl::FormatCivilTime(today)}}));
         }
         ASSIGN_OR_RETURN(std::optional<Load> same_cycle,
-                         tx.FindLoadByCycle(s.id, request.cycle_number));
+                         tx.sterilization().FindLoadByCycle(s.id, request.cycle_number));
         if (same_cycle.has_value()) {
           return MakeError(absl::StatusCode::kAlreadyExists,
                            StrCat("steriliser ", s.name, " already has cycle ",
@@ -994,7 +996,7 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
         std::vector<ReusableItem> items;
         for (const std::string& serial : request.item_serials) {
           ASSIGN_OR_RETURN(ReusableItem item, MustFindItem(tx, serial));
-          ASSIGN_OR_RETURN(std::optional<int64_t> open_load, tx.FindOpenLoadOfItem(item.id));
+          ASSIGN_OR_RETURN(std::optional<int64_t> open_load, tx.sterilization().FindOpenLoadOfItem(item.id));
           if (open_load.has_value()) {
             return Refused("ITEM_IN_OPEN_LOAD",
                            StrCat("item ", serial, " is already in load ", *open_load,
@@ -1033,9 +1035,9 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
           load.item_ids.push_back(item.id);
           load.item_serials.push_back(item.serial);
         }
-        ASSIGN_OR_RETURN(load.id, tx.InsertLoad(load));
+        ASSIGN_OR_RETURN(load.id, tx.sterilization().InsertLoad(load));
         s.last_cycle_number = request.cycle_number;
-        RETURN_IF_ERROR(tx.UpdateSterilizer(s));
+        RETURN_IF_ERROR(tx.sterilization().UpdateSterilizer(s));
         RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_CREATED",
                                {.load_id = load.id, .sterilizer_id = s.id},
                                StrCat(load.test_cycle ? "BI test cycle " : "load ", LoadText(load),
@@ -1049,7 +1051,7 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
           item.sterile_until = absl::InfinitePast();
           item.treatment_id = 0;
           item.state_reason.clear();
-          RETURN_IF_ERROR(tx.UpdateItem(item));
+          RETURN_IF_ERROR(tx.sterilization().UpdateItem(item));
           RETURN_IF_ERROR(Append(tx, ctx, now, "ITEM_LOADED",
                                  {.item_id = item.id, .load_id = load.id, .sterilizer_id = s.id},
                                  StrCat("item ", item.serial, " in ", LoadText(load), ", cycle ",
@@ -1077,13 +1079,13 @@ absl::StatusOr<Page<Load>> SterilizationService::ListLoads(const PageRequest& pa
   if (sterilizer.empty()) {
     ASSIGN_OR_RETURN(
         std::vector<Load> loads,
-        tx->ListLoads({.release_state = state, .after_id = after, .limit = limit + 1}));
+        tx->sterilization().ListLoads({.release_state = state, .after_id = after, .limit = limit + 1}));
     return MakePage(std::move(loads), limit, [](const Load& l) { return l.id; });
   }
   // One steriliser's loads come in cycle order, so the page key is the cycle number.
-  ASSIGN_OR_RETURN(std::optional<Sterilizer> s, tx->FindSterilizer(sterilizer));
+  ASSIGN_OR_RETURN(std::optional<Sterilizer> s, tx->sterilization().FindSterilizer(sterilizer));
   if (!s.has_value()) return Page<Load>{};
-  ASSIGN_OR_RETURN(std::vector<Load> loads, tx->ListLoads({.sterilizer_id = s->id,
+  ASSIGN_OR_RETURN(std::vector<Load> loads, tx->sterilization().ListLoads({.sterilizer_id = s->id,
                                                            .after_cycle_number = after,
                                                            .release_state = state,
                                                            .limit = limit + 1}));
@@ -1124,8 +1126,8 @@ absl::StatusOr<Load> SterilizationService::RecordParameters(const WriteContext& 
       StrCat(load_id, "|", Micros(p.started_at), "|", Micros(p.ended_at), "|", p.exposure_seconds,
              "|", Num(p.temperature_c), "|", Num(p.pressure_kpa), "|", p.passed ? 1 : 0);
   return RunIdempotentWrite<Load>(
-      *store_, *clock_, commits_, ctx, "RecordParameters", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
+      *store_, *clock_, *sha256_, commits_, ctx, "RecordParameters", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
         ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, load_id));
         if (load.parameters.has_value()) {
           // The same printout entered twice is harmless; a different one is not a correction.
@@ -1149,7 +1151,7 @@ absl::StatusOr<Load> SterilizationService::RecordParameters(const WriteContext& 
         CycleParameters stored = p;
         stored.recorded_by = ctx.actor;
         stored.recorded_at = now;
-        RETURN_IF_ERROR(tx.RecordParameters(load.id, stored));
+        RETURN_IF_ERROR(tx.sterilization().RecordParameters(load.id, stored));
         RETURN_IF_ERROR(
             Append(tx, ctx, now, "LOAD_PARAMETERS_RECORDED",
                    {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
@@ -1168,8 +1170,8 @@ absl::StatusOr<Load> SterilizationService::RecordChemicalIndicator(const WriteCo
   if (!Known(result)) return InvalidField("result", "must be PASS or FAIL");
   std::string fingerprint = StrCat(load_id, "|", type, "|", IndicatorResultName(result));
   return RunIdempotentWrite<Load>(
-      *store_, *clock_, commits_, ctx, "RecordChemicalIndicator", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
+      *store_, *clock_, *sha256_, commits_, ctx, "RecordChemicalIndicator", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
         ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, load_id));
         for (const ChemicalIndicator& ci : load.chemical_indicators) {
           if (ci.type != type) continue;
@@ -1193,7 +1195,7 @@ absl::StatusOr<Load> SterilizationService::RecordChemicalIndicator(const WriteCo
         }
         ChemicalIndicator ci{
             .type = type, .result = result, .recorded_by = ctx.actor, .recorded_at = now};
-        RETURN_IF_ERROR(tx.AddChemicalIndicator(load.id, ci));
+        RETURN_IF_ERROR(tx.sterilization().AddChemicalIndicator(load.id, ci));
         RETURN_IF_ERROR(
             Append(tx, ctx, now, "LOAD_CI_RECORDED",
                    {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
@@ -1214,8 +1216,8 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
   std::string fingerprint = StrCat(load_id, "|", bi.product, "|", bi.lot, "|",
                                    BiResultName(bi.result), "|", BiResultName(bi.control_result));
   return RunIdempotentWrite<BiOutcome>(
-      *store_, *clock_, commits_, ctx, "RecordBiologicalIndicator", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<BiOutcome> {
+      *store_, *clock_, *sha256_, commits_, ctx, "RecordBiologicalIndicator", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<BiOutcome> {
         ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, load_id));
         if (load.bi.has_value()) {
           if (!SameBi(*load.bi, bi)) {
@@ -1244,7 +1246,7 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
         BiologicalIndicator stored = bi;
         stored.read_at = now;
         stored.recorded_by = ctx.actor;
-        RETURN_IF_ERROR(tx.RecordBi(load.id, stored));
+        RETURN_IF_ERROR(tx.sterilization().RecordBi(load.id, stored));
         load.bi = stored;
         RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_BI_RECORDED",
                                {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
@@ -1262,13 +1264,13 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
             s.in_service = false;
             s.out_of_service_at = now;
             s.out_of_service_reason = why;
-            RETURN_IF_ERROR(tx.UpdateSterilizer(s));
+            RETURN_IF_ERROR(tx.sterilization().UpdateSterilizer(s));
             RETURN_IF_ERROR(Append(tx, ctx, now, "STERILIZER_OUT_OF_SERVICE",
                                    {.load_id = load.id, .sterilizer_id = s.id},
                                    StrCat("steriliser ", s.name, " out of service: ", why),
                                    Change{"in_service=yes", "in_service=no"}));
           } else {
-            RETURN_IF_ERROR(tx.UpdateSterilizer(s));
+            RETURN_IF_ERROR(tx.sterilization().UpdateSterilizer(s));
           }
           ASSIGN_OR_RETURN(std::vector<Load> all, AllLoadsOf(tx, s.id));
           const Signature signature{.by = ctx.actor, .at = now, .meaning = why};
@@ -1279,7 +1281,7 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
               continue;
             }
             RETURN_IF_ERROR(
-                tx.SetLoadReleaseState(affected.id, ReleaseState::kQuarantined, signature));
+                tx.sterilization().SetLoadReleaseState(affected.id, ReleaseState::kQuarantined, signature));
             RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_QUARANTINED",
                                    {.load_id = affected.id, .sterilizer_id = s.id},
                                    StrCat(LoadText(affected), " quarantined (was ",
@@ -1307,14 +1309,14 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
             s.in_service = true;
             s.out_of_service_reason.clear();
             s.out_of_service_at = absl::InfinitePast();
-            RETURN_IF_ERROR(tx.UpdateSterilizer(s));
+            RETURN_IF_ERROR(tx.sterilization().UpdateSterilizer(s));
             RETURN_IF_ERROR(Append(
                 tx, ctx, now, "STERILIZER_IN_SERVICE", {.load_id = load.id, .sterilizer_id = s.id},
                 StrCat("steriliser ", s.name, " back in service after ",
                        s.negative_tests_since_out_of_service,
                        " consecutive negative BI test cycles (out of service: ", was, ")")));
           } else {
-            RETURN_IF_ERROR(tx.UpdateSterilizer(s));
+            RETURN_IF_ERROR(tx.sterilization().UpdateSterilizer(s));
           }
         }
         ASSIGN_OR_RETURN(outcome.load, MustFindLoad(tx, load.id));
@@ -1328,8 +1330,8 @@ absl::StatusOr<Load> SterilizationService::ReleaseLoad(const WriteContext& ctx, 
   RETURN_IF_ERROR(CheckText("meaning", meaning, kMaxReasonLength));
   std::string fingerprint = StrCat(load_id, "|", meaning);
   return RunIdempotentWrite<Load>(
-      *store_, *clock_, commits_, ctx, "ReleaseLoad", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
+      *store_, *clock_, *sha256_, commits_, ctx, "ReleaseLoad", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
         ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, load_id));
         if (load.release_state != ReleaseState::kOpen) {
           std::map<std::string, std::string> facts = LoadFacts(load);
@@ -1344,7 +1346,7 @@ absl::StatusOr<Load> SterilizationService::ReleaseLoad(const WriteContext& ctx, 
         }
         RETURN_IF_ERROR(CheckReleasable(load));
         const Signature signature{.by = ctx.actor, .at = now, .meaning = std::string(meaning)};
-        RETURN_IF_ERROR(tx.SetLoadReleaseState(load.id, ReleaseState::kReleased, signature));
+        RETURN_IF_ERROR(tx.sterilization().SetLoadReleaseState(load.id, ReleaseState::kReleased, signature));
         RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_RELEASED",
                                {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
                                StrCat(LoadText(load), " released: ", meaning),
@@ -1352,13 +1354,13 @@ absl::StatusOr<Load> SterilizationService::ReleaseLoad(const WriteContext& ctx, 
                                       "release=RELEASED"}));
         const absl::Time sterile_until = now + absl::Hours(24) * load.shelf_life_days;
         for (int64_t item_id : load.item_ids) {
-          ASSIGN_OR_RETURN(std::optional<ReusableItem> item, tx.FindItemById(item_id));
+          ASSIGN_OR_RETURN(std::optional<ReusableItem> item, tx.sterilization().FindItemById(item_id));
           if (!item.has_value() || item->load_id != load.id || item->state != ItemState::kInLoad) {
             continue;
           }
           item->state = ItemState::kSterile;
           item->sterile_until = sterile_until;
-          RETURN_IF_ERROR(tx.UpdateItem(*item));
+          RETURN_IF_ERROR(tx.sterilization().UpdateItem(*item));
           RETURN_IF_ERROR(
               Append(tx, ctx, now, "ITEM_STERILE",
                      {.item_id = item->id, .load_id = load.id, .sterilizer_id = load.sterilizer_id},
@@ -1376,8 +1378,8 @@ absl::StatusOr<Load> SterilizationService::QuarantineLoad(const WriteContext& ct
   RETURN_IF_ERROR(CheckText("reason", reason, kMaxReasonLength));
   std::string fingerprint = StrCat(load_id, "|", reason);
   return RunIdempotentWrite<Load>(
-      *store_, *clock_, commits_, ctx, "QuarantineLoad", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
+      *store_, *clock_, *sha256_, commits_, ctx, "QuarantineLoad", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Load> {
         ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, load_id));
         if (load.release_state == ReleaseState::kQuarantined ||
             load.release_state == ReleaseState::kRecalled) {
@@ -1387,7 +1389,7 @@ absl::StatusOr<Load> SterilizationService::QuarantineLoad(const WriteContext& ct
               LoadFacts(load));
         }
         const Signature signature{.by = ctx.actor, .at = now, .meaning = std::string(reason)};
-        RETURN_IF_ERROR(tx.SetLoadReleaseState(load.id, ReleaseState::kQuarantined, signature));
+        RETURN_IF_ERROR(tx.sterilization().SetLoadReleaseState(load.id, ReleaseState::kQuarantined, signature));
         RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_QUARANTINED",
                                {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
                                StrCat(LoadText(load), " quarantined (was ",
@@ -1406,8 +1408,8 @@ absl::StatusOr<LookBack> SterilizationService::RecallLoad(const WriteContext& ct
   RETURN_IF_ERROR(CheckText("reason", reason, kMaxReasonLength));
   std::string fingerprint = StrCat(load_id, "|", reason);
   return RunIdempotentWrite<LookBack>(
-      *store_, *clock_, commits_, ctx, "RecallLoad", fingerprint,
-      [&](WriteTransaction& tx, absl::Time now) -> absl::StatusOr<LookBack> {
+      *store_, *clock_, *sha256_, commits_, ctx, "RecallLoad", fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<LookBack> {
         ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, load_id));
         if (load.release_state == ReleaseState::kRecalled) {
           std::map<std::string, std::string> facts = LoadFacts(load);
@@ -1419,7 +1421,7 @@ absl::StatusOr<LookBack> SterilizationService::RecallLoad(const WriteContext& ct
                          std::move(facts));
         }
         const Signature signature{.by = ctx.actor, .at = now, .meaning = std::string(reason)};
-        RETURN_IF_ERROR(tx.SetLoadReleaseState(load.id, ReleaseState::kRecalled, signature));
+        RETURN_IF_ERROR(tx.sterilization().SetLoadReleaseState(load.id, ReleaseState::kRecalled, signature));
         RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_RECALLED",
                                {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
                                StrCat(LoadText(load), " recalled (was ",

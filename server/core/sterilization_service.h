@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "server/core/cartridge_service.h"
 #include "steritrack/sterilization.h"
+#include "steritrack/sha256.h"
 
 namespace steritrack {
 
@@ -70,6 +71,8 @@ struct BiOutcome {
 
 struct SterilizationServiceOptions {
   Store* store = nullptr;        // REQUIRES: non-null, outlives the service
+  // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the service.
+  const Sha256* sha256 = nullptr;
   const Clock* clock = nullptr;  // REQUIRES: non-null, outlives the service
   absl::TimeZone clinic_time_zone = absl::UTCTimeZone();  // "that day" for Bowie-Dick
   // Told after every committed write (the event stream waits on it). Optional; outlives the service.
@@ -134,6 +137,7 @@ class SterilizationService {
  private:
   Store* const store_;
   const Clock* const clock_;
+  const Sha256* const sha256_;
   const absl::TimeZone zone_;
   CommitNotifier* const commits_;
 };

@@ -24,7 +24,9 @@
 #include "server/core/commit_notifier.h"
 #include "server/core/result_codec.h"
 #include "steritrack/clock.h"
+#include "steritrack/audit_chain.h"
 #include "steritrack/error.h"
+#include "steritrack/sha256.h"
 #include "steritrack/status_macros.h"
 #include "steritrack/store.h"
 #include "steritrack/strings.h"
@@ -95,7 +97,7 @@ Page<T> MakePage(std::vector<T> items, int limit, KeyOf key_of) {
 inline absl::StatusOr<std::vector<Event>> AllEvents(ReadTransaction& tx, EventFilter filter) {
   std::vector<Event> all;
   while (true) {
-    ASSIGN_OR_RETURN(std::vector<Event> batch, tx.ListEvents(filter));
+    ASSIGN_OR_RETURN(std::vector<Event> batch, tx.audit().ListEvents(filter));
     if (batch.empty()) break;
     filter.after_seq = batch.back().seq;
     const size_t n = batch.size();
@@ -110,6 +112,29 @@ inline std::string Rfc3339(absl::Time t) {
   return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
 }
 
+// A write transaction as the core services see it: the store's repositories, plus AppendEvent, which
+// links the entry into the audit hash chain (steritrack/audit_chain.h) in the same transaction.
+class AuditedTransaction final : public WriteTransaction {
+ public:
+  // REQUIRES: `tx` and `sha256` outlive this object.
+  AuditedTransaction(WriteTransaction& tx, const Sha256& sha256) : tx_(tx), sha256_(sha256) {}
+
+  CartridgeWrites& cartridges() override { return tx_.cartridges(); }
+  SterilizationWrites& sterilization() override { return tx_.sterilization(); }
+  AuditLogWrites& audit() override { return tx_.audit(); }
+  ReportReads& reports() override { return tx_.reports(); }
+  absl::Status Commit() override { return tx_.Commit(); }
+
+  // Appends `event` to the audit trail; returns its seq.
+  absl::StatusOr<int64_t> AppendEvent(Event event) {
+    return audit_chain::Append(tx_.audit(), sha256_, std::move(event));
+  }
+
+ private:
+  WriteTransaction& tx_;
+  const Sha256& sha256_;
+};
+
 // Runs `body` in one write transaction on `store`, with `now` from `clock`. With a request id, a
 // repeat of the same request returns the stored first answer without running `body`; a different
 // request under the same id is refused. Nothing is stored unless `body` succeeds and the commit
@@ -117,13 +142,15 @@ inline std::string Rfc3339(absl::Time t) {
 // After a successful commit, `commits` (when non-null) is notified.
 template <typename T>
 absl::StatusOr<T> RunIdempotentWrite(
-    Store& store, const Clock& clock, CommitNotifier* commits, const WriteContext& ctx,
-    std::string_view operation, std::string_view fingerprint,
-    absl::FunctionRef<absl::StatusOr<T>(WriteTransaction&, absl::Time)> body) {
+    Store& store, const Clock& clock, const Sha256& sha256, CommitNotifier* commits,
+    const WriteContext& ctx, std::string_view operation, std::string_view fingerprint,
+    absl::FunctionRef<absl::StatusOr<T>(AuditedTransaction&, absl::Time)> body) {
   RETURN_IF_ERROR(CheckRequestId(ctx));
-  ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> tx, store.BeginWrite());
+  ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> store_tx, store.BeginWrite());
+  AuditedTransaction audited(*store_tx, sha256);
+  AuditedTransaction* tx = &audited;
   if (!ctx.request_id.empty()) {
-    ASSIGN_OR_RETURN(std::optional<StoredRequest> prior, tx->FindRequest(ctx.request_id));
+    ASSIGN_OR_RETURN(std::optional<StoredRequest> prior, tx->audit().FindRequest(ctx.request_id));
     if (prior.has_value()) {
       if (prior->operation != operation || prior->fingerprint != fingerprint) {
         return MakeError(absl::StatusCode::kInvalidArgument,
@@ -139,7 +166,7 @@ absl::StatusOr<T> RunIdempotentWrite(
   const absl::Time now = clock.Now();
   ASSIGN_OR_RETURN(T result, body(*tx, now));
   if (!ctx.request_id.empty()) {
-    RETURN_IF_ERROR(tx->SaveRequest(StoredRequest{.request_id = ctx.request_id,
+    RETURN_IF_ERROR(tx->audit().SaveRequest(StoredRequest{.request_id = ctx.request_id,
                                                   .operation = std::string(operation),
                                                   .fingerprint = std::string(fingerprint),
                                                   .response = EncodeResult(result),

@@ -18,6 +18,8 @@
 #include "absl/time/civil_time.h"
 #include "server/core/report_service.h"
 #include "server/storage/sqlite_store.h"
+#include "steritrack/audit_chain.h"
+#include "steritrack/sha256.h"
 #include "steritrack/strings.h"
 
 namespace {
@@ -51,6 +53,7 @@ int Fail(const absl::Status& status, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::unique_ptr<steritrack::Sha256> sha256 = steritrack::NewSha256();
   int64_t treatments = 1000000;
   std::string db = "/tmp/steritrack-report-month.db";
   bool events = true;
@@ -77,7 +80,7 @@ int main(int argc, char** argv) {
       for (int l = 0; l < kLots; ++l) {
         steritrack::Lot lot{.gtin = "09506000134352", .lot = StrCat("L", l),
                             .expiry = absl::CivilDay(2030, 12, 31), .created_at = month_start};
-        auto id = (*tx)->InsertLot(lot);
+        auto id = (*tx)->cartridges().InsertLot(lot);
         if (!id.ok()) return Fail(id.status(), "lot");
         lot.id = *id;
         lots.push_back(lot);
@@ -95,15 +98,15 @@ int main(int argc, char** argv) {
                                 .client_ref = StrCat("C", i), .started_at = at,
                                 .started_by = "bench", .ended_at = at + absl::Minutes(45),
                                 .ended_by = "bench"};
-        auto tid = (*tx)->InsertTreatment(t);
+        auto tid = (*tx)->cartridges().InsertTreatment(t);
         if (!tid.ok()) return Fail(tid.status(), "treatment");
         steritrack::Cartridge c{.gtin = "09506000134352", .serial = StrCat("S", i),
                                 .lot = lots[i % kLots], .received_at = month_start,
                                 .received_by = "bench"};
-        auto cid = (*tx)->InsertCartridge(c);
+        auto cid = (*tx)->cartridges().InsertCartridge(c);
         if (!cid.ok()) return Fail(cid.status(), "cartridge");
         const absl::Time opened = at + absl::Minutes(5);
-        if (auto s = (*tx)->RecordUse(*cid, {.treatment_id = *tid, .room = room, .at = opened,
+        if (auto s = (*tx)->cartridges().RecordUse(*cid, {.treatment_id = *tid, .room = room, .at = opened,
                                               .by = "bench"});
             !s.ok()) {
           return Fail(s, "use");
@@ -112,7 +115,7 @@ int main(int argc, char** argv) {
         const bool late = i % 100 == 3;
         if (!never) {
           const absl::Time disposed = opened + (late ? absl::Hours(5) : absl::Minutes(30));
-          if (auto s = (*tx)->RecordDisposal(
+          if (auto s = (*tx)->cartridges().RecordDisposal(
                   *cid, {.container_id = StrCat("SHARPS-", room), .at = disposed, .by = "bench"});
               !s.ok()) {
             return Fail(s, "disposal");
@@ -121,7 +124,7 @@ int main(int argc, char** argv) {
         if (events) {
           for (const char* action : {"TREATMENT_STARTED", "CARTRIDGE_RECEIVED", "CARTRIDGE_OPENED",
                                      "CARTRIDGE_DISPOSED", "TREATMENT_ENDED"}) {
-            auto e = (*tx)->AppendEvent({.at = opened, .actor = "bench", .action = action,
+            auto e = steritrack::audit_chain::Append((*tx)->audit(), *sha256, {.at = opened, .actor = "bench", .action = action,
                                          .lot_id = lots[i % kLots].id, .cartridge_id = *cid,
                                          .treatment_id = *tid, .detail = "seeded"});
             if (!e.ok()) return Fail(e.status(), "event");
@@ -137,7 +140,7 @@ int main(int argc, char** argv) {
   auto store = steritrack::OpenSqliteStore({.path = db, .readers = 2});
   if (!store.ok()) return Fail(store.status(), "reopen");
   FixedClock clock(absl::FromCivil(absl::CivilDay(2026, 12, 2), utc));
-  steritrack::ReportService reports({.store = store->get(), .clock = &clock});
+  steritrack::ReportService reports({.store = store->get(), .sha256 = sha256.get(), .clock = &clock});
   auto report_start = std::chrono::steady_clock::now();
   auto report = reports.ComplianceReportFor(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1));
   const double report_seconds = Seconds(report_start);

@@ -16,6 +16,7 @@
 #include "steritrack/error.h"
 #include "steritrack/strings.h"
 #include "tests/core/fake_store.h"
+#include "tests/test_sha256.h"
 
 namespace steritrack {
 namespace {
@@ -36,8 +37,8 @@ class AuditServiceTest : public ::testing::Test {
   FakeStore store_;
   FakeClock clock_{kNow};
   CommitNotifier commits_;
-  CartridgeService core_{{.store = &store_, .clock = &clock_, .commits = &commits_}};
-  AuditService audit_{{.store = &store_, .clock = &clock_, .commits = &commits_}};
+  CartridgeService core_{{.store = &store_, .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_}};
+  AuditService audit_{{.store = &store_, .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_}};
 };
 
 TEST_F(AuditServiceTest, EveryCommittedWriteNotifiesAndARefusedOneDoesNot) {

@@ -24,6 +24,7 @@
 #include "steritrack/model.h"
 #include "steritrack/strings.h"
 #include "tests/core/fake_store.h"
+#include "tests/test_sha256.h"
 
 namespace steritrack {
 namespace {
@@ -79,7 +80,7 @@ class CartridgeServiceTest : public ::testing::Test {
 
   void UseClinicTimeZone(absl::TimeZone zone) {
     service_ = std::make_unique<CartridgeService>(CartridgeServiceOptions{
-        .store = &faulty_store_, .clock = &clock_, .clinic_time_zone = zone});
+        .store = &faulty_store_, .sha256 = TestSha256(), .clock = &clock_, .clinic_time_zone = zone});
   }
 
   CartridgeService& service() { return *service_; }
@@ -109,7 +110,7 @@ class CartridgeServiceTest : public ::testing::Test {
   // The unit as the store holds it now, read outside the service.
   std::optional<Cartridge> Stored(std::string_view gtin, std::string_view serial) {
     std::unique_ptr<ReadTransaction> tx = *store_.BeginRead();
-    return *tx->FindCartridge(gtin, serial);
+    return *tx->cartridges().FindCartridge(gtin, serial);
   }
   CartridgeState StateOf(std::string_view serial) {
     std::optional<Cartridge> c = Stored(kGtinA, serial);
@@ -401,7 +402,7 @@ TEST_F(CartridgeServiceTest, OpenFromAQuarantinedLotIsRefused) {
   ASSERT_THAT(got, SizeIs(1));
   {
     std::unique_ptr<WriteTransaction> tx = *store_.BeginWrite();
-    ASSERT_TRUE(tx->UpdateLotState(got[0].lot.id, LotState::kQuarantined, "under review", kNow,
+    ASSERT_TRUE(tx->cartridges().UpdateLotState(got[0].lot.id, LotState::kQuarantined, "under review", kNow,
                                    "manager")
                     .ok());
     ASSERT_TRUE(tx->Commit().ok());

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <utility>
 
+#include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
 
 namespace steritrack {
@@ -16,18 +17,26 @@ absl::Status CheckLimit(int limit) {
 }
 
 // The read side, over one state object: a read transaction's snapshot or a write transaction's copy.
-class StateReader {
+// Every repository of the fake, over one state object: a read transaction's snapshot or a write
+// transaction's private copy. Each method is written once; writes fail on a read transaction and
+// after the write transaction ended.
+class FakeRepositories final : public CartridgeWrites,
+                               public SterilizationWrites,
+                               public AuditLogWrites,
+                               public ReportReads {
  public:
-  explicit StateReader(const FakeStoreState* state) : state_(state) {}
+  // `writable` is null for a read transaction, else whether the write transaction is still live.
+  FakeRepositories(FakeStoreState* state, const bool* writable)
+      : state_(state), writable_(writable) {}
 
-  absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) const {
+  absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) override {
     for (const auto& [id, l] : state_->lots) {
       if (l.gtin == gtin && l.lot == lot) return l;
     }
     return std::optional<Lot>();
   }
 
-  absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) const {
+  absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) override {
     if (absl::Status s = CheckLimit(filter.limit); !s.ok()) return s;
     std::vector<Lot> out;
     for (auto it = state_->lots.upper_bound(filter.after_id); it != state_->lots.end(); ++it) {
@@ -38,7 +47,7 @@ class StateReader {
     return out;
   }
 
-  absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) const {
+  absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) override {
     int64_t n = 0;
     for (const auto& [id, c] : state_->cartridges) {
       if (c.lot.id == lot_id && c.state == CartridgeState::kReceived) ++n;
@@ -47,14 +56,14 @@ class StateReader {
   }
 
   absl::StatusOr<std::optional<Cartridge>> FindCartridge(std::string_view gtin,
-                                                         std::string_view serial) const {
+                                                         std::string_view serial) override {
     for (const auto& [id, c] : state_->cartridges) {
       if (c.gtin == gtin && c.serial == serial) return Joined(c);
     }
     return std::optional<Cartridge>();
   }
 
-  absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& filter) const {
+  absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& filter) override {
     if (absl::Status s = CheckLimit(filter.limit); !s.ok()) return s;
     std::vector<Cartridge> out;
     for (auto it = state_->cartridges.upper_bound(filter.after_id);
@@ -71,13 +80,13 @@ class StateReader {
     return out;
   }
 
-  absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) const {
+  absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) override {
     auto it = state_->treatments.find(id);
     if (it == state_->treatments.end()) return std::optional<Treatment>();
     return it->second;
   }
 
-  absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& filter) const {
+  absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& filter) override {
     if (absl::Status s = CheckLimit(filter.limit); !s.ok()) return s;
     std::vector<Treatment> out;
     for (auto it = state_->treatments.upper_bound(filter.after_id);
@@ -91,7 +100,7 @@ class StateReader {
     return out;
   }
 
-  absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) const {
+  absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) override {
     if (absl::Status s = CheckLimit(filter.limit); !s.ok()) return s;
     const bool any_id = filter.lot_id != 0 || filter.cartridge_id != 0 ||
                         filter.treatment_id != 0 || filter.item_id != 0 || filter.load_id != 0 ||
@@ -112,9 +121,8 @@ class StateReader {
     return out;
   }
 
-  // ---- The audit trail. The fake keeps no hashes: its chain is trivially intact when the seqs
-  // run 1..n without a gap (the SQLite store's tamper tests cover the real chain).
-  absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& f) const {
+  // ---- The audit trail, stored as core links it (core's audit_chain verifies it).
+  absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& f) override {
     if (absl::Status s = CheckLimit(f.limit); !s.ok()) return s;
     std::vector<Event> out;
     for (const Event& e : state_->events) {
@@ -128,44 +136,30 @@ class StateReader {
     }
     return out;
   }
-  absl::StatusOr<int64_t> LastEventSeq() const {
+  absl::StatusOr<int64_t> LastEventSeq() override {
     return state_->events.empty() ? 0 : state_->events.back().seq;
   }
-  absl::StatusOr<AuditChainCheck> VerifyAuditChain() const {
-    AuditChainCheck check;
-    int64_t expected = 1;
-    for (const Event& e : state_->events) {
-      if (e.seq != expected) {
-        check.intact = false;
-        check.first_bad_seq = expected;
-        check.problem = "entry missing";
-        return check;
-      }
-      check.entries = expected++;
-    }
-    return check;
-  }
 
-  absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) const {
+  absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
     auto it = state_->requests.find(std::string(request_id));
     if (it == state_->requests.end()) return std::optional<StoredRequest>();
     return it->second;
   }
 
-  absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) const {
+  absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) override {
     for (const auto& [id, item] : state_->items) {
       if (item.serial == serial) return item;
     }
     return std::optional<ReusableItem>();
   }
 
-  absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) const {
+  absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) override {
     auto it = state_->items.find(id);
     if (it == state_->items.end()) return std::optional<ReusableItem>();
     return it->second;
   }
 
-  absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& filter) const {
+  absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& filter) override {
     if (absl::Status s = CheckLimit(filter.limit); !s.ok()) return s;
     std::vector<ReusableItem> out;
     for (auto it = state_->items.upper_bound(filter.after_id); it != state_->items.end(); ++it) {
@@ -178,20 +172,20 @@ class StateReader {
     return out;
   }
 
-  absl::StatusOr<std::optional<Sterilizer>> FindSterilizer(std::string_view name) const {
+  absl::StatusOr<std::optional<Sterilizer>> FindSterilizer(std::string_view name) override {
     for (const auto& [id, s] : state_->sterilizers) {
       if (s.name == name) return s;
     }
     return std::optional<Sterilizer>();
   }
 
-  absl::StatusOr<std::optional<Sterilizer>> FindSterilizerById(int64_t id) const {
+  absl::StatusOr<std::optional<Sterilizer>> FindSterilizerById(int64_t id) override {
     auto it = state_->sterilizers.find(id);
     if (it == state_->sterilizers.end()) return std::optional<Sterilizer>();
     return it->second;
   }
 
-  absl::StatusOr<std::vector<Sterilizer>> ListSterilizers(int64_t after_id, int limit) const {
+  absl::StatusOr<std::vector<Sterilizer>> ListSterilizers(int64_t after_id, int limit) override {
     if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
     std::vector<Sterilizer> out;
     for (auto it = state_->sterilizers.upper_bound(after_id); it != state_->sterilizers.end();
@@ -202,14 +196,14 @@ class StateReader {
     return out;
   }
 
-  absl::StatusOr<std::optional<Load>> FindLoad(int64_t id) const {
+  absl::StatusOr<std::optional<Load>> FindLoad(int64_t id) override {
     auto it = state_->loads.find(id);
     if (it == state_->loads.end()) return std::optional<Load>();
     return Joined(it->second);
   }
 
   absl::StatusOr<std::optional<Load>> FindLoadByCycle(int64_t sterilizer_id,
-                                                      int64_t cycle_number) const {
+                                                      int64_t cycle_number) override {
     for (const auto& [id, load] : state_->loads) {
       if (load.sterilizer_id == sterilizer_id && load.cycle_number == cycle_number) {
         return Joined(load);
@@ -218,7 +212,7 @@ class StateReader {
     return std::optional<Load>();
   }
 
-  absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& filter) const {
+  absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& filter) override {
     if (absl::Status s = CheckLimit(filter.limit); !s.ok()) return s;
     std::vector<const Load*> matching;
     for (const auto& [id, load] : state_->loads) {
@@ -243,7 +237,7 @@ class StateReader {
     return out;
   }
 
-  absl::StatusOr<std::optional<int64_t>> FindOpenLoadOfItem(int64_t item_id) const {
+  absl::StatusOr<std::optional<int64_t>> FindOpenLoadOfItem(int64_t item_id) override {
     for (const auto& [id, load] : state_->loads) {
       if (load.release_state != ReleaseState::kOpen) continue;
       if (std::find(load.item_ids.begin(), load.item_ids.end(), item_id) != load.item_ids.end()) {
@@ -254,7 +248,7 @@ class StateReader {
   }
 
   absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTests(int64_t sterilizer_id,
-                                                                absl::CivilDay day) const {
+                                                                absl::CivilDay day) override {
     std::vector<BowieDickTest> out;
     for (const auto& [id, test] : state_->bowie_dick_tests) {
       if (test.sterilizer_id == sterilizer_id && test.day == day) out.push_back(test);
@@ -262,7 +256,7 @@ class StateReader {
     return out;
   }
 
-  absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) const {
+  absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) override {
     std::vector<ItemUse> out;
     for (const ItemUse& use : state_->item_uses) {
       if (filter.item_id != 0 && use.item_id != filter.item_id) continue;
@@ -277,7 +271,7 @@ class StateReader {
   absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
                                                                       absl::Time to,
                                                                       int64_t after_id,
-                                                                      int limit) const {
+                                                                      int limit) override {
     if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
     std::vector<Treatment> out;
     for (auto it = state_->treatments.upper_bound(after_id); it != state_->treatments.end(); ++it) {
@@ -289,7 +283,7 @@ class StateReader {
   }
   absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from, absl::Time to,
                                                                      int64_t after_id,
-                                                                     int limit) const {
+                                                                     int limit) override {
     if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
     std::vector<Cartridge> out;
     for (auto it = state_->cartridges.upper_bound(after_id); it != state_->cartridges.end(); ++it) {
@@ -301,7 +295,7 @@ class StateReader {
     return out;
   }
   absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
-                                                            int64_t after_id, int limit) const {
+                                                            int64_t after_id, int limit) override {
     if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
     std::vector<Load> out;
     for (auto it = state_->loads.upper_bound(after_id); it != state_->loads.end(); ++it) {
@@ -312,7 +306,7 @@ class StateReader {
     return out;
   }
   absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(absl::CivilDay first,
-                                                                       absl::CivilDay last) const {
+                                                                       absl::CivilDay last) override {
     std::vector<BowieDickTest> out;
     for (const auto& [id, test] : state_->bowie_dick_tests) {
       if (test.day >= first && test.day < last) out.push_back(test);
@@ -324,6 +318,309 @@ class StateReader {
   }
   // ---- End of reporting reads.
 
+  absl::StatusOr<AuditHead> ReadHead() override {
+    return AuditHead{.seq = state_->audit_head_seq, .hash = state_->audit_head_hash,
+                     .issued = state_->next_event_seq - 1};
+  }
+
+  // ---- Writes.
+
+  absl::StatusOr<int64_t> InsertLot(const Lot& lot) override {
+    RETURN_IF_ERROR(CheckWritable());
+    for (const auto& [id, l] : state_->lots) {
+      if (l.gtin == lot.gtin && l.lot == lot.lot) {
+        return absl::AlreadyExistsError(StrCat("lot (", lot.gtin, ", ", lot.lot, ") exists"));
+      }
+    }
+    Lot stored = lot;
+    stored.id = state_->next_lot_id++;
+    stored.expired = false;  // derived, never stored
+    state_->lots[stored.id] = stored;
+    return stored.id;
+  }
+
+  absl::Status UpdateLotState(int64_t lot_id, LotState state, std::string_view reason,
+                              absl::Time at, std::string_view by) override {
+    RETURN_IF_ERROR(CheckWritable());
+    auto it = state_->lots.find(lot_id);
+    if (it == state_->lots.end()) return absl::NotFoundError(StrCat("no lot ", lot_id));
+    it->second.state = state;
+    it->second.state_reason = std::string(reason);
+    it->second.state_changed_at = at;
+    it->second.state_changed_by = std::string(by);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> InsertCartridge(const Cartridge& cartridge) override {
+    RETURN_IF_ERROR(CheckWritable());
+    if (!state_->lots.contains(cartridge.lot.id)) {
+      return absl::FailedPreconditionError(StrCat("no lot ", cartridge.lot.id));
+    }
+    for (const auto& [id, c] : state_->cartridges) {
+      if (c.gtin == cartridge.gtin && c.serial == cartridge.serial) {
+        return absl::AlreadyExistsError(
+            StrCat("unit (", cartridge.gtin, ", ", cartridge.serial, ") exists"));
+      }
+    }
+    Cartridge stored = cartridge;
+    stored.id = state_->next_cartridge_id++;
+    stored.lot = Lot{.id = cartridge.lot.id};
+    state_->cartridges[stored.id] = stored;
+    return stored.id;
+  }
+
+  absl::Status RecordUse(int64_t cartridge_id, const CartridgeUse& use) override {
+    RETURN_IF_ERROR(CheckWritable());
+    auto it = state_->cartridges.find(cartridge_id);
+    if (it == state_->cartridges.end()) return absl::NotFoundError(StrCat("no unit ", cartridge_id));
+    Cartridge& c = it->second;
+    if (c.use.has_value()) {
+      return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " already has a use"));
+    }
+    if (c.discard.has_value()) {
+      return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " was discarded"));
+    }
+    if (!state_->treatments.contains(use.treatment_id)) {
+      return absl::FailedPreconditionError(StrCat("no treatment ", use.treatment_id));
+    }
+    c.use = use;
+    c.state = CartridgeState::kOpened;
+    return absl::OkStatus();
+  }
+
+  absl::Status RecordDisposal(int64_t cartridge_id, const Disposal& disposal) override {
+    RETURN_IF_ERROR(CheckWritable());
+    auto it = state_->cartridges.find(cartridge_id);
+    if (it == state_->cartridges.end()) return absl::NotFoundError(StrCat("no unit ", cartridge_id));
+    Cartridge& c = it->second;
+    if (!c.use.has_value()) {
+      return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " was never opened"));
+    }
+    if (c.disposal.has_value()) {
+      return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " already disposed"));
+    }
+    c.disposal = disposal;
+    c.state = CartridgeState::kDisposed;
+    return absl::OkStatus();
+  }
+
+  absl::Status RecordDiscard(int64_t cartridge_id, const Discard& discard) override {
+    RETURN_IF_ERROR(CheckWritable());
+    auto it = state_->cartridges.find(cartridge_id);
+    if (it == state_->cartridges.end()) return absl::NotFoundError(StrCat("no unit ", cartridge_id));
+    Cartridge& c = it->second;
+    if (c.use.has_value() || c.discard.has_value()) {
+      return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " is not in stock"));
+    }
+    c.discard = discard;
+    c.state = CartridgeState::kDiscarded;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> InsertTreatment(const Treatment& treatment) override {
+    RETURN_IF_ERROR(CheckWritable());
+    Treatment stored = treatment;
+    stored.id = state_->next_treatment_id++;
+    state_->treatments[stored.id] = stored;
+    return stored.id;
+  }
+
+  absl::Status EndTreatment(int64_t id, absl::Time at, std::string_view by) override {
+    RETURN_IF_ERROR(CheckWritable());
+    auto it = state_->treatments.find(id);
+    if (it == state_->treatments.end()) return absl::NotFoundError(StrCat("no treatment ", id));
+    if (it->second.ended_at.has_value()) {
+      return absl::FailedPreconditionError(StrCat("treatment ", id, " already ended"));
+    }
+    it->second.ended_at = at;
+    it->second.ended_by = std::string(by);
+    return absl::OkStatus();
+  }
+
+  absl::Status Append(const Event& entry) override {
+    RETURN_IF_ERROR(CheckWritable());
+    if (entry.seq != state_->next_event_seq) {
+      return absl::AlreadyExistsError(StrCat("audit entry ", entry.seq, " is not the next one (",
+                                             state_->next_event_seq, ")"));
+    }
+    state_->next_event_seq = entry.seq + 1;
+    state_->events.push_back(entry);
+    state_->audit_head_seq = entry.seq;
+    state_->audit_head_hash = entry.hash;
+    return absl::OkStatus();
+  }
+
+  absl::Status SaveRequest(const StoredRequest& request) override {
+    RETURN_IF_ERROR(CheckWritable());
+    if (request.request_id.empty()) return absl::InvalidArgumentError("empty request id");
+    if (!state_->requests.emplace(request.request_id, request).second) {
+      return absl::AlreadyExistsError(StrCat("request ", request.request_id, " exists"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> InsertItem(const ReusableItem& item) override {
+    RETURN_IF_ERROR(CheckWritable());
+    for (const auto& [id, i] : state_->items) {
+      if (i.serial == item.serial) {
+        return absl::AlreadyExistsError(StrCat("item ", item.serial, " exists"));
+      }
+    }
+    ReusableItem stored = item;
+    stored.id = state_->next_item_id++;
+    state_->items[stored.id] = stored;
+    return stored.id;
+  }
+
+  absl::Status UpdateItem(const ReusableItem& item) override {
+    RETURN_IF_ERROR(CheckWritable());
+    auto it = state_->items.find(item.id);
+    if (it == state_->items.end()) return absl::NotFoundError(StrCat("no item ", item.id));
+    if (item.load_id != 0 && !state_->loads.contains(item.load_id)) {
+      return absl::FailedPreconditionError(StrCat("no load ", item.load_id));
+    }
+    if (item.treatment_id != 0 && !state_->treatments.contains(item.treatment_id)) {
+      return absl::FailedPreconditionError(StrCat("no treatment ", item.treatment_id));
+    }
+    ReusableItem& stored = it->second;
+    stored.state = item.state;
+    stored.cycles = item.cycles;
+    stored.load_id = item.load_id;
+    stored.sterile_until = item.sterile_until;
+    stored.treatment_id = item.treatment_id;
+    stored.state_reason = item.state_reason;
+    stored.maintenance_due = item.maintenance_due;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> InsertSterilizer(const Sterilizer& sterilizer) override {
+    RETURN_IF_ERROR(CheckWritable());
+    for (const auto& [id, st] : state_->sterilizers) {
+      if (st.name == sterilizer.name) {
+        return absl::AlreadyExistsError(StrCat("steriliser ", sterilizer.name, " exists"));
+      }
+    }
+    Sterilizer stored = sterilizer;
+    stored.id = state_->next_sterilizer_id++;
+    state_->sterilizers[stored.id] = stored;
+    return stored.id;
+  }
+
+  absl::Status UpdateSterilizer(const Sterilizer& sterilizer) override {
+    RETURN_IF_ERROR(CheckWritable());
+    auto it = state_->sterilizers.find(sterilizer.id);
+    if (it == state_->sterilizers.end()) {
+      return absl::NotFoundError(StrCat("no steriliser ", sterilizer.id));
+    }
+    Sterilizer& stored = it->second;
+    stored.last_cycle_number = sterilizer.last_cycle_number;
+    stored.in_service = sterilizer.in_service;
+    stored.out_of_service_reason = sterilizer.out_of_service_reason;
+    stored.out_of_service_at = sterilizer.out_of_service_at;
+    stored.negative_tests_since_out_of_service = sterilizer.negative_tests_since_out_of_service;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> InsertLoad(const Load& load) override {
+    RETURN_IF_ERROR(CheckWritable());
+    if (!state_->sterilizers.contains(load.sterilizer_id)) {
+      return absl::FailedPreconditionError(StrCat("no steriliser ", load.sterilizer_id));
+    }
+    for (const auto& [id, l] : state_->loads) {
+      if (l.sterilizer_id == load.sterilizer_id && l.cycle_number == load.cycle_number) {
+        return absl::AlreadyExistsError(StrCat("cycle ", load.cycle_number, " of steriliser ",
+                                               load.sterilizer_id, " exists"));
+      }
+    }
+    for (int64_t item_id : load.item_ids) {
+      if (!state_->items.contains(item_id)) {
+        return absl::FailedPreconditionError(StrCat("no item ", item_id));
+      }
+    }
+    // Only the load and its contents; results come later, and joined fields are not stored.
+    Load stored = load;
+    stored.id = state_->next_load_id++;
+    stored.sterilizer_name.clear();
+    stored.item_serials.clear();
+    stored.parameters.reset();
+    stored.chemical_indicators.clear();
+    stored.bi.reset();
+    stored.signature.reset();
+    state_->loads[stored.id] = stored;
+    return stored.id;
+  }
+
+  absl::Status RecordParameters(int64_t load_id, const CycleParameters& parameters) override {
+    RETURN_IF_ERROR(CheckWritable());
+    auto it = state_->loads.find(load_id);
+    if (it == state_->loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
+    if (it->second.parameters.has_value()) {
+      return absl::AlreadyExistsError(StrCat("load ", load_id, " has parameters"));
+    }
+    it->second.parameters = parameters;
+    return absl::OkStatus();
+  }
+
+  absl::Status RecordBi(int64_t load_id, const BiologicalIndicator& bi) override {
+    RETURN_IF_ERROR(CheckWritable());
+    auto it = state_->loads.find(load_id);
+    if (it == state_->loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
+    if (it->second.bi.has_value()) {
+      return absl::AlreadyExistsError(StrCat("load ", load_id, " has a BI result"));
+    }
+    it->second.bi = bi;
+    return absl::OkStatus();
+  }
+
+  absl::Status AddChemicalIndicator(int64_t load_id, const ChemicalIndicator& ci) override {
+    RETURN_IF_ERROR(CheckWritable());
+    auto it = state_->loads.find(load_id);
+    if (it == state_->loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
+    for (const ChemicalIndicator& existing : it->second.chemical_indicators) {
+      if (existing.type == ci.type) {
+        return absl::AlreadyExistsError(
+            StrCat("load ", load_id, " has a type ", ci.type, " CI result"));
+      }
+    }
+    it->second.chemical_indicators.push_back(ci);
+    return absl::OkStatus();
+  }
+
+  absl::Status SetLoadReleaseState(int64_t load_id, ReleaseState state,
+                                   const Signature& signature) override {
+    RETURN_IF_ERROR(CheckWritable());
+    auto it = state_->loads.find(load_id);
+    if (it == state_->loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
+    it->second.release_state = state;
+    it->second.signature = signature;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> InsertBowieDickTest(const BowieDickTest& test) override {
+    RETURN_IF_ERROR(CheckWritable());
+    if (!state_->sterilizers.contains(test.sterilizer_id)) {
+      return absl::FailedPreconditionError(StrCat("no steriliser ", test.sterilizer_id));
+    }
+    BowieDickTest stored = test;
+    stored.id = state_->next_bowie_dick_id++;
+    state_->bowie_dick_tests[stored.id] = stored;
+    return stored.id;
+  }
+
+  absl::Status RecordItemUse(const ItemUse& use) override {
+    RETURN_IF_ERROR(CheckWritable());
+    if (!state_->items.contains(use.item_id)) {
+      return absl::FailedPreconditionError(StrCat("no item ", use.item_id));
+    }
+    if (!state_->treatments.contains(use.treatment_id)) {
+      return absl::FailedPreconditionError(StrCat("no treatment ", use.treatment_id));
+    }
+    if (use.load_id != 0 && !state_->loads.contains(use.load_id)) {
+      return absl::FailedPreconditionError(StrCat("no load ", use.load_id));
+    }
+    state_->item_uses.push_back(use);
+    return absl::OkStatus();
+  }
  private:
   Cartridge Joined(const Cartridge& stored) const {
     Cartridge c = stored;
@@ -344,552 +641,57 @@ class StateReader {
     return load;
   }
 
-  const FakeStoreState* state_;
+
+  absl::Status CheckWritable() const {
+    if (writable_ == nullptr) return absl::FailedPreconditionError("read-only transaction");
+    if (!*writable_) return absl::FailedPreconditionError("write transaction already ended");
+    return absl::OkStatus();
+  }
+
+  FakeStoreState* const state_;
+  const bool* const writable_;
 };
 
-class FakeReadTransaction : public ReadTransaction {
+class FakeReadTransaction final : public ReadTransaction {
  public:
   explicit FakeReadTransaction(FakeStoreState snapshot) : snapshot_(std::move(snapshot)) {}
 
-  absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) override {
-    return reader_.FindLot(gtin, lot);
-  }
-  absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) override {
-    return reader_.ListLots(filter);
-  }
-  absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) override {
-    return reader_.CountUnitsInStock(lot_id);
-  }
-  absl::StatusOr<std::optional<Cartridge>> FindCartridge(std::string_view gtin,
-                                                         std::string_view serial) override {
-    return reader_.FindCartridge(gtin, serial);
-  }
-  absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& filter) override {
-    return reader_.ListCartridges(filter);
-  }
-  absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) override {
-    return reader_.FindTreatment(id);
-  }
-  absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& filter) override {
-    return reader_.ListTreatments(filter);
-  }
-  absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) override {
-    return reader_.ListEvents(filter);
-  }
-  absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& filter) override {
-    return reader_.ListAuditEntries(filter);
-  }
-  absl::StatusOr<int64_t> LastEventSeq() override { return reader_.LastEventSeq(); }
-  absl::StatusOr<AuditChainCheck> VerifyAuditChain() override { return reader_.VerifyAuditChain(); }
-  absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
-    return reader_.FindRequest(request_id);
-  }
-  absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) override {
-    return reader_.FindItem(serial);
-  }
-  absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) override {
-    return reader_.FindItemById(id);
-  }
-  absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& filter) override {
-    return reader_.ListItems(filter);
-  }
-  absl::StatusOr<std::optional<Sterilizer>> FindSterilizer(std::string_view name) override {
-    return reader_.FindSterilizer(name);
-  }
-  absl::StatusOr<std::optional<Sterilizer>> FindSterilizerById(int64_t id) override {
-    return reader_.FindSterilizerById(id);
-  }
-  absl::StatusOr<std::vector<Sterilizer>> ListSterilizers(int64_t after_id, int limit) override {
-    return reader_.ListSterilizers(after_id, limit);
-  }
-  absl::StatusOr<std::optional<Load>> FindLoad(int64_t id) override { return reader_.FindLoad(id); }
-  absl::StatusOr<std::optional<Load>> FindLoadByCycle(int64_t sterilizer_id,
-                                                      int64_t cycle_number) override {
-    return reader_.FindLoadByCycle(sterilizer_id, cycle_number);
-  }
-  absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& filter) override {
-    return reader_.ListLoads(filter);
-  }
-  absl::StatusOr<std::optional<int64_t>> FindOpenLoadOfItem(int64_t item_id) override {
-    return reader_.FindOpenLoadOfItem(item_id);
-  }
-  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTests(int64_t sterilizer_id,
-                                                                absl::CivilDay day) override {
-    return reader_.ListBowieDickTests(sterilizer_id, day);
-  }
-  absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) override {
-    return reader_.ListItemUses(filter);
-  }
-  // ---- Reporting reads (issue 5).
-  absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
-                                                                      absl::Time to,
-                                                                      int64_t after_id,
-                                                                      int limit) override {
-    return reader_.ListTreatmentsStartedBetween(from, to, after_id, limit);
-  }
-  absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from, absl::Time to,
-                                                                     int64_t after_id,
-                                                                     int limit) override {
-    return reader_.ListCartridgesOpenedBetween(from, to, after_id, limit);
-  }
-  absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
-                                                            int64_t after_id, int limit) override {
-    return reader_.ListLoadsCreatedBetween(from, to, after_id, limit);
-  }
-  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(absl::CivilDay first,
-                                                                       absl::CivilDay last) override {
-    return reader_.ListBowieDickTestsBetween(first, last);
-  }
-  // ---- End of reporting reads.
+  CartridgeReads& cartridges() override { return repos_; }
+  SterilizationReads& sterilization() override { return repos_; }
+  AuditLogReads& audit() override { return repos_; }
+  ReportReads& reports() override { return repos_; }
 
  private:
-  const FakeStoreState snapshot_;
-  const StateReader reader_{&snapshot_};
+  FakeStoreState snapshot_;
+  FakeRepositories repos_{&snapshot_, nullptr};
 };
 
 }  // namespace
 
-class FakeWriteTransaction : public WriteTransaction {
+class FakeWriteTransaction final : public WriteTransaction {
  public:
   FakeWriteTransaction(FakeStore* store, std::unique_lock<std::mutex> writer, FakeStoreState state)
       : store_(store), writer_(std::move(writer)), state_(std::move(state)) {}
 
-  absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.FindLot(gtin, lot);
-  }
-  absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListLots(filter);
-  }
-  absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.CountUnitsInStock(lot_id);
-  }
-  absl::StatusOr<std::optional<Cartridge>> FindCartridge(std::string_view gtin,
-                                                         std::string_view serial) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.FindCartridge(gtin, serial);
-  }
-  absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& filter) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListCartridges(filter);
-  }
-  absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.FindTreatment(id);
-  }
-  absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& filter) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListTreatments(filter);
-  }
-  absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListEvents(filter);
-  }
-  absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& filter) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListAuditEntries(filter);
-  }
-  absl::StatusOr<int64_t> LastEventSeq() override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.LastEventSeq();
-  }
-  absl::StatusOr<AuditChainCheck> VerifyAuditChain() override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.VerifyAuditChain();
-  }
-  absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.FindRequest(request_id);
-  }
-  absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.FindItem(serial);
-  }
-  absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.FindItemById(id);
-  }
-  absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& filter) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListItems(filter);
-  }
-  absl::StatusOr<std::optional<Sterilizer>> FindSterilizer(std::string_view name) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.FindSterilizer(name);
-  }
-  absl::StatusOr<std::optional<Sterilizer>> FindSterilizerById(int64_t id) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.FindSterilizerById(id);
-  }
-  absl::StatusOr<std::vector<Sterilizer>> ListSterilizers(int64_t after_id, int limit) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListSterilizers(after_id, limit);
-  }
-  absl::StatusOr<std::optional<Load>> FindLoad(int64_t id) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.FindLoad(id);
-  }
-  absl::StatusOr<std::optional<Load>> FindLoadByCycle(int64_t sterilizer_id,
-                                                      int64_t cycle_number) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.FindLoadByCycle(sterilizer_id, cycle_number);
-  }
-  absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& filter) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListLoads(filter);
-  }
-  absl::StatusOr<std::optional<int64_t>> FindOpenLoadOfItem(int64_t item_id) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.FindOpenLoadOfItem(item_id);
-  }
-  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTests(int64_t sterilizer_id,
-                                                                absl::CivilDay day) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListBowieDickTests(sterilizer_id, day);
-  }
-  absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListItemUses(filter);
-  }
-  // ---- Reporting reads (issue 5).
-  absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
-                                                                      absl::Time to,
-                                                                      int64_t after_id,
-                                                                      int limit) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListTreatmentsStartedBetween(from, to, after_id, limit);
-  }
-  absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from, absl::Time to,
-                                                                     int64_t after_id,
-                                                                     int limit) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListCartridgesOpenedBetween(from, to, after_id, limit);
-  }
-  absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
-                                                            int64_t after_id, int limit) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListLoadsCreatedBetween(from, to, after_id, limit);
-  }
-  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(absl::CivilDay first,
-                                                                       absl::CivilDay last) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    return reader_.ListBowieDickTestsBetween(first, last);
-  }
-  // ---- End of reporting reads.
-
-  absl::StatusOr<int64_t> InsertLot(const Lot& lot) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    for (const auto& [id, l] : state_.lots) {
-      if (l.gtin == lot.gtin && l.lot == lot.lot) {
-        return absl::AlreadyExistsError(StrCat("lot (", lot.gtin, ", ", lot.lot, ") exists"));
-      }
-    }
-    Lot stored = lot;
-    stored.id = state_.next_lot_id++;
-    stored.expired = false;  // derived, never stored
-    state_.lots[stored.id] = stored;
-    return stored.id;
-  }
-
-  absl::Status UpdateLotState(int64_t lot_id, LotState state, std::string_view reason,
-                              absl::Time at, std::string_view by) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    auto it = state_.lots.find(lot_id);
-    if (it == state_.lots.end()) return absl::NotFoundError(StrCat("no lot ", lot_id));
-    it->second.state = state;
-    it->second.state_reason = std::string(reason);
-    it->second.state_changed_at = at;
-    it->second.state_changed_by = std::string(by);
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<int64_t> InsertCartridge(const Cartridge& cartridge) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    if (!state_.lots.contains(cartridge.lot.id)) {
-      return absl::FailedPreconditionError(StrCat("no lot ", cartridge.lot.id));
-    }
-    for (const auto& [id, c] : state_.cartridges) {
-      if (c.gtin == cartridge.gtin && c.serial == cartridge.serial) {
-        return absl::AlreadyExistsError(
-            StrCat("unit (", cartridge.gtin, ", ", cartridge.serial, ") exists"));
-      }
-    }
-    Cartridge stored = cartridge;
-    stored.id = state_.next_cartridge_id++;
-    stored.lot = Lot{.id = cartridge.lot.id};
-    state_.cartridges[stored.id] = stored;
-    return stored.id;
-  }
-
-  absl::Status RecordUse(int64_t cartridge_id, const CartridgeUse& use) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    auto it = state_.cartridges.find(cartridge_id);
-    if (it == state_.cartridges.end()) return absl::NotFoundError(StrCat("no unit ", cartridge_id));
-    Cartridge& c = it->second;
-    if (c.use.has_value()) {
-      return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " already has a use"));
-    }
-    if (c.discard.has_value()) {
-      return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " was discarded"));
-    }
-    if (!state_.treatments.contains(use.treatment_id)) {
-      return absl::FailedPreconditionError(StrCat("no treatment ", use.treatment_id));
-    }
-    c.use = use;
-    c.state = CartridgeState::kOpened;
-    return absl::OkStatus();
-  }
-
-  absl::Status RecordDisposal(int64_t cartridge_id, const Disposal& disposal) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    auto it = state_.cartridges.find(cartridge_id);
-    if (it == state_.cartridges.end()) return absl::NotFoundError(StrCat("no unit ", cartridge_id));
-    Cartridge& c = it->second;
-    if (!c.use.has_value()) {
-      return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " was never opened"));
-    }
-    if (c.disposal.has_value()) {
-      return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " already disposed"));
-    }
-    c.disposal = disposal;
-    c.state = CartridgeState::kDisposed;
-    return absl::OkStatus();
-  }
-
-  absl::Status RecordDiscard(int64_t cartridge_id, const Discard& discard) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    auto it = state_.cartridges.find(cartridge_id);
-    if (it == state_.cartridges.end()) return absl::NotFoundError(StrCat("no unit ", cartridge_id));
-    Cartridge& c = it->second;
-    if (c.use.has_value() || c.discard.has_value()) {
-      return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " is not in stock"));
-    }
-    c.discard = discard;
-    c.state = CartridgeState::kDiscarded;
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<int64_t> InsertTreatment(const Treatment& treatment) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    Treatment stored = treatment;
-    stored.id = state_.next_treatment_id++;
-    state_.treatments[stored.id] = stored;
-    return stored.id;
-  }
-
-  absl::Status EndTreatment(int64_t id, absl::Time at, std::string_view by) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    auto it = state_.treatments.find(id);
-    if (it == state_.treatments.end()) return absl::NotFoundError(StrCat("no treatment ", id));
-    if (it->second.ended_at.has_value()) {
-      return absl::FailedPreconditionError(StrCat("treatment ", id, " already ended"));
-    }
-    it->second.ended_at = at;
-    it->second.ended_by = std::string(by);
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<int64_t> AppendEvent(const Event& event) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    Event stored = event;
-    stored.seq = state_.next_event_seq++;
-    state_.events.push_back(stored);
-    return stored.seq;
-  }
-
-  absl::Status SaveRequest(const StoredRequest& request) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    if (request.request_id.empty()) return absl::InvalidArgumentError("empty request id");
-    if (!state_.requests.emplace(request.request_id, request).second) {
-      return absl::AlreadyExistsError(StrCat("request ", request.request_id, " exists"));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<int64_t> InsertItem(const ReusableItem& item) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    for (const auto& [id, i] : state_.items) {
-      if (i.serial == item.serial) {
-        return absl::AlreadyExistsError(StrCat("item ", item.serial, " exists"));
-      }
-    }
-    ReusableItem stored = item;
-    stored.id = state_.next_item_id++;
-    state_.items[stored.id] = stored;
-    return stored.id;
-  }
-
-  absl::Status UpdateItem(const ReusableItem& item) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    auto it = state_.items.find(item.id);
-    if (it == state_.items.end()) return absl::NotFoundError(StrCat("no item ", item.id));
-    if (item.load_id != 0 && !state_.loads.contains(item.load_id)) {
-      return absl::FailedPreconditionError(StrCat("no load ", item.load_id));
-    }
-    if (item.treatment_id != 0 && !state_.treatments.contains(item.treatment_id)) {
-      return absl::FailedPreconditionError(StrCat("no treatment ", item.treatment_id));
-    }
-    ReusableItem& stored = it->second;
-    stored.state = item.state;
-    stored.cycles = item.cycles;
-    stored.load_id = item.load_id;
-    stored.sterile_until = item.sterile_until;
-    stored.treatment_id = item.treatment_id;
-    stored.state_reason = item.state_reason;
-    stored.maintenance_due = item.maintenance_due;
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<int64_t> InsertSterilizer(const Sterilizer& sterilizer) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    for (const auto& [id, st] : state_.sterilizers) {
-      if (st.name == sterilizer.name) {
-        return absl::AlreadyExistsError(StrCat("steriliser ", sterilizer.name, " exists"));
-      }
-    }
-    Sterilizer stored = sterilizer;
-    stored.id = state_.next_sterilizer_id++;
-    state_.sterilizers[stored.id] = stored;
-    return stored.id;
-  }
-
-  absl::Status UpdateSterilizer(const Sterilizer& sterilizer) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    auto it = state_.sterilizers.find(sterilizer.id);
-    if (it == state_.sterilizers.end()) {
-      return absl::NotFoundError(StrCat("no steriliser ", sterilizer.id));
-    }
-    Sterilizer& stored = it->second;
-    stored.last_cycle_number = sterilizer.last_cycle_number;
-    stored.in_service = sterilizer.in_service;
-    stored.out_of_service_reason = sterilizer.out_of_service_reason;
-    stored.out_of_service_at = sterilizer.out_of_service_at;
-    stored.negative_tests_since_out_of_service = sterilizer.negative_tests_since_out_of_service;
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<int64_t> InsertLoad(const Load& load) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    if (!state_.sterilizers.contains(load.sterilizer_id)) {
-      return absl::FailedPreconditionError(StrCat("no steriliser ", load.sterilizer_id));
-    }
-    for (const auto& [id, l] : state_.loads) {
-      if (l.sterilizer_id == load.sterilizer_id && l.cycle_number == load.cycle_number) {
-        return absl::AlreadyExistsError(StrCat("cycle ", load.cycle_number, " of steriliser ",
-                                               load.sterilizer_id, " exists"));
-      }
-    }
-    for (int64_t item_id : load.item_ids) {
-      if (!state_.items.contains(item_id)) {
-        return absl::FailedPreconditionError(StrCat("no item ", item_id));
-      }
-    }
-    // Only the load and its contents; results come later, and joined fields are not stored.
-    Load stored = load;
-    stored.id = state_.next_load_id++;
-    stored.sterilizer_name.clear();
-    stored.item_serials.clear();
-    stored.parameters.reset();
-    stored.chemical_indicators.clear();
-    stored.bi.reset();
-    stored.signature.reset();
-    state_.loads[stored.id] = stored;
-    return stored.id;
-  }
-
-  absl::Status RecordParameters(int64_t load_id, const CycleParameters& parameters) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    auto it = state_.loads.find(load_id);
-    if (it == state_.loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
-    if (it->second.parameters.has_value()) {
-      return absl::AlreadyExistsError(StrCat("load ", load_id, " has parameters"));
-    }
-    it->second.parameters = parameters;
-    return absl::OkStatus();
-  }
-
-  absl::Status RecordBi(int64_t load_id, const BiologicalIndicator& bi) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    auto it = state_.loads.find(load_id);
-    if (it == state_.loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
-    if (it->second.bi.has_value()) {
-      return absl::AlreadyExistsError(StrCat("load ", load_id, " has a BI result"));
-    }
-    it->second.bi = bi;
-    return absl::OkStatus();
-  }
-
-  absl::Status AddChemicalIndicator(int64_t load_id, const ChemicalIndicator& ci) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    auto it = state_.loads.find(load_id);
-    if (it == state_.loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
-    for (const ChemicalIndicator& existing : it->second.chemical_indicators) {
-      if (existing.type == ci.type) {
-        return absl::AlreadyExistsError(
-            StrCat("load ", load_id, " has a type ", ci.type, " CI result"));
-      }
-    }
-    it->second.chemical_indicators.push_back(ci);
-    return absl::OkStatus();
-  }
-
-  absl::Status SetLoadReleaseState(int64_t load_id, ReleaseState state,
-                                   const Signature& signature) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    auto it = state_.loads.find(load_id);
-    if (it == state_.loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
-    it->second.release_state = state;
-    it->second.signature = signature;
-    return absl::OkStatus();
-  }
-
-  absl::StatusOr<int64_t> InsertBowieDickTest(const BowieDickTest& test) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    if (!state_.sterilizers.contains(test.sterilizer_id)) {
-      return absl::FailedPreconditionError(StrCat("no steriliser ", test.sterilizer_id));
-    }
-    BowieDickTest stored = test;
-    stored.id = state_.next_bowie_dick_id++;
-    state_.bowie_dick_tests[stored.id] = stored;
-    return stored.id;
-  }
-
-  absl::Status RecordItemUse(const ItemUse& use) override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
-    if (!state_.items.contains(use.item_id)) {
-      return absl::FailedPreconditionError(StrCat("no item ", use.item_id));
-    }
-    if (!state_.treatments.contains(use.treatment_id)) {
-      return absl::FailedPreconditionError(StrCat("no treatment ", use.treatment_id));
-    }
-    if (use.load_id != 0 && !state_.loads.contains(use.load_id)) {
-      return absl::FailedPreconditionError(StrCat("no load ", use.load_id));
-    }
-    state_.item_uses.push_back(use);
-    return absl::OkStatus();
-  }
+  CartridgeWrites& cartridges() override { return repos_; }
+  SterilizationWrites& sterilization() override { return repos_; }
+  AuditLogWrites& audit() override { return repos_; }
+  ReportReads& reports() override { return repos_; }
 
   absl::Status Commit() override {
-    if (absl::Status s = CheckLive(); !s.ok()) return s;
+    if (!live_) return absl::FailedPreconditionError("write transaction already committed");
+    live_ = false;
     store_->Publish(std::move(state_));
-    done_ = true;
     writer_.unlock();
     return absl::OkStatus();
   }
 
  private:
-  absl::Status CheckLive() const {
-    if (done_) return absl::FailedPreconditionError("write transaction already committed");
-    return absl::OkStatus();
-  }
-
   FakeStore* const store_;
   std::unique_lock<std::mutex> writer_;
   FakeStoreState state_;
-  const StateReader reader_{&state_};
-  bool done_ = false;
+  bool live_ = true;
+  FakeRepositories repos_{&state_, &live_};
 };
 
 absl::StatusOr<std::unique_ptr<ReadTransaction>> FakeStore::BeginRead() {
@@ -924,163 +726,23 @@ void FakeStore::Publish(FakeStoreState state) {
 
 namespace {
 
-class FaultInjectingWriteTransaction : public WriteTransaction {
+// Forwards the repositories untouched; only the commit can be made to fail.
+class FaultInjectingWriteTransaction final : public WriteTransaction {
  public:
   FaultInjectingWriteTransaction(std::unique_ptr<WriteTransaction> base,
                                  std::atomic<bool>* fail_next_commit)
       : base_(std::move(base)), fail_next_commit_(fail_next_commit) {}
 
-  absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) override {
-    return base_->FindLot(gtin, lot);
-  }
-  absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) override {
-    return base_->ListLots(filter);
-  }
-  absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) override {
-    return base_->CountUnitsInStock(lot_id);
-  }
-  absl::StatusOr<std::optional<Cartridge>> FindCartridge(std::string_view gtin,
-                                                         std::string_view serial) override {
-    return base_->FindCartridge(gtin, serial);
-  }
-  absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& filter) override {
-    return base_->ListCartridges(filter);
-  }
-  absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) override {
-    return base_->FindTreatment(id);
-  }
-  absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& filter) override {
-    return base_->ListTreatments(filter);
-  }
-  absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) override {
-    return base_->ListEvents(filter);
-  }
-  absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& filter) override {
-    return base_->ListAuditEntries(filter);
-  }
-  absl::StatusOr<int64_t> LastEventSeq() override { return base_->LastEventSeq(); }
-  absl::StatusOr<AuditChainCheck> VerifyAuditChain() override { return base_->VerifyAuditChain(); }
-  absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
-    return base_->FindRequest(request_id);
-  }
-  absl::StatusOr<int64_t> InsertLot(const Lot& lot) override { return base_->InsertLot(lot); }
-  absl::Status UpdateLotState(int64_t lot_id, LotState state, std::string_view reason,
-                              absl::Time at, std::string_view by) override {
-    return base_->UpdateLotState(lot_id, state, reason, at, by);
-  }
-  absl::StatusOr<int64_t> InsertCartridge(const Cartridge& cartridge) override {
-    return base_->InsertCartridge(cartridge);
-  }
-  absl::Status RecordUse(int64_t cartridge_id, const CartridgeUse& use) override {
-    return base_->RecordUse(cartridge_id, use);
-  }
-  absl::Status RecordDisposal(int64_t cartridge_id, const Disposal& disposal) override {
-    return base_->RecordDisposal(cartridge_id, disposal);
-  }
-  absl::Status RecordDiscard(int64_t cartridge_id, const Discard& discard) override {
-    return base_->RecordDiscard(cartridge_id, discard);
-  }
-  absl::StatusOr<int64_t> InsertTreatment(const Treatment& treatment) override {
-    return base_->InsertTreatment(treatment);
-  }
-  absl::Status EndTreatment(int64_t id, absl::Time at, std::string_view by) override {
-    return base_->EndTreatment(id, at, by);
-  }
-  absl::StatusOr<int64_t> AppendEvent(const Event& event) override {
-    return base_->AppendEvent(event);
-  }
-  absl::Status SaveRequest(const StoredRequest& request) override {
-    return base_->SaveRequest(request);
-  }
-  absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) override {
-    return base_->FindItem(serial);
-  }
-  absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) override {
-    return base_->FindItemById(id);
-  }
-  absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& filter) override {
-    return base_->ListItems(filter);
-  }
-  absl::StatusOr<std::optional<Sterilizer>> FindSterilizer(std::string_view name) override {
-    return base_->FindSterilizer(name);
-  }
-  absl::StatusOr<std::optional<Sterilizer>> FindSterilizerById(int64_t id) override {
-    return base_->FindSterilizerById(id);
-  }
-  absl::StatusOr<std::vector<Sterilizer>> ListSterilizers(int64_t after_id, int limit) override {
-    return base_->ListSterilizers(after_id, limit);
-  }
-  absl::StatusOr<std::optional<Load>> FindLoad(int64_t id) override { return base_->FindLoad(id); }
-  absl::StatusOr<std::optional<Load>> FindLoadByCycle(int64_t sterilizer_id,
-                                                      int64_t cycle_number) override {
-    return base_->FindLoadByCycle(sterilizer_id, cycle_number);
-  }
-  absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& filter) override {
-    return base_->ListLoads(filter);
-  }
-  absl::StatusOr<std::optional<int64_t>> FindOpenLoadOfItem(int64_t item_id) override {
-    return base_->FindOpenLoadOfItem(item_id);
-  }
-  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTests(int64_t sterilizer_id,
-                                                                absl::CivilDay day) override {
-    return base_->ListBowieDickTests(sterilizer_id, day);
-  }
-  absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& filter) override {
-    return base_->ListItemUses(filter);
-  }
-  // ---- Reporting reads (issue 5).
-  absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
-                                                                      absl::Time to,
-                                                                      int64_t after_id,
-                                                                      int limit) override {
-    return base_->ListTreatmentsStartedBetween(from, to, after_id, limit);
-  }
-  absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from, absl::Time to,
-                                                                     int64_t after_id,
-                                                                     int limit) override {
-    return base_->ListCartridgesOpenedBetween(from, to, after_id, limit);
-  }
-  absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
-                                                            int64_t after_id, int limit) override {
-    return base_->ListLoadsCreatedBetween(from, to, after_id, limit);
-  }
-  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(absl::CivilDay first,
-                                                                       absl::CivilDay last) override {
-    return base_->ListBowieDickTestsBetween(first, last);
-  }
-  // ---- End of reporting reads.
-  absl::StatusOr<int64_t> InsertItem(const ReusableItem& item) override {
-    return base_->InsertItem(item);
-  }
-  absl::Status UpdateItem(const ReusableItem& item) override { return base_->UpdateItem(item); }
-  absl::StatusOr<int64_t> InsertSterilizer(const Sterilizer& sterilizer) override {
-    return base_->InsertSterilizer(sterilizer);
-  }
-  absl::Status UpdateSterilizer(const Sterilizer& sterilizer) override {
-    return base_->UpdateSterilizer(sterilizer);
-  }
-  absl::StatusOr<int64_t> InsertLoad(const Load& load) override { return base_->InsertLoad(load); }
-  absl::Status RecordParameters(int64_t load_id, const CycleParameters& parameters) override {
-    return base_->RecordParameters(load_id, parameters);
-  }
-  absl::Status RecordBi(int64_t load_id, const BiologicalIndicator& bi) override {
-    return base_->RecordBi(load_id, bi);
-  }
-  absl::Status AddChemicalIndicator(int64_t load_id, const ChemicalIndicator& ci) override {
-    return base_->AddChemicalIndicator(load_id, ci);
-  }
-  absl::Status SetLoadReleaseState(int64_t load_id, ReleaseState state,
-                                   const Signature& signature) override {
-    return base_->SetLoadReleaseState(load_id, state, signature);
-  }
-  absl::StatusOr<int64_t> InsertBowieDickTest(const BowieDickTest& test) override {
-    return base_->InsertBowieDickTest(test);
-  }
-  absl::Status RecordItemUse(const ItemUse& use) override { return base_->RecordItemUse(use); }
+  CartridgeWrites& cartridges() override { return base_->cartridges(); }
+  SterilizationWrites& sterilization() override { return base_->sterilization(); }
+  AuditLogWrites& audit() override { return base_->audit(); }
+  ReportReads& reports() override { return base_->reports(); }
+
   absl::Status Commit() override {
     // The base transaction is left uncommitted and rolls back when this one is destroyed.
-    if (fail_next_commit_->exchange(false))
+    if (fail_next_commit_->exchange(false)) {
       return absl::UnavailableError("injected commit failure");
+    }
     return base_->Commit();
   }
 

@@ -55,6 +55,8 @@ struct FakeStoreState {
   int64_t next_sterilizer_id = 1;
   int64_t next_load_id = 1;
   int64_t next_bowie_dick_id = 1;
+  int64_t audit_head_seq = 0;
+  std::string audit_head_hash;
 };
 
 class FakeStore : public Store {
@@ -71,7 +73,7 @@ class FakeStore : public Store {
   // Number of successful commits so far.
   int commits() const { return commits_.load(); }
   // Tampering, for tests of the audit-trail check: removes the committed event `seq`, leaving a
-  // gap that VerifyAuditChain reports.
+  // gap that core's audit chain verification reports.
   void RemoveEventForTest(int64_t seq);
 
  private:

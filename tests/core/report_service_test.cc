@@ -15,11 +15,13 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "steritrack/audit_chain.h"
 #include "steritrack/error.h"
 #include "steritrack/model.h"
 #include "steritrack/sterilization.h"
 #include "steritrack/strings.h"
 #include "tests/core/fake_store.h"
+#include "tests/test_sha256.h"
 
 namespace steritrack {
 namespace {
@@ -78,7 +80,7 @@ class ReportServiceTest : public ::testing::Test {
             .lot = std::string(name),
             .expiry = expiry,
             .created_at = Utc(2026, 10, 1)};
-      auto id = tx.InsertLot(l);
+      auto id = tx.cartridges().InsertLot(l);
       EXPECT_TRUE(id.ok()) << id.status();
       return *id;
     };
@@ -89,7 +91,7 @@ class ReportServiceTest : public ::testing::Test {
     lot_o_ = lot(kGtinB, "LOT-O", absl::CivilDay(2027, 1, 31));
 
     auto treatment = [&](std::string_view room, std::string_view client, absl::Time at) {
-      auto id = tx.InsertTreatment(Treatment{.room = std::string(room),
+      auto id = tx.cartridges().InsertTreatment(Treatment{.room = std::string(room),
                                              .clinician = "dr.lee",
                                              .client_ref = std::string(client),
                                              .started_at = at,
@@ -112,12 +114,12 @@ class ReportServiceTest : public ::testing::Test {
                   .received_at = Utc(2026, 10, 2),
                   .received_by = "clerk"};
       c.lot.id = lot_id;
-      auto id = tx.InsertCartridge(c);
+      auto id = tx.cartridges().InsertCartridge(c);
       EXPECT_TRUE(id.ok()) << id.status();
       return *id;
     };
     auto open = [&](int64_t id, int64_t treatment_id, std::string_view room, absl::Time at) {
-      ASSERT_TRUE(tx.RecordUse(id, CartridgeUse{.treatment_id = treatment_id,
+      ASSERT_TRUE(tx.cartridges().RecordUse(id, CartridgeUse{.treatment_id = treatment_id,
                                                 .room = std::string(room),
                                                 .at = at,
                                                 .by = "nurse.kim"})
@@ -125,7 +127,7 @@ class ReportServiceTest : public ::testing::Test {
     };
     auto dispose = [&](int64_t id, absl::Time at) {
       ASSERT_TRUE(
-          tx.RecordDisposal(id, Disposal{.container_id = "SHARPS-1", .at = at, .by = "nurse.kim"})
+          tx.cartridges().RecordDisposal(id, Disposal{.container_id = "SHARPS-1", .at = at, .by = "nurse.kim"})
               .ok());
     };
     const int64_t c1 = unit(lot_a_, kGtinA, "C1");
@@ -153,23 +155,23 @@ class ReportServiceTest : public ::testing::Test {
     unit(lot_q_, kGtinB, "C9");                   // in stock, quarantined lot
     unit(lot_x_, kGtinB, "C8");                   // in stock, expired lot
     const int64_t c13 = unit(lot_a_, kGtinA, "C13");
-    ASSERT_TRUE(tx.RecordDiscard(
+    ASSERT_TRUE(tx.cartridges().RecordDiscard(
                       c13, Discard{.reason = "dropped", .at = Utc(2026, 11, 4), .by = "nurse.kim"})
                     .ok());
 
-    ASSERT_TRUE(tx.UpdateLotState(lot_r_, LotState::kRecalled, "FSCA-7", Utc(2026, 11, 20, 14, 0),
+    ASSERT_TRUE(tx.cartridges().UpdateLotState(lot_r_, LotState::kRecalled, "FSCA-7", Utc(2026, 11, 20, 14, 0),
                                   "manager")
                     .ok());
     ASSERT_TRUE(
-        tx.UpdateLotState(lot_q_, LotState::kQuarantined, "damp box", Utc(2026, 11, 21), "manager")
+        tx.cartridges().UpdateLotState(lot_q_, LotState::kQuarantined, "damp box", Utc(2026, 11, 21), "manager")
             .ok());
     ASSERT_TRUE(
-        tx.UpdateLotState(lot_o_, LotState::kRecalled, "old recall", Utc(2026, 10, 15), "manager")
+        tx.cartridges().UpdateLotState(lot_o_, LotState::kRecalled, "old recall", Utc(2026, 10, 15), "manager")
             .ok());
 
     // Sterilisers and their loads.
     auto sterilizer = [&](std::string_view name, SterilizerType type) {
-      auto id = tx.InsertSterilizer(
+      auto id = tx.sterilization().InsertSterilizer(
           Sterilizer{.name = std::string(name), .type = type, .created_at = Utc(2026, 1, 1)});
       EXPECT_TRUE(id.ok()) << id.status();
       return *id;
@@ -177,7 +179,7 @@ class ReportServiceTest : public ::testing::Test {
     const int64_t s1 = sterilizer("AUTOCLAVE1", SterilizerType::kPreVacuum);
     const int64_t s2 = sterilizer("GRAVITY1", SterilizerType::kGravity);
     auto bowie_dick = [&](int64_t s, absl::CivilDay day, IndicatorResult result, absl::Time at) {
-      ASSERT_TRUE(tx.InsertBowieDickTest(BowieDickTest{.sterilizer_id = s,
+      ASSERT_TRUE(tx.sterilization().InsertBowieDickTest(BowieDickTest{.sterilizer_id = s,
                                                        .day = day,
                                                        .result = result,
                                                        .operator_name = "sp",
@@ -192,7 +194,7 @@ class ReportServiceTest : public ::testing::Test {
 
     auto load = [&](int64_t s, int64_t cycle, absl::Time at, bool bi_required = false,
                     bool test_cycle = false) {
-      auto id = tx.InsertLoad(Load{.sterilizer_id = s,
+      auto id = tx.sterilization().InsertLoad(Load{.sterilizer_id = s,
                                    .cycle_number = cycle,
                                    .cycle_type = "134C-4MIN",
                                    .test_cycle = test_cycle,
@@ -203,7 +205,7 @@ class ReportServiceTest : public ::testing::Test {
       return *id;
     };
     auto params = [&](int64_t l, absl::Time at, bool passed) {
-      ASSERT_TRUE(tx.RecordParameters(l, CycleParameters{.started_at = at,
+      ASSERT_TRUE(tx.sterilization().RecordParameters(l, CycleParameters{.started_at = at,
                                                          .ended_at = at + absl::Minutes(30),
                                                          .exposure_seconds = 240,
                                                          .temperature_c = 134,
@@ -214,7 +216,7 @@ class ReportServiceTest : public ::testing::Test {
                       .ok());
     };
     auto ci = [&](int64_t l, IndicatorResult result, absl::Time at) {
-      ASSERT_TRUE(tx.AddChemicalIndicator(
+      ASSERT_TRUE(tx.sterilization().AddChemicalIndicator(
                         l,
                         ChemicalIndicator{
                             .type = 5, .result = result, .recorded_by = "sp", .recorded_at = at})
@@ -222,7 +224,7 @@ class ReportServiceTest : public ::testing::Test {
     };
     auto sign = [&](int64_t l, ReleaseState state, absl::Time at) {
       ASSERT_TRUE(
-          tx.SetLoadReleaseState(l, state, Signature{.by = "sp", .at = at, .meaning = "reviewed"})
+          tx.sterilization().SetLoadReleaseState(l, state, Signature{.by = "sp", .at = at, .meaning = "reviewed"})
               .ok());
     };
     const int64_t ld1 = load(s1, 1, Utc(2026, 11, 3, 8, 0));
@@ -237,7 +239,7 @@ class ReportServiceTest : public ::testing::Test {
     const int64_t ld4 = load(s1, 4, Utc(2026, 11, 20, 8, 0), /*bi_required=*/true);
     params(ld4, Utc(2026, 11, 20, 8, 0), true);
     ci(ld4, IndicatorResult::kPass, Utc(2026, 11, 20, 8, 40));
-    ASSERT_TRUE(tx.RecordBi(ld4, BiologicalIndicator{.product = "spore",
+    ASSERT_TRUE(tx.sterilization().RecordBi(ld4, BiologicalIndicator{.product = "spore",
                                                      .lot = "BI-1",
                                                      .result = BiResult::kNegative,
                                                      .control_result = BiResult::kPositive,
@@ -259,7 +261,7 @@ class ReportServiceTest : public ::testing::Test {
   }
 
   ReportService Service(absl::Duration limit = absl::Hours(4)) {
-    return ReportService({.store = &store_,
+    return ReportService({.store = &store_, .sha256 = TestSha256(),
                           .clock = &clock_,
                           .clinic_time_zone = absl::UTCTimeZone(),
                           .disposal_limit = limit});
@@ -270,7 +272,7 @@ class ReportServiceTest : public ::testing::Test {
     auto tx_or = store_.BeginWrite();
     ASSERT_TRUE(tx_or.ok()) << tx_or.status();
     WriteTransaction& tx = **tx_or;
-    auto add = [&](Event e) { ASSERT_TRUE(tx.AppendEvent(e).ok()); };
+    auto add = [&](Event e) { ASSERT_TRUE(audit_chain::Append(tx.audit(), *TestSha256(), e).ok()); };
     add(Event{.at = Utc(2026, 11, 10, 10, 58), .actor = "nurse.kim",
               .action = "CARTRIDGE_OPEN_REFUSED", .lot_id = lot_r_, .cartridge_id = c11_,
               .treatment_id = t3_, .detail = "LOT_RECALLED: lot LOT-R is recalled: FSCA-7",

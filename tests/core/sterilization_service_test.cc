@@ -26,6 +26,7 @@
 #include "steritrack/sterilization.h"
 #include "steritrack/strings.h"
 #include "tests/core/fake_store.h"
+#include "tests/test_sha256.h"
 
 namespace steritrack {
 namespace {
@@ -80,9 +81,9 @@ class SterilizationServiceTest : public ::testing::Test {
   void UseClinicTimeZone(absl::TimeZone zone) {
     zone_ = zone;
     service_ = std::make_unique<SterilizationService>(SterilizationServiceOptions{
-        .store = &faulty_store_, .clock = &clock_, .clinic_time_zone = zone});
+        .store = &faulty_store_, .sha256 = TestSha256(), .clock = &clock_, .clinic_time_zone = zone});
     cartridges_ = std::make_unique<CartridgeService>(CartridgeServiceOptions{
-        .store = &faulty_store_, .clock = &clock_, .clinic_time_zone = zone});
+        .store = &faulty_store_, .sha256 = TestSha256(), .clock = &clock_, .clinic_time_zone = zone});
   }
 
   SterilizationService& service() { return *service_; }
@@ -219,21 +220,21 @@ class SterilizationServiceTest : public ::testing::Test {
 
   ReusableItem StoredItem(std::string_view serial) {
     std::unique_ptr<ReadTransaction> tx = *store_.BeginRead();
-    std::optional<ReusableItem> item = *tx->FindItem(serial);
+    std::optional<ReusableItem> item = *tx->sterilization().FindItem(serial);
     EXPECT_TRUE(item.has_value()) << serial;
     return item.value_or(ReusableItem{});
   }
 
   Load StoredLoad(int64_t id) {
     std::unique_ptr<ReadTransaction> tx = *store_.BeginRead();
-    std::optional<Load> load = *tx->FindLoad(id);
+    std::optional<Load> load = *tx->sterilization().FindLoad(id);
     EXPECT_TRUE(load.has_value()) << id;
     return load.value_or(Load{});
   }
 
   Sterilizer StoredSterilizer(std::string_view name = "AC-1") {
     std::unique_ptr<ReadTransaction> tx = *store_.BeginRead();
-    std::optional<Sterilizer> s = *tx->FindSterilizer(name);
+    std::optional<Sterilizer> s = *tx->sterilization().FindSterilizer(name);
     EXPECT_TRUE(s.has_value()) << name;
     return s.value_or(Sterilizer{});
   }
@@ -570,7 +571,7 @@ TEST_F(SterilizationServiceTest, SterileItemWhoseLoadIsNotReleasedIsRefused) {
   const Load load = MustLoadAndRelease(1, {"HP-0001"});
   {
     std::unique_ptr<WriteTransaction> tx = *store_.BeginWrite();
-    ASSERT_TRUE(tx->SetLoadReleaseState(load.id, ReleaseState::kQuarantined,
+    ASSERT_TRUE(tx->sterilization().SetLoadReleaseState(load.id, ReleaseState::kQuarantined,
                                         Signature{.by = "db", .at = kNow, .meaning = "manual"})
                     .ok());
     ASSERT_TRUE(tx->Commit().ok());
@@ -783,7 +784,7 @@ TEST_F(SterilizationServiceTest, ReleaseIsRefusedForEachMissingOrFailedResultAnd
     std::unique_ptr<WriteTransaction> tx = *store_.BeginWrite();
     BiologicalIndicator bi = Bi(BiResult::kPositive);
     bi.read_at = kNow;
-    ASSERT_TRUE(tx->RecordBi(positive.id, bi).ok());
+    ASSERT_TRUE(tx->sterilization().RecordBi(positive.id, bi).ok());
     ASSERT_TRUE(tx->Commit().ok());
   }
   expect_refused(positive, "LOAD_BI_POSITIVE");

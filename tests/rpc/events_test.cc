@@ -29,6 +29,7 @@
 #include "steritrack/strings.h"
 #include "steritrack/v1/audit.grpc.pb.h"
 #include "steritrack/v1/events.grpc.pb.h"
+#include "tests/test_sha256.h"
 
 namespace steritrack {
 namespace {
@@ -57,8 +58,8 @@ class EventStreamTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     core_ = std::make_unique<CartridgeService>(
-        CartridgeServiceOptions{.store = store_.get(), .clock = &clock_, .commits = &commits_});
-    audit_ = std::make_unique<AuditService>(AuditServiceOptions{.store = store_.get()});
+        CartridgeServiceOptions{.store = store_.get(), .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_});
+    audit_ = std::make_unique<AuditService>(AuditServiceOptions{.store = store_.get(), .sha256 = TestSha256()});
     auto log = std::make_shared<spdlog::logger>("events_test",
                                                 std::make_shared<spdlog::sinks::null_sink_mt>());
     absl::StatusOr<std::unique_ptr<rpc::RpcServer>> server =
@@ -94,7 +95,7 @@ class EventStreamTest : public ::testing::Test {
 
   int64_t LastSeq() {
     std::unique_ptr<ReadTransaction> tx = *store_->BeginRead();
-    return *tx->LastEventSeq();
+    return *tx->audit().LastEventSeq();
   }
 
   static void Deadline(grpc::ClientContext& ctx, int seconds = 60) {

@@ -37,6 +37,7 @@
 #include "steritrack/strings.h"
 #include "steritrack/v1/inventory.grpc.pb.h"
 #include "steritrack/v1/treatment.grpc.pb.h"
+#include "tests/test_sha256.h"
 
 namespace steritrack {
 namespace {
@@ -194,7 +195,7 @@ class RpcTest : public ::testing::Test {
     store_ = *std::move(store);
     gate_ = std::make_unique<GateStore>(store_.get());
     core_ = std::make_unique<CartridgeService>(
-        CartridgeServiceOptions{.store = gate_.get(), .clock = &clock_});
+        CartridgeServiceOptions{.store = gate_.get(), .sha256 = TestSha256(), .clock = &clock_});
     log_sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
     log_ = std::make_shared<spdlog::logger>("rpc_test", log_sink_);
     log_->set_pattern("%l %v");
@@ -694,7 +695,7 @@ TEST_F(RpcTest, ShutdownWithAGracePeriodLetsAnInFlightCallFinish) {
   ASSERT_TRUE(in_flight.ok()) << in_flight.error_code() << " " << in_flight.error_message();
   EXPECT_EQ(opened.state(), v1::CARTRIDGE_STATE_OPENED);
   std::unique_ptr<ReadTransaction> read = *store_->BeginRead();
-  std::optional<Cartridge> stored = *read->FindCartridge(kGtin, "S1");
+  std::optional<Cartridge> stored = *read->cartridges().FindCartridge(kGtin, "S1");
   ASSERT_TRUE(stored.has_value());
   EXPECT_EQ(stored->state, CartridgeState::kOpened);
   // And the server no longer answers.

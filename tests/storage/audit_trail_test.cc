@@ -20,13 +20,14 @@
 #include "gtest/gtest.h"
 #include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
-#include "server/storage/audit_chain.h"
+#include "steritrack/audit_chain.h"
 #include "server/storage/schema.h"
 #include "server/storage/sqlite_store.h"
 #include "steritrack/clock.h"
 #include "steritrack/model.h"
 #include "steritrack/store.h"
 #include "steritrack/strings.h"
+#include "tests/test_sha256.h"
 
 namespace steritrack {
 namespace {
@@ -109,7 +110,7 @@ class AuditTrailTest : public ::testing::Test {
     {
       absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = original_});
       ASSERT_TRUE(store.ok()) << store.status();
-      CartridgeService core({.store = store->get(), .clock = &clock_});
+      CartridgeService core({.store = store->get(), .sha256 = TestSha256(), .clock = &clock_});
       const WriteContext nurse{.actor = "nurse.kim", .request_id = ""};
       const WriteContext clerk{.actor = "clerk.ana", .request_id = ""};
       ASSERT_TRUE(core.Receive({.actor = "clerk.ana", .request_id = "delivery-1"}, {Unit("S1"), Unit("S2"), Unit("S3"), Unit("S4")}).ok());
@@ -125,7 +126,7 @@ class AuditTrailTest : public ::testing::Test {
       ASSERT_TRUE(core.EndTreatment(nurse, t2->id).ok());
       ASSERT_TRUE(core.RecallLot(clerk, kGtin, "LOT-A", "supplier notice 12").ok());
       std::unique_ptr<ReadTransaction> tx = *(*store)->BeginRead();
-      entries_ = *tx->ListAuditEntries({.limit = 1000});
+      entries_ = *tx->audit().ListAuditEntries({.limit = 1000});
     }  // closing the store checkpoints the WAL into the file
     ASSERT_GE(entries_.size(), 12u);
   }
@@ -146,7 +147,7 @@ class AuditTrailTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = path});
     EXPECT_TRUE(store.ok()) << store.status();
     if (!store.ok()) return {.intact = false, .problem = "cannot open"};
-    AuditService audit({.store = store->get()});
+    AuditService audit({.store = store->get(), .sha256 = TestSha256()});
     absl::StatusOr<AuditChainCheck> check = audit.Verify();
     EXPECT_TRUE(check.ok()) << check.status();
     return check.ok() ? *check : AuditChainCheck{.intact = false, .problem = "verify failed"};
@@ -287,7 +288,7 @@ TEST_F(AuditTrailTest, AForgedHashForAnAlteredEntryIsCaughtAtThatEntry) {
   ASSERT_EQ(forged.seq, seq);
   forged.detail = "opened for nobody";
   const std::string prev = entries_[seq - 2].hash;
-  const std::string hash = audit_chain::EntryHash(prev, forged);
+  const std::string hash = audit_chain::EntryHash(*TestSha256(), prev, forged);
   std::string path = Copy("forged");
   {
     RawDb db(path);
@@ -302,7 +303,7 @@ TEST_F(AuditTrailTest, ForgingTheLastEntryIsCaughtByTheChainHead) {
   const int64_t seq = n();
   Event forged = entries_[seq - 1];
   forged.detail = "nothing recalled";
-  const std::string hash = audit_chain::EntryHash(entries_[seq - 2].hash, forged);
+  const std::string hash = audit_chain::EntryHash(*TestSha256(), entries_[seq - 2].hash, forged);
   std::string path = Copy("forged_last");
   {
     RawDb db(path);
@@ -318,7 +319,7 @@ TEST_F(AuditTrailTest, NewEntriesAfterReopeningExtendTheSameChain) {
   {
     absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = path});
     ASSERT_TRUE(store.ok());
-    CartridgeService core({.store = store->get(), .clock = &clock_});
+    CartridgeService core({.store = store->get(), .sha256 = TestSha256(), .clock = &clock_});
     ASSERT_TRUE(core.Receive({.actor = "clerk.ana"},
                              {StrCat("(01)", kGtin, "(17)281231(10)LOT-B(21)T1")}).ok());
   }
@@ -330,7 +331,7 @@ TEST_F(AuditTrailTest, NewEntriesAfterReopeningExtendTheSameChain) {
 TEST_F(AuditTrailTest, ListEntriesFiltersByActionActorAndTimeAndPages) {
   absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = Copy("list")});
   ASSERT_TRUE(store.ok());
-  AuditService audit({.store = store->get()});
+  AuditService audit({.store = store->get(), .sha256 = TestSha256()});
   absl::StatusOr<Page<Event>> received =
       audit.ListEntries({.page = {.page_size = 3}, .action = "CARTRIDGE_RECEIVED"});
   ASSERT_TRUE(received.ok()) << received.status();
@@ -388,13 +389,13 @@ TEST(AuditTrailMigrationTest, EntriesWrittenBeforeTheChainAreChainedAtOpen) {
   {
     absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = path});
     ASSERT_TRUE(store.ok()) << store.status();
-    AuditService audit({.store = store->get()});
+    AuditService audit({.store = store->get(), .sha256 = TestSha256()});
     absl::StatusOr<AuditChainCheck> check = audit.Verify();
     ASSERT_TRUE(check.ok()) << check.status();
     EXPECT_TRUE(check->intact) << check->problem;
     EXPECT_EQ(check->entries, 5);
     SteppingClock clock;
-    CartridgeService core({.store = store->get(), .clock = &clock});
+    CartridgeService core({.store = store->get(), .sha256 = TestSha256(), .clock = &clock});
     ASSERT_TRUE(core.Receive({.actor = "clerk.new"}, {Unit("NEW-1")}).ok());
     check = audit.Verify();
     ASSERT_TRUE(check.ok());

@@ -35,12 +35,12 @@ class ReportStoreTest : public ::testing::Test {
     auto tx_or = store_->BeginWrite();
     ASSERT_TRUE(tx_or.ok()) << tx_or.status();
     WriteTransaction& tx = **tx_or;
-    auto lot = tx.InsertLot(Lot{.gtin = "09506000134352",
+    auto lot = tx.cartridges().InsertLot(Lot{.gtin = "09506000134352",
                                 .lot = "LOT-A",
                                 .expiry = absl::CivilDay(2030, 12, 31),
                                 .created_at = Utc(2026, 10, 1)});
     ASSERT_TRUE(lot.ok()) << lot.status();
-    auto sterilizer = tx.InsertSterilizer(Sterilizer{
+    auto sterilizer = tx.sterilization().InsertSterilizer(Sterilizer{
         .name = "AUTOCLAVE1", .type = SterilizerType::kPreVacuum, .created_at = Utc(2026, 1, 1)});
     ASSERT_TRUE(sterilizer.ok()) << sterilizer.status();
     // One treatment, cartridge, load and Bowie-Dick test on each of Oct 31, Nov 1, Nov 30, Dec 1.
@@ -50,7 +50,7 @@ class ReportStoreTest : public ::testing::Test {
     for (absl::CivilDay day : days) {
       ++n;
       const absl::Time at = absl::FromCivil(day, absl::UTCTimeZone()) + absl::Hours(9);
-      auto t = tx.InsertTreatment(Treatment{.room = "1",
+      auto t = tx.cartridges().InsertTreatment(Treatment{.room = "1",
                                             .clinician = "dr.lee",
                                             .client_ref = StrCat("C-", n),
                                             .started_at = at,
@@ -61,19 +61,19 @@ class ReportStoreTest : public ::testing::Test {
                   .received_at = Utc(2026, 10, 2),
                   .received_by = "clerk"};
       c.lot.id = *lot;
-      auto cid = tx.InsertCartridge(c);
+      auto cid = tx.cartridges().InsertCartridge(c);
       ASSERT_TRUE(cid.ok()) << cid.status();
-      ASSERT_TRUE(tx.RecordUse(*cid, CartridgeUse{.treatment_id = *t,
+      ASSERT_TRUE(tx.cartridges().RecordUse(*cid, CartridgeUse{.treatment_id = *t,
                                                   .room = "1",
                                                   .at = at + absl::Minutes(5),
                                                   .by = "nurse"})
                       .ok());
       ASSERT_TRUE(
-          tx
+          tx.sterilization()
               .InsertBowieDickTest(BowieDickTest{
                   .sterilizer_id = *sterilizer, .day = day, .operator_name = "sp", .at = at})
               .ok());
-      auto load = tx.InsertLoad(Load{.sterilizer_id = *sterilizer,
+      auto load = tx.sterilization().InsertLoad(Load{.sterilizer_id = *sterilizer,
                                      .cycle_number = n,
                                      .cycle_type = "134C-4MIN",
                                      .operator_name = "sp",
@@ -96,32 +96,32 @@ TEST_F(ReportStoreTest, RangeReadsReturnExactlyThePeriod) {
   ASSERT_TRUE(tx.ok()) << tx.status();
   const absl::Time from = Utc(2026, 11, 1), to = Utc(2026, 12, 1);
 
-  auto treatments = (*tx)->ListTreatmentsStartedBetween(from, to, 0, 100);
+  auto treatments = (*tx)->reports().ListTreatmentsStartedBetween(from, to, 0, 100);
   ASSERT_TRUE(treatments.ok()) << treatments.status();
   std::vector<std::string> refs;
   for (const Treatment& t : *treatments) refs.push_back(t.client_ref);
   EXPECT_EQ(refs, (std::vector<std::string>{"C-2", "C-3"}));
 
-  auto cartridges = (*tx)->ListCartridgesOpenedBetween(from, to, 0, 100);
+  auto cartridges = (*tx)->reports().ListCartridgesOpenedBetween(from, to, 0, 100);
   ASSERT_TRUE(cartridges.ok()) << cartridges.status();
   ASSERT_EQ(cartridges->size(), 2u);
   EXPECT_EQ((*cartridges)[0].serial, "S2");
   ASSERT_TRUE((*cartridges)[0].use.has_value());
   EXPECT_EQ((*cartridges)[0].lot.lot, "LOT-A");
   // Keyset pagination: after the first row, only the second.
-  auto second = (*tx)->ListCartridgesOpenedBetween(from, to, (*cartridges)[0].id, 1);
+  auto second = (*tx)->reports().ListCartridgesOpenedBetween(from, to, (*cartridges)[0].id, 1);
   ASSERT_TRUE(second.ok());
   ASSERT_EQ(second->size(), 1u);
   EXPECT_EQ((*second)[0].serial, "S3");
 
-  auto loads = (*tx)->ListLoadsCreatedBetween(from, to, 0, 100);
+  auto loads = (*tx)->reports().ListLoadsCreatedBetween(from, to, 0, 100);
   ASSERT_TRUE(loads.ok()) << loads.status();
   ASSERT_EQ(loads->size(), 2u);
   EXPECT_EQ((*loads)[0].cycle_number, 2);
   EXPECT_EQ((*loads)[0].sterilizer_name, "AUTOCLAVE1");
 
   auto tests =
-      (*tx)->ListBowieDickTestsBetween(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1));
+      (*tx)->reports().ListBowieDickTestsBetween(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1));
   ASSERT_TRUE(tests.ok()) << tests.status();
   ASSERT_EQ(tests->size(), 2u);
   EXPECT_EQ((*tests)[0].day, absl::CivilDay(2026, 11, 1));

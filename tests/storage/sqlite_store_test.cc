@@ -27,11 +27,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/core/cartridge_service.h"
+#include "steritrack/audit_chain.h"
 #include "steritrack/clock.h"
 #include "steritrack/error.h"
 #include "steritrack/model.h"
 #include "steritrack/store.h"
 #include "steritrack/strings.h"
+#include "tests/test_sha256.h"
 
 namespace steritrack {
 namespace {
@@ -228,14 +230,14 @@ class SqliteStoreTest : public ::testing::Test {
     Fixture f;
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
     if (tx == nullptr) return f;
-    absl::StatusOr<int64_t> lot = tx->InsertLot(MakeLot("LOT-A"));
+    absl::StatusOr<int64_t> lot = tx->cartridges().InsertLot(MakeLot("LOT-A"));
     EXPECT_TRUE(lot.ok()) << lot.status();
     f.lot_id = lot.value_or(0);
-    absl::StatusOr<int64_t> t = tx->InsertTreatment(MakeTreatment("Room 1"));
+    absl::StatusOr<int64_t> t = tx->cartridges().InsertTreatment(MakeTreatment("Room 1"));
     EXPECT_TRUE(t.ok()) << t.status();
     f.treatment_id = t.value_or(0);
     for (int i = 1; i <= units; ++i) {
-      absl::StatusOr<int64_t> c = tx->InsertCartridge(MakeCartridge(StrCat("S", i), f.lot_id));
+      absl::StatusOr<int64_t> c = tx->cartridges().InsertCartridge(MakeCartridge(StrCat("S", i), f.lot_id));
       EXPECT_TRUE(c.ok()) << c.status();
       f.cartridge_ids.push_back(c.value_or(0));
     }
@@ -246,7 +248,7 @@ class SqliteStoreTest : public ::testing::Test {
   std::optional<Cartridge> Find(std::string_view serial, std::string_view gtin = kGtin) {
     std::unique_ptr<ReadTransaction> tx = MustBeginRead();
     if (tx == nullptr) return std::nullopt;
-    absl::StatusOr<std::optional<Cartridge>> c = tx->FindCartridge(gtin, serial);
+    absl::StatusOr<std::optional<Cartridge>> c = tx->cartridges().FindCartridge(gtin, serial);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *c : std::nullopt;
   }
@@ -354,10 +356,10 @@ TEST_F(SqliteStoreTest, FileIsInWalModeAndEveryStoreConnectionHasFullSyncAndFore
   // a committed write lands in the write-ahead log next to the file.
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
   ASSERT_NE(tx, nullptr);
-  absl::StatusOr<int64_t> orphan = tx->InsertCartridge(MakeCartridge("S1", /*lot_id=*/4242));
+  absl::StatusOr<int64_t> orphan = tx->cartridges().InsertCartridge(MakeCartridge("S1", /*lot_id=*/4242));
   EXPECT_FALSE(orphan.ok());
   EXPECT_EQ(orphan.status().code(), absl::StatusCode::kFailedPrecondition) << orphan.status();
-  ASSERT_TRUE(tx->InsertLot(MakeLot("LOT-A")).ok());
+  ASSERT_TRUE(tx->cartridges().InsertLot(MakeLot("LOT-A")).ok());
   ASSERT_TRUE(tx->Commit().ok());
   EXPECT_TRUE(std::filesystem::exists(StrCat(path_, "-wal")));
 }
@@ -374,10 +376,10 @@ TEST_F(SqliteStoreTest, OpenRefusesAnEmptyPathAndAnEmptyReaderPool) {
 TEST_F(SqliteStoreTest, DuplicateLotIsAlreadyExists) {
   OpenStore();
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-  ASSERT_TRUE(tx->InsertLot(MakeLot("LOT-A")).ok());
-  EXPECT_EQ(tx->InsertLot(MakeLot("LOT-A")).status().code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(tx->cartridges().InsertLot(MakeLot("LOT-A")).ok());
+  EXPECT_EQ(tx->cartridges().InsertLot(MakeLot("LOT-A")).status().code(), absl::StatusCode::kAlreadyExists);
   // The same lot name under another GTIN is another lot.
-  EXPECT_TRUE(tx->InsertLot(MakeLot("LOT-A", kGtinB)).ok());
+  EXPECT_TRUE(tx->cartridges().InsertLot(MakeLot("LOT-A", kGtinB)).ok());
   ASSERT_TRUE(tx->Commit().ok());
 }
 
@@ -385,10 +387,10 @@ TEST_F(SqliteStoreTest, DuplicateCartridgeIsAlreadyExists) {
   OpenStore();
   Fixture f = MustInsertBasics(1);
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-  EXPECT_EQ(tx->InsertCartridge(MakeCartridge("S1", f.lot_id)).status().code(),
+  EXPECT_EQ(tx->cartridges().InsertCartridge(MakeCartridge("S1", f.lot_id)).status().code(),
             absl::StatusCode::kAlreadyExists);
   // The same serial under another GTIN is another unit.
-  EXPECT_TRUE(tx->InsertCartridge(MakeCartridge("S1", f.lot_id, kGtinB)).ok());
+  EXPECT_TRUE(tx->cartridges().InsertCartridge(MakeCartridge("S1", f.lot_id, kGtinB)).ok());
   ASSERT_TRUE(tx->Commit().ok());
 }
 
@@ -398,16 +400,16 @@ TEST_F(SqliteStoreTest, SecondRecordUseIsRefusedAsAlreadyUsedEvenWithoutCore) {
   int64_t second_treatment = 0;
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    ASSERT_TRUE(tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
-    second_treatment = *tx->InsertTreatment(MakeTreatment("Room 2"));
+    ASSERT_TRUE(tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
+    second_treatment = *tx->cartridges().InsertTreatment(MakeTreatment("Room 2"));
     ASSERT_TRUE(tx->Commit().ok());
   }
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-  absl::Status again = tx->RecordUse(f.cartridge_ids[0], MakeUse(second_treatment, "Room 2"));
+  absl::Status again = tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(second_treatment, "Room 2"));
   EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition) << again;
   EXPECT_EQ(ReasonOf(again), "CARTRIDGE_ALREADY_USED");
   // Also within one transaction.
-  EXPECT_EQ(ReasonOf(tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id))),
+  EXPECT_EQ(ReasonOf(tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id))),
             "CARTRIDGE_ALREADY_USED");
   ASSERT_TRUE(tx->Commit().ok());
   std::optional<Cartridge> c = Find("S1");
@@ -421,7 +423,7 @@ TEST_F(SqliteStoreTest, DisposalWithoutAUseIsRefusedByTheForeignKey) {
   OpenStore();
   Fixture f = MustInsertBasics(1);
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-  absl::Status status = tx->RecordDisposal(
+  absl::Status status = tx->cartridges().RecordDisposal(
       f.cartridge_ids[0], Disposal{.container_id = "SHARPS-1", .at = kNow, .by = "nurse.kim"});
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   ASSERT_TRUE(tx->Commit().ok());
@@ -435,10 +437,10 @@ TEST_F(SqliteStoreTest, SecondDisposalIsRefusedAsDisposed) {
   OpenStore();
   Fixture f = MustInsertBasics(1);
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-  ASSERT_TRUE(tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id)).ok());
+  ASSERT_TRUE(tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id)).ok());
   Disposal d{.container_id = "SHARPS-1", .at = kNow + absl::Minutes(30), .by = "nurse.kim"};
-  ASSERT_TRUE(tx->RecordDisposal(f.cartridge_ids[0], d).ok());
-  EXPECT_EQ(ReasonOf(tx->RecordDisposal(f.cartridge_ids[0], d)), "CARTRIDGE_DISPOSED");
+  ASSERT_TRUE(tx->cartridges().RecordDisposal(f.cartridge_ids[0], d).ok());
+  EXPECT_EQ(ReasonOf(tx->cartridges().RecordDisposal(f.cartridge_ids[0], d)), "CARTRIDGE_DISPOSED");
   ASSERT_TRUE(tx->Commit().ok());
   std::optional<Cartridge> c = Find("S1");
   ASSERT_TRUE(c.has_value() && c->disposal.has_value());
@@ -451,8 +453,8 @@ TEST_F(SqliteStoreTest, DiscardAfterUseIsRefusedByATrigger) {
   OpenStore();
   Fixture f = MustInsertBasics(1);
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-  ASSERT_TRUE(tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id)).ok());
-  absl::Status status = tx->RecordDiscard(
+  ASSERT_TRUE(tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id)).ok());
+  absl::Status status = tx->cartridges().RecordDiscard(
       f.cartridge_ids[0], Discard{.reason = "dropped", .at = kNow, .by = "nurse.kim"});
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   ASSERT_TRUE(tx->Commit().ok());
@@ -466,12 +468,12 @@ TEST_F(SqliteStoreTest, UseAfterDiscardIsRefusedByATrigger) {
   OpenStore();
   Fixture f = MustInsertBasics(1);
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-  ASSERT_TRUE(tx->RecordDiscard(f.cartridge_ids[0],
+  ASSERT_TRUE(tx->cartridges().RecordDiscard(f.cartridge_ids[0],
                                 Discard{.reason = "dropped", .at = kNow, .by = "nurse.kim"})
                   .ok());
-  absl::Status status = tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id));
+  absl::Status status = tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id));
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
-  EXPECT_EQ(ReasonOf(tx->RecordDiscard(f.cartridge_ids[0],
+  EXPECT_EQ(ReasonOf(tx->cartridges().RecordDiscard(f.cartridge_ids[0],
                                        Discard{.reason = "again", .at = kNow, .by = "nurse.kim"})),
             "CARTRIDGE_DISCARDED");
   ASSERT_TRUE(tx->Commit().ok());
@@ -490,8 +492,8 @@ TEST_F(SqliteStoreTest, SecondUseIsRefusedByTheSchemaItself) {
   Fixture f = MustInsertBasics(1);
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    ASSERT_TRUE(tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
-    ASSERT_TRUE(tx->AppendEvent(Event{.at = kNow,
+    ASSERT_TRUE(tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
+    ASSERT_TRUE(audit_chain::Append(tx->audit(), *TestSha256(), Event{.at = kNow,
                                       .actor = "nurse.kim",
                                       .action = "CARTRIDGE_OPENED",
                                       .lot_id = f.lot_id,
@@ -544,7 +546,7 @@ TEST_F(SqliteStoreTest, ReplacingTheUseRecordIsRefusedByTheSchemaItself) {
   Fixture f = MustInsertBasics(1);
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    ASSERT_TRUE(tx->RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
+    ASSERT_TRUE(tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
     ASSERT_TRUE(tx->Commit().ok());
   }
   CloseStore();
@@ -566,7 +568,7 @@ TEST_F(SqliteStoreTest, ReplacingAnEventIsRefusedByTheSchemaItself) {
   int64_t seq = 0;
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    seq = *tx->AppendEvent(Event{.at = kNow,
+    seq = *audit_chain::Append(tx->audit(), *TestSha256(), Event{.at = kNow,
                                  .actor = "nurse.kim",
                                  .action = "LOT_CREATED",
                                  .lot_id = f.lot_id,
@@ -590,31 +592,31 @@ TEST_F(SqliteStoreTest, WriteTransactionDestroyedWithoutCommitLeavesNothing) {
   OpenStore();
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    int64_t lot_id = *tx->InsertLot(MakeLot("LOT-A"));
-    ASSERT_TRUE(tx->InsertCartridge(MakeCartridge("S1", lot_id)).ok());
+    int64_t lot_id = *tx->cartridges().InsertLot(MakeLot("LOT-A"));
+    ASSERT_TRUE(tx->cartridges().InsertCartridge(MakeCartridge("S1", lot_id)).ok());
     ASSERT_TRUE(
-        tx->AppendEvent(
+        audit_chain::Append(tx->audit(), *TestSha256(), 
               Event{.at = kNow, .actor = "a", .action = "X", .lot_id = lot_id, .detail = ""})
             .ok());
-    ASSERT_TRUE(tx->SaveRequest(StoredRequest{.request_id = "r1",
+    ASSERT_TRUE(tx->audit().SaveRequest(StoredRequest{.request_id = "r1",
                                               .operation = "Op",
                                               .fingerprint = "f",
                                               .response = "x",
                                               .at = kNow})
                     .ok());
     // Seen inside the transaction itself.
-    EXPECT_TRUE(tx->FindCartridge(kGtin, "S1")->has_value());
+    EXPECT_TRUE(tx->cartridges().FindCartridge(kGtin, "S1")->has_value());
   }
   std::unique_ptr<ReadTransaction> read = MustBeginRead();
-  EXPECT_FALSE(read->FindLot(kGtin, "LOT-A")->has_value());
-  EXPECT_FALSE(read->FindCartridge(kGtin, "S1")->has_value());
-  EXPECT_FALSE(read->FindRequest("r1")->has_value());
-  EXPECT_THAT(*read->ListLots({}), IsEmpty());
+  EXPECT_FALSE(read->cartridges().FindLot(kGtin, "LOT-A")->has_value());
+  EXPECT_FALSE(read->cartridges().FindCartridge(kGtin, "S1")->has_value());
+  EXPECT_FALSE(read->audit().FindRequest("r1")->has_value());
+  EXPECT_THAT(*read->cartridges().ListLots({}), IsEmpty());
   read.reset();
   // The writer is free again, and the same rows can now be written for real.
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
   ASSERT_NE(tx, nullptr);
-  EXPECT_TRUE(tx->InsertLot(MakeLot("LOT-A")).ok());
+  EXPECT_TRUE(tx->cartridges().InsertLot(MakeLot("LOT-A")).ok());
   EXPECT_TRUE(tx->Commit().ok());
 }
 
@@ -628,30 +630,30 @@ TEST_F(SqliteStoreTest, CommitTwiceIsRefused) {
 TEST_F(SqliteStoreTest, ReadersDoNotSeeUncommittedWrites) {
   OpenStore();
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-  ASSERT_TRUE(tx->InsertLot(MakeLot("LOT-A")).ok());
+  ASSERT_TRUE(tx->cartridges().InsertLot(MakeLot("LOT-A")).ok());
   {
     std::unique_ptr<ReadTransaction> read = MustBeginRead();
-    EXPECT_FALSE(read->FindLot(kGtin, "LOT-A")->has_value());
+    EXPECT_FALSE(read->cartridges().FindLot(kGtin, "LOT-A")->has_value());
   }
   ASSERT_TRUE(tx->Commit().ok());
   std::unique_ptr<ReadTransaction> read = MustBeginRead();
-  EXPECT_TRUE(read->FindLot(kGtin, "LOT-A")->has_value());
+  EXPECT_TRUE(read->cartridges().FindLot(kGtin, "LOT-A")->has_value());
 }
 
 TEST_F(SqliteStoreTest, AReadTransactionKeepsItsSnapshotAcrossALaterCommit) {
   OpenStore();
   std::unique_ptr<ReadTransaction> before = MustBeginRead();
-  ASSERT_THAT(*before->ListLots({}), IsEmpty());  // the snapshot is taken by the first read
+  ASSERT_THAT(*before->cartridges().ListLots({}), IsEmpty());  // the snapshot is taken by the first read
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    ASSERT_TRUE(tx->InsertLot(MakeLot("LOT-A")).ok());
+    ASSERT_TRUE(tx->cartridges().InsertLot(MakeLot("LOT-A")).ok());
     ASSERT_TRUE(tx->Commit().ok());
   }
-  EXPECT_FALSE(before->FindLot(kGtin, "LOT-A")->has_value());
-  EXPECT_THAT(*before->ListLots({}), IsEmpty());
+  EXPECT_FALSE(before->cartridges().FindLot(kGtin, "LOT-A")->has_value());
+  EXPECT_THAT(*before->cartridges().ListLots({}), IsEmpty());
   std::unique_ptr<ReadTransaction> after = MustBeginRead();
-  EXPECT_TRUE(after->FindLot(kGtin, "LOT-A")->has_value());
-  EXPECT_THAT(*after->ListLots({}), SizeIs(1));
+  EXPECT_TRUE(after->cartridges().FindLot(kGtin, "LOT-A")->has_value());
+  EXPECT_THAT(*after->cartridges().ListLots({}), SizeIs(1));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -665,29 +667,29 @@ class SqliteStoreQueryTest : public SqliteStoreTest {
     SqliteStoreTest::SetUp();
     OpenStore();
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    lot_a_ = *tx->InsertLot(MakeLot("LOT-A"));
-    lot_b_ = *tx->InsertLot(MakeLot("LOT-B", kGtinB));
-    t1_ = *tx->InsertTreatment(MakeTreatment("Room 1"));
-    t2_ = *tx->InsertTreatment(MakeTreatment("Room 2"));
+    lot_a_ = *tx->cartridges().InsertLot(MakeLot("LOT-A"));
+    lot_b_ = *tx->cartridges().InsertLot(MakeLot("LOT-B", kGtinB));
+    t1_ = *tx->cartridges().InsertTreatment(MakeTreatment("Room 1"));
+    t2_ = *tx->cartridges().InsertTreatment(MakeTreatment("Room 2"));
     for (int i = 1; i <= 6; ++i) {
-      a_.push_back(*tx->InsertCartridge(MakeCartridge(StrCat("S", i), lot_a_)));
+      a_.push_back(*tx->cartridges().InsertCartridge(MakeCartridge(StrCat("S", i), lot_a_)));
     }
-    b_.push_back(*tx->InsertCartridge(MakeCartridge("B1", lot_b_, kGtinB)));
-    b_.push_back(*tx->InsertCartridge(MakeCartridge("B2", lot_b_, kGtinB)));
-    ASSERT_TRUE(tx->RecordUse(a_[0], MakeUse(t1_, "Room 1")).ok());
-    ASSERT_TRUE(tx->RecordDisposal(
+    b_.push_back(*tx->cartridges().InsertCartridge(MakeCartridge("B1", lot_b_, kGtinB)));
+    b_.push_back(*tx->cartridges().InsertCartridge(MakeCartridge("B2", lot_b_, kGtinB)));
+    ASSERT_TRUE(tx->cartridges().RecordUse(a_[0], MakeUse(t1_, "Room 1")).ok());
+    ASSERT_TRUE(tx->cartridges().RecordDisposal(
                       a_[0], Disposal{.container_id = "SHARPS-1", .at = kNow, .by = "nurse.kim"})
                     .ok());
-    ASSERT_TRUE(tx->RecordUse(a_[1], MakeUse(t1_, "Room 1")).ok());
-    ASSERT_TRUE(tx->RecordUse(b_[0], MakeUse(t2_, "Room 2")).ok());
+    ASSERT_TRUE(tx->cartridges().RecordUse(a_[1], MakeUse(t1_, "Room 1")).ok());
+    ASSERT_TRUE(tx->cartridges().RecordUse(b_[0], MakeUse(t2_, "Room 2")).ok());
     ASSERT_TRUE(
-        tx->RecordDiscard(a_[2], Discard{.reason = "dropped", .at = kNow, .by = "nurse.kim"}).ok());
+        tx->cartridges().RecordDiscard(a_[2], Discard{.reason = "dropped", .at = kNow, .by = "nurse.kim"}).ok());
     ASSERT_TRUE(tx->Commit().ok());
   }
 
   std::vector<int64_t> List(const CartridgeFilter& filter) {
     std::unique_ptr<ReadTransaction> tx = MustBeginRead();
-    absl::StatusOr<std::vector<Cartridge>> got = tx->ListCartridges(filter);
+    absl::StatusOr<std::vector<Cartridge>> got = tx->cartridges().ListCartridges(filter);
     EXPECT_TRUE(got.ok()) << got.status();
     return got.ok() ? IdsOf(*got) : std::vector<int64_t>{};
   }
@@ -735,7 +737,7 @@ TEST_F(SqliteStoreQueryTest, ListCartridgesPagesByKeyInIdOrder) {
 
 TEST_F(SqliteStoreQueryTest, ListCartridgesReturnsTheLifeRecordsOfEachUnit) {
   std::unique_ptr<ReadTransaction> tx = MustBeginRead();
-  std::vector<Cartridge> got = *tx->ListCartridges({.lot_id = lot_a_, .limit = 3});
+  std::vector<Cartridge> got = *tx->cartridges().ListCartridges({.lot_id = lot_a_, .limit = 3});
   ASSERT_THAT(got, SizeIs(3));
   EXPECT_EQ(got[0].lot.lot, "LOT-A");
   EXPECT_EQ(got[0].lot.expiry, absl::CivilDay(2027, 12, 31));
@@ -752,7 +754,7 @@ TEST_F(SqliteStoreQueryTest, ListEventsByLotCartridgeOrTreatmentAfterASequenceNu
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
     auto append = [&](int64_t lot, int64_t cartridge, int64_t treatment) {
-      absl::StatusOr<int64_t> seq = tx->AppendEvent(Event{.at = kNow,
+      absl::StatusOr<int64_t> seq = audit_chain::Append(tx->audit(), *TestSha256(), Event{.at = kNow,
                                                           .actor = "nurse.kim",
                                                           .action = "X",
                                                           .lot_id = lot,
@@ -773,7 +775,7 @@ TEST_F(SqliteStoreQueryTest, ListEventsByLotCartridgeOrTreatmentAfterASequenceNu
   }
   std::unique_ptr<ReadTransaction> tx = MustBeginRead();
   auto list = [&](const EventFilter& f) {
-    absl::StatusOr<std::vector<Event>> got = tx->ListEvents(f);
+    absl::StatusOr<std::vector<Event>> got = tx->audit().ListEvents(f);
     EXPECT_TRUE(got.ok()) << got.status();
     return got.ok() ? SeqsOf(*got) : std::vector<int64_t>{};
   };
@@ -787,7 +789,7 @@ TEST_F(SqliteStoreQueryTest, ListEventsByLotCartridgeOrTreatmentAfterASequenceNu
               ElementsAre(seqs[2], seqs[3], seqs[4], seqs[5]));
   EXPECT_THAT(list({}), IsEmpty());
 
-  std::vector<Event> one = *tx->ListEvents({.cartridge_id = b_[0]});
+  std::vector<Event> one = *tx->audit().ListEvents({.cartridge_id = b_[0]});
   ASSERT_THAT(one, SizeIs(1));
   EXPECT_EQ(one[0].lot_id, lot_b_);
   EXPECT_EQ(one[0].treatment_id, t2_);
@@ -795,7 +797,7 @@ TEST_F(SqliteStoreQueryTest, ListEventsByLotCartridgeOrTreatmentAfterASequenceNu
   EXPECT_EQ(one[0].actor, "nurse.kim");
   EXPECT_EQ(one[0].request_id, "r");
   std::vector<Event> no_ids =
-      *tx->ListEvents({.treatment_id = t1_, .after_seq = seqs[2], .limit = 1});
+      *tx->audit().ListEvents({.treatment_id = t1_, .after_seq = seqs[2], .limit = 1});
   ASSERT_THAT(no_ids, SizeIs(1));
   EXPECT_EQ(no_ids[0].lot_id, 0);  // NULL in the database reads back as "none"
   EXPECT_EQ(no_ids[0].cartridge_id, 0);
@@ -807,13 +809,13 @@ TEST_F(SqliteStoreTest, SavedRequestRoundTripsByteForByte) {
   const std::string response("v1\0\x01\xff\xfe tail", 12);
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    ASSERT_TRUE(tx->SaveRequest(StoredRequest{.request_id = "req-42",
+    ASSERT_TRUE(tx->audit().SaveRequest(StoredRequest{.request_id = "req-42",
                                               .operation = "OpenCartridge",
                                               .fingerprint = "gtin|serial|7",
                                               .response = response,
                                               .at = kNow})
                     .ok());
-    EXPECT_EQ(tx->SaveRequest(StoredRequest{.request_id = "req-42",
+    EXPECT_EQ(tx->audit().SaveRequest(StoredRequest{.request_id = "req-42",
                                             .operation = "Other",
                                             .fingerprint = "",
                                             .response = "y",
@@ -823,7 +825,7 @@ TEST_F(SqliteStoreTest, SavedRequestRoundTripsByteForByte) {
     ASSERT_TRUE(tx->Commit().ok());
   }
   std::unique_ptr<ReadTransaction> tx = MustBeginRead();
-  absl::StatusOr<std::optional<StoredRequest>> got = tx->FindRequest("req-42");
+  absl::StatusOr<std::optional<StoredRequest>> got = tx->audit().FindRequest("req-42");
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_TRUE(got->has_value());
   EXPECT_EQ((*got)->request_id, "req-42");
@@ -831,7 +833,7 @@ TEST_F(SqliteStoreTest, SavedRequestRoundTripsByteForByte) {
   EXPECT_EQ((*got)->fingerprint, "gtin|serial|7");
   EXPECT_EQ((*got)->response, response);
   EXPECT_EQ((*got)->at, kNow);
-  EXPECT_FALSE(tx->FindRequest("req-43")->has_value());
+  EXPECT_FALSE(tx->audit().FindRequest("req-43")->has_value());
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -854,7 +856,7 @@ TEST_F(SqliteStoreTest, ConcurrentWritersAllCommit) {
           ++errors;
           continue;
         }
-        absl::StatusOr<int64_t> id = (*tx)->InsertLot(MakeLot(StrCat("T", t, "-", i)));
+        absl::StatusOr<int64_t> id = (*tx)->cartridges().InsertLot(MakeLot(StrCat("T", t, "-", i)));
         absl::Status commit = id.ok() ? (*tx)->Commit() : id.status();
         if (!commit.ok()) {
           ADD_FAILURE() << commit;
@@ -866,12 +868,12 @@ TEST_F(SqliteStoreTest, ConcurrentWritersAllCommit) {
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(errors.load(), 0);
   std::unique_ptr<ReadTransaction> read = MustBeginRead();
-  std::vector<Lot> lots = *read->ListLots({.limit = 10000});
+  std::vector<Lot> lots = *read->cartridges().ListLots({.limit = 10000});
   EXPECT_THAT(lots, SizeIs(kThreads * kPerThread));
   std::set<std::string> names;
   for (const Lot& l : lots) names.insert(l.lot);
   EXPECT_EQ(names.size(), static_cast<size_t>(kThreads * kPerThread));
-  EXPECT_TRUE(read->FindLot(kGtin, StrCat("T", kThreads - 1, "-", kPerThread - 1))->has_value());
+  EXPECT_TRUE(read->cartridges().FindLot(kGtin, StrCat("T", kThreads - 1, "-", kPerThread - 1))->has_value());
 }
 
 TEST_F(SqliteStoreTest, MoreReadersThanThePoolWhileAWriterWritesAllSucceed) {
@@ -888,7 +890,7 @@ TEST_F(SqliteStoreTest, MoreReadersThanThePoolWhileAWriterWritesAllSucceed) {
     for (int i = 0; i < kWrites; ++i) {
       absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store().BeginWrite();
       absl::Status status =
-          tx.ok() ? (*tx)->InsertLot(MakeLot(StrCat("W", i))).status() : tx.status();
+          tx.ok() ? (*tx)->cartridges().InsertLot(MakeLot(StrCat("W", i))).status() : tx.status();
       if (status.ok()) status = (*tx)->Commit();
       if (!status.ok()) {
         ADD_FAILURE() << "writer: " << status;
@@ -907,8 +909,8 @@ TEST_F(SqliteStoreTest, MoreReadersThanThePoolWhileAWriterWritesAllSucceed) {
           ++errors;
           continue;
         }
-        absl::StatusOr<std::vector<Lot>> lots = (*tx)->ListLots({.limit = 1000});
-        absl::StatusOr<std::optional<Lot>> first = (*tx)->FindLot(kGtin, "W0");
+        absl::StatusOr<std::vector<Lot>> lots = (*tx)->cartridges().ListLots({.limit = 1000});
+        absl::StatusOr<std::optional<Lot>> first = (*tx)->cartridges().FindLot(kGtin, "W0");
         if (!lots.ok() || !first.ok()) {
           ADD_FAILURE() << "reader: " << lots.status() << " " << first.status();
           ++errors;
@@ -930,7 +932,7 @@ TEST_F(SqliteStoreTest, MoreReadersThanThePoolWhileAWriterWritesAllSucceed) {
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(errors.load(), 0);
   std::unique_ptr<ReadTransaction> read = MustBeginRead();
-  EXPECT_THAT(*read->ListLots({.limit = 1000}), SizeIs(kWrites));
+  EXPECT_THAT(*read->cartridges().ListLots({.limit = 1000}), SizeIs(kWrites));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -949,7 +951,7 @@ class CoreOverSqliteTest : public SqliteStoreTest {
   }
   void StartService() {
     service_ = std::make_unique<CartridgeService>(
-        CartridgeServiceOptions{.store = &store(), .clock = &clock_});
+        CartridgeServiceOptions{.store = &store(), .sha256 = TestSha256(), .clock = &clock_});
   }
   CartridgeService& service() { return *service_; }
 
@@ -964,7 +966,7 @@ class CoreOverSqliteTest : public SqliteStoreTest {
     std::optional<Cartridge> c = Find(serial);
     if (!c.has_value()) return {};
     std::unique_ptr<ReadTransaction> tx = MustBeginRead();
-    return *tx->ListEvents({.cartridge_id = c->id});
+    return *tx->audit().ListEvents({.cartridge_id = c->id});
   }
 
   FixedClock clock_{kNow};

@@ -45,18 +45,18 @@ class SterilizationStoreTest : public ::testing::Test {
   int64_t SeedLoad() {
     auto tx = store_->BeginWrite();
     EXPECT_TRUE(tx.ok());
-    auto st_id = (*tx)->InsertSterilizer({.name = "AUTOCLAVE1",
+    auto st_id = (*tx)->sterilization().InsertSterilizer({.name = "AUTOCLAVE1",
                                           .type = SterilizerType::kPreVacuum,
                                           .created_at = kNow});
     EXPECT_TRUE(st_id.ok()) << st_id.status();
     sterilizer_id_ = *st_id;
     for (const char* serial : {"HP-0001", "HP-0002"}) {
-      auto id = (*tx)->InsertItem({.serial = serial, .type = "handpiece", .ifu_max_cycles = 500,
+      auto id = (*tx)->sterilization().InsertItem({.serial = serial, .type = "handpiece", .ifu_max_cycles = 500,
                                    .state = ItemState::kPacked, .created_at = kNow});
       EXPECT_TRUE(id.ok()) << id.status();
       item_ids_.push_back(*id);
     }
-    auto load_id = (*tx)->InsertLoad({.sterilizer_id = sterilizer_id_, .cycle_number = 42,
+    auto load_id = (*tx)->sterilization().InsertLoad({.sterilizer_id = sterilizer_id_, .cycle_number = 42,
                                       .cycle_type = "134C-4MIN", .bi_required = true,
                                       .shelf_life_days = 30, .operator_name = "spd.lee",
                                       .created_at = kNow, .item_ids = item_ids_});
@@ -85,7 +85,7 @@ TEST_F(SterilizationStoreTest, LoadRoundTripsWithContentsResultsAndSignature) {
   const int64_t load_id = SeedLoad();
   {
     auto tx = *store_->BeginWrite();
-    ASSERT_TRUE(tx->RecordParameters(load_id, {.started_at = kNow,
+    ASSERT_TRUE(tx->sterilization().RecordParameters(load_id, {.started_at = kNow,
                                                .ended_at = kNow + absl::Minutes(40),
                                                .exposure_seconds = 240,
                                                .temperature_c = 134.2,
@@ -94,22 +94,22 @@ TEST_F(SterilizationStoreTest, LoadRoundTripsWithContentsResultsAndSignature) {
                                                .recorded_by = "spd.lee",
                                                .recorded_at = kNow})
                     .ok());
-    ASSERT_TRUE(tx->AddChemicalIndicator(load_id, {.type = 5, .result = IndicatorResult::kPass,
+    ASSERT_TRUE(tx->sterilization().AddChemicalIndicator(load_id, {.type = 5, .result = IndicatorResult::kPass,
                                                    .recorded_by = "spd.lee", .recorded_at = kNow})
                     .ok());
-    ASSERT_TRUE(tx->RecordBi(load_id, {.product = "Attest 1292", .lot = "BI-77",
+    ASSERT_TRUE(tx->sterilization().RecordBi(load_id, {.product = "Attest 1292", .lot = "BI-77",
                                        .result = BiResult::kNegative,
                                        .control_result = BiResult::kPositive, .read_at = kNow,
                                        .recorded_by = "spd.lee"})
                     .ok());
-    ASSERT_TRUE(tx->SetLoadReleaseState(load_id, ReleaseState::kReleased,
+    ASSERT_TRUE(tx->sterilization().SetLoadReleaseState(load_id, ReleaseState::kReleased,
                                         {.by = "spd.lee", .at = kNow, .meaning = "reviewed"})
                     .ok());
     ASSERT_TRUE(tx->Commit().ok());
   }
   Reopen();
   auto tx = *store_->BeginRead();
-  auto load = tx->FindLoad(load_id);
+  auto load = tx->sterilization().FindLoad(load_id);
   ASSERT_TRUE(load.ok()) << load.status();
   ASSERT_TRUE(load->has_value());
   const Load& l = **load;
@@ -126,10 +126,10 @@ TEST_F(SterilizationStoreTest, LoadRoundTripsWithContentsResultsAndSignature) {
   EXPECT_EQ(l.release_state, ReleaseState::kReleased);
   ASSERT_TRUE(l.signature.has_value());
   EXPECT_EQ(l.signature->meaning, "reviewed");
-  auto by_cycle = tx->FindLoadByCycle(sterilizer_id_, 42);
+  auto by_cycle = tx->sterilization().FindLoadByCycle(sterilizer_id_, 42);
   ASSERT_TRUE(by_cycle.ok() && by_cycle->has_value());
   EXPECT_EQ((*by_cycle)->id, load_id);
-  auto open = tx->FindOpenLoadOfItem(item_ids_[0]);
+  auto open = tx->sterilization().FindOpenLoadOfItem(item_ids_[0]);
   ASSERT_TRUE(open.ok());
   EXPECT_FALSE(open->has_value()) << "a released load is not open";
 }
@@ -137,7 +137,7 @@ TEST_F(SterilizationStoreTest, LoadRoundTripsWithContentsResultsAndSignature) {
 TEST_F(SterilizationStoreTest, OpenLoadOfAnItemIsFound) {
   const int64_t load_id = SeedLoad();
   auto tx = *store_->BeginRead();
-  auto open = tx->FindOpenLoadOfItem(item_ids_[1]);
+  auto open = tx->sterilization().FindOpenLoadOfItem(item_ids_[1]);
   ASSERT_TRUE(open.ok());
   ASSERT_TRUE(open->has_value());
   EXPECT_EQ(**open, load_id);
@@ -149,19 +149,19 @@ TEST_F(SterilizationStoreTest, EachResultIsWrittenOnce) {
   CycleParameters p{.started_at = kNow, .ended_at = kNow + absl::Minutes(30),
                     .exposure_seconds = 240, .temperature_c = 134, .pressure_kpa = 300,
                     .passed = true, .recorded_by = "a", .recorded_at = kNow};
-  ASSERT_TRUE(tx->RecordParameters(load_id, p).ok());
-  EXPECT_TRUE(absl::IsAlreadyExists(tx->RecordParameters(load_id, p)));
+  ASSERT_TRUE(tx->sterilization().RecordParameters(load_id, p).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(tx->sterilization().RecordParameters(load_id, p)));
   ChemicalIndicator ci{.type = 4, .result = IndicatorResult::kPass, .recorded_by = "a",
                        .recorded_at = kNow};
-  ASSERT_TRUE(tx->AddChemicalIndicator(load_id, ci).ok());
+  ASSERT_TRUE(tx->sterilization().AddChemicalIndicator(load_id, ci).ok());
   ci.result = IndicatorResult::kFail;
-  EXPECT_TRUE(absl::IsAlreadyExists(tx->AddChemicalIndicator(load_id, ci)));
+  EXPECT_TRUE(absl::IsAlreadyExists(tx->sterilization().AddChemicalIndicator(load_id, ci)));
 }
 
 TEST_F(SterilizationStoreTest, DuplicateCycleNumberIsAlreadyExists) {
   SeedLoad();
   auto tx = *store_->BeginWrite();
-  auto again = tx->InsertLoad({.sterilizer_id = sterilizer_id_, .cycle_number = 42,
+  auto again = tx->sterilization().InsertLoad({.sterilizer_id = sterilizer_id_, .cycle_number = 42,
                                .cycle_type = "134C-4MIN", .shelf_life_days = 30,
                                .operator_name = "x", .created_at = kNow});
   EXPECT_TRUE(absl::IsAlreadyExists(again.status())) << again.status();
@@ -219,13 +219,13 @@ TEST_F(SterilizationStoreTest, SchemaKeepsResultsAndCycleNumbersFinal) {
 TEST_F(SterilizationStoreTest, ItemsListByStateAndTreatment) {
   SeedLoad();
   auto tx = *store_->BeginRead();
-  auto packed = tx->ListItems({.state = ItemState::kPacked, .limit = 10});
+  auto packed = tx->sterilization().ListItems({.state = ItemState::kPacked, .limit = 10});
   ASSERT_TRUE(packed.ok()) << packed.status();
   EXPECT_EQ(packed->size(), 2u);
-  auto dirty = tx->ListItems({.state = ItemState::kDirty, .limit = 10});
+  auto dirty = tx->sterilization().ListItems({.state = ItemState::kDirty, .limit = 10});
   ASSERT_TRUE(dirty.ok());
   EXPECT_TRUE(dirty->empty());
-  auto item = tx->FindItem("HP-0002");
+  auto item = tx->sterilization().FindItem("HP-0002");
   ASSERT_TRUE(item.ok() && item->has_value());
   EXPECT_EQ((*item)->ifu_max_cycles, 500);
 }

@@ -1,0 +1,40 @@
+// steritrack::Sha256 over OpenSSL's EVP interface (libssl-dev).
+#include <openssl/evp.h>
+
+#include <memory>
+
+#include "steritrack/sha256.h"
+
+namespace steritrack {
+namespace {
+
+class OpenSslSha256 final : public Sha256 {
+ public:
+  std::string HexDigest(std::initializer_list<std::string_view> parts) const override {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                &EVP_MD_CTX_free);
+    if (ctx == nullptr || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+      return std::string();
+    }
+    for (std::string_view part : parts) {
+      if (EVP_DigestUpdate(ctx.get(), part.data(), part.size()) != 1) return std::string();
+    }
+    if (EVP_DigestFinal_ex(ctx.get(), digest, &length) != 1) return std::string();
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    hex.reserve(length * 2);
+    for (unsigned int i = 0; i < length; ++i) {
+      hex += kHex[digest[i] >> 4];
+      hex += kHex[digest[i] & 0xf];
+    }
+    return hex;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Sha256> NewSha256() { return std::make_unique<OpenSslSha256>(); }
+
+}  // namespace steritrack

@@ -1,0 +1,147 @@
+// The audit trail and stored answers of idempotent writes in SQLite (steritrack::AuditLogWrites). The
+// hash chain is core's: this stores each entry with its hash and previous hash, and the head.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "server/storage/sqlite_repositories.h"
+#include "server/storage/sqlite_rows.h"
+
+namespace steritrack::sqlite {
+namespace {
+
+class SqliteAuditLog final : public AuditLogWrites {
+ public:
+  explicit SqliteAuditLog(Connection* conn) : conn_(conn) {}
+
+  absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& f) override {
+    static constexpr const char* kSql =
+        "SELECT " EVENT_COLUMNS " FROM events WHERE seq > ?1 "
+        "AND (lot_id = ?2 OR cartridge_id = ?3 OR treatment_id = ?4 OR item_id = ?7 "
+        "OR load_id = ?8 OR sterilizer_id = ?9) "
+        "AND (?6 = 0 OR cartridge_id IS NULL) ORDER BY seq LIMIT ?5";
+    // Partial indexes make each id arm cheap; the OR is a multi-index lookup.
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, f.after_seq)
+        .Bind(2, OptId(f.lot_id))
+        .Bind(3, OptId(f.cartridge_id))
+        .Bind(4, OptId(f.treatment_id))
+        .Bind(5, int64_t{f.limit})
+        .Bind(6, int64_t{f.lot_wide_only ? 1 : 0})
+        .Bind(7, OptId(f.item_id))
+        .Bind(8, OptId(f.load_id))
+        .Bind(9, OptId(f.sterilizer_id));
+    // Whole entries, before/after included: the report reads what followed a refusal from them.
+    return Collect<Event>(*st, [](const Statement& s) -> absl::StatusOr<Event> {
+      return ReadEventRow(s);
+    });
+  }
+
+  absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
+    static constexpr const char* kSql =
+        "SELECT request_id, operation, fingerprint, response, at FROM requests "
+        "WHERE request_id = ?1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, request_id);
+    return First<StoredRequest>(*st, [](const Statement& s) -> absl::StatusOr<StoredRequest> {
+      return StoredRequest{.request_id = s.Text(0), .operation = s.Text(1),
+                           .fingerprint = s.Text(2), .response = s.Text(3),
+                           .at = FromMicros(s.Int(4))};
+    });
+  }
+
+  absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& f) override {
+    static constexpr const char* kSql =
+        "SELECT " EVENT_COLUMNS " FROM events WHERE seq > ?1 AND (?2 = '' OR action = ?2) "
+        "AND (?3 = '' OR actor = ?3) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5) "
+        "ORDER BY seq LIMIT ?6";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, f.after_seq)
+        .Bind(2, f.action)
+        .Bind(3, f.actor)
+        .Bind(4, f.from ? std::optional<int64_t>(Micros(*f.from)) : std::nullopt)
+        .Bind(5, f.to ? std::optional<int64_t>(Micros(*f.to)) : std::nullopt)
+        .Bind(6, int64_t{f.limit});
+    return Collect<Event>(*st, [](const Statement& s) -> absl::StatusOr<Event> {
+      return ReadEventRow(s);
+    });
+  }
+
+  absl::StatusOr<int64_t> LastEventSeq() override {
+    static constexpr const char* kSql = "SELECT coalesce(max(seq), 0) FROM events";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    ASSIGN_OR_RETURN(bool row, st->Step());
+    return row ? st->Int(0) : 0;
+  }
+
+  absl::StatusOr<AuditHead> ReadHead() override {
+    AuditHead head;
+    {
+      static constexpr const char* kSql = "SELECT seq, hash FROM audit_head WHERE id = 1";
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      ASSIGN_OR_RETURN(bool row, st->Step());
+      if (row) {
+        head.seq = st->Int(0);
+        head.hash = st->Text(1);
+      }
+    }
+    // SQLite's own AUTOINCREMENT counter: the highest seq ever issued.
+    static constexpr const char* kSql =
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    ASSIGN_OR_RETURN(bool row, st->Step());
+    if (row) head.issued = st->Int(0);
+    return head;
+  }
+
+  absl::Status Append(const Event& e) override {
+    static constexpr const char* kSql =
+        "INSERT INTO events (seq, at, actor, action, lot_id, cartridge_id, treatment_id, detail, "
+        "request_id, item_id, load_id, sterilizer_id, before, after, corrects_seq, prev_hash, "
+        "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, e.seq)
+        .Bind(2, Micros(e.at))
+        .Bind(3, e.actor)
+        .Bind(4, e.action)
+        .Bind(5, OptId(e.lot_id))
+        .Bind(6, OptId(e.cartridge_id))
+        .Bind(7, OptId(e.treatment_id))
+        .Bind(8, e.detail)
+        .Bind(9, e.request_id)
+        .Bind(10, OptId(e.item_id))
+        .Bind(11, OptId(e.load_id))
+        .Bind(12, OptId(e.sterilizer_id))
+        .Bind(13, e.before)
+        .Bind(14, e.after)
+        .Bind(15, OptId(e.corrects_seq))
+        .Bind(16, e.prev_hash)
+        .Bind(17, e.hash);
+    RETURN_IF_ERROR(st->Run());
+    return WriteAuditHead(*conn_, e.seq, e.hash);
+  }
+
+  absl::Status SaveRequest(const StoredRequest& r) override {
+    static constexpr const char* kSql =
+        "INSERT INTO requests (request_id, operation, fingerprint, response, at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, r.request_id)
+        .Bind(2, r.operation)
+        .Bind(3, r.fingerprint)
+        .Bind(4, r.response)
+        .Bind(5, Micros(r.at));
+    return st->Run();
+  }
+
+ private:
+  Connection* const conn_;
+};
+
+}  // namespace
+
+std::unique_ptr<AuditLogWrites> NewAuditLogRepository(Connection* conn) { return std::make_unique<SqliteAuditLog>(conn); }
+
+}  // namespace steritrack::sqlite
