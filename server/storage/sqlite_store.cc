@@ -70,8 +70,12 @@ struct SqliteRepositories {
 
 class SqliteReadTransaction final : public ReadTransaction {
  public:
+  // A pooled reader connection, returned to `store` at the end.
   SqliteReadTransaction(SqliteStore* store, std::unique_ptr<Connection> conn)
-      : store_(store), owned_(std::move(conn)), repos_(owned_.get()) {}
+      : store_(store), owned_(std::move(conn)), conn_(owned_.get()), repos_(conn_) {}
+  // The in-memory store's only connection. REQUIRES: `mu` is held; released at the end.
+  SqliteReadTransaction(absl::Mutex* mu, Connection* conn)
+      : store_(nullptr), conn_(conn), shared_mu_(mu), repos_(conn_) {}
   ~SqliteReadTransaction() override;
 
   CartridgeReads& cartridges() override { return *repos_.cartridges; }
@@ -82,19 +86,22 @@ class SqliteReadTransaction final : public ReadTransaction {
  private:
   SqliteStore* store_;
   std::unique_ptr<Connection> owned_;
+  Connection* conn_;
+  absl::Mutex* shared_mu_ = nullptr;
   SqliteRepositories repos_;
 };
 
 class SqliteWriteTransaction final : public WriteTransaction {
  public:
-  // REQUIRES: `mu` is held by the caller; this transaction releases it when destroyed.
+  // REQUIRES: `mu` is held by the caller; this transaction releases it when committed or
+  // destroyed. After Commit() it must not be used.
   SqliteWriteTransaction(absl::Mutex* mu, Connection* conn) : conn_(conn), mu_(mu), repos_(conn) {}
   ~SqliteWriteTransaction() override {
     if (!done_) {
       // Not committed: nothing of this transaction may remain.
       conn_->Exec("ROLLBACK").IgnoreError();
+      mu_->Unlock();
     }
-    mu_->Unlock();
   }
 
   CartridgeWrites& cartridges() override { return *repos_.cartridges; }
@@ -105,7 +112,10 @@ class SqliteWriteTransaction final : public WriteTransaction {
   absl::Status Commit() override {
     if (done_) return absl::FailedPreconditionError("transaction already finished");
     absl::Status status = conn_->Exec("COMMIT");
-    if (status.ok()) done_ = true;
+    if (status.ok()) {
+      done_ = true;
+      mu_->Unlock();  // the next writer need not wait for this object's destruction
+    }
     return status;
   }
 
@@ -118,10 +128,19 @@ class SqliteWriteTransaction final : public WriteTransaction {
 
 class SqliteStore final : public Store {
  public:
+  // No `readers`: an in-memory database, read through the writer's connection in turn.
   SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers)
-      : writer_(std::move(writer)), readers_(std::move(readers)) {}
+      : writer_(std::move(writer)), shared_(readers.empty()), readers_(std::move(readers)) {}
 
   absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override {
+    if (shared_) {
+      writer_mu_.Lock();
+      if (absl::Status status = writer_->Exec("BEGIN"); !status.ok()) {
+        writer_mu_.Unlock();
+        return status;
+      }
+      return std::make_unique<SqliteReadTransaction>(&writer_mu_, writer_.get());
+    }
     std::unique_ptr<Connection> conn;
     {
       absl::MutexLock lock(&pool_mu_);
@@ -159,14 +178,19 @@ class SqliteStore final : public Store {
  private:
   absl::Mutex writer_mu_;
   std::unique_ptr<Connection> writer_;  // used only while writer_mu_ is held
+  const bool shared_;                   // in memory: the writer's connection also serves reads
   absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<Connection>> readers_ ABSL_GUARDED_BY(pool_mu_);
 };
 
 SqliteReadTransaction::~SqliteReadTransaction() {
   // A read transaction changes nothing; ending it releases the snapshot.
-  owned_->Exec("COMMIT").IgnoreError();
-  store_->ReturnReader(std::move(owned_));
+  conn_->Exec("COMMIT").IgnoreError();
+  if (shared_mu_ != nullptr) {
+    shared_mu_->Unlock();
+  } else {
+    store_->ReturnReader(std::move(owned_));
+  }
 }
 
 absl::Status Configure(Connection& conn) {
@@ -218,13 +242,17 @@ int SqliteSchemaVersion() { return sqlite::Migrations().back().version; }
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("database path is empty");
   if (options.readers < 1) return absl::InvalidArgumentError("at least one reader connection");
+  const bool in_memory = options.path == ":memory:" ||
+                         (options.path.starts_with("file:") &&
+                          options.path.find("mode=memory") != std::string::npos);
   ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
-                   Connection::Open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
-  RETURN_IF_ERROR(writer->Exec("PRAGMA journal_mode = WAL"));
+                   Connection::Open(options.path,
+                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI));
+  if (!in_memory) RETURN_IF_ERROR(writer->Exec("PRAGMA journal_mode = WAL"));
   RETURN_IF_ERROR(Configure(*writer));
   RETURN_IF_ERROR(Migrate(*writer));
   std::vector<std::unique_ptr<Connection>> readers;
-  for (int i = 0; i < options.readers; ++i) {
+  for (int i = 0; !in_memory && i < options.readers; ++i) {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
                      Connection::Open(options.path, SQLITE_OPEN_READONLY));
     RETURN_IF_ERROR(Configure(*reader));

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <utility>
 
+#include "steritrack/error.h"
 #include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
 
@@ -375,7 +376,9 @@ class FakeRepositories final : public CartridgeWrites,
     if (it == state_->cartridges.end()) return absl::NotFoundError(StrCat("no unit ", cartridge_id));
     Cartridge& c = it->second;
     if (c.use.has_value()) {
-      return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " already has a use"));
+      // As the schema's single-use guard answers (server/storage/sqlite_cartridges.cc).
+      return MakeError(absl::StatusCode::kFailedPrecondition, "cartridge already used",
+                       "CARTRIDGE_ALREADY_USED");
     }
     if (c.discard.has_value()) {
       return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " was discarded"));
@@ -397,7 +400,8 @@ class FakeRepositories final : public CartridgeWrites,
       return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " was never opened"));
     }
     if (c.disposal.has_value()) {
-      return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " already disposed"));
+      return MakeError(absl::StatusCode::kFailedPrecondition, "cartridge already disposed",
+                       "CARTRIDGE_DISPOSED");
     }
     c.disposal = disposal;
     c.state = CartridgeState::kDisposed;
@@ -591,6 +595,27 @@ class FakeRepositories final : public CartridgeWrites,
     RETURN_IF_ERROR(CheckWritable());
     auto it = state_->loads.find(load_id);
     if (it == state_->loads.end()) return absl::NotFoundError(StrCat("no load ", load_id));
+    // The schema's last guards (loads_release_flow, loads_release_needs_results).
+    const Load& load = it->second;
+    const ReleaseState from = load.release_state;
+    if (from == ReleaseState::kRecalled || state == ReleaseState::kOpen ||
+        (from == ReleaseState::kQuarantined && state == ReleaseState::kReleased) ||
+        (from == ReleaseState::kReleased && state == ReleaseState::kReleased)) {
+      return absl::FailedPreconditionError("load release state cannot change that way");
+    }
+    if (state == ReleaseState::kReleased) {
+      const bool parameters_passed = load.parameters.has_value() && load.parameters->passed;
+      const bool cis_passed =
+          !load.chemical_indicators.empty() &&
+          std::all_of(load.chemical_indicators.begin(), load.chemical_indicators.end(),
+                      [](const ChemicalIndicator& ci) { return ci.result == IndicatorResult::kPass; });
+      const bool bi_ok = !load.bi_required ||
+                         (load.bi.has_value() && load.bi->result == BiResult::kNegative &&
+                          load.bi->control_result == BiResult::kPositive);
+      if (!parameters_passed || !cis_passed || !bi_ok) {
+        return absl::FailedPreconditionError("release needs passing parameters, CIs and BI");
+      }
+    }
     it->second.release_state = state;
     it->second.signature = signature;
     return absl::OkStatus();
@@ -706,6 +731,13 @@ absl::StatusOr<std::unique_ptr<WriteTransaction>> FakeStore::BeginWrite() {
 void FakeStore::RemoveEventForTest(int64_t seq) {
   absl::MutexLock lock(&state_mu_);
   std::erase_if(state_.events, [seq](const Event& e) { return e.seq == seq; });
+}
+
+void FakeStore::AlterEventForTest(int64_t seq, std::string_view detail) {
+  absl::MutexLock lock(&state_mu_);
+  for (Event& e : state_.events) {
+    if (e.seq == seq) e.detail = std::string(detail);
+  }
 }
 
 FakeStoreState FakeStore::Snapshot() const {

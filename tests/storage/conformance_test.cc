@@ -1,0 +1,520 @@
+// The storage conformance suite: one set of typed tests that every implementation of
+// steritrack/store.h must pass — the in-memory fake of the core tests, SQLite on a file, and SQLite
+// in memory. Core's tests run against the fake, so the fake must refuse what the schema refuses; a
+// later backend (PostgreSQL) joins by adding one Backend class and one line to the type list.
+//
+// A Backend opens a fresh store and knows how to tamper with it behind the store's back, so that the
+// audit chain's tamper detection (written once, in core) is shown to work over every backend.
+#include <sqlite3.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/storage/sqlite_store.h"
+#include "steritrack/audit_chain.h"
+#include "steritrack/error.h"
+#include "steritrack/store.h"
+#include "steritrack/strings.h"
+#include "tests/core/fake_store.h"
+#include "tests/test_sha256.h"
+
+namespace steritrack {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+const absl::Time kNow = absl::FromCivil(absl::CivilSecond(2026, 11, 30, 9, 0, 0), absl::UTCTimeZone());
+constexpr char kGtin[] = "09506000134352";
+
+std::string ReasonOf(const absl::Status& status) {
+  std::optional<ErrorInfo> info = GetErrorInfo(status);
+  return info.has_value() ? info->reason : std::string();
+}
+
+// ---- Backends.
+
+class FakeBackend {
+ public:
+  static constexpr bool kConcurrentReads = true;
+  Store& store() { return store_; }
+  void RemoveEntry(int64_t seq) { store_.RemoveEventForTest(seq); }
+  void AlterEntryDetail(int64_t seq, std::string_view detail) {
+    store_.AlterEventForTest(seq, detail);
+  }
+
+ private:
+  FakeStore store_;
+};
+
+// Raw SQL behind the store's back, with the append-only triggers lifted as an attacker would.
+void Tamper(const std::string& path, const std::string& sql, int flags) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, flags, nullptr), SQLITE_OK);
+  const std::string script =
+      StrCat("DROP TRIGGER IF EXISTS events_are_final; DROP TRIGGER IF EXISTS events_are_kept; ", sql);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, script.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error != nullptr ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+class SqliteFileBackend {
+ public:
+  static constexpr bool kConcurrentReads = true;
+  SqliteFileBackend() {
+    static std::atomic<int> next{0};
+    path_ = (std::filesystem::temp_directory_path() /
+             StrCat("steritrack-conformance-", getpid(), "-", next++, ".db"))
+                .string();
+    store_ = *OpenSqliteStore({.path = path_, .readers = 2});
+  }
+  ~SqliteFileBackend() {
+    store_.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + suffix);
+  }
+  Store& store() { return *store_; }
+  void RemoveEntry(int64_t seq) {
+    Tamper(path_, StrCat("DELETE FROM events WHERE seq = ", seq, ";"), SQLITE_OPEN_READWRITE);
+  }
+  void AlterEntryDetail(int64_t seq, std::string_view detail) {
+    Tamper(path_, StrCat("UPDATE events SET detail = '", detail, "' WHERE seq = ", seq, ";"),
+           SQLITE_OPEN_READWRITE);
+  }
+
+ private:
+  std::string path_;
+  std::unique_ptr<Store> store_;
+};
+
+class SqliteMemoryBackend {
+ public:
+  // One connection: a read transaction and a write may not be open at once on one thread.
+  static constexpr bool kConcurrentReads = false;
+  SqliteMemoryBackend() {
+    static std::atomic<int> next{0};
+    uri_ = StrCat("file:conformance-", next++, "?mode=memory&cache=shared");
+    store_ = *OpenSqliteStore({.path = uri_});
+  }
+  Store& store() { return *store_; }
+  void RemoveEntry(int64_t seq) {
+    Tamper(uri_, StrCat("DELETE FROM events WHERE seq = ", seq, ";"),
+           SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI);
+  }
+  void AlterEntryDetail(int64_t seq, std::string_view detail) {
+    Tamper(uri_, StrCat("UPDATE events SET detail = '", detail, "' WHERE seq = ", seq, ";"),
+           SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI);
+  }
+
+ private:
+  std::string uri_;
+  std::unique_ptr<Store> store_;
+};
+
+// ---- The suite.
+
+template <typename Backend>
+class StoreConformanceTest : public ::testing::Test {
+ protected:
+  Store& store() { return backend_.store(); }
+
+  std::unique_ptr<WriteTransaction> Write() {
+    absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store().BeginWrite();
+    EXPECT_TRUE(tx.ok()) << tx.status();
+    return *std::move(tx);
+  }
+  std::unique_ptr<ReadTransaction> Read() {
+    absl::StatusOr<std::unique_ptr<ReadTransaction>> tx = store().BeginRead();
+    EXPECT_TRUE(tx.ok()) << tx.status();
+    return *std::move(tx);
+  }
+
+  static Lot MakeLot(std::string_view name) {
+    return Lot{.gtin = kGtin, .lot = std::string(name), .expiry = absl::CivilDay(2027, 12, 31),
+               .created_at = kNow};
+  }
+  static Cartridge MakeCartridge(std::string_view serial, int64_t lot_id) {
+    Cartridge c{.gtin = kGtin, .serial = std::string(serial), .received_at = kNow,
+                .received_by = "clerk"};
+    c.lot.id = lot_id;
+    return c;
+  }
+
+  // A lot with `units` cartridges S1..Sn and one treatment; returns {lot, treatment, unit ids}.
+  struct Basics {
+    int64_t lot_id = 0;
+    int64_t treatment_id = 0;
+    std::vector<int64_t> units;
+  };
+  Basics InsertBasics(int units) {
+    Basics b;
+    std::unique_ptr<WriteTransaction> tx = Write();
+    b.lot_id = *tx->cartridges().InsertLot(MakeLot("LOT-A"));
+    for (int i = 1; i <= units; ++i) {
+      b.units.push_back(*tx->cartridges().InsertCartridge(MakeCartridge(StrCat("S", i), b.lot_id)));
+    }
+    b.treatment_id = *tx->cartridges().InsertTreatment(Treatment{
+        .room = "Room 1", .clinician = "dr.lee", .client_ref = "C-1", .started_at = kNow,
+        .started_by = "nurse.kim"});
+    EXPECT_TRUE(tx->Commit().ok());
+    return b;
+  }
+  CartridgeUse UseIn(int64_t treatment_id) {
+    return CartridgeUse{.treatment_id = treatment_id, .room = "Room 1", .at = kNow, .by = "nurse"};
+  }
+
+  // A steriliser with one load (cycle 42) holding one packed item.
+  struct Sterilisation {
+    int64_t sterilizer_id = 0;
+    int64_t item_id = 0;
+    int64_t load_id = 0;
+  };
+  Sterilisation InsertLoad(bool bi_required) {
+    Sterilisation s;
+    std::unique_ptr<WriteTransaction> tx = Write();
+    s.sterilizer_id = *tx->sterilization().InsertSterilizer(
+        {.name = "AUTOCLAVE1", .type = SterilizerType::kPreVacuum, .created_at = kNow});
+    s.item_id = *tx->sterilization().InsertItem({.serial = "HP-1", .type = "handpiece",
+                                                 .ifu_max_cycles = 500,
+                                                 .state = ItemState::kPacked, .created_at = kNow});
+    s.load_id = *tx->sterilization().InsertLoad(
+        {.sterilizer_id = s.sterilizer_id, .cycle_number = 42, .cycle_type = "134C-4MIN",
+         .bi_required = bi_required, .shelf_life_days = 30, .operator_name = "sp",
+         .created_at = kNow, .item_ids = {s.item_id}});
+    EXPECT_TRUE(tx->Commit().ok());
+    return s;
+  }
+
+  // Appends `n` audit entries through core's chain.
+  void AppendEntries(int n) {
+    std::unique_ptr<WriteTransaction> tx = Write();
+    for (int i = 0; i < n; ++i) {
+      absl::StatusOr<int64_t> seq = audit_chain::Append(
+          tx->audit(), *TestSha256(),
+          Event{.at = kNow + absl::Seconds(i), .actor = "nurse.kim", .action = "CARTRIDGE_OPENED",
+                .detail = StrCat("entry ", i + 1), .before = "state=RECEIVED",
+                .after = "state=OPENED"});
+      ASSERT_TRUE(seq.ok()) << seq.status();
+    }
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  AuditChainCheck Verify() {
+    std::unique_ptr<ReadTransaction> tx = Read();
+    absl::StatusOr<AuditChainCheck> check = audit_chain::Verify(tx->audit(), *TestSha256());
+    EXPECT_TRUE(check.ok()) << check.status();
+    return check.value_or(AuditChainCheck{});
+  }
+
+  Backend backend_;
+};
+
+using Backends = ::testing::Types<FakeBackend, SqliteFileBackend, SqliteMemoryBackend>;
+class BackendNames {
+ public:
+  template <typename T>
+  static std::string GetName(int) {
+    if constexpr (std::is_same_v<T, FakeBackend>) return "Fake";
+    if constexpr (std::is_same_v<T, SqliteFileBackend>) return "SqliteFile";
+    if constexpr (std::is_same_v<T, SqliteMemoryBackend>) return "SqliteMemory";
+    return "Unknown";
+  }
+};
+TYPED_TEST_SUITE(StoreConformanceTest, Backends, BackendNames);
+
+// ---- Cartridges and treatments.
+
+TYPED_TEST(StoreConformanceTest, LotsAndUnitsRoundTripWithTheirLot) {
+  auto b = this->InsertBasics(3);
+  auto tx = this->Read();
+  std::optional<Lot> lot = *tx->cartridges().FindLot(kGtin, "LOT-A");
+  ASSERT_TRUE(lot.has_value());
+  EXPECT_EQ(lot->id, b.lot_id);
+  EXPECT_EQ(lot->expiry, absl::CivilDay(2027, 12, 31));
+  EXPECT_EQ(lot->state, LotState::kActive);
+  std::optional<Cartridge> c = *tx->cartridges().FindCartridge(kGtin, "S2");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->lot.lot, "LOT-A");
+  EXPECT_EQ(c->state, CartridgeState::kReceived);
+  EXPECT_EQ(c->received_by, "clerk");
+  EXPECT_FALSE(tx->cartridges().FindCartridge(kGtin, "S9")->has_value());
+  EXPECT_EQ(*tx->cartridges().CountUnitsInStock(b.lot_id), 3);
+}
+
+TYPED_TEST(StoreConformanceTest, ListsPageByKeyInIdOrder) {
+  auto b = this->InsertBasics(5);
+  auto tx = this->Read();
+  std::vector<Cartridge> first = *tx->cartridges().ListCartridges({.limit = 2});
+  ASSERT_THAT(first, SizeIs(2));
+  EXPECT_EQ(first[0].id, b.units[0]);
+  EXPECT_EQ(first[1].id, b.units[1]);
+  std::vector<Cartridge> rest =
+      *tx->cartridges().ListCartridges({.after_id = first[1].id, .limit = 10});
+  ASSERT_THAT(rest, SizeIs(3));
+  EXPECT_EQ(rest[2].serial, "S5");
+}
+
+TYPED_TEST(StoreConformanceTest, DuplicateLotAndUnitAreAlreadyExists) {
+  auto b = this->InsertBasics(1);
+  auto tx = this->Write();
+  EXPECT_EQ(tx->cartridges().InsertLot(this->MakeLot("LOT-A")).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(tx->cartridges().InsertCartridge(this->MakeCartridge("S1", b.lot_id)).status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+TYPED_TEST(StoreConformanceTest, ASecondUseIsRefusedEvenWithoutCore) {
+  auto b = this->InsertBasics(1);
+  {
+    auto tx = this->Write();
+    ASSERT_TRUE(tx->cartridges().RecordUse(b.units[0], this->UseIn(b.treatment_id)).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  auto tx = this->Write();
+  absl::Status again = tx->cartridges().RecordUse(b.units[0], this->UseIn(b.treatment_id));
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition) << again;
+  EXPECT_EQ(ReasonOf(again), "CARTRIDGE_ALREADY_USED");
+}
+
+TYPED_TEST(StoreConformanceTest, DisposalNeedsAUseAndIsWrittenOnce) {
+  auto b = this->InsertBasics(1);
+  auto tx = this->Write();
+  Disposal d{.container_id = "SHARPS-1", .at = kNow, .by = "nurse"};
+  EXPECT_EQ(tx->cartridges().RecordDisposal(b.units[0], d).code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(tx->cartridges().RecordUse(b.units[0], this->UseIn(b.treatment_id)).ok());
+  ASSERT_TRUE(tx->cartridges().RecordDisposal(b.units[0], d).ok());
+  EXPECT_EQ(ReasonOf(tx->cartridges().RecordDisposal(b.units[0], d)), "CARTRIDGE_DISPOSED");
+  ASSERT_TRUE(tx->Commit().ok());
+  std::optional<Cartridge> c = *this->Read()->cartridges().FindCartridge(kGtin, "S1");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->state, CartridgeState::kDisposed);
+}
+
+TYPED_TEST(StoreConformanceTest, AUsedUnitCannotBeDiscardedNorADiscardedOneUsed) {
+  auto b = this->InsertBasics(2);
+  auto tx = this->Write();
+  ASSERT_TRUE(tx->cartridges().RecordUse(b.units[0], this->UseIn(b.treatment_id)).ok());
+  EXPECT_EQ(tx->cartridges()
+                .RecordDiscard(b.units[0], Discard{.reason = "dropped", .at = kNow, .by = "n"})
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(tx->cartridges()
+                  .RecordDiscard(b.units[1], Discard{.reason = "dropped", .at = kNow, .by = "n"})
+                  .ok());
+  EXPECT_EQ(tx->cartridges().RecordUse(b.units[1], this->UseIn(b.treatment_id)).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TYPED_TEST(StoreConformanceTest, AWriteNotCommittedLeavesNothing) {
+  {
+    auto tx = this->Write();
+    ASSERT_TRUE(tx->cartridges().InsertLot(this->MakeLot("LOT-A")).ok());
+    ASSERT_TRUE(tx->audit()
+                    .SaveRequest({.request_id = "r1", .operation = "Op", .fingerprint = "f",
+                                  .response = "x", .at = kNow})
+                    .ok());
+  }
+  auto tx = this->Read();
+  EXPECT_FALSE(tx->cartridges().FindLot(kGtin, "LOT-A")->has_value());
+  EXPECT_FALSE(tx->audit().FindRequest("r1")->has_value());
+}
+
+TYPED_TEST(StoreConformanceTest, CommitTwiceIsRefused) {
+  auto tx = this->Write();
+  ASSERT_TRUE(tx->Commit().ok());
+  EXPECT_FALSE(tx->Commit().ok());
+}
+
+TYPED_TEST(StoreConformanceTest, AReadKeepsItsSnapshotAcrossALaterCommit) {
+  if constexpr (!TypeParam::kConcurrentReads) {
+    GTEST_SKIP() << "one connection: reads and writes take turns";
+  } else {
+    auto before = this->Read();
+    ASSERT_THAT(*before->cartridges().ListLots({}), IsEmpty());
+    this->InsertBasics(1);
+    EXPECT_FALSE(before->cartridges().FindLot(kGtin, "LOT-A")->has_value());
+    EXPECT_TRUE(this->Read()->cartridges().FindLot(kGtin, "LOT-A")->has_value());
+  }
+}
+
+TYPED_TEST(StoreConformanceTest, ARequestIsStoredOnceAndReadBackByteForByte) {
+  const std::string response("\x00\x01answer\xff", 9);
+  auto tx = this->Write();
+  ASSERT_TRUE(tx->audit()
+                  .SaveRequest({.request_id = "r1", .operation = "OpenCartridge",
+                                .fingerprint = "g|s|1", .response = response, .at = kNow})
+                  .ok());
+  EXPECT_EQ(tx->audit()
+                .SaveRequest({.request_id = "r1", .operation = "OpenCartridge",
+                              .fingerprint = "g|s|1", .response = response, .at = kNow})
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(tx->Commit().ok());
+  std::optional<StoredRequest> got = *this->Read()->audit().FindRequest("r1");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->response, response);
+  EXPECT_EQ(got->operation, "OpenCartridge");
+  EXPECT_EQ(got->at, kNow);
+}
+
+// ---- Sterilisation: results written once, cycle numbers unique, release only on results.
+
+TYPED_TEST(StoreConformanceTest, LoadRoundTripsWithContents) {
+  auto s = this->InsertLoad(/*bi_required=*/false);
+  auto tx = this->Read();
+  std::optional<Load> load = *tx->sterilization().FindLoad(s.load_id);
+  ASSERT_TRUE(load.has_value());
+  EXPECT_EQ(load->sterilizer_name, "AUTOCLAVE1");
+  EXPECT_THAT(load->item_serials, ElementsAre("HP-1"));
+  EXPECT_EQ(load->release_state, ReleaseState::kOpen);
+  EXPECT_EQ(*tx->sterilization().FindOpenLoadOfItem(s.item_id), std::optional<int64_t>(s.load_id));
+  EXPECT_EQ(tx->sterilization().FindLoadByCycle(s.sterilizer_id, 42)->value_or(Load{}).id,
+            s.load_id);
+}
+
+TYPED_TEST(StoreConformanceTest, EachLoadResultIsWrittenOnceAndCycleNumbersAreUnique) {
+  auto s = this->InsertLoad(/*bi_required=*/false);
+  auto tx = this->Write();
+  CycleParameters p{.started_at = kNow, .ended_at = kNow + absl::Minutes(30),
+                    .exposure_seconds = 240, .temperature_c = 134, .pressure_kpa = 300,
+                    .passed = true, .recorded_by = "sp", .recorded_at = kNow};
+  ASSERT_TRUE(tx->sterilization().RecordParameters(s.load_id, p).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(tx->sterilization().RecordParameters(s.load_id, p)));
+  ChemicalIndicator ci{.type = 5, .result = IndicatorResult::kPass, .recorded_by = "sp",
+                       .recorded_at = kNow};
+  ASSERT_TRUE(tx->sterilization().AddChemicalIndicator(s.load_id, ci).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(tx->sterilization().AddChemicalIndicator(s.load_id, ci)));
+  absl::StatusOr<int64_t> again = tx->sterilization().InsertLoad(
+      {.sterilizer_id = s.sterilizer_id, .cycle_number = 42, .cycle_type = "134C-4MIN",
+       .shelf_life_days = 30, .operator_name = "sp", .created_at = kNow});
+  EXPECT_TRUE(absl::IsAlreadyExists(again.status())) << again.status();
+}
+
+TYPED_TEST(StoreConformanceTest, AReleaseWithoutPassingResultsIsRefusedAsTheLastGuard) {
+  auto s = this->InsertLoad(/*bi_required=*/true);
+  const Signature signature{.by = "manager", .at = kNow, .meaning = "released"};
+  auto tx = this->Write();
+  EXPECT_FALSE(
+      tx->sterilization().SetLoadReleaseState(s.load_id, ReleaseState::kReleased, signature).ok());
+  ASSERT_TRUE(tx->sterilization()
+                  .RecordParameters(s.load_id, {.started_at = kNow,
+                                                .ended_at = kNow + absl::Minutes(30),
+                                                .exposure_seconds = 240, .temperature_c = 134,
+                                                .pressure_kpa = 300, .passed = true,
+                                                .recorded_by = "sp", .recorded_at = kNow})
+                  .ok());
+  ASSERT_TRUE(tx->sterilization()
+                  .AddChemicalIndicator(s.load_id, {.type = 5, .result = IndicatorResult::kPass,
+                                                    .recorded_by = "sp", .recorded_at = kNow})
+                  .ok());
+  // Held for its BI, which is not in yet.
+  EXPECT_FALSE(
+      tx->sterilization().SetLoadReleaseState(s.load_id, ReleaseState::kReleased, signature).ok());
+  ASSERT_TRUE(tx->sterilization()
+                  .RecordBi(s.load_id, {.product = "P", .lot = "L", .result = BiResult::kNegative,
+                                        .control_result = BiResult::kPositive, .read_at = kNow,
+                                        .recorded_by = "sp"})
+                  .ok());
+  EXPECT_TRUE(
+      tx->sterilization().SetLoadReleaseState(s.load_id, ReleaseState::kReleased, signature).ok());
+}
+
+// ---- The audit trail: stored as core links it, verified by core, tampering found.
+
+TYPED_TEST(StoreConformanceTest, EntriesAreStoredWithTheirLinksAndTheHeadFollows) {
+  this->AppendEntries(3);
+  auto tx = this->Read();
+  std::vector<Event> entries = *tx->audit().ListAuditEntries({.limit = 10});
+  ASSERT_THAT(entries, SizeIs(3));
+  EXPECT_EQ(entries[0].seq, 1);
+  EXPECT_EQ(entries[0].prev_hash, audit_chain::kGenesisHash);
+  EXPECT_EQ(entries[1].prev_hash, entries[0].hash);
+  EXPECT_EQ(entries[2].before, "state=RECEIVED");
+  AuditHead head = *tx->audit().ReadHead();
+  EXPECT_EQ(head.seq, 3);
+  EXPECT_EQ(head.hash, entries[2].hash);
+  EXPECT_EQ(head.issued, 3);
+  EXPECT_EQ(*tx->audit().LastEventSeq(), 3);
+}
+
+TYPED_TEST(StoreConformanceTest, AnEntryOutOfTurnIsRefused) {
+  this->AppendEntries(2);
+  auto tx = this->Write();
+  Event stale{.seq = 2, .at = kNow, .actor = "x", .action = "X", .prev_hash = "p", .hash = "h"};
+  EXPECT_FALSE(tx->audit().Append(stale).ok());
+}
+
+TYPED_TEST(StoreConformanceTest, AnIntactTrailVerifies) {
+  this->AppendEntries(5);
+  AuditChainCheck check = this->Verify();
+  EXPECT_TRUE(check.intact) << check.problem;
+  EXPECT_EQ(check.entries, 5);
+}
+
+TYPED_TEST(StoreConformanceTest, ARemovedEntryIsFound) {
+  this->AppendEntries(5);
+  this->backend_.RemoveEntry(3);
+  AuditChainCheck check = this->Verify();
+  EXPECT_FALSE(check.intact);
+  EXPECT_EQ(check.first_bad_seq, 3);
+}
+
+TYPED_TEST(StoreConformanceTest, ATruncatedTailIsFound) {
+  this->AppendEntries(5);
+  this->backend_.RemoveEntry(5);
+  AuditChainCheck check = this->Verify();
+  EXPECT_FALSE(check.intact);
+  EXPECT_EQ(check.first_bad_seq, 5);
+}
+
+TYPED_TEST(StoreConformanceTest, AnAlteredEntryIsFound) {
+  this->AppendEntries(5);
+  this->backend_.AlterEntryDetail(2, "nothing happened");
+  AuditChainCheck check = this->Verify();
+  EXPECT_FALSE(check.intact);
+  EXPECT_EQ(check.first_bad_seq, 2);
+}
+
+// ---- Report reads.
+
+TYPED_TEST(StoreConformanceTest, PeriodReadsReturnExactlyThePeriod) {
+  auto b = this->InsertBasics(3);
+  {
+    auto tx = this->Write();
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(tx->cartridges()
+                      .RecordUse(b.units[i], CartridgeUse{.treatment_id = b.treatment_id,
+                                                          .room = "Room 1",
+                                                          .at = kNow + absl::Hours(24 * i),
+                                                          .by = "nurse"})
+                      .ok());
+    }
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  auto tx = this->Read();
+  std::vector<Cartridge> opened = *tx->reports().ListCartridgesOpenedBetween(
+      kNow + absl::Hours(1), kNow + absl::Hours(72), 0, 10);
+  ASSERT_THAT(opened, SizeIs(2));
+  EXPECT_EQ(opened[0].serial, "S2");
+  EXPECT_EQ(opened[1].serial, "S3");
+  std::vector<Treatment> started =
+      *tx->reports().ListTreatmentsStartedBetween(kNow, kNow + absl::Seconds(1), 0, 10);
+  EXPECT_THAT(started, SizeIs(1));
+  EXPECT_THAT(*tx->reports().ListTreatmentsStartedBetween(kNow + absl::Seconds(1),
+                                                          kNow + absl::Hours(1), 0, 10),
+              IsEmpty());
+}
+
+}  // namespace
+}  // namespace steritrack
