@@ -3,7 +3,7 @@
 #include <ctime>
 
 #include "client/labels.h"
-#include "server/core/gs1.h"
+#include "steritrack/gs1.h"
 
 namespace steritrack::cli {
 namespace {

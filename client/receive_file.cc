@@ -18,7 +18,7 @@
 #include "client/output.h"
 #include "client/scan.h"
 #include "client/session.h"
-#include "server/core/gs1.h"
+#include "steritrack/gs1.h"
 
 namespace steritrack::cli {
 namespace {

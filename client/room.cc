@@ -13,7 +13,7 @@
 #include "client/commands.h"
 #include "client/output.h"
 #include "client/scan.h"
-#include "server/core/gs1.h"
+#include "steritrack/gs1.h"
 
 namespace steritrack::cli {
 namespace {

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "steritrack/strings.h"
-#include "server/core/gs1.h"
+#include "steritrack/gs1.h"
 #include "server/core/result_codec.h"
 #include "server/core/write_helper.h"
 #include "steritrack/error.h"

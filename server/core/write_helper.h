@@ -5,6 +5,10 @@
 #ifndef STERITRACK_SERVER_CORE_WRITE_HELPER_H_
 #define STERITRACK_SERVER_CORE_WRITE_HELPER_H_
 
+#ifndef STERITRACK_CORE_IMPLEMENTATION
+#error "server/core/write_helper.h is internal to server/core: include it only from there (see server/CMakeLists.txt)"
+#endif
+
 #include <algorithm>
 #include <charconv>
 #include <cstdint>

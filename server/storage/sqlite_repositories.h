@@ -4,6 +4,10 @@
 #ifndef STERITRACK_SERVER_STORAGE_SQLITE_REPOSITORIES_H_
 #define STERITRACK_SERVER_STORAGE_SQLITE_REPOSITORIES_H_
 
+#ifndef STERITRACK_STORAGE_IMPLEMENTATION
+#error "server/storage/sqlite_repositories.h is internal to server/storage: include it only from there (see server/CMakeLists.txt)"
+#endif
+
 #include <memory>
 
 #include "server/storage/sqlite.h"

@@ -4,6 +4,10 @@
 #ifndef STERITRACK_SERVER_STORAGE_SQLITE_ROWS_H_
 #define STERITRACK_SERVER_STORAGE_SQLITE_ROWS_H_
 
+#ifndef STERITRACK_STORAGE_IMPLEMENTATION
+#error "server/storage/sqlite_rows.h is internal to server/storage: include it only from there (see server/CMakeLists.txt)"
+#endif
+
 #include <optional>
 #include <string>
 #include <string_view>

@@ -19,7 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/status_matchers.h"
-#include "server/core/gs1.h"
+#include "steritrack/gs1.h"
 #include "steritrack/error.h"
 #include "steritrack/model.h"
 #include "steritrack/strings.h"

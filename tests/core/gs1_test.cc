@@ -1,4 +1,4 @@
-#include "server/core/gs1.h"
+#include "steritrack/gs1.h"
 
 #include <algorithm>
 #include <array>

@@ -20,7 +20,7 @@
 #include "gtest/gtest.h"
 #include "tests/status_matchers.h"
 #include "server/core/cartridge_service.h"
-#include "server/core/gs1.h"
+#include "steritrack/gs1.h"
 #include "server/core/result_codec.h"
 #include "steritrack/error.h"
 #include "steritrack/sterilization.h"

@@ -3,8 +3,8 @@
 // Accepts the raw form with an AIM symbology prefix (]d2, ]C1, ]Q3, ]e0) and ASCII 29 (GS) separators,
 // the bracketed human-readable form "(01)...(17)...", and GS1 Digital Link URIs. Validation is strict:
 // every rejection names the field and why. Pure functions; safe from any thread.
-#ifndef STERITRACK_SERVER_CORE_GS1_H_
-#define STERITRACK_SERVER_CORE_GS1_H_
+#ifndef STERITRACK_GS1_H_
+#define STERITRACK_GS1_H_
 
 #include <optional>
 #include <string>
@@ -45,4 +45,4 @@ bool IsValidGtin(std::string_view gtin);
 
 }  // namespace steritrack
 
-#endif  // STERITRACK_SERVER_CORE_GS1_H_
+#endif  // STERITRACK_GS1_H_
