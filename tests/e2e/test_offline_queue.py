@@ -23,8 +23,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from test_room_mode import (  # noqa: E402  pylint: disable=wrong-import-position
-    CALL_TIMEOUT, STOP_PREFIX, SteritrackCase, raw_scan, short_code, unit_code)
+from e2e_support import (  # noqa: E402  pylint: disable=wrong-import-position
+    CALL_TIMEOUT, STOP_PREFIX, E2ETestCase, raw_scan, short_code, unit_code)
 
 CANNOT_VERIFY = "STOP \u2014 cannot verify this cartridge, do not use it"
 
@@ -41,7 +41,7 @@ def queue_rows(path):
         db.close()
 
 
-class OfflineQueueTest(SteritrackCase):
+class OfflineQueueTest(E2ETestCase):
 
     def setUp(self):
         super().setUp()
@@ -251,7 +251,7 @@ class OfflineQueueTest(SteritrackCase):
             self.assertTrue(line.startswith("OK") or line.startswith(STOP_PREFIX), lines)
 
 
-class UnreadableQueueTest(SteritrackCase):
+class UnreadableQueueTest(E2ETestCase):
     """A queue file that cannot be read is an error naming the file and SQLite's message, never an
     empty queue: "nothing queued" would hide a disposal that may be waiting in it. (Tests run as
     root, so an unreadable file is simulated with garbage or a directory in its place.)"""
@@ -302,7 +302,8 @@ class UnreadableQueueTest(SteritrackCase):
         down = self.server.address
         for args, what in ((("dispose", short_code("UQ-0001"), "--container", "SHARPS-U"),
                             "disposal in SHARPS-U"),
-                           (("treatment", "end", treatment_id), f"end of treatment {treatment_id}")):
+                           (("treatment", "end", treatment_id),
+                            f"end of treatment {treatment_id}")):
             result = self.cli(*args, server=down)
             self.assertEqual(result.rc, 1, f"{what}: neither sent nor queued\n{result}")
             self.assertEqual(len(result.lines), 1, str(result))
