@@ -313,6 +313,22 @@ Verdict Describe(const grpc::Status& status, Kind kind, const std::string& serve
   return v;
 }
 
+Verdict NotQueued(const grpc::Status& unreachable, const std::string& queue_error,
+                  const std::string& what, const std::string& server) {
+  return Verdict{.exit_code = kExitError,
+                 .outcome = "ERROR",
+                 .line = "ERROR — cannot reach the steritrack server at " + server + " (" +
+                         unreachable.error_message() + ") and cannot keep the " + what +
+                         " in the offline queue: " + queue_error + "; nothing was recorded",
+                 .failure = {.code = grpc::StatusCode::UNAVAILABLE,
+                             .code_name = "UNAVAILABLE",
+                             .reason = "OFFLINE_QUEUE_UNAVAILABLE",
+                             .message = queue_error,
+                             .metadata = {{"server", server},
+                                          {"server_error", unreachable.error_message()},
+                                          {"write", what}}}};
+}
+
 int Output::Fail(const grpc::Status& status, Kind kind, const std::string& server) {
   Verdict v = Describe(status, kind, server);
   if (json_) {
@@ -323,6 +339,16 @@ int Output::Fail(const grpc::Status& status, Kind kind, const std::string& serve
   }
   out_.flush();
   return v.exit_code;
+}
+
+int Output::LocalFailure(const std::string& line, const Failure& failure) {
+  if (json_) {
+    PrintJson(false, "", nullptr, {}, &failure, "ERROR");
+  } else {
+    out_ << line << "\n";
+  }
+  out_.flush();
+  return kExitError;
 }
 
 int Output::BadInput(const std::string& field, const std::string& why) {

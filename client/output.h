@@ -50,6 +50,11 @@ struct Verdict {
   Failure failure;
 };
 Verdict Describe(const grpc::Status& status, Kind kind, const std::string& server);
+// A write that could not reach the server and could not be kept in the offline queue either, so
+// nothing was recorded anywhere (exit 1). `what` names the write, e.g. "disposal in SHARPS-01";
+// `queue_error` says why the queue failed (its file and SQLite's message).
+Verdict NotQueued(const grpc::Status& unreachable, const std::string& queue_error,
+                  const std::string& what, const std::string& server);
 
 class Output {
  public:
@@ -73,6 +78,9 @@ class Output {
   int Queued(const std::string& line);
   // Prints a failed call and returns its exit code.
   int Fail(const grpc::Status& status, Kind kind, const std::string& server);
+  // Prints a local failure that is not a call's answer (e.g. an unreadable offline queue): `line`
+  // in text mode, the failure in JSON; exit 1.
+  int LocalFailure(const std::string& line, const Failure& failure);
   // Prints a local usage error (exit 2) naming the field.
   int BadInput(const std::string& field, const std::string& why);
 

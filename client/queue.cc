@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <initializer_list>
 
 namespace steritrack::cli {
 namespace {
@@ -24,16 +25,53 @@ CREATE TABLE IF NOT EXISTS queued_writes (
 );
 )sql";
 
+struct StatementDeleter {
+  // sqlite3_finalize repeats the code of the statement's last step, which was already checked.
+  void operator()(sqlite3_stmt* st) const { static_cast<void>(sqlite3_finalize(st)); }
+};
+using Statement = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
+
 void MakeParentDirs(const std::string& path) {
+  // Failures show up as SQLite's "unable to open database file" for the queue's path.
   for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1)) {
     mkdir(path.substr(0, pos).c_str(), 0700);  // existing directories are fine
   }
 }
 
-std::string Column(sqlite3_stmt* st, int col) {
+// The first failure among several sqlite3_bind_* results (evaluated left to right).
+int FirstFailure(std::initializer_list<int> codes) {
+  for (int code : codes) {
+    if (code != SQLITE_OK) return code;
+  }
+  return SQLITE_OK;
+}
+
+int BindText(sqlite3_stmt* st, int index, const std::string& text) {
+  return sqlite3_bind_text(st, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+
+// A text or blob column. A null pointer for a non-empty value means SQLite ran out of memory.
+bool Column(sqlite3_stmt* st, int col, std::string* out) {
   const void* blob = sqlite3_column_blob(st, col);
-  int n = sqlite3_column_bytes(st, col);
-  return blob == nullptr ? std::string() : std::string(static_cast<const char*>(blob), n);
+  const int n = sqlite3_column_bytes(st, col);
+  if (blob == nullptr) {
+    out->clear();
+    return sqlite3_errcode(sqlite3_db_handle(st)) != SQLITE_NOMEM;
+  }
+  out->assign(static_cast<const char*>(blob), static_cast<size_t>(n));
+  return true;
+}
+
+absl::StatusCode CodeFor(int rc) {
+  switch (rc & 0xff) {  // the primary code of an extended one
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::StatusCode::kUnavailable;  // another process holds the file: retry later
+    case SQLITE_NOMEM:
+      return absl::StatusCode::kResourceExhausted;
+    default:
+      return absl::StatusCode::kFailedPrecondition;  // the file must be fixed or moved away
+  }
 }
 
 }  // namespace
@@ -47,97 +85,123 @@ std::string DefaultQueuePath() {
   return std::string(home != nullptr ? home : ".") + "/.config/steritrack/queue.db";
 }
 
-std::unique_ptr<OfflineQueue> OfflineQueue::Open(const std::string& path, std::string* error) {
+absl::StatusOr<std::unique_ptr<OfflineQueue>> OfflineQueue::Open(const std::string& path) {
   MakeParentDirs(path);
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
-      SQLITE_OK) {
-    *error = "cannot open offline queue " + path + ": " + sqlite3_errmsg(db);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc != SQLITE_OK) {
+    // On most failures SQLite still returns a handle that carries the message; not when out of
+    // memory.
+    const std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
-    return nullptr;
+    return absl::Status(CodeFor(rc), "cannot open offline queue " + path + ": " + message);
   }
-  sqlite3_busy_timeout(db, 5000);
-  char* msg = nullptr;
-  if (sqlite3_exec(db, kSchema, nullptr, nullptr, &msg) != SQLITE_OK) {
-    *error = "cannot prepare offline queue " + path + ": " + (msg ? msg : "?");
-    sqlite3_free(msg);
-    sqlite3_close_v2(db);
-    return nullptr;
+  // From here the queue owns the handle and closes it on every return.
+  std::unique_ptr<OfflineQueue> queue(new OfflineQueue(db, path));
+  if (int busy = sqlite3_busy_timeout(db, 5000); busy != SQLITE_OK) {
+    return queue->Error("configure", busy);
   }
-  return std::unique_ptr<OfflineQueue>(new OfflineQueue(db, path));
+  // The first statements that read the file: a file that is not a queue database fails here.
+  if (int schema = sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr); schema != SQLITE_OK) {
+    return queue->Error("read", schema);
+  }
+  return queue;
 }
 
-OfflineQueue::~OfflineQueue() { sqlite3_close_v2(db_); }
-
-bool OfflineQueue::Enqueue(const QueuedWrite& w, std::string* error) {
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "INSERT INTO queued_writes (method, request, request_id, description, "
-                     "queued_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (request_id) DO NOTHING",
-                     -1, &st, nullptr);
-  sqlite3_bind_text(st, 1, w.method.data(), static_cast<int>(w.method.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_blob(st, 2, w.request.data(), static_cast<int>(w.request.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 3, w.request_id.data(), static_cast<int>(w.request_id.size()),
-                    SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 4, w.description.data(), static_cast<int>(w.description.size()),
-                    SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 5, static_cast<int64_t>(std::time(nullptr)));
-  const int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) {
-    *error = std::string("cannot store in offline queue: ") + sqlite3_errmsg(db_);
-    return false;
-  }
-  return true;
+OfflineQueue::~OfflineQueue() {
+  // close_v2 always succeeds: with statements still open it defers the close until they finish.
+  static_cast<void>(sqlite3_close_v2(db_));
 }
 
-std::vector<QueuedWrite> OfflineQueue::Pending() {
+absl::Status OfflineQueue::Error(const std::string& what, int rc) const {
+  return absl::Status(CodeFor(rc),
+                      "cannot " + what + " offline queue " + path_ + ": " + sqlite3_errmsg(db_));
+}
+
+absl::Status OfflineQueue::Enqueue(const QueuedWrite& w) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db_,
+                              "INSERT INTO queued_writes (method, request, request_id, "
+                              "description, queued_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+                              "ON CONFLICT (request_id) DO NOTHING",
+                              -1, &raw, nullptr);
+  Statement st(raw);
+  if (rc != SQLITE_OK) return Error("store in", rc);
+  rc = FirstFailure({BindText(st.get(), 1, w.method),
+                     sqlite3_bind_blob(st.get(), 2, w.request.data(),
+                                       static_cast<int>(w.request.size()), SQLITE_TRANSIENT),
+                     BindText(st.get(), 3, w.request_id), BindText(st.get(), 4, w.description),
+                     sqlite3_bind_int64(st.get(), 5, static_cast<int64_t>(std::time(nullptr)))});
+  if (rc != SQLITE_OK) return Error("store in", rc);
+  rc = sqlite3_step(st.get());
+  if (rc != SQLITE_DONE) return Error("store in", rc);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<QueuedWrite>> OfflineQueue::Pending() {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db_,
+                              "SELECT id, method, request, request_id, description, queued_at, "
+                              "state, outcome FROM queued_writes WHERE state = 'PENDING' "
+                              "ORDER BY id",
+                              -1, &raw, nullptr);
+  Statement st(raw);
+  if (rc != SQLITE_OK) return Error("read", rc);
   std::vector<QueuedWrite> out;
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "SELECT id, method, request, request_id, description, queued_at, state, "
-                     "outcome FROM queued_writes WHERE state = 'PENDING' ORDER BY id",
-                     -1, &st, nullptr);
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    out.push_back(QueuedWrite{.id = sqlite3_column_int64(st, 0),
-                              .method = Column(st, 1),
-                              .request = Column(st, 2),
-                              .request_id = Column(st, 3),
-                              .description = Column(st, 4),
-                              .queued_at = sqlite3_column_int64(st, 5),
-                              .state = Column(st, 6),
-                              .outcome = Column(st, 7)});
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    QueuedWrite w{.id = sqlite3_column_int64(st.get(), 0),
+                  .queued_at = sqlite3_column_int64(st.get(), 5)};
+    if (!Column(st.get(), 1, &w.method) || !Column(st.get(), 2, &w.request) ||
+        !Column(st.get(), 3, &w.request_id) || !Column(st.get(), 4, &w.description) ||
+        !Column(st.get(), 6, &w.state) || !Column(st.get(), 7, &w.outcome)) {
+      return Error("read", SQLITE_NOMEM);
+    }
+    out.push_back(std::move(w));
   }
-  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return Error("read", rc);
   return out;
 }
 
-int64_t OfflineQueue::PendingCount() {
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "SELECT count(*) FROM queued_writes WHERE state = 'PENDING'", -1, &st,
-                     nullptr);
-  int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-  sqlite3_finalize(st);
-  return n;
+absl::StatusOr<int64_t> OfflineQueue::PendingCount() {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db_, "SELECT count(*) FROM queued_writes WHERE state = 'PENDING'", -1,
+                              &raw, nullptr);
+  Statement st(raw);
+  if (rc != SQLITE_OK) return Error("read", rc);
+  rc = sqlite3_step(st.get());
+  if (rc != SQLITE_ROW) return Error("read", rc);
+  return sqlite3_column_int64(st.get(), 0);
 }
 
-void OfflineQueue::SetState(int64_t id, const char* state, const std::string& outcome) {
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_,
-                     "UPDATE queued_writes SET state = ?2, outcome = ?3, done_at = ?4 "
-                     "WHERE id = ?1",
-                     -1, &st, nullptr);
-  sqlite3_bind_int64(st, 1, id);
-  sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, outcome.data(), static_cast<int>(outcome.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 4, static_cast<int64_t>(std::time(nullptr)));
-  sqlite3_step(st);
-  sqlite3_finalize(st);
+absl::Status OfflineQueue::SetState(int64_t id, const char* state, const std::string& outcome) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db_,
+                              "UPDATE queued_writes SET state = ?2, outcome = ?3, done_at = ?4 "
+                              "WHERE id = ?1",
+                              -1, &raw, nullptr);
+  Statement st(raw);
+  if (rc != SQLITE_OK) return Error("update", rc);
+  rc = FirstFailure({sqlite3_bind_int64(st.get(), 1, id),
+                     sqlite3_bind_text(st.get(), 2, state, -1, SQLITE_STATIC),
+                     BindText(st.get(), 3, outcome),
+                     sqlite3_bind_int64(st.get(), 4, static_cast<int64_t>(std::time(nullptr)))});
+  if (rc != SQLITE_OK) return Error("update", rc);
+  rc = sqlite3_step(st.get());
+  if (rc != SQLITE_DONE) return Error("update", rc);
+  if (sqlite3_changes(db_) != 1) {
+    return absl::NotFoundError("cannot update offline queue " + path_ + ": queued write " +
+                               std::to_string(id) + " is not in it");
+  }
+  return absl::OkStatus();
 }
 
-void OfflineQueue::MarkSent(int64_t id, const std::string& outcome) { SetState(id, "SENT", outcome); }
-void OfflineQueue::MarkRefused(int64_t id, const std::string& outcome) {
-  SetState(id, "REFUSED", outcome);
+absl::Status OfflineQueue::MarkSent(int64_t id, const std::string& outcome) {
+  return SetState(id, "SENT", outcome);
+}
+
+absl::Status OfflineQueue::MarkRefused(int64_t id, const std::string& outcome) {
+  return SetState(id, "REFUSED", outcome);
 }
 
 }  // namespace steritrack::cli

@@ -5,6 +5,11 @@
 // sent with, and delivered when the server is back. The server's idempotency makes a delivery that
 // is repeated after a crash harmless. Opening a cartridge is never queued: it fails closed.
 // One process at a time per file is the normal case; SQLite's locking keeps concurrent CLIs safe.
+//
+// Every SQLite call is checked. A queue file that cannot be read or written (not a database,
+// corrupt, a directory, locked by another process for too long) is an error naming the file and
+// SQLite's message, never an empty list: an empty answer would tell the nurse that nothing is
+// waiting when a disposal may be. Not thread-safe; one per process.
 #ifndef STERITRACK_CLIENT_QUEUE_H_
 #define STERITRACK_CLIENT_QUEUE_H_
 
@@ -14,6 +19,9 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace steritrack::cli {
 
@@ -30,24 +38,30 @@ struct QueuedWrite {
 
 class OfflineQueue {
  public:
-  // Opens (creating if needed) the queue file. Returns null with `error` set on failure.
-  static std::unique_ptr<OfflineQueue> Open(const std::string& path, std::string* error);
+  // Opens (creating if needed) the queue file and checks that it is a readable queue.
+  static absl::StatusOr<std::unique_ptr<OfflineQueue>> Open(const std::string& path);
   ~OfflineQueue();
   OfflineQueue(const OfflineQueue&) = delete;
   OfflineQueue& operator=(const OfflineQueue&) = delete;
 
-  // Durably stores a write; returns false with `error` when it could not be stored.
-  bool Enqueue(const QueuedWrite& write, std::string* error);
-  std::vector<QueuedWrite> Pending();
-  void MarkSent(int64_t id, const std::string& outcome);
-  void MarkRefused(int64_t id, const std::string& outcome);
-  int64_t PendingCount();
+  // Durably stores a write. A write whose request id is already queued is stored once.
+  absl::Status Enqueue(const QueuedWrite& write);
+  // The writes still to deliver, oldest first.
+  absl::StatusOr<std::vector<QueuedWrite>> Pending();
+  // Records the server's answer to a delivered write. NOT_FOUND if `id` is not in the queue.
+  absl::Status MarkSent(int64_t id, const std::string& outcome);
+  absl::Status MarkRefused(int64_t id, const std::string& outcome);
+  absl::StatusOr<int64_t> PendingCount();
 
   const std::string& path() const { return path_; }
 
  private:
   OfflineQueue(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  void SetState(int64_t id, const char* state, const std::string& outcome);
+  absl::Status SetState(int64_t id, const char* state, const std::string& outcome);
+  // "cannot <what> offline queue <path>: <SQLite's message>", with a code that says whether a
+  // retry may help (a locked file) or not (a file that is not a queue).
+  absl::Status Error(const std::string& what, int rc) const;
+
   sqlite3* db_;
   std::string path_;
 };

@@ -163,6 +163,9 @@ class Room {
           Answer(true, "QUEUED",
                  "OK — server unreachable: disposal in " + container_ +
                      " kept in the offline queue and sent when the server is back");
+        } else if (!o.queue_error.empty()) {
+          FailWith(
+              NotQueued(o.status, o.queue_error, "disposal in " + container_, session_.server()));
         } else if (o.status.ok()) {
           Answer(true, "OK", DisposedLine(c), &c);
         } else {
@@ -207,6 +210,11 @@ class Room {
     }
     v1::Treatment t;
     Outcome o = session_.EndTreatment(treatment_id_, &t);
+    if (!o.queue_error.empty()) {
+      FailWith(NotQueued(o.status, o.queue_error, "end of treatment " + treatment_id_,
+                         session_.server()));
+      return;
+    }
     if (!o.queued && !o.status.ok()) {
       Fail(o.status, Kind::kWrite);
       return;
@@ -234,6 +242,13 @@ class Room {
 
   void Sync() {
     SyncReport r = session_.Sync();
+    if (!r.queue_error.empty()) {
+      Answer(false, "STOP",
+             "STOP — sync: " + std::to_string(r.sent.size()) + " sent, " +
+                 std::to_string(r.refused.size()) + " refused by the server, then " +
+                 r.queue_error);
+      return;
+    }
     if (!r.unreachable.ok()) {
       Answer(false, "STOP",
              "STOP — server still unreachable; " + std::to_string(r.still_pending) +
@@ -267,7 +282,10 @@ class Room {
   void Note(const std::string& note) { std::cerr << "note: " << note << "\n"; }
 
   void Fail(const grpc::Status& status, Kind kind) {
-    Verdict v = Describe(status, kind, session_.server());
+    FailWith(Describe(status, kind, session_.server()));
+  }
+
+  void FailWith(const Verdict& v) {
     // Room mode speaks only OK or STOP: anything that is not done is a STOP for the nurse.
     std::string line = v.line;
     if (line.rfind("STOP", 0) != 0) {

@@ -1,4 +1,6 @@
 // room, sync.
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -51,24 +53,40 @@ void AddSyncCommand(CLI::App& app, const Globals& g, Action& action) {
   CLI::App* cmd = app.add_subcommand(
       "sync", "Send disposals and treatment ends kept while the server was unreachable");
   cmd->footer(
-      "Exit 0 when everything queued was delivered; 1 when the server is still unreachable;\n"
-      "3 when the server refused a queued write (listed).\nExample:\n  steritrack sync");
+      "Exit 0 when everything queued was delivered; 1 when the server is still unreachable or\n"
+      "the queue file cannot be read; 3 when the server refused a queued write (listed).\n"
+      "Example:\n  steritrack sync");
   cmd->callback([&g, &action] {
     action = [&g] {
       Session session(SessionFor(g));
       SyncReport r = session.Sync();
       int code = kExitOk;
+      const bool queue_ok = r.queue_error.empty();
       if (g.json) {
-        std::cout << "{\"ok\":" << (r.unreachable.ok() && r.refused.empty() ? "true" : "false")
-                  << ",\"sent\":" << r.sent.size() << ",\"refused\":" << r.refused.size()
-                  << ",\"pending\":" << r.still_pending << "}\n";
+        std::cout << "{\"ok\":"
+                  << (queue_ok && r.unreachable.ok() && r.refused.empty() ? "true" : "false")
+                  << ",\"sent\":" << r.sent.size() << ",\"refused\":" << r.refused.size();
+        if (queue_ok) {
+          std::cout << ",\"pending\":" << r.still_pending << "}\n";
+        } else {
+          // What is still queued is unknown: the file could not be read.
+          google::protobuf::Value error;
+          error.set_string_value(r.queue_error);
+          std::string quoted;
+          static_cast<void>(google::protobuf::util::MessageToJsonString(error, &quoted));
+          std::cout << ",\"outcome\":\"ERROR\",\"reason\":\"OFFLINE_QUEUE_UNAVAILABLE\""
+                    << ",\"message\":" << quoted << "}\n";
+        }
       } else {
         for (const auto& w : r.sent) std::cout << "OK — sent " << w.description << "\n";
         for (const auto& [w, st] : r.refused) {
           std::cout << "STOP — server refused " << w.description << ": " << st.error_message()
                     << "\n";
         }
-        if (!r.unreachable.ok()) {
+        if (!queue_ok) {
+          std::cout << "ERROR — " << r.queue_error << "; " << r.sent.size() << " sent, "
+                    << r.refused.size() << " refused before it; what is still queued is unknown\n";
+        } else if (!r.unreachable.ok()) {
           std::cout << "ERROR — server " << g.server << " unreachable: "
                     << r.unreachable.error_message() << "; " << r.still_pending
                     << " write(s) still queued\n";
@@ -78,7 +96,7 @@ void AddSyncCommand(CLI::App& app, const Globals& g, Action& action) {
         }
       }
       if (!r.refused.empty()) code = kExitStop;
-      if (!r.unreachable.ok()) code = kExitError;
+      if (!r.unreachable.ok() || !queue_ok) code = kExitError;
       return code;
     };
   });

@@ -1,5 +1,7 @@
 #include "client/session.h"
 
+#include <iostream>
+
 namespace steritrack::cli {
 
 bool IsUnreachable(const grpc::Status& status) {
@@ -22,31 +24,40 @@ std::string Session::NextRequestId() {
   return NewRequestId();
 }
 
-OfflineQueue* Session::Queue(std::string* error) {
-  if (!options_.use_queue) {
-    *error = "offline queue disabled";
-    return nullptr;
-  }
+absl::StatusOr<OfflineQueue*> Session::Queue() {
+  if (!options_.use_queue) return absl::FailedPreconditionError("offline queue disabled");
   if (queue_ == nullptr) {
-    queue_ = OfflineQueue::Open(
-        options_.queue_path.empty() ? DefaultQueuePath() : options_.queue_path, error);
+    absl::StatusOr<std::unique_ptr<OfflineQueue>> opened =
+        OfflineQueue::Open(options_.queue_path.empty() ? DefaultQueuePath() : options_.queue_path);
+    if (!opened.ok()) return opened.status();
+    queue_ = *std::move(opened);
   }
   return queue_.get();
+}
+
+void Session::WarnQueueUnreadable(const std::string& error) {
+  const std::string text = error + "; queued writes cannot be delivered until it is fixed";
+  if (note_) {
+    note_(text);
+  } else {
+    std::cerr << "WARNING — " << text << "\n";
+  }
 }
 
 Outcome Session::Queued(const std::string& method, const google::protobuf::Message& request,
                         const std::string& request_id, const std::string& description,
                         const grpc::Status& status) {
   Outcome out{.status = status};
-  std::string error;
-  OfflineQueue* queue = Queue(&error);
-  if (queue != nullptr &&
-      queue->Enqueue({.method = method, .request = request.SerializeAsString(),
-                      .request_id = request_id, .description = description},
-                     &error)) {
+  absl::StatusOr<OfflineQueue*> queue = Queue();
+  absl::Status stored = queue.ok() ? (*queue)->Enqueue({.method = method,
+                                                        .request = request.SerializeAsString(),
+                                                        .request_id = request_id,
+                                                        .description = description})
+                                   : queue.status();
+  if (stored.ok()) {
     out.queued = true;
   } else {
-    out.queue_error = error;
+    out.queue_error = std::string(stored.message());
   }
   return out;
 }
@@ -63,10 +74,15 @@ void Session::AfterCall(const grpc::Status& status) {
 
 void Session::DeliverQueuedAfterSuccess() {
   if (delivering_ || !options_.use_queue) return;
-  std::string error;
-  OfflineQueue* queue = Queue(&error);
-  if (queue == nullptr || queue->PendingCount() == 0) return;
+  absl::StatusOr<OfflineQueue*> queue = Queue();
+  absl::StatusOr<int64_t> pending = queue.ok() ? (*queue)->PendingCount() : queue.status();
+  if (!pending.ok()) {
+    WarnQueueUnreadable(std::string(pending.status().message()));
+    return;
+  }
+  if (*pending == 0) return;
   SyncReport report = Sync();
+  if (!report.queue_error.empty()) WarnQueueUnreadable(report.queue_error);
   if (!note_) return;
   for (const auto& w : report.sent) note_("delivered queued " + w.description);
   for (const auto& [w, st] : report.refused) {
@@ -76,46 +92,76 @@ void Session::DeliverQueuedAfterSuccess() {
 
 SyncReport Session::Sync() {
   SyncReport report;
-  std::string error;
-  OfflineQueue* queue = Queue(&error);
-  if (queue == nullptr) return report;
+  absl::StatusOr<OfflineQueue*> queue = Queue();
+  absl::StatusOr<std::vector<QueuedWrite>> pending =
+      queue.ok() ? (*queue)->Pending() : absl::StatusOr<std::vector<QueuedWrite>>(queue.status());
+  if (!pending.ok()) {
+    report.queue_error = std::string(pending.status().message());
+    return report;
+  }
   delivering_ = true;
-  for (QueuedWrite& w : queue->Pending()) {
+  for (QueuedWrite& w : *pending) {
     grpc::Status st;
     std::string answer;
+    bool parsed = true;
     if (w.method == "DisposeCartridge") {
       v1::DisposeCartridgeRequest req;
-      req.ParseFromString(w.request);
+      parsed = req.ParseFromString(w.request);
       v1::Cartridge resp;
-      st = conn_->Call([&](grpc::ClientContext* ctx) {
-        return conn_->treatments().DisposeCartridge(ctx, req, &resp);
-      });
+      if (parsed) {
+        st = conn_->Call([&](grpc::ClientContext* ctx) {
+          return conn_->treatments().DisposeCartridge(ctx, req, &resp);
+        });
+      }
       answer = "disposed " + resp.serial() + " in " + resp.container_id();
     } else if (w.method == "EndTreatment") {
       v1::EndTreatmentRequest req;
-      req.ParseFromString(w.request);
+      parsed = req.ParseFromString(w.request);
       v1::Treatment resp;
-      st = conn_->Call([&](grpc::ClientContext* ctx) {
-        return conn_->treatments().EndTreatment(ctx, req, &resp);
-      });
+      if (parsed) {
+        st = conn_->Call([&](grpc::ClientContext* ctx) {
+          return conn_->treatments().EndTreatment(ctx, req, &resp);
+        });
+      }
       answer = "treatment " + resp.id() + " ended";
     } else {
       st = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unknown queued method " + w.method);
+    }
+    if (!parsed) {
+      // Sending an empty request in its place would lose the write; the file needs a look.
+      report.queue_error = "cannot read offline queue " + (*queue)->path() + ": queued " +
+                           w.description + " (" + std::to_string(w.id) +
+                           ") is not a readable request";
+      break;
     }
     if (IsUnreachable(st)) {
       report.unreachable = st;
       break;
     }
+    absl::Status marked;
     if (st.ok()) {
-      queue->MarkSent(w.id, answer);
+      marked = (*queue)->MarkSent(w.id, answer);
       report.sent.push_back(w);
     } else {
-      queue->MarkRefused(w.id, st.error_message());
+      marked = (*queue)->MarkRefused(w.id, st.error_message());
       report.refused.emplace_back(w, st);
     }
+    if (!marked.ok()) {
+      // The server has the write; left PENDING it is sent again under the same request id, which
+      // the server answers with its first answer. Stop here so that the error is seen.
+      report.queue_error = std::string(marked.message());
+      break;
+    }
   }
-  report.still_pending = queue->PendingCount();
   delivering_ = false;
+  if (report.queue_error.empty()) {
+    absl::StatusOr<int64_t> still_pending = (*queue)->PendingCount();
+    if (still_pending.ok()) {
+      report.still_pending = *still_pending;
+    } else {
+      report.queue_error = std::string(still_pending.status().message());
+    }
+  }
   return report;
 }
 

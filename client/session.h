@@ -29,6 +29,9 @@ struct SyncReport {
   std::vector<std::pair<QueuedWrite, grpc::Status>> refused;
   int64_t still_pending = 0;
   grpc::Status unreachable;  // non-OK when the server could not be reached at all
+  // Set when the queue file could not be read or updated (path and SQLite's message): what is
+  // still queued is then unknown, and `sent`/`refused` list only what happened before.
+  std::string queue_error;
 };
 
 struct SessionOptions {
@@ -63,11 +66,14 @@ class Session {
   SyncReport Sync();
 
   // Called after a call that reached the server: delivers what is queued, reporting to `note`.
+  // A queue file that cannot be read is reported to `note`, or without one as a warning line on
+  // stderr: the call itself succeeded, so it cannot be that call's answer.
   void DeliverQueuedAfterSuccess();
   void set_note_sink(std::function<void(const std::string&)> sink) { note_ = std::move(sink); }
 
  private:
-  OfflineQueue* Queue(std::string* error);
+  absl::StatusOr<OfflineQueue*> Queue();
+  void WarnQueueUnreadable(const std::string& error);
   Outcome Queued(const std::string& method, const google::protobuf::Message& request,
                  const std::string& request_id, const std::string& description,
                  const grpc::Status& status);

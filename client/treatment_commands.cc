@@ -111,6 +111,10 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
           return out.Queued("OK — server unreachable: end of treatment " + *id +
                             " queued; it is sent when the server is back (steritrack sync)");
         }
+        if (!o.queue_error.empty()) {
+          Verdict v = NotQueued(o.status, o.queue_error, "end of treatment " + *id, g.server);
+          return out.LocalFailure(v.line, v.failure);
+        }
         if (!o.status.ok()) return out.Fail(o.status, Kind::kWrite, g.server);
         int undisposed = 0;
         for (const auto& c : t.cartridges()) undisposed += c.container_id().empty() ? 1 : 0;
@@ -197,6 +201,10 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
         if (o.queued) {
           return out.Queued("OK — server unreachable: disposal in " + a->container +
                             " queued; it is sent when the server is back (steritrack sync)");
+        }
+        if (!o.queue_error.empty()) {
+          Verdict v = NotQueued(o.status, o.queue_error, "disposal in " + a->container, g.server);
+          return out.LocalFailure(v.line, v.failure);
         }
         if (!o.status.ok()) return out.Fail(o.status, Kind::kWrite, g.server);
         return out.Success(DisposedLine(c), "cartridge", c);

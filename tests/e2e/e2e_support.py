@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -36,6 +37,9 @@ STOP_TIMEOUT = 60  # seconds for the server to exit after a signal
 GTIN = "09506000134352"  # valid check digit (the README's product)
 GTIN_2 = "09521234543213"  # another valid product
 GTIN_BAD_CHECK = "09506000134353"  # GTIN with a wrong check digit
+GS = "\x1d"  # ASCII 29, the GS1 field separator
+DEFAULT_LOT = "LOT-ROOM-A"  # the lot of unit_code()/raw_scan() when a test names none
+STOP_PREFIX = "STOP \u2014 "
 
 LISTENING = re.compile(r"listening on \S+ \(port (\d+)\)")
 
@@ -87,9 +91,17 @@ def iso_from_yymmdd(yymmdd):
     return f"{today_utc().year // 100:02d}{yymmdd[0:2]}-{yymmdd[2:4]}-{yymmdd[4:6]}"
 
 
-def unit_code(serial, lot, expiry, gtin=GTIN):
-    """A full delivery scan, bracketed form: GTIN, expiry, lot, serial."""
+def unit_code(serial, lot=DEFAULT_LOT, expiry=None, gtin=GTIN):
+    """A full delivery scan, bracketed form: GTIN, expiry (default far_future_expiry()), lot,
+    serial."""
+    expiry = far_future_expiry() if expiry is None else expiry
     return f"(01){gtin}(17){expiry}(10){lot}(21){serial}"
+
+
+def raw_scan(serial, lot=DEFAULT_LOT, expiry=None, gtin=GTIN, gs=GS, aim="]d2"):
+    """What a GS1 DataMatrix scanner sends: AIM prefix, fixed fields, lot ended by GS, serial."""
+    expiry = far_future_expiry() if expiry is None else expiry
+    return f"{aim}01{gtin}17{expiry}10{lot}{gs}21{serial}"
 
 
 def short_code(serial, gtin=GTIN):
@@ -139,15 +151,18 @@ def established_connections_to(port):
 class CliResult:
     """One finished CLI call: exit code, stdout, stderr and, for --json calls, the object."""
 
-    def __init__(self, argv, returncode, stdout, stderr):
+    def __init__(self, argv, returncode, stdout, stderr, stdin=None):
         self.argv = argv
         self.rc = returncode
         self.out = stdout
         self.err = stderr
+        self.stdin = stdin
 
     @property
     def lines(self):
-        return [line for line in self.out.splitlines() if line.strip()]
+        """The non-empty lines of stdout. Lines end at LF (a CR before it is dropped); not
+        str.splitlines(), which would also split at an ASCII 29 inside an echoed raw scan."""
+        return [line for line in self.out.replace("\r", "").split("\n") if line.strip()]
 
     @property
     def json(self):
@@ -165,15 +180,20 @@ class CliResult:
     def __str__(self):
         printable = " ".join(repr(a) if (" " in a or "\x1d" in a or not a) else a
                              for a in self.argv)
-        return f"$ {printable}\nexit {self.rc}\nstdout:\n{self.out}stderr:\n{self.err}"
+        stdin = f"stdin: {self.stdin!r}\n" if self.stdin is not None else ""
+        return f"$ {printable}\nexit {self.rc}\n{stdin}stdout:\n{self.out}stderr:\n{self.err}"
 
 
 def cli_environment(env_extra=None):
-    """The CLI's environment: this process's minus every STERITRACK_* setting, in UTC, + extras."""
+    """The CLI's environment: this process's minus every STERITRACK_* setting, in UTC, + extras.
+    An extra whose value is None removes that variable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STERITRACK_")}
     env["TZ"] = "UTC"  # the CLI prints local times; the server runs with --time-zone UTC
-    if env_extra:
-        env.update(env_extra)
+    for key, value in (env_extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 
@@ -190,9 +210,9 @@ def isolated_cli_settings(directory):
             "STERITRACK_QUEUE": os.path.join(directory, "queue.db")}
 
 
-def run_cli(args, server=None, json_mode=False, request_id=None, actor="nurse.e2e", env_extra=None):
-    """Runs the real CLI once. `server` None leaves --server off (the environment decides)."""
-    argv = [steritrack()]
+def cli_argv(args, server=None, json_mode=False, request_id=None, actor="nurse.e2e", globals_=()):
+    """The CLI's command line: the test's own global options (--config among them) first."""
+    argv = [steritrack(), *globals_]
     if server is not None:
         argv += ["--server", server]
     if actor is not None:
@@ -201,11 +221,19 @@ def run_cli(args, server=None, json_mode=False, request_id=None, actor="nurse.e2
         argv.append("--json")
     if request_id is not None:
         argv += ["--request-id", request_id]
-    argv += list(args)
-    proc = subprocess.run(argv, capture_output=True, env=cli_environment(env_extra),
+    return argv + list(args)
+
+
+def run_cli(args, server=None, json_mode=False, request_id=None, actor="nurse.e2e", env_extra=None,
+            globals_=(), stdin=None):
+    """Runs the real CLI once. `server` None leaves --server off (the environment decides).
+    `stdin` (text or bytes) is written to its standard input, then EOF."""
+    argv = cli_argv(args, server, json_mode, request_id, actor, globals_)
+    data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+    proc = subprocess.run(argv, input=data, capture_output=True, env=cli_environment(env_extra),
                           timeout=CALL_TIMEOUT, check=False)
     return CliResult(argv, proc.returncode, proc.stdout.decode("utf-8", "replace"),
-                     proc.stderr.decode("utf-8", "replace"))
+                     proc.stderr.decode("utf-8", "replace"), stdin)
 
 
 def cli_popen(args, server, json_mode=False, request_id=None, actor="nurse.e2e", env_extra=None):
@@ -296,6 +324,11 @@ class Server:
         if self.running():
             self.proc.send_signal(signum)
 
+    def stop(self):
+        """SIGTERM and wait: a clean shutdown; returns the exit code (0 expected)."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.wait()
+
     def wait(self, timeout=STOP_TIMEOUT):
         return self.proc.wait(timeout=timeout)
 
@@ -331,11 +364,22 @@ class E2ETestCase(unittest.TestCase):
         super().setUp()
         self.tmp = tempfile.mkdtemp(prefix=f"steritrack-e2e-{self._testMethodName[:40]}-")
         self.servers = []
+        self.children = []  # CLI processes a test keeps running (room sessions): always killed
         self.saved_logs = []
         self.addCleanup(self._stop_everything)
         self.cli_env = isolated_cli_settings(self.tmp)
+        self.home = self.cli_env["HOME"]
+        self.xdg = self.cli_env["XDG_CONFIG_HOME"]
+        self.queue_path = self.cli_env["STERITRACK_QUEUE"]
 
     def _stop_everything(self):
+        for proc in self.children:
+            if proc.poll() is None:
+                proc.kill()
+                try:
+                    proc.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    pass
         for server in self.servers:
             server.kill()
             self.saved_logs.append((server.name, server.log()))
@@ -363,11 +407,12 @@ class E2ETestCase(unittest.TestCase):
     # CLI
 
     def cli(self, *args, server=None, json_mode=False, request_id=None, actor="nurse.e2e",
-            env_extra=None, missing_server=False):
+            env_extra=None, missing_server=False, globals_=(), stdin=None):
         if server is None and not missing_server:
             server = self.server.address
         return run_cli(args, server=server, json_mode=json_mode, request_id=request_id,
-                       actor=actor, env_extra={**self.cli_env, **(env_extra or {})})
+                       actor=actor, env_extra={**self.cli_env, **(env_extra or {})},
+                       globals_=globals_, stdin=stdin)
 
     def cli_popen(self, args, env_extra=None, **kwargs):
         return cli_popen(args, self.server.address, env_extra={**self.cli_env, **(env_extra or {})},
@@ -375,6 +420,71 @@ class E2ETestCase(unittest.TestCase):
 
     def jcli(self, *args, **kwargs):
         return self.cli(*args, json_mode=True, **kwargs)
+
+    # Room mode (`steritrack room`): one answer line per scan
+
+    def room(self, script, room="7", clinician="nurse.kim", extra_args=(), **kwargs):
+        """A whole room session through a pipe: `script` is written to stdin, then EOF. Other
+        keyword arguments are cli()'s."""
+        args = ["room"]
+        if room is not None:
+            args += ["--room", room]
+        if clinician is not None:
+            args += ["--clinician", clinician]
+        return self.cli(*args, *extra_args, stdin=script, **kwargs)
+
+    def popen_room(self, room="7", clinician="nurse.kim", json_mode=False, globals_=(),
+                   extra_args=(), server=None, env_extra=None):
+        """A room session kept open: write lines with send(), read answers with read_answer()."""
+        argv = cli_argv(["room", "--room", room, "--clinician", clinician, *extra_args],
+                        server or self.server.address, json_mode, globals_=globals_)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE,
+                                env=cli_environment({**self.cli_env, **(env_extra or {})}),
+                                cwd=self.tmp, preexec_fn=_die_with_parent)
+        self.children.append(proc)
+        proc.pending = b""
+        return proc
+
+    @staticmethod
+    def send(proc, data):
+        proc.stdin.write(data.encode("utf-8") if isinstance(data, str) else data)
+        proc.stdin.flush()
+
+    @staticmethod
+    def read_answer(proc, timeout=CALL_TIMEOUT):
+        """The next non-empty line on a room session's stdout, waiting at most `timeout` seconds
+        (None if there is none)."""
+        deadline = time.monotonic() + timeout
+        fd = proc.stdout.fileno()
+        while True:
+            while b"\n" in proc.pending:
+                line, proc.pending = proc.pending.split(b"\n", 1)
+                if line.strip():
+                    return line.decode("utf-8", "replace")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    tail, proc.pending = proc.pending, b""
+                    return tail.decode("utf-8", "replace") if tail.strip() else None
+                proc.pending += chunk
+
+    def assertAnswers(self, result, expected_prefixes):
+        """One answer line per non-empty input line, each starting with the expected word."""
+        self.assertEqual(result.rc, 0, str(result))
+        lines = result.lines
+        self.assertEqual(len(lines), len(expected_prefixes),
+                         f"every non-empty input line gets exactly one answer line\n{result}")
+        for i, (line, prefix) in enumerate(zip(lines, expected_prefixes)):
+            self.assertTrue(line.startswith("OK") or line.startswith(STOP_PREFIX),
+                            f"answer {i + 1} starts with neither OK nor STOP: {line!r}\n{result}")
+            self.assertTrue(line.startswith(prefix),
+                            f"answer {i + 1}: want {prefix!r}, got {line!r}\n{result}")
+        return lines
 
     # Assertions
 
@@ -412,7 +522,7 @@ class E2ETestCase(unittest.TestCase):
     def receive(self, *codes, **kwargs):
         return self.assertOk(self.cli("receive", *codes, **kwargs))
 
-    def start_treatment(self, room, clinician="nurse.kim", client_ref="CLIENT-0042", **kwargs):
+    def start_treatment(self, room="7", clinician="nurse.kim", client_ref="CLIENT-0042", **kwargs):
         result = self.assertOk(self.jcli("treatment", "start", "--room", str(room), "--clinician",
                                          clinician, "--client-ref", client_ref, **kwargs))
         obj = result.json

@@ -19,14 +19,17 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from test_room_mode import (  # noqa: E402  pylint: disable=wrong-import-position
-    SteritrackCase, free_port, raw_scan, short_code, unit_code)
+from e2e_support import (  # noqa: E402  pylint: disable=wrong-import-position
+    E2ETestCase, free_port, raw_scan, short_code, unit_code)
 
 
-class ConfigTest(SteritrackCase):
+class ConfigTest(E2ETestCase):
 
     def setUp(self):
         super().setUp()
+        # These tests are about finding the configuration file: no STERITRACK_CONFIG unless a
+        # test sets it.
+        self.cli_env["STERITRACK_CONFIG"] = None
         self.server = self.start_server()
         self.closed = f"127.0.0.1:{free_port()}"  # nothing listens there
 
@@ -42,10 +45,10 @@ class ConfigTest(SteritrackCase):
     def xdg_file(self, text):
         return self.write(os.path.join(self.xdg, "steritrack", "config.toml"), text)
 
-    def room_from_config(self, script, globals_=(), env=None):
+    def room_from_config(self, script, globals_=(), env_extra=None):
         """A room session with no --server, --room or --clinician: the configuration decides."""
-        return self.cli("room", server=None, json_mode=True, globals_=globals_, env=env,
-                        stdin=script)
+        return self.cli("room", missing_server=True, json_mode=True, globals_=globals_,
+                        env_extra=env_extra, stdin=script)
 
     def check_room_session(self, result, room, serial):
         self.assertEqual(result.rc, 0, str(result))
@@ -81,7 +84,7 @@ class ConfigTest(SteritrackCase):
                                        globals_=[f"--config={path}"])
         self.check_room_session(result, "9", "CF-0002")
         result = self.room_from_config("CLIENT-CFG3\n" + raw_scan("CF-0003", gs="|") + "\n",
-                                       env={"STERITRACK_CONFIG": path})
+                                       env_extra={"STERITRACK_CONFIG": path})
         self.check_room_session(result, "9", "CF-0003")
 
     def test_the_file_in_the_xdg_config_directory_is_read(self):
@@ -99,7 +102,8 @@ class ConfigTest(SteritrackCase):
         self.receive(unit_code("HM-0001"))
         self.write(os.path.join(self.home, ".config", "steritrack", "config.toml"),
                    f'server = "{self.server.address}"\nroom = "14"\nclinician = "nurse.home"\n')
-        result = self.cli("room", server=None, json_mode=True, env={"XDG_CONFIG_HOME": None},
+        result = self.cli("room", missing_server=True, json_mode=True,
+                          env_extra={"XDG_CONFIG_HOME": None},
                           stdin="CLIENT-HOME\n" + short_code("HM-0001") + "\n")
         self.check_room_session(result, "14", "HM-0001")
 
@@ -108,18 +112,19 @@ class ConfigTest(SteritrackCase):
         show = ["cartridge", "show", short_code("PR-0001")]
         self.xdg_file(f'server = "{self.closed}"\n')
 
-        file_only = self.cli(*show, server=None)
+        file_only = self.cli(*show, missing_server=True)
         self.assertEqual(file_only.rc, 1, f"the file's (closed) server is used\n{file_only}")
 
-        env_over_file = self.cli(*show, server=None, env={"STERITRACK_SERVER": self.server.address})
+        env_over_file = self.cli(*show, missing_server=True,
+                                 env_extra={"STERITRACK_SERVER": self.server.address})
         self.assertEqual(env_over_file.rc, 0, f"environment beats file\n{env_over_file}")
 
         flag_over_env = self.cli(*show, server=self.closed,
-                                 env={"STERITRACK_SERVER": self.server.address})
+                                 env_extra={"STERITRACK_SERVER": self.server.address})
         self.assertEqual(flag_over_env.rc, 1, f"flag beats environment\n{flag_over_env}")
 
         flag_live = self.cli(*show, server=self.server.address,
-                             env={"STERITRACK_SERVER": self.closed})
+                             env_extra={"STERITRACK_SERVER": self.closed})
         self.assertEqual(flag_live.rc, 0, f"flag beats environment\n{flag_live}")
 
     def test_room_clinician_and_standin_flags_beat_the_file(self):
@@ -127,7 +132,8 @@ class ConfigTest(SteritrackCase):
         path = self.config_file(f'server = "{self.server.address}"\nroom = "9"\n'
                                 'clinician = "nurse.cfg"\ngs_standin = "|"\n')
         # --gs-standin on the command line replaces the file's "|".
-        result = self.cli("room", "--room", "10", "--clinician", "nurse.flag", server=None,
+        result = self.cli("room", "--room", "10", "--clinician", "nurse.flag",
+                          missing_server=True,
                           json_mode=True, globals_=["--config", path, "--gs-standin", "^]"],
                           stdin="CLIENT-FLAG\n" + raw_scan("FL-0001", gs="^]") + "\n")
         treatment_id = self.check_room_session(result, "10", "FL-0001")
@@ -136,7 +142,7 @@ class ConfigTest(SteritrackCase):
         # STERITRACK_GS_STANDIN beats the file too.
         result = self.room_from_config("CLIENT-ENV\n" + raw_scan("FL-0002", gs="^]") + "\n",
                                        globals_=["--config", path],
-                                       env={"STERITRACK_GS_STANDIN": "^]"})
+                                       env_extra={"STERITRACK_GS_STANDIN": "^]"})
         self.check_room_session(result, "9", "FL-0002")
 
     def test_queue_file_from_the_file_and_the_environment(self):
@@ -149,11 +155,13 @@ class ConfigTest(SteritrackCase):
         env_queue = os.path.join(self.tmp, "from-env", "queue.db")
         path = self.config_file(f'server = "{self.closed}"\nqueue = "{file_queue}"\n')
 
-        queued = self.cli("dispose", short_code("QF-0001"), "--container", "S1", server=None,
-                          globals_=["--config", path], env={"STERITRACK_QUEUE": None})
+        queued = self.cli("dispose", short_code("QF-0001"), "--container", "S1",
+                          missing_server=True,
+                          globals_=["--config", path], env_extra={"STERITRACK_QUEUE": None})
         self.assertEqual(queued.rc, 0, str(queued))
-        queued = self.cli("dispose", short_code("QF-0002"), "--container", "S1", server=None,
-                          globals_=["--config", path], env={"STERITRACK_QUEUE": env_queue})
+        queued = self.cli("dispose", short_code("QF-0002"), "--container", "S1",
+                          missing_server=True,
+                          globals_=["--config", path], env_extra={"STERITRACK_QUEUE": env_queue})
         self.assertEqual(queued.rc, 0, str(queued))
 
         def count(db_path):
@@ -176,12 +184,14 @@ class ConfigTest(SteritrackCase):
         for before in (["--server", self.server.address], ["--gs-standin", "|"],
                        ["--actor", "nurse.kim"], ["--queue", self.queue_path]):
             with self.subTest(before=before[0]):
-                result = self.cli("cartridge", "show", short_code("X"), server=None,
+                # No harness --actor: only the options under test come before --config.
+                result = self.cli("cartridge", "show", short_code("X"), missing_server=True,
+                                  actor=None,
                                   globals_=[f"--server={self.closed}", *before, "--config", bad])
                 self.assertBadFile(result, bad, 2, "servr")
         good = self.config_file('room = "15"\nclinician = "nurse.order"\n', name="good.toml")
         self.receive(unit_code("OR-0001"))
-        result = self.cli("room", server=None, json_mode=True,
+        result = self.cli("room", missing_server=True, json_mode=True,
                           globals_=["--server", self.server.address, "--config", good],
                           stdin="CLIENT-ORDER\n" + short_code("OR-0001") + "\n")
         self.check_room_session(result, "15", "OR-0001")
@@ -198,7 +208,7 @@ class ConfigTest(SteritrackCase):
     def test_a_syntax_error_names_the_file_and_line(self):
         path = self.config_file('server = "127.0.0.1:1"\nroom = "3"\nclinician = "nurse.kim\n'
                                 'gs_standin = "|"\n')
-        result = self.cli("cartridge", "show", short_code("X"), server=None,
+        result = self.cli("cartridge", "show", short_code("X"), missing_server=True,
                           globals_=["--config", path])
         self.assertBadFile(result, path, 3)
 
@@ -210,7 +220,7 @@ class ConfigTest(SteritrackCase):
 
     def test_a_value_of_the_wrong_type_names_the_line(self):
         path = self.config_file('server = "127.0.0.1:1"\nroom = 3\n')
-        result = self.cli("cartridge", "show", short_code("X"), server=None,
+        result = self.cli("cartridge", "show", short_code("X"), missing_server=True,
                           globals_=["--config", path])
         self.assertBadFile(result, path, 2, "room")
 

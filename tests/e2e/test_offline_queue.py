@@ -23,8 +23,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from test_room_mode import (  # noqa: E402  pylint: disable=wrong-import-position
-    CALL_TIMEOUT, STOP_PREFIX, SteritrackCase, raw_scan, short_code, unit_code)
+from e2e_support import (  # noqa: E402  pylint: disable=wrong-import-position
+    CALL_TIMEOUT, STOP_PREFIX, E2ETestCase, raw_scan, short_code, unit_code)
 
 CANNOT_VERIFY = "STOP \u2014 cannot verify this cartridge, do not use it"
 
@@ -41,7 +41,7 @@ def queue_rows(path):
         db.close()
 
 
-class OfflineQueueTest(SteritrackCase):
+class OfflineQueueTest(E2ETestCase):
 
     def setUp(self):
         super().setUp()
@@ -249,6 +249,100 @@ class OfflineQueueTest(SteritrackCase):
         lines = [line for line in (proc.pending.decode() + rest).splitlines() if line.strip()]
         for line in lines:
             self.assertTrue(line.startswith("OK") or line.startswith(STOP_PREFIX), lines)
+
+
+class UnreadableQueueTest(E2ETestCase):
+    """A queue file that cannot be read is an error naming the file and SQLite's message, never an
+    empty queue: "nothing queued" would hide a disposal that may be waiting in it. (Tests run as
+    root, so an unreadable file is simulated with garbage or a directory in its place.)"""
+
+    GARBAGE = b"not a queue: a stray note the nurse saved over the queue file\n" * 64
+
+    def setUp(self):
+        super().setUp()
+        self.server = self.start_server()
+
+    def garbage_queue(self):
+        with open(self.queue_path, "wb") as f:
+            f.write(self.GARBAGE)
+
+    def assertNamesTheQueue(self, text, sqlite_words, what):
+        self.assertIn(self.queue_path, text, f"{what}: the error names the queue file")
+        self.assertIn(sqlite_words, text, f"{what}: the error gives SQLite's message")
+
+    def test_sync_and_queued_writes_report_a_garbage_queue_file(self):
+        self.receive(unit_code("UQ-0001"), unit_code("UQ-0002"))
+        treatment_id = self.start_treatment(room="5", client_ref="CLIENT-UQ")
+        for serial in ("UQ-0001", "UQ-0002"):
+            self.assertEqual(self.cli("open", short_code(serial), "--treatment", treatment_id).rc,
+                             0)
+        self.garbage_queue()
+
+        # sync with the server up: exit 1 and the file's error, not "0 sent ... 0 still queued".
+        synced = self.cli("sync")
+        self.assertEqual(synced.rc, 1, f"an unreadable queue is a local failure\n{synced}")
+        self.assertTrue(synced.lines[-1].startswith("ERROR \u2014 "), str(synced))
+        self.assertNamesTheQueue(synced.out, "file is not a database", "sync")
+        self.assertNotIn("0 still queued", synced.out, str(synced))
+        self.assertIn("what is still queued is unknown", synced.out, str(synced))
+        as_json = self.jcli("sync")
+        self.assertEqual(as_json.rc, 1, str(as_json))
+        self.assertIs(as_json.json["ok"], False, str(as_json))
+        self.assertNotIn("pending", as_json.json, "what is still queued is unknown")
+        self.assertEqual(as_json.json["reason"], "OFFLINE_QUEUE_UNAVAILABLE", str(as_json))
+        self.assertNamesTheQueue(as_json.json["message"], "file is not a database", "sync --json")
+
+        # A call that succeeds still succeeds, and warns that the queue cannot be delivered.
+        looked_up = self.cli("cartridge", "show", short_code("UQ-0001"))
+        self.assertEqual(looked_up.rc, 0, str(looked_up))
+        self.assertNamesTheQueue(looked_up.err, "file is not a database", "after a call")
+
+        # Server down: a disposal and a treatment end cannot be queued, and say so (exit 1).
+        self.assertEqual(self.server.stop(), 0, self.server.log())
+        down = self.server.address
+        for args, what in ((("dispose", short_code("UQ-0001"), "--container", "SHARPS-U"),
+                            "disposal in SHARPS-U"),
+                           (("treatment", "end", treatment_id),
+                            f"end of treatment {treatment_id}")):
+            result = self.cli(*args, server=down)
+            self.assertEqual(result.rc, 1, f"{what}: neither sent nor queued\n{result}")
+            self.assertEqual(len(result.lines), 1, str(result))
+            line = result.lines[0]
+            self.assertTrue(line.startswith("ERROR \u2014 "), line)
+            self.assertIn(f"cannot keep the {what} in the offline queue", line)
+            self.assertIn("nothing was recorded", line)
+            self.assertNotIn("queued;", line)
+            self.assertNamesTheQueue(line, "file is not a database", what)
+        as_json = self.jcli("dispose", short_code("UQ-0001"), "--container", "SHARPS-U",
+                            server=down)
+        self.assertEqual(as_json.rc, 1, str(as_json))
+        self.assertIs(as_json.json["ok"], False, str(as_json))
+        self.assertEqual(as_json.json["reason"], "OFFLINE_QUEUE_UNAVAILABLE", str(as_json))
+
+        # Room mode: the disposal is a STOP naming the file, never "kept in the offline queue".
+        room = self.room("dispose\nSHARPS-U\n" + short_code("UQ-0002") + "\n", room="5",
+                         server=down, extra_args=["--treatment", treatment_id])
+        lines = self.assertAnswers(room, ["OK", "OK", STOP_PREFIX])
+        self.assertNamesTheQueue(lines[2], "file is not a database", "room dispose")
+        self.assertNotIn("kept in the offline queue", lines[2])
+
+        # Nothing was written over the file, and nothing reached the server's record.
+        with open(self.queue_path, "rb") as f:
+            self.assertEqual(f.read(), self.GARBAGE, "the unreadable file is left as it was")
+        self.server = self.start_server()
+        for serial in ("UQ-0001", "UQ-0002"):
+            self.assertEqual(self.show(serial)["state"], "CARTRIDGE_STATE_OPENED", serial)
+        room = self.room("sync\n", room="5", extra_args=["--treatment", treatment_id])
+        lines = self.assertAnswers(room, [STOP_PREFIX])
+        self.assertNamesTheQueue(lines[0], "file is not a database", "room sync")
+
+    def test_a_directory_in_place_of_the_queue_file_is_reported(self):
+        os.makedirs(self.queue_path)
+        synced = self.cli("sync")
+        self.assertEqual(synced.rc, 1, str(synced))
+        self.assertNamesTheQueue(synced.out, "unable to open database file", "sync")
+        self.assertNotIn("0 still queued", synced.out, str(synced))
+        self.assertIn("what is still queued is unknown", synced.out, str(synced))
 
 
 if __name__ == "__main__":

@@ -8,10 +8,9 @@ a pipe the answers are plain text (no colour, no bell); through a real pseudo-te
 prompt showing the room, the treatment and the mode, green OK, red STOP with a bell, and NO_COLOR is
 honoured.
 
-This module also holds the small harness the other room-mode tests (test_offline_queue.py,
-test_config.py) import: a server on a kernel-chosen port with its own temp database, and CLI calls
-whose environment (HOME, XDG_CONFIG_HOME, STERITRACK_QUEUE) points into the test's temp directory so
-that no real user configuration or queue is ever read or written.
+The harness (servers on kernel-chosen ports, CLI calls whose HOME, XDG_CONFIG_HOME, configuration
+and queue point into the test's temp directory, room sessions through a pipe) is e2e_support.py's,
+shared with every other end-to-end suite.
 
 Run by ctest (e2e_room_mode), or by hand:
   STERITRACKD=build/server/steritrackd STERITRACK=build/client/steritrack \
@@ -19,399 +18,40 @@ Run by ctest (e2e_room_mode), or by hand:
 Python 3 standard library only.
 """
 
-import ctypes
-import datetime
 import json
 import os
 import re
 import select
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
-# Generous bounds for a loaded 2-core machine: they only cap how long a broken build can hang. No
-# assertion depends on how fast anything is.
-CALL_TIMEOUT = 90  # seconds for one CLI call or one room session
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from e2e_support import (  # noqa: E402  pylint: disable=wrong-import-position
+    CALL_TIMEOUT, GS, GTIN, STOP_PREFIX, E2ETestCase, _die_with_parent, cli_argv,
+    cli_environment, raw_scan, short_code, unit_code)
+
 ANSWER_TIMEOUT = 60  # seconds to wait for one answer line from a running room session
-START_TIMEOUT = 60  # seconds for the server's "listening" line
-READY_TIMEOUT = 60  # seconds for the server to answer a first call
-STOP_TIMEOUT = 60  # seconds for a server to exit after SIGTERM
 
-GTIN = "09506000134352"  # valid check digit
-GS = "\x1d"
-STOP_PREFIX = "STOP \u2014 "
-OK_PREFIX = "OK"
-
-LISTENING = re.compile(r"listening on \S+ \(port (\d+)\)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def binary(variable, fallback):
-    path = os.environ.get(variable)
-    if not path:
-        here = os.path.dirname(os.path.abspath(__file__))
-        for build in ("build", "build-room", "build-release"):
-            candidate = os.path.join(here, "..", "..", build, fallback)
-            if os.access(candidate, os.X_OK):
-                return os.path.abspath(candidate)
-        raise RuntimeError(f"set {variable} to the built binary (ctest does this)")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"{variable}={path} is not an executable file")
-    return path
-
-
-def steritrackd():
-    return binary("STERITRACKD", "server/steritrackd")
-
-
-def steritrack():
-    return binary("STERITRACK", "client/steritrack")
-
-
-def far_future_expiry():
-    """YYMMDD: 31 December four years from now, in date for the whole run."""
-    year = datetime.datetime.now(datetime.timezone.utc).year + 4
-    return f"{year % 100:02d}1231"
-
-
-EXPIRY = far_future_expiry()
-
-
-def unit_code(serial, lot="LOT-ROOM-A", expiry=EXPIRY, gtin=GTIN):
-    """A full delivery scan, bracketed form."""
-    return f"(01){gtin}(17){expiry}(10){lot}(21){serial}"
-
-
-def short_code(serial, gtin=GTIN):
-    """What identifies one unit: GTIN and serial, bracketed form."""
-    return f"(01){gtin}(21){serial}"
-
-
-def raw_scan(serial, lot="LOT-ROOM-A", expiry=EXPIRY, gtin=GTIN, gs=GS, aim="]d2"):
-    """What a GS1 DataMatrix scanner sends: AIM prefix, fixed fields, lot ended by GS, serial."""
-    return f"{aim}01{gtin}17{expiry}10{lot}{gs}21{serial}"
-
-
-def free_port():
-    """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _die_with_parent():
-    """In a child before exec: if the test runner dies (ctest timeout), the child dies too."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # pylint: disable=broad-except
-        pass
-
-
-def answer_lines(text):
-    """The non-empty lines of a piped room session's stdout."""
-    return [line for line in text.replace("\r", "").split("\n") if line.strip()]
-
-
-class Result:
-    """One finished CLI call."""
-
-    def __init__(self, argv, rc, out, err, stdin=None):
-        self.argv, self.rc, self.out, self.err, self.stdin = argv, rc, out, err, stdin
-
-    @property
-    def lines(self):
-        return answer_lines(self.out)
-
-    @property
-    def json(self):
-        lines = self.lines
-        if len(lines) != 1:
-            raise AssertionError(f"expected one JSON line on stdout:\n{self}")
-        return json.loads(lines[0])
-
-    def __str__(self):
-        shown = " ".join(repr(a) if (not a or " " in a or GS in a) else a for a in self.argv)
-        text = f"$ {shown}\nexit {self.rc}\n"
-        if self.stdin is not None:
-            text += f"stdin: {self.stdin!r}\n"
-        return text + f"stdout:\n{self.out}stderr:\n{self.err}"
-
-
-class Server:
-    """One run of the real steritrackd on a kernel-chosen loopback port."""
-
-    def __init__(self, case, db_path, name):
-        self.case = case
-        self.db_path = db_path
-        self.name = name
-        self.log_path = os.path.join(case.tmp, f"{name}.log")
-        self.proc = None
-        self.port = None
-
-    @property
-    def address(self):
-        return f"127.0.0.1:{self.port}"
-
-    def start(self):
-        argv = [steritrackd(), "--listen", "127.0.0.1:0", "--db", self.db_path, "--time-zone",
-                "UTC"]
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                         cwd=self.case.tmp, preexec_fn=_die_with_parent)
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            match = LISTENING.search(self.log())
-            if match:
-                self.port = int(match.group(1))
-                break
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name}: steritrackd exited with {self.proc.returncode}"
-                                     f" before listening:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name}: no 'listening on ... (port N)':\n{self.log()}")
-            time.sleep(0.05)
-        self.wait_until_ready()
-        return self
-
-    def wait_until_ready(self):
-        """Polls with a cheap read until the server answers. The probe has its own queue file, so
-        that it never delivers (or even sees) what the test queued."""
-        deadline = time.monotonic() + READY_TIMEOUT
-        probe_env = {"STERITRACK_QUEUE": os.path.join(self.case.tmp, "probe-queue.db")}
-        while True:
-            probe = self.case.cli("cartridge", "show", short_code("READINESS-PROBE"),
-                                  server=self.address, env=probe_env)
-            if probe.rc in (0, 4):  # found or not found: the server answered
-                return
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{self.name}: server never answered; last probe:\n{probe}\n"
-                                     f"log:\n{self.log()}")
-            time.sleep(0.1)
-
-    def stop(self):
-        """SIGTERM and wait: a clean shutdown, which must exit 0."""
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=STOP_TIMEOUT)
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
-
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-
-class SteritrackCase(unittest.TestCase):
-    """A temp directory, the servers a test starts (always killed), an isolated CLI environment."""
-
-    maxDiff = None
+class RoomModeCase(E2ETestCase):
+    """A server per test; colour and the terminal type come from the test, never from the
+    environment the suite runs in."""
 
     def setUp(self):
         super().setUp()
-        self.tmp = tempfile.mkdtemp(prefix=f"steritrack-room-{self._testMethodName[:40]}-")
-        self.home = os.path.join(self.tmp, "home")
-        self.xdg = os.path.join(self.tmp, "xdg")
-        os.makedirs(self.home)
-        os.makedirs(self.xdg)
-        self.queue_path = os.path.join(self.tmp, "queue.db")
-        self.servers = []
-        self.children = []
-        self.saved_logs = []
-        self.addCleanup(self._cleanup)
-
-    def _cleanup(self):
-        for proc in self.children:
-            if proc.poll() is None:
-                proc.kill()
-                try:
-                    proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    pass
-        for server in self.servers:
-            server.kill()
-        for server in self.servers:
-            self.saved_logs.append((server.name, server.log()))
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def run(self, result=None):
-        result = result if result is not None else self.defaultTestResult()
-        before = len(result.failures) + len(result.errors)
-        outcome = super().run(result)
-        if len(result.failures) + len(result.errors) > before:
-            for name, text in self.saved_logs:
-                sys.stderr.write(f"\n----- steritrackd log ({self.id()}, {name}) -----\n{text}"
-                                 "----- end of log -----\n")
-            sys.stderr.flush()
-        return outcome
-
-    # Servers
-
-    def start_server(self, db_name="steritrack.db"):
-        """Starts steritrackd on `db_name` (created if missing; a restart reuses it). Each start
-        has its own log file and, port 0 being the kernel's choice, usually a new port."""
-        server = Server(self, os.path.join(self.tmp, db_name), f"server-{len(self.servers) + 1}")
-        self.servers.append(server)
-        return server.start()
-
-    # The CLI
-
-    def env(self, extra=None):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("STERITRACK_") and k not in ("NO_COLOR", "TERM")}
-        env.update({
-            "HOME": self.home,
-            "XDG_CONFIG_HOME": self.xdg,
-            "STERITRACK_QUEUE": self.queue_path,
-            "STERITRACK_ACTOR": "nurse.e2e",
-            "TZ": "UTC",
-            "LC_ALL": "C.UTF-8",
-        })
-        for key, value in (extra or {}).items():
-            if value is None:
-                env.pop(key, None)
-            else:
-                env[key] = value
-        return env
-
-    def argv(self, args, server, json_mode=False, globals_=()):
-        # The test's own global options (--config among them) first, then --server and --json.
-        argv = [steritrack(), *globals_]
-        if server is not None:
-            argv += ["--server", server]
-        if json_mode:
-            argv.append("--json")
-        return argv + list(args)
-
-    def cli(self, *args, server="default", json_mode=False, globals_=(), env=None, stdin=None):
-        """Runs the CLI once; `server` None leaves --server off (environment and config decide)."""
-        if server == "default":
-            server = self.server.address
-        argv = self.argv(args, server, json_mode, globals_)
-        data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
-        proc = subprocess.run(argv, input=data if data is not None else b"",
-                              capture_output=True, env=self.env(env), timeout=CALL_TIMEOUT,
-                              check=False, cwd=self.tmp)
-        return Result(argv, proc.returncode, proc.stdout.decode("utf-8", "replace"),
-                      proc.stderr.decode("utf-8", "replace"), stdin)
-
-    def jcli(self, *args, **kwargs):
-        return self.cli(*args, json_mode=True, **kwargs)
-
-    def room(self, script, room="7", clinician="nurse.kim", json_mode=False, globals_=(),
-             extra_args=(), server="default", env=None):
-        """A whole room session through a pipe: `script` is written to stdin, then EOF."""
-        args = ["room"]
-        if room is not None:
-            args += ["--room", room]
-        if clinician is not None:
-            args += ["--clinician", clinician]
-        return self.cli(*args, *extra_args, server=server, json_mode=json_mode, globals_=globals_,
-                        env=env, stdin=script)
-
-    def popen_room(self, room="7", clinician="nurse.kim", json_mode=False, globals_=(),
-                   extra_args=(), server="default", env=None):
-        """A room session kept open: write lines with send(), read answers with read_answer()."""
-        if server == "default":
-            server = self.server.address
-        argv = self.argv(["room", "--room", room, "--clinician", clinician, *extra_args], server,
-                         json_mode, globals_)
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=self.env(env), cwd=self.tmp,
-                                preexec_fn=_die_with_parent)
-        self.children.append(proc)
-        proc.pending = b""
-        return proc
-
-    @staticmethod
-    def send(proc, data):
-        proc.stdin.write(data.encode("utf-8") if isinstance(data, str) else data)
-        proc.stdin.flush()
-
-    def read_answer(self, proc, timeout=ANSWER_TIMEOUT):
-        """The next non-empty line on the session's stdout, waiting at most `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        fd = proc.stdout.fileno()
-        while True:
-            while b"\n" in proc.pending:
-                line, proc.pending = proc.pending.split(b"\n", 1)
-                if line.strip():
-                    return line.decode("utf-8", "replace")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    tail, proc.pending = proc.pending, b""
-                    return tail.decode("utf-8", "replace") if tail.strip() else None
-                proc.pending += chunk
-
-    # Domain helpers
-
-    def receive(self, *codes):
-        result = self.cli("receive", *codes)
-        self.assertEqual(result.rc, 0, str(result))
-        self.assertEqual(len(result.lines), len(codes), str(result))
-        return result
-
-    def start_treatment(self, room="7", client_ref="CLIENT-0042"):
-        result = self.jcli("treatment", "start", "--room", room, "--clinician", "nurse.kim",
-                           "--client-ref", client_ref)
-        self.assertEqual(result.rc, 0, str(result))
-        return result.json["treatment_id"]
-
-    def show(self, serial, server="default"):
-        result = self.jcli("cartridge", "show", short_code(serial), server=server)
-        self.assertEqual(result.rc, 0, str(result))
-        return result.json["cartridge"]
-
-    def show_treatment(self, treatment_id, server="default"):
-        result = self.jcli("treatment", "show", str(treatment_id), server=server)
-        self.assertEqual(result.rc, 0, str(result))
-        return result.json["treatment"]
-
-    @staticmethod
-    def actions(cartridge):
-        return [e.get("action") for e in cartridge.get("history", [])]
-
-    def assertAnswers(self, result, expected_prefixes):
-        """One answer line per non-empty input line, each starting with the expected word."""
-        self.assertEqual(result.rc, 0, str(result))
-        lines = result.lines
-        self.assertEqual(len(lines), len(expected_prefixes),
-                         f"every non-empty input line gets exactly one answer line\n{result}")
-        for i, (line, prefix) in enumerate(zip(lines, expected_prefixes)):
-            self.assertTrue(line.startswith("OK") or line.startswith(STOP_PREFIX),
-                            f"answer {i + 1} starts with neither OK nor STOP: {line!r}\n{result}")
-            self.assertTrue(line.startswith(prefix),
-                            f"answer {i + 1}: want {prefix!r}, got {line!r}\n{result}")
-        return lines
-
+        self.cli_env.update({"NO_COLOR": None, "TERM": None, "LC_ALL": "C.UTF-8"})
+        self.server = self.start_server()
 
 # -------------------------------------------------------------------------------------------------
 # Through a pipe
 
 
-class RoomModeThroughAPipeTest(SteritrackCase):
-
-    def setUp(self):
-        super().setUp()
-        self.server = self.start_server()
+class RoomModeThroughAPipeTest(RoomModeCase):
 
     def test_a_nurses_session_answers_every_line_once_with_ok_or_stop(self):
         self.receive(unit_code("RM-0001"), unit_code("RM-0002"),
@@ -724,16 +364,15 @@ class Terminal:
             pass
 
 
-class RoomModeOnATerminalTest(SteritrackCase):
+class RoomModeOnATerminalTest(RoomModeCase):
 
     def setUp(self):
         super().setUp()
-        self.server = self.start_server()
         self.receive(unit_code("TT-0001"), unit_code("TT-0002"))
 
     def terminal(self, env_extra=None):
-        argv = self.argv(["room", "--room", "5", "--clinician", "nurse.kim"], self.server.address)
-        env = self.env({"TERM": "xterm-256color", **(env_extra or {})})
+        argv = cli_argv(["room", "--room", "5", "--clinician", "nurse.kim"], self.server.address)
+        env = cli_environment({**self.cli_env, "TERM": "xterm-256color", **(env_extra or {})})
         return Terminal(self, argv, env)
 
     def session(self, term):

@@ -1,0 +1,56 @@
+#include "client/sterilization_desk.h"
+
+#include <cctype>
+#include <map>
+
+#include "client/connection.h"
+
+namespace steritrack::cli {
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string ReleaseWord(v1::ReleaseState state) {
+  std::string name = v1::ReleaseState_Name(state);
+  return name.rfind("RELEASE_STATE_", 0) == 0 ? name.substr(14) : name;
+}
+
+std::string LoadName(const v1::Load& load) {
+  return "load " + load.id() + " (" + load.lot_control_number() + ")";
+}
+
+void PrintLookBack(std::ostringstream& text, const v1::LookBack& lb) {
+  std::map<std::string, std::string> lot_control;
+  text << "Loads (" << lb.loads_size() << "):\n";
+  for (const auto& l : lb.loads()) {
+    lot_control[l.id()] = l.lot_control_number();
+    text << "  " << l.lot_control_number() << "  load " << l.id() << "  "
+         << ReleaseWord(l.release_state()) << "  "
+         << (l.test_cycle() ? std::string("BI test cycle")
+                            : std::to_string(l.item_serials_size()) + " pack(s)")
+         << "\n";
+  }
+  if (lb.entries_size() == 0) {
+    text << "No treatment used an item from these loads.\n";
+    return;
+  }
+  text << "Treatments that used items from these loads (" << lb.entries_size() << "):\n";
+  for (const auto& e : lb.entries()) {
+    text << "  item " << e.item_serial() << "  treatment " << e.treatment_id() << "  room "
+         << e.room() << "  " << FormatTime(e.use_time()) << "  client " << e.client_ref()
+         << "  clinician " << e.clinician() << "  (" << lot_control[e.load_id()] << ")\n";
+  }
+}
+
+std::unique_ptr<v1::SterilizationService::Stub> NewSterilizationStub(const std::string& server) {
+  grpc::ChannelArguments args;
+  // As Connection: fail fast when the server is down instead of waiting for the whole deadline.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return v1::SterilizationService::NewStub(
+      grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args));
+}
+
+}  // namespace steritrack::cli

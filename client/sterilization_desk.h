@@ -1,0 +1,69 @@
+// Shared by the sterile-processing room's command groups (item, sterilizer, bowie-dick, load, bi;
+// PRODUCT.md rules 5-8): one command's connection (Desk) and the helpers more than one group
+// renders with. Internal to the CLI; each group lives in its own <group>_commands.cc.
+#ifndef STERITRACK_CLIENT_STERILIZATION_DESK_H_
+#define STERITRACK_CLIENT_STERILIZATION_DESK_H_
+
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "client/commands.h"
+#include "client/output.h"
+#include "steritrack/v1/sterilization.grpc.pb.h"
+
+namespace steritrack::cli {
+
+using Stub = v1::SterilizationService::StubInterface;
+
+// Pages of a list are fetched until the last; a runaway server cannot make the CLI loop forever.
+inline constexpr int kMaxPages = 1000;
+
+// One command's connection: output, session (deadline, actor, retries, offline-queue delivery) and
+// the SterilizationService stub.
+class Desk {
+ public:
+  explicit Desk(const Globals& g)
+      : g_(g),
+        out_(g.json, std::cout, std::cerr),
+        session_(SessionFor(g)),
+        stub_(NewSterilizationStub(g.server)) {}
+
+  template <typename Method, typename Request, typename Response>
+  grpc::Status Call(Method method, const Request& req, Response* resp) {
+    return session_.Call(
+        [&](grpc::ClientContext* ctx) { return ((*stub_).*method)(ctx, req, resp); });
+  }
+
+  Output& out() { return out_; }
+  Session& session() { return session_; }
+  Stub& stub() { return *stub_; }
+  int Fail(const grpc::Status& status, Kind kind) { return out_.Fail(status, kind, g_.server); }
+
+ private:
+  const Globals& g_;
+  Output out_;
+  Session session_;
+  std::unique_ptr<v1::SterilizationService::Stub> stub_;
+};
+
+std::string Lower(std::string s);
+std::string ReleaseWord(v1::ReleaseState state);
+// "load 3 (AUTOCLAVE1/42/2026-11-26)"
+std::string LoadName(const v1::Load& load);
+// The loads of a look-back and the treatments that used their packs (load lookback, bi record).
+void PrintLookBack(std::ostringstream& text, const v1::LookBack& lb);
+
+// The command groups, registered in this order by AddSterilizationCommands; each is defined in
+// its own file (item_commands.cc, sterilizer_commands.cc, bowie_dick_commands.cc,
+// load_commands.cc, bi_commands.cc).
+void AddItemCommands(CLI::App& app, const Globals& g, Action& action);
+void AddSterilizerCommands(CLI::App& app, const Globals& g, Action& action);
+void AddBowieDickCommands(CLI::App& app, const Globals& g, Action& action);
+void AddLoadCommands(CLI::App& app, const Globals& g, Action& action);
+void AddBiCommands(CLI::App& app, const Globals& g, Action& action);
+
+}  // namespace steritrack::cli
+
+#endif  // STERITRACK_CLIENT_STERILIZATION_DESK_H_
