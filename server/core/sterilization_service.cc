@@ -264,10 +264,18 @@ absl::Status CheckLoadId(int64_t id) {
   return absl::OkStatus();
 }
 
-// The item serial named by `input`: the serial itself, or a scan of the pack's lot-control label
+// What a scan of an item names: the serial, and for a pack label the load it claims (AI 10 and 11).
+struct ItemScan {
+  std::string serial;
+  bool is_label = false;
+  std::string label_lot;                         // "<steriliser>-<cycle number>"; empty: none
+  std::optional<absl::CivilDay> label_load_day;  // AI 11
+};
+
+// The item named by `input`: the serial itself, or a scan of the pack's lot-control label
 // (GS1 AI 8004 is the item; see ItemLabel).
-absl::StatusOr<std::string> ItemSerialFrom(std::string_view field, std::string_view input,
-                                           int current_year) {
+absl::StatusOr<ItemScan> ItemScanFrom(std::string_view field, std::string_view input,
+                                      int current_year) {
   if (input.empty()) return InvalidField(field, "is required");
   if (input.size() > kMaxScanLength) {
     return InvalidField(
@@ -282,7 +290,10 @@ absl::StatusOr<std::string> ItemSerialFrom(std::string_view field, std::string_v
       for (const Gs1Element& element : data->elements) {
         if (element.ai != "8004") continue;
         RETURN_IF_ERROR(CheckSerial(field, element.value));
-        return element.value;
+        return ItemScan{.serial = element.value,
+                        .is_label = true,
+                        .label_lot = data->lot,
+                        .label_load_day = data->produced};
       }
       return MakeError(absl::StatusCode::kInvalidArgument,
                        StrCat(field,
@@ -310,7 +321,13 @@ absl::StatusOr<std::string> ItemSerialFrom(std::string_view field, std::string_v
     }
   }
   RETURN_IF_ERROR(CheckSerial(field, input));
-  return std::string(input);
+  return ItemScan{.serial = std::string(input)};
+}
+
+absl::StatusOr<std::string> ItemSerialFrom(std::string_view field, std::string_view input,
+                                           int current_year) {
+  ASSIGN_OR_RETURN(ItemScan scan, ItemScanFrom(field, input, current_year));
+  return std::move(scan.serial);
 }
 
 // ---- reads inside a transaction
@@ -546,10 +563,13 @@ absl::Status CheckUsable(ReadTransaction& tx, const ReusableItem& item, absl::Ti
               std::map<std::string, std::string>{{"sterile_until", Rfc3339(item.sterile_until)},
                                                  {"load", StrCat(item.load_id)}}));
   }
-  if (item.cycles >= item.ifu_max_cycles) {
+  // Rated for N cycles, it may be used after each of its N loads (CreateLoad refuses the N+1-th);
+  // more than N can only come from a store changed behind core's back.
+  if (item.cycles > item.ifu_max_cycles) {
     return Refused("ITEM_CYCLE_LIMIT_REACHED",
-                   StrCat("item ", item.serial, " has reached its IFU maximum of ",
-                          item.ifu_max_cycles, " reprocessing cycles"),
+                   StrCat("item ", item.serial, " went through ", item.cycles,
+                          " reprocessing cycles, more than its IFU maximum of ",
+                          item.ifu_max_cycles),
                    Merge(facts, std::map<std::string, std::string>{
                                     {"cycles", StrCat(item.cycles)},
                                     {"ifu_max_cycles", StrCat(item.ifu_max_cycles)}}));
@@ -559,6 +579,50 @@ absl::Status CheckUsable(ReadTransaction& tx, const ReusableItem& item, absl::Ti
     return Refused("ITEM_MAINTENANCE_OVERDUE",
                    StrCat("item ", item.serial, "'s maintenance was due on ", due),
                    Merge(facts, std::map<std::string, std::string>{{"maintenance_due", due}}));
+  }
+  return absl::OkStatus();
+}
+
+// Rule 5: a scanned pack label is the pack. It must name the load that last made `item` sterile
+// (steriliser, cycle number and the load's day); a label of an earlier load of the same item is an
+// old pack, and one naming no load of this item is not ours.
+absl::Status CheckPackLabel(ReadTransaction& tx, const ReusableItem& item, const ItemScan& scan,
+                            absl::TimeZone zone) {
+  if (!scan.is_label) return absl::OkStatus();
+  std::map<std::string, std::string> facts = Merge(
+      ItemFacts(item), std::map<std::string, std::string>{{"label_lot", scan.label_lot},
+                                                          {"load", StrCat(item.load_id)}});
+  if (scan.label_load_day) facts["label_day"] = absl::FormatCivilTime(*scan.label_load_day);
+  auto unknown = [&](std::string_view why) {
+    return Refused("PACK_LABEL_UNKNOWN_LOAD",
+                   StrCat("the label of item ", item.serial, " names no load of it (", why,
+                          "): do not use this pack"),
+                   facts);
+  };
+  const size_t dash = scan.label_lot.rfind('-');
+  int64_t cycle = 0;
+  const char* const end = scan.label_lot.data() + scan.label_lot.size();
+  if (dash == std::string::npos || !scan.label_load_day.has_value() ||
+      std::from_chars(scan.label_lot.data() + dash + 1, end, cycle).ptr != end || cycle <= 0) {
+    return unknown("no steriliser cycle and day on it");
+  }
+  const std::string sterilizer_name = scan.label_lot.substr(0, dash);
+  ASSIGN_OR_RETURN(std::optional<Sterilizer> s, tx.FindSterilizer(sterilizer_name));
+  if (!s.has_value()) return unknown(StrCat("steriliser ", sterilizer_name, " is not known"));
+  ASSIGN_OR_RETURN(std::optional<Load> load, tx.FindLoadByCycle(s->id, cycle));
+  if (!load.has_value() ||
+      absl::ToCivilDay(load->created_at, zone) != *scan.label_load_day ||
+      std::find(load->item_ids.begin(), load->item_ids.end(), item.id) == load->item_ids.end()) {
+    return unknown(StrCat("no load ", scan.label_lot, " of ",
+                          absl::FormatCivilTime(*scan.label_load_day), " held it"));
+  }
+  if (load->id != item.load_id) {
+    facts["label_load"] = StrCat(load->id);
+    return Refused("PACK_LABEL_NOT_CURRENT",
+                   StrCat("the label is from ", LoadText(*load), ", but item ", item.serial,
+                          " was reprocessed since (last load ", item.load_id,
+                          "): this is not its current pack"),
+                   std::move(facts));
   }
   return absl::OkStatus();
 }
@@ -749,7 +813,8 @@ absl::StatusOr<ReusableItem> SterilizationService::UseItem(const WriteContext& c
                                                            std::string_view serial_or_label,
                                                            int64_t treatment_id) {
   const int year = absl::ToCivilYear(clock_->Now(), zone_).year();
-  ASSIGN_OR_RETURN(std::string serial, ItemSerialFrom("serial", serial_or_label, year));
+  ASSIGN_OR_RETURN(ItemScan scan, ItemScanFrom("serial", serial_or_label, year));
+  const std::string& serial = scan.serial;
   if (treatment_id <= 0) {
     return InvalidField("treatment_id", "must be a positive treatment number");
   }
@@ -765,6 +830,7 @@ absl::StatusOr<ReusableItem> SterilizationService::UseItem(const WriteContext& c
                          {{"treatment", StrCat(treatment_id)}, {"when", Rfc3339(*t->ended_at)}});
         }
         ASSIGN_OR_RETURN(ReusableItem item, MustFindItem(tx, serial));
+        RETURN_IF_ERROR(CheckPackLabel(tx, item, scan, zone_));
         RETURN_IF_ERROR(CheckUsable(tx, item, now, zone_));
         item.state = ItemState::kInUse;
         item.treatment_id = treatment_id;
@@ -1012,7 +1078,7 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
             return Refused(
                 "ITEM_CYCLE_LIMIT_REACHED",
                 StrCat("item ", serial, " has reached its IFU maximum of ", item.ifu_max_cycles,
-                       " reprocessing cycles"),
+                       " reprocessing cycles: another load would take it past it"),
                 Merge(ItemFacts(item), std::map<std::string, std::string>{
                                            {"cycles", StrCat(item.cycles)},
                                            {"ifu_max_cycles", StrCat(item.ifu_max_cycles)}}));

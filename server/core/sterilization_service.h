@@ -7,11 +7,15 @@
 //
 // Refusals are FAILED_PRECONDITION with an ErrorInfo reason (a contract):
 //   using an item (rule 5): ITEM_NOT_STERILE, ITEM_LOAD_NOT_RELEASED, ITEM_SHELF_LIFE_EXPIRED,
-//     ITEM_CYCLE_LIMIT_REACHED, ITEM_MAINTENANCE_OVERDUE, ITEM_QUARANTINED, ITEM_IN_OPEN_LOAD,
-//     TREATMENT_ENDED;
+//     ITEM_CYCLE_LIMIT_REACHED (more loads than its IFU maximum), ITEM_MAINTENANCE_OVERDUE,
+//     ITEM_QUARANTINED, ITEM_IN_OPEN_LOAD, TREATMENT_ENDED; for a scanned pack label also
+//     PACK_LABEL_UNKNOWN_LOAD (it names no load that held the item: unknown steriliser, cycle or
+//     day, or no cycle at all) and PACK_LABEL_NOT_CURRENT (a load of the item, but not the one that
+//     last made it sterile: an old pack);
 //   packing and retiring an item: ITEM_ALREADY_PACKED, ITEM_IN_OPEN_LOAD, ITEM_RETIRED,
 //     ITEM_OUT_OF_SERVICE;
-//   loads: STERILIZER_OUT_OF_SERVICE, BOWIE_DICK_REQUIRED (pre-vacuum, no passing test today),
+//   loads: ITEM_CYCLE_LIMIT_REACHED (an item rated for N cycles already went through N loads),
+//     STERILIZER_OUT_OF_SERVICE, BOWIE_DICK_REQUIRED (pre-vacuum, no passing test today),
 //     CYCLE_NUMBER_NOT_RISING, ITEM_NOT_PACKED, LOAD_NOT_OPEN, RESULT_ALREADY_RECORDED (a second,
 //     different value), LOAD_PARAMETERS_MISSING, LOAD_PARAMETERS_FAILED, LOAD_CI_MISSING,
 //     LOAD_CI_FAILED, LOAD_BI_MISSING, LOAD_BI_POSITIVE, LOAD_BI_CONTROL_FAILED;

@@ -427,7 +427,7 @@ TEST_F(SterilizationServiceTest, OnlyPackedItemsGoIntoALoad) {
   EXPECT_EQ(EventCount("ITEM_PACKED"), 1u);
 }
 
-TEST_F(SterilizationServiceTest, CycleCountRisesByOnePerLoadAndTheIfuMaximumBlocks) {
+TEST_F(SterilizationServiceTest, ItemRatedForNCyclesIsUsedAfterItsNthLoadAndTheNextLoadIsRefused) {
   MustPrepareSterilizer();
   MustCreateItem("HP-0001", /*ifu_max_cycles=*/2);
   const Load first = MustLoadAndRelease(1, {"HP-0001"});
@@ -443,19 +443,87 @@ TEST_F(SterilizationServiceTest, CycleCountRisesByOnePerLoadAndTheIfuMaximumBloc
   EXPECT_EQ(item.load_id, second.id);
   EXPECT_EQ(item.state, ItemState::kSterile);
 
-  // At its IFU maximum it is blocked: not used, and not processed again.
+  // Its N-th (last allowed) reprocessing is not wasted: it is used after it ...
   const int64_t t2 = MustStartTreatment();
-  absl::StatusOr<ReusableItem> used = service().UseItem(Ctx(), "HP-0001", t2);
-  EXPECT_THAT(used, IsRefusedWith("ITEM_CYCLE_LIMIT_REACHED"));
-  EXPECT_EQ(MetaOf(used.status(), "cycles"), "2");
-  EXPECT_EQ(MetaOf(used.status(), "ifu_max_cycles"), "2");
+  EXPECT_EQ(MustUse("HP-0001", t2).state, ItemState::kInUse);
+  ASSERT_TRUE(cartridges().EndTreatment(Ctx(), t2).ok());
+  // ... and the load that would take it past N is refused.
+  MustPack("HP-0001");
+  absl::StatusOr<Load> third = service().CreateLoad(Ctx(), NewLoad{.sterilizer = "AC-1",
+                                                                   .cycle_number = 3,
+                                                                   .cycle_type = "134C-4MIN",
+                                                                   .item_serials = {"HP-0001"}});
+  EXPECT_THAT(third, IsRefusedWith("ITEM_CYCLE_LIMIT_REACHED"));
+  EXPECT_EQ(MetaOf(third.status(), "cycles"), "2");
+  EXPECT_EQ(MetaOf(third.status(), "ifu_max_cycles"), "2");
+  EXPECT_EQ(StoredItem("HP-0001").cycles, 2);
+  EXPECT_EQ(StoredItem("HP-0001").state, ItemState::kPacked);
+}
+
+TEST_F(SterilizationServiceTest, ItemRatedForOneCycleIsUsedOnceAndNeverLoadedAgain) {
+  MustPrepareSterilizer();
+  MustCreateItem("HP-0001", /*ifu_max_cycles=*/1);
+  MustLoadAndRelease(1, {"HP-0001"});
+  const int64_t t = MustStartTreatment();
+  MustUse("HP-0001", t);
+  ASSERT_TRUE(cartridges().EndTreatment(Ctx(), t).ok());
   MustPack("HP-0001");
   EXPECT_THAT(service().CreateLoad(Ctx(), NewLoad{.sterilizer = "AC-1",
-                                                  .cycle_number = 3,
+                                                  .cycle_number = 2,
                                                   .cycle_type = "134C-4MIN",
                                                   .item_serials = {"HP-0001"}}),
               IsRefusedWith("ITEM_CYCLE_LIMIT_REACHED"));
-  EXPECT_EQ(StoredItem("HP-0001").cycles, 2);
+}
+
+TEST_F(SterilizationServiceTest, ALabelFromAnEarlierLoadOfTheSameItemIsAStop) {
+  MustPrepareSterilizer();
+  MustCreateItem("HP-0001");
+  const Load first = MustLoadAndRelease(1, {"HP-0001"});
+  const std::string old_label = ItemLabel(StoredItem("HP-0001"), first, zone_);
+  const int64_t t = MustStartTreatment();
+  MustUse("HP-0001", t);
+  ASSERT_TRUE(cartridges().EndTreatment(Ctx(), t).ok());
+  const Load second = MustLoadAndRelease(2, {"HP-0001"});
+  const size_t events = EventCount();
+
+  const int64_t t2 = MustStartTreatment();
+  absl::StatusOr<ReusableItem> used = service().UseItem(Ctx("", kNurse), old_label, t2);
+  EXPECT_THAT(used, IsRefusedWith("PACK_LABEL_NOT_CURRENT"));
+  EXPECT_EQ(MetaOf(used.status(), "label_load"), StrCat(first.id));
+  EXPECT_EQ(MetaOf(used.status(), "load"), StrCat(second.id));
+  EXPECT_EQ(StoredItem("HP-0001").state, ItemState::kSterile);
+  EXPECT_EQ(EventCount(), events + 1);  // only the treatment started
+
+  // The current pack's label is accepted.
+  absl::StatusOr<ReusableItem> current =
+      service().UseItem(Ctx("", kNurse), ItemLabel(StoredItem("HP-0001"), second, zone_), t2);
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(current->state, ItemState::kInUse);
+}
+
+TEST_F(SterilizationServiceTest, ALabelNamingNoLoadOfTheItemIsAStop) {
+  MustPrepareSterilizer();
+  MustCreateItem("HP-0001");
+  MustCreateItem("HP-0002");
+  MustLoadAndRelease(7, {"HP-0001"});
+  const Load other = MustLoadAndRelease(8, {"HP-0002"});
+  const int64_t t = MustStartTreatment();
+  for (const std::string label : {
+           "(8004)HP-0001(10)AC-1-99(11)261126",   // no such cycle
+           "(8004)HP-0001(10)AC-9-7(11)261126",    // no such steriliser
+           "(8004)HP-0001(10)AC-1-7(11)261125",    // cycle 7 ran on another day
+           "(8004)HP-0001(10)AC-1-8(11)261126",    // a real load, but HP-0002's
+           "(8004)HP-0001",                        // names no load at all
+           "(8004)HP-0001(10)AC-1-(11)261126",     // no cycle number
+       }) {
+    absl::StatusOr<ReusableItem> used = service().UseItem(Ctx("", kNurse), label, t);
+    EXPECT_THAT(used, IsRefusedWith("PACK_LABEL_UNKNOWN_LOAD")) << label;
+    EXPECT_EQ(MetaOf(used.status(), "serial"), "HP-0001") << label;
+  }
+  EXPECT_EQ(StoredItem("HP-0001").state, ItemState::kSterile);
+  EXPECT_EQ(other.item_serials, std::vector<std::string>{"HP-0002"});
+  // The plain serial (typed, not a pack scan) still works.
+  EXPECT_EQ(MustUse("HP-0001", t).state, ItemState::kInUse);
 }
 
 TEST_F(SterilizationServiceTest, ShelfLifeRunsFromReleaseAndThenTheItemIsRefused) {
