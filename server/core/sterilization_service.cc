@@ -423,14 +423,19 @@ absl::StatusOr<std::vector<LookBackEntry>> LookBackEntries(ReadTransaction& tx,
   return entries;
 }
 
-// The look-back for one load: after a positive BI every load it put in doubt and the steriliser,
-// otherwise the load alone.
-absl::StatusOr<LookBack> LookBackFor(ReadTransaction& tx, const Load& load) {
+absl::StatusOr<bool> BowieDickPassedOn(ReadTransaction& tx, const Sterilizer& sterilizer,
+                                       absl::CivilDay day);
+
+// The look-back for one load: after a positive BI every load it put in doubt and the steriliser
+// (with whether it passed a Bowie-Dick test `today`), otherwise the load alone.
+absl::StatusOr<LookBack> LookBackFor(ReadTransaction& tx, const Load& load, absl::CivilDay today) {
   LookBack look_back;
   if (load.bi.has_value() && IsPositive(*load.bi)) {
     ASSIGN_OR_RETURN(std::vector<Load> all, AllLoadsOf(tx, load.sterilizer_id));
     look_back.loads = AffectedLoads(all, load.id, load.bi->read_at);
     ASSIGN_OR_RETURN(look_back.sterilizer, MustFindSterilizerById(tx, load.sterilizer_id));
+    ASSIGN_OR_RETURN(look_back.bowie_dick_passed_today,
+                     BowieDickPassedOn(tx, *look_back.sterilizer, today));
   } else {
     look_back.loads = {load};
   }
@@ -1300,7 +1305,7 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
           }
           BiOutcome same{.load = load};
           if (IsPositive(*load.bi)) {
-            ASSIGN_OR_RETURN(LookBack look_back, LookBackFor(tx, load));
+            ASSIGN_OR_RETURN(LookBack look_back, LookBackFor(tx, load, absl::ToCivilDay(now, zone_)));
             same.look_back = std::move(look_back);
           }
           return same;
@@ -1357,7 +1362,7 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
                 {ItemState::kInLoad, ItemState::kSterile, ItemState::kPacked}, why));
           }
           ASSIGN_OR_RETURN(load, MustFindLoad(tx, load.id));
-          ASSIGN_OR_RETURN(LookBack look_back, LookBackFor(tx, load));
+          ASSIGN_OR_RETURN(LookBack look_back, LookBackFor(tx, load, absl::ToCivilDay(now, zone_)));
           outcome.look_back = std::move(look_back);
         } else if (load.test_cycle && !s.in_service && load.release_state == ReleaseState::kOpen &&
                    load.created_at >= s.out_of_service_at) {
@@ -1506,7 +1511,7 @@ absl::StatusOr<LookBack> SterilizationService::GetLookBack(int64_t load_id) {
   RETURN_IF_ERROR(CheckLoadId(load_id));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
   ASSIGN_OR_RETURN(Load load, MustFindLoad(*tx, load_id));
-  return LookBackFor(*tx, load);
+  return LookBackFor(*tx, load, absl::ToCivilDay(clock_->Now(), zone_));
 }
 
 }  // namespace steritrack

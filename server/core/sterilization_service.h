@@ -65,6 +65,9 @@ struct LookBack {
   std::vector<Load> loads;
   std::vector<LookBackEntry> entries;
   std::optional<Sterilizer> sterilizer;  // set after a positive BI: now out of service
+  // With `sterilizer`: whether it has a passing Bowie-Dick test today (gravity: always), as of the
+  // answer (a repeated request gets the first answer's value).
+  bool bowie_dick_passed_today = false;
 };
 
 struct BiOutcome {

@@ -1468,6 +1468,26 @@ TEST_F(SterilizationServiceTest, ARepeatedRequestIdReturnsTheFirstAnswerAndRecor
               IsRefused(absl::StatusCode::kInvalidArgument, "REQUEST_ID_REUSED"));
 }
 
+TEST_F(SterilizationServiceTest, LookBackTellsWhetherTheSterilizerPassedItsBowieDickToday) {
+  MustPrepareSterilizer();  // pre-vacuum, passing Bowie-Dick test today
+  MustCreateItem("H1");
+  const Load l1 = MustLoadAndRelease(1, {"H1"});
+  const BiOutcome positive = MustRecordBi(l1.id, BiResult::kPositive);
+  ASSERT_TRUE(positive.look_back.has_value());
+  ASSERT_TRUE(positive.look_back->sterilizer.has_value());
+  EXPECT_TRUE(positive.look_back->bowie_dick_passed_today);
+
+  // The next day, before a passing test of that day, it has not.
+  clock_.Advance(absl::Hours(24));
+  absl::StatusOr<LookBack> next_day = service().GetLookBack(l1.id);
+  ASSERT_TRUE(next_day.ok()) << next_day.status();
+  EXPECT_FALSE(next_day->bowie_dick_passed_today);
+  MustRecordBowieDick("AC-1", IndicatorResult::kFail);
+  EXPECT_FALSE(service().GetLookBack(l1.id)->bowie_dick_passed_today);
+  MustRecordBowieDick("AC-1");
+  EXPECT_TRUE(service().GetLookBack(l1.id)->bowie_dick_passed_today);
+}
+
 TEST_F(SterilizationServiceTest, ARepeatedPositiveBiReturnsTheSameLookBackWithoutRecordingAgain) {
   MustPrepareSterilizer();
   MustCreateItem("H1");
