@@ -634,45 +634,63 @@ absl::Status CheckPackLabel(ReadTransaction& tx, const ReusableItem& item, const
 
 // Rule 6: why `load` may not be released, if it may not.
 absl::Status CheckReleasable(const Load& load) {
+  const std::vector<LoadFinding> findings = LoadReleaseFindings(load);
+  if (findings.empty()) return absl::OkStatus();
+  return Refused(findings.front().reason, findings.front().message, findings.front().facts);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+// Rule 6
+
+std::vector<LoadFinding> LoadReleaseFindings(const Load& load) {
   const std::map<std::string, std::string> facts = LoadFacts(load);
   const std::string name = LoadText(load);
+  std::vector<LoadFinding> findings;
+  auto add = [&](std::string_view reason, std::string message, std::string result, bool missing,
+                 std::map<std::string, std::string> more = {}) {
+    findings.push_back(LoadFinding{.reason = std::string(reason),
+                                   .message = std::move(message),
+                                   .result = std::move(result),
+                                   .missing = missing,
+                                   .facts = Merge(facts, more)});
+  };
   if (!load.parameters.has_value()) {
-    return Refused("LOAD_PARAMETERS_MISSING", StrCat(name, " has no physical parameters recorded"),
-                   facts);
-  }
-  if (!load.parameters->passed) {
-    return Refused("LOAD_PARAMETERS_FAILED", StrCat(name, ": the physical parameters did not pass"),
-                   facts);
+    add("LOAD_PARAMETERS_MISSING", StrCat(name, " has no physical parameters recorded"),
+        "parameters", true);
+  } else if (!load.parameters->passed) {
+    add("LOAD_PARAMETERS_FAILED", StrCat(name, ": the physical parameters did not pass"),
+        "parameters", false);
   }
   if (load.chemical_indicators.empty()) {
-    return Refused("LOAD_CI_MISSING", StrCat(name, " has no chemical indicator result"), facts);
+    add("LOAD_CI_MISSING", StrCat(name, " has no chemical indicator result"),
+        "chemical indicator", true);
   }
   for (const ChemicalIndicator& ci : load.chemical_indicators) {
     if (ci.result != IndicatorResult::kPass) {
-      return Refused("LOAD_CI_FAILED",
-                     StrCat(name, ": the type ", ci.type, " chemical indicator failed"),
-                     Merge(facts, std::map<std::string, std::string>{{"type", StrCat(ci.type)}}));
+      add("LOAD_CI_FAILED", StrCat(name, ": the type ", ci.type, " chemical indicator failed"),
+          StrCat("CI type ", ci.type), false, {{"type", StrCat(ci.type)}});
     }
   }
   if (load.bi_required || load.test_cycle) {
     if (!load.bi.has_value()) {
-      return Refused("LOAD_BI_MISSING",
-                     StrCat(name, " is held for its biological indicator, not read yet"), facts);
-    }
-    if (IsPositive(*load.bi)) {
-      return Refused("LOAD_BI_POSITIVE", StrCat(name, ": the biological indicator is positive"),
-                     facts);
-    }
-    if (load.bi->control_result != BiResult::kPositive) {
-      return Refused("LOAD_BI_CONTROL_FAILED",
-                     StrCat(name, ": the BI's control did not grow, so the BI proves nothing"),
-                     facts);
+      add("LOAD_BI_MISSING", StrCat(name, " is held for its biological indicator, not read yet"),
+          "biological indicator", true);
+    } else {
+      if (IsPositive(*load.bi)) {
+        add("LOAD_BI_POSITIVE", StrCat(name, ": the biological indicator is positive"),
+            "BI positive", false);
+      }
+      if (load.bi->control_result != BiResult::kPositive) {
+        add("LOAD_BI_CONTROL_FAILED",
+            StrCat(name, ": the BI's control did not grow, so the BI proves nothing"),
+            "BI control negative", false);
+      }
     }
   }
-  return absl::OkStatus();
+  return findings;
 }
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------------
 // Labels

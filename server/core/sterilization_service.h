@@ -25,6 +25,7 @@
 #ifndef STERITRACK_SERVER_CORE_STERILIZATION_SERVICE_H_
 #define STERITRACK_SERVER_CORE_STERILIZATION_SERVICE_H_
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -144,6 +145,19 @@ class SterilizationService {
   const absl::TimeZone zone_;
   CommitNotifier* const commits_;
 };
+
+// Rule 6, the one place it is written: what stands between `load` and its release, in the order
+// release checks them. Empty: the load may be released. ReleaseLoad refuses with the first finding;
+// the compliance report lists them all (the schema's trigger stays as a last guard).
+struct LoadFinding {
+  std::string reason;   // LOAD_PARAMETERS_MISSING, LOAD_PARAMETERS_FAILED, LOAD_CI_MISSING,
+                        // LOAD_CI_FAILED, LOAD_BI_MISSING, LOAD_BI_POSITIVE, LOAD_BI_CONTROL_FAILED
+  std::string message;  // plain words naming the load
+  std::string result;   // the result concerned, e.g. "parameters", "CI type 4", "BI positive"
+  bool missing = false;  // not recorded yet; else recorded and not passing
+  std::map<std::string, std::string> facts;  // the load's, and e.g. the CI type
+};
+std::vector<LoadFinding> LoadReleaseFindings(const Load& load);
 
 // The lot-control label of a pack: GS1 element string in bracketed form,
 // (8004)<item serial>(10)<steriliser>-<cycle number>(11)<YYMMDD of the load>, so a scanner in room

@@ -862,6 +862,52 @@ TEST_F(SterilizationServiceTest, ReleaseIsRefusedForEachMissingOrFailedResultAnd
   EXPECT_EQ(MustRelease(not_held.id).release_state, ReleaseState::kReleased);
 }
 
+TEST_F(SterilizationServiceTest, LoadReleaseFindingsListEveryGapAndReleaseRefusesWithTheFirst) {
+  MustPrepareSterilizer();
+  MustCreateItem("HP-0001");
+  const Load load = MustLoad(1, {"HP-0001"}, /*bi_required=*/true);
+  auto reasons = [](const Load& l) {
+    std::vector<std::string> out;
+    for (const LoadFinding& f : LoadReleaseFindings(l)) out.push_back(f.reason);
+    return out;
+  };
+  EXPECT_THAT(reasons(StoredLoad(load.id)),
+              ElementsAre("LOAD_PARAMETERS_MISSING", "LOAD_CI_MISSING", "LOAD_BI_MISSING"));
+  EXPECT_THAT(service().ReleaseLoad(Ctx(), load.id, "reviewed"),
+              IsRefusedWith("LOAD_PARAMETERS_MISSING"));
+
+  CycleParameters failed = GoodParameters();
+  failed.passed = false;
+  ASSERT_TRUE(service().RecordParameters(Ctx(), load.id, failed).ok());
+  MustRecordCi(load.id, 4, IndicatorResult::kFail);
+  MustRecordCi(load.id, 5, IndicatorResult::kPass);
+  MustRecordCi(load.id, 6, IndicatorResult::kFail);
+  MustRecordBi(load.id, BiResult::kPositive, BiResult::kNegative);
+  const Load recorded = StoredLoad(load.id);
+  const std::vector<LoadFinding> findings = LoadReleaseFindings(recorded);
+  EXPECT_THAT(reasons(recorded),
+              ElementsAre("LOAD_PARAMETERS_FAILED", "LOAD_CI_FAILED", "LOAD_CI_FAILED",
+                          "LOAD_BI_POSITIVE", "LOAD_BI_CONTROL_FAILED"));
+  ASSERT_THAT(findings, SizeIs(5));
+  EXPECT_EQ(findings[1].result, "CI type 4");
+  EXPECT_EQ(findings[1].facts.at("type"), "4");
+  EXPECT_EQ(findings[2].facts.at("type"), "6");
+  for (const LoadFinding& f : findings) {
+    EXPECT_FALSE(f.missing) << f.reason;
+    EXPECT_EQ(f.facts.at("load"), StrCat(load.id)) << f.reason;
+  }
+}
+
+TEST_F(SterilizationServiceTest, ALoadWithPassingResultsHasNoFindings) {
+  MustPrepareSterilizer();
+  MustCreateItem("HP-0001");
+  const Load held = MustLoad(1, {"HP-0001"}, /*bi_required=*/true);
+  MustRecordGoodResults(held.id);
+  MustRecordBi(held.id, BiResult::kNegative);
+  EXPECT_THAT(LoadReleaseFindings(StoredLoad(held.id)), IsEmpty());
+  MustRelease(held.id);
+}
+
 TEST_F(SterilizationServiceTest, ImpossibleParametersAreRefusedNamingTheField) {
   MustPrepareSterilizer();
   MustCreateItem("HP-0001");
