@@ -124,7 +124,8 @@ ReportService::ReportService(ReportServiceOptions options)
     : store_(options.store),
       clock_(options.clock),
       zone_(options.clinic_time_zone),
-      disposal_limit_(std::max(options.disposal_limit, absl::ZeroDuration())) {}
+      disposal_limit_(std::max(options.disposal_limit, absl::ZeroDuration())),
+      unrecorded_refusals_(options.unrecorded_refusals) {}
 
 absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilDay from,
                                                                     absl::CivilDay to) {
@@ -367,7 +368,8 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   for (const ComplianceException& e : report.exceptions) ++report.totals.exceptions_by_kind[e.kind];
   for (auto& [key, c] : usage) report.usage.push_back(std::move(c));
 
-  report.refusals_recorded = true;
+  report.refusals_recorded =
+      unrecorded_refusals_ == nullptr || !unrecorded_refusals_->AnyBetween(begin, end);
   report.checks_not_available.clear();
   report.compliant = report.exceptions.empty();
   return report;

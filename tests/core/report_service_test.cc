@@ -410,6 +410,25 @@ TEST_F(ReportServiceTest, ALoadReleasedWithoutPassingResultsIsAnException) {
   EXPECT_FALSE(report->compliant);
 }
 
+TEST_F(ReportServiceTest, RefusalsAreRecordedUnlessOneOfThePeriodCouldNotBe) {
+  UnrecordedRefusals unrecorded;
+  ReportService reports({.store = &store_,
+                         .clock = &clock_,
+                         .clinic_time_zone = absl::UTCTimeZone(),
+                         .unrecorded_refusals = &unrecorded});
+  auto recorded = [&](absl::CivilDay from, absl::CivilDay to) {
+    absl::StatusOr<ComplianceReport> report = reports.ComplianceReportFor(from, to);
+    EXPECT_TRUE(report.ok()) << report.status();
+    return report.ok() && report->refusals_recorded;
+  };
+  EXPECT_TRUE(recorded(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1)));
+  unrecorded.Add({.at = Utc(2026, 11, 12, 9, 30), .reason = "LOT_RECALLED", .error = "disk full"});
+  EXPECT_FALSE(recorded(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1)));
+  EXPECT_FALSE(recorded(absl::CivilDay(2026, 11, 12), absl::CivilDay(2026, 11, 13)));
+  EXPECT_TRUE(recorded(absl::CivilDay(2026, 11, 13), absl::CivilDay(2026, 11, 14)));
+  EXPECT_TRUE(recorded(absl::CivilDay(2026, 11, 11), absl::CivilDay(2026, 11, 12)));
+}
+
 TEST_F(ReportServiceTest, TotalsCountThePeriodOnly) {
   ReportService service = Service();
   auto report =
