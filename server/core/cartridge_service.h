@@ -91,7 +91,8 @@ struct CartridgeServiceOptions {
   // Told after every committed write (the event stream waits on it). Optional; outlives the service.
   CommitNotifier* commits = nullptr;
   // Where a refused opening whose record could not be written is kept (shared with the report).
-  // Optional, outlives the service; when null the service keeps its own (see unrecorded_refusals()).
+  // Optional, outlives the service; when null the service keeps its own (see
+  // unrecorded_refusals()).
   UnrecordedRefusals* unrecorded_refusals = nullptr;
 };
 

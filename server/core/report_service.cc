@@ -249,11 +249,12 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
       e.record.emplace_back("meaning", load.signature->meaning);
     }
     if (released) {
-      e.kind = failed.empty() ? ExceptionKind::kLoadResultsMissing : ExceptionKind::kLoadResultsFailed;
+      e.kind =
+          failed.empty() ? ExceptionKind::kLoadResultsMissing : ExceptionKind::kLoadResultsFailed;
       std::vector<std::string> lacking = failed;
       lacking.insert(lacking.end(), missing.begin(), missing.end());
-      e.summary = StrCat("load ", LoadName(load), " was released without passing results: ",
-                         StrJoin(lacking, ", "));
+      e.summary = StrCat("load ", LoadName(load),
+                         " was released without passing results: ", StrJoin(lacking, ", "));
     } else if (load.release_state == ReleaseState::kRecalled) {
       e.kind = ExceptionKind::kLoadRecalled;
       e.summary = StrCat("load ", LoadName(load), " was recalled");

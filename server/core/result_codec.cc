@@ -593,11 +593,11 @@ absl::StatusOr<int> VersionOf(std::string_view header) {
   const char* const end = header.data() + header.size();
   const bool numeric = std::from_chars(header.data() + slash + 1, end, version).ptr == end;
   if (tag != Codec<T>::kTag) {
-    return MakeError(absl::StatusCode::kDataLoss,
-                     StrCat("stored answer for this request id is a ", tag, ", not a ",
-                            Codec<T>::kTag),
-                     "STORED_ANSWER_WRONG_TYPE",
-                     {{"type", std::string(tag)}, {"expected_type", std::string(Codec<T>::kTag)}});
+    return MakeError(
+        absl::StatusCode::kDataLoss,
+        StrCat("stored answer for this request id is a ", tag, ", not a ", Codec<T>::kTag),
+        "STORED_ANSWER_WRONG_TYPE",
+        {{"type", std::string(tag)}, {"expected_type", std::string(Codec<T>::kTag)}});
   }
   if (!numeric || version < 1 || version > Codec<T>::kCurrentVersion) {
     // Written by a newer server (this one was downgraded): the answer exists but this version

@@ -571,13 +571,13 @@ absl::Status CheckUsable(ReadTransaction& tx, const ReusableItem& item, absl::Ti
   // Rated for N cycles, it may be used after each of its N loads (CreateLoad refuses the N+1-th);
   // more than N can only come from a store changed behind core's back.
   if (item.cycles > item.ifu_max_cycles) {
-    return Refused("ITEM_CYCLE_LIMIT_REACHED",
-                   StrCat("item ", item.serial, " went through ", item.cycles,
-                          " reprocessing cycles, more than its IFU maximum of ",
-                          item.ifu_max_cycles),
-                   Merge(facts, std::map<std::string, std::string>{
-                                    {"cycles", StrCat(item.cycles)},
-                                    {"ifu_max_cycles", StrCat(item.ifu_max_cycles)}}));
+    return Refused(
+        "ITEM_CYCLE_LIMIT_REACHED",
+        StrCat("item ", item.serial, " went through ", item.cycles,
+               " reprocessing cycles, more than its IFU maximum of ", item.ifu_max_cycles),
+        Merge(facts,
+              std::map<std::string, std::string>{{"cycles", StrCat(item.cycles)},
+                                                 {"ifu_max_cycles", StrCat(item.ifu_max_cycles)}}));
   }
   if (item.maintenance_due.has_value() && absl::ToCivilDay(now, zone) > *item.maintenance_due) {
     const std::string due = absl::FormatCivilTime(*item.maintenance_due);
@@ -594,9 +594,9 @@ absl::Status CheckUsable(ReadTransaction& tx, const ReusableItem& item, absl::Ti
 absl::Status CheckPackLabel(ReadTransaction& tx, const ReusableItem& item, const ItemScan& scan,
                             absl::TimeZone zone) {
   if (!scan.is_label) return absl::OkStatus();
-  std::map<std::string, std::string> facts = Merge(
-      ItemFacts(item), std::map<std::string, std::string>{{"label_lot", scan.label_lot},
-                                                          {"load", StrCat(item.load_id)}});
+  std::map<std::string, std::string> facts =
+      Merge(ItemFacts(item), std::map<std::string, std::string>{{"label_lot", scan.label_lot},
+                                                                {"load", StrCat(item.load_id)}});
   if (scan.label_load_day) facts["label_day"] = absl::FormatCivilTime(*scan.label_load_day);
   auto unknown = [&](std::string_view why) {
     return Refused("PACK_LABEL_UNKNOWN_LOAD",
@@ -615,8 +615,7 @@ absl::Status CheckPackLabel(ReadTransaction& tx, const ReusableItem& item, const
   ASSIGN_OR_RETURN(std::optional<Sterilizer> s, tx.FindSterilizer(sterilizer_name));
   if (!s.has_value()) return unknown(StrCat("steriliser ", sterilizer_name, " is not known"));
   ASSIGN_OR_RETURN(std::optional<Load> load, tx.FindLoadByCycle(s->id, cycle));
-  if (!load.has_value() ||
-      absl::ToCivilDay(load->created_at, zone) != *scan.label_load_day ||
+  if (!load.has_value() || absl::ToCivilDay(load->created_at, zone) != *scan.label_load_day ||
       std::find(load->item_ids.begin(), load->item_ids.end(), item.id) == load->item_ids.end()) {
     return unknown(StrCat("no load ", scan.label_lot, " of ",
                           absl::FormatCivilTime(*scan.label_load_day), " held it"));
@@ -664,8 +663,8 @@ std::vector<LoadFinding> LoadReleaseFindings(const Load& load) {
         "parameters", false);
   }
   if (load.chemical_indicators.empty()) {
-    add("LOAD_CI_MISSING", StrCat(name, " has no chemical indicator result"),
-        "chemical indicator", true);
+    add("LOAD_CI_MISSING", StrCat(name, " has no chemical indicator result"), "chemical indicator",
+        true);
   }
   for (const ChemicalIndicator& ci : load.chemical_indicators) {
     if (ci.result != IndicatorResult::kPass) {
@@ -1323,7 +1322,8 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
           }
           BiOutcome same{.load = load};
           if (IsPositive(*load.bi)) {
-            ASSIGN_OR_RETURN(LookBack look_back, LookBackFor(tx, load, absl::ToCivilDay(now, zone_)));
+            ASSIGN_OR_RETURN(LookBack look_back,
+                             LookBackFor(tx, load, absl::ToCivilDay(now, zone_)));
             same.look_back = std::move(look_back);
           }
           return same;

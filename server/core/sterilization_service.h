@@ -150,10 +150,11 @@ class SterilizationService {
 // release checks them. Empty: the load may be released. ReleaseLoad refuses with the first finding;
 // the compliance report lists them all (the schema's trigger stays as a last guard).
 struct LoadFinding {
-  std::string reason;   // LOAD_PARAMETERS_MISSING, LOAD_PARAMETERS_FAILED, LOAD_CI_MISSING,
-                        // LOAD_CI_FAILED, LOAD_BI_MISSING, LOAD_BI_POSITIVE, LOAD_BI_CONTROL_FAILED
-  std::string message;  // plain words naming the load
-  std::string result;   // the result concerned, e.g. "parameters", "CI type 4", "BI positive"
+  // LOAD_PARAMETERS_MISSING, LOAD_PARAMETERS_FAILED, LOAD_CI_MISSING, LOAD_CI_FAILED,
+  // LOAD_BI_MISSING, LOAD_BI_POSITIVE or LOAD_BI_CONTROL_FAILED.
+  std::string reason;
+  std::string message;   // plain words naming the load
+  std::string result;    // the result concerned, e.g. "parameters", "CI type 4", "BI positive"
   bool missing = false;  // not recorded yet; else recorded and not passing
   std::map<std::string, std::string> facts;  // the load's, and e.g. the CI type
 };

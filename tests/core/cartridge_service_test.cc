@@ -18,7 +18,6 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/status_matchers.h"
 #include "server/core/gs1.h"
 #include "server/core/report_service.h"
 #include "server/core/unrecorded_refusals.h"
@@ -26,6 +25,7 @@
 #include "steritrack/model.h"
 #include "steritrack/strings.h"
 #include "tests/core/fake_store.h"
+#include "tests/status_matchers.h"
 
 namespace steritrack {
 namespace {
@@ -650,8 +650,7 @@ TEST_F(CartridgeServiceTest, ARefusalWhoseRecordCannotBeWrittenSaysSoAndIsCounte
   EXPECT_EQ(&service.unrecorded_refusals(), &unrecorded);
 
   // The compliance report of that day says its refusals are not all recorded; another day's does.
-  ReportService reports(
-      {.store = &store_, .clock = &clock_, .unrecorded_refusals = &unrecorded});
+  ReportService reports({.store = &store_, .clock = &clock_, .unrecorded_refusals = &unrecorded});
   absl::StatusOr<ComplianceReport> today =
       reports.ComplianceReportFor(absl::CivilDay(2026, 11, 26), absl::CivilDay(2026, 11, 27));
   ASSERT_TRUE(today.ok()) << today.status();

@@ -352,8 +352,8 @@ TEST_F(ReportServiceTest, LoadExceptionsListWhatTheReleaseCheckFinds) {
   std::unique_ptr<ReadTransaction> tx = *store_.BeginRead();
   int load_exceptions = 0;
   for (const ComplianceException& e : report->exceptions) {
-    if (e.kind != ExceptionKind::kLoadResultsFailed && e.kind != ExceptionKind::kLoadResultsMissing &&
-        e.kind != ExceptionKind::kLoadNotReleased) {
+    if (e.kind != ExceptionKind::kLoadResultsFailed &&
+        e.kind != ExceptionKind::kLoadResultsMissing && e.kind != ExceptionKind::kLoadNotReleased) {
       continue;
     }
     ++load_exceptions;

@@ -16,11 +16,11 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/status_matchers.h"
 #include "server/core/sterilization_service.h"
 #include "steritrack/error.h"
 #include "steritrack/strings.h"
 #include "tests/core/fake_store.h"
+#include "tests/status_matchers.h"
 
 namespace steritrack {
 namespace {
@@ -43,21 +43,20 @@ Lot SampleLot() {
 }
 
 Cartridge SampleCartridge() {
-  return Cartridge{.id = 11,
-                   .gtin = "09506000134352",
-                   .serial = "CRT:0001",  // a colon, as the length prefix uses
-                   .lot = SampleLot(),
-                   .state = CartridgeState::kDisposed,
-                   .received_at = Micros(1790000000000003),
-                   .received_by = "stock.lee",
-                   .use = CartridgeUse{.treatment_id = 18,
-                                       .room = "3",
-                                       .at = Micros(1796000000000004),
-                                       .by = "nurse.kim"},
-                   .disposal = Disposal{.container_id = "SHARPS-2",
-                                        .at = Micros(1796000000000005),
-                                        .by = "nurse.kim"},
-                   .discard = std::nullopt};
+  return Cartridge{
+      .id = 11,
+      .gtin = "09506000134352",
+      .serial = "CRT:0001",  // a colon, as the length prefix uses
+      .lot = SampleLot(),
+      .state = CartridgeState::kDisposed,
+      .received_at = Micros(1790000000000003),
+      .received_by = "stock.lee",
+      .use =
+          CartridgeUse{
+              .treatment_id = 18, .room = "3", .at = Micros(1796000000000004), .by = "nurse.kim"},
+      .disposal =
+          Disposal{.container_id = "SHARPS-2", .at = Micros(1796000000000005), .by = "nurse.kim"},
+      .discard = std::nullopt};
 }
 
 Cartridge SampleDiscarded() {
@@ -156,9 +155,8 @@ Load SampleLoad() {
                                 .read_at = Micros(1795750000000000),
                                 .recorded_by = "spd.ana"},
       .release_state = ReleaseState::kQuarantined,
-      .signature = Signature{.by = "spd.ana",
-                             .at = Micros(1795750000000000),
-                             .meaning = "positive BI on load 9"}};
+      .signature = Signature{
+          .by = "spd.ana", .at = Micros(1795750000000000), .meaning = "positive BI on load 9"}};
 }
 
 LookBack SampleLookBack() {
@@ -531,7 +529,9 @@ RecallResult SampleRecallResult() {
   return RecallResult{.lot = SampleLot(), .opened = {SampleCartridge()}};
 }
 std::vector<Cartridge> SampleCartridges() { return {SampleCartridge(), SampleDiscarded()}; }
-BiOutcome SampleBiOutcome() { return BiOutcome{.load = SampleLoad(), .look_back = SampleLookBack()}; }
+BiOutcome SampleBiOutcome() {
+  return BiOutcome{.load = SampleLoad(), .look_back = SampleLookBack()};
+}
 
 template <typename T>
 void ExpectDecodesTo(std::string_view bytes, const T& expected) {
@@ -644,9 +644,9 @@ TEST(ResultCodecTest, ARetryAfterAnUpgradeGetsTheAnswerTheOldVersionStored) {
     ASSERT_TRUE(tx->Commit().ok());
   }
   SterilizationService service({.store = &store, .clock = &clock});
-  absl::StatusOr<Sterilizer> replayed = service.CreateSterilizer(
-      WriteContext{.actor = "spd.ana", .request_id = "req-1"}, "AUTOCLAVE1",
-      SterilizerType::kGravity);
+  absl::StatusOr<Sterilizer> replayed =
+      service.CreateSterilizer(WriteContext{.actor = "spd.ana", .request_id = "req-1"},
+                               "AUTOCLAVE1", SterilizerType::kGravity);
   ASSERT_TRUE(replayed.ok()) << replayed.status();
   ExpectSame(*replayed, SampleSterilizer());
   EXPECT_TRUE(store.Snapshot().sterilizers.empty());  // nothing ran twice

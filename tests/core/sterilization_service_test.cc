@@ -509,12 +509,12 @@ TEST_F(SterilizationServiceTest, ALabelNamingNoLoadOfTheItemIsAStop) {
   const Load other = MustLoadAndRelease(8, {"HP-0002"});
   const int64_t t = MustStartTreatment();
   for (const std::string label : {
-           "(8004)HP-0001(10)AC-1-99(11)261126",   // no such cycle
-           "(8004)HP-0001(10)AC-9-7(11)261126",    // no such steriliser
-           "(8004)HP-0001(10)AC-1-7(11)261125",    // cycle 7 ran on another day
-           "(8004)HP-0001(10)AC-1-8(11)261126",    // a real load, but HP-0002's
-           "(8004)HP-0001",                        // names no load at all
-           "(8004)HP-0001(10)AC-1-(11)261126",     // no cycle number
+           "(8004)HP-0001(10)AC-1-99(11)261126",  // no such cycle
+           "(8004)HP-0001(10)AC-9-7(11)261126",   // no such steriliser
+           "(8004)HP-0001(10)AC-1-7(11)261125",   // cycle 7 ran on another day
+           "(8004)HP-0001(10)AC-1-8(11)261126",   // a real load, but HP-0002's
+           "(8004)HP-0001",                       // names no load at all
+           "(8004)HP-0001(10)AC-1-(11)261126",    // no cycle number
        }) {
     absl::StatusOr<ReusableItem> used = service().UseItem(Ctx("", kNurse), label, t);
     EXPECT_THAT(used, IsRefusedWith("PACK_LABEL_UNKNOWN_LOAD")) << label;
