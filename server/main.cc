@@ -13,6 +13,7 @@
 #include "server/core/commit_notifier.h"
 #include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
+#include "server/core/unrecorded_refusals.h"
 #include "server/demo_data.h"
 #include "server/rpc/server.h"
 #include "server/storage/sqlite_store.h"
@@ -86,8 +87,13 @@ int main(int argc, char** argv) {
     }
   }
   steritrack::CommitNotifier commits;  // wakes the event stream after each committed write
-  steritrack::CartridgeService core(
-      {.store = store->get(), .sha256 = sha256.get(), .clock = clock.get(), .clinic_time_zone = zone, .commits = &commits});
+  steritrack::UnrecordedRefusals unrecorded_refusals;  // refusals whose record failed
+  steritrack::CartridgeService core({.store = store->get(),
+                                     .sha256 = sha256.get(),
+                                     .clock = clock.get(),
+                                     .clinic_time_zone = zone,
+                                     .commits = &commits,
+                                     .unrecorded_refusals = &unrecorded_refusals});
   steritrack::SterilizationService sterilization(
       {.store = store->get(), .sha256 = sha256.get(), .clock = clock.get(), .clinic_time_zone = zone, .commits = &commits});
   steritrack::AuditService audit(
@@ -96,7 +102,8 @@ int main(int argc, char** argv) {
       {.store = store->get(), .sha256 = sha256.get(),
        .clock = clock.get(),
        .clinic_time_zone = zone,
-       .disposal_limit = absl::Seconds(static_cast<int64_t>(disposal_limit_hours * 3600))});
+       .disposal_limit = absl::Seconds(static_cast<int64_t>(disposal_limit_hours * 3600)),
+       .unrecorded_refusals = &unrecorded_refusals});
   auto server = steritrack::rpc::RpcServer::Start({.listen = listen,
                                                    .core = &core,
                                                    .sterilization = &sterilization,

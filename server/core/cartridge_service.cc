@@ -82,7 +82,12 @@ CartridgeService::CartridgeService(CartridgeServiceOptions options)
       clock_(options.clock),
       sha256_(options.sha256),
       zone_(options.clinic_time_zone),
-      commits_(options.commits) {}
+      commits_(options.commits),
+      own_unrecorded_(options.unrecorded_refusals == nullptr
+                          ? std::make_unique<UnrecordedRefusals>()
+                          : nullptr),
+      unrecorded_(options.unrecorded_refusals != nullptr ? options.unrecorded_refusals
+                                                         : own_unrecorded_.get()) {}
 
 template <typename T>
 absl::StatusOr<T> CartridgeService::RunWrite(
@@ -656,7 +661,28 @@ absl::StatusOr<Cartridge> CartridgeService::Open(const WriteContext& ctx, std::s
         return *std::move(c);
       });
   if (!opened.ok() && IsRecordedRefusal(opened.status())) {
-    RecordRefusal(ctx, unit.gtin, unit.serial, unit.lot, treatment_id, opened.status());
+    absl::Status recorded =
+        RecordRefusal(ctx, unit.gtin, unit.serial, unit.lot, treatment_id, opened.status());
+    if (!recorded.ok()) {
+      // The STOP stands as it is; only the missing evidence is made visible.
+      std::optional<ErrorInfo> info = GetErrorInfo(opened.status());
+      std::map<std::string, std::string> metadata;
+      std::string reason = "REFUSED";
+      if (info.has_value()) {
+        metadata = std::move(info->metadata);
+        if (!info->reason.empty()) reason = info->reason;
+      }
+      unrecorded_->Add({.at = clock_->Now(),
+                        .actor = ctx.actor,
+                        .gtin = unit.gtin,
+                        .serial = unit.serial,
+                        .treatment_id = treatment_id,
+                        .reason = reason,
+                        .error = std::string(recorded.message())});
+      metadata["refusal_recorded"] = "false";
+      return MakeError(opened.status().code(), std::string(opened.status().message()), reason,
+                       std::move(metadata));
+    }
   }
   return opened;
 }
@@ -668,13 +694,13 @@ bool CartridgeService::IsRecordedRefusal(const absl::Status& status) {
   return info.has_value() && info->reason == "CARTRIDGE_NOT_IN_STOCK";
 }
 
-void CartridgeService::RecordRefusal(const WriteContext& ctx, std::string_view gtin,
-                                     std::string_view serial, std::string_view lot,
-                                     int64_t treatment_id, const absl::Status& refusal) {
+absl::Status CartridgeService::RecordRefusal(const WriteContext& ctx, std::string_view gtin,
+                                             std::string_view serial, std::string_view lot,
+                                             int64_t treatment_id, const absl::Status& refusal) {
   std::optional<ErrorInfo> info = GetErrorInfo(refusal);
   const std::string reason =
       info.has_value() && !info->reason.empty() ? info->reason : std::string("REFUSED");
-  absl::Status recorded = [&]() -> absl::Status {
+  auto record = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> store_tx, store_->BeginWrite());
     core_internal::AuditedTransaction audited(*store_tx, *sha256_);
     core_internal::AuditedTransaction* tx = &audited;
@@ -699,9 +725,14 @@ void CartridgeService::RecordRefusal(const WriteContext& ctx, std::string_view g
     RETURN_IF_ERROR(tx->Commit());
     if (commits_ != nullptr) commits_->Notify();
     return absl::OkStatus();
-  }();
-  // The refusal stands whatever happened to its record: never turn a STOP into something else.
-  static_cast<void>(recorded);
+  };
+  // A busy or briefly failing store gets a few immediate attempts: the nurse is waiting.
+  absl::Status recorded;
+  for (int attempt = 0; attempt < kRefusalRecordAttempts; ++attempt) {
+    recorded = record();
+    if (recorded.ok()) break;
+  }
+  return recorded;
 }
 
 absl::StatusOr<Cartridge> CartridgeService::Dispose(const WriteContext& ctx,

@@ -9,6 +9,7 @@
 #define STERITRACK_SERVER_CORE_CARTRIDGE_SERVICE_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/core/commit_notifier.h"
+#include "server/core/unrecorded_refusals.h"
 #include "steritrack/clock.h"
 #include "steritrack/sha256.h"
 #include "steritrack/model.h"
@@ -94,6 +96,10 @@ struct CartridgeServiceOptions {
   absl::TimeZone clinic_time_zone = absl::UTCTimeZone();
   // Told after every committed write (the event stream waits on it). Optional; outlives the service.
   CommitNotifier* commits = nullptr;
+  // Where a refused opening whose record could not be written is kept (shared with the report).
+  // Optional, outlives the service; when null the service keeps its own (see
+  // unrecorded_refusals()).
+  UnrecordedRefusals* unrecorded_refusals = nullptr;
 };
 
 class CartridgeService {
@@ -121,11 +127,20 @@ class CartridgeService {
   absl::StatusOr<TreatmentDetail> GetTreatment(int64_t id);
   absl::StatusOr<Page<Treatment>> ListTreatments(const TreatmentQuery& query);
   absl::StatusOr<TreatmentDetail> EndTreatment(const WriteContext& ctx, int64_t id);
-  // The safety check and the record of use in one step.
+  // The safety check and the record of use in one step. A refusal is recorded
+  // (CARTRIDGE_OPEN_REFUSED), retried a few times within the call; if it still cannot be written,
+  // the refusal is returned unchanged but for `refusal_recorded=false` in its ErrorInfo metadata,
+  // and is added to unrecorded_refusals().
   absl::StatusOr<Cartridge> Open(const WriteContext& ctx, std::string_view barcode,
                                  int64_t treatment_id);
   absl::StatusOr<Cartridge> Dispose(const WriteContext& ctx, std::string_view barcode,
                                     std::string_view container_id);
+
+  // Refused openings whose record could not be written (never null).
+  const UnrecordedRefusals& unrecorded_refusals() const { return *unrecorded_; }
+
+  // Attempts at writing a refusal's record before it counts as unrecorded.
+  static constexpr int kRefusalRecordAttempts = 3;
 
  private:
   // Runs `body` in one write transaction. With a request id, a repeat of the same request returns
@@ -145,15 +160,18 @@ class CartridgeService {
   // Whether a failed Open is a refusal by a safety rule (recorded), not bad input or a fault.
   static bool IsRecordedRefusal(const absl::Status& status);
   // Appends CARTRIDGE_OPEN_REFUSED in its own write transaction, after the refused one rolled
-  // back. Best effort: a failure here is swallowed, the caller returns the refusal unchanged.
-  void RecordRefusal(const WriteContext& ctx, std::string_view gtin, std::string_view serial,
-                     std::string_view lot, int64_t treatment_id, const absl::Status& refusal);
+  // back, in up to kRefusalRecordAttempts attempts. Returns the last failure if none succeeded.
+  absl::Status RecordRefusal(const WriteContext& ctx, std::string_view gtin,
+                             std::string_view serial, std::string_view lot, int64_t treatment_id,
+                             const absl::Status& refusal);
 
   Store* const store_;
   const Clock* const clock_;
   const Sha256* const sha256_;
   const absl::TimeZone zone_;
   CommitNotifier* const commits_;
+  std::unique_ptr<UnrecordedRefusals> own_unrecorded_;  // when the options gave none
+  UnrecordedRefusals* const unrecorded_;
 };
 
 }  // namespace steritrack

@@ -7,6 +7,7 @@
 #include <tuple>
 #include <utility>
 
+#include "server/core/sterilization_service.h"
 #include "server/core/write_helper.h"
 #include "steritrack/error.h"
 #include "steritrack/status_macros.h"
@@ -91,28 +92,6 @@ std::string LoadName(const Load& load) {
   return StrCat(load.sterilizer_name, " cycle ", load.cycle_number);
 }
 
-// What a load lacks before it can be released, and what failed.
-void CheckLoadResults(const Load& load, std::vector<std::string>& missing,
-                      std::vector<std::string>& failed) {
-  if (!load.parameters.has_value()) {
-    missing.push_back("parameters");
-  } else if (!load.parameters->passed) {
-    failed.push_back("parameters");
-  }
-  if (load.chemical_indicators.empty()) missing.push_back("chemical indicator");
-  for (const ChemicalIndicator& ci : load.chemical_indicators) {
-    if (ci.result != IndicatorResult::kPass) failed.push_back(StrCat("CI type ", ci.type));
-  }
-  if (load.bi_required || load.test_cycle) {
-    if (!load.bi.has_value()) {
-      missing.push_back("biological indicator");
-    } else {
-      if (load.bi->result != BiResult::kNegative) failed.push_back("BI positive");
-      if (load.bi->control_result != BiResult::kPositive) failed.push_back("BI control negative");
-    }
-  }
-}
-
 }  // namespace
 
 std::string_view ExceptionKindName(ExceptionKind kind) {
@@ -146,7 +125,8 @@ ReportService::ReportService(ReportServiceOptions options)
       clock_(options.clock),
       sha256_(options.sha256),
       zone_(options.clinic_time_zone),
-      disposal_limit_(std::max(options.disposal_limit, absl::ZeroDuration())) {}
+      disposal_limit_(std::max(options.disposal_limit, absl::ZeroDuration())),
+      unrecorded_refusals_(options.unrecorded_refusals) {}
 
 absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilDay from,
                                                                     absl::CivilDay to) {
@@ -240,12 +220,19 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
                                                 [](const Load& l) { return l.id; }));
   report.totals.loads_run = static_cast<int64_t>(loads.size());
   for (const Load& load : loads) {
-    if (load.release_state == ReleaseState::kReleased) ++report.totals.loads_released;
+    const bool released = load.release_state == ReleaseState::kReleased;
+    if (released) ++report.totals.loads_released;
     // A BI test cycle carries no contents: its outcome is rule 7's business (return to service),
     // not a pack that reached a treatment room.
-    if (load.test_cycle || load.release_state == ReleaseState::kReleased) continue;
+    if (load.test_cycle) continue;
+    // Rule 6 as release applies it: one source for both.
     std::vector<std::string> missing, failed;
-    CheckLoadResults(load, missing, failed);
+    for (const LoadFinding& finding : LoadReleaseFindings(load)) {
+      (finding.missing ? missing : failed).push_back(finding.result);
+    }
+    // A released load is an exception only if it went out without passing results (past the
+    // release check and the schema's guard: a store changed behind core's back).
+    if (released && missing.empty() && failed.empty()) continue;
     ComplianceException e{.at = load.created_at};
     e.record = {{"load", StrCat(load.id)},
                 {"sterilizer", load.sterilizer_name},
@@ -262,7 +249,14 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
       e.record.emplace_back("signed_at", Rfc3339(load.signature->at));
       e.record.emplace_back("meaning", load.signature->meaning);
     }
-    if (load.release_state == ReleaseState::kRecalled) {
+    if (released) {
+      e.kind =
+          failed.empty() ? ExceptionKind::kLoadResultsMissing : ExceptionKind::kLoadResultsFailed;
+      std::vector<std::string> lacking = failed;
+      lacking.insert(lacking.end(), missing.begin(), missing.end());
+      e.summary = StrCat("load ", LoadName(load),
+                         " was released without passing results: ", StrJoin(lacking, ", "));
+    } else if (load.release_state == ReleaseState::kRecalled) {
       e.kind = ExceptionKind::kLoadRecalled;
       e.summary = StrCat("load ", LoadName(load), " was recalled");
     } else if (load.release_state == ReleaseState::kQuarantined) {
@@ -376,7 +370,8 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   for (const ComplianceException& e : report.exceptions) ++report.totals.exceptions_by_kind[e.kind];
   for (auto& [key, c] : usage) report.usage.push_back(std::move(c));
 
-  report.refusals_recorded = true;
+  report.refusals_recorded =
+      unrecorded_refusals_ == nullptr || !unrecorded_refusals_->AnyBetween(begin, end);
   report.checks_not_available.clear();
   report.compliant = report.exceptions.empty();
   return report;

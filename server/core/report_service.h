@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "server/core/unrecorded_refusals.h"
 #include "steritrack/clock.h"
 #include "steritrack/sha256.h"
 #include "steritrack/model.h"
@@ -117,8 +118,11 @@ struct ComplianceReport {
   std::vector<RecallSummary> recalls;           // lots recalled in the period
   std::vector<UsageCell> usage;                 // by day, then room
   ReportTotals totals;
-  // Refused opens are recorded (CARTRIDGE_OPEN_REFUSED): those in the period, by time.
+  // False when a refused opening in the period could not be recorded (CARTRIDGE_OPEN_REFUSED), as
+  // far as this server knows (ReportServiceOptions::unrecorded_refusals): `refusals` is then
+  // incomplete.
   bool refusals_recorded = true;
+  // Those in the period, by time.
   std::vector<RefusalRecord> refusals;
   // Rule 9: the audit trail's hash chain, verified in the report's own read.
   AuditChainCheck audit_trail;
@@ -154,6 +158,9 @@ struct ReportServiceOptions {
   absl::TimeZone clinic_time_zone = absl::UTCTimeZone();
   // Rule 3: an opened cartridge not disposed within this is an exception. REQUIRES: >= 0.
   absl::Duration disposal_limit = absl::Hours(4);
+  // The refusals CartridgeService could not record (shared with it). Optional; outlives the
+  // service. Null: none known.
+  const UnrecordedRefusals* unrecorded_refusals = nullptr;
 };
 
 class ReportService {
@@ -184,6 +191,7 @@ class ReportService {
   const Sha256* const sha256_;
   const absl::TimeZone zone_;
   const absl::Duration disposal_limit_;
+  const UnrecordedRefusals* const unrecorded_refusals_;
 };
 
 }  // namespace steritrack

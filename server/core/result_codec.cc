@@ -6,16 +6,22 @@
 #include <optional>
 #include <system_error>
 
+#include "steritrack/error.h"
+#include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
 
 namespace steritrack {
 namespace {
 
-constexpr std::string_view kVersion = "r1";
+// Every answer opens with a header field "<type tag>/<version>". Answers written before types
+// carried tags open with "r1" instead, which is version 1 of whichever type is asked for. A
+// version number counts layouts of the type's body: a new field is a new version, and every
+// version ever written stays decodable (tests/core/result_codec_test.cc holds their bytes).
+constexpr std::string_view kUntaggedVersion1 = "r1";
 
 class Writer {
  public:
-  Writer() { Put(kVersion); }
+  explicit Writer(std::string_view header) { Put(header); }
   void Put(std::string_view s) { StrAppend(&out_, s.size(), ":", s); }
   void Put(int64_t v) { Put(std::string_view(StrCat(v))); }
   void Put(int32_t v) { Put(int64_t{v}); }
@@ -42,11 +48,7 @@ class Writer {
 
 class Reader {
  public:
-  explicit Reader(std::string_view in) : in_(in) {
-    std::string version;
-    Get(version);
-    if (version != kVersion) ok_ = false;
-  }
+  explicit Reader(std::string_view in) : in_(in) {}
   bool ok() const { return ok_ && in_.empty(); }
 
   void Get(std::string& s) {
@@ -465,6 +467,7 @@ void Get(Reader& r, Load& l) {
   GetOptional(r, l.signature, [&](Signature& s) { Get(r, s); });
 }
 
+// Version 2 adds bowie_dick_passed_today; version 1 answers read it as false.
 void Put(Writer& w, const LookBack& lb) {
   PutVector(w, lb.loads, [&](const Load& l) { Put(w, l); });
   PutVector(w, lb.entries, [&](const LookBackEntry& e) {
@@ -474,9 +477,10 @@ void Put(Writer& w, const LookBack& lb) {
     w.Put(e.used_at);
   });
   PutOptional(w, lb.sterilizer, [&](const Sterilizer& s) { Put(w, s); });
+  w.Put(lb.bowie_dick_passed_today);
 }
 
-void Get(Reader& r, LookBack& lb) {
+void Get(Reader& r, LookBack& lb, int version) {
   GetVector(r, lb.loads, [&](Load& l) { Get(r, l); });
   GetVector(r, lb.entries, [&](LookBackEntry& e) {
     r.Get(e.load_id);
@@ -485,16 +489,19 @@ void Get(Reader& r, LookBack& lb) {
     r.Get(e.used_at);
   });
   GetOptional(r, lb.sterilizer, [&](Sterilizer& s) { Get(r, s); });
+  lb.bowie_dick_passed_today = false;
+  if (version >= 2) r.Get(lb.bowie_dick_passed_today);
 }
 
+// Version 2: its look-back is a version 2 LookBack.
 void Put(Writer& w, const BiOutcome& o) {
   Put(w, o.load);
   PutOptional(w, o.look_back, [&](const LookBack& lb) { Put(w, lb); });
 }
 
-void Get(Reader& r, BiOutcome& o) {
+void Get(Reader& r, BiOutcome& o, int version) {
   Get(r, o.load);
-  GetOptional(r, o.look_back, [&](LookBack& lb) { Get(r, lb); });
+  GetOptional(r, o.look_back, [&](LookBack& lb) { Get(r, lb, version); });
 }
 
 void Put(Writer& w, const Event& e) {
@@ -535,11 +542,76 @@ void Get(Reader& r, Event& e) {
   r.Get(e.hash);
 }
 
+// Each type's tag and the version its answers are written in today.
+template <typename T>
+struct Codec;
+#define STERITRACK_RESULT_TYPE(T, tag, version)     \
+  template <>                                       \
+  struct Codec<T> {                                 \
+    static constexpr std::string_view kTag = tag;   \
+    static constexpr int kCurrentVersion = version; \
+  }
+STERITRACK_RESULT_TYPE(Cartridge, "cartridge", 1);
+STERITRACK_RESULT_TYPE(std::vector<Cartridge>, "cartridges", 1);
+STERITRACK_RESULT_TYPE(Treatment, "treatment", 1);
+STERITRACK_RESULT_TYPE(TreatmentDetail, "treatment_detail", 1);
+STERITRACK_RESULT_TYPE(RecallResult, "recall_result", 1);
+STERITRACK_RESULT_TYPE(ReusableItem, "item", 1);
+STERITRACK_RESULT_TYPE(Sterilizer, "sterilizer", 1);
+STERITRACK_RESULT_TYPE(BowieDickTest, "bowie_dick_test", 1);
+STERITRACK_RESULT_TYPE(Load, "load", 1);
+STERITRACK_RESULT_TYPE(BiOutcome, "bi_outcome", 2);
+STERITRACK_RESULT_TYPE(LookBack, "look_back", 2);
+STERITRACK_RESULT_TYPE(Event, "event", 1);
+#undef STERITRACK_RESULT_TYPE
+
+// A type with one layout so far ignores the version.
+template <typename T>
+void Get(Reader& r, T& value, int /*version*/) {
+  Get(r, value);
+}
+
 template <typename T>
 std::string Encode(const T& value) {
-  Writer w;
+  Writer w(StrCat(Codec<T>::kTag, "/", Codec<T>::kCurrentVersion));
   Put(w, value);
   return w.Take();
+}
+
+// The version of a T answer from its header, or why it cannot be read as a T.
+template <typename T>
+absl::StatusOr<int> VersionOf(std::string_view header) {
+  if (header == kUntaggedVersion1) return 1;
+  const size_t slash = header.rfind('/');
+  if (slash == std::string_view::npos) {
+    return MakeError(absl::StatusCode::kDataLoss,
+                     "stored answer for this request id cannot be decoded: no type and version",
+                     "STORED_ANSWER_UNREADABLE", {{"expected_type", std::string(Codec<T>::kTag)}});
+  }
+  const std::string_view tag = header.substr(0, slash);
+  int version = 0;
+  const char* const end = header.data() + header.size();
+  const bool numeric = std::from_chars(header.data() + slash + 1, end, version).ptr == end;
+  if (tag != Codec<T>::kTag) {
+    return MakeError(
+        absl::StatusCode::kDataLoss,
+        StrCat("stored answer for this request id is a ", tag, ", not a ", Codec<T>::kTag),
+        "STORED_ANSWER_WRONG_TYPE",
+        {{"type", std::string(tag)}, {"expected_type", std::string(Codec<T>::kTag)}});
+  }
+  if (!numeric || version < 1 || version > Codec<T>::kCurrentVersion) {
+    // Written by a newer server (this one was downgraded): the answer exists but this version
+    // cannot read it.
+    return MakeError(absl::StatusCode::kFailedPrecondition,
+                     StrCat("stored answer for this request id is ", header,
+                            ", a version this server does not know (it reads ", Codec<T>::kTag,
+                            " up to version ", Codec<T>::kCurrentVersion, ")"),
+                     "STORED_ANSWER_VERSION_UNKNOWN",
+                     {{"type", std::string(tag)},
+                      {"version", std::string(header.substr(slash + 1))},
+                      {"max_version", StrCat(Codec<T>::kCurrentVersion)}});
+  }
+  return version;
 }
 
 }  // namespace
@@ -560,9 +632,18 @@ std::string EncodeResult(const Event& value) { return Encode(value); }
 template <typename T>
 absl::StatusOr<T> DecodeResult(std::string_view encoded) {
   Reader r(encoded);
+  std::string header;
+  r.Get(header);
+  ASSIGN_OR_RETURN(int version, VersionOf<T>(header));
   T value;
-  Get(r, value);
-  if (!r.ok()) return absl::DataLossError("stored answer for this request id cannot be decoded");
+  Get(r, value, version);
+  if (!r.ok()) {
+    return MakeError(absl::StatusCode::kDataLoss,
+                     StrCat("stored answer for this request id cannot be decoded as ",
+                            Codec<T>::kTag, " version ", version),
+                     "STORED_ANSWER_UNREADABLE",
+                     {{"type", std::string(Codec<T>::kTag)}, {"version", StrCat(version)}});
+  }
   return value;
 }
 

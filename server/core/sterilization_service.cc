@@ -187,10 +187,18 @@ absl::Status CheckLoadId(int64_t id) {
   return absl::OkStatus();
 }
 
-// The item serial named by `input`: the serial itself, or a scan of the pack's lot-control label
+// What a scan of an item names: the serial, and for a pack label the load it claims (AI 10 and 11).
+struct ItemScan {
+  std::string serial;
+  bool is_label = false;
+  std::string label_lot;                         // "<steriliser>-<cycle number>"; empty: none
+  std::optional<absl::CivilDay> label_load_day;  // AI 11
+};
+
+// The item named by `input`: the serial itself, or a scan of the pack's lot-control label
 // (GS1 AI 8004 is the item; see ItemLabel).
-absl::StatusOr<std::string> ItemSerialFrom(std::string_view field, std::string_view input,
-                                           int current_year) {
+absl::StatusOr<ItemScan> ItemScanFrom(std::string_view field, std::string_view input,
+                                      int current_year) {
   if (input.empty()) return InvalidField(field, "is required");
   if (input.size() > kMaxScanLength) {
     return InvalidField(
@@ -205,7 +213,10 @@ absl::StatusOr<std::string> ItemSerialFrom(std::string_view field, std::string_v
       for (const Gs1Element& element : data->elements) {
         if (element.ai != "8004") continue;
         RETURN_IF_ERROR(CheckSerial(field, element.value));
-        return element.value;
+        return ItemScan{.serial = element.value,
+                        .is_label = true,
+                        .label_lot = data->lot,
+                        .label_load_day = data->produced};
       }
       return MakeError(absl::StatusCode::kInvalidArgument,
                        StrCat(field,
@@ -233,7 +244,13 @@ absl::StatusOr<std::string> ItemSerialFrom(std::string_view field, std::string_v
     }
   }
   RETURN_IF_ERROR(CheckSerial(field, input));
-  return std::string(input);
+  return ItemScan{.serial = std::string(input)};
+}
+
+absl::StatusOr<std::string> ItemSerialFrom(std::string_view field, std::string_view input,
+                                           int current_year) {
+  ASSIGN_OR_RETURN(ItemScan scan, ItemScanFrom(field, input, current_year));
+  return std::move(scan.serial);
 }
 
 // ---- reads inside a transaction
@@ -329,14 +346,19 @@ absl::StatusOr<std::vector<LookBackEntry>> LookBackEntries(ReadTransaction& tx,
   return entries;
 }
 
-// The look-back for one load: after a positive BI every load it put in doubt and the steriliser,
-// otherwise the load alone.
-absl::StatusOr<LookBack> LookBackFor(ReadTransaction& tx, const Load& load) {
+absl::StatusOr<bool> BowieDickPassedOn(ReadTransaction& tx, const Sterilizer& sterilizer,
+                                       absl::CivilDay day);
+
+// The look-back for one load: after a positive BI every load it put in doubt and the steriliser
+// (with whether it passed a Bowie-Dick test `today`), otherwise the load alone.
+absl::StatusOr<LookBack> LookBackFor(ReadTransaction& tx, const Load& load, absl::CivilDay today) {
   LookBack look_back;
   if (load.bi.has_value() && IsPositive(*load.bi)) {
     ASSIGN_OR_RETURN(std::vector<Load> all, AllLoadsOf(tx, load.sterilizer_id));
     look_back.loads = AffectedLoads(all, load.id, load.bi->read_at);
     ASSIGN_OR_RETURN(look_back.sterilizer, MustFindSterilizerById(tx, load.sterilizer_id));
+    ASSIGN_OR_RETURN(look_back.bowie_dick_passed_today,
+                     BowieDickPassedOn(tx, *look_back.sterilizer, today));
   } else {
     look_back.loads = {load};
   }
@@ -469,13 +491,16 @@ absl::Status CheckUsable(ReadTransaction& tx, const ReusableItem& item, absl::Ti
               std::map<std::string, std::string>{{"sterile_until", Rfc3339(item.sterile_until)},
                                                  {"load", StrCat(item.load_id)}}));
   }
-  if (item.cycles >= item.ifu_max_cycles) {
-    return Refused("ITEM_CYCLE_LIMIT_REACHED",
-                   StrCat("item ", item.serial, " has reached its IFU maximum of ",
-                          item.ifu_max_cycles, " reprocessing cycles"),
-                   Merge(facts, std::map<std::string, std::string>{
-                                    {"cycles", StrCat(item.cycles)},
-                                    {"ifu_max_cycles", StrCat(item.ifu_max_cycles)}}));
+  // Rated for N cycles, it may be used after each of its N loads (CreateLoad refuses the N+1-th);
+  // more than N can only come from a store changed behind core's back.
+  if (item.cycles > item.ifu_max_cycles) {
+    return Refused(
+        "ITEM_CYCLE_LIMIT_REACHED",
+        StrCat("item ", item.serial, " went through ", item.cycles,
+               " reprocessing cycles, more than its IFU maximum of ", item.ifu_max_cycles),
+        Merge(facts,
+              std::map<std::string, std::string>{{"cycles", StrCat(item.cycles)},
+                                                 {"ifu_max_cycles", StrCat(item.ifu_max_cycles)}}));
   }
   if (item.maintenance_due.has_value() && absl::ToCivilDay(now, zone) > *item.maintenance_due) {
     const std::string due = absl::FormatCivilTime(*item.maintenance_due);
@@ -486,47 +511,108 @@ absl::Status CheckUsable(ReadTransaction& tx, const ReusableItem& item, absl::Ti
   return absl::OkStatus();
 }
 
-// Rule 6: why `load` may not be released, if it may not.
-absl::Status CheckReleasable(const Load& load) {
-  const std::map<std::string, std::string> facts = LoadFacts(load);
-  const std::string name = LoadText(load);
-  if (!load.parameters.has_value()) {
-    return Refused("LOAD_PARAMETERS_MISSING", StrCat(name, " has no physical parameters recorded"),
+// Rule 5: a scanned pack label is the pack. It must name the load that last made `item` sterile
+// (steriliser, cycle number and the load's day); a label of an earlier load of the same item is an
+// old pack, and one naming no load of this item is not ours.
+absl::Status CheckPackLabel(ReadTransaction& tx, const ReusableItem& item, const ItemScan& scan,
+                            absl::TimeZone zone) {
+  if (!scan.is_label) return absl::OkStatus();
+  std::map<std::string, std::string> facts =
+      Merge(ItemFacts(item), std::map<std::string, std::string>{{"label_lot", scan.label_lot},
+                                                                {"load", StrCat(item.load_id)}});
+  if (scan.label_load_day) facts["label_day"] = absl::FormatCivilTime(*scan.label_load_day);
+  auto unknown = [&](std::string_view why) {
+    return Refused("PACK_LABEL_UNKNOWN_LOAD",
+                   StrCat("the label of item ", item.serial, " names no load of it (", why,
+                          "): do not use this pack"),
                    facts);
+  };
+  const size_t dash = scan.label_lot.rfind('-');
+  int64_t cycle = 0;
+  const char* const end = scan.label_lot.data() + scan.label_lot.size();
+  if (dash == std::string::npos || !scan.label_load_day.has_value() ||
+      std::from_chars(scan.label_lot.data() + dash + 1, end, cycle).ptr != end || cycle <= 0) {
+    return unknown("no steriliser cycle and day on it");
   }
-  if (!load.parameters->passed) {
-    return Refused("LOAD_PARAMETERS_FAILED", StrCat(name, ": the physical parameters did not pass"),
-                   facts);
+  const std::string sterilizer_name = scan.label_lot.substr(0, dash);
+  ASSIGN_OR_RETURN(std::optional<Sterilizer> s, tx.sterilization().FindSterilizer(sterilizer_name));
+  if (!s.has_value()) return unknown(StrCat("steriliser ", sterilizer_name, " is not known"));
+  ASSIGN_OR_RETURN(std::optional<Load> load, tx.sterilization().FindLoadByCycle(s->id, cycle));
+  if (!load.has_value() || absl::ToCivilDay(load->created_at, zone) != *scan.label_load_day ||
+      std::find(load->item_ids.begin(), load->item_ids.end(), item.id) == load->item_ids.end()) {
+    return unknown(StrCat("no load ", scan.label_lot, " of ",
+                          absl::FormatCivilTime(*scan.label_load_day), " held it"));
   }
-  if (load.chemical_indicators.empty()) {
-    return Refused("LOAD_CI_MISSING", StrCat(name, " has no chemical indicator result"), facts);
-  }
-  for (const ChemicalIndicator& ci : load.chemical_indicators) {
-    if (ci.result != IndicatorResult::kPass) {
-      return Refused("LOAD_CI_FAILED",
-                     StrCat(name, ": the type ", ci.type, " chemical indicator failed"),
-                     Merge(facts, std::map<std::string, std::string>{{"type", StrCat(ci.type)}}));
-    }
-  }
-  if (load.bi_required || load.test_cycle) {
-    if (!load.bi.has_value()) {
-      return Refused("LOAD_BI_MISSING",
-                     StrCat(name, " is held for its biological indicator, not read yet"), facts);
-    }
-    if (IsPositive(*load.bi)) {
-      return Refused("LOAD_BI_POSITIVE", StrCat(name, ": the biological indicator is positive"),
-                     facts);
-    }
-    if (load.bi->control_result != BiResult::kPositive) {
-      return Refused("LOAD_BI_CONTROL_FAILED",
-                     StrCat(name, ": the BI's control did not grow, so the BI proves nothing"),
-                     facts);
-    }
+  if (load->id != item.load_id) {
+    facts["label_load"] = StrCat(load->id);
+    return Refused("PACK_LABEL_NOT_CURRENT",
+                   StrCat("the label is from ", LoadText(*load), ", but item ", item.serial,
+                          " was reprocessed since (last load ", item.load_id,
+                          "): this is not its current pack"),
+                   std::move(facts));
   }
   return absl::OkStatus();
 }
 
+// Rule 6: why `load` may not be released, if it may not.
+absl::Status CheckReleasable(const Load& load) {
+  const std::vector<LoadFinding> findings = LoadReleaseFindings(load);
+  if (findings.empty()) return absl::OkStatus();
+  return Refused(findings.front().reason, findings.front().message, findings.front().facts);
+}
+
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+// Rule 6
+
+std::vector<LoadFinding> LoadReleaseFindings(const Load& load) {
+  const std::map<std::string, std::string> facts = LoadFacts(load);
+  const std::string name = LoadText(load);
+  std::vector<LoadFinding> findings;
+  auto add = [&](std::string_view reason, std::string message, std::string result, bool missing,
+                 std::map<std::string, std::string> more = {}) {
+    findings.push_back(LoadFinding{.reason = std::string(reason),
+                                   .message = std::move(message),
+                                   .result = std::move(result),
+                                   .missing = missing,
+                                   .facts = Merge(facts, more)});
+  };
+  if (!load.parameters.has_value()) {
+    add("LOAD_PARAMETERS_MISSING", StrCat(name, " has no physical parameters recorded"),
+        "parameters", true);
+  } else if (!load.parameters->passed) {
+    add("LOAD_PARAMETERS_FAILED", StrCat(name, ": the physical parameters did not pass"),
+        "parameters", false);
+  }
+  if (load.chemical_indicators.empty()) {
+    add("LOAD_CI_MISSING", StrCat(name, " has no chemical indicator result"), "chemical indicator",
+        true);
+  }
+  for (const ChemicalIndicator& ci : load.chemical_indicators) {
+    if (ci.result != IndicatorResult::kPass) {
+      add("LOAD_CI_FAILED", StrCat(name, ": the type ", ci.type, " chemical indicator failed"),
+          StrCat("CI type ", ci.type), false, {{"type", StrCat(ci.type)}});
+    }
+  }
+  if (load.bi_required || load.test_cycle) {
+    if (!load.bi.has_value()) {
+      add("LOAD_BI_MISSING", StrCat(name, " is held for its biological indicator, not read yet"),
+          "biological indicator", true);
+    } else {
+      if (IsPositive(*load.bi)) {
+        add("LOAD_BI_POSITIVE", StrCat(name, ": the biological indicator is positive"),
+            "BI positive", false);
+      }
+      if (load.bi->control_result != BiResult::kPositive) {
+        add("LOAD_BI_CONTROL_FAILED",
+            StrCat(name, ": the BI's control did not grow, so the BI proves nothing"),
+            "BI control negative", false);
+      }
+    }
+  }
+  return findings;
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Labels
@@ -673,7 +759,8 @@ absl::StatusOr<ReusableItem> SterilizationService::UseItem(const WriteContext& c
                                                            std::string_view serial_or_label,
                                                            int64_t treatment_id) {
   const int year = absl::ToCivilYear(clock_->Now(), zone_).year();
-  ASSIGN_OR_RETURN(std::string serial, ItemSerialFrom("serial", serial_or_label, year));
+  ASSIGN_OR_RETURN(ItemScan scan, ItemScanFrom("serial", serial_or_label, year));
+  const std::string& serial = scan.serial;
   if (treatment_id <= 0) {
     return InvalidField("treatment_id", "must be a positive treatment number");
   }
@@ -689,6 +776,7 @@ absl::StatusOr<ReusableItem> SterilizationService::UseItem(const WriteContext& c
                          {{"treatment", StrCat(treatment_id)}, {"when", Rfc3339(*t->ended_at)}});
         }
         ASSIGN_OR_RETURN(ReusableItem item, MustFindItem(tx, serial));
+        RETURN_IF_ERROR(CheckPackLabel(tx, item, scan, zone_));
         RETURN_IF_ERROR(CheckUsable(tx, item, now, zone_));
         item.state = ItemState::kInUse;
         item.treatment_id = treatment_id;
@@ -936,7 +1024,7 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
             return Refused(
                 "ITEM_CYCLE_LIMIT_REACHED",
                 StrCat("item ", serial, " has reached its IFU maximum of ", item.ifu_max_cycles,
-                       " reprocessing cycles"),
+                       " reprocessing cycles: another load would take it past it"),
                 Merge(ItemFacts(item), std::map<std::string, std::string>{
                                            {"cycles", StrCat(item.cycles)},
                                            {"ifu_max_cycles", StrCat(item.ifu_max_cycles)}}));
@@ -1158,7 +1246,8 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
           }
           BiOutcome same{.load = load};
           if (IsPositive(*load.bi)) {
-            ASSIGN_OR_RETURN(LookBack look_back, LookBackFor(tx, load));
+            ASSIGN_OR_RETURN(LookBack look_back,
+                             LookBackFor(tx, load, absl::ToCivilDay(now, zone_)));
             same.look_back = std::move(look_back);
           }
           return same;
@@ -1215,7 +1304,7 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
                 {ItemState::kInLoad, ItemState::kSterile, ItemState::kPacked}, why));
           }
           ASSIGN_OR_RETURN(load, MustFindLoad(tx, load.id));
-          ASSIGN_OR_RETURN(LookBack look_back, LookBackFor(tx, load));
+          ASSIGN_OR_RETURN(LookBack look_back, LookBackFor(tx, load, absl::ToCivilDay(now, zone_)));
           outcome.look_back = std::move(look_back);
         } else if (load.test_cycle && !s.in_service && load.release_state == ReleaseState::kOpen &&
                    load.created_at >= s.out_of_service_at) {
@@ -1364,7 +1453,7 @@ absl::StatusOr<LookBack> SterilizationService::GetLookBack(int64_t load_id) {
   RETURN_IF_ERROR(CheckLoadId(load_id));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
   ASSIGN_OR_RETURN(Load load, MustFindLoad(*tx, load_id));
-  return LookBackFor(*tx, load);
+  return LookBackFor(*tx, load, absl::ToCivilDay(clock_->Now(), zone_));
 }
 
 }  // namespace steritrack

@@ -7,11 +7,15 @@
 //
 // Refusals are FAILED_PRECONDITION with an ErrorInfo reason (a contract):
 //   using an item (rule 5): ITEM_NOT_STERILE, ITEM_LOAD_NOT_RELEASED, ITEM_SHELF_LIFE_EXPIRED,
-//     ITEM_CYCLE_LIMIT_REACHED, ITEM_MAINTENANCE_OVERDUE, ITEM_QUARANTINED, ITEM_IN_OPEN_LOAD,
-//     TREATMENT_ENDED;
+//     ITEM_CYCLE_LIMIT_REACHED (more loads than its IFU maximum), ITEM_MAINTENANCE_OVERDUE,
+//     ITEM_QUARANTINED, ITEM_IN_OPEN_LOAD, TREATMENT_ENDED; for a scanned pack label also
+//     PACK_LABEL_UNKNOWN_LOAD (it names no load that held the item: unknown steriliser, cycle or
+//     day, or no cycle at all) and PACK_LABEL_NOT_CURRENT (a load of the item, but not the one that
+//     last made it sterile: an old pack);
 //   packing and retiring an item: ITEM_ALREADY_PACKED, ITEM_IN_OPEN_LOAD, ITEM_RETIRED,
 //     ITEM_OUT_OF_SERVICE;
-//   loads: STERILIZER_OUT_OF_SERVICE, BOWIE_DICK_REQUIRED (pre-vacuum, no passing test today),
+//   loads: ITEM_CYCLE_LIMIT_REACHED (an item rated for N cycles already went through N loads),
+//     STERILIZER_OUT_OF_SERVICE, BOWIE_DICK_REQUIRED (pre-vacuum, no passing test today),
 //     CYCLE_NUMBER_NOT_RISING, ITEM_NOT_PACKED, LOAD_NOT_OPEN, RESULT_ALREADY_RECORDED (a second,
 //     different value), LOAD_PARAMETERS_MISSING, LOAD_PARAMETERS_FAILED, LOAD_CI_MISSING,
 //     LOAD_CI_FAILED, LOAD_BI_MISSING, LOAD_BI_POSITIVE, LOAD_BI_CONTROL_FAILED;
@@ -21,6 +25,7 @@
 #ifndef STERITRACK_SERVER_CORE_STERILIZATION_SERVICE_H_
 #define STERITRACK_SERVER_CORE_STERILIZATION_SERVICE_H_
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +67,9 @@ struct LookBack {
   std::vector<Load> loads;
   std::vector<LookBackEntry> entries;
   std::optional<Sterilizer> sterilizer;  // set after a positive BI: now out of service
+  // With `sterilizer`: whether it has a passing Bowie-Dick test today (gravity: always), as of the
+  // answer (a repeated request gets the first answer's value).
+  bool bowie_dick_passed_today = false;
 };
 
 struct BiOutcome {
@@ -141,6 +149,20 @@ class SterilizationService {
   const absl::TimeZone zone_;
   CommitNotifier* const commits_;
 };
+
+// Rule 6, the one place it is written: what stands between `load` and its release, in the order
+// release checks them. Empty: the load may be released. ReleaseLoad refuses with the first finding;
+// the compliance report lists them all (the schema's trigger stays as a last guard).
+struct LoadFinding {
+  // LOAD_PARAMETERS_MISSING, LOAD_PARAMETERS_FAILED, LOAD_CI_MISSING, LOAD_CI_FAILED,
+  // LOAD_BI_MISSING, LOAD_BI_POSITIVE or LOAD_BI_CONTROL_FAILED.
+  std::string reason;
+  std::string message;   // plain words naming the load
+  std::string result;    // the result concerned, e.g. "parameters", "CI type 4", "BI positive"
+  bool missing = false;  // not recorded yet; else recorded and not passing
+  std::map<std::string, std::string> facts;  // the load's, and e.g. the CI type
+};
+std::vector<LoadFinding> LoadReleaseFindings(const Load& load);
 
 // The lot-control label of a pack: GS1 element string in bracketed form,
 // (8004)<item serial>(10)<steriliser>-<cycle number>(11)<YYMMDD of the load>, so a scanner in room

@@ -18,8 +18,10 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/status_matchers.h"
 #include "steritrack/gs1.h"
+#include "server/core/report_service.h"
+#include "server/core/unrecorded_refusals.h"
+#include "tests/status_matchers.h"
 #include "steritrack/error.h"
 #include "steritrack/model.h"
 #include "steritrack/strings.h"
@@ -572,7 +574,7 @@ TEST_F(CartridgeServiceTest, BadInputAndUnknownTreatmentsAreNotRecordedAsRefusal
   EXPECT_EQ(EventCount(), before);
 }
 
-TEST_F(CartridgeServiceTest, AFailedRefusalRecordStillReturnsTheRefusalUnchanged) {
+TEST_F(CartridgeServiceTest, AFailedRefusalRecordIsRetriedWithinTheCallAndTheRefusalIsUnchanged) {
   MustReceive({UnitA("S001")});
   const int64_t t = MustStartTreatment();
   ASSERT_TRUE(service().RecallLot(Ctx(), kGtinA, "LOT-A", "sterility breach").ok());
@@ -580,8 +582,85 @@ TEST_F(CartridgeServiceTest, AFailedRefusalRecordStillReturnsTheRefusalUnchanged
   faulty_store_.fail_next_commit = true;
   absl::StatusOr<Cartridge> r = service().Open(Ctx(), UnitA("S001"), t);
   EXPECT_THAT(r, IsRefused(absl::StatusCode::kFailedPrecondition, "LOT_RECALLED"));
-  EXPECT_EQ(EventCount("CARTRIDGE_OPEN_REFUSED"), 0u);
+  ASSERT_TRUE(GetErrorInfo(r.status()).has_value());
+  EXPECT_FALSE(GetErrorInfo(r.status())->metadata.contains("refusal_recorded"));
   EXPECT_FALSE(faulty_store_.fail_next_commit.load());
+  EXPECT_EQ(EventCount("CARTRIDGE_OPEN_REFUSED"), 1u);
+  EXPECT_EQ(service().unrecorded_refusals().count(), 0);
+}
+
+// Lets the next `writes_allowed` write transactions begin, then fails every one after, as a full
+// disk would. (FaultInjectingStore fails one call at a time.)
+class WritesStopStore : public Store {
+ public:
+  WritesStopStore(Store* base, int writes_allowed) : base_(base), allowed_(writes_allowed) {}
+  absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override {
+    return base_->BeginRead();
+  }
+  absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() override {
+    if (allowed_-- > 0) return base_->BeginWrite();
+    ++refused_;
+    return absl::UnavailableError("injected: disk full");
+  }
+  int refused() const { return refused_; }
+
+ private:
+  Store* const base_;
+  int allowed_;
+  int refused_ = 0;
+};
+
+TEST_F(CartridgeServiceTest, ARefusalWhoseRecordCannotBeWrittenSaysSoAndIsCountedForTheReport) {
+  MustReceive({UnitA("S001")});
+  const int64_t t = MustStartTreatment();
+  ASSERT_TRUE(service().RecallLot(Ctx(), kGtinA, "LOT-A", "sterility breach").ok());
+  absl::StatusOr<Cartridge> expected = service().Open(Ctx(), UnitA("S001"), t);
+  ASSERT_EQ(EventCount("CARTRIDGE_OPEN_REFUSED"), 1u);
+  const size_t events = EventCount();
+
+  UnrecordedRefusals unrecorded;
+  WritesStopStore full_disk(&store_, /*writes_allowed=*/1);  // the refused Open's own transaction
+  CartridgeService service({.store = &full_disk, .sha256 = TestSha256(),
+                            .clock = &clock_,
+                            .clinic_time_zone = absl::UTCTimeZone(),
+                            .unrecorded_refusals = &unrecorded});
+  clock_.Advance(absl::Minutes(3));
+  absl::StatusOr<Cartridge> r = service.Open(Ctx(), UnitA("S001"), t);
+
+  // The nurse still gets the same STOP, with the same facts; only the missing record is told.
+  EXPECT_THAT(r, IsRefused(absl::StatusCode::kFailedPrecondition, "LOT_RECALLED"));
+  EXPECT_EQ(r.status().message(), expected.status().message());
+  std::optional<ErrorInfo> info = GetErrorInfo(r.status());
+  std::optional<ErrorInfo> expected_info = GetErrorInfo(expected.status());
+  ASSERT_TRUE(info.has_value() && expected_info.has_value());
+  std::map<std::string, std::string> metadata = expected_info->metadata;
+  metadata["refusal_recorded"] = "false";
+  EXPECT_EQ(info->metadata, metadata);
+  // Retried within the call, a bounded number of times, then counted.
+  EXPECT_EQ(full_disk.refused(), CartridgeService::kRefusalRecordAttempts);
+  EXPECT_EQ(EventCount(), events);
+  EXPECT_EQ(unrecorded.count(), 1);
+  const std::vector<UnrecordedRefusals::Refusal> recent = unrecorded.Recent();
+  ASSERT_THAT(recent, SizeIs(1));
+  const UnrecordedRefusals::Refusal& lost = recent[0];
+  EXPECT_EQ(lost.reason, "LOT_RECALLED");
+  EXPECT_EQ(lost.serial, "S001");
+  EXPECT_EQ(lost.treatment_id, t);
+  EXPECT_EQ(lost.at, kNow + absl::Minutes(3));
+  EXPECT_EQ(lost.error, "injected: disk full");
+  EXPECT_EQ(&service.unrecorded_refusals(), &unrecorded);
+
+  // The compliance report of that day says its refusals are not all recorded; another day's does.
+  ReportService reports({.store = &store_, .sha256 = TestSha256(), .clock = &clock_, .unrecorded_refusals = &unrecorded});
+  absl::StatusOr<ComplianceReport> today =
+      reports.ComplianceReportFor(absl::CivilDay(2026, 11, 26), absl::CivilDay(2026, 11, 27));
+  ASSERT_TRUE(today.ok()) << today.status();
+  EXPECT_FALSE(today->refusals_recorded);
+  EXPECT_THAT(today->refusals, SizeIs(1));  // the first, recorded one
+  absl::StatusOr<ComplianceReport> yesterday =
+      reports.ComplianceReportFor(absl::CivilDay(2026, 11, 25), absl::CivilDay(2026, 11, 26));
+  ASSERT_TRUE(yesterday.ok()) << yesterday.status();
+  EXPECT_TRUE(yesterday->refusals_recorded);
 }
 
 TEST_F(CartridgeServiceTest, OpenWithAScannedExpiryThatDisagreesWithStockIsRefused) {

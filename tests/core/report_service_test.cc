@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "steritrack/audit_chain.h"
+#include "server/core/sterilization_service.h"
 #include "steritrack/error.h"
 #include "steritrack/model.h"
 #include "steritrack/sterilization.h"
@@ -341,6 +343,92 @@ TEST_F(ReportServiceTest, ExceptionsCarryTheRecordThatProvesThem) {
   EXPECT_EQ(FactOf(missing, "missing"), "parameters, chemical indicator");
   const ComplianceException& bowie_dick = report->exceptions[7];
   EXPECT_EQ(FactOf(bowie_dick, "bowie_dick_tests"), "PASS at 2026-11-20T09:00:00Z");
+}
+
+// Rule 6 has one source: the report lists what LoadReleaseFindings finds, the check release uses.
+TEST_F(ReportServiceTest, LoadExceptionsListWhatTheReleaseCheckFinds) {
+  ReportService service = Service();
+  auto report =
+      service.ComplianceReportFor(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1));
+  ASSERT_TRUE(report.ok()) << report.status();
+  std::unique_ptr<ReadTransaction> tx = *store_.BeginRead();
+  int load_exceptions = 0;
+  for (const ComplianceException& e : report->exceptions) {
+    if (e.kind != ExceptionKind::kLoadResultsFailed &&
+        e.kind != ExceptionKind::kLoadResultsMissing && e.kind != ExceptionKind::kLoadNotReleased) {
+      continue;
+    }
+    ++load_exceptions;
+    std::optional<Load> load = *tx->sterilization().FindLoad(std::stoll(FactOf(e, "load")));
+    ASSERT_TRUE(load.has_value());
+    std::vector<std::string> missing, failed;
+    for (const LoadFinding& f : LoadReleaseFindings(*load)) {
+      (f.missing ? missing : failed).push_back(f.result);
+    }
+    EXPECT_EQ(FactOf(e, "missing"), missing.empty() ? "<no missing>" : StrJoin(missing, ", "));
+    EXPECT_EQ(FactOf(e, "failed"), failed.empty() ? "<no failed>" : StrJoin(failed, ", "));
+    EXPECT_EQ(e.kind == ExceptionKind::kLoadNotReleased, missing.empty() && failed.empty());
+  }
+  EXPECT_EQ(load_exceptions, 3);
+}
+
+TEST_F(ReportServiceTest, ALoadReleasedWithoutPassingResultsIsAnException) {
+  {
+    // Past the release check and the schema's guard: only a store changed behind core's back.
+    std::unique_ptr<WriteTransaction> tx = *store_.BeginWrite();
+    const int64_t s = *tx->sterilization().InsertSterilizer(Sterilizer{
+        .name = "GRAVITY9", .type = SterilizerType::kGravity, .created_at = Utc(2026, 1, 1)});
+    const int64_t l = *tx->sterilization().InsertLoad(Load{.sterilizer_id = s,
+                                           .cycle_number = 1,
+                                           .cycle_type = "121C-20MIN",
+                                           .bi_required = true,
+                                           .operator_name = "sp",
+                                           .created_at = Utc(2026, 11, 14, 8, 0)});
+    ASSERT_TRUE(tx->sterilization().AddChemicalIndicator(l, ChemicalIndicator{.type = 4,
+                                                              .result = IndicatorResult::kFail,
+                                                              .recorded_by = "sp",
+                                                              .recorded_at = Utc(2026, 11, 14, 9)})
+                    .ok());
+    ASSERT_TRUE(tx->sterilization().SetLoadReleaseState(
+                      l, ReleaseState::kReleased,
+                      Signature{.by = "sp", .at = Utc(2026, 11, 14, 9, 5), .meaning = "ok"})
+                    .ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  ReportService service = Service();
+  auto report =
+      service.ComplianceReportFor(absl::CivilDay(2026, 11, 14), absl::CivilDay(2026, 11, 15));
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->exceptions.size(), 1u);
+  const ComplianceException& e = report->exceptions[0];
+  EXPECT_EQ(e.kind, ExceptionKind::kLoadResultsFailed);
+  EXPECT_EQ(e.summary,
+            "load GRAVITY9 cycle 1 was released without passing results: CI type 4, parameters, "
+            "biological indicator");
+  EXPECT_EQ(FactOf(e, "release_state"), "RELEASED");
+  EXPECT_EQ(FactOf(e, "missing"), "parameters, biological indicator");
+  EXPECT_EQ(FactOf(e, "failed"), "CI type 4");
+  EXPECT_EQ(FactOf(e, "signed_by"), "sp");
+  EXPECT_FALSE(report->compliant);
+}
+
+TEST_F(ReportServiceTest, RefusalsAreRecordedUnlessOneOfThePeriodCouldNotBe) {
+  UnrecordedRefusals unrecorded;
+  ReportService reports({.store = &store_, .sha256 = TestSha256(),
+                         .clock = &clock_,
+                         .clinic_time_zone = absl::UTCTimeZone(),
+                         .unrecorded_refusals = &unrecorded});
+  auto recorded = [&](absl::CivilDay from, absl::CivilDay to) {
+    absl::StatusOr<ComplianceReport> report = reports.ComplianceReportFor(from, to);
+    EXPECT_TRUE(report.ok()) << report.status();
+    return report.ok() && report->refusals_recorded;
+  };
+  EXPECT_TRUE(recorded(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1)));
+  unrecorded.Add({.at = Utc(2026, 11, 12, 9, 30), .reason = "LOT_RECALLED", .error = "disk full"});
+  EXPECT_FALSE(recorded(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1)));
+  EXPECT_FALSE(recorded(absl::CivilDay(2026, 11, 12), absl::CivilDay(2026, 11, 13)));
+  EXPECT_TRUE(recorded(absl::CivilDay(2026, 11, 13), absl::CivilDay(2026, 11, 14)));
+  EXPECT_TRUE(recorded(absl::CivilDay(2026, 11, 11), absl::CivilDay(2026, 11, 12)));
 }
 
 TEST_F(ReportServiceTest, TotalsCountThePeriodOnly) {

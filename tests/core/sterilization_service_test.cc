@@ -428,7 +428,7 @@ TEST_F(SterilizationServiceTest, OnlyPackedItemsGoIntoALoad) {
   EXPECT_EQ(EventCount("ITEM_PACKED"), 1u);
 }
 
-TEST_F(SterilizationServiceTest, CycleCountRisesByOnePerLoadAndTheIfuMaximumBlocks) {
+TEST_F(SterilizationServiceTest, ItemRatedForNCyclesIsUsedAfterItsNthLoadAndTheNextLoadIsRefused) {
   MustPrepareSterilizer();
   MustCreateItem("HP-0001", /*ifu_max_cycles=*/2);
   const Load first = MustLoadAndRelease(1, {"HP-0001"});
@@ -444,19 +444,87 @@ TEST_F(SterilizationServiceTest, CycleCountRisesByOnePerLoadAndTheIfuMaximumBloc
   EXPECT_EQ(item.load_id, second.id);
   EXPECT_EQ(item.state, ItemState::kSterile);
 
-  // At its IFU maximum it is blocked: not used, and not processed again.
+  // Its N-th (last allowed) reprocessing is not wasted: it is used after it ...
   const int64_t t2 = MustStartTreatment();
-  absl::StatusOr<ReusableItem> used = service().UseItem(Ctx(), "HP-0001", t2);
-  EXPECT_THAT(used, IsRefusedWith("ITEM_CYCLE_LIMIT_REACHED"));
-  EXPECT_EQ(MetaOf(used.status(), "cycles"), "2");
-  EXPECT_EQ(MetaOf(used.status(), "ifu_max_cycles"), "2");
+  EXPECT_EQ(MustUse("HP-0001", t2).state, ItemState::kInUse);
+  ASSERT_TRUE(cartridges().EndTreatment(Ctx(), t2).ok());
+  // ... and the load that would take it past N is refused.
+  MustPack("HP-0001");
+  absl::StatusOr<Load> third = service().CreateLoad(Ctx(), NewLoad{.sterilizer = "AC-1",
+                                                                   .cycle_number = 3,
+                                                                   .cycle_type = "134C-4MIN",
+                                                                   .item_serials = {"HP-0001"}});
+  EXPECT_THAT(third, IsRefusedWith("ITEM_CYCLE_LIMIT_REACHED"));
+  EXPECT_EQ(MetaOf(third.status(), "cycles"), "2");
+  EXPECT_EQ(MetaOf(third.status(), "ifu_max_cycles"), "2");
+  EXPECT_EQ(StoredItem("HP-0001").cycles, 2);
+  EXPECT_EQ(StoredItem("HP-0001").state, ItemState::kPacked);
+}
+
+TEST_F(SterilizationServiceTest, ItemRatedForOneCycleIsUsedOnceAndNeverLoadedAgain) {
+  MustPrepareSterilizer();
+  MustCreateItem("HP-0001", /*ifu_max_cycles=*/1);
+  MustLoadAndRelease(1, {"HP-0001"});
+  const int64_t t = MustStartTreatment();
+  MustUse("HP-0001", t);
+  ASSERT_TRUE(cartridges().EndTreatment(Ctx(), t).ok());
   MustPack("HP-0001");
   EXPECT_THAT(service().CreateLoad(Ctx(), NewLoad{.sterilizer = "AC-1",
-                                                  .cycle_number = 3,
+                                                  .cycle_number = 2,
                                                   .cycle_type = "134C-4MIN",
                                                   .item_serials = {"HP-0001"}}),
               IsRefusedWith("ITEM_CYCLE_LIMIT_REACHED"));
-  EXPECT_EQ(StoredItem("HP-0001").cycles, 2);
+}
+
+TEST_F(SterilizationServiceTest, ALabelFromAnEarlierLoadOfTheSameItemIsAStop) {
+  MustPrepareSterilizer();
+  MustCreateItem("HP-0001");
+  const Load first = MustLoadAndRelease(1, {"HP-0001"});
+  const std::string old_label = ItemLabel(StoredItem("HP-0001"), first, zone_);
+  const int64_t t = MustStartTreatment();
+  MustUse("HP-0001", t);
+  ASSERT_TRUE(cartridges().EndTreatment(Ctx(), t).ok());
+  const Load second = MustLoadAndRelease(2, {"HP-0001"});
+  const size_t events = EventCount();
+
+  const int64_t t2 = MustStartTreatment();
+  absl::StatusOr<ReusableItem> used = service().UseItem(Ctx("", kNurse), old_label, t2);
+  EXPECT_THAT(used, IsRefusedWith("PACK_LABEL_NOT_CURRENT"));
+  EXPECT_EQ(MetaOf(used.status(), "label_load"), StrCat(first.id));
+  EXPECT_EQ(MetaOf(used.status(), "load"), StrCat(second.id));
+  EXPECT_EQ(StoredItem("HP-0001").state, ItemState::kSterile);
+  EXPECT_EQ(EventCount(), events + 1);  // only the treatment started
+
+  // The current pack's label is accepted.
+  absl::StatusOr<ReusableItem> current =
+      service().UseItem(Ctx("", kNurse), ItemLabel(StoredItem("HP-0001"), second, zone_), t2);
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(current->state, ItemState::kInUse);
+}
+
+TEST_F(SterilizationServiceTest, ALabelNamingNoLoadOfTheItemIsAStop) {
+  MustPrepareSterilizer();
+  MustCreateItem("HP-0001");
+  MustCreateItem("HP-0002");
+  MustLoadAndRelease(7, {"HP-0001"});
+  const Load other = MustLoadAndRelease(8, {"HP-0002"});
+  const int64_t t = MustStartTreatment();
+  for (const std::string label : {
+           "(8004)HP-0001(10)AC-1-99(11)261126",  // no such cycle
+           "(8004)HP-0001(10)AC-9-7(11)261126",   // no such steriliser
+           "(8004)HP-0001(10)AC-1-7(11)261125",   // cycle 7 ran on another day
+           "(8004)HP-0001(10)AC-1-8(11)261126",   // a real load, but HP-0002's
+           "(8004)HP-0001",                       // names no load at all
+           "(8004)HP-0001(10)AC-1-(11)261126",    // no cycle number
+       }) {
+    absl::StatusOr<ReusableItem> used = service().UseItem(Ctx("", kNurse), label, t);
+    EXPECT_THAT(used, IsRefusedWith("PACK_LABEL_UNKNOWN_LOAD")) << label;
+    EXPECT_EQ(MetaOf(used.status(), "serial"), "HP-0001") << label;
+  }
+  EXPECT_EQ(StoredItem("HP-0001").state, ItemState::kSterile);
+  EXPECT_EQ(other.item_serials, std::vector<std::string>{"HP-0002"});
+  // The plain serial (typed, not a pack scan) still works.
+  EXPECT_EQ(MustUse("HP-0001", t).state, ItemState::kInUse);
 }
 
 TEST_F(SterilizationServiceTest, ShelfLifeRunsFromReleaseAndThenTheItemIsRefused) {
@@ -793,6 +861,52 @@ TEST_F(SterilizationServiceTest, ReleaseIsRefusedForEachMissingOrFailedResultAnd
   const Load not_held = new_load(false);
   MustRecordGoodResults(not_held.id);
   EXPECT_EQ(MustRelease(not_held.id).release_state, ReleaseState::kReleased);
+}
+
+TEST_F(SterilizationServiceTest, LoadReleaseFindingsListEveryGapAndReleaseRefusesWithTheFirst) {
+  MustPrepareSterilizer();
+  MustCreateItem("HP-0001");
+  const Load load = MustLoad(1, {"HP-0001"}, /*bi_required=*/true);
+  auto reasons = [](const Load& l) {
+    std::vector<std::string> out;
+    for (const LoadFinding& f : LoadReleaseFindings(l)) out.push_back(f.reason);
+    return out;
+  };
+  EXPECT_THAT(reasons(StoredLoad(load.id)),
+              ElementsAre("LOAD_PARAMETERS_MISSING", "LOAD_CI_MISSING", "LOAD_BI_MISSING"));
+  EXPECT_THAT(service().ReleaseLoad(Ctx(), load.id, "reviewed"),
+              IsRefusedWith("LOAD_PARAMETERS_MISSING"));
+
+  CycleParameters failed = GoodParameters();
+  failed.passed = false;
+  ASSERT_TRUE(service().RecordParameters(Ctx(), load.id, failed).ok());
+  MustRecordCi(load.id, 4, IndicatorResult::kFail);
+  MustRecordCi(load.id, 5, IndicatorResult::kPass);
+  MustRecordCi(load.id, 6, IndicatorResult::kFail);
+  MustRecordBi(load.id, BiResult::kPositive, BiResult::kNegative);
+  const Load recorded = StoredLoad(load.id);
+  const std::vector<LoadFinding> findings = LoadReleaseFindings(recorded);
+  EXPECT_THAT(reasons(recorded),
+              ElementsAre("LOAD_PARAMETERS_FAILED", "LOAD_CI_FAILED", "LOAD_CI_FAILED",
+                          "LOAD_BI_POSITIVE", "LOAD_BI_CONTROL_FAILED"));
+  ASSERT_THAT(findings, SizeIs(5));
+  EXPECT_EQ(findings[1].result, "CI type 4");
+  EXPECT_EQ(findings[1].facts.at("type"), "4");
+  EXPECT_EQ(findings[2].facts.at("type"), "6");
+  for (const LoadFinding& f : findings) {
+    EXPECT_FALSE(f.missing) << f.reason;
+    EXPECT_EQ(f.facts.at("load"), StrCat(load.id)) << f.reason;
+  }
+}
+
+TEST_F(SterilizationServiceTest, ALoadWithPassingResultsHasNoFindings) {
+  MustPrepareSterilizer();
+  MustCreateItem("HP-0001");
+  const Load held = MustLoad(1, {"HP-0001"}, /*bi_required=*/true);
+  MustRecordGoodResults(held.id);
+  MustRecordBi(held.id, BiResult::kNegative);
+  EXPECT_THAT(LoadReleaseFindings(StoredLoad(held.id)), IsEmpty());
+  MustRelease(held.id);
 }
 
 TEST_F(SterilizationServiceTest, ImpossibleParametersAreRefusedNamingTheField) {
@@ -1399,6 +1513,26 @@ TEST_F(SterilizationServiceTest, ARepeatedRequestIdReturnsTheFirstAnswerAndRecor
               IsRefused(absl::StatusCode::kInvalidArgument, "REQUEST_ID_REUSED"));
   EXPECT_THAT(service().RetireItem(Ctx("r-use"), "H1", "worn"),
               IsRefused(absl::StatusCode::kInvalidArgument, "REQUEST_ID_REUSED"));
+}
+
+TEST_F(SterilizationServiceTest, LookBackTellsWhetherTheSterilizerPassedItsBowieDickToday) {
+  MustPrepareSterilizer();  // pre-vacuum, passing Bowie-Dick test today
+  MustCreateItem("H1");
+  const Load l1 = MustLoadAndRelease(1, {"H1"});
+  const BiOutcome positive = MustRecordBi(l1.id, BiResult::kPositive);
+  ASSERT_TRUE(positive.look_back.has_value());
+  ASSERT_TRUE(positive.look_back->sterilizer.has_value());
+  EXPECT_TRUE(positive.look_back->bowie_dick_passed_today);
+
+  // The next day, before a passing test of that day, it has not.
+  clock_.Advance(absl::Hours(24));
+  absl::StatusOr<LookBack> next_day = service().GetLookBack(l1.id);
+  ASSERT_TRUE(next_day.ok()) << next_day.status();
+  EXPECT_FALSE(next_day->bowie_dick_passed_today);
+  MustRecordBowieDick("AC-1", IndicatorResult::kFail);
+  EXPECT_FALSE(service().GetLookBack(l1.id)->bowie_dick_passed_today);
+  MustRecordBowieDick("AC-1");
+  EXPECT_TRUE(service().GetLookBack(l1.id)->bowie_dick_passed_today);
 }
 
 TEST_F(SterilizationServiceTest, ARepeatedPositiveBiReturnsTheSameLookBackWithoutRecordingAgain) {
