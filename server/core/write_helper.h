@@ -106,8 +106,10 @@ inline absl::StatusOr<std::vector<Event>> AllEvents(ReadTransaction& tx, EventFi
   return all;
 }
 
+// The one text form of a time in the API (ErrorInfo metadata, report records): RFC 3339 in UTC
+// with a 'Z', whole seconds, e.g. "2026-11-26T10:00:00Z".
 inline std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
 // Runs `body` in one write transaction on `store`, with `now` from `clock`. With a request id, a
