@@ -40,6 +40,11 @@ absl::StatusOr<Gs1Data> ParseGs1(std::string_view input, int current_year);
 // Formats parsed data back to the bracketed form, elements in order: "(01)...(17)...(10)...".
 std::string FormatGs1Bracketed(const Gs1Data& data);
 
+// One cartridge unit in bracketed form, "(01)gtin(17)YYMMDD(10)lot(21)serial", escaped as
+// FormatGs1Bracketed escapes, so ParseGs1 reads back the same values (a lot such as "LOT(A)" too).
+std::string FormatGs1Unit(std::string_view gtin, absl::CivilDay expiry, std::string_view lot,
+                          std::string_view serial);
+
 // True when `gtin` is 14 digits with a valid mod-10 check digit.
 bool IsValidGtin(std::string_view gtin);
 

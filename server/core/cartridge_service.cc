@@ -331,6 +331,7 @@ absl::StatusOr<CartridgeDetail> CartridgeService::GetCartridge(std::string_view 
   std::sort(unit_events.begin(), unit_events.end(),
             [](const Event& a, const Event& b) { return a.seq < b.seq; });
   Derive(*c, now);
+  detail.open_verdict = CheckOpenable(*c, now);
   detail.cartridge = *std::move(c);
   detail.history = std::move(unit_events);
   return detail;

@@ -50,6 +50,9 @@ struct Page {
 struct CartridgeDetail {
   Cartridge cartridge;
   std::vector<Event> history;  // the unit's and its lot's events, oldest first
+  // Core's verdict on using the unit now: OK, or the very refusal Open would answer (same check,
+  // reason, message and facts), so no edge decides "usable or not" by itself.
+  absl::Status open_verdict;
 };
 
 struct LotDetail {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -750,6 +751,19 @@ std::string FormatGs1Bracketed(const Gs1Data& data) {
     }
   }
   return out;
+}
+
+std::string FormatGs1Unit(std::string_view gtin, absl::CivilDay expiry, std::string_view lot,
+                          std::string_view serial) {
+  char yymmdd[16];
+  std::snprintf(yymmdd, sizeof yymmdd, "%02d%02d%02d", static_cast<int>(expiry.year() % 100),
+                expiry.month(), expiry.day());
+  Gs1Data data;
+  data.elements = {Gs1Element{.ai = "01", .value = std::string(gtin)},
+                   Gs1Element{.ai = "17", .value = yymmdd},
+                   Gs1Element{.ai = "10", .value = std::string(lot)},
+                   Gs1Element{.ai = "21", .value = std::string(serial)}};
+  return FormatGs1Bracketed(data);
 }
 
 bool IsValidGtin(std::string_view gtin) {

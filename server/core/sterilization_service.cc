@@ -380,6 +380,26 @@ absl::StatusOr<bool> BowieDickPassedOn(ReadTransaction& tx, const Sterilizer& st
   return latest.result == IndicatorResult::kPass;
 }
 
+// Up to limit + 1 sterilisers after id `after` that pass the filters. A clinic has a handful of
+// sterilisers: filter here, reading on until the page is full.
+absl::StatusOr<std::vector<Sterilizer>> MatchingSterilizers(ReadTransaction& tx, int64_t after,
+                                                            int limit,
+                                                            std::optional<SterilizerType> type,
+                                                            bool out_of_service_only) {
+  std::vector<Sterilizer> matching;
+  while (static_cast<int>(matching.size()) <= limit) {
+    ASSIGN_OR_RETURN(std::vector<Sterilizer> batch, tx.sterilization().ListSterilizers(after, limit + 1));
+    if (batch.empty()) break;
+    after = batch.back().id;
+    for (Sterilizer& s : batch) {
+      if ((!type || s.type == *type) && (!out_of_service_only || !s.in_service)) {
+        matching.push_back(std::move(s));
+      }
+    }
+  }
+  return matching;
+}
+
 // ---- writes inside a transaction
 
 struct EventIds {
@@ -873,18 +893,8 @@ absl::StatusOr<Page<Sterilizer>> SterilizationService::ListSterilizers(
   ASSIGN_OR_RETURN(int limit, PageSize(page));
   ASSIGN_OR_RETURN(int64_t after, PageAfter(page));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  // A clinic has a handful of sterilisers: filter here, reading on until the page is full.
-  std::vector<Sterilizer> matching;
-  while (static_cast<int>(matching.size()) <= limit) {
-    ASSIGN_OR_RETURN(std::vector<Sterilizer> batch, tx->sterilization().ListSterilizers(after, limit + 1));
-    if (batch.empty()) break;
-    after = batch.back().id;
-    for (Sterilizer& s : batch) {
-      if ((!type || s.type == *type) && (!out_of_service_only || !s.in_service)) {
-        matching.push_back(std::move(s));
-      }
-    }
-  }
+  ASSIGN_OR_RETURN(std::vector<Sterilizer> matching,
+                   MatchingSterilizers(*tx, after, limit, type, out_of_service_only));
   return MakePage(std::move(matching), limit, [](const Sterilizer& s) { return s.id; });
 }
 
@@ -1454,6 +1464,118 @@ absl::StatusOr<LookBack> SterilizationService::GetLookBack(int64_t load_id) {
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
   ASSIGN_OR_RETURN(Load load, MustFindLoad(*tx, load_id));
   return LookBackFor(*tx, load, absl::ToCivilDay(clock_->Now(), zone_));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Views
+
+bool IsBiReadingValid(const BiologicalIndicator& bi) {
+  return bi.control_result == BiResult::kPositive;
+}
+
+namespace {
+
+// Completes an item's view inside `tx`; `loads` keeps each load read once per transaction, since
+// the items of one load are listed together.
+absl::StatusOr<ItemView> ViewIn(ReadTransaction& tx, ReusableItem item, absl::TimeZone zone,
+                                std::map<int64_t, Load>& loads) {
+  ItemView view;
+  if (item.load_id != 0) {
+    auto it = loads.find(item.load_id);
+    if (it == loads.end()) {
+      ASSIGN_OR_RETURN(Load load, MustFindLoad(tx, item.load_id));
+      it = loads.emplace(item.load_id, std::move(load)).first;
+    }
+    view.label = ItemLabel(item, it->second, zone);
+    view.lot_control_number = LotControlNumber(it->second, zone);
+    view.last_load = it->second;
+  }
+  view.item = std::move(item);
+  return view;
+}
+
+absl::StatusOr<SterilizerView> ViewIn(ReadTransaction& tx, Sterilizer sterilizer,
+                                      absl::CivilDay today) {
+  SterilizerView view;
+  ASSIGN_OR_RETURN(view.bowie_dick_passed_today, BowieDickPassedOn(tx, sterilizer, today));
+  view.negative_tests_required = kNegativeTestsToReturn;
+  view.negative_tests_to_return =
+      sterilizer.in_service
+          ? 0
+          : std::max(0, kNegativeTestsToReturn - sterilizer.negative_tests_since_out_of_service);
+  view.sterilizer = std::move(sterilizer);
+  return view;
+}
+
+}  // namespace
+
+absl::StatusOr<ItemView> SterilizationService::GetItemView(std::string_view serial_or_label) {
+  const absl::Time now = clock_->Now();
+  ASSIGN_OR_RETURN(std::string serial,
+                   ItemSerialFrom("serial", serial_or_label, absl::ToCivilYear(now, zone_).year()));
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  ASSIGN_OR_RETURN(ReusableItem item, MustFindItem(*tx, serial));
+  ASSIGN_OR_RETURN(std::vector<Event> history, AllEvents(*tx, {.item_id = item.id}));
+  std::map<int64_t, Load> loads;
+  ASSIGN_OR_RETURN(ItemView view, ViewIn(*tx, std::move(item), zone_, loads));
+  view.history = std::move(history);
+  return view;
+}
+
+absl::StatusOr<Page<ItemView>> SterilizationService::ListItemViews(const PageRequest& page,
+                                                                   std::optional<ItemState> state) {
+  ASSIGN_OR_RETURN(int limit, PageSize(page));
+  ASSIGN_OR_RETURN(int64_t after, PageAfter(page));
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  ASSIGN_OR_RETURN(std::vector<ReusableItem> items,
+                   tx->sterilization().ListItems({.state = state, .after_id = after, .limit = limit + 1}));
+  Page<ReusableItem> records =
+      MakePage(std::move(items), limit, [](const ReusableItem& i) { return i.id; });
+  Page<ItemView> views{.next_page_token = std::move(records.next_page_token)};
+  std::map<int64_t, Load> loads;
+  for (ReusableItem& item : records.items) {
+    ASSIGN_OR_RETURN(ItemView view, ViewIn(*tx, std::move(item), zone_, loads));
+    views.items.push_back(std::move(view));
+  }
+  return views;
+}
+
+absl::StatusOr<ItemView> SterilizationService::ItemViewOf(ReusableItem item) {
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  std::map<int64_t, Load> loads;
+  return ViewIn(*tx, std::move(item), zone_, loads);
+}
+
+absl::StatusOr<SterilizerView> SterilizationService::GetSterilizerView(std::string_view name) {
+  RETURN_IF_ERROR(CheckSterilizerName("name", name));
+  const absl::CivilDay today = absl::ToCivilDay(clock_->Now(), zone_);
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  ASSIGN_OR_RETURN(Sterilizer sterilizer, MustFindSterilizer(*tx, name));
+  return ViewIn(*tx, std::move(sterilizer), today);
+}
+
+absl::StatusOr<Page<SterilizerView>> SterilizationService::ListSterilizerViews(
+    const PageRequest& page, std::optional<SterilizerType> type, bool out_of_service_only) {
+  ASSIGN_OR_RETURN(int limit, PageSize(page));
+  ASSIGN_OR_RETURN(int64_t after, PageAfter(page));
+  const absl::CivilDay today = absl::ToCivilDay(clock_->Now(), zone_);
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  ASSIGN_OR_RETURN(std::vector<Sterilizer> matching,
+                   MatchingSterilizers(*tx, after, limit, type, out_of_service_only));
+  Page<Sterilizer> records =
+      MakePage(std::move(matching), limit, [](const Sterilizer& s) { return s.id; });
+  Page<SterilizerView> views{.next_page_token = std::move(records.next_page_token)};
+  for (Sterilizer& s : records.items) {
+    ASSIGN_OR_RETURN(SterilizerView view, ViewIn(*tx, std::move(s), today));
+    views.items.push_back(std::move(view));
+  }
+  return views;
+}
+
+absl::StatusOr<SterilizerView> SterilizationService::SterilizerViewOf(Sterilizer sterilizer) {
+  const absl::CivilDay today = absl::ToCivilDay(clock_->Now(), zone_);
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  return ViewIn(*tx, std::move(sterilizer), today);
 }
 
 }  // namespace steritrack

@@ -77,6 +77,28 @@ struct BiOutcome {
   std::optional<LookBack> look_back;  // set when the BI was positive
 };
 
+// An item as the edges show it: the record, the load it last went through, and the text of its
+// pack's lot-control label, so no edge reads the load itself or formats the label.
+struct ItemView {
+  ReusableItem item;
+  std::optional<Load> last_load;   // item.load_id's load; nullopt before its first load
+  std::string label;               // ItemLabel of the pack; empty without a load
+  std::string lot_control_number;  // LotControlNumber of last_load; empty without a load
+  std::vector<Event> history;      // GetItemView only: the item's events, oldest first
+};
+
+// A steriliser with the verdicts the edges show (rules 7 and 8).
+struct SterilizerView {
+  Sterilizer sterilizer;
+  // Rule 8: a load may start today as far as Bowie-Dick goes (pre-vacuum: today's latest test
+  // passed; gravity: always, it needs none).
+  bool bowie_dick_passed_today = false;
+  // Rule 7: how many consecutive negative BI test cycles return it to service, and how many more
+  // it needs now (0 in service).
+  int32_t negative_tests_required = 0;
+  int32_t negative_tests_to_return = 0;
+};
+
 struct SterilizationServiceOptions {
   Store* store = nullptr;        // REQUIRES: non-null, outlives the service
   // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the service.
@@ -120,6 +142,18 @@ class SterilizationService {
   absl::StatusOr<BowieDickTest> RecordBowieDickTest(const WriteContext& ctx,
                                                     std::string_view sterilizer,
                                                     IndicatorResult result);
+
+  // Views for the edges, each built in one read transaction: Get/List read the records and
+  // everything the view needs together; *ViewOf completes a record a write just returned.
+  absl::StatusOr<ItemView> GetItemView(std::string_view serial_or_label);
+  absl::StatusOr<Page<ItemView>> ListItemViews(const PageRequest& page,
+                                               std::optional<ItemState> state);
+  absl::StatusOr<ItemView> ItemViewOf(ReusableItem item);
+  absl::StatusOr<SterilizerView> GetSterilizerView(std::string_view name);
+  absl::StatusOr<Page<SterilizerView>> ListSterilizerViews(
+      const PageRequest& page, std::optional<SterilizerType> type = std::nullopt,
+      bool out_of_service_only = false);
+  absl::StatusOr<SterilizerView> SterilizerViewOf(Sterilizer sterilizer);
 
   // Loads (rules 6-8).
   absl::StatusOr<Load> CreateLoad(const WriteContext& ctx, const NewLoad& load);
@@ -170,6 +204,9 @@ std::vector<LoadFinding> LoadReleaseFindings(const Load& load);
 std::string ItemLabel(const ReusableItem& item, const Load& load, absl::TimeZone zone);
 // Lot-control number of a load: "<steriliser>/<cycle number>/<YYYY-MM-DD>".
 std::string LotControlNumber(const Load& load, absl::TimeZone zone);
+// Whether a BI reading proves anything: only when its unprocessed control grew (POSITIVE). A
+// negative BI with a failed control must be repeated (LOAD_BI_CONTROL_FAILED at release).
+bool IsBiReadingValid(const BiologicalIndicator& bi);
 
 }  // namespace steritrack
 

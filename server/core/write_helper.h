@@ -112,8 +112,10 @@ inline absl::StatusOr<std::vector<Event>> AllEvents(ReadTransaction& tx, EventFi
   return all;
 }
 
+// The one text form of a time in the API (ErrorInfo metadata, report records): RFC 3339 in UTC
+// with a 'Z', whole seconds, e.g. "2026-11-26T10:00:00Z".
 inline std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
 // A write transaction as the core services see it: the store's repositories, plus AppendEvent, which

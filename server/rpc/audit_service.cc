@@ -23,10 +23,7 @@ std::string IdText(int64_t id) { return id == 0 ? std::string() : StrCat(id); }
 
 void ToProto(const Event& e, v1::AuditEntry* out) {
   out->set_sequence(e.seq);
-  const int64_t seconds = absl::ToUnixSeconds(e.at);
-  out->mutable_time()->set_seconds(seconds);
-  out->mutable_time()->set_nanos(
-      static_cast<int32_t>((e.at - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+  SetTime(e.at, out->mutable_time());
   out->set_actor(e.actor);
   out->set_action(e.action);
   out->set_lot_id(IdText(e.lot_id));

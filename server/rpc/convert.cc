@@ -7,16 +7,20 @@
 #include "google/protobuf/util/time_util.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "steritrack/gs1.h"
 #include "steritrack/error.h"
 #include "steritrack/strings.h"
 
 namespace steritrack::rpc {
-namespace {
 
 void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  // Microseconds, as the store keeps times: a first answer and its idempotent replay (read back
+  // from the store) must carry the same time. absl rounds toward the infinite past, so nanos is
+  // never negative, as Timestamp requires.
   const int64_t micros = absl::ToUnixMicros(t);
-  out->set_seconds(micros / 1000000 - (micros % 1000000 < 0 ? 1 : 0));
-  out->set_nanos(static_cast<int32_t>(((micros % 1000000) + 1000000) % 1000000 * 1000));
+  const int64_t seconds = micros / 1000000 - (micros % 1000000 < 0 ? 1 : 0);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>((micros - seconds * 1000000) * 1000));
 }
 
 void SetDate(absl::CivilDay day, v1::Date* out) {
@@ -24,6 +28,8 @@ void SetDate(absl::CivilDay day, v1::Date* out) {
   out->set_month(day.month());
   out->set_day(day.day());
 }
+
+namespace {
 
 std::string_view CodeName(absl::StatusCode code) {
   switch (code) {
@@ -118,11 +124,15 @@ absl::StatusOr<int64_t> ParseId(std::string_view field, std::string_view text,
   return id;
 }
 
-std::string YyMmDd(absl::CivilDay d) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%02d%02d%02d", static_cast<int>(d.year() % 100), d.month(),
-                d.day());
-  return buf;
+// The record alone; the verdicts come with a SterilizerView.
+void ToProto(const Sterilizer& s, v1::Sterilizer* out) {
+  out->set_name(s.name);
+  out->set_type(ToProtoType(s.type));
+  out->set_last_cycle_number(s.last_cycle_number);
+  out->set_in_service(s.in_service);
+  out->set_out_of_service_reason(s.out_of_service_reason);
+  if (!s.in_service) SetTimeIfSet(s.out_of_service_at, out->mutable_out_of_service_time());
+  out->set_negative_tests_since_out_of_service(s.negative_tests_since_out_of_service);
 }
 
 }  // namespace
@@ -146,6 +156,18 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   // Fails only for a null target; `out` is a local.
   static_cast<void>(grpc::SetErrorDetails(wire, &out));
   return out;
+}
+
+void ToProto(const absl::Status& verdict, v1::Verdict* out) {
+  out->set_allowed(verdict.ok());
+  if (verdict.ok()) return;
+  out->set_message(std::string(verdict.message()));
+  if (std::optional<ErrorInfo> info = GetErrorInfo(verdict); info.has_value()) {
+    out->set_reason(info->reason);
+    for (const auto& [key, value] : info->metadata) (*out->mutable_metadata())[key] = value;
+  } else {
+    out->set_reason(std::string(CodeName(verdict.code())));
+  }
 }
 
 void ToProto(const Lot& lot, v1::Lot* out) {
@@ -186,8 +208,7 @@ void ToProto(const Cartridge& c, v1::Cartridge* out) {
     SetTime(c.discard->at, out->mutable_discard_time());
     out->set_discarded_by(c.discard->by);
   }
-  out->set_barcode(
-      StrCat("(01)", c.gtin, "(17)", YyMmDd(c.lot.expiry), "(10)", c.lot.lot, "(21)", c.serial));
+  out->set_barcode(FormatGs1Unit(c.gtin, c.lot.expiry, c.lot.lot, c.serial));
 }
 
 void ToProto(const Treatment& t, v1::Treatment* out) {
@@ -211,8 +232,8 @@ void ToProto(const Event& e, v1::HistoryEvent* out) {
   out->set_request_id(e.request_id);
 }
 
-void ToProto(const ReusableItem& item, const Load* last_load, absl::TimeZone zone,
-             v1::ReusableItem* out) {
+void ToProto(const ItemView& view, v1::ReusableItem* out) {
+  const ReusableItem& item = view.item;
   out->set_serial(item.serial);
   out->set_type(item.type);
   out->set_ifu_max_cycles(item.ifu_max_cycles);
@@ -228,18 +249,16 @@ void ToProto(const ReusableItem& item, const Load* last_load, absl::TimeZone zon
   }
   if (item.treatment_id != 0) out->set_treatment_id(StrCat(item.treatment_id));
   out->set_state_reason(item.state_reason);
-  if (last_load != nullptr) out->set_label(ItemLabel(item, *last_load, zone));
+  out->set_label(view.label);
+  out->set_lot_control_number(view.lot_control_number);
+  for (const Event& e : view.history) ToProto(e, out->add_history());
 }
 
-void ToProto(const Sterilizer& s, bool bowie_dick_passed_today, v1::Sterilizer* out) {
-  out->set_name(s.name);
-  out->set_type(ToProtoType(s.type));
-  out->set_last_cycle_number(s.last_cycle_number);
-  out->set_in_service(s.in_service);
-  out->set_out_of_service_reason(s.out_of_service_reason);
-  if (!s.in_service) SetTimeIfSet(s.out_of_service_at, out->mutable_out_of_service_time());
-  out->set_negative_tests_since_out_of_service(s.negative_tests_since_out_of_service);
-  out->set_bowie_dick_passed_today(bowie_dick_passed_today);
+void ToProto(const SterilizerView& view, v1::Sterilizer* out) {
+  ToProto(view.sterilizer, out);
+  out->set_bowie_dick_passed_today(view.bowie_dick_passed_today);
+  out->set_negative_tests_required(view.negative_tests_required);
+  out->set_negative_tests_to_return(view.negative_tests_to_return);
 }
 
 void ToProto(const Load& load, absl::TimeZone zone, v1::Load* out) {
@@ -282,6 +301,7 @@ void ToProto(const Load& load, absl::TimeZone zone, v1::Load* out) {
     wire->set_lot(load.bi->lot);
     wire->set_result(ToProtoResult(load.bi->result));
     wire->set_control_result(ToProtoResult(load.bi->control_result));
+    wire->set_valid(IsBiReadingValid(*load.bi));
     SetTimeIfSet(load.bi->read_at, wire->mutable_read_time());
     wire->set_recorded_by(load.bi->recorded_by);
   }
@@ -316,9 +336,7 @@ void ToProto(const LookBack& look_back, absl::TimeZone zone, v1::LookBack* out) 
     wire->set_clinician(e.treatment.clinician);
   }
   // Out of service right now, so no Bowie-Dick verdict is needed to read it.
-  if (look_back.sterilizer.has_value()) {
-    ToProto(*look_back.sterilizer, /*bowie_dick_passed_today=*/false, out->mutable_sterilizer());
-  }
+  if (look_back.sterilizer.has_value()) ToProto(*look_back.sterilizer, out->mutable_sterilizer());
 }
 
 absl::StatusOr<int64_t> ParseTreatmentId(std::string_view field, std::string_view text) {

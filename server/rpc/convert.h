@@ -11,8 +11,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/sterilization_service.h"
+#include "steritrack/error.h"
+#include "steritrack/strings.h"
+#include "steritrack/v1/common.pb.h"
 #include "steritrack/v1/inventory.pb.h"
 #include "steritrack/v1/sterilization.pb.h"
 #include "steritrack/v1/treatment.pb.h"
@@ -21,16 +25,21 @@ namespace steritrack::rpc {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// The one conversion from absl::Time to google.protobuf.Timestamp (the other way: FromProto below).
+// REQUIRES: `t` is finite.
+void SetTime(absl::Time t, google::protobuf::Timestamp* out);
+void SetDate(absl::CivilDay day, v1::Date* out);
+
+// A verdict from core: OK means allowed; an error carries the refusal's reason, message, facts.
+void ToProto(const absl::Status& verdict, v1::Verdict* out);
 void ToProto(const Lot& lot, v1::Lot* out);
 void ToProto(const Cartridge& cartridge, v1::Cartridge* out);
 void ToProto(const Treatment& treatment, v1::Treatment* out);
 void ToProto(const Event& event, v1::HistoryEvent* out);
 
 // Sterilisation. Lot-control numbers and labels are dates in the clinic's `zone`.
-// `last_load`: the item's last load (item.load_id), when it has one; it gives the pack's label.
-void ToProto(const ReusableItem& item, const Load* last_load, absl::TimeZone zone,
-             v1::ReusableItem* out);
-void ToProto(const Sterilizer& sterilizer, bool bowie_dick_passed_today, v1::Sterilizer* out);
+void ToProto(const ItemView& view, v1::ReusableItem* out);
+void ToProto(const SterilizerView& view, v1::Sterilizer* out);
 void ToProto(const Load& load, absl::TimeZone zone, v1::Load* out);
 void ToProto(const BowieDickTest& test, std::string_view sterilizer, v1::BowieDickTest* out);
 void ToProto(const LookBack& look_back, absl::TimeZone zone, v1::LookBack* out);
@@ -55,6 +64,31 @@ std::optional<SterilizerType> FromProto(v1::SterilizerType type);
 std::optional<IndicatorResult> FromProto(v1::IndicatorResult result);
 std::optional<BiResult> FromProto(v1::BiResult result);
 std::optional<ReleaseState> FromProto(v1::ReleaseState state);
+
+// An optional enum in a request (a List filter): nullopt for *_UNSPECIFIED, INVALID_ARGUMENT
+// naming `field` for a value this server does not know, never a silent default.
+template <typename ProtoEnum>
+auto OptionalFromProto(std::string_view field, ProtoEnum value)
+    -> absl::StatusOr<decltype(FromProto(value))> {
+  auto domain = FromProto(value);
+  if (static_cast<int>(value) != 0 && !domain.has_value()) {
+    return InvalidField(field, StrCat("has unknown value ", static_cast<int>(value)));
+  }
+  return domain;
+}
+// A required enum: INVALID_ARGUMENT naming `field` when unspecified or unknown.
+template <typename ProtoEnum>
+auto RequiredFromProto(std::string_view field, ProtoEnum value, std::string_view allowed)
+    -> absl::StatusOr<typename decltype(FromProto(value))::value_type> {
+  auto domain = FromProto(value);
+  if (!domain.has_value()) {
+    return InvalidField(
+        field, static_cast<int>(value) == 0
+                   ? StrCat("is required: ", allowed)
+                   : StrCat("has unknown value ", static_cast<int>(value), "; expected ", allowed));
+  }
+  return *domain;
+}
 
 }  // namespace steritrack::rpc
 

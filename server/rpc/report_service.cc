@@ -9,20 +9,8 @@
 namespace steritrack::rpc {
 namespace {
 
-// Report-only conversions live here, beside their one user; the shared ones (Lot, Treatment) come
-// from convert.h.
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  out->set_seconds(micros / 1000000 - (micros % 1000000 < 0 ? 1 : 0));
-  out->set_nanos(static_cast<int32_t>(((micros % 1000000) + 1000000) % 1000000 * 1000));
-}
-
-void SetDate(absl::CivilDay day, v1::Date* out) {
-  out->set_year(static_cast<int32_t>(day.year()));
-  out->set_month(day.month());
-  out->set_day(day.day());
-}
-
+// Report-only conversions live here, beside their one user; the shared ones (times, dates, Lot,
+// Treatment) come from convert.h.
 v1::ExceptionKind KindToProto(ExceptionKind kind) {
   switch (kind) {
     case ExceptionKind::kOverdueDisposal:

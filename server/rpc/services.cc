@@ -78,6 +78,7 @@ grpc::Status InventoryServiceImpl::GetCartridge(grpc::ServerContext*,
   return Handle(*log_, "GetCartridge", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(CartridgeDetail detail, core_->GetCartridge(req->barcode()));
     ToProto(detail.cartridge, resp);
+    ToProto(detail.open_verdict, resp->mutable_open_verdict());
     AddHistory(detail, resp->mutable_history());
     return absl::OkStatus();
   });
@@ -87,8 +88,9 @@ grpc::Status InventoryServiceImpl::ListCartridges(grpc::ServerContext*,
                                                   const v1::ListCartridgesRequest* req,
                                                   v1::ListCartridgesResponse* resp) {
   return Handle(*log_, "ListCartridges", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::optional<CartridgeState> state, OptionalFromProto("state", req->state()));
     CartridgeQuery query{.page = {.page_size = req->page_size(), .page_token = req->page_token()},
-                         .state = FromProto(req->state()),
+                         .state = state,
                          .gtin = req->gtin(),
                          .lot = req->lot()};
     if (!req->treatment_id().empty()) {
@@ -126,10 +128,11 @@ grpc::Status InventoryServiceImpl::GetLot(grpc::ServerContext*, const v1::GetLot
 grpc::Status InventoryServiceImpl::ListLots(grpc::ServerContext*, const v1::ListLotsRequest* req,
                                             v1::ListLotsResponse* resp) {
   return Handle(*log_, "ListLots", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(Page<Lot> page,
-                     core_->ListLots({.page = {.page_size = req->page_size(),
-                                               .page_token = req->page_token()},
-                                      .state = FromProto(req->state())}));
+    ASSIGN_OR_RETURN(std::optional<LotState> state, OptionalFromProto("state", req->state()));
+    ASSIGN_OR_RETURN(
+        Page<Lot> page,
+        core_->ListLots({.page = {.page_size = req->page_size(), .page_token = req->page_token()},
+                         .state = state}));
     for (const Lot& l : page.items) ToProto(l, resp->add_lots());
     resp->set_next_page_token(page.next_page_token);
     return absl::OkStatus();
@@ -182,8 +185,18 @@ grpc::Status TreatmentServiceImpl::ListTreatments(grpc::ServerContext*,
   return Handle(*log_, "ListTreatments", [&]() -> absl::Status {
     TreatmentQuery query{.page = {.page_size = req->page_size(), .page_token = req->page_token()},
                          .room = req->room()};
-    if (req->state() == v1::TREATMENT_STATE_IN_PROGRESS) query.ended = false;
-    if (req->state() == v1::TREATMENT_STATE_ENDED) query.ended = true;
+    switch (req->state()) {
+      case v1::TREATMENT_STATE_UNSPECIFIED:
+        break;
+      case v1::TREATMENT_STATE_IN_PROGRESS:
+        query.ended = false;
+        break;
+      case v1::TREATMENT_STATE_ENDED:
+        query.ended = true;
+        break;
+      default:
+        return InvalidField("state", StrCat("has unknown value ", static_cast<int>(req->state())));
+    }
     ASSIGN_OR_RETURN(Page<Treatment> page, core_->ListTreatments(query));
     for (const Treatment& t : page.items) ToProto(t, resp->add_treatments());
     resp->set_next_page_token(page.next_page_token);

@@ -8,38 +8,16 @@
 #include "steritrack/strings.h"
 
 namespace steritrack::rpc {
-namespace {
-
-template <typename Enum>
-absl::StatusOr<Enum> Required(std::string_view field, std::optional<Enum> value,
-                              std::string_view allowed) {
-  if (!value.has_value()) return InvalidField(field, StrCat("is required: ", allowed));
-  return *value;
-}
-
-}  // namespace
-
-void SterilizationServiceImpl::ItemToProto(const char* method, const ReusableItem& item,
-                                           v1::ReusableItem* out) {
-  if (item.load_id == 0) {
-    ToProto(item, nullptr, zone_, out);
+void SterilizationServiceImpl::WrittenItemToProto(const char* method, ReusableItem item,
+                                                  v1::ReusableItem* out) {
+  absl::StatusOr<ItemView> view = core_->ItemViewOf(item);
+  if (!view.ok()) {
+    log_->warn("{}: no label for item (its load is unreadable: {})", method,
+               std::string(view.status().message()));
+    ToProto(ItemView{.item = std::move(item)}, out);
     return;
   }
-  absl::StatusOr<Load> load = core_->GetLoad(item.load_id);
-  if (!load.ok()) {
-    log_->warn("{}: no label for item (load {} unreadable: {})", method, item.load_id,
-               std::string(load.status().message()));
-    ToProto(item, nullptr, zone_, out);
-    return;
-  }
-  ToProto(item, &*load, zone_, out);
-}
-
-absl::Status SterilizationServiceImpl::SterilizerToProto(const Sterilizer& sterilizer,
-                                                         v1::Sterilizer* out) {
-  ASSIGN_OR_RETURN(bool bowie_dick_today, core_->BowieDickPassedToday(sterilizer.name));
-  ToProto(sterilizer, bowie_dick_today, out);
-  return absl::OkStatus();
+  ToProto(*view, out);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -54,7 +32,7 @@ grpc::Status SterilizationServiceImpl::CreateItem(grpc::ServerContext* ctx,
         .serial = req->serial(), .type = req->type(), .ifu_max_cycles = req->ifu_max_cycles()};
     ASSIGN_OR_RETURN(item.maintenance_due, FromProto("maintenance_due", req->maintenance_due()));
     ASSIGN_OR_RETURN(ReusableItem created, core_->CreateItem(w, item));
-    ItemToProto("CreateItem", created, resp);
+    WrittenItemToProto("CreateItem", std::move(created), resp);
     return absl::OkStatus();
   });
 }
@@ -63,10 +41,8 @@ grpc::Status SterilizationServiceImpl::GetItem(grpc::ServerContext*, const v1::G
                                                v1::ReusableItem* resp) {
   return Handle(*log_, "GetItem", [&]() -> absl::Status {
     if (req->serial().empty()) return InvalidField("serial", "is required (serial or label scan)");
-    ASSIGN_OR_RETURN(ReusableItem item, core_->GetItem(req->serial()));
-    ASSIGN_OR_RETURN(std::vector<Event> history, core_->ItemHistory(item.serial));
-    ItemToProto("GetItem", item, resp);
-    for (const Event& e : history) ToProto(e, resp->add_history());
+    ASSIGN_OR_RETURN(ItemView view, core_->GetItemView(req->serial()));
+    ToProto(view, resp);
     return absl::OkStatus();
   });
 }
@@ -75,10 +51,11 @@ grpc::Status SterilizationServiceImpl::ListItems(grpc::ServerContext*,
                                                  const v1::ListItemsRequest* req,
                                                  v1::ListItemsResponse* resp) {
   return Handle(*log_, "ListItems", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(Page<ReusableItem> page, core_->ListItems({.page_size = req->page_size(),
-                                                                .page_token = req->page_token()},
-                                                               FromProto(req->state())));
-    for (const ReusableItem& item : page.items) ItemToProto("ListItems", item, resp->add_items());
+    ASSIGN_OR_RETURN(std::optional<ItemState> state, OptionalFromProto("state", req->state()));
+    ASSIGN_OR_RETURN(Page<ItemView> page,
+                     core_->ListItemViews(
+                         {.page_size = req->page_size(), .page_token = req->page_token()}, state));
+    for (const ItemView& view : page.items) ToProto(view, resp->add_items());
     resp->set_next_page_token(page.next_page_token);
     return absl::OkStatus();
   });
@@ -90,7 +67,7 @@ grpc::Status SterilizationServiceImpl::PackItem(grpc::ServerContext* ctx,
   return Handle(*log_, "PackItem", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
     ASSIGN_OR_RETURN(ReusableItem item, core_->PackItem(w, req->serial()));
-    ItemToProto("PackItem", item, resp);
+    WrittenItemToProto("PackItem", std::move(item), resp);
     return absl::OkStatus();
   });
 }
@@ -103,7 +80,7 @@ grpc::Status SterilizationServiceImpl::UseItem(grpc::ServerContext* ctx,
     if (req->serial().empty()) return InvalidField("serial", "is required (serial or label scan)");
     ASSIGN_OR_RETURN(int64_t treatment_id, ParseTreatmentId("treatment_id", req->treatment_id()));
     ASSIGN_OR_RETURN(ReusableItem item, core_->UseItem(w, req->serial(), treatment_id));
-    ItemToProto("UseItem", item, resp);
+    WrittenItemToProto("UseItem", std::move(item), resp);
     return absl::OkStatus();
   });
 }
@@ -114,7 +91,7 @@ grpc::Status SterilizationServiceImpl::RetireItem(grpc::ServerContext* ctx,
   return Handle(*log_, "RetireItem", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
     ASSIGN_OR_RETURN(ReusableItem item, core_->RetireItem(w, req->serial(), req->reason()));
-    ItemToProto("RetireItem", item, resp);
+    WrittenItemToProto("RetireItem", std::move(item), resp);
     return absl::OkStatus();
   });
 }
@@ -128,9 +105,11 @@ grpc::Status SterilizationServiceImpl::CreateSterilizer(grpc::ServerContext* ctx
   return Handle(*log_, "CreateSterilizer", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
     ASSIGN_OR_RETURN(SterilizerType type,
-                     Required("type", FromProto(req->type()), "PRE_VACUUM or GRAVITY"));
+                     RequiredFromProto("type", req->type(), "PRE_VACUUM or GRAVITY"));
     ASSIGN_OR_RETURN(Sterilizer created, core_->CreateSterilizer(w, req->name(), type));
-    return SterilizerToProto(created, resp);
+    ASSIGN_OR_RETURN(SterilizerView view, core_->SterilizerViewOf(std::move(created)));
+    ToProto(view, resp);
+    return absl::OkStatus();
   });
 }
 
@@ -138,8 +117,9 @@ grpc::Status SterilizationServiceImpl::GetSterilizer(grpc::ServerContext*,
                                                      const v1::GetSterilizerRequest* req,
                                                      v1::Sterilizer* resp) {
   return Handle(*log_, "GetSterilizer", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(Sterilizer sterilizer, core_->GetSterilizer(req->name()));
-    return SterilizerToProto(sterilizer, resp);
+    ASSIGN_OR_RETURN(SterilizerView view, core_->GetSterilizerView(req->name()));
+    ToProto(view, resp);
+    return absl::OkStatus();
   });
 }
 
@@ -147,19 +127,12 @@ grpc::Status SterilizationServiceImpl::ListSterilizers(grpc::ServerContext*,
                                                        const v1::ListSterilizersRequest* req,
                                                        v1::ListSterilizersResponse* resp) {
   return Handle(*log_, "ListSterilizers", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::optional<SterilizerType> type, OptionalFromProto("type", req->type()));
     ASSIGN_OR_RETURN(
-        Page<Sterilizer> page,
-        core_->ListSterilizers(
-            {.page_size = req->page_size(), .page_token = req->page_token()},
-            req->type() == v1::STERILIZER_TYPE_UNSPECIFIED
-                ? std::nullopt
-                : std::optional<SterilizerType>(req->type() == v1::STERILIZER_TYPE_GRAVITY
-                                                    ? SterilizerType::kGravity
-                                                    : SterilizerType::kPreVacuum),
-            req->out_of_service_only()));
-    for (const Sterilizer& s : page.items) {
-      RETURN_IF_ERROR(SterilizerToProto(s, resp->add_sterilizers()));
-    }
+        Page<SterilizerView> page,
+        core_->ListSterilizerViews({.page_size = req->page_size(), .page_token = req->page_token()},
+                                   type, req->out_of_service_only()));
+    for (const SterilizerView& view : page.items) ToProto(view, resp->add_sterilizers());
     resp->set_next_page_token(page.next_page_token);
     return absl::OkStatus();
   });
@@ -170,7 +143,7 @@ grpc::Status SterilizationServiceImpl::RecordBowieDickTest(
   return Handle(*log_, "RecordBowieDickTest", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
     ASSIGN_OR_RETURN(IndicatorResult result,
-                     Required("result", FromProto(req->result()), "PASS or FAIL"));
+                     RequiredFromProto("result", req->result(), "PASS or FAIL"));
     ASSIGN_OR_RETURN(BowieDickTest test, core_->RecordBowieDickTest(w, req->sterilizer(), result));
     ToProto(test, req->sterilizer(), resp);
     return absl::OkStatus();
@@ -212,10 +185,11 @@ grpc::Status SterilizationServiceImpl::ListLoads(grpc::ServerContext*,
                                                  const v1::ListLoadsRequest* req,
                                                  v1::ListLoadsResponse* resp) {
   return Handle(*log_, "ListLoads", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(
-        Page<Load> page,
-        core_->ListLoads({.page_size = req->page_size(), .page_token = req->page_token()},
-                         req->sterilizer(), FromProto(req->release_state())));
+    ASSIGN_OR_RETURN(std::optional<ReleaseState> state,
+                     OptionalFromProto("release_state", req->release_state()));
+    ASSIGN_OR_RETURN(Page<Load> page, core_->ListLoads({.page_size = req->page_size(),
+                                                        .page_token = req->page_token()},
+                                                       req->sterilizer(), state));
     for (const Load& load : page.items) ToProto(load, zone_, resp->add_loads());
     resp->set_next_page_token(page.next_page_token);
     return absl::OkStatus();
@@ -247,7 +221,7 @@ grpc::Status SterilizationServiceImpl::RecordChemicalIndicator(
     ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
     ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
     ASSIGN_OR_RETURN(IndicatorResult result,
-                     Required("result", FromProto(req->result()), "PASS or FAIL"));
+                     RequiredFromProto("result", req->result(), "PASS or FAIL"));
     ASSIGN_OR_RETURN(Load load, core_->RecordChemicalIndicator(w, load_id, req->type(), result));
     ToProto(load, zone_, resp);
     return absl::OkStatus();
@@ -261,10 +235,9 @@ grpc::Status SterilizationServiceImpl::RecordBiologicalIndicator(
     ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
     ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
     BiologicalIndicator bi{.product = req->product(), .lot = req->lot()};
-    ASSIGN_OR_RETURN(bi.result,
-                     Required("result", FromProto(req->result()), "NEGATIVE or POSITIVE"));
-    ASSIGN_OR_RETURN(bi.control_result, Required("control_result", FromProto(req->control_result()),
-                                                 "NEGATIVE or POSITIVE"));
+    ASSIGN_OR_RETURN(bi.result, RequiredFromProto("result", req->result(), "NEGATIVE or POSITIVE"));
+    ASSIGN_OR_RETURN(bi.control_result, RequiredFromProto("control_result", req->control_result(),
+                                                          "NEGATIVE or POSITIVE"));
     ASSIGN_OR_RETURN(BiOutcome outcome, core_->RecordBiologicalIndicator(w, load_id, bi));
     ToProto(outcome.load, zone_, resp->mutable_load());
     if (outcome.look_back.has_value())

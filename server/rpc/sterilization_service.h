@@ -73,11 +73,10 @@ class SterilizationServiceImpl final : public v1::SterilizationService::Service 
                                v1::LookBack* resp) override;
 
  private:
-  // An item on the wire, with the label of its last load's pack. The label is read after the
-  // answer is already decided (a write may have committed), so a failed read of the load is logged
-  // and the label left empty rather than turning a recorded write into an error.
-  void ItemToProto(const char* method, const ReusableItem& item, v1::ReusableItem* out);
-  absl::Status SterilizerToProto(const Sterilizer& sterilizer, v1::Sterilizer* out);
+  // An item a write returned, as core's view (with its pack's label). The view is read after the
+  // answer is already decided (the write has committed), so a failed read is logged and the label
+  // left empty rather than turning a recorded write into an error.
+  void WrittenItemToProto(const char* method, ReusableItem item, v1::ReusableItem* out);
 
   SterilizationService* core_;
   const absl::TimeZone zone_;

@@ -733,6 +733,15 @@ void FakeStore::RemoveEventForTest(int64_t seq) {
   std::erase_if(state_.events, [seq](const Event& e) { return e.seq == seq; });
 }
 
+void FakeStore::ForceLoadReleaseStateForTest(int64_t load_id, ReleaseState state,
+                                             const Signature& signature) {
+  absl::MutexLock lock(&state_mu_);
+  if (auto it = state_.loads.find(load_id); it != state_.loads.end()) {
+    it->second.release_state = state;
+    it->second.signature = signature;
+  }
+}
+
 void FakeStore::AlterEventForTest(int64_t seq, std::string_view detail) {
   absl::MutexLock lock(&state_mu_);
   for (Event& e : state_.events) {

@@ -75,6 +75,8 @@ class FakeStore : public Store {
   // Tampering, for tests of the audit-trail check: removes the committed event `seq`, leaving a
   // gap that core's audit chain verification reports.
   void RemoveEventForTest(int64_t seq);
+  // Tampering: sets a committed load's release state past the schema's guards.
+  void ForceLoadReleaseStateForTest(int64_t load_id, ReleaseState state, const Signature& signature);
   // Tampering: rewrites the committed event `seq`'s detail without touching its hash.
   void AlterEventForTest(int64_t seq, std::string_view detail);
 

@@ -542,7 +542,7 @@ TEST_F(SterilizationServiceTest, ShelfLifeRunsFromReleaseAndThenTheItemIsRefused
   const int64_t t = MustStartTreatment();
   absl::StatusOr<ReusableItem> used = service().UseItem(Ctx(), "HP-0002", t);
   EXPECT_THAT(used, IsRefusedWith("ITEM_SHELF_LIFE_EXPIRED"));
-  EXPECT_EQ(MetaOf(used.status(), "sterile_until"), "2026-12-03T10:00:00+00:00");
+  EXPECT_EQ(MetaOf(used.status(), "sterile_until"), "2026-12-03T10:00:00Z");
   EXPECT_EQ(StoredItem("HP-0002").state, ItemState::kSterile);
 
   // Reprocessing is the way back.

@@ -316,6 +316,87 @@ class RpcTest : public ::testing::Test {
 };
 
 // ---------------------------------------------------------------------------------------------------
+// The barcode the server returns is one its own parser reads back
+
+TEST_F(RpcTest, ALotWithABracketComesBackAsABarcodeTheServerReadsAgain) {
+  // A GS1 DataMatrix scan: '(' is in character set 82, so "LOT(A)" is a valid lot.
+  const std::string scan = StrCat("]d201", kGtin, "17271231", "10LOT(A)\x1d", "21S1");
+  v1::ReceiveCartridgesResponse received;
+  grpc::Status s = Receive({scan}, &received);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  ASSERT_THAT(received.cartridges(), SizeIs(1));
+  const std::string barcode = received.cartridges(0).barcode();
+  EXPECT_EQ(barcode, StrCat("(01)", kGtin, "(17)271231(10)LOT\\(A)(21)S1"));
+
+  const v1::Cartridge read = MustGetCartridge(barcode);
+  EXPECT_EQ(read.lot().lot(), "LOT(A)");
+  EXPECT_EQ(read.serial(), "S1");
+  EXPECT_EQ(read.barcode(), barcode);
+  // The returned barcode is the unit: it opens it.
+  v1::Cartridge opened;
+  s = Open(barcode, MustStartTreatment(), &opened);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  EXPECT_EQ(opened.state(), v1::CARTRIDGE_STATE_OPENED);
+  EXPECT_EQ(opened.lot().lot(), "LOT(A)");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A cartridge read carries core's verdict: what OpenCartridge would answer now
+
+TEST_F(RpcTest, ACartridgeInStockInDateReadsAsAllowedToOpen) {
+  MustReceive({Unit("S1")});
+  const v1::Verdict verdict = MustGetCartridge(Unit("S1")).open_verdict();
+  EXPECT_TRUE(verdict.allowed());
+  EXPECT_EQ(verdict.reason(), "");
+  EXPECT_EQ(verdict.message(), "");
+  EXPECT_THAT(verdict.metadata(), IsEmpty());
+}
+
+TEST_F(RpcTest, AUsedCartridgeReadsAsRefusedWithTheSameReasonAndFactsAsASecondOpen) {
+  MustReceive({Unit("S1")});
+  const std::string t = MustStartTreatment("Room 3");
+  MustOpen(Unit("S1"), t);
+  clock_.Set(kNow + absl::Minutes(20));
+  const v1::Verdict verdict = MustGetCartridge(Unit("S1")).open_verdict();
+  WireError e;
+  ASSERT_TRUE(IsRefusal(Open(Unit("S1"), MustStartTreatment("Room 5")),
+                        grpc::StatusCode::FAILED_PRECONDITION, "CARTRIDGE_ALREADY_USED", &e));
+  EXPECT_FALSE(verdict.allowed());
+  EXPECT_EQ(verdict.reason(), "CARTRIDGE_ALREADY_USED");
+  EXPECT_EQ(verdict.message(), e.status.message());
+  EXPECT_EQ(verdict.metadata().at("room"), "Room 3");
+  EXPECT_EQ(verdict.metadata().at("treatment"), t);
+  EXPECT_EQ(verdict.metadata().at("when"), Meta(e, "when"));
+}
+
+TEST_F(RpcTest, AnExpiredCartridgeReadsAsRefusedWithItsExpiryDate) {
+  MustReceive({Unit("S1", "261231", "LOT-DEC")});
+  clock_.Set(Utc(2027, 1, 1, 8, 0));
+  const v1::Cartridge c = MustGetCartridge(Unit("S1", "261231", "LOT-DEC"));
+  EXPECT_EQ(c.state(), v1::CARTRIDGE_STATE_RECEIVED);
+  EXPECT_FALSE(c.open_verdict().allowed());
+  EXPECT_EQ(c.open_verdict().reason(), "CARTRIDGE_EXPIRED");
+  EXPECT_EQ(c.open_verdict().metadata().at("expiry"), "2026-12-31");
+  EXPECT_THAT(c.open_verdict().message(), HasSubstr("2026-12-31"));
+}
+
+TEST_F(RpcTest, ARecalledCartridgeReadsAsRefusedWithTheRecallReason) {
+  MustReceive({Unit("S1")});
+  v1::RecallLotRequest recall;
+  recall.set_gtin(std::string(kGtin));
+  recall.set_lot("LOT-A");
+  recall.set_reason("FSCA-2026-114 sterility breach");
+  v1::RecallLotResponse recalled;
+  grpc::Status s = inventory_->RecallLot(Context("manager.ann").get(), recall, &recalled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Verdict verdict = MustGetCartridge(Unit("S1")).open_verdict();
+  EXPECT_FALSE(verdict.allowed());
+  EXPECT_EQ(verdict.reason(), "LOT_RECALLED");
+  EXPECT_EQ(verdict.metadata().at("reason"), "FSCA-2026-114 sterility breach");
+  EXPECT_EQ(verdict.metadata().at("when"), "2026-11-26T10:00:00Z");
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Refusals on the wire
 
 TEST_F(RpcTest, SecondOpenIsRefusedWithWhenRoomAndTreatmentOfTheFirstUse) {
