@@ -16,10 +16,8 @@
 namespace steritrack {
 namespace {
 
-// Record times: RFC 3339 in UTC with a Z, the form scripts and spreadsheets read most easily.
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
+// Record times: the API's one format (RFC 3339, UTC, with a Z).
+using core_internal::Rfc3339;
 
 // Rows asked of the store per page while reading a whole period. Each page is a range scan of the
 // period's time index, so pages are large: a month of a busy clinic is a handful of pages (the
