@@ -727,11 +727,15 @@ absl::Status CartridgeService::RecordRefusal(const WriteContext& ctx, std::strin
     if (commits_ != nullptr) commits_->Notify();
     return absl::OkStatus();
   };
-  // A busy or briefly failing store gets a few immediate attempts: the nurse is waiting.
+  // A busy or briefly failing store gets a few immediate attempts: the nurse is waiting. Only a
+  // failure that may pass is retried; anything else would fail the same way again.
   absl::Status recorded;
   for (int attempt = 0; attempt < kRefusalRecordAttempts; ++attempt) {
     recorded = record();
-    if (recorded.ok()) break;
+    if (recorded.ok() || !(absl::IsUnavailable(recorded) || absl::IsAborted(recorded) ||
+                           absl::IsResourceExhausted(recorded))) {
+      break;
+    }
   }
   return recorded;
 }

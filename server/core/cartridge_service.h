@@ -163,7 +163,8 @@ class CartridgeService {
   // Whether a failed Open is a refusal by a safety rule (recorded), not bad input or a fault.
   static bool IsRecordedRefusal(const absl::Status& status);
   // Appends CARTRIDGE_OPEN_REFUSED in its own write transaction, after the refused one rolled
-  // back, in up to kRefusalRecordAttempts attempts. Returns the last failure if none succeeded.
+  // back, in up to kRefusalRecordAttempts attempts when the failure may pass (UNAVAILABLE, ABORTED,
+  // RESOURCE_EXHAUSTED). Returns the last failure if none succeeded.
   absl::Status RecordRefusal(const WriteContext& ctx, std::string_view gtin,
                              std::string_view serial, std::string_view lot, int64_t treatment_id,
                              const absl::Status& refusal);

@@ -46,6 +46,7 @@ class UnrecordedRefusals {
     ++count_;
     kept_.push_back(std::move(refusal));
     if (kept_.size() > kMaxKept) {
+      earliest_dropped_ = std::min(earliest_dropped_, kept_.front().at);
       latest_dropped_ = std::max(latest_dropped_, kept_.front().at);
       kept_.pop_front();
     }
@@ -60,7 +61,8 @@ class UnrecordedRefusals {
   // True when a refusal in [begin, end) went unrecorded, or may have (it is no longer kept).
   bool AnyBetween(absl::Time begin, absl::Time end) const {
     absl::MutexLock lock(&mu_);
-    if (latest_dropped_ >= begin) return true;
+    // The dropped ones are known only by their time span: any overlap may hold one.
+    if (earliest_dropped_ < end && latest_dropped_ >= begin) return true;
     for (const Refusal& r : kept_) {
       if (r.at >= begin && r.at < end) return true;
     }
@@ -77,6 +79,7 @@ class UnrecordedRefusals {
   mutable absl::Mutex mu_;
   int64_t count_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Refusal> kept_ ABSL_GUARDED_BY(mu_);
+  absl::Time earliest_dropped_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time latest_dropped_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 

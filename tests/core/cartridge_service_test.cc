@@ -610,6 +610,28 @@ class WritesStopStore : public Store {
   int refused_ = 0;
 };
 
+TEST_F(CartridgeServiceTest, ARefusalRecordThatFailsOnceIsWrittenOnTheRetry) {
+  MustReceive({UnitA("S001")});
+  const int64_t t = MustStartTreatment();
+  ASSERT_TRUE(service().RecallLot(Ctx(), kGtinA, "LOT-A", "sterility breach").ok());
+  UnrecordedRefusals unrecorded;
+  FaultInjectingStore flaky(&store_);
+  CartridgeService service({.store = &flaky, .sha256 = TestSha256(),
+                            .clock = &clock_,
+                            .clinic_time_zone = absl::UTCTimeZone(),
+                            .unrecorded_refusals = &unrecorded});
+  // The refused Open rolls back without committing; the first commit is the refusal's record.
+  flaky.fail_next_commit = true;
+  absl::StatusOr<Cartridge> r = service.Open(Ctx(), UnitA("S001"), t);
+  EXPECT_THAT(r, IsRefused(absl::StatusCode::kFailedPrecondition, "LOT_RECALLED"));
+  EXPECT_FALSE(flaky.fail_next_commit);  // the injected failure was hit
+  EXPECT_EQ(EventCount("CARTRIDGE_OPEN_REFUSED"), 1u);
+  EXPECT_EQ(unrecorded.count(), 0);
+  std::optional<ErrorInfo> info = GetErrorInfo(r.status());
+  ASSERT_TRUE(info.has_value());
+  EXPECT_FALSE(info->metadata.contains("refusal_recorded"));
+}
+
 TEST_F(CartridgeServiceTest, ARefusalWhoseRecordCannotBeWrittenSaysSoAndIsCountedForTheReport) {
   MustReceive({UnitA("S001")});
   const int64_t t = MustStartTreatment();

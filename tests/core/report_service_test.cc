@@ -431,6 +431,17 @@ TEST_F(ReportServiceTest, RefusalsAreRecordedUnlessOneOfThePeriodCouldNotBe) {
   EXPECT_TRUE(recorded(absl::CivilDay(2026, 11, 11), absl::CivilDay(2026, 11, 12)));
 }
 
+TEST_F(ReportServiceTest, RefusalsDroppedFromMemoryCountOnlyForPeriodsTheyOverlap) {
+  UnrecordedRefusals unrecorded;
+  for (size_t i = 0; i <= UnrecordedRefusals::kMaxKept; ++i) {
+    // The first is dropped from the kept list: only its time is remembered.
+    unrecorded.Add({.at = Utc(2026, 11, 12, 9, 30) + absl::Minutes(i), .reason = "LOT_RECALLED"});
+  }
+  EXPECT_TRUE(unrecorded.AnyBetween(Utc(2026, 11, 12), Utc(2026, 11, 13)));
+  EXPECT_FALSE(unrecorded.AnyBetween(Utc(2026, 11, 11), Utc(2026, 11, 12)));
+  EXPECT_FALSE(unrecorded.AnyBetween(Utc(2026, 11, 14), Utc(2026, 11, 15)));
+}
+
 TEST_F(ReportServiceTest, TotalsCountThePeriodOnly) {
   ReportService service = Service();
   auto report =
