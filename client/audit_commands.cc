@@ -27,12 +27,6 @@ std::shared_ptr<grpc::Channel> ChannelTo(const std::string& server) {
   return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
 }
 
-// Audit times are server UTC, shown as such: the trail is evidence, not a room display.
-std::string UtcText(const google::protobuf::Timestamp& ts) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(ts.seconds()),
-                          absl::UTCTimeZone());
-}
-
 // YYYY-MM-DD (the start of that day in this machine's zone) or an RFC 3339 time.
 bool ParseWhen(const std::string& text, google::protobuf::Timestamp* out) {
   absl::Time t;
@@ -47,7 +41,7 @@ bool ParseWhen(const std::string& text, google::protobuf::Timestamp* out) {
 
 std::string EntryLine(const v1::AuditEntry& e) {
   std::ostringstream line;
-  line << "#" << e.sequence() << "  " << UtcText(e.time()) << "  " << e.actor() << "  "
+  line << "#" << e.sequence() << "  " << Rfc3339Utc(e.time()) << "  " << e.actor() << "  "
        << e.action();
   if (!e.detail().empty()) line << "  " << e.detail();
   if (!e.before().empty() || !e.after().empty()) {

@@ -58,7 +58,7 @@ void AddBiCommands(CLI::App& app, const Globals& g, Action& action) {
         PrintLookBack(text, resp.look_back());
         return d.out().DoneButStop(text.str(), "response", resp);
       }
-      if (recorded.control_result() != v1::BI_RESULT_POSITIVE) {
+      if (!recorded.valid()) {
         return d.out().DoneButStop("STOP — BI of " + LoadName(load) +
                                        " recorded, but its control did not grow: the BI proves "
                                        "nothing; repeat the test\n",
@@ -72,8 +72,7 @@ void AddBiCommands(CLI::App& app, const Globals& g, Action& action) {
         if (d.Call(&Stub::GetSterilizer, sreq, &s).ok()) {
           line += s.in_service() ? "; steriliser " + s.name() + " is in service"
                                  : "; steriliser " + s.name() + " still out of service (" +
-                                       std::to_string(s.negative_tests_since_out_of_service()) +
-                                       " of 3 consecutive negative test cycles)";
+                                       ReturnToServiceWords(s) + ")";
         }
       }
       return d.out().Success(line, "response", resp);

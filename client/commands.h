@@ -49,6 +49,8 @@ std::string BashCompletion(const CLI::App& app);
 // Shared formatting for text output.
 std::string FormatDate(const v1::Date& date);                      // 2030-12-31
 std::string FormatTime(const google::protobuf::Timestamp& time);  // local 2026-11-26 10:42
+// The API's one time format, RFC 3339 UTC with Z: 2026-11-26T10:00:00Z (CSV, audit trail).
+std::string Rfc3339Utc(const google::protobuf::Timestamp& time);
 std::string OpenedLine(const v1::Cartridge& c);    // "OK to use — cartridge ... opened for ..."
 std::string DisposedLine(const v1::Cartridge& c);  // "OK — cartridge ... disposed in ..."
 

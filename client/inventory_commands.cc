@@ -32,14 +32,21 @@ std::string LotStateName(const v1::Lot& lot) {
   }
 }
 
+// The server's answer to "may this unit be opened now?" (the same check `open` runs), worded as
+// `open` words its refusal. Without a verdict (an older server) the nurse is never told OK.
 std::string UsabilityLine(const v1::Cartridge& c) {
-  if (c.state() != v1::CARTRIDGE_STATE_RECEIVED) return "STOP — not usable: " + StateWords(c);
-  if (c.lot().state() == v1::LOT_STATE_RECALLED) return "STOP — lot recalled: " + c.lot().state_reason();
-  if (c.lot().state() == v1::LOT_STATE_QUARANTINED) {
-    return "STOP — lot quarantined: " + c.lot().state_reason();
+  if (!c.has_open_verdict()) {
+    return "STOP — usability unknown (this server sends no verdict): ask the server with "
+           "steritrack open '" + c.barcode() + "'";
   }
-  if (c.expired()) return "STOP — expired on " + FormatDate(c.lot().expiry());
-  return "OK — usable (in stock, in date, lot active)";
+  const v1::Verdict& v = c.open_verdict();
+  if (v.allowed()) return "OK — usable (in stock, in date, lot active)";
+  Failure refusal{.code = grpc::StatusCode::FAILED_PRECONDITION,
+                  .code_name = "FAILED_PRECONDITION",
+                  .reason = v.reason(),
+                  .message = v.message(),
+                  .metadata = {v.metadata().begin(), v.metadata().end()}};
+  return "STOP — " + PlainWords(refusal);
 }
 
 }  // namespace

@@ -36,20 +36,7 @@ bool ParseDay(const std::string& text, v1::Date* out) {
   return true;
 }
 
-// The lot-control number of load `load_id`, or "load N" when it cannot be read (the answer that
-// matters was already given).
-std::string LotControlOf(Session& session, Stub& stub, const std::string& load_id) {
-  if (load_id.empty()) return "";
-  v1::GetLoadRequest req;
-  req.set_id(load_id);
-  v1::Load load;
-  grpc::Status st =
-      session.Call([&](grpc::ClientContext* ctx) { return stub.GetLoad(ctx, req, &load); });
-  return st.ok() ? load.lot_control_number() : "load " + load_id;
-}
-
-void PrintItemText(std::ostringstream& text, const v1::ReusableItem& item,
-                   const std::string& lot_control) {
+void PrintItemText(std::ostringstream& text, const v1::ReusableItem& item) {
   text << "item        " << item.serial() << "  (" << item.type() << ")\n";
   text << "state       " << ItemStateWord(item.state());
   if (item.has_sterile_until()) text << ", sterile until " << FormatTime(item.sterile_until());
@@ -60,7 +47,7 @@ void PrintItemText(std::ostringstream& text, const v1::ReusableItem& item,
     text << "maintenance due " << FormatDate(item.maintenance_due()) << "\n";
   }
   if (!item.load_id().empty()) {
-    text << "load        " << lot_control << " (load " << item.load_id() << ")\n";
+    text << "load        " << item.lot_control_number() << " (load " << item.load_id() << ")\n";
   }
   if (!item.label().empty()) text << "label       " << item.label() << "\n";
   if (!item.treatment_id().empty()) text << "treatment   " << item.treatment_id() << "\n";
@@ -140,8 +127,7 @@ void AddItemCommands(CLI::App& app, const Globals& g, Action& action) {
         grpc::Status st = d.Call(&Stub::GetItem, req, &item);
         if (!st.ok()) return d.Fail(st, Kind::kRead);
         std::ostringstream text;
-        PrintItemText(text, item,
-                      g.json ? "" : LotControlOf(d.session(), d.stub(), item.load_id()));
+        PrintItemText(text, item);
         return d.out().SuccessText(text.str(), "item", item);
       };
     });
@@ -295,7 +281,7 @@ void AddItemCommands(CLI::App& app, const Globals& g, Action& action) {
               "SERIAL",
               "item " + item.serial() + " has no pack label yet: it has not been in a load");
         }
-        const std::string lot_control = LotControlOf(d.session(), d.stub(), item.load_id());
+        const std::string lot_control = item.lot_control_number();
         const std::string path = a->out.empty() ? "label-" + item.serial() + ".svg" : a->out;
         std::string error;
         if (!WritePackLabelSheet({{.element_string = item.label(),
@@ -324,8 +310,9 @@ grpc::Status UseItem(Session& session, v1::SterilizationService::StubInterface& 
   grpc::Status st =
       session.Call([&](grpc::ClientContext* ctx) { return stub.UseItem(ctx, req, item); });
   if (!st.ok()) return st;
+  // The server's view names the load; "load N" only if it could not read the load after the use.
   *line = "OK to use — item " + item->serial() + " (" + item->type() + ") from load " +
-          LotControlOf(session, stub, item->load_id());
+          (item->lot_control_number().empty() ? item->load_id() : item->lot_control_number());
   if (item->has_sterile_until()) *line += ", sterile until " + FormatTime(item->sterile_until());
   *line += "; in use in treatment " + item->treatment_id();
   return st;

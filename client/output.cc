@@ -50,6 +50,13 @@ std::string LoadWords(const Failure& f) {
   return words;
 }
 
+// "label AUTOCLAVE1-42 of 2026-11-26" from a refused pack label's facts.
+std::string LabelWords(const Failure& f) {
+  std::string words = "label " + Meta(f, "label_lot");
+  if (!Meta(f, "label_day").empty()) words += " of " + Meta(f, "label_day");
+  return words;
+}
+
 // "2026-12-26 10:42" in this machine's zone, from an RFC 3339 UTC time.
 std::string LocalDateTime(const std::string& rfc3339) {
   std::tm tm{};
@@ -88,6 +95,15 @@ std::string SterilizationWords(const Failure& f) {
     return item + " has reached its IFU limit of " + Meta(f, "ifu_max_cycles") +
            " reprocessing cycles (" + Meta(f, "cycles") + " done): take it out of use";
   }
+  if (r == "PACK_LABEL_NOT_CURRENT") {
+    return "this pack label of " + item + " is from an earlier load (" + LabelWords(f) +
+           "); the item was reprocessed since (load " + Meta(f, "load") +
+           "): do not use this pack, reprocess it";
+  }
+  if (r == "PACK_LABEL_UNKNOWN_LOAD") {
+    return "this pack label of " + item + " names no load that held the item (" + LabelWords(f) +
+           "): do not use this pack";
+  }
   if (r == "ITEM_MAINTENANCE_OVERDUE") {
     return item + " is overdue for maintenance (due " + Meta(f, "maintenance_due") + ")";
   }
@@ -107,9 +123,11 @@ std::string SterilizationWords(const Failure& f) {
            ": start a new one";
   }
   if (r == "STERILIZER_OUT_OF_SERVICE") {
+    // How many test cycles remain is the server's count: `sterilizer show` renders it.
     return WithReason("steriliser " + Meta(f, "sterilizer") + " is out of service",
                       Meta(f, "reason")) +
-           ": only BI test cycles may run until three are negative";
+           ": only BI test cycles may run until it is back in service (steritrack sterilizer "
+           "show " + Meta(f, "sterilizer") + ")";
   }
   if (r == "BOWIE_DICK_REQUIRED") {
     return "steriliser " + Meta(f, "sterilizer") + " has no passing Bowie-Dick test today (" +

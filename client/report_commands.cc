@@ -196,13 +196,13 @@ std::string ReportCsv(const v1::ComplianceReport& r) {
   t << "kind,time,summary,record\r\n";
   for (const auto& e : r.exceptions()) {
     t << Csv(e.kind_name()) << ","
-      << Csv(absl::FormatTime(absl::RFC3339_sec, ToTime(e.time()), absl::UTCTimeZone())) << ","
+      << Csv(Rfc3339Utc(e.time())) << ","
       << Csv(e.summary()) << "," << Csv(FactsText(e, "; ")) << "\r\n";
   }
   // Not exceptions: the audit-trail verification and each refused opening, for the record.
   const auto& a = r.audit_trail();
   t << "AUDIT_TRAIL,"
-    << Csv(absl::FormatTime(absl::RFC3339_sec, ToTime(r.generate_time()), absl::UTCTimeZone()))
+    << Csv(Rfc3339Utc(r.generate_time()))
     << "," << Csv(AuditTrailText(r)) << ","
     << Csv("intact=" + std::string(a.intact() ? "true" : "false") +
            "; entries=" + std::to_string(a.entry_count()) +
@@ -210,7 +210,7 @@ std::string ReportCsv(const v1::ComplianceReport& r) {
     << "\r\n";
   for (const auto& f : r.refusals()) {
     t << "REFUSAL,"
-      << Csv(absl::FormatTime(absl::RFC3339_sec, ToTime(f.time()), absl::UTCTimeZone())) << ","
+      << Csv(Rfc3339Utc(f.time())) << ","
       << Csv(f.detail()) << ","
       << Csv("seq=" + std::to_string(f.sequence()) + "; treatment=" +
              std::to_string(f.treatment_id()) + "; reason=" + f.reason() + "; actor=" + f.actor() +

@@ -21,6 +21,17 @@ std::string LoadName(const v1::Load& load) {
   return "load " + load.id() + " (" + load.lot_control_number() + ")";
 }
 
+std::string ReturnToServiceWords(const v1::Sterilizer& s) {
+  if (s.negative_tests_required() <= 0) {
+    // An older server sends no counts; the CLI has no number of its own to put in their place.
+    return std::to_string(s.negative_tests_since_out_of_service()) +
+           " consecutive negative BI test cycle(s) so far (the server sends no required count)";
+  }
+  return std::to_string(s.negative_tests_to_return()) + " more negative BI test cycle(s) needed (" +
+         std::to_string(s.negative_tests_since_out_of_service()) + " of " +
+         std::to_string(s.negative_tests_required()) + " consecutive so far)";
+}
+
 void PrintLookBack(std::ostringstream& text, const v1::LookBack& lb) {
   std::map<std::string, std::string> lot_control;
   text << "Loads (" << lb.loads_size() << "):\n";

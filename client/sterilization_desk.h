@@ -52,6 +52,8 @@ std::string Lower(std::string s);
 std::string ReleaseWord(v1::ReleaseState state);
 // "load 3 (AUTOCLAVE1/42/2026-11-26)"
 std::string LoadName(const v1::Load& load);
+// Rule 7 as the server counts it, e.g. "2 more negative BI test cycles needed (1 of 3 so far)".
+std::string ReturnToServiceWords(const v1::Sterilizer& s);
 // The loads of a look-back and the treatments that used their packs (load lookback, bi record).
 void PrintLookBack(std::ostringstream& text, const v1::LookBack& lb);
 

@@ -28,8 +28,7 @@ void PrintSterilizerText(std::ostringstream& text, const v1::Sterilizer& s) {
   } else {
     text << "state       OUT OF SERVICE since " << FormatTime(s.out_of_service_time()) << ": "
          << s.out_of_service_reason() << "\n";
-    text << "return      " << s.negative_tests_since_out_of_service()
-         << " of 3 consecutive negative BI test cycles\n";
+    text << "return      " << ReturnToServiceWords(s) << "\n";
   }
   text << "last cycle  " << s.last_cycle_number() << "\n";
   if (s.type() == v1::STERILIZER_TYPE_PRE_VACUUM) {

@@ -3,6 +3,7 @@
 #include <memory>
 #include <sstream>
 
+#include "absl/time/time.h"
 #include "client/commands.h"
 #include "client/connection.h"
 #include "client/output.h"
@@ -61,6 +62,11 @@ std::string FormatTime(const google::protobuf::Timestamp& ts) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &local);
   return buf;
+}
+
+std::string Rfc3339Utc(const google::protobuf::Timestamp& ts) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(ts.seconds()),
+                          absl::UTCTimeZone());
 }
 
 void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {

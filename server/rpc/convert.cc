@@ -323,7 +323,8 @@ void ToProto(const BowieDickTest& test, std::string_view sterilizer, v1::BowieDi
   SetTimeIfSet(test.at, out->mutable_test_time());
 }
 
-void ToProto(const LookBack& look_back, absl::TimeZone zone, v1::LookBack* out) {
+void ToProto(const LookBack& look_back, const SterilizerView* sterilizer, absl::TimeZone zone,
+             v1::LookBack* out) {
   for (const Load& load : look_back.loads) ToProto(load, zone, out->add_loads());
   for (const LookBackEntry& e : look_back.entries) {
     v1::LookBackEntry* wire = out->add_entries();
@@ -335,8 +336,11 @@ void ToProto(const LookBack& look_back, absl::TimeZone zone, v1::LookBack* out) 
     wire->set_client_ref(e.treatment.client_ref);
     wire->set_clinician(e.treatment.clinician);
   }
-  // Out of service right now, so no Bowie-Dick verdict is needed to read it.
-  if (look_back.sterilizer.has_value()) ToProto(*look_back.sterilizer, out->mutable_sterilizer());
+  if (sterilizer != nullptr) {
+    SterilizerView view = *sterilizer;
+    view.bowie_dick_passed_today = look_back.bowie_dick_passed_today;
+    ToProto(view, out->mutable_sterilizer());
+  }
 }
 
 absl::StatusOr<int64_t> ParseTreatmentId(std::string_view field, std::string_view text) {

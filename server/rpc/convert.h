@@ -42,7 +42,10 @@ void ToProto(const ItemView& view, v1::ReusableItem* out);
 void ToProto(const SterilizerView& view, v1::Sterilizer* out);
 void ToProto(const Load& load, absl::TimeZone zone, v1::Load* out);
 void ToProto(const BowieDickTest& test, std::string_view sterilizer, v1::BowieDickTest* out);
-void ToProto(const LookBack& look_back, absl::TimeZone zone, v1::LookBack* out);
+// `sterilizer` is the view of look_back.sterilizer (nullptr when it has none); its Bowie-Dick
+// verdict is taken from the look-back, which holds it as of the answer.
+void ToProto(const LookBack& look_back, const SterilizerView* sterilizer, absl::TimeZone zone,
+             v1::LookBack* out);
 
 // Parses a treatment id sent as text; INVALID_ARGUMENT naming `field` when it is not a number.
 absl::StatusOr<int64_t> ParseTreatmentId(std::string_view field, std::string_view text);

@@ -22,6 +22,15 @@ grpc::Status Handle(spdlog::logger& log, const char* method,
   } else {
     std::optional<ErrorInfo> info = GetErrorInfo(status);
     const std::string reason = info ? info->reason : "";
+    // Core answered the refusal but could not write its evidence record, even after retries. Only
+    // the method and reason are logged: the metadata may name a client.
+    if (info) {
+      auto recorded = info->metadata.find("refusal_recorded");
+      if (recorded != info->metadata.end() && recorded->second == "false") {
+        log.warn("{} {}: refusal NOT recorded in the audit log (its evidence write failed)", method,
+                 reason);
+      }
+    }
     if (status.code() == absl::StatusCode::kInternal ||
         status.code() == absl::StatusCode::kDataLoss ||
         status.code() == absl::StatusCode::kUnknown) {

@@ -20,6 +20,21 @@ void SterilizationServiceImpl::WrittenItemToProto(const char* method, ReusableIt
   ToProto(*view, out);
 }
 
+void SterilizationServiceImpl::LookBackToProto(const char* method, const LookBack& look_back,
+                                               v1::LookBack* out) {
+  if (!look_back.sterilizer.has_value()) {
+    ToProto(look_back, nullptr, zone_, out);
+    return;
+  }
+  absl::StatusOr<SterilizerView> view = core_->SterilizerViewOf(*look_back.sterilizer);
+  if (!view.ok()) {
+    log_->warn("{}: look-back steriliser without its test-cycle counts (unreadable: {})", method,
+               std::string(view.status().message()));
+    view = SterilizerView{.sterilizer = *look_back.sterilizer};
+  }
+  ToProto(look_back, &*view, zone_, out);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Items
 
@@ -241,7 +256,7 @@ grpc::Status SterilizationServiceImpl::RecordBiologicalIndicator(
     ASSIGN_OR_RETURN(BiOutcome outcome, core_->RecordBiologicalIndicator(w, load_id, bi));
     ToProto(outcome.load, zone_, resp->mutable_load());
     if (outcome.look_back.has_value())
-      ToProto(*outcome.look_back, zone_, resp->mutable_look_back());
+      LookBackToProto("RecordBiologicalIndicator", *outcome.look_back, resp->mutable_look_back());
     return absl::OkStatus();
   });
 }
@@ -277,7 +292,7 @@ grpc::Status SterilizationServiceImpl::RecallLoad(grpc::ServerContext* ctx,
     ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
     ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
     ASSIGN_OR_RETURN(LookBack look_back, core_->RecallLoad(w, load_id, req->reason()));
-    ToProto(look_back, zone_, resp);
+    LookBackToProto("RecallLoad", look_back, resp);
     return absl::OkStatus();
   });
 }
@@ -288,7 +303,7 @@ grpc::Status SterilizationServiceImpl::GetLoadLookBack(grpc::ServerContext*,
   return Handle(*log_, "GetLoadLookBack", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
     ASSIGN_OR_RETURN(LookBack look_back, core_->GetLookBack(load_id));
-    ToProto(look_back, zone_, resp);
+    LookBackToProto("GetLoadLookBack", look_back, resp);
     return absl::OkStatus();
   });
 }

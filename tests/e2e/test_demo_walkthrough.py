@@ -37,7 +37,7 @@ WALKTHROUGH = [
     ("open '(01)09506000134352(21)CRT000301' --treatment 1", 3,
      STOP + "cartridge expired on 2026-01-31", []),
     ("dispose '(01)09506000134352(21)CRT000102' --container SHARPS-01", 0, "OK", ["SHARPS-01"]),
-    ("cartridge show '(01)09506000134352(21)CRT000102'", 0, STOP + "not usable",
+    ("cartridge show '(01)09506000134352(21)CRT000102'", 0, STOP + "cartridge already used at ",
      ["DISPOSED", "SHARPS-01", "history", "CARTRIDGE_RECEIVED", "CARTRIDGE_OPENED",
       "CARTRIDGE_DISPOSED"]),
     ("--json treatment start --room 4 --clinician nurse.kim --client-ref CLIENT-0042", 0,

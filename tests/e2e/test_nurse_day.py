@@ -333,6 +333,10 @@ class NurseDayTest(E2ETestCase):
         line = self.assertOneStopLine(self.cli("open", short_code("R4"), "--treatment", room5))
         self.assertIn("recalled", line)
         self.assertIn("FSCA-2026-200", line)
+        # `cartridge show` renders the server's open verdict: the same words as the refused open.
+        shown = self.assertOk(self.cli("cartridge", "show", short_code("R4")))
+        self.assertEqual(shown.lines[0], line, str(shown))
+        self.assertEqual(self.show("R4")["open_verdict"]["reason"], "LOT_RECALLED")
         for serial in ("R3", "R4"):
             c = self.show(serial)
             self.assertEqual(c["state"], "CARTRIDGE_STATE_RECEIVED", c)
@@ -472,6 +476,7 @@ class NurseDayTest(E2ETestCase):
         self.receive(unit_code("H1", "LOT-2024A", EXP), actor="stock.lee")
         fresh = self.assertOk(self.cli("cartridge", "show", short_code("H1")))
         self.assertTrue(fresh.lines[0].startswith("OK"), str(fresh))
+        self.assertIs(self.show("H1")["open_verdict"]["allowed"], True)
         self.assertIn("in stock", fresh.out)
 
         treatment = self.start_treatment(6)
@@ -504,6 +509,11 @@ class NurseDayTest(E2ETestCase):
         self.assertEqual(c["received_by"], "stock.lee")
         acts = [a for a in self.actions(c) if a.startswith("CARTRIDGE_")]
         self.assertEqual(acts, ["CARTRIDGE_RECEIVED", "CARTRIDGE_OPENED", "CARTRIDGE_DISPOSED"])
+        # The same words `open` refuses with, from the server's verdict (last: a refused open
+        # adds to the history).
+        again = self.assertOneStopLine(self.cli("open", short_code("H1"), "--treatment", treatment))
+        self.assertEqual(text.lines[0], again, str(text))
+        self.assertIn("cartridge already used", again)
         by_action = {e["action"]: e for e in c["history"]}
         self.assertEqual(by_action["CARTRIDGE_RECEIVED"]["actor"], "stock.lee")
         self.assertEqual(by_action["CARTRIDGE_OPENED"]["actor"], "nurse.kim")

@@ -284,6 +284,9 @@ class ReprocessingDayTest(E2ETestCase):
             if n < 3:
                 self.assertNotIn("in_service", s)
                 self.assertEqual(s.get("negative_tests_since_out_of_service"), n)
+                self.assertEqual(s.get("negative_tests_to_return"), 3 - n)
+                shown = self.assertOk(self.cli("sterilizer", "show", STERILIZER))
+                self.assertIn(f"{3 - n} more negative BI test cycle(s) needed ({n} of 3", shown.out)
         self.assertIs(self.sterilizer().get("in_service"), True)
         shown = self.assertOk(self.cli("sterilizer", "show", STERILIZER))
         self.assertIn("state       in service", shown.out)

@@ -360,6 +360,32 @@ TEST_F(SterilizationRpcTest, APositiveBiTakesTheSterilizerOutUntilThreeValidNega
   EXPECT_EQ(s.negative_tests_to_return(), 0);
 }
 
+TEST_F(SterilizationRpcTest, ThePositiveBiLookBackCarriesTheSterilizersVerdictsFromCore) {
+  ASSERT_RPC_OK(CreateSterilizer("PV-1", v1::STERILIZER_TYPE_PRE_VACUUM));
+  ASSERT_RPC_OK(BowieDick("PV-1", v1::INDICATOR_RESULT_PASS));
+  ASSERT_RPC_OK(CreateItem("HP-1"));
+  ASSERT_RPC_OK(Pack("HP-1"));
+  v1::Load load;
+  ASSERT_RPC_OK(CreateLoad("PV-1", 1, {"HP-1"}, &load, false, /*bi_required=*/true));
+
+  v1::RecordBiologicalIndicatorResponse positive;
+  ASSERT_RPC_OK(Bi(load.id(), v1::BI_RESULT_POSITIVE, v1::BI_RESULT_POSITIVE, &positive));
+  const v1::Sterilizer& answered = positive.look_back().sterilizer();
+  EXPECT_EQ(answered.name(), "PV-1");
+  EXPECT_FALSE(answered.in_service());
+  EXPECT_TRUE(answered.bowie_dick_passed_today());
+  EXPECT_EQ(answered.negative_tests_required(), 3);
+  EXPECT_EQ(answered.negative_tests_to_return(), 3);
+
+  v1::GetLoadLookBackRequest req;
+  req.set_load_id(load.id());
+  v1::LookBack read;
+  ASSERT_RPC_OK(sterilization_->GetLoadLookBack(Context().get(), req, &read));
+  EXPECT_TRUE(read.sterilizer().bowie_dick_passed_today());
+  EXPECT_EQ(read.sterilizer().negative_tests_required(), 3);
+  EXPECT_EQ(read.sterilizer().negative_tests_to_return(), 3);
+}
+
 TEST_F(SterilizationRpcTest, RecallingAUsedLoadListsTheTreatmentsThatUsedItsItems) {
   const v1::Load load = MustReleaseLoadOf({"HP-1"});
   const std::string t = MustStartTreatment("Room 7");
