@@ -36,15 +36,24 @@ void AddBowieDickCommands(CLI::App& app, const Globals& g, Action& action) {
       v1::BowieDickTest test;
       grpc::Status st = d.Call(&Stub::RecordBowieDickTest, req, &test);
       if (!st.ok()) return d.Fail(st, Kind::kWrite);
+      // What the test means for today's loads is the server's answer (rule 8), read back here.
+      v1::GetSterilizerRequest sreq;
+      sreq.set_name(test.sterilizer());
+      v1::Sterilizer s;
+      const bool known = d.Call(&Stub::GetSterilizer, sreq, &s).ok();
+      const std::string day = FormatDate(test.day());
       if (test.result() != v1::INDICATOR_RESULT_PASS) {
-        return d.out().DoneButStop("STOP — Bowie-Dick test FAILED on " + test.sterilizer() + " (" +
-                                       FormatDate(test.day()) +
-                                       "): no load may run on it until a test passes\n",
-                                   "bowie_dick_test", test);
+        std::string text = "STOP — Bowie-Dick test FAILED on " + test.sterilizer() + " (" + day + ")";
+        if (known && !s.bowie_dick_passed_today()) {
+          text += ": no load may run on it until a test passes";
+        } else if (known) {
+          text += ": recorded; the server does not hold this steriliser's loads for it";
+        }
+        return d.out().DoneButStop(text + "\n", "bowie_dick_test", test);
       }
-      return d.out().Success("OK — Bowie-Dick test passed on " + test.sterilizer() + " for " +
-                                 FormatDate(test.day()) + ": loads may run today",
-                             "bowie_dick_test", test);
+      std::string text = "OK — Bowie-Dick test passed on " + test.sterilizer() + " for " + day;
+      if (known && s.bowie_dick_passed_today()) text += ": loads may run today";
+      return d.out().Success(text, "bowie_dick_test", test);
     };
   });
 }

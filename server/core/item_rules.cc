@@ -137,7 +137,12 @@ absl::StatusOr<ReusableItem> SterilizationService::UseItem(const WriteContext& c
   if (treatment_id <= 0) {
     return InvalidField("treatment_id", "must be a positive treatment number");
   }
+  // The label is part of the request: a retry must present the same pack.
   std::string fingerprint = StrCat(serial, "|", treatment_id);
+  if (scan.is_label) {
+    StrAppend(&fingerprint, "|label=", scan.label_lot, "|",
+              scan.label_load_day ? absl::FormatCivilTime(*scan.label_load_day) : "");
+  }
   return RunIdempotentWrite<ReusableItem>(
       *store_, *clock_, *sha256_, commits_, ctx, "UseItem", fingerprint,
       [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {

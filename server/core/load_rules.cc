@@ -65,7 +65,8 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
           return Refused(
               "STERILIZER_OUT_OF_SERVICE",
               StrCat("steriliser ", s.name, " is out of service: ", s.out_of_service_reason,
-                     "; only BI test cycles may run until three are negative"),
+                     "; only BI test cycles may run until ", kNegativeTestsToReturn,
+                     " in a row are negative"),
               Merge(sterilizer_facts,
                     std::map<std::string, std::string>{{"reason", s.out_of_service_reason},
                                                        {"since", Rfc3339(s.out_of_service_at)}}));
@@ -123,6 +124,14 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
                 Merge(ItemFacts(item), std::map<std::string, std::string>{
                                            {"cycles", StrCat(item.cycles)},
                                            {"ifu_max_cycles", StrCat(item.ifu_max_cycles)}}));
+          }
+          if (item.maintenance_due.has_value() && today > *item.maintenance_due) {
+            const std::string due = absl::FormatCivilTime(*item.maintenance_due);
+            return Refused(
+                "ITEM_MAINTENANCE_OVERDUE",
+                StrCat("item ", serial, "'s maintenance was due on ", due,
+                       ": service it before it is reprocessed"),
+                Merge(ItemFacts(item), std::map<std::string, std::string>{{"maintenance_due", due}}));
           }
           items.push_back(std::move(item));
         }

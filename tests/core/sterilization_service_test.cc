@@ -502,6 +502,24 @@ TEST_F(SterilizationServiceTest, ALabelFromAnEarlierLoadOfTheSameItemIsAStop) {
   EXPECT_EQ(current->state, ItemState::kInUse);
 }
 
+TEST_F(SterilizationServiceTest, AUseRetriedWithAnotherPackLabelIsNotAReplay) {
+  MustPrepareSterilizer();
+  MustCreateItem("HP-0001");
+  const Load first = MustLoadAndRelease(1, {"HP-0001"});
+  const std::string old_label = ItemLabel(StoredItem("HP-0001"), first, zone_);
+  const int64_t t = MustStartTreatment();
+  MustUse("HP-0001", t);
+  ASSERT_TRUE(cartridges().EndTreatment(Ctx(), t).ok());
+  const Load second = MustLoadAndRelease(2, {"HP-0001"});
+  const int64_t t2 = MustStartTreatment();
+  ASSERT_TRUE(service()
+                  .UseItem(Ctx("use-1", kNurse), ItemLabel(StoredItem("HP-0001"), second, zone_), t2)
+                  .ok());
+  // The same request id with the old pack's label is a different request, never "already done".
+  EXPECT_THAT(service().UseItem(Ctx("use-1", kNurse), old_label, t2),
+              IsRefused(absl::StatusCode::kInvalidArgument, "REQUEST_ID_REUSED"));
+}
+
 TEST_F(SterilizationServiceTest, ALabelNamingNoLoadOfTheItemIsAStop) {
   MustPrepareSterilizer();
   MustCreateItem("HP-0001");
@@ -551,14 +569,37 @@ TEST_F(SterilizationServiceTest, ShelfLifeRunsFromReleaseAndThenTheItemIsRefused
 
 TEST_F(SterilizationServiceTest, OverdueMaintenanceBlocksUseFromTheDayAfterItWasDue) {
   MustPrepareSterilizer();
-  MustCreateItem("HP-DUE-TODAY", 100, absl::CivilDay(2026, 11, 26));
-  MustCreateItem("HP-OVERDUE", 100, absl::CivilDay(2026, 11, 25));
-  MustLoadAndRelease(1, {"HP-DUE-TODAY", "HP-OVERDUE"});
+  MustCreateItem("HP-DUE-TODAY", 100, absl::CivilDay(2026, 11, 27));
+  MustCreateItem("HP-DUE-YESTERDAY", 100, absl::CivilDay(2026, 11, 26));
+  MustLoadAndRelease(1, {"HP-DUE-TODAY", "HP-DUE-YESTERDAY"});
+  clock_.Advance(absl::Hours(24));  // 2026-11-27
   const int64_t t = MustStartTreatment();
   MustUse("HP-DUE-TODAY", t);
-  absl::StatusOr<ReusableItem> used = service().UseItem(Ctx(), "HP-OVERDUE", t);
+  absl::StatusOr<ReusableItem> used = service().UseItem(Ctx(), "HP-DUE-YESTERDAY", t);
   EXPECT_THAT(used, IsRefusedWith("ITEM_MAINTENANCE_OVERDUE"));
-  EXPECT_EQ(MetaOf(used.status(), "maintenance_due"), "2026-11-25");
+  EXPECT_EQ(MetaOf(used.status(), "maintenance_due"), "2026-11-26");
+  EXPECT_EQ(StoredItem("HP-DUE-YESTERDAY").state, ItemState::kSterile);
+}
+
+TEST_F(SterilizationServiceTest, AnItemWithOverdueMaintenanceIsNotLoaded) {
+  MustPrepareSterilizer();
+  MustCreateItem("HP-OK", 100, absl::CivilDay(2026, 11, 26));
+  MustCreateItem("HP-OVERDUE", 100, absl::CivilDay(2026, 11, 25));
+  MustPack("HP-OK");
+  MustPack("HP-OVERDUE");
+  const size_t loads_before = EventCount("LOAD_CREATED");
+  absl::StatusOr<Load> load = service().CreateLoad(Ctx(), NewLoad{.sterilizer = "AC-1",
+                                                                  .cycle_number = 1,
+                                                                  .cycle_type = "134C-4MIN",
+                                                                  .item_serials = {"HP-OK",
+                                                                                   "HP-OVERDUE"}});
+  EXPECT_THAT(load, IsRefusedWith("ITEM_MAINTENANCE_OVERDUE"));
+  EXPECT_EQ(MetaOf(load.status(), "serial"), "HP-OVERDUE");
+  EXPECT_EQ(MetaOf(load.status(), "maintenance_due"), "2026-11-25");
+  EXPECT_EQ(EventCount("LOAD_CREATED"), loads_before);
+  EXPECT_EQ(StoredItem("HP-OK").state, ItemState::kPacked);
+  EXPECT_EQ(StoredItem("HP-OK").cycles, 0);
+  EXPECT_EQ(StoredItem("HP-OVERDUE").state, ItemState::kPacked);
 }
 
 TEST_F(SterilizationServiceTest, QuarantinedLoadQuarantinesItsSterileItems) {

@@ -129,6 +129,23 @@ class ReprocessingDayTest(E2ETestCase):
 
     # --- the day ----------------------------------------------------------------------------------
 
+    def test_bowie_dick_wording_is_the_servers_answer_for_today(self):
+        # Rule 8 is the server's: the CLI says what a test means for today's loads from the
+        # steriliser the server returns, for pre-vacuum and gravity alike.
+        self.ok("sterilizer", "add", "BD-PV", "--type", "pre-vacuum")
+        self.ok("sterilizer", "add", "BD-GR", "--type", "gravity")
+        failed = self.cli("bowie-dick", "record", "--sterilizer", "BD-PV", "--fail", actor=STAFF)
+        self.assertEqual(failed.rc, 3, str(failed))
+        self.assertIn("no load may run on it until a test passes", failed.out)
+        passed = self.assertOk(self.cli("bowie-dick", "record", "--sterilizer", "BD-PV", "--pass",
+                                        actor=STAFF))
+        self.assertIn("loads may run today", passed.out)
+        gravity = self.cli("bowie-dick", "record", "--sterilizer", "BD-GR", "--fail", actor=STAFF)
+        self.assertEqual(gravity.rc, 3, str(gravity))
+        self.assertNotIn("no load may run", gravity.out)
+        self.assertIn("does not hold this steriliser's loads", gravity.out)
+        self.assertIs(self.sterilizer("BD-GR").get("bowie_dick_passed_today"), True)
+
     def test_reprocessing_day(self):
         # Equipment.
         self.ok("sterilizer", "add", STERILIZER, "--type", "pre-vacuum")
