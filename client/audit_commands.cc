@@ -1,5 +1,5 @@
-// `steritrack audit verify|log|correct` (the tamper-evident audit trail, rule 9) and `steritrack events
-// watch` (the integrator event stream).
+// `steritrack audit verify|log|correct` (the tamper-evident audit trail, rule 9) and `steritrack
+// events watch` (the integrator event stream).
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
@@ -77,9 +77,9 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
         });
         if (!st.ok()) return out.Fail(st, Kind::kRead, g.server);
         if (resp.intact()) {
-          return out.Success("OK — audit trail intact: " + std::to_string(resp.entry_count()) +
-                                 " entries",
-                             "verification", resp);
+          return out.Success(
+              "OK — audit trail intact: " + std::to_string(resp.entry_count()) + " entries",
+              "verification", resp);
         }
         return out.DoneButStop("STOP — audit trail broken at entry " +
                                    std::to_string(resp.first_bad_sequence()) + ": " +
@@ -192,7 +192,8 @@ void AddEventsCommands(CLI::App& app, const Globals& g, Action& action) {
   cmd->add_option("--cursor", a->cursor,
                   "resume after this cursor (printed with each event); 'now' for new events only; "
                   "default: from the first event");
-  cmd->add_option("--limit", a->limit, "exit after this many events")->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--limit", a->limit, "exit after this many events")
+      ->check(CLI::Range(1, 1 << 30));
   cmd->add_option("--action", a->actions, "only this action (repeatable)");
   cmd->footer(
       "Examples:\n  steritrack events watch --cursor now\n"
@@ -228,9 +229,9 @@ void AddEventsCommands(CLI::App& app, const Globals& g, Action& action) {
       grpc::Status st = reader->Finish();
       if (a->limit > 0 && seen >= a->limit) return static_cast<int>(kExitOk);
       Output out(g.json, std::cout, std::cerr);
-      return out.Fail(st.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the stream ended")
-                              : st,
-                      Kind::kRead, g.server);
+      return out.Fail(
+          st.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the stream ended") : st,
+          Kind::kRead, g.server);
     };
   });
 }

@@ -43,7 +43,8 @@ void AddBowieDickCommands(CLI::App& app, const Globals& g, Action& action) {
       const bool known = d.Call(&Stub::GetSterilizer, sreq, &s).ok();
       const std::string day = FormatDate(test.day());
       if (test.result() != v1::INDICATOR_RESULT_PASS) {
-        std::string text = "STOP — Bowie-Dick test FAILED on " + test.sterilizer() + " (" + day + ")";
+        std::string text =
+            "STOP — Bowie-Dick test FAILED on " + test.sterilizer() + " (" + day + ")";
         if (known && !s.bowie_dick_passed_today()) {
           text += ": no load may run on it until a test passes";
         } else if (known) {

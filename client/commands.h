@@ -1,5 +1,5 @@
-// The CLI's command groups. Each Add*Commands registers its subcommands on `app`; when one is chosen
-// its callback stores the work in `action`, which main runs after parsing.
+// The CLI's command groups. Each Add*Commands registers its subcommands on `app`; when one is
+// chosen its callback stores the work in `action`, which main runs after parsing.
 #ifndef STERITRACK_CLIENT_COMMANDS_H_
 #define STERITRACK_CLIENT_COMMANDS_H_
 
@@ -47,7 +47,7 @@ void AddCompletionCommand(CLI::App& app, Action& action);
 std::string BashCompletion(const CLI::App& app);
 
 // Shared formatting for text output.
-std::string FormatDate(const v1::Date& date);                      // 2030-12-31
+std::string FormatDate(const v1::Date& date);                     // 2030-12-31
 std::string FormatTime(const google::protobuf::Timestamp& time);  // local 2026-11-26 10:42
 // The API's one time format, RFC 3339 UTC with Z: 2026-11-26T10:00:00Z (CSV, audit trail).
 std::string Rfc3339Utc(const google::protobuf::Timestamp& time);

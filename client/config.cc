@@ -1,10 +1,10 @@
 #include "client/config.h"
 
 #include <sys/stat.h>
+#include <toml++/toml.h>
 
 #include <cstdlib>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace steritrack::cli {
 namespace {

@@ -37,8 +37,7 @@ Connection::Connection(ConnectionOptions options,
                        std::unique_ptr<v1::TreatmentService::StubInterface> treatments)
     : options_(std::move(options)),
       inventory_(std::move(inventory)),
-      treatments_(std::move(treatments)) {
-}
+      treatments_(std::move(treatments)) {}
 
 grpc::Status Connection::Call(const std::function<grpc::Status(grpc::ClientContext*)>& call) {
   grpc::Status status;

@@ -1,8 +1,9 @@
 // Connection: the CLI's channel to steritrackd and the one place that makes calls.
 //
-// Every write carries a request id (generated unless the user gave one) and is retried with the same
-// id when the server could not be reached or timed out, so a retry never records anything twice.
-// Talks to the StubInterfaces, so tests can put a fake behind it. Not thread-safe; one per command.
+// Every write carries a request id (generated unless the user gave one) and is retried with the
+// same id when the server could not be reached or timed out, so a retry never records anything
+// twice. Talks to the StubInterfaces, so tests can put a fake behind it. Not thread-safe; one per
+// command.
 #ifndef STERITRACK_CLIENT_CONNECTION_H_
 #define STERITRACK_CLIENT_CONNECTION_H_
 
@@ -29,7 +30,8 @@ class Connection {
  public:
   explicit Connection(ConnectionOptions options);
   // For tests: use the given stubs instead of a channel.
-  Connection(ConnectionOptions options, std::unique_ptr<v1::InventoryService::StubInterface> inventory,
+  Connection(ConnectionOptions options,
+             std::unique_ptr<v1::InventoryService::StubInterface> inventory,
              std::unique_ptr<v1::TreatmentService::StubInterface> treatments);
 
   v1::InventoryService::StubInterface& inventory() { return *inventory_; }

@@ -12,23 +12,31 @@
 namespace steritrack::cli {
 namespace {
 
-
 std::string StateWords(const v1::Cartridge& c) {
   switch (c.state()) {
-    case v1::CARTRIDGE_STATE_RECEIVED: return "in stock";
-    case v1::CARTRIDGE_STATE_OPENED: return "OPENED (used)";
-    case v1::CARTRIDGE_STATE_DISPOSED: return "DISPOSED (used)";
-    case v1::CARTRIDGE_STATE_DISCARDED_UNUSED: return "DISCARDED_UNUSED (written off)";
-    default: return "unknown";
+    case v1::CARTRIDGE_STATE_RECEIVED:
+      return "in stock";
+    case v1::CARTRIDGE_STATE_OPENED:
+      return "OPENED (used)";
+    case v1::CARTRIDGE_STATE_DISPOSED:
+      return "DISPOSED (used)";
+    case v1::CARTRIDGE_STATE_DISCARDED_UNUSED:
+      return "DISCARDED_UNUSED (written off)";
+    default:
+      return "unknown";
   }
 }
 
 std::string LotStateName(const v1::Lot& lot) {
   switch (lot.state()) {
-    case v1::LOT_STATE_ACTIVE: return "active";
-    case v1::LOT_STATE_QUARANTINED: return "QUARANTINED";
-    case v1::LOT_STATE_RECALLED: return "RECALLED";
-    default: return "unknown";
+    case v1::LOT_STATE_ACTIVE:
+      return "active";
+    case v1::LOT_STATE_QUARANTINED:
+      return "QUARANTINED";
+    case v1::LOT_STATE_RECALLED:
+      return "RECALLED";
+    default:
+      return "unknown";
   }
 }
 
@@ -37,7 +45,8 @@ std::string LotStateName(const v1::Lot& lot) {
 std::string UsabilityLine(const v1::Cartridge& c) {
   if (!c.has_open_verdict()) {
     return "STOP — usability unknown (this server sends no verdict): ask the server with "
-           "steritrack open '" + c.barcode() + "'";
+           "steritrack open '" +
+           c.barcode() + "'";
   }
   const v1::Verdict& v = c.open_verdict();
   if (v.allowed()) return "OK — usable (in stock, in date, lot active)";
@@ -147,7 +156,8 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
         "discard", "Write off an unopened cartridge (damaged, expired) with a reason");
     cmd->add_option("BARCODE", a->barcode, "the cartridge's scan")->required();
     cmd->add_option("--reason", a->reason, "why it is written off")->required();
-    cmd->footer("Example:\n  steritrack discard '(01)09506000134352(21)CRT000106' --reason 'package torn'");
+    cmd->footer(
+        "Example:\n  steritrack discard '(01)09506000134352(21)CRT000106' --reason 'package torn'");
     cmd->callback([&g, &action, a] {
       action = [&g, a] {
         Output out(g.json, std::cout, std::cerr);
@@ -162,9 +172,9 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
           return conn.inventory().DiscardCartridge(ctx, req, &resp);
         });
         if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
-        return out.Success("OK — cartridge " + resp.serial() + " written off unused: " +
-                               resp.discard_reason(),
-                           "cartridge", resp);
+        return out.Success(
+            "OK — cartridge " + resp.serial() + " written off unused: " + resp.discard_reason(),
+            "cartridge", resp);
       };
     });
   }
@@ -182,7 +192,8 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->add_option("--lot", a->lot, "lot number")->required();
     cmd->add_option("--reason", a->reason, "the recall notice, e.g. FSCA reference")->required();
     cmd->footer(
-        "Example:\n  steritrack recall lot --gtin 09506000134352 --lot LOT-2024A --reason 'FSCA-1'");
+        "Example:\n  steritrack recall lot --gtin 09506000134352 --lot LOT-2024A --reason "
+        "'FSCA-1'");
     cmd->callback([&g, &action, a] {
       action = [&g, a] {
         Output out(g.json, std::cout, std::cerr);
@@ -194,9 +205,8 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
         req.set_reason(a->reason);
         req.set_request_id(session.NextRequestId());
         v1::RecallLotResponse resp;
-        grpc::Status st = session.Call([&](grpc::ClientContext* ctx) {
-          return conn.inventory().RecallLot(ctx, req, &resp);
-        });
+        grpc::Status st = session.Call(
+            [&](grpc::ClientContext* ctx) { return conn.inventory().RecallLot(ctx, req, &resp); });
         if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
         std::ostringstream text;
         text << "OK — lot " << resp.lot().lot() << " of " << resp.lot().gtin()
@@ -232,9 +242,8 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
         v1::GetCartridgeRequest req;
         req.set_barcode(NormalizeScan(*barcode, g.gs_standin));
         v1::Cartridge c;
-        grpc::Status st = session.Call([&](grpc::ClientContext* ctx) {
-          return conn.inventory().GetCartridge(ctx, req, &c);
-        });
+        grpc::Status st = session.Call(
+            [&](grpc::ClientContext* ctx) { return conn.inventory().GetCartridge(ctx, req, &c); });
         if (!st.ok()) return out.Fail(st, Kind::kRead, g.server);
         std::ostringstream text;
         text << UsabilityLine(c) << "\n";
@@ -258,8 +267,8 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
         }
         text << "history\n";
         for (const auto& e : c.history()) {
-          text << "  " << FormatTime(e.time()) << "  " << e.action() << "  " << e.detail()
-               << "  (" << e.actor() << ")\n";
+          text << "  " << FormatTime(e.time()) << "  " << e.action() << "  " << e.detail() << "  ("
+               << e.actor() << ")\n";
         }
         return out.SuccessText(text.str(), "cartridge", c);
       };

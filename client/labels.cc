@@ -35,7 +35,6 @@ std::string Num(double v) {
   return s == "-0" ? "0" : s;
 }
 
-
 // zint's GS1 input syntax: "[01]09506000134352[17]301231...". Square brackets are outside GS1
 // character set 82, so no value can be mistaken for the next AI (unlike the round-bracket form).
 bool ZintGs1Data(const LabelUnit& unit, std::string* data, std::string* error) {

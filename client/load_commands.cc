@@ -64,9 +64,9 @@ void PrintLoadText(std::ostringstream& text, const v1::Load& l) {
   if (l.has_biological_indicator()) {
     const auto& bi = l.biological_indicator();
     text << "BI          " << BiWord(bi.result()) << ", control " << BiWord(bi.control_result())
-         << (bi.valid() ? "" : " — INVALID: the control did not grow, repeat the test")
-         << " (" << bi.product() << " lot " << bi.lot() << ", read " << FormatTime(bi.read_time())
-         << " by " << bi.recorded_by() << ")\n";
+         << (bi.valid() ? "" : " — INVALID: the control did not grow, repeat the test") << " ("
+         << bi.product() << " lot " << bi.lot() << ", read " << FormatTime(bi.read_time()) << " by "
+         << bi.recorded_by() << ")\n";
   } else {
     text << "BI          "
          << (l.bi_required() ? "not read yet (the load waits for it)" : "not recorded") << "\n";

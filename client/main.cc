@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
       "($XDG_CONFIG_HOME/steritrack/config.toml or /etc/steritrack/config.toml).");
   app.require_subcommand(1);
   std::string config_flag;
-  app.add_option("--config", config_flag, "configuration file (TOML)")->envname("STERITRACK_CONFIG");
+  app.add_option("--config", config_flag, "configuration file (TOML)")
+      ->envname("STERITRACK_CONFIG");
   app.add_option("--server", globals.server, "steritrackd address HOST:PORT")
       ->envname("STERITRACK_SERVER")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)

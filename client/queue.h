@@ -27,8 +27,8 @@ namespace steritrack::cli {
 
 struct QueuedWrite {
   int64_t id = 0;
-  std::string method;       // "DisposeCartridge" or "EndTreatment"
-  std::string request;      // the serialised request message, request id included
+  std::string method;   // "DisposeCartridge" or "EndTreatment"
+  std::string request;  // the serialised request message, request id included
   std::string request_id;
   std::string description;  // plain words for the nurse, e.g. "dispose CRT000102 in SHARPS-01"
   int64_t queued_at = 0;    // unix seconds

@@ -77,10 +77,10 @@ class Room {
     }
     const std::string word = Lower(scan);
     if (word == "quit" || word == "exit" || word == "q") {
-      Answer(true, "OK", "OK — leaving room mode" +
-                             (treatment_id_.empty() ? std::string()
-                                                    : "; treatment " + treatment_id_ +
-                                                          " is still in progress"));
+      Answer(true, "OK",
+             "OK — leaving room mode" + (treatment_id_.empty() ? std::string()
+                                                               : "; treatment " + treatment_id_ +
+                                                                     " is still in progress"));
       return false;
     }
     if (word == "help" || word == "?") {
@@ -256,9 +256,9 @@ class Room {
       return;
     }
     Answer(r.refused.empty(), r.refused.empty() ? "OK" : "STOP",
-           std::string(r.refused.empty() ? "OK" : "STOP") + " — sync: " +
-               std::to_string(r.sent.size()) + " sent, " + std::to_string(r.refused.size()) +
-               " refused by the server");
+           std::string(r.refused.empty() ? "OK" : "STOP") +
+               " — sync: " + std::to_string(r.sent.size()) + " sent, " +
+               std::to_string(r.refused.size()) + " refused by the server");
   }
 
   void Help() {

@@ -36,7 +36,8 @@ void AddRoomCommand(CLI::App& app, const Globals& g, Action& action) {
                           .gs_standin = g.gs_standin,
                           .treatment_id = a->treatment,
                           .json = g.json};
-      if (options.room.empty()) return out.BadInput("--room", "is required (or set room in the config file)");
+      if (options.room.empty())
+        return out.BadInput("--room", "is required (or set room in the config file)");
       if (options.clinician.empty()) {
         return out.BadInput("--clinician", "is required (or set clinician in the config file)");
       }
@@ -87,12 +88,12 @@ void AddSyncCommand(CLI::App& app, const Globals& g, Action& action) {
           std::cout << "ERROR — " << r.queue_error << "; " << r.sent.size() << " sent, "
                     << r.refused.size() << " refused before it; what is still queued is unknown\n";
         } else if (!r.unreachable.ok()) {
-          std::cout << "ERROR — server " << g.server << " unreachable: "
-                    << r.unreachable.error_message() << "; " << r.still_pending
+          std::cout << "ERROR — server " << g.server
+                    << " unreachable: " << r.unreachable.error_message() << "; " << r.still_pending
                     << " write(s) still queued\n";
         } else {
-          std::cout << "sync: " << r.sent.size() << " sent, " << r.refused.size()
-                    << " refused, " << r.still_pending << " still queued\n";
+          std::cout << "sync: " << r.sent.size() << " sent, " << r.refused.size() << " refused, "
+                    << r.still_pending << " still queued\n";
         }
       }
       if (!r.refused.empty()) code = kExitStop;

@@ -1,8 +1,8 @@
 // What a scanner typed: normalising one line of scanner input and telling a barcode from a command.
 //
-// Keyboard-wedge scanners end lines with CR, LF or CRLF, may prefix an AIM symbology identifier, may
-// send a trailing GS, and some cannot send ASCII 29 at all and type a stand-in such as "^]" or "|".
-// Pure functions; thread-safe.
+// Keyboard-wedge scanners end lines with CR, LF or CRLF, may prefix an AIM symbology identifier,
+// may send a trailing GS, and some cannot send ASCII 29 at all and type a stand-in such as "^]" or
+// "|". Pure functions; thread-safe.
 #ifndef STERITRACK_CLIENT_SCAN_H_
 #define STERITRACK_CLIENT_SCAN_H_
 

@@ -1,8 +1,8 @@
 // Session: the CLI's operations on the server, shared by one-shot commands and room mode.
 //
-// Each write gets its own request id. Disposals and treatment ends that cannot reach the server go to
-// the OfflineQueue and are delivered, with their original request ids, at the next call that reaches
-// the server or on `steritrack sync`. Opening a cartridge never queues: it fails closed.
+// Each write gets its own request id. Disposals and treatment ends that cannot reach the server go
+// to the OfflineQueue and are delivered, with their original request ids, at the next call that
+// reaches the server or on `steritrack sync`. Opening a cartridge never queues: it fails closed.
 // Not thread-safe; one per process.
 #ifndef STERITRACK_CLIENT_SESSION_H_
 #define STERITRACK_CLIENT_SESSION_H_
@@ -59,7 +59,8 @@ class Session {
                          const std::string& client_ref, v1::Treatment* out);
   Outcome Receive(const std::vector<std::string>& barcodes, v1::ReceiveCartridgesResponse* out);
 
-  // Any other call: made through the connection, then queued writes are delivered if it got through.
+  // Any other call: made through the connection, then queued writes are delivered if it got
+  // through.
   grpc::Status Call(const std::function<grpc::Status(grpc::ClientContext*)>& call);
 
   // Delivers every pending queued write in order. Stops at the first unreachable answer.

@@ -11,7 +11,7 @@ packages=(
 )
 # What the test suite needs besides ("install-deps.sh test", as deploy/test.sh calls it).
 if [[ ${1:-} == test ]]; then
-  packages+=(libgtest-dev libgmock-dev libbenchmark-dev tmux python3 sqlite3)
+  packages+=(libgtest-dev libgmock-dev libbenchmark-dev tmux python3 sqlite3 clang-format)
   # Headless Chromium renders the HTML compliance report in tests/e2e/test_report.py.
   packages+=(chromium)
   # The integration example and its test (deploy/examples/python, tests/e2e/test_python_client.py);

@@ -7,8 +7,8 @@
 namespace steritrack {
 namespace {
 
-// The expired lot must be received while it was still in date (expired stock is refused at receipt),
-// so the demo replays that delivery at a time in the past.
+// The expired lot must be received while it was still in date (expired stock is refused at
+// receipt), so the demo replays that delivery at a time in the past.
 class FixedClock final : public Clock {
  public:
   explicit FixedClock(absl::Time t) : t_(t) {}
@@ -28,7 +28,8 @@ absl::Status LoadSterilizationDemo(Store& store, FixedClock& demo_clock, const S
   {
     // Only into a store without sterilisers, like the cartridge part only into one without lots.
     ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store.BeginRead());
-    ASSIGN_OR_RETURN(std::vector<Sterilizer> sterilizers, tx->sterilization().ListSterilizers(0, 1));
+    ASSIGN_OR_RETURN(std::vector<Sterilizer> sterilizers,
+                     tx->sterilization().ListSterilizers(0, 1));
     if (!sterilizers.empty()) return absl::OkStatus();
   }
   const absl::Time now = demo_clock.Now();
@@ -39,10 +40,10 @@ absl::Status LoadSterilizationDemo(Store& store, FixedClock& demo_clock, const S
   RETURN_IF_ERROR(
       sterilization.CreateSterilizer(demo, "AUTOCLAVE2", SterilizerType::kGravity).status());
   for (const char* serial : {"HP-0001", "HP-0002"}) {
-    RETURN_IF_ERROR(sterilization
-                        .CreateItem(demo, {.serial = serial, .type = "handpiece",
-                                           .ifu_max_cycles = 500})
-                        .status());
+    RETURN_IF_ERROR(
+        sterilization
+            .CreateItem(demo, {.serial = serial, .type = "handpiece", .ifu_max_cycles = 500})
+            .status());
   }
   RETURN_IF_ERROR(
       sterilization
@@ -67,8 +68,7 @@ absl::Status LoadSterilizationDemo(Store& store, FixedClock& demo_clock, const S
                       .status());
   RETURN_IF_ERROR(
       sterilization.RecordChemicalIndicator(demo, load.id, 5, IndicatorResult::kPass).status());
-  RETURN_IF_ERROR(
-      sterilization.ReleaseLoad(demo, load.id, "parameters and CI reviewed").status());
+  RETURN_IF_ERROR(sterilization.ReleaseLoad(demo, load.id, "parameters and CI reviewed").status());
   demo_clock.Set(now);
   return absl::OkStatus();
 }

@@ -1,5 +1,5 @@
-// steritrackd: wiring only. Flags, logger, storage, core, gRPC adapters, health and reflection; then
-// wait for SIGTERM/SIGINT, finish in-flight requests and exit 0.
+// steritrackd: wiring only. Flags, logger, storage, core, gRPC adapters, health and reflection;
+// then wait for SIGTERM/SIGINT, finish in-flight requests and exit 0.
 #include <signal.h>
 
 #include <cstdlib>
@@ -94,12 +94,16 @@ int main(int argc, char** argv) {
                                      .clinic_time_zone = zone,
                                      .commits = &commits,
                                      .unrecorded_refusals = &unrecorded_refusals});
-  steritrack::SterilizationService sterilization(
-      {.store = store->get(), .sha256 = sha256.get(), .clock = clock.get(), .clinic_time_zone = zone, .commits = &commits});
+  steritrack::SterilizationService sterilization({.store = store->get(),
+                                                  .sha256 = sha256.get(),
+                                                  .clock = clock.get(),
+                                                  .clinic_time_zone = zone,
+                                                  .commits = &commits});
   steritrack::AuditService audit(
       {.store = store->get(), .sha256 = sha256.get(), .clock = clock.get(), .commits = &commits});
   steritrack::ReportService reports(
-      {.store = store->get(), .sha256 = sha256.get(),
+      {.store = store->get(),
+       .sha256 = sha256.get(),
        .clock = clock.get(),
        .clinic_time_zone = zone,
        .disposal_limit = absl::Seconds(static_cast<int64_t>(disposal_limit_hours * 3600)),

@@ -1,8 +1,9 @@
 // GS1 element strings as barcode scanners send them.
 //
-// Accepts the raw form with an AIM symbology prefix (]d2, ]C1, ]Q3, ]e0) and ASCII 29 (GS) separators,
-// the bracketed human-readable form "(01)...(17)...", and GS1 Digital Link URIs. Validation is strict:
-// every rejection names the field and why. Pure functions; safe from any thread.
+// Accepts the raw form with an AIM symbology prefix (]d2, ]C1, ]Q3, ]e0) and ASCII 29 (GS)
+// separators, the bracketed human-readable form "(01)...(17)...", and GS1 Digital Link URIs.
+// Validation is strict: every rejection names the field and why. Pure functions; safe from any
+// thread.
 #ifndef STERITRACK_GS1_H_
 #define STERITRACK_GS1_H_
 
@@ -24,17 +25,17 @@ struct Gs1Element {
 };
 
 struct Gs1Data {
-  std::vector<Gs1Element> elements;  // in input order, duplicates (same value) removed
-  std::string gtin;                  // AI 01, empty if absent
-  std::string lot;                   // AI 10
-  std::string serial;                // AI 21
+  std::vector<Gs1Element> elements;        // in input order, duplicates (same value) removed
+  std::string gtin;                        // AI 01, empty if absent
+  std::string lot;                         // AI 10
+  std::string serial;                      // AI 21
   std::optional<absl::CivilDay> expiry;    // AI 17; day 00 resolved to the month's last day
   std::optional<absl::CivilDay> produced;  // AI 11; same resolution
 };
 
-// Parses one scan. `current_year` (e.g. 2026) anchors GS1's sliding century window for YYMMDD dates.
-// On rejection returns INVALID_ARGUMENT carrying ErrorInfo reason "BARCODE_INVALID" with metadata
-// "field" (the AI, e.g. "17", or "barcode" for the whole input) and "why" (plain words).
+// Parses one scan. `current_year` (e.g. 2026) anchors GS1's sliding century window for YYMMDD
+// dates. On rejection returns INVALID_ARGUMENT carrying ErrorInfo reason "BARCODE_INVALID" with
+// metadata "field" (the AI, e.g. "17", or "barcode" for the whole input) and "why" (plain words).
 absl::StatusOr<Gs1Data> ParseGs1(std::string_view input, int current_year);
 
 // Formats parsed data back to the bracketed form, elements in order: "(01)...(17)...(10)...".

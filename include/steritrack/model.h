@@ -1,7 +1,7 @@
 // Domain value types for the cartridge safety path: lots, cartridges, treatments, history events.
 //
-// Plain values, no behaviour beyond naming; the rules live in server/core. Copyable, not thread-safe
-// by themselves (as any value type).
+// Plain values, no behaviour beyond naming; the rules live in server/core. Copyable, not
+// thread-safe by themselves (as any value type).
 #ifndef STERITRACK_MODEL_H_
 #define STERITRACK_MODEL_H_
 
@@ -89,10 +89,10 @@ struct Event {
   int64_t seq = 0;
   absl::Time at;
   std::string actor;
-  std::string action;  // CARTRIDGE_RECEIVED, CARTRIDGE_OPENED, LOT_RECALLED, ...
-  int64_t lot_id = 0;        // 0: none
-  int64_t cartridge_id = 0;  // 0: none
-  int64_t treatment_id = 0;  // 0: none
+  std::string action;         // CARTRIDGE_RECEIVED, CARTRIDGE_OPENED, LOT_RECALLED, ...
+  int64_t lot_id = 0;         // 0: none
+  int64_t cartridge_id = 0;   // 0: none
+  int64_t treatment_id = 0;   // 0: none
   int64_t item_id = 0;        // 0: none
   int64_t load_id = 0;        // 0: none
   int64_t sterilizer_id = 0;  // 0: none
@@ -103,7 +103,8 @@ struct Event {
   std::string before;
   std::string after;
   int64_t corrects_seq = 0;  // 0: none; else the entry this one corrects
-  // The entry's links in the audit hash chain, set by core when appending (steritrack/audit_chain.h).
+  // The entry's links in the audit hash chain, set by core when appending
+  // (steritrack/audit_chain.h).
   std::string prev_hash;
   std::string hash;
 };

@@ -8,8 +8,8 @@
 #define STERITRACK_CONCAT_INNER_(a, b) a##b
 #define STERITRACK_CONCAT_(a, b) STERITRACK_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                         \
-  do {                                                \
+#define RETURN_IF_ERROR(expr)                             \
+  do {                                                    \
     if (absl::Status _st = (expr); !_st.ok()) return _st; \
   } while (false)
 

@@ -1,9 +1,9 @@
 // Domain value types for reusable equipment and its sterilisation (PRODUCT.md rules 5-8).
 //
-// Reusable items (handpieces, trays, instrument sets) go DIRTY -> PACKED -> IN_LOAD -> STERILE (load
-// released; the pack's shelf life runs from then) -> IN_USE (bound to a treatment) -> DIRTY. Side
-// states: QUARANTINED, OUT_OF_SERVICE, RETIRED. Loads record what a sterile-processing audit asks for.
-// Plain values; the rules live in server/core/sterilization_service.
+// Reusable items (handpieces, trays, instrument sets) go DIRTY -> PACKED -> IN_LOAD -> STERILE
+// (load released; the pack's shelf life runs from then) -> IN_USE (bound to a treatment) -> DIRTY.
+// Side states: QUARANTINED, OUT_OF_SERVICE, RETIRED. Loads record what a sterile-processing audit
+// asks for. Plain values; the rules live in server/core/sterilization_service.
 #ifndef STERITRACK_STERILIZATION_H_
 #define STERITRACK_STERILIZATION_H_
 
@@ -33,16 +33,16 @@ std::optional<ItemState> ItemStateFromName(std::string_view name);
 
 struct ReusableItem {
   int64_t id = 0;
-  std::string serial;  // as on the item, up to 20 characters (GS1 AI 21 character set)
-  std::string type;    // "handpiece", "tray", ...
+  std::string serial;          // as on the item, up to 20 characters (GS1 AI 21 character set)
+  std::string type;            // "handpiece", "tray", ...
   int32_t ifu_max_cycles = 0;  // from the instructions for use
   int32_t cycles = 0;          // reprocessing cycles so far (one per load)
   std::optional<absl::CivilDay> maintenance_due;
   ItemState state = ItemState::kDirty;
-  int64_t load_id = 0;                       // the last load it went through; 0: none yet
+  int64_t load_id = 0;                              // the last load it went through; 0: none yet
   absl::Time sterile_until = absl::InfinitePast();  // when STERILE: end of the pack's shelf life
-  int64_t treatment_id = 0;                  // when IN_USE
-  std::string state_reason;                  // why quarantined / out of service / retired
+  int64_t treatment_id = 0;                         // when IN_USE
+  std::string state_reason;                         // why quarantined / out of service / retired
   absl::Time created_at;
 };
 
@@ -110,13 +110,13 @@ struct Load {
   int64_t sterilizer_id = 0;
   std::string sterilizer_name;  // joined on read
   int64_t cycle_number = 0;
-  std::string cycle_type;  // e.g. "134C-4MIN", "121C-20MIN", "BI-TEST"
-  bool test_cycle = false;  // a BI test cycle without contents (return to service)
+  std::string cycle_type;    // e.g. "134C-4MIN", "121C-20MIN", "BI-TEST"
+  bool test_cycle = false;   // a BI test cycle without contents (return to service)
   bool bi_required = false;  // the clinic's policy holds this load for its BI
   int32_t shelf_life_days = 30;
   std::string operator_name;
   absl::Time created_at;
-  std::vector<int64_t> item_ids;      // contents
+  std::vector<int64_t> item_ids;          // contents
   std::vector<std::string> item_serials;  // joined on read
   std::optional<CycleParameters> parameters;
   std::vector<ChemicalIndicator> chemical_indicators;

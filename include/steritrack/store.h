@@ -3,9 +3,9 @@
 // aggregate (cartridges and treatments, sterilisation, audit log, report reads), reached through
 // one transaction object; the rules, and the audit hash chain, stay in core.
 //
-// Concurrency: a Store is shared by all request threads. Each transaction object is used by one thread
-// at a time. Write transactions are serialised by the store (one writer); a write transaction that is
-// destroyed without Commit() rolls back. Reads see a consistent snapshot.
+// Concurrency: a Store is shared by all request threads. Each transaction object is used by one
+// thread at a time. Write transactions are serialised by the store (one writer); a write
+// transaction that is destroyed without Commit() rolls back. Reads see a consistent snapshot.
 #ifndef STERITRACK_STORE_H_
 #define STERITRACK_STORE_H_
 
@@ -61,8 +61,8 @@ struct EventFilter {
 // The audit trail (rule 9): every event, filtered, oldest first.
 struct AuditEntryFilter {
   int64_t after_seq = 0;
-  std::string action;  // empty: any
-  std::string actor;   // empty: any
+  std::string action;              // empty: any
+  std::string actor;               // empty: any
   std::optional<absl::Time> from;  // inclusive
   std::optional<absl::Time> to;    // exclusive
   int limit = 100;
@@ -104,7 +104,8 @@ struct ItemUseFilter {
 class CartridgeReads {
  public:
   virtual ~CartridgeReads() = default;
-  virtual absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) = 0;
+  virtual absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin,
+                                                     std::string_view lot) = 0;
   virtual absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) = 0;
   virtual absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) = 0;
 
@@ -221,11 +222,15 @@ class ReportReads {
  public:
   virtual ~ReportReads() = default;
   // Treatments started in the period.
-  virtual absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(
-      absl::Time from, absl::Time to, int64_t after_id, int limit) = 0;
+  virtual absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
+                                                                              absl::Time to,
+                                                                              int64_t after_id,
+                                                                              int limit) = 0;
   // Cartridges opened (use.at) in the period, complete as FindCartridge.
-  virtual absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(
-      absl::Time from, absl::Time to, int64_t after_id, int limit) = 0;
+  virtual absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from,
+                                                                             absl::Time to,
+                                                                             int64_t after_id,
+                                                                             int limit) = 0;
   // Loads created in the period, complete as FindLoad.
   virtual absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
                                                                     int64_t after_id,

@@ -16,14 +16,11 @@ namespace strings_internal {
 
 inline void AppendOne(std::string& out, std::string_view s) { out.append(s); }
 template <typename T>
-  requires std::same_as<T, absl::string_view>
-void AppendOne(std::string& out, const T& s) {
-  out.append(s.data(), s.size());
-}
+requires std::same_as<T, absl::string_view>
+void AppendOne(std::string& out, const T& s) { out.append(s.data(), s.size()); }
 inline void AppendOne(std::string& out, char c) { out.push_back(c); }
 template <std::integral T>
-  requires(!std::same_as<T, char> && !std::same_as<T, bool>)
-void AppendOne(std::string& out, T v) {
+requires(!std::same_as<T, char> && !std::same_as<T, bool>) void AppendOne(std::string& out, T v) {
   out.append(std::to_string(v));
 }
 

@@ -88,8 +88,8 @@ absl::StatusOr<AuditChainCheck> Verify(AuditLogReads& log, const Sha256& sha256)
           return broken(expected - 1, StrCat("entry ", expected - 1, " was rewritten: entry ",
                                              expected, " no longer follows it"));
         }
-        return broken(expected, StrCat("entry ", expected, " does not follow entry ",
-                                       expected - 1, " (altered or moved)"));
+        return broken(expected, StrCat("entry ", expected, " does not follow entry ", expected - 1,
+                                       " (altered or moved)"));
       }
       if (own != e.hash) {
         return broken(expected, StrCat("entry ", expected,
@@ -103,18 +103,20 @@ absl::StatusOr<AuditChainCheck> Verify(AuditLogReads& log, const Sha256& sha256)
   }
   const int64_t last = expected - 1;
   if (head.issued > last) {
-    return broken(last + 1, StrCat("entry ", last + 1, " and later are missing: the trail was cut "
-                                   "off after entry ", last, " but entries up to ", head.issued,
-                                   " were issued"));
+    return broken(last + 1, StrCat("entry ", last + 1,
+                                   " and later are missing: the trail was cut "
+                                   "off after entry ",
+                                   last, " but entries up to ", head.issued, " were issued"));
   }
   if (head.issued < last) {
     return broken(head.issued + 1,
                   StrCat("entries after ", head.issued, " were not issued by the server"));
   }
   if (head.seq > last) {
-    return broken(last + 1, StrCat("entry ", last + 1, " and later are missing: the trail was cut "
-                                   "off after entry ", last, " but the chain head records entry ",
-                                   head.seq));
+    return broken(last + 1, StrCat("entry ", last + 1,
+                                   " and later are missing: the trail was cut "
+                                   "off after entry ",
+                                   last, " but the chain head records entry ", head.seq));
   }
   if (head.seq < last) {
     return broken(head.seq + 1,

@@ -38,8 +38,8 @@ absl::StatusOr<Event> AuditService::CorrectAuditEntry(const WriteContext& ctx, i
   return core_internal::RunIdempotentWrite<Event>(
       *store_, *clock_, *sha256_, commits_, ctx, "CorrectAuditEntry", fingerprint,
       [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Event> {
-        ASSIGN_OR_RETURN(std::vector<Event> found,
-                         tx.audit().ListAuditEntries(AuditEntryFilter{.after_seq = seq - 1, .limit = 1}));
+        ASSIGN_OR_RETURN(std::vector<Event> found, tx.audit().ListAuditEntries(AuditEntryFilter{
+                                                       .after_seq = seq - 1, .limit = 1}));
         if (found.empty() || found.front().seq != seq) {
           return MakeError(absl::StatusCode::kNotFound,
                            StrCat("audit entry ", seq, " does not exist"), "AUDIT_ENTRY_NOT_FOUND",
@@ -87,11 +87,11 @@ absl::StatusOr<Page<Event>> AuditService::ListEntries(const AuditQuery& query) {
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
   ASSIGN_OR_RETURN(std::vector<Event> events,
                    tx->audit().ListAuditEntries(AuditEntryFilter{.after_seq = after,
-                                                         .action = query.action,
-                                                         .actor = query.actor,
-                                                         .from = query.from,
-                                                         .to = query.to,
-                                                         .limit = limit + 1}));
+                                                                 .action = query.action,
+                                                                 .actor = query.actor,
+                                                                 .from = query.from,
+                                                                 .to = query.to,
+                                                                 .limit = limit + 1}));
   return core_internal::MakePage(std::move(events), limit, [](const Event& e) { return e.seq; });
 }
 
@@ -116,8 +116,8 @@ absl::StatusOr<EventBatch> AuditService::EventsAfter(int64_t after_seq,
                                                      const std::vector<std::string>& actions,
                                                      int limit) {
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::vector<Event> events,
-                   tx->audit().ListAuditEntries(AuditEntryFilter{.after_seq = after_seq, .limit = limit}));
+  ASSIGN_OR_RETURN(std::vector<Event> events, tx->audit().ListAuditEntries(AuditEntryFilter{
+                                                  .after_seq = after_seq, .limit = limit}));
   EventBatch batch;
   batch.scanned_to = events.empty() ? after_seq : events.back().seq;
   for (Event& e : events) {

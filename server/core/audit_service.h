@@ -18,16 +18,16 @@
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
 #include "steritrack/clock.h"
-#include "steritrack/sha256.h"
 #include "steritrack/model.h"
+#include "steritrack/sha256.h"
 #include "steritrack/store.h"
 
 namespace steritrack {
 
 struct AuditQuery {
   PageRequest page;
-  std::string action;  // empty: any
-  std::string actor;   // empty: any
+  std::string action;              // empty: any
+  std::string actor;               // empty: any
   std::optional<absl::Time> from;  // inclusive
   std::optional<absl::Time> to;    // exclusive
 };
@@ -40,7 +40,8 @@ struct EventBatch {
 
 struct AuditServiceOptions {
   Store* store = nullptr;  // REQUIRES: non-null, outlives the service
-  // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the service.
+  // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the
+  // service.
   const Sha256* sha256 = nullptr;
   // Server time of corrections; null: the system clock. When set, outlives the service.
   const Clock* clock = nullptr;

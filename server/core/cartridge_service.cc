@@ -6,12 +6,12 @@
 #include <set>
 #include <utility>
 
-#include "steritrack/strings.h"
-#include "steritrack/gs1.h"
 #include "server/core/result_codec.h"
 #include "server/core/write_helper.h"
 #include "steritrack/error.h"
+#include "steritrack/gs1.h"
 #include "steritrack/status_macros.h"
+#include "steritrack/strings.h"
 
 namespace steritrack {
 namespace {
@@ -32,9 +32,10 @@ absl::StatusOr<Gs1Data> ParseUnitBarcode(std::string_view field, std::string_vie
                                          int current_year) {
   if (barcode.empty()) return InvalidField(field, "is required", "BARCODE_INVALID");
   if (barcode.size() > kMaxBarcodeLength) {
-    return InvalidField(field, StrCat("is ", barcode.size(), " characters, at most ",
-                                            kMaxBarcodeLength, " allowed"),
-                        "BARCODE_INVALID");
+    return InvalidField(
+        field,
+        StrCat("is ", barcode.size(), " characters, at most ", kMaxBarcodeLength, " allowed"),
+        "BARCODE_INVALID");
   }
   absl::StatusOr<Gs1Data> data = ParseGs1(barcode, current_year);
   if (!data.ok()) {
@@ -60,8 +61,8 @@ absl::StatusOr<Gs1Data> ParseUnitBarcode(std::string_view field, std::string_vie
   if (data->serial.empty()) {
     return MakeError(absl::StatusCode::kInvalidArgument,
                      StrCat(field,
-                                  ": has no serial number (21): a lot-only code does not identify "
-                                  "one cartridge"),
+                            ": has no serial number (21): a lot-only code does not identify "
+                            "one cartridge"),
                      "SERIAL_REQUIRED",
                      {{"field", std::string(field)},
                       {"why", "a cartridge unit needs a serial number (AI 21)"},
@@ -125,8 +126,8 @@ absl::Status CartridgeService::CheckOpenable(const Cartridge& c, absl::Time now)
         facts = {{"when", Rfc3339(c.use->at)},
                  {"room", c.use->room},
                  {"treatment", TreatmentIdText(c.use->treatment_id)}};
-        where = StrCat(" at ", LocalTime(c.use->at), " in room ", c.use->room,
-                             " (treatment ", c.use->treatment_id, ")");
+        where = StrCat(" at ", LocalTime(c.use->at), " in room ", c.use->room, " (treatment ",
+                       c.use->treatment_id, ")");
       }
       if (c.state == CartridgeState::kOpened) {
         return MakeError(absl::StatusCode::kFailedPrecondition,
@@ -146,25 +147,25 @@ absl::Status CartridgeService::CheckOpenable(const Cartridge& c, absl::Time now)
       if (c.discard.has_value()) {
         facts = {{"reason", c.discard->reason}, {"when", Rfc3339(c.discard->at)}};
       }
-      return MakeError(absl::StatusCode::kFailedPrecondition,
-                       StrCat("cartridge was written off",
-                                    c.discard ? StrCat(": ", c.discard->reason) : ""),
-                       "CARTRIDGE_DISCARDED", with(std::move(facts)));
+      return MakeError(
+          absl::StatusCode::kFailedPrecondition,
+          StrCat("cartridge was written off", c.discard ? StrCat(": ", c.discard->reason) : ""),
+          "CARTRIDGE_DISCARDED", with(std::move(facts)));
     }
     case CartridgeState::kReceived:
       break;
   }
   if (c.lot.state == LotState::kRecalled) {
-    return MakeError(absl::StatusCode::kFailedPrecondition,
-                     StrCat("lot ", c.lot.lot, " is recalled: ", c.lot.state_reason),
-                     "LOT_RECALLED",
-                     with({{"reason", c.lot.state_reason}, {"when", Rfc3339(c.lot.state_changed_at)}}));
+    return MakeError(
+        absl::StatusCode::kFailedPrecondition,
+        StrCat("lot ", c.lot.lot, " is recalled: ", c.lot.state_reason), "LOT_RECALLED",
+        with({{"reason", c.lot.state_reason}, {"when", Rfc3339(c.lot.state_changed_at)}}));
   }
   if (c.lot.state == LotState::kQuarantined) {
-    return MakeError(absl::StatusCode::kFailedPrecondition,
-                     StrCat("lot ", c.lot.lot, " is quarantined: ", c.lot.state_reason),
-                     "LOT_QUARANTINED",
-                     with({{"reason", c.lot.state_reason}, {"when", Rfc3339(c.lot.state_changed_at)}}));
+    return MakeError(
+        absl::StatusCode::kFailedPrecondition,
+        StrCat("lot ", c.lot.lot, " is quarantined: ", c.lot.state_reason), "LOT_QUARANTINED",
+        with({{"reason", c.lot.state_reason}, {"when", Rfc3339(c.lot.state_changed_at)}}));
   }
   if (IsExpired(c.lot, now)) {
     return MakeError(absl::StatusCode::kFailedPrecondition,
@@ -182,7 +183,7 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
   if (barcodes.empty()) return InvalidField("barcodes", "at least one barcode is required");
   if (barcodes.size() > kMaxBarcodesPerReceive) {
     return InvalidField("barcodes", StrCat(barcodes.size(), " barcodes, at most ",
-                                                 kMaxBarcodesPerReceive, " per request"));
+                                           kMaxBarcodesPerReceive, " per request"));
   }
   const int year = absl::ToCivilYear(clock_->Now(), zone_).year();
   std::vector<Gs1Data> units;
@@ -195,7 +196,8 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
     if (unit.lot.empty()) {
       return MakeError(absl::StatusCode::kInvalidArgument,
                        StrCat(field, ": has no lot number (10), needed to receive a unit"),
-                       "LOT_REQUIRED", {{"field", field}, {"why", "a lot number (AI 10) is required"}});
+                       "LOT_REQUIRED",
+                       {{"field", field}, {"why", "a lot number (AI 10) is required"}});
     }
     if (!unit.expiry.has_value()) {
       return MakeError(absl::StatusCode::kInvalidArgument,
@@ -207,16 +209,20 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
     if (!inserted) {
       return MakeError(absl::StatusCode::kInvalidArgument,
                        StrCat(field, ": the same unit as barcodes[", it->second, "]"),
-                       "DUPLICATE_BARCODE", {{"field", field}, {"why", "duplicate unit in request"}});
+                       "DUPLICATE_BARCODE",
+                       {{"field", field}, {"why", "duplicate unit in request"}});
     }
     auto [lot_it, lot_new] = seen_lots.emplace(std::make_pair(unit.gtin, unit.lot), *unit.expiry);
     if (!lot_new && lot_it->second != *unit.expiry) {
       return MakeError(absl::StatusCode::kFailedPrecondition,
-                       StrCat(field, ": lot ", unit.lot, " scanned with expiry ",
-                                    Iso(*unit.expiry), " and ", Iso(lot_it->second)),
+                       StrCat(field, ": lot ", unit.lot, " scanned with expiry ", Iso(*unit.expiry),
+                              " and ", Iso(lot_it->second)),
                        "EXPIRY_CONFLICT",
-                       {{"field", field}, {"gtin", unit.gtin}, {"lot", unit.lot},
-                        {"expiry", Iso(lot_it->second)}, {"scanned_expiry", Iso(*unit.expiry)}});
+                       {{"field", field},
+                        {"gtin", unit.gtin},
+                        {"lot", unit.lot},
+                        {"expiry", Iso(lot_it->second)},
+                        {"scanned_expiry", Iso(*unit.expiry)}});
     }
     units.push_back(std::move(unit));
   }
@@ -236,22 +242,25 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
           auto key = std::make_pair(unit.gtin, unit.lot);
           auto lot_it = lots.find(key);
           if (lot_it == lots.end()) {
-            ASSIGN_OR_RETURN(std::optional<Lot> known, tx.cartridges().FindLot(unit.gtin, unit.lot));
+            ASSIGN_OR_RETURN(std::optional<Lot> known,
+                             tx.cartridges().FindLot(unit.gtin, unit.lot));
             Lot lot;
             if (known.has_value()) {
               lot = *std::move(known);
               if (lot.expiry != *unit.expiry) {
-                return MakeError(
-                    absl::StatusCode::kFailedPrecondition,
-                    StrCat(field, ": lot ", unit.lot, " is known with expiry ",
-                                 Iso(lot.expiry), ", this scan says ", Iso(*unit.expiry)),
-                    "EXPIRY_CONFLICT",
-                    {{"field", field}, {"gtin", unit.gtin}, {"lot", unit.lot},
-                     {"expiry", Iso(lot.expiry)}, {"scanned_expiry", Iso(*unit.expiry)}});
+                return MakeError(absl::StatusCode::kFailedPrecondition,
+                                 StrCat(field, ": lot ", unit.lot, " is known with expiry ",
+                                        Iso(lot.expiry), ", this scan says ", Iso(*unit.expiry)),
+                                 "EXPIRY_CONFLICT",
+                                 {{"field", field},
+                                  {"gtin", unit.gtin},
+                                  {"lot", unit.lot},
+                                  {"expiry", Iso(lot.expiry)},
+                                  {"scanned_expiry", Iso(*unit.expiry)}});
               }
             } else {
-              lot = Lot{.gtin = unit.gtin, .lot = unit.lot, .expiry = *unit.expiry,
-                        .created_at = now};
+              lot = Lot{
+                  .gtin = unit.gtin, .lot = unit.lot, .expiry = *unit.expiry, .created_at = now};
             }
             lot_it = lots.emplace(key, std::move(lot)).first;
           }
@@ -264,45 +273,57 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
             facts["when"] = Rfc3339(lot.state_changed_at);
             return MakeError(absl::StatusCode::kFailedPrecondition,
                              StrCat(field, ": lot ", unit.lot, " is ",
-                                          recalled ? "recalled" : "quarantined", ": ",
-                                          lot.state_reason),
+                                    recalled ? "recalled" : "quarantined", ": ", lot.state_reason),
                              recalled ? "LOT_RECALLED" : "LOT_QUARANTINED", std::move(facts));
           }
           if (IsExpired(lot, now)) {
             facts["expiry"] = Iso(lot.expiry);
             return MakeError(absl::StatusCode::kFailedPrecondition,
                              StrCat(field, ": cartridge expired on ", Iso(lot.expiry),
-                                          "; expired stock is not received"),
+                                    "; expired stock is not received"),
                              "CARTRIDGE_EXPIRED", std::move(facts));
           }
-          ASSIGN_OR_RETURN(std::optional<Cartridge> existing, tx.cartridges().FindCartridge(unit.gtin, unit.serial));
+          ASSIGN_OR_RETURN(std::optional<Cartridge> existing,
+                           tx.cartridges().FindCartridge(unit.gtin, unit.serial));
           if (existing.has_value()) {
             facts["state"] = std::string(CartridgeStateName(existing->state));
             return MakeError(absl::StatusCode::kAlreadyExists,
-                             StrCat(field, ": unit ", unit.serial,
-                                          " is already known (state ",
-                                          CartridgeStateName(existing->state), ")"),
+                             StrCat(field, ": unit ", unit.serial, " is already known (state ",
+                                    CartridgeStateName(existing->state), ")"),
                              "CARTRIDGE_ALREADY_IN_STOCK", std::move(facts));
           }
           if (lot.id == 0) {
             ASSIGN_OR_RETURN(lot.id, tx.cartridges().InsertLot(lot));
-            RETURN_IF_ERROR(tx.AppendEvent(Event{
-                .at = now, .actor = ctx.actor, .action = "LOT_CREATED", .lot_id = lot.id,
-                .detail = StrCat("lot ", lot.lot, " of ", lot.gtin, ", expiry ", Iso(lot.expiry)),
-                .request_id = ctx.request_id,
-            .before = "",
-            .after = StrCat("state=ACTIVE expiry=", Iso(lot.expiry))}).status());
+            RETURN_IF_ERROR(
+                tx.AppendEvent(Event{.at = now,
+                                     .actor = ctx.actor,
+                                     .action = "LOT_CREATED",
+                                     .lot_id = lot.id,
+                                     .detail = StrCat("lot ", lot.lot, " of ", lot.gtin,
+                                                      ", expiry ", Iso(lot.expiry)),
+                                     .request_id = ctx.request_id,
+                                     .before = "",
+                                     .after = StrCat("state=ACTIVE expiry=", Iso(lot.expiry))})
+                    .status());
           }
-          Cartridge c{.gtin = unit.gtin, .serial = unit.serial, .lot = lot,
-                      .state = CartridgeState::kReceived, .received_at = now,
+          Cartridge c{.gtin = unit.gtin,
+                      .serial = unit.serial,
+                      .lot = lot,
+                      .state = CartridgeState::kReceived,
+                      .received_at = now,
                       .received_by = ctx.actor};
           ASSIGN_OR_RETURN(c.id, tx.cartridges().InsertCartridge(c));
-          RETURN_IF_ERROR(tx.AppendEvent(Event{
-              .at = now, .actor = ctx.actor, .action = "CARTRIDGE_RECEIVED", .lot_id = lot.id,
-              .cartridge_id = c.id, .detail = StrCat("received into stock, lot ", lot.lot),
-              .request_id = ctx.request_id,
-            .before = "",
-            .after = "state=RECEIVED"}).status());
+          RETURN_IF_ERROR(
+              tx.AppendEvent(Event{.at = now,
+                                   .actor = ctx.actor,
+                                   .action = "CARTRIDGE_RECEIVED",
+                                   .lot_id = lot.id,
+                                   .cartridge_id = c.id,
+                                   .detail = StrCat("received into stock, lot ", lot.lot),
+                                   .request_id = ctx.request_id,
+                                   .before = "",
+                                   .after = "state=RECEIVED"})
+                  .status());
           Derive(c, now);
           received.push_back(std::move(c));
         }
@@ -315,12 +336,13 @@ absl::StatusOr<CartridgeDetail> CartridgeService::GetCartridge(std::string_view 
   ASSIGN_OR_RETURN(Gs1Data unit,
                    ParseUnitBarcode("barcode", barcode, absl::ToCivilYear(now, zone_).year()));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx->cartridges().FindCartridge(unit.gtin, unit.serial));
+  ASSIGN_OR_RETURN(std::optional<Cartridge> c,
+                   tx->cartridges().FindCartridge(unit.gtin, unit.serial));
   if (!c.has_value()) {
-    return MakeError(absl::StatusCode::kNotFound,
-                     StrCat("cartridge ", unit.serial, " of ", unit.gtin,
-                                  " is not in the clinic's stock"),
-                     "CARTRIDGE_NOT_IN_STOCK", {{"gtin", unit.gtin}, {"serial", unit.serial}});
+    return MakeError(
+        absl::StatusCode::kNotFound,
+        StrCat("cartridge ", unit.serial, " of ", unit.gtin, " is not in the clinic's stock"),
+        "CARTRIDGE_NOT_IN_STOCK", {{"gtin", unit.gtin}, {"serial", unit.serial}});
   }
   CartridgeDetail detail;
   ASSIGN_OR_RETURN(std::vector<Event> unit_events, AllEvents(*tx, {.cartridge_id = c->id}));
@@ -344,8 +366,10 @@ absl::StatusOr<Page<Cartridge>> CartridgeService::ListCartridges(const Cartridge
     return InvalidField(query.gtin.empty() ? "gtin" : "lot", "gtin and lot filter together");
   }
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  CartridgeFilter filter{.state = query.state, .treatment_id = query.treatment_id,
-                         .after_id = after, .limit = limit + 1};
+  CartridgeFilter filter{.state = query.state,
+                         .treatment_id = query.treatment_id,
+                         .after_id = after,
+                         .limit = limit + 1};
   if (!query.gtin.empty()) {
     ASSIGN_OR_RETURN(std::optional<Lot> lot, tx->cartridges().FindLot(query.gtin, query.lot));
     if (!lot.has_value()) return Page<Cartridge>{};
@@ -367,32 +391,38 @@ absl::StatusOr<Cartridge> CartridgeService::Discard(const WriteContext& ctx,
   return RunWrite<Cartridge>(
       ctx, "DiscardCartridge", fingerprint,
       [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Cartridge> {
-        ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx.cartridges().FindCartridge(unit.gtin, unit.serial));
+        ASSIGN_OR_RETURN(std::optional<Cartridge> c,
+                         tx.cartridges().FindCartridge(unit.gtin, unit.serial));
         if (!c.has_value()) {
           return MakeError(absl::StatusCode::kNotFound,
                            StrCat("cartridge ", unit.serial, " is not in the clinic's stock"),
-                           "CARTRIDGE_NOT_IN_STOCK", {{"gtin", unit.gtin}, {"serial", unit.serial}});
+                           "CARTRIDGE_NOT_IN_STOCK",
+                           {{"gtin", unit.gtin}, {"serial", unit.serial}});
         }
         if (c->state != CartridgeState::kReceived) {
           absl::Status refused = CheckOpenable(*c, now);
           if (c->state == CartridgeState::kOpened) {
             // An opened unit goes to the sharps container: a disposal, not a write-off.
-            return MakeError(absl::StatusCode::kFailedPrecondition,
-                             StrCat(refused.message(),
-                                          "; an opened cartridge is disposed, not discarded"),
-                             "CARTRIDGE_ALREADY_USED", GetErrorInfo(refused)->metadata);
+            return MakeError(
+                absl::StatusCode::kFailedPrecondition,
+                StrCat(refused.message(), "; an opened cartridge is disposed, not discarded"),
+                "CARTRIDGE_ALREADY_USED", GetErrorInfo(refused)->metadata);
           }
           return refused;
         }
         c->state = CartridgeState::kDiscarded;
         c->discard = steritrack::Discard{.reason = std::string(reason), .at = now, .by = ctx.actor};
         RETURN_IF_ERROR(tx.cartridges().RecordDiscard(c->id, *c->discard));
-        RETURN_IF_ERROR(tx.AppendEvent(Event{
-            .at = now, .actor = ctx.actor, .action = "CARTRIDGE_DISCARDED", .lot_id = c->lot.id,
-            .cartridge_id = c->id, .detail = StrCat("written off unused: ", reason),
-            .request_id = ctx.request_id,
-            .before = "state=RECEIVED",
-            .after = "state=DISCARDED_UNUSED"}).status());
+        RETURN_IF_ERROR(tx.AppendEvent(Event{.at = now,
+                                             .actor = ctx.actor,
+                                             .action = "CARTRIDGE_DISCARDED",
+                                             .lot_id = c->lot.id,
+                                             .cartridge_id = c->id,
+                                             .detail = StrCat("written off unused: ", reason),
+                                             .request_id = ctx.request_id,
+                                             .before = "state=RECEIVED",
+                                             .after = "state=DISCARDED_UNUSED"})
+                            .status());
         Derive(*c, now);
         return *std::move(c);
       });
@@ -420,8 +450,9 @@ absl::StatusOr<Page<Lot>> CartridgeService::ListLots(const LotQuery& query) {
   ASSIGN_OR_RETURN(int limit, PageSize(query.page));
   ASSIGN_OR_RETURN(int64_t after, PageAfter(query.page));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::vector<Lot> items,
-                   tx->cartridges().ListLots({.state = query.state, .after_id = after, .limit = limit + 1}));
+  ASSIGN_OR_RETURN(
+      std::vector<Lot> items,
+      tx->cartridges().ListLots({.state = query.state, .after_id = after, .limit = limit + 1}));
   const absl::Time now = clock_->Now();
   for (Lot& l : items) Derive(l, now);
   return MakePage(std::move(items), limit, [](const Lot& l) { return l.id; });
@@ -441,8 +472,8 @@ absl::StatusOr<RecallResult> CartridgeService::RecallLot(const WriteContext& ctx
         ASSIGN_OR_RETURN(std::optional<Lot> found, tx.cartridges().FindLot(gtin, lot));
         if (!found.has_value()) {
           return MakeError(absl::StatusCode::kNotFound,
-                           StrCat("lot ", lot, " of ", gtin, " is not known"),
-                           "LOT_NOT_FOUND", {{"gtin", std::string(gtin)}, {"lot", std::string(lot)}});
+                           StrCat("lot ", lot, " of ", gtin, " is not known"), "LOT_NOT_FOUND",
+                           {{"gtin", std::string(gtin)}, {"lot", std::string(lot)}});
         }
         if (found->state == LotState::kRecalled) {
           return MakeError(absl::StatusCode::kFailedPrecondition,
@@ -453,12 +484,17 @@ absl::StatusOr<RecallResult> CartridgeService::RecallLot(const WriteContext& ctx
                             {"gtin", found->gtin},
                             {"lot", found->lot}});
         }
-        RETURN_IF_ERROR(tx.cartridges().UpdateLotState(found->id, LotState::kRecalled, reason, now, ctx.actor));
-        RETURN_IF_ERROR(tx.AppendEvent(Event{
-            .at = now, .actor = ctx.actor, .action = "LOT_RECALLED", .lot_id = found->id,
-            .detail = StrCat("recalled: ", reason), .request_id = ctx.request_id,
-            .before = StrCat("state=", LotStateName(found->state)),
-            .after = "state=RECALLED"}).status());
+        RETURN_IF_ERROR(
+            tx.cartridges().UpdateLotState(found->id, LotState::kRecalled, reason, now, ctx.actor));
+        RETURN_IF_ERROR(tx.AppendEvent(Event{.at = now,
+                                             .actor = ctx.actor,
+                                             .action = "LOT_RECALLED",
+                                             .lot_id = found->id,
+                                             .detail = StrCat("recalled: ", reason),
+                                             .request_id = ctx.request_id,
+                                             .before = StrCat("state=", LotStateName(found->state)),
+                                             .after = "state=RECALLED"})
+                            .status());
         found->state = LotState::kRecalled;
         found->state_reason = std::string(reason);
         found->state_changed_at = now;
@@ -469,7 +505,8 @@ absl::StatusOr<RecallResult> CartridgeService::RecallLot(const WriteContext& ctx
         int64_t after = 0;
         while (true) {
           ASSIGN_OR_RETURN(std::vector<Cartridge> batch,
-                           tx.cartridges().ListCartridges({.lot_id = found->id, .after_id = after, .limit = 500}));
+                           tx.cartridges().ListCartridges(
+                               {.lot_id = found->id, .after_id = after, .limit = 500}));
           if (batch.empty()) break;
           after = batch.back().id;
           for (Cartridge& c : batch) {
@@ -497,17 +534,23 @@ absl::StatusOr<Treatment> CartridgeService::StartTreatment(const WriteContext& c
   return RunWrite<Treatment>(
       ctx, "StartTreatment", fingerprint,
       [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Treatment> {
-        Treatment t{.room = std::string(room), .clinician = std::string(clinician),
-                    .client_ref = std::string(client_ref), .started_at = now,
+        Treatment t{.room = std::string(room),
+                    .clinician = std::string(clinician),
+                    .client_ref = std::string(client_ref),
+                    .started_at = now,
                     .started_by = ctx.actor};
         ASSIGN_OR_RETURN(t.id, tx.cartridges().InsertTreatment(t));
         // The client reference stays in the treatment record, not in event text.
-        RETURN_IF_ERROR(tx.AppendEvent(Event{
-            .at = now, .actor = ctx.actor, .action = "TREATMENT_STARTED", .treatment_id = t.id,
-            .detail = StrCat("room ", room, ", clinician ", clinician),
-            .request_id = ctx.request_id,
-            .before = "",
-            .after = StrCat("state=STARTED room=", room)}).status());
+        RETURN_IF_ERROR(
+            tx.AppendEvent(Event{.at = now,
+                                 .actor = ctx.actor,
+                                 .action = "TREATMENT_STARTED",
+                                 .treatment_id = t.id,
+                                 .detail = StrCat("room ", room, ", clinician ", clinician),
+                                 .request_id = ctx.request_id,
+                                 .before = "",
+                                 .after = StrCat("state=STARTED room=", room)})
+                .status());
         return t;
       });
 }
@@ -521,7 +564,8 @@ absl::StatusOr<TreatmentDetail> CartridgeService::GetTreatment(int64_t id) {
                      "TREATMENT_NOT_FOUND", {{"treatment", StrCat(id)}});
   }
   TreatmentDetail detail{.treatment = *std::move(t)};
-  ASSIGN_OR_RETURN(detail.cartridges, tx->cartridges().ListCartridges({.treatment_id = id, .limit = 1000}));
+  ASSIGN_OR_RETURN(detail.cartridges,
+                   tx->cartridges().ListCartridges({.treatment_id = id, .limit = 1000}));
   const absl::Time now = clock_->Now();
   for (Cartridge& c : detail.cartridges) Derive(c, now);
   return detail;
@@ -532,9 +576,10 @@ absl::StatusOr<Page<Treatment>> CartridgeService::ListTreatments(const Treatment
   ASSIGN_OR_RETURN(int64_t after, PageAfter(query.page));
   RETURN_IF_ERROR(CheckText("room", query.room, kMaxNameLength, /*required=*/false));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::vector<Treatment> items,
-                   tx->cartridges().ListTreatments({.ended = query.ended, .room = query.room,
-                                       .after_id = after, .limit = limit + 1}));
+  ASSIGN_OR_RETURN(
+      std::vector<Treatment> items,
+      tx->cartridges().ListTreatments(
+          {.ended = query.ended, .room = query.room, .after_id = after, .limit = limit + 1}));
   return MakePage(std::move(items), limit, [](const Treatment& t) { return t.id; });
 }
 
@@ -546,14 +591,12 @@ absl::StatusOr<TreatmentDetail> CartridgeService::EndTreatment(const WriteContex
       [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<TreatmentDetail> {
         ASSIGN_OR_RETURN(std::optional<Treatment> t, tx.cartridges().FindTreatment(id));
         if (!t.has_value()) {
-          return MakeError(absl::StatusCode::kNotFound,
-                           StrCat("treatment ", id, " does not exist"), "TREATMENT_NOT_FOUND",
-                           {{"treatment", StrCat(id)}});
+          return MakeError(absl::StatusCode::kNotFound, StrCat("treatment ", id, " does not exist"),
+                           "TREATMENT_NOT_FOUND", {{"treatment", StrCat(id)}});
         }
         if (t->ended_at.has_value()) {
           return MakeError(absl::StatusCode::kFailedPrecondition,
-                           StrCat("treatment ", id, " already ended at ",
-                                        LocalTime(*t->ended_at)),
+                           StrCat("treatment ", id, " already ended at ", LocalTime(*t->ended_at)),
                            "TREATMENT_ENDED",
                            {{"treatment", StrCat(id)}, {"when", Rfc3339(*t->ended_at)}});
         }
@@ -561,7 +604,8 @@ absl::StatusOr<TreatmentDetail> CartridgeService::EndTreatment(const WriteContex
         t->ended_at = now;
         t->ended_by = ctx.actor;
         TreatmentDetail detail{.treatment = *std::move(t)};
-        ASSIGN_OR_RETURN(detail.cartridges, tx.cartridges().ListCartridges({.treatment_id = id, .limit = 1000}));
+        ASSIGN_OR_RETURN(detail.cartridges,
+                         tx.cartridges().ListCartridges({.treatment_id = id, .limit = 1000}));
         size_t undisposed = 0;
         for (Cartridge& c : detail.cartridges) {
           Derive(c, now);
@@ -570,30 +614,39 @@ absl::StatusOr<TreatmentDetail> CartridgeService::EndTreatment(const WriteContex
         // Reusable items come back from the room dirty (rule 5): they must be reprocessed.
         while (true) {
           ASSIGN_OR_RETURN(std::vector<ReusableItem> in_use,
-                           tx.sterilization().ListItems({.state = ItemState::kInUse, .treatment_id = id,
-                                         .limit = 500}));
+                           tx.sterilization().ListItems(
+                               {.state = ItemState::kInUse, .treatment_id = id, .limit = 500}));
           if (in_use.empty()) break;
           for (ReusableItem& item : in_use) {
             item.state = ItemState::kDirty;
             item.treatment_id = 0;
             RETURN_IF_ERROR(tx.sterilization().UpdateItem(item));
-            RETURN_IF_ERROR(tx.AppendEvent(Event{
-                .at = now, .actor = ctx.actor, .action = "ITEM_RETURNED_DIRTY",
-                .treatment_id = id, .item_id = item.id, .load_id = item.load_id,
-                .detail = StrCat("item ", item.serial, " back from treatment ", id,
-                                 ": to be reprocessed"),
-                .request_id = ctx.request_id,
-            .before = "state=IN_USE",
-            .after = "state=DIRTY"}).status());
+            RETURN_IF_ERROR(
+                tx.AppendEvent(Event{.at = now,
+                                     .actor = ctx.actor,
+                                     .action = "ITEM_RETURNED_DIRTY",
+                                     .treatment_id = id,
+                                     .item_id = item.id,
+                                     .load_id = item.load_id,
+                                     .detail = StrCat("item ", item.serial, " back from treatment ",
+                                                      id, ": to be reprocessed"),
+                                     .request_id = ctx.request_id,
+                                     .before = "state=IN_USE",
+                                     .after = "state=DIRTY"})
+                    .status());
           }
         }
-        RETURN_IF_ERROR(tx.AppendEvent(Event{
-            .at = now, .actor = ctx.actor, .action = "TREATMENT_ENDED", .treatment_id = id,
-            .detail = StrCat(detail.cartridges.size(), " cartridge(s) used, ", undisposed,
-                                   " not yet disposed"),
-            .request_id = ctx.request_id,
-            .before = "state=STARTED",
-            .after = "state=ENDED"}).status());
+        RETURN_IF_ERROR(
+            tx.AppendEvent(Event{.at = now,
+                                 .actor = ctx.actor,
+                                 .action = "TREATMENT_ENDED",
+                                 .treatment_id = id,
+                                 .detail = StrCat(detail.cartridges.size(), " cartridge(s) used, ",
+                                                  undisposed, " not yet disposed"),
+                                 .request_id = ctx.request_id,
+                                 .before = "state=STARTED",
+                                 .after = "state=ENDED"})
+                .status());
         return detail;
       });
 }
@@ -619,45 +672,57 @@ absl::StatusOr<Cartridge> CartridgeService::Open(const WriteContext& ctx, std::s
           return MakeError(absl::StatusCode::kFailedPrecondition,
                            StrCat("treatment ", treatment_id, " has ended; start a new one"),
                            "TREATMENT_ENDED",
-                           {{"treatment", StrCat(treatment_id)},
-                            {"when", Rfc3339(*t->ended_at)}});
+                           {{"treatment", StrCat(treatment_id)}, {"when", Rfc3339(*t->ended_at)}});
         }
-        ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx.cartridges().FindCartridge(unit.gtin, unit.serial));
+        ASSIGN_OR_RETURN(std::optional<Cartridge> c,
+                         tx.cartridges().FindCartridge(unit.gtin, unit.serial));
         if (!c.has_value()) {
-          return MakeError(absl::StatusCode::kNotFound,
-                           StrCat("cartridge ", unit.serial, " of ", unit.gtin,
-                                        " is not in the clinic's stock"),
-                           "CARTRIDGE_NOT_IN_STOCK", {{"gtin", unit.gtin}, {"serial", unit.serial}});
+          return MakeError(
+              absl::StatusCode::kNotFound,
+              StrCat("cartridge ", unit.serial, " of ", unit.gtin, " is not in the clinic's stock"),
+              "CARTRIDGE_NOT_IN_STOCK", {{"gtin", unit.gtin}, {"serial", unit.serial}});
         }
         RETURN_IF_ERROR(CheckOpenable(*c, now));
         // A scan whose lot or expiry disagrees with the stock record is not the unit we received.
         if (!unit.lot.empty() && unit.lot != c->lot.lot) {
           return MakeError(absl::StatusCode::kFailedPrecondition,
                            StrCat("barcode says lot ", unit.lot, " but unit ", unit.serial,
-                                        " was received as lot ", c->lot.lot),
+                                  " was received as lot ", c->lot.lot),
                            "LOT_MISMATCH",
-                           {{"gtin", unit.gtin}, {"serial", unit.serial}, {"lot", c->lot.lot},
+                           {{"gtin", unit.gtin},
+                            {"serial", unit.serial},
+                            {"lot", c->lot.lot},
                             {"scanned_lot", unit.lot}});
         }
         if (unit.expiry.has_value() && *unit.expiry != c->lot.expiry) {
           return MakeError(absl::StatusCode::kFailedPrecondition,
                            StrCat("barcode says expiry ", Iso(*unit.expiry), " but lot ",
-                                        c->lot.lot, " expires ", Iso(c->lot.expiry)),
+                                  c->lot.lot, " expires ", Iso(c->lot.expiry)),
                            "EXPIRY_CONFLICT",
-                           {{"gtin", unit.gtin}, {"serial", unit.serial}, {"lot", c->lot.lot},
-                            {"expiry", Iso(c->lot.expiry)}, {"scanned_expiry", Iso(*unit.expiry)}});
+                           {{"gtin", unit.gtin},
+                            {"serial", unit.serial},
+                            {"lot", c->lot.lot},
+                            {"expiry", Iso(c->lot.expiry)},
+                            {"scanned_expiry", Iso(*unit.expiry)}});
         }
         c->state = CartridgeState::kOpened;
-        c->use = CartridgeUse{.treatment_id = treatment_id, .room = t->room, .at = now,
-                              .by = ctx.actor};
+        c->use =
+            CartridgeUse{.treatment_id = treatment_id, .room = t->room, .at = now, .by = ctx.actor};
         RETURN_IF_ERROR(tx.cartridges().RecordUse(c->id, *c->use));
-        RETURN_IF_ERROR(tx.AppendEvent(Event{
-            .at = now, .actor = ctx.actor, .action = "CARTRIDGE_OPENED", .lot_id = c->lot.id,
-            .cartridge_id = c->id, .treatment_id = treatment_id,
-            .detail = StrCat("opened for treatment ", treatment_id, " in room ", t->room),
-            .request_id = ctx.request_id,
-            .before = "state=RECEIVED",
-            .after = StrCat("state=OPENED treatment=", treatment_id, " room=", t->room)}).status());
+        RETURN_IF_ERROR(
+            tx
+                .AppendEvent(Event{
+                    .at = now,
+                    .actor = ctx.actor,
+                    .action = "CARTRIDGE_OPENED",
+                    .lot_id = c->lot.id,
+                    .cartridge_id = c->id,
+                    .treatment_id = treatment_id,
+                    .detail = StrCat("opened for treatment ", treatment_id, " in room ", t->room),
+                    .request_id = ctx.request_id,
+                    .before = "state=RECEIVED",
+                    .after = StrCat("state=OPENED treatment=", treatment_id, " room=", t->room)})
+                .status());
         Derive(*c, now);
         return *std::move(c);
       });
@@ -706,13 +771,13 @@ absl::Status CartridgeService::RecordRefusal(const WriteContext& ctx, std::strin
     core_internal::AuditedTransaction audited(*store_tx, *sha256_);
     core_internal::AuditedTransaction* tx = &audited;
     const absl::Time now = clock_->Now();
-    Event event{.at = now,
-                .actor = ctx.actor,
-                .action = "CARTRIDGE_OPEN_REFUSED",
-                .treatment_id = treatment_id,
-                .detail = StrCat(reason, ": ", refusal.message(), " (unit ", serial, " of ", gtin,
-                                 ")"),
-                .after = StrCat("reason=", reason)};
+    Event event{
+        .at = now,
+        .actor = ctx.actor,
+        .action = "CARTRIDGE_OPEN_REFUSED",
+        .treatment_id = treatment_id,
+        .detail = StrCat(reason, ": ", refusal.message(), " (unit ", serial, " of ", gtin, ")"),
+        .after = StrCat("reason=", reason)};
     ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx->cartridges().FindCartridge(gtin, serial));
     if (c.has_value()) {
       event.cartridge_id = c->id;
@@ -750,12 +815,13 @@ absl::StatusOr<Cartridge> CartridgeService::Dispose(const WriteContext& ctx,
   return RunWrite<Cartridge>(
       ctx, "DisposeCartridge", fingerprint,
       [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Cartridge> {
-        ASSIGN_OR_RETURN(std::optional<Cartridge> c, tx.cartridges().FindCartridge(unit.gtin, unit.serial));
+        ASSIGN_OR_RETURN(std::optional<Cartridge> c,
+                         tx.cartridges().FindCartridge(unit.gtin, unit.serial));
         if (!c.has_value()) {
-          return MakeError(absl::StatusCode::kNotFound,
-                           StrCat("cartridge ", unit.serial, " of ", unit.gtin,
-                                        " is not in the clinic's stock"),
-                           "CARTRIDGE_NOT_IN_STOCK", {{"gtin", unit.gtin}, {"serial", unit.serial}});
+          return MakeError(
+              absl::StatusCode::kNotFound,
+              StrCat("cartridge ", unit.serial, " of ", unit.gtin, " is not in the clinic's stock"),
+              "CARTRIDGE_NOT_IN_STOCK", {{"gtin", unit.gtin}, {"serial", unit.serial}});
         }
         if (c->state == CartridgeState::kReceived) {
           return MakeError(absl::StatusCode::kFailedPrecondition,
@@ -765,16 +831,22 @@ absl::StatusOr<Cartridge> CartridgeService::Dispose(const WriteContext& ctx,
         }
         if (c->state != CartridgeState::kOpened) return CheckOpenable(*c, now);
         c->state = CartridgeState::kDisposed;
-        c->disposal = Disposal{.container_id = std::string(container_id), .at = now,
-                               .by = ctx.actor};
+        c->disposal =
+            Disposal{.container_id = std::string(container_id), .at = now, .by = ctx.actor};
         RETURN_IF_ERROR(tx.cartridges().RecordDisposal(c->id, *c->disposal));
-        RETURN_IF_ERROR(tx.AppendEvent(Event{
-            .at = now, .actor = ctx.actor, .action = "CARTRIDGE_DISPOSED", .lot_id = c->lot.id,
-            .cartridge_id = c->id, .treatment_id = c->use ? c->use->treatment_id : 0,
-            .detail = StrCat("disposed in sharps container ", container_id),
-            .request_id = ctx.request_id,
-            .before = StrCat("state=OPENED treatment=", c->use ? c->use->treatment_id : 0),
-            .after = StrCat("state=DISPOSED container=", container_id)}).status());
+        RETURN_IF_ERROR(
+            tx.AppendEvent(Event{.at = now,
+                                 .actor = ctx.actor,
+                                 .action = "CARTRIDGE_DISPOSED",
+                                 .lot_id = c->lot.id,
+                                 .cartridge_id = c->id,
+                                 .treatment_id = c->use ? c->use->treatment_id : 0,
+                                 .detail = StrCat("disposed in sharps container ", container_id),
+                                 .request_id = ctx.request_id,
+                                 .before = StrCat("state=OPENED treatment=",
+                                                  c->use ? c->use->treatment_id : 0),
+                                 .after = StrCat("state=DISPOSED container=", container_id)})
+                .status());
         Derive(*c, now);
         return *std::move(c);
       });

@@ -1,10 +1,10 @@
 // CartridgeService: the rules of the cartridge safety path (PRODUCT.md rules 1-4 and 10).
 //
-// Receives units into stock, opens a unit for a treatment only when it is safe, records disposal and
-// write-off, recalls lots, and makes every write idempotent under a client-chosen request id. Plain
-// C++ over the Store interface; time comes from the injected Clock. Thread-safe: any number of
-// threads may call any method; writes are serialised by the store's single writer, which is what makes
-// "two rooms, same unit, same instant: exactly one wins" hold.
+// Receives units into stock, opens a unit for a treatment only when it is safe, records disposal
+// and write-off, recalls lots, and makes every write idempotent under a client-chosen request id.
+// Plain C++ over the Store interface; time comes from the injected Clock. Thread-safe: any number
+// of threads may call any method; writes are serialised by the store's single writer, which is what
+// makes "two rooms, same unit, same instant: exactly one wins" hold.
 #ifndef STERITRACK_SERVER_CORE_CARTRIDGE_SERVICE_H_
 #define STERITRACK_SERVER_CORE_CARTRIDGE_SERVICE_H_
 
@@ -21,8 +21,8 @@
 #include "server/core/commit_notifier.h"
 #include "server/core/unrecorded_refusals.h"
 #include "steritrack/clock.h"
-#include "steritrack/sha256.h"
 #include "steritrack/model.h"
+#include "steritrack/sha256.h"
 #include "steritrack/store.h"
 
 namespace steritrack {
@@ -91,13 +91,15 @@ struct TreatmentQuery {
 };
 
 struct CartridgeServiceOptions {
-  Store* store = nullptr;        // REQUIRES: non-null, outlives the service
-  // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the service.
+  Store* store = nullptr;  // REQUIRES: non-null, outlives the service
+  // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the
+  // service.
   const Sha256* sha256 = nullptr;
   const Clock* clock = nullptr;  // REQUIRES: non-null, outlives the service
   // Expiry dates are calendar days in the clinic's time zone.
   absl::TimeZone clinic_time_zone = absl::UTCTimeZone();
-  // Told after every committed write (the event stream waits on it). Optional; outlives the service.
+  // Told after every committed write (the event stream waits on it). Optional; outlives the
+  // service.
   CommitNotifier* commits = nullptr;
   // Where a refused opening whose record could not be written is kept (shared with the report).
   // Optional, outlives the service; when null the service keeps its own (see
@@ -147,11 +149,12 @@ class CartridgeService {
 
  private:
   // Runs `body` in one write transaction. With a request id, a repeat of the same request returns
-  // the stored first answer without running `body`; a different request under the same id is refused.
+  // the stored first answer without running `body`; a different request under the same id is
+  // refused.
   template <typename T>
-  absl::StatusOr<T> RunWrite(const WriteContext& ctx, std::string_view operation,
-                             std::string_view fingerprint,
-                             absl::FunctionRef<absl::StatusOr<T>(core_internal::AuditedTransaction&, absl::Time)> body);
+  absl::StatusOr<T> RunWrite(
+      const WriteContext& ctx, std::string_view operation, std::string_view fingerprint,
+      absl::FunctionRef<absl::StatusOr<T>(core_internal::AuditedTransaction&, absl::Time)> body);
 
   bool IsExpired(const Lot& lot, absl::Time now) const;
   void Derive(Lot& lot, absl::Time now) const;

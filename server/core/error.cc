@@ -1,16 +1,16 @@
 #include "steritrack/error.h"
 
 #include <utility>
+#include <vector>
 
 #include "absl/strings/cord.h"
 #include "steritrack/strings.h"
-#include <vector>
 
 namespace steritrack {
 namespace {
 
-// The payload is internal to this process: reason, then key/value pairs, NUL-separated. The wire form
-// is google.rpc.ErrorInfo, built in server/rpc.
+// The payload is internal to this process: reason, then key/value pairs, NUL-separated. The wire
+// form is google.rpc.ErrorInfo, built in server/rpc.
 constexpr std::string_view kPayloadUrl = "type.steritrack.local/steritrack.ErrorInfo";
 
 }  // namespace

@@ -1,5 +1,5 @@
-// SterilizationService, loads (rules 6 and 8): create, record parameters and CIs, release, quarantine;
-// reads of loads.
+// SterilizationService, loads (rules 6 and 8): create, record parameters and CIs, release,
+// quarantine; reads of loads.
 #include <map>
 #include <optional>
 #include <string>
@@ -102,7 +102,8 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
         std::vector<ReusableItem> items;
         for (const std::string& serial : request.item_serials) {
           ASSIGN_OR_RETURN(ReusableItem item, MustFindItem(tx, serial));
-          ASSIGN_OR_RETURN(std::optional<int64_t> open_load, tx.sterilization().FindOpenLoadOfItem(item.id));
+          ASSIGN_OR_RETURN(std::optional<int64_t> open_load,
+                           tx.sterilization().FindOpenLoadOfItem(item.id));
           if (open_load.has_value()) {
             return Refused("ITEM_IN_OPEN_LOAD",
                            StrCat("item ", serial, " is already in load ", *open_load,
@@ -127,11 +128,11 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
           }
           if (item.maintenance_due.has_value() && today > *item.maintenance_due) {
             const std::string due = absl::FormatCivilTime(*item.maintenance_due);
-            return Refused(
-                "ITEM_MAINTENANCE_OVERDUE",
-                StrCat("item ", serial, "'s maintenance was due on ", due,
-                       ": service it before it is reprocessed"),
-                Merge(ItemFacts(item), std::map<std::string, std::string>{{"maintenance_due", due}}));
+            return Refused("ITEM_MAINTENANCE_OVERDUE",
+                           StrCat("item ", serial, "'s maintenance was due on ", due,
+                                  ": service it before it is reprocessed"),
+                           Merge(ItemFacts(item),
+                                 std::map<std::string, std::string>{{"maintenance_due", due}}));
           }
           items.push_back(std::move(item));
         }
@@ -166,12 +167,12 @@ absl::StatusOr<Load> SterilizationService::CreateLoad(const WriteContext& ctx,
           item.treatment_id = 0;
           item.state_reason.clear();
           RETURN_IF_ERROR(tx.sterilization().UpdateItem(item));
-          RETURN_IF_ERROR(Append(tx, ctx, now, "ITEM_LOADED",
-                                 {.item_id = item.id, .load_id = load.id, .sterilizer_id = s.id},
-                                 StrCat("item ", item.serial, " in ", LoadText(load), ", cycle ",
-                                        item.cycles, " of ", item.ifu_max_cycles),
-                                 Change{"", StrCat("state=IN_LOAD load=", load.id,
-                                                   " cycles=", item.cycles)}));
+          RETURN_IF_ERROR(
+              Append(tx, ctx, now, "ITEM_LOADED",
+                     {.item_id = item.id, .load_id = load.id, .sterilizer_id = s.id},
+                     StrCat("item ", item.serial, " in ", LoadText(load), ", cycle ", item.cycles,
+                            " of ", item.ifu_max_cycles),
+                     Change{"", StrCat("state=IN_LOAD load=", load.id, " cycles=", item.cycles)}));
         }
         return MustFindLoad(tx, load.id);
       });
@@ -191,18 +192,19 @@ absl::StatusOr<Page<Load>> SterilizationService::ListLoads(const PageRequest& pa
   if (!sterilizer.empty()) RETURN_IF_ERROR(CheckSterilizerName("sterilizer", sterilizer));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
   if (sterilizer.empty()) {
-    ASSIGN_OR_RETURN(
-        std::vector<Load> loads,
-        tx->sterilization().ListLoads({.release_state = state, .after_id = after, .limit = limit + 1}));
+    ASSIGN_OR_RETURN(std::vector<Load> loads,
+                     tx->sterilization().ListLoads(
+                         {.release_state = state, .after_id = after, .limit = limit + 1}));
     return MakePage(std::move(loads), limit, [](const Load& l) { return l.id; });
   }
   // One steriliser's loads come in cycle order, so the page key is the cycle number.
   ASSIGN_OR_RETURN(std::optional<Sterilizer> s, tx->sterilization().FindSterilizer(sterilizer));
   if (!s.has_value()) return Page<Load>{};
-  ASSIGN_OR_RETURN(std::vector<Load> loads, tx->sterilization().ListLoads({.sterilizer_id = s->id,
-                                                           .after_cycle_number = after,
-                                                           .release_state = state,
-                                                           .limit = limit + 1}));
+  ASSIGN_OR_RETURN(std::vector<Load> loads,
+                   tx->sterilization().ListLoads({.sterilizer_id = s->id,
+                                                  .after_cycle_number = after,
+                                                  .release_state = state,
+                                                  .limit = limit + 1}));
   return MakePage(std::move(loads), limit, [](const Load& l) { return l.cycle_number; });
 }
 
@@ -318,7 +320,6 @@ absl::StatusOr<Load> SterilizationService::RecordChemicalIndicator(const WriteCo
       });
 }
 
-
 absl::StatusOr<Load> SterilizationService::ReleaseLoad(const WriteContext& ctx, int64_t load_id,
                                                        std::string_view meaning) {
   RETURN_IF_ERROR(CheckLoadId(load_id));
@@ -341,27 +342,29 @@ absl::StatusOr<Load> SterilizationService::ReleaseLoad(const WriteContext& ctx, 
         }
         RETURN_IF_ERROR(CheckReleasable(load));
         const Signature signature{.by = ctx.actor, .at = now, .meaning = std::string(meaning)};
-        RETURN_IF_ERROR(tx.sterilization().SetLoadReleaseState(load.id, ReleaseState::kReleased, signature));
-        RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_RELEASED",
-                               {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
-                               StrCat(LoadText(load), " released: ", meaning),
-                               Change{StrCat("release=", ReleaseStateName(load.release_state)),
-                                      "release=RELEASED"}));
+        RETURN_IF_ERROR(
+            tx.sterilization().SetLoadReleaseState(load.id, ReleaseState::kReleased, signature));
+        RETURN_IF_ERROR(Append(
+            tx, ctx, now, "LOAD_RELEASED",
+            {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
+            StrCat(LoadText(load), " released: ", meaning),
+            Change{StrCat("release=", ReleaseStateName(load.release_state)), "release=RELEASED"}));
         const absl::Time sterile_until = now + absl::Hours(24) * load.shelf_life_days;
         for (int64_t item_id : load.item_ids) {
-          ASSIGN_OR_RETURN(std::optional<ReusableItem> item, tx.sterilization().FindItemById(item_id));
+          ASSIGN_OR_RETURN(std::optional<ReusableItem> item,
+                           tx.sterilization().FindItemById(item_id));
           if (!item.has_value() || item->load_id != load.id || item->state != ItemState::kInLoad) {
             continue;
           }
           item->state = ItemState::kSterile;
           item->sterile_until = sterile_until;
           RETURN_IF_ERROR(tx.sterilization().UpdateItem(*item));
-          RETURN_IF_ERROR(
-              Append(tx, ctx, now, "ITEM_STERILE",
-                     {.item_id = item->id, .load_id = load.id, .sterilizer_id = load.sterilizer_id},
-                     StrCat("item ", item->serial, " sterile until ", Rfc3339(sterile_until), " (",
-                            LoadText(load), ")"),
-                     Change{"state=IN_LOAD", StrCat("state=STERILE until=", Rfc3339(sterile_until))}));
+          RETURN_IF_ERROR(Append(
+              tx, ctx, now, "ITEM_STERILE",
+              {.item_id = item->id, .load_id = load.id, .sterilizer_id = load.sterilizer_id},
+              StrCat("item ", item->serial, " sterile until ", Rfc3339(sterile_until), " (",
+                     LoadText(load), ")"),
+              Change{"state=IN_LOAD", StrCat("state=STERILE until=", Rfc3339(sterile_until))}));
         }
         return MustFindLoad(tx, load.id);
       });
@@ -384,7 +387,8 @@ absl::StatusOr<Load> SterilizationService::QuarantineLoad(const WriteContext& ct
               LoadFacts(load));
         }
         const Signature signature{.by = ctx.actor, .at = now, .meaning = std::string(reason)};
-        RETURN_IF_ERROR(tx.sterilization().SetLoadReleaseState(load.id, ReleaseState::kQuarantined, signature));
+        RETURN_IF_ERROR(
+            tx.sterilization().SetLoadReleaseState(load.id, ReleaseState::kQuarantined, signature));
         RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_QUARANTINED",
                                {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
                                StrCat(LoadText(load), " quarantined (was ",

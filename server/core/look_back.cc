@@ -1,6 +1,6 @@
-// SterilizationService, rule 7: the BI reading (a positive one takes the steriliser out of service and
-// quarantines the loads since its last negative BI), load recall, and the look-back of the treatments
-// that used items from loads in doubt.
+// SterilizationService, rule 7: the BI reading (a positive one takes the steriliser out of service
+// and quarantines the loads since its last negative BI), load recall, and the look-back of the
+// treatments that used items from loads in doubt.
 #include <map>
 #include <optional>
 #include <string>
@@ -96,14 +96,14 @@ absl::StatusOr<BiOutcome> SterilizationService::RecordBiologicalIndicator(
                 affected.release_state != ReleaseState::kReleased) {
               continue;
             }
-            RETURN_IF_ERROR(
-                tx.sterilization().SetLoadReleaseState(affected.id, ReleaseState::kQuarantined, signature));
-            RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_QUARANTINED",
-                                   {.load_id = affected.id, .sterilizer_id = s.id},
-                                   StrCat(LoadText(affected), " quarantined (was ",
-                                          ReleaseStateName(affected.release_state), "): ", why),
-                                   Change{StrCat("release=", ReleaseStateName(affected.release_state)),
-                                          "release=QUARANTINED"}));
+            RETURN_IF_ERROR(tx.sterilization().SetLoadReleaseState(
+                affected.id, ReleaseState::kQuarantined, signature));
+            RETURN_IF_ERROR(Append(
+                tx, ctx, now, "LOAD_QUARANTINED", {.load_id = affected.id, .sterilizer_id = s.id},
+                StrCat(LoadText(affected), " quarantined (was ",
+                       ReleaseStateName(affected.release_state), "): ", why),
+                Change{StrCat("release=", ReleaseStateName(affected.release_state)),
+                       "release=QUARANTINED"}));
             RETURN_IF_ERROR(QuarantineItemsOf(
                 tx, ctx, now, affected,
                 {ItemState::kInLoad, ItemState::kSterile, ItemState::kPacked}, why));
@@ -159,13 +159,14 @@ absl::StatusOr<LookBack> SterilizationService::RecallLoad(const WriteContext& ct
                          std::move(facts));
         }
         const Signature signature{.by = ctx.actor, .at = now, .meaning = std::string(reason)};
-        RETURN_IF_ERROR(tx.sterilization().SetLoadReleaseState(load.id, ReleaseState::kRecalled, signature));
-        RETURN_IF_ERROR(Append(tx, ctx, now, "LOAD_RECALLED",
-                               {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
-                               StrCat(LoadText(load), " recalled (was ",
-                                      ReleaseStateName(load.release_state), "): ", reason),
-                               Change{StrCat("release=", ReleaseStateName(load.release_state)),
-                                      "release=RECALLED"}));
+        RETURN_IF_ERROR(
+            tx.sterilization().SetLoadReleaseState(load.id, ReleaseState::kRecalled, signature));
+        RETURN_IF_ERROR(Append(
+            tx, ctx, now, "LOAD_RECALLED",
+            {.load_id = load.id, .sterilizer_id = load.sterilizer_id},
+            StrCat(LoadText(load), " recalled (was ", ReleaseStateName(load.release_state),
+                   "): ", reason),
+            Change{StrCat("release=", ReleaseStateName(load.release_state)), "release=RECALLED"}));
         RETURN_IF_ERROR(QuarantineItemsOf(tx, ctx, now, load,
                                           {ItemState::kInLoad, ItemState::kSterile}, reason));
         ASSIGN_OR_RETURN(load, MustFindLoad(tx, load.id));

@@ -29,4 +29,3 @@ std::string_view CartridgeStateName(CartridgeState state) {
 }
 
 }  // namespace steritrack
-

@@ -51,7 +51,8 @@ absl::StatusOr<std::vector<T>> ReadAll(Read read, IdOf id_of) {
 absl::StatusOr<std::vector<Lot>> AllLots(ReadTransaction& tx, std::optional<LotState> state) {
   return ReadAll<Lot>(
       [&](int64_t after, int limit) {
-        return tx.cartridges().ListLots(LotFilter{.state = state, .after_id = after, .limit = limit});
+        return tx.cartridges().ListLots(
+            LotFilter{.state = state, .after_id = after, .limit = limit});
       },
       [](const Lot& l) { return l.id; });
 }
@@ -68,7 +69,8 @@ absl::StatusOr<std::vector<LotUse>> UsesOfLot(ReadTransaction& tx, const Lot& lo
   std::vector<LotUse> uses;
   for (const Cartridge& c : cartridges) {
     if (!c.use.has_value()) continue;
-    ASSIGN_OR_RETURN(std::optional<Treatment> treatment, tx.cartridges().FindTreatment(c.use->treatment_id));
+    ASSIGN_OR_RETURN(std::optional<Treatment> treatment,
+                     tx.cartridges().FindTreatment(c.use->treatment_id));
     LotUse use{.gtin = c.gtin,
                .serial = c.serial,
                .opened_at = c.use->at,
@@ -152,12 +154,13 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
 
   // Treatments and usage.
-  ASSIGN_OR_RETURN(std::vector<Treatment> treatments, ReadAll<Treatment>(
-                                                          [&](int64_t after, int limit) {
-                                                            return tx->reports().ListTreatmentsStartedBetween(
-                                                                begin, end, after, limit);
-                                                          },
-                                                          [](const Treatment& t) { return t.id; }));
+  ASSIGN_OR_RETURN(std::vector<Treatment> treatments,
+                   ReadAll<Treatment>(
+                       [&](int64_t after, int limit) {
+                         return tx->reports().ListTreatmentsStartedBetween(begin, end, after,
+                                                                           limit);
+                       },
+                       [](const Treatment& t) { return t.id; }));
   std::map<std::pair<absl::CivilDay, std::string>, UsageCell> usage;
   auto cell = [&usage](absl::CivilDay day, const std::string& room) -> UsageCell& {
     UsageCell& c = usage[{day, room}];
@@ -170,12 +173,12 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
     ++cell(absl::ToCivilDay(t.started_at, zone_), t.room).treatments;
 
   // Rule 3: every cartridge opened in the period disposed within the limit.
-  ASSIGN_OR_RETURN(std::vector<Cartridge> opened, ReadAll<Cartridge>(
-                                                      [&](int64_t after, int limit) {
-                                                        return tx->reports().ListCartridgesOpenedBetween(
-                                                            begin, end, after, limit);
-                                                      },
-                                                      [](const Cartridge& c) { return c.id; }));
+  ASSIGN_OR_RETURN(std::vector<Cartridge> opened,
+                   ReadAll<Cartridge>(
+                       [&](int64_t after, int limit) {
+                         return tx->reports().ListCartridgesOpenedBetween(begin, end, after, limit);
+                       },
+                       [](const Cartridge& c) { return c.id; }));
   report.totals.cartridges_opened = static_cast<int64_t>(opened.size());
   for (const Cartridge& c : opened) {
     const CartridgeUse& use = *c.use;
@@ -212,8 +215,8 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   // Rule 6: every load with parameters, CIs, the BI where held, and a release.
   ASSIGN_OR_RETURN(std::vector<Load> loads, ReadAll<Load>(
                                                 [&](int64_t after, int limit) {
-                                                  return tx->reports().ListLoadsCreatedBetween(begin, end,
-                                                                                     after, limit);
+                                                  return tx->reports().ListLoadsCreatedBetween(
+                                                      begin, end, after, limit);
                                                 },
                                                 [](const Load& l) { return l.id; }));
   report.totals.loads_run = static_cast<int64_t>(loads.size());
@@ -278,14 +281,16 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   for (const Load& load : loads) {
     days_of_use[{load.sterilizer_id, absl::ToCivilDay(load.created_at, zone_)}].push_back(&load);
   }
-  ASSIGN_OR_RETURN(std::vector<BowieDickTest> tests, tx->reports().ListBowieDickTestsBetween(from, to));
+  ASSIGN_OR_RETURN(std::vector<BowieDickTest> tests,
+                   tx->reports().ListBowieDickTestsBetween(from, to));
   std::map<std::pair<int64_t, absl::CivilDay>, std::vector<const BowieDickTest*>> tests_by_day;
   for (const BowieDickTest& t : tests) tests_by_day[{t.sterilizer_id, t.day}].push_back(&t);
   std::map<int64_t, std::optional<Sterilizer>> sterilizers;
   for (const auto& [key, day_loads] : days_of_use) {
     const auto& [sterilizer_id, day] = key;
     if (!sterilizers.contains(sterilizer_id)) {
-      ASSIGN_OR_RETURN(sterilizers[sterilizer_id], tx->sterilization().FindSterilizerById(sterilizer_id));
+      ASSIGN_OR_RETURN(sterilizers[sterilizer_id],
+                       tx->sterilization().FindSterilizerById(sterilizer_id));
     }
     const std::optional<Sterilizer>& s = sterilizers[sterilizer_id];
     if (!s.has_value() || s->type != SterilizerType::kPreVacuum) continue;
@@ -379,12 +384,12 @@ absl::Status ReportService::AddRefusals(ReadTransaction& tx, absl::Time begin, a
                                         ComplianceReport& report) const {
   std::vector<Event> refused;
   for (int64_t after = 0;;) {
-    ASSIGN_OR_RETURN(std::vector<Event> batch,
-                     tx.audit().ListAuditEntries(AuditEntryFilter{.after_seq = after,
-                                                          .action = std::string(kRefusalAction),
-                                                          .from = begin,
-                                                          .to = end,
-                                                          .limit = kBatch}));
+    ASSIGN_OR_RETURN(std::vector<Event> batch, tx.audit().ListAuditEntries(AuditEntryFilter{
+                                                   .after_seq = after,
+                                                   .action = std::string(kRefusalAction),
+                                                   .from = begin,
+                                                   .to = end,
+                                                   .limit = kBatch}));
     const size_t n = batch.size();
     if (n == 0) break;
     after = batch.back().seq;
@@ -407,8 +412,8 @@ absl::Status ReportService::AddRefusals(ReadTransaction& tx, absl::Time begin, a
     }
     const absl::CivilDay refusal_day = absl::ToCivilDay(r.at, zone_);
     auto when = [&](absl::Time t) {
-      return absl::FormatTime(absl::ToCivilDay(t, zone_) == refusal_day ? "%H:%M" : "%Y-%m-%d %H:%M",
-                              t, zone_);
+      return absl::FormatTime(
+          absl::ToCivilDay(t, zone_) == refusal_day ? "%H:%M" : "%Y-%m-%d %H:%M", t, zone_);
     };
     // What followed in the same treatment.
     if (r.treatment_id != 0) {
@@ -428,20 +433,21 @@ absl::Status ReportService::AddRefusals(ReadTransaction& tx, absl::Time begin, a
         if (rec.followed_by.size() >= kMaxFollowing) break;
         if (e.action == "CARTRIDGE_OPENED") {
           opened_any = true;
-          rec.followed_by.push_back(
-              StrCat(e.cartridge_id != 0 && e.cartridge_id == r.cartridge_id
-                         ? "the refused cartridge opened at "
-                         : "another cartridge opened at ",
-                     when(e.at)));
+          rec.followed_by.push_back(StrCat(e.cartridge_id != 0 && e.cartridge_id == r.cartridge_id
+                                               ? "the refused cartridge opened at "
+                                               : "another cartridge opened at ",
+                                           when(e.at)));
         } else if (e.action == kRefusalAction) {
           std::string_view reason = e.after;
-          if (reason.substr(0, kReasonKey.size()) == kReasonKey) reason.remove_prefix(kReasonKey.size());
-          rec.followed_by.push_back(StrCat("another opening refused at ", when(e.at), " (", reason, ")"));
+          if (reason.substr(0, kReasonKey.size()) == kReasonKey)
+            reason.remove_prefix(kReasonKey.size());
+          rec.followed_by.push_back(
+              StrCat("another opening refused at ", when(e.at), " (", reason, ")"));
         } else if (e.action == "CARTRIDGE_DISPOSED") {
           rec.followed_by.push_back(StrCat("a cartridge disposed at ", when(e.at)));
         } else if (e.action == "TREATMENT_ENDED") {
-          rec.followed_by.push_back(StrCat("treatment ended at ", when(e.at),
-                                           opened_any ? "" : " without a cartridge"));
+          rec.followed_by.push_back(
+              StrCat("treatment ended at ", when(e.at), opened_any ? "" : " without a cartridge"));
           break;
         } else {
           rec.followed_by.push_back(StrCat(e.action, " at ", when(e.at)));
@@ -459,9 +465,9 @@ absl::Status ReportService::AddRefusals(ReadTransaction& tx, absl::Time begin, a
         rec.overridden = true;
         rec.overridden_by_seq = e.seq;
         ComplianceException ex{.kind = ExceptionKind::kRefusalOverridden, .at = e.at};
-        ex.summary = StrCat("cartridge refused (", rec.reason, ") at ", Rfc3339(r.at),
-                            " was opened anyway at ", Rfc3339(e.at), " in treatment ",
-                            e.treatment_id);
+        ex.summary =
+            StrCat("cartridge refused (", rec.reason, ") at ", Rfc3339(r.at),
+                   " was opened anyway at ", Rfc3339(e.at), " in treatment ", e.treatment_id);
         ex.record = {{"refusal_seq", StrCat(r.seq)},
                      {"refused_at", Rfc3339(r.at)},
                      {"refused_by", r.actor},

@@ -23,8 +23,8 @@
 #include "absl/time/time.h"
 #include "server/core/unrecorded_refusals.h"
 #include "steritrack/clock.h"
-#include "steritrack/sha256.h"
 #include "steritrack/model.h"
+#include "steritrack/sha256.h"
 #include "steritrack/sterilization.h"
 #include "steritrack/store.h"
 
@@ -92,7 +92,8 @@ struct RefusalRecord {
   // The next events of the same treatment, in plain words, e.g. "another cartridge opened at
   // 10:44", "treatment ended at 11:02 without a cartridge"; empty: nothing followed yet.
   std::vector<std::string> followed_by;
-  // The refused unit (refused for a recall, quarantine or expiry) was later opened: should never be.
+  // The refused unit (refused for a recall, quarantine or expiry) was later opened: should never
+  // be.
   bool overridden = false;
   int64_t overridden_by_seq = 0;  // the CARTRIDGE_OPENED entry that overrode it
 };
@@ -103,7 +104,7 @@ struct ReportTotals {
   int64_t cartridges_disposed = 0;  // of those, disposed (in time or late)
   int64_t loads_run = 0;            // created in the period, test cycles included
   int64_t loads_released = 0;
-  int64_t open_refusals = 0;  // refused cartridge openings in the period
+  int64_t open_refusals = 0;                            // refused cartridge openings in the period
   std::map<ExceptionKind, int64_t> exceptions_by_kind;  // every kind, zero included
 };
 
@@ -151,8 +152,9 @@ struct StockReport {
 };
 
 struct ReportServiceOptions {
-  Store* store = nullptr;        // REQUIRES: non-null, outlives the service
-  // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the service.
+  Store* store = nullptr;  // REQUIRES: non-null, outlives the service
+  // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the
+  // service.
   const Sha256* sha256 = nullptr;
   const Clock* clock = nullptr;  // REQUIRES: non-null, outlives the service
   absl::TimeZone clinic_time_zone = absl::UTCTimeZone();

@@ -94,7 +94,8 @@ class Reader {
       return;
     }
     int64_t micros = 0;
-    if (ok_ && std::from_chars(s.data(), s.data() + s.size(), micros).ec != std::errc()) ok_ = false;
+    if (ok_ && std::from_chars(s.data(), s.data() + s.size(), micros).ec != std::errc())
+      ok_ = false;
     t = absl::FromUnixMicros(micros);
   }
   void Get(absl::CivilDay& d) {

@@ -15,7 +15,8 @@
 #define STERITRACK_SERVER_CORE_RESULT_CODEC_H_
 
 #ifndef STERITRACK_CORE_IMPLEMENTATION
-#error "server/core/result_codec.h is internal to server/core: include it only from there (see server/CMakeLists.txt)"
+#error \
+    "server/core/result_codec.h is internal to server/core: include it only from there (see server/CMakeLists.txt)"
 #endif
 
 #include <string>

@@ -1,6 +1,8 @@
 // SterilizationService: construction, rule 6 (release findings), labels, sterilisers and Bowie-Dick
-// (rule 8), and the item and steriliser views. Items: item_rules.cc; loads: load_rules.cc; positive BI
-// and look-back (rule 7): look_back.cc.
+// (rule 8), and the item and steriliser views. Items: item_rules.cc; loads: load_rules.cc; positive
+// BI and look-back (rule 7): look_back.cc.
+#include "server/core/sterilization_service.h"
+
 #include <map>
 #include <optional>
 #include <string>
@@ -9,7 +11,6 @@
 #include <vector>
 
 #include "server/core/sterilization_rules.h"
-#include "server/core/sterilization_service.h"
 
 namespace steritrack {
 
@@ -106,7 +107,8 @@ absl::StatusOr<Sterilizer> SterilizationService::CreateSterilizer(const WriteCon
   return RunIdempotentWrite<Sterilizer>(
       *store_, *clock_, *sha256_, commits_, ctx, "CreateSterilizer", fingerprint,
       [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Sterilizer> {
-        ASSIGN_OR_RETURN(std::optional<Sterilizer> existing, tx.sterilization().FindSterilizer(name));
+        ASSIGN_OR_RETURN(std::optional<Sterilizer> existing,
+                         tx.sterilization().FindSterilizer(name));
         if (existing.has_value()) {
           return MakeError(absl::StatusCode::kAlreadyExists,
                            StrCat("steriliser ", name, " already exists"), "STERILIZER_EXISTS",
@@ -229,8 +231,9 @@ absl::StatusOr<Page<ItemView>> SterilizationService::ListItemViews(const PageReq
   ASSIGN_OR_RETURN(int limit, PageSize(page));
   ASSIGN_OR_RETURN(int64_t after, PageAfter(page));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::vector<ReusableItem> items,
-                   tx->sterilization().ListItems({.state = state, .after_id = after, .limit = limit + 1}));
+  ASSIGN_OR_RETURN(
+      std::vector<ReusableItem> items,
+      tx->sterilization().ListItems({.state = state, .after_id = after, .limit = limit + 1}));
   Page<ReusableItem> records =
       MakePage(std::move(items), limit, [](const ReusableItem& i) { return i.id; });
   Page<ItemView> views{.next_page_token = std::move(records.next_page_token)};

@@ -6,7 +6,8 @@
 #define STERITRACK_SERVER_CORE_WRITE_HELPER_H_
 
 #ifndef STERITRACK_CORE_IMPLEMENTATION
-#error "server/core/write_helper.h is internal to server/core: include it only from there (see server/CMakeLists.txt)"
+#error \
+    "server/core/write_helper.h is internal to server/core: include it only from there (see server/CMakeLists.txt)"
 #endif
 
 #include <algorithm>
@@ -27,8 +28,8 @@
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
 #include "server/core/result_codec.h"
-#include "steritrack/clock.h"
 #include "steritrack/audit_chain.h"
+#include "steritrack/clock.h"
 #include "steritrack/error.h"
 #include "steritrack/sha256.h"
 #include "steritrack/status_macros.h"
@@ -118,8 +119,9 @@ inline std::string Rfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
-// A write transaction as the core services see it: the store's repositories, plus AppendEvent, which
-// links the entry into the audit hash chain (steritrack/audit_chain.h) in the same transaction.
+// A write transaction as the core services see it: the store's repositories, plus AppendEvent,
+// which links the entry into the audit hash chain (steritrack/audit_chain.h) in the same
+// transaction.
 class AuditedTransaction final : public WriteTransaction {
  public:
   // REQUIRES: `tx` and `sha256` outlive this object.
@@ -173,10 +175,10 @@ absl::StatusOr<T> RunIdempotentWrite(
   ASSIGN_OR_RETURN(T result, body(*tx, now));
   if (!ctx.request_id.empty()) {
     RETURN_IF_ERROR(tx->audit().SaveRequest(StoredRequest{.request_id = ctx.request_id,
-                                                  .operation = std::string(operation),
-                                                  .fingerprint = std::string(fingerprint),
-                                                  .response = EncodeResult(result),
-                                                  .at = now}));
+                                                          .operation = std::string(operation),
+                                                          .fingerprint = std::string(fingerprint),
+                                                          .response = EncodeResult(result),
+                                                          .at = now}));
   }
   RETURN_IF_ERROR(tx->Commit());
   if (commits != nullptr) commits->Notify();

@@ -13,8 +13,7 @@ class OpenSslSha256 final : public Sha256 {
   std::string HexDigest(std::initializer_list<std::string_view> parts) const override {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                &EVP_MD_CTX_free);
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
     if (ctx == nullptr || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
       return std::string();
     }

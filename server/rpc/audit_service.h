@@ -2,9 +2,9 @@
 // (steritrack.v1.EventService), thin handlers over core::AuditService.
 //
 // WatchEvents reads committed events after the client's cursor in pages; when caught up it waits on
-// the CommitNotifier (signalled after every committed write) with a bounded wait, so that a cancelled
-// call or a stopping server is noticed within a second. Stop() ends every open stream promptly.
-// Thread-safe: gRPC calls handlers from many threads.
+// the CommitNotifier (signalled after every committed write) with a bounded wait, so that a
+// cancelled call or a stopping server is noticed within a second. Stop() ends every open stream
+// promptly. Thread-safe: gRPC calls handlers from many threads.
 #ifndef STERITRACK_SERVER_RPC_AUDIT_SERVICE_H_
 #define STERITRACK_SERVER_RPC_AUDIT_SERVICE_H_
 
@@ -31,8 +31,7 @@ class AuditServiceImpl final : public v1::AuditService::Service {
                                 v1::VerifyAuditTrailResponse* resp) override;
   grpc::Status ListAuditEntries(grpc::ServerContext* ctx, const v1::ListAuditEntriesRequest* req,
                                 v1::ListAuditEntriesResponse* resp) override;
-  grpc::Status CorrectAuditEntry(grpc::ServerContext* ctx,
-                                 const v1::CorrectAuditEntryRequest* req,
+  grpc::Status CorrectAuditEntry(grpc::ServerContext* ctx, const v1::CorrectAuditEntryRequest* req,
                                  v1::CorrectAuditEntryResponse* resp) override;
 
  private:

@@ -7,8 +7,8 @@
 #include "google/protobuf/util/time_util.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
-#include "steritrack/gs1.h"
 #include "steritrack/error.h"
+#include "steritrack/gs1.h"
 #include "steritrack/strings.h"
 
 namespace steritrack::rpc {
@@ -33,69 +33,103 @@ namespace {
 
 std::string_view CodeName(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kCancelled: return "CANCELLED";
-    case absl::StatusCode::kInvalidArgument: return "INVALID_ARGUMENT";
-    case absl::StatusCode::kDeadlineExceeded: return "DEADLINE_EXCEEDED";
-    case absl::StatusCode::kNotFound: return "NOT_FOUND";
-    case absl::StatusCode::kAlreadyExists: return "ALREADY_EXISTS";
-    case absl::StatusCode::kPermissionDenied: return "PERMISSION_DENIED";
-    case absl::StatusCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
-    case absl::StatusCode::kFailedPrecondition: return "FAILED_PRECONDITION";
-    case absl::StatusCode::kAborted: return "ABORTED";
-    case absl::StatusCode::kUnavailable: return "UNAVAILABLE";
-    case absl::StatusCode::kDataLoss: return "DATA_LOSS";
-    case absl::StatusCode::kUnauthenticated: return "UNAUTHENTICATED";
-    default: return "INTERNAL";
+    case absl::StatusCode::kCancelled:
+      return "CANCELLED";
+    case absl::StatusCode::kInvalidArgument:
+      return "INVALID_ARGUMENT";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "DEADLINE_EXCEEDED";
+    case absl::StatusCode::kNotFound:
+      return "NOT_FOUND";
+    case absl::StatusCode::kAlreadyExists:
+      return "ALREADY_EXISTS";
+    case absl::StatusCode::kPermissionDenied:
+      return "PERMISSION_DENIED";
+    case absl::StatusCode::kResourceExhausted:
+      return "RESOURCE_EXHAUSTED";
+    case absl::StatusCode::kFailedPrecondition:
+      return "FAILED_PRECONDITION";
+    case absl::StatusCode::kAborted:
+      return "ABORTED";
+    case absl::StatusCode::kUnavailable:
+      return "UNAVAILABLE";
+    case absl::StatusCode::kDataLoss:
+      return "DATA_LOSS";
+    case absl::StatusCode::kUnauthenticated:
+      return "UNAUTHENTICATED";
+    default:
+      return "INTERNAL";
   }
 }
 
 v1::CartridgeState ToProtoState(CartridgeState s) {
   switch (s) {
-    case CartridgeState::kReceived: return v1::CARTRIDGE_STATE_RECEIVED;
-    case CartridgeState::kOpened: return v1::CARTRIDGE_STATE_OPENED;
-    case CartridgeState::kDisposed: return v1::CARTRIDGE_STATE_DISPOSED;
-    case CartridgeState::kDiscarded: return v1::CARTRIDGE_STATE_DISCARDED_UNUSED;
+    case CartridgeState::kReceived:
+      return v1::CARTRIDGE_STATE_RECEIVED;
+    case CartridgeState::kOpened:
+      return v1::CARTRIDGE_STATE_OPENED;
+    case CartridgeState::kDisposed:
+      return v1::CARTRIDGE_STATE_DISPOSED;
+    case CartridgeState::kDiscarded:
+      return v1::CARTRIDGE_STATE_DISCARDED_UNUSED;
   }
   return v1::CARTRIDGE_STATE_UNSPECIFIED;
 }
 
 v1::LotState ToProtoState(LotState s) {
   switch (s) {
-    case LotState::kActive: return v1::LOT_STATE_ACTIVE;
-    case LotState::kQuarantined: return v1::LOT_STATE_QUARANTINED;
-    case LotState::kRecalled: return v1::LOT_STATE_RECALLED;
+    case LotState::kActive:
+      return v1::LOT_STATE_ACTIVE;
+    case LotState::kQuarantined:
+      return v1::LOT_STATE_QUARANTINED;
+    case LotState::kRecalled:
+      return v1::LOT_STATE_RECALLED;
   }
   return v1::LOT_STATE_UNSPECIFIED;
 }
 
 v1::ItemState ToProtoState(ItemState s) {
   switch (s) {
-    case ItemState::kDirty: return v1::ITEM_STATE_DIRTY;
-    case ItemState::kPacked: return v1::ITEM_STATE_PACKED;
-    case ItemState::kInLoad: return v1::ITEM_STATE_IN_LOAD;
-    case ItemState::kSterile: return v1::ITEM_STATE_STERILE;
-    case ItemState::kInUse: return v1::ITEM_STATE_IN_USE;
-    case ItemState::kQuarantined: return v1::ITEM_STATE_QUARANTINED;
-    case ItemState::kOutOfService: return v1::ITEM_STATE_OUT_OF_SERVICE;
-    case ItemState::kRetired: return v1::ITEM_STATE_RETIRED;
+    case ItemState::kDirty:
+      return v1::ITEM_STATE_DIRTY;
+    case ItemState::kPacked:
+      return v1::ITEM_STATE_PACKED;
+    case ItemState::kInLoad:
+      return v1::ITEM_STATE_IN_LOAD;
+    case ItemState::kSterile:
+      return v1::ITEM_STATE_STERILE;
+    case ItemState::kInUse:
+      return v1::ITEM_STATE_IN_USE;
+    case ItemState::kQuarantined:
+      return v1::ITEM_STATE_QUARANTINED;
+    case ItemState::kOutOfService:
+      return v1::ITEM_STATE_OUT_OF_SERVICE;
+    case ItemState::kRetired:
+      return v1::ITEM_STATE_RETIRED;
   }
   return v1::ITEM_STATE_UNSPECIFIED;
 }
 
 v1::ReleaseState ToProtoState(ReleaseState s) {
   switch (s) {
-    case ReleaseState::kOpen: return v1::RELEASE_STATE_OPEN;
-    case ReleaseState::kReleased: return v1::RELEASE_STATE_RELEASED;
-    case ReleaseState::kQuarantined: return v1::RELEASE_STATE_QUARANTINED;
-    case ReleaseState::kRecalled: return v1::RELEASE_STATE_RECALLED;
+    case ReleaseState::kOpen:
+      return v1::RELEASE_STATE_OPEN;
+    case ReleaseState::kReleased:
+      return v1::RELEASE_STATE_RELEASED;
+    case ReleaseState::kQuarantined:
+      return v1::RELEASE_STATE_QUARANTINED;
+    case ReleaseState::kRecalled:
+      return v1::RELEASE_STATE_RECALLED;
   }
   return v1::RELEASE_STATE_UNSPECIFIED;
 }
 
 v1::SterilizerType ToProtoType(SterilizerType t) {
   switch (t) {
-    case SterilizerType::kPreVacuum: return v1::STERILIZER_TYPE_PRE_VACUUM;
-    case SterilizerType::kGravity: return v1::STERILIZER_TYPE_GRAVITY;
+    case SterilizerType::kPreVacuum:
+      return v1::STERILIZER_TYPE_PRE_VACUUM;
+    case SterilizerType::kGravity:
+      return v1::STERILIZER_TYPE_GRAVITY;
   }
   return v1::STERILIZER_TYPE_UNSPECIFIED;
 }
@@ -372,76 +406,108 @@ absl::StatusOr<std::optional<absl::CivilDay>> FromProto(std::string_view field,
   const absl::CivilDay day(date.year(), date.month(), date.day());
   if (date.year() < 1 || date.year() > 9999 || day.year() != date.year() ||
       day.month() != date.month() || day.day() != date.day()) {
-    return InvalidField(field, StrCat(date.year(), "-", date.month(), "-", date.day(),
-                                      " is not a calendar day"));
+    return InvalidField(
+        field, StrCat(date.year(), "-", date.month(), "-", date.day(), " is not a calendar day"));
   }
   return std::optional<absl::CivilDay>(day);
 }
 
 std::optional<CartridgeState> FromProto(v1::CartridgeState state) {
   switch (state) {
-    case v1::CARTRIDGE_STATE_RECEIVED: return CartridgeState::kReceived;
-    case v1::CARTRIDGE_STATE_OPENED: return CartridgeState::kOpened;
-    case v1::CARTRIDGE_STATE_DISPOSED: return CartridgeState::kDisposed;
-    case v1::CARTRIDGE_STATE_DISCARDED_UNUSED: return CartridgeState::kDiscarded;
-    default: return std::nullopt;
+    case v1::CARTRIDGE_STATE_RECEIVED:
+      return CartridgeState::kReceived;
+    case v1::CARTRIDGE_STATE_OPENED:
+      return CartridgeState::kOpened;
+    case v1::CARTRIDGE_STATE_DISPOSED:
+      return CartridgeState::kDisposed;
+    case v1::CARTRIDGE_STATE_DISCARDED_UNUSED:
+      return CartridgeState::kDiscarded;
+    default:
+      return std::nullopt;
   }
 }
 
 std::optional<ItemState> FromProto(v1::ItemState state) {
   switch (state) {
-    case v1::ITEM_STATE_DIRTY: return ItemState::kDirty;
-    case v1::ITEM_STATE_PACKED: return ItemState::kPacked;
-    case v1::ITEM_STATE_IN_LOAD: return ItemState::kInLoad;
-    case v1::ITEM_STATE_STERILE: return ItemState::kSterile;
-    case v1::ITEM_STATE_IN_USE: return ItemState::kInUse;
-    case v1::ITEM_STATE_QUARANTINED: return ItemState::kQuarantined;
-    case v1::ITEM_STATE_OUT_OF_SERVICE: return ItemState::kOutOfService;
-    case v1::ITEM_STATE_RETIRED: return ItemState::kRetired;
-    default: return std::nullopt;
+    case v1::ITEM_STATE_DIRTY:
+      return ItemState::kDirty;
+    case v1::ITEM_STATE_PACKED:
+      return ItemState::kPacked;
+    case v1::ITEM_STATE_IN_LOAD:
+      return ItemState::kInLoad;
+    case v1::ITEM_STATE_STERILE:
+      return ItemState::kSterile;
+    case v1::ITEM_STATE_IN_USE:
+      return ItemState::kInUse;
+    case v1::ITEM_STATE_QUARANTINED:
+      return ItemState::kQuarantined;
+    case v1::ITEM_STATE_OUT_OF_SERVICE:
+      return ItemState::kOutOfService;
+    case v1::ITEM_STATE_RETIRED:
+      return ItemState::kRetired;
+    default:
+      return std::nullopt;
   }
 }
 
 std::optional<SterilizerType> FromProto(v1::SterilizerType type) {
   switch (type) {
-    case v1::STERILIZER_TYPE_PRE_VACUUM: return SterilizerType::kPreVacuum;
-    case v1::STERILIZER_TYPE_GRAVITY: return SterilizerType::kGravity;
-    default: return std::nullopt;
+    case v1::STERILIZER_TYPE_PRE_VACUUM:
+      return SterilizerType::kPreVacuum;
+    case v1::STERILIZER_TYPE_GRAVITY:
+      return SterilizerType::kGravity;
+    default:
+      return std::nullopt;
   }
 }
 
 std::optional<IndicatorResult> FromProto(v1::IndicatorResult result) {
   switch (result) {
-    case v1::INDICATOR_RESULT_PASS: return IndicatorResult::kPass;
-    case v1::INDICATOR_RESULT_FAIL: return IndicatorResult::kFail;
-    default: return std::nullopt;
+    case v1::INDICATOR_RESULT_PASS:
+      return IndicatorResult::kPass;
+    case v1::INDICATOR_RESULT_FAIL:
+      return IndicatorResult::kFail;
+    default:
+      return std::nullopt;
   }
 }
 
 std::optional<BiResult> FromProto(v1::BiResult result) {
   switch (result) {
-    case v1::BI_RESULT_NEGATIVE: return BiResult::kNegative;
-    case v1::BI_RESULT_POSITIVE: return BiResult::kPositive;
-    default: return std::nullopt;
+    case v1::BI_RESULT_NEGATIVE:
+      return BiResult::kNegative;
+    case v1::BI_RESULT_POSITIVE:
+      return BiResult::kPositive;
+    default:
+      return std::nullopt;
   }
 }
 
 std::optional<ReleaseState> FromProto(v1::ReleaseState state) {
   switch (state) {
-    case v1::RELEASE_STATE_OPEN: return ReleaseState::kOpen;
-    case v1::RELEASE_STATE_RELEASED: return ReleaseState::kReleased;
-    case v1::RELEASE_STATE_QUARANTINED: return ReleaseState::kQuarantined;
-    case v1::RELEASE_STATE_RECALLED: return ReleaseState::kRecalled;
-    default: return std::nullopt;
+    case v1::RELEASE_STATE_OPEN:
+      return ReleaseState::kOpen;
+    case v1::RELEASE_STATE_RELEASED:
+      return ReleaseState::kReleased;
+    case v1::RELEASE_STATE_QUARANTINED:
+      return ReleaseState::kQuarantined;
+    case v1::RELEASE_STATE_RECALLED:
+      return ReleaseState::kRecalled;
+    default:
+      return std::nullopt;
   }
 }
 
 std::optional<LotState> FromProto(v1::LotState state) {
   switch (state) {
-    case v1::LOT_STATE_ACTIVE: return LotState::kActive;
-    case v1::LOT_STATE_QUARANTINED: return LotState::kQuarantined;
-    case v1::LOT_STATE_RECALLED: return LotState::kRecalled;
-    default: return std::nullopt;
+    case v1::LOT_STATE_ACTIVE:
+      return LotState::kActive;
+    case v1::LOT_STATE_QUARANTINED:
+      return LotState::kQuarantined;
+    case v1::LOT_STATE_RECALLED:
+      return LotState::kRecalled;
+    default:
+      return std::nullopt;
   }
 }
 

@@ -1,8 +1,8 @@
 #include "server/rpc/server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 
 #include "server/rpc/audit_service.h"
 #include "server/rpc/report_service.h"
@@ -50,8 +50,8 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   if (server->events_ != nullptr) builder.RegisterService(server->events_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(StrCat("cannot listen on ", options.listen,
-                                         " (address in use or not valid HOST:PORT)"));
+    return absl::UnavailableError(
+        StrCat("cannot listen on ", options.listen, " (address in use or not valid HOST:PORT)"));
   }
   return server;
 }

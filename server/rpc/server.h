@@ -1,7 +1,8 @@
 // RpcServer: the gRPC server with steritrack.v1 services, health checking and reflection.
 //
-// Start() binds and serves on gRPC's own threads; Shutdown() stops accepting, lets in-flight requests
-// finish within a grace period, and returns. Used by steritrackd's main and by RPC tests (port 0).
+// Start() binds and serves on gRPC's own threads; Shutdown() stops accepting, lets in-flight
+// requests finish within a grace period, and returns. Used by steritrackd's main and by RPC tests
+// (port 0).
 #ifndef STERITRACK_SERVER_RPC_SERVER_H_
 #define STERITRACK_SERVER_RPC_SERVER_H_
 
@@ -42,7 +43,7 @@ struct RpcServerOptions {
   // Compliance report, recall look-back and stock; when null the ReportService is not offered.
   // REQUIRES: outlives the server.
   ReportService* reports = nullptr;
-  std::shared_ptr<spdlog::logger> log;     // REQUIRES: non-null
+  std::shared_ptr<spdlog::logger> log;  // REQUIRES: non-null
   // The audit trail and the integrator event stream; when `audit` is null neither AuditService
   // nor EventService is offered, and EventService also needs `commits` (the notifier the core
   // services signal after each commit). REQUIRES: both outlive the server.

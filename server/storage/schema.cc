@@ -159,7 +159,6 @@ CREATE TRIGGER requests_are_final BEFORE UPDATE ON requests
 BEGIN SELECT RAISE(ABORT, 'stored answers are final'); END;
 )sql";
 
-
 // Reusable equipment and sterilisation (rules 5-8). Results are written once; release needs them.
 constexpr const char* kV2 = R"sql(
 ALTER TABLE events ADD COLUMN item_id INTEGER REFERENCES items (id);
@@ -370,10 +369,11 @@ CREATE INDEX bowie_dick_by_day ON bowie_dick_tests (day);
 // ---- End of reporting.
 
 // Rule 9: the events table becomes the audit trail. Each entry carries before/after snapshots, may
-// point at the entry it corrects, and is hash-chained to its predecessor. audit_head records the last
-// entry issued (seq and hash) in the same transaction as the entry, so that cutting entries off the
-// end is caught: verification cross-checks the chain, audit_head and sqlite_sequence. The hashes of
-// entries written before this migration are computed by the migration step in sqlite_store.cc.
+// point at the entry it corrects, and is hash-chained to its predecessor. audit_head records the
+// last entry issued (seq and hash) in the same transaction as the entry, so that cutting entries
+// off the end is caught: verification cross-checks the chain, audit_head and sqlite_sequence. The
+// hashes of entries written before this migration are computed by the migration step in
+// sqlite_store.cc.
 constexpr const char* kAuditChain = R"sql(
 ALTER TABLE events ADD COLUMN before TEXT NOT NULL DEFAULT '';
 ALTER TABLE events ADD COLUMN after TEXT NOT NULL DEFAULT '';

@@ -43,8 +43,7 @@ Statement& Statement::Bind(int index, int64_t value) {
 Statement& Statement::Bind(int index, std::string_view value) {
   // An empty view may have a null data pointer, which SQLite would bind as NULL, not ''.
   int rc = sqlite3_bind_text(stmt_, index, value.data() != nullptr ? value.data() : "",
-                             static_cast<int>(value.size()),
-                             SQLITE_TRANSIENT);
+                             static_cast<int>(value.size()), SQLITE_TRANSIENT);
   if (rc != SQLITE_OK && bind_status_.ok()) bind_status_ = ToStatus(rc, db_, "bind");
   return *this;
 }

@@ -1,7 +1,8 @@
 // Thin RAII wrappers over the SQLite C API: a connection and a prepared statement.
 //
 // Used only inside server/storage. SQLite result codes become absl::Status here and nowhere else.
-// A Connection is used by one thread at a time (opened with SQLITE_OPEN_NOMUTEX); callers serialise.
+// A Connection is used by one thread at a time (opened with SQLITE_OPEN_NOMUTEX); callers
+// serialise.
 #ifndef STERITRACK_SERVER_STORAGE_SQLITE_H_
 #define STERITRACK_SERVER_STORAGE_SQLITE_H_
 

@@ -1,5 +1,5 @@
-// The audit trail and stored answers of idempotent writes in SQLite (steritrack::AuditLogWrites). The
-// hash chain is core's: this stores each entry with its hash and previous hash, and the head.
+// The audit trail and stored answers of idempotent writes in SQLite (steritrack::AuditLogWrites).
+// The hash chain is core's: this stores each entry with its hash and previous hash, and the head.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,7 +18,8 @@ class SqliteAuditLog final : public AuditLogWrites {
 
   absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& f) override {
     static constexpr const char* kSql =
-        "SELECT " EVENT_COLUMNS " FROM events WHERE seq > ?1 "
+        "SELECT " EVENT_COLUMNS
+        " FROM events WHERE seq > ?1 "
         "AND (lot_id = ?2 OR cartridge_id = ?3 OR treatment_id = ?4 OR item_id = ?7 "
         "OR load_id = ?8 OR sterilizer_id = ?9) "
         "AND (?6 = 0 OR cartridge_id IS NULL) ORDER BY seq LIMIT ?5";
@@ -34,9 +35,8 @@ class SqliteAuditLog final : public AuditLogWrites {
         .Bind(8, OptId(f.load_id))
         .Bind(9, OptId(f.sterilizer_id));
     // Whole entries, before/after included: the report reads what followed a refusal from them.
-    return Collect<Event>(*st, [](const Statement& s) -> absl::StatusOr<Event> {
-      return ReadEventRow(s);
-    });
+    return Collect<Event>(
+        *st, [](const Statement& s) -> absl::StatusOr<Event> { return ReadEventRow(s); });
   }
 
   absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
@@ -46,15 +46,18 @@ class SqliteAuditLog final : public AuditLogWrites {
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
     st->Bind(1, request_id);
     return First<StoredRequest>(*st, [](const Statement& s) -> absl::StatusOr<StoredRequest> {
-      return StoredRequest{.request_id = s.Text(0), .operation = s.Text(1),
-                           .fingerprint = s.Text(2), .response = s.Text(3),
+      return StoredRequest{.request_id = s.Text(0),
+                           .operation = s.Text(1),
+                           .fingerprint = s.Text(2),
+                           .response = s.Text(3),
                            .at = FromMicros(s.Int(4))};
     });
   }
 
   absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& f) override {
     static constexpr const char* kSql =
-        "SELECT " EVENT_COLUMNS " FROM events WHERE seq > ?1 AND (?2 = '' OR action = ?2) "
+        "SELECT " EVENT_COLUMNS
+        " FROM events WHERE seq > ?1 AND (?2 = '' OR action = ?2) "
         "AND (?3 = '' OR actor = ?3) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5) "
         "ORDER BY seq LIMIT ?6";
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
@@ -64,9 +67,8 @@ class SqliteAuditLog final : public AuditLogWrites {
         .Bind(4, f.from ? std::optional<int64_t>(Micros(*f.from)) : std::nullopt)
         .Bind(5, f.to ? std::optional<int64_t>(Micros(*f.to)) : std::nullopt)
         .Bind(6, int64_t{f.limit});
-    return Collect<Event>(*st, [](const Statement& s) -> absl::StatusOr<Event> {
-      return ReadEventRow(s);
-    });
+    return Collect<Event>(
+        *st, [](const Statement& s) -> absl::StatusOr<Event> { return ReadEventRow(s); });
   }
 
   absl::StatusOr<int64_t> LastEventSeq() override {
@@ -142,6 +144,8 @@ class SqliteAuditLog final : public AuditLogWrites {
 
 }  // namespace
 
-std::unique_ptr<AuditLogWrites> NewAuditLogRepository(Connection* conn) { return std::make_unique<SqliteAuditLog>(conn); }
+std::unique_ptr<AuditLogWrites> NewAuditLogRepository(Connection* conn) {
+  return std::make_unique<SqliteAuditLog>(conn);
+}
 
 }  // namespace steritrack::sqlite

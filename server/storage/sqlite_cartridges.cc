@@ -25,7 +25,8 @@ class SqliteCartridges final : public CartridgeWrites {
 
   absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& f) override {
     static constexpr const char* kSql =
-        "SELECT " LOT_COLUMNS " FROM lots l WHERE l.id > ?1 AND (?2 = '' OR l.state = ?2) "
+        "SELECT " LOT_COLUMNS
+        " FROM lots l WHERE l.id > ?1 AND (?2 = '' OR l.state = ?2) "
         "ORDER BY l.id LIMIT ?3";
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
     st->Bind(1, f.after_id)
@@ -47,21 +48,20 @@ class SqliteCartridges final : public CartridgeWrites {
 
   absl::StatusOr<std::optional<Cartridge>> FindCartridge(std::string_view gtin,
                                                          std::string_view serial) override {
-    static const std::string kSql =
-        StrCat(kCartridgeSelect, "WHERE c.gtin = ?1 AND c.serial = ?2");
+    static const std::string kSql = StrCat(kCartridgeSelect, "WHERE c.gtin = ?1 AND c.serial = ?2");
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql.c_str()));
     st->Bind(1, gtin).Bind(2, serial);
     return First<Cartridge>(*st, ReadCartridge);
   }
 
   absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& f) override {
-    static const std::string kSql = StrCat(
-        kCartridgeSelect,
-        "WHERE c.id > ?1 AND (?2 = 0 OR c.lot_id = ?2) AND (?3 = 0 OR u.treatment_id = ?3) "
-        "AND (?4 = '' OR ?4 = CASE WHEN x.cartridge_id IS NOT NULL THEN 'DISCARDED_UNUSED' "
-        "WHEN d.cartridge_id IS NOT NULL THEN 'DISPOSED' "
-        "WHEN u.cartridge_id IS NOT NULL THEN 'OPENED' ELSE 'RECEIVED' END) "
-        "ORDER BY c.id LIMIT ?5");
+    static const std::string kSql =
+        StrCat(kCartridgeSelect,
+               "WHERE c.id > ?1 AND (?2 = 0 OR c.lot_id = ?2) AND (?3 = 0 OR u.treatment_id = ?3) "
+               "AND (?4 = '' OR ?4 = CASE WHEN x.cartridge_id IS NOT NULL THEN 'DISCARDED_UNUSED' "
+               "WHEN d.cartridge_id IS NOT NULL THEN 'DISPOSED' "
+               "WHEN u.cartridge_id IS NOT NULL THEN 'OPENED' ELSE 'RECEIVED' END) "
+               "ORDER BY c.id LIMIT ?5");
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql.c_str()));
     st->Bind(1, f.after_id)
         .Bind(2, f.lot_id)
@@ -115,7 +115,11 @@ class SqliteCartridges final : public CartridgeWrites {
         "UPDATE lots SET state = ?2, state_reason = ?3, state_changed_at = ?4, "
         "state_changed_by = ?5 WHERE id = ?1";
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
-    st->Bind(1, lot_id).Bind(2, LotStateName(state)).Bind(3, reason).Bind(4, Micros(at)).Bind(5, by);
+    st->Bind(1, lot_id)
+        .Bind(2, LotStateName(state))
+        .Bind(3, reason)
+        .Bind(4, Micros(at))
+        .Bind(5, by);
     RETURN_IF_ERROR(st->Run());
     return ExpectOneChange(conn_, "lot");
   }
@@ -209,6 +213,8 @@ class SqliteCartridges final : public CartridgeWrites {
 
 }  // namespace
 
-std::unique_ptr<CartridgeWrites> NewCartridgeRepository(Connection* conn) { return std::make_unique<SqliteCartridges>(conn); }
+std::unique_ptr<CartridgeWrites> NewCartridgeRepository(Connection* conn) {
+  return std::make_unique<SqliteCartridges>(conn);
+}
 
 }  // namespace steritrack::sqlite

@@ -31,9 +31,8 @@ class SqliteReports final : public ReportReads {
   absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from, absl::Time to,
                                                                      int64_t after_id,
                                                                      int limit) override {
-    static const std::string kSql =
-        StrCat(kCartridgeSelect,
-               "WHERE u.at >= ?1 AND u.at < ?2 AND c.id > ?3 ORDER BY c.id LIMIT ?4");
+    static const std::string kSql = StrCat(
+        kCartridgeSelect, "WHERE u.at >= ?1 AND u.at < ?2 AND c.id > ?3 ORDER BY c.id LIMIT ?4");
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql.c_str()));
     st->Bind(1, Micros(from)).Bind(2, Micros(to)).Bind(3, after_id).Bind(4, int64_t{limit});
     return Collect<Cartridge>(*st, ReadCartridge);
@@ -42,7 +41,8 @@ class SqliteReports final : public ReportReads {
   absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
                                                             int64_t after_id, int limit) override {
     static constexpr const char* kSql =
-        "SELECT " LOAD_COLUMNS " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
+        "SELECT " LOAD_COLUMNS
+        " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
         "WHERE l.created_at >= ?1 AND l.created_at < ?2 AND l.id > ?3 ORDER BY l.id LIMIT ?4";
     std::vector<Load> loads;
     {
@@ -54,8 +54,8 @@ class SqliteReports final : public ReportReads {
     return loads;
   }
 
-  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(absl::CivilDay first,
-                                                                       absl::CivilDay last) override {
+  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(
+      absl::CivilDay first, absl::CivilDay last) override {
     // ISO YYYY-MM-DD text sorts as the dates do.
     static constexpr const char* kSql =
         "SELECT id, sterilizer_id, day, result, operator, at FROM bowie_dick_tests "
@@ -67,8 +67,11 @@ class SqliteReports final : public ReportReads {
       if (!absl::ParseCivilTime(s.Text(2), &day)) {
         return absl::DataLossError(StrCat("bad Bowie-Dick test day in database: ", s.Text(2)));
       }
-      return BowieDickTest{.id = s.Int(0), .sterilizer_id = s.Int(1), .day = day,
-                           .result = ParseIndicator(s.Text(3)), .operator_name = s.Text(4),
+      return BowieDickTest{.id = s.Int(0),
+                           .sterilizer_id = s.Int(1),
+                           .day = day,
+                           .result = ParseIndicator(s.Text(3)),
+                           .operator_name = s.Text(4),
                            .at = FromMicros(s.Int(5))};
     });
   }
@@ -79,6 +82,8 @@ class SqliteReports final : public ReportReads {
 
 }  // namespace
 
-std::unique_ptr<ReportReads> NewReportRepository(Connection* conn) { return std::make_unique<SqliteReports>(conn); }
+std::unique_ptr<ReportReads> NewReportRepository(Connection* conn) {
+  return std::make_unique<SqliteReports>(conn);
+}
 
 }  // namespace steritrack::sqlite

@@ -5,7 +5,8 @@
 #define STERITRACK_SERVER_STORAGE_SQLITE_REPOSITORIES_H_
 
 #ifndef STERITRACK_STORAGE_IMPLEMENTATION
-#error "server/storage/sqlite_repositories.h is internal to server/storage: include it only from there (see server/CMakeLists.txt)"
+#error \
+    "server/storage/sqlite_repositories.h is internal to server/storage: include it only from there (see server/CMakeLists.txt)"
 #endif
 
 #include <memory>

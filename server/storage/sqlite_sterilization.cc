@@ -1,4 +1,5 @@
-// Reusable items, sterilisers, loads and Bowie-Dick tests in SQLite (steritrack::SterilizationWrites).
+// Reusable items, sterilisers, loads and Bowie-Dick tests in SQLite
+// (steritrack::SterilizationWrites).
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,9 +31,9 @@ class SqliteSterilization final : public SterilizationWrites {
   }
 
   absl::StatusOr<std::vector<ReusableItem>> ListItems(const ItemFilter& f) override {
-    static constexpr const char* kSql =
-        "SELECT " ITEM_COLUMNS " FROM items WHERE id > ?1 AND (?2 = '' OR state = ?2) "
-        "AND (?3 = 0 OR treatment_id = ?3) ORDER BY id LIMIT ?4";
+    static constexpr const char* kSql = "SELECT " ITEM_COLUMNS
+                                        " FROM items WHERE id > ?1 AND (?2 = '' OR state = ?2) "
+                                        "AND (?3 = 0 OR treatment_id = ?3) ORDER BY id LIMIT ?4";
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
     st->Bind(1, f.after_id)
         .Bind(2, f.state ? ItemStateName(*f.state) : std::string_view())
@@ -50,7 +51,8 @@ class SqliteSterilization final : public SterilizationWrites {
   }
 
   absl::StatusOr<std::optional<Sterilizer>> FindSterilizerById(int64_t id) override {
-    static constexpr const char* kSql = "SELECT " STERILIZER_COLUMNS " FROM sterilizers WHERE id = ?1";
+    static constexpr const char* kSql =
+        "SELECT " STERILIZER_COLUMNS " FROM sterilizers WHERE id = ?1";
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
     st->Bind(1, id);
     return First<Sterilizer>(*st, ReadSterilizer);
@@ -66,7 +68,8 @@ class SqliteSterilization final : public SterilizationWrites {
 
   absl::StatusOr<std::optional<Load>> FindLoad(int64_t id) override {
     static constexpr const char* kSql =
-        "SELECT " LOAD_COLUMNS " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
+        "SELECT " LOAD_COLUMNS
+        " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
         "WHERE l.id = ?1";
     std::optional<Load> load;
     {
@@ -81,7 +84,8 @@ class SqliteSterilization final : public SterilizationWrites {
   absl::StatusOr<std::optional<Load>> FindLoadByCycle(int64_t sterilizer_id,
                                                       int64_t cycle_number) override {
     static constexpr const char* kSql =
-        "SELECT " LOAD_COLUMNS " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
+        "SELECT " LOAD_COLUMNS
+        " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
         "WHERE l.sterilizer_id = ?1 AND l.cycle_number = ?2";
     std::optional<Load> load;
     {
@@ -96,7 +100,8 @@ class SqliteSterilization final : public SterilizationWrites {
   absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& f) override {
     // With a steriliser: in cycle order (look-backs walk cycles); otherwise by id.
     static constexpr const char* kSql =
-        "SELECT " LOAD_COLUMNS " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
+        "SELECT " LOAD_COLUMNS
+        " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
         "WHERE l.id > ?1 AND (?2 = 0 OR l.sterilizer_id = ?2) AND l.cycle_number > ?3 "
         "AND (?4 = '' OR l.release_state = ?4) "
         "ORDER BY CASE WHEN ?2 = 0 THEN l.id ELSE l.cycle_number END LIMIT ?5";
@@ -133,8 +138,11 @@ class SqliteSterilization final : public SterilizationWrites {
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
     st->Bind(1, sterilizer_id).Bind(2, absl::FormatCivilTime(day));
     return Collect<BowieDickTest>(*st, [day](const Statement& s) -> absl::StatusOr<BowieDickTest> {
-      return BowieDickTest{.id = s.Int(0), .sterilizer_id = s.Int(1), .day = day,
-                           .result = ParseIndicator(s.Text(3)), .operator_name = s.Text(4),
+      return BowieDickTest{.id = s.Int(0),
+                           .sterilizer_id = s.Int(1),
+                           .day = day,
+                           .result = ParseIndicator(s.Text(3)),
+                           .operator_name = s.Text(4),
                            .at = FromMicros(s.Int(5))};
     });
   }
@@ -147,8 +155,11 @@ class SqliteSterilization final : public SterilizationWrites {
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
     st->Bind(1, f.item_id).Bind(2, f.load_id).Bind(3, f.treatment_id);
     return Collect<ItemUse>(*st, [](const Statement& s) -> absl::StatusOr<ItemUse> {
-      return ItemUse{.item_id = s.Int(0), .treatment_id = s.Int(1), .load_id = s.Int(2),
-                     .at = FromMicros(s.Int(3)), .by = s.Text(4)};
+      return ItemUse{.item_id = s.Int(0),
+                     .treatment_id = s.Int(1),
+                     .load_id = s.Int(2),
+                     .at = FromMicros(s.Int(3)),
+                     .by = s.Text(4)};
     });
   }
 
@@ -349,6 +360,8 @@ class SqliteSterilization final : public SterilizationWrites {
 
 }  // namespace
 
-std::unique_ptr<SterilizationWrites> NewSterilizationRepository(Connection* conn) { return std::make_unique<SqliteSterilization>(conn); }
+std::unique_ptr<SterilizationWrites> NewSterilizationRepository(Connection* conn) {
+  return std::make_unique<SqliteSterilization>(conn);
+}
 
 }  // namespace steritrack::sqlite

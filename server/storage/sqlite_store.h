@@ -20,7 +20,7 @@ struct SqliteStoreOptions {
   // it, as tests do to tamper with it). An in-memory store has one connection: its reads and writes
   // take turns instead of running side by side, and nothing survives the store.
   std::string path;
-  int readers = 4;   // size of the reader pool (file databases)
+  int readers = 4;  // size of the reader pool (file databases)
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);

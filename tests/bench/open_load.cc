@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   const std::string lot = "B" + std::to_string(std::random_device{}() % 100000000);
   std::vector<std::string> barcodes;
   for (int i = 0; i < units; ++i) {
-    barcodes.push_back("(01)09506000134352(17)301231(10)" + lot + "(21)" + lot + "U" + std::to_string(i));
+    barcodes.push_back("(01)09506000134352(17)301231(10)" + lot + "(21)" + lot + "U" +
+                       std::to_string(i));
   }
   for (int start = 0; start < units; start += 1000) {
     v1::ReceiveCartridgesRequest req;

@@ -78,8 +78,10 @@ int main(int argc, char** argv) {
       auto tx = (*store)->BeginWrite();
       if (!tx.ok()) return Fail(tx.status(), "begin");
       for (int l = 0; l < kLots; ++l) {
-        steritrack::Lot lot{.gtin = "09506000134352", .lot = StrCat("L", l),
-                            .expiry = absl::CivilDay(2030, 12, 31), .created_at = month_start};
+        steritrack::Lot lot{.gtin = "09506000134352",
+                            .lot = StrCat("L", l),
+                            .expiry = absl::CivilDay(2030, 12, 31),
+                            .created_at = month_start};
         auto id = (*tx)->cartridges().InsertLot(lot);
         if (!id.ok()) return Fail(id.status(), "lot");
         lot.id = *id;
@@ -94,20 +96,25 @@ int main(int argc, char** argv) {
       for (int64_t i = start; i < std::min(treatments, start + kBatch); ++i) {
         const absl::Time at = month_start + step * i;
         const std::string room = StrCat(1 + i % 12);
-        steritrack::Treatment t{.room = room, .clinician = StrCat("nurse", i % 40),
-                                .client_ref = StrCat("C", i), .started_at = at,
-                                .started_by = "bench", .ended_at = at + absl::Minutes(45),
+        steritrack::Treatment t{.room = room,
+                                .clinician = StrCat("nurse", i % 40),
+                                .client_ref = StrCat("C", i),
+                                .started_at = at,
+                                .started_by = "bench",
+                                .ended_at = at + absl::Minutes(45),
                                 .ended_by = "bench"};
         auto tid = (*tx)->cartridges().InsertTreatment(t);
         if (!tid.ok()) return Fail(tid.status(), "treatment");
-        steritrack::Cartridge c{.gtin = "09506000134352", .serial = StrCat("S", i),
-                                .lot = lots[i % kLots], .received_at = month_start,
+        steritrack::Cartridge c{.gtin = "09506000134352",
+                                .serial = StrCat("S", i),
+                                .lot = lots[i % kLots],
+                                .received_at = month_start,
                                 .received_by = "bench"};
         auto cid = (*tx)->cartridges().InsertCartridge(c);
         if (!cid.ok()) return Fail(cid.status(), "cartridge");
         const absl::Time opened = at + absl::Minutes(5);
-        if (auto s = (*tx)->cartridges().RecordUse(*cid, {.treatment_id = *tid, .room = room, .at = opened,
-                                              .by = "bench"});
+        if (auto s = (*tx)->cartridges().RecordUse(
+                *cid, {.treatment_id = *tid, .room = room, .at = opened, .by = "bench"});
             !s.ok()) {
           return Fail(s, "use");
         }
@@ -124,9 +131,14 @@ int main(int argc, char** argv) {
         if (events) {
           for (const char* action : {"TREATMENT_STARTED", "CARTRIDGE_RECEIVED", "CARTRIDGE_OPENED",
                                      "CARTRIDGE_DISPOSED", "TREATMENT_ENDED"}) {
-            auto e = steritrack::audit_chain::Append((*tx)->audit(), *sha256, {.at = opened, .actor = "bench", .action = action,
-                                         .lot_id = lots[i % kLots].id, .cartridge_id = *cid,
-                                         .treatment_id = *tid, .detail = "seeded"});
+            auto e = steritrack::audit_chain::Append((*tx)->audit(), *sha256,
+                                                     {.at = opened,
+                                                      .actor = "bench",
+                                                      .action = action,
+                                                      .lot_id = lots[i % kLots].id,
+                                                      .cartridge_id = *cid,
+                                                      .treatment_id = *tid,
+                                                      .detail = "seeded"});
             if (!e.ok()) return Fail(e.status(), "event");
           }
         }
@@ -140,17 +152,20 @@ int main(int argc, char** argv) {
   auto store = steritrack::OpenSqliteStore({.path = db, .readers = 2});
   if (!store.ok()) return Fail(store.status(), "reopen");
   FixedClock clock(absl::FromCivil(absl::CivilDay(2026, 12, 2), utc));
-  steritrack::ReportService reports({.store = store->get(), .sha256 = sha256.get(), .clock = &clock});
+  steritrack::ReportService reports(
+      {.store = store->get(), .sha256 = sha256.get(), .clock = &clock});
   auto report_start = std::chrono::steady_clock::now();
-  auto report = reports.ComplianceReportFor(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1));
+  auto report =
+      reports.ComplianceReportFor(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1));
   const double report_seconds = Seconds(report_start);
   if (!report.ok()) return Fail(report.status(), "report");
   std::printf("report_month: %lld treatments seeded in %.1f s (%s audit events), db %.0f MB\n",
               static_cast<long long>(treatments), seed_seconds, events ? "with" : "without",
               static_cast<double>(db_bytes) / (1024.0 * 1024.0));
-  std::printf("compliance report for November: %.2f s, %zu exceptions, %lld cartridges opened, "
-              "max RSS %ld MB\n",
-              report_seconds, report->exceptions.size(),
-              static_cast<long long>(report->totals.cartridges_opened), MaxRssMb());
+  std::printf(
+      "compliance report for November: %.2f s, %zu exceptions, %lld cartridges opened, "
+      "max RSS %ld MB\n",
+      report_seconds, report->exceptions.size(),
+      static_cast<long long>(report->totals.cartridges_opened), MaxRssMb());
   return 0;
 }

@@ -1,5 +1,5 @@
-// Core tests of AuditService (the audit trail's read side and the event stream's cursors) and of the
-// CommitNotifier the write services signal, against the in-memory FakeStore.
+// Core tests of AuditService (the audit trail's read side and the event stream's cursors) and of
+// the CommitNotifier the write services signal, against the in-memory FakeStore.
 #include "server/core/audit_service.h"
 
 #include <memory>
@@ -37,8 +37,10 @@ class AuditServiceTest : public ::testing::Test {
   FakeStore store_;
   FakeClock clock_{kNow};
   CommitNotifier commits_;
-  CartridgeService core_{{.store = &store_, .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_}};
-  AuditService audit_{{.store = &store_, .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_}};
+  CartridgeService core_{
+      {.store = &store_, .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_}};
+  AuditService audit_{
+      {.store = &store_, .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_}};
 };
 
 TEST_F(AuditServiceTest, EveryCommittedWriteNotifiesAndARefusedOneDoesNot) {

@@ -1,5 +1,5 @@
-// Core-tier tests of CartridgeService (PRODUCT.md rules 1-4 and 10) against the in-memory FakeStore,
-// with time from a FakeClock fixed at 2026-11-26 10:00 UTC unless a test moves it.
+// Core-tier tests of CartridgeService (PRODUCT.md rules 1-4 and 10) against the in-memory
+// FakeStore, with time from a FakeClock fixed at 2026-11-26 10:00 UTC unless a test moves it.
 #include "server/core/cartridge_service.h"
 
 #include <latch>
@@ -18,14 +18,14 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "steritrack/gs1.h"
 #include "server/core/report_service.h"
 #include "server/core/unrecorded_refusals.h"
-#include "tests/status_matchers.h"
 #include "steritrack/error.h"
+#include "steritrack/gs1.h"
 #include "steritrack/model.h"
 #include "steritrack/strings.h"
 #include "tests/core/fake_store.h"
+#include "tests/status_matchers.h"
 #include "tests/test_sha256.h"
 
 namespace steritrack {
@@ -59,7 +59,6 @@ std::string Barcode(std::string_view gtin, std::string_view expiry, std::string_
 // A unit of GTIN A, lot LOT-A, expiring 2027-12-31.
 std::string UnitA(std::string_view serial) { return Barcode(kGtinA, "271231", "LOT-A", serial); }
 
-
 // Metadata times are RFC 3339 in UTC; either "Z" or "+00:00" is fine.
 absl::Time ParseRfc3339(const std::string& text) {
   absl::Time t = absl::InfinitePast();
@@ -81,8 +80,11 @@ class CartridgeServiceTest : public ::testing::Test {
   CartridgeServiceTest() { UseClinicTimeZone(absl::UTCTimeZone()); }
 
   void UseClinicTimeZone(absl::TimeZone zone) {
-    service_ = std::make_unique<CartridgeService>(CartridgeServiceOptions{
-        .store = &faulty_store_, .sha256 = TestSha256(), .clock = &clock_, .clinic_time_zone = zone});
+    service_ =
+        std::make_unique<CartridgeService>(CartridgeServiceOptions{.store = &faulty_store_,
+                                                                   .sha256 = TestSha256(),
+                                                                   .clock = &clock_,
+                                                                   .clinic_time_zone = zone});
   }
 
   CartridgeService& service() { return *service_; }
@@ -137,8 +139,8 @@ class CartridgeServiceTest : public ::testing::Test {
 // Receive
 
 TEST_F(CartridgeServiceTest, ReceiveStoresEachUnitWithLotAndExpiryFromTheBarcode) {
-  std::vector<Cartridge> got = MustReceive(
-      {UnitA("S001"), UnitA("S002"), Barcode(kGtinB, "280630", "LOT-B", "X9")});
+  std::vector<Cartridge> got =
+      MustReceive({UnitA("S001"), UnitA("S002"), Barcode(kGtinB, "280630", "LOT-B", "X9")});
   ASSERT_THAT(got, SizeIs(3));
   EXPECT_EQ(got[0].gtin, kGtinA);
   EXPECT_EQ(got[0].serial, "S001");
@@ -197,8 +199,8 @@ TEST_F(CartridgeServiceTest, ReceiveWithoutLotIsRefusedAsLotRequired) {
 
 TEST_F(CartridgeServiceTest, ReceiveOfABadBarcodeIsRefusedNamingItsPositionInTheRequest) {
   const std::vector<std::string> bad = {
-      "(01)09506000134353(17)271231(10)LOT-A(21)S002",  // check digit
-      "(01)09506000134352(17)271331(10)LOT-A(21)S002",  // month 13
+      "(01)09506000134353(17)271231(10)LOT-A(21)S002",   // check digit
+      "(01)09506000134352(17)271331(10)LOT-A(21)S002",   // month 13
       "(01)09506000134352(17)271231(10)LOT-A(21)S 002",  // space is not in character set 82
       "hello",
   };
@@ -250,9 +252,9 @@ TEST_F(CartridgeServiceTest, TheSameUnitTwiceInOneReceiveIsRefused) {
 TEST_F(CartridgeServiceTest, SecondExpiryForAKnownLotIsRefusedAndNothingIsStored) {
   MustReceive({UnitA("S001")});
   const size_t events = EventCount();
-  absl::StatusOr<std::vector<Cartridge>> r =
-      service().Receive(Ctx(), {Barcode(kGtinB, "280630", "LOT-B", "X1"),
-                                Barcode(kGtinA, "280101", "LOT-A", "S002")});
+  absl::StatusOr<std::vector<Cartridge>> r = service().Receive(
+      Ctx(),
+      {Barcode(kGtinB, "280630", "LOT-B", "X1"), Barcode(kGtinA, "280101", "LOT-A", "S002")});
   EXPECT_THAT(r, IsRefused(absl::StatusCode::kFailedPrecondition, "EXPIRY_CONFLICT"));
   EXPECT_EQ(MetaOf(r.status(), "field"), "barcodes[1]");
   EXPECT_EQ(MetaOf(r.status(), "expiry"), "2027-12-31");
@@ -264,8 +266,8 @@ TEST_F(CartridgeServiceTest, SecondExpiryForAKnownLotIsRefusedAndNothingIsStored
 }
 
 TEST_F(CartridgeServiceTest, TwoExpiriesForOneLotInOneReceiveAreRefused) {
-  absl::StatusOr<std::vector<Cartridge>> r = service().Receive(
-      Ctx(), {UnitA("S001"), Barcode(kGtinA, "280101", "LOT-A", "S002")});
+  absl::StatusOr<std::vector<Cartridge>> r =
+      service().Receive(Ctx(), {UnitA("S001"), Barcode(kGtinA, "280101", "LOT-A", "S002")});
   EXPECT_THAT(r, IsRefused(absl::StatusCode::kFailedPrecondition, "EXPIRY_CONFLICT"));
   EXPECT_THAT(store_.Snapshot().lots, IsEmpty());
 }
@@ -329,8 +331,8 @@ TEST_F(CartridgeServiceTest, OpenAcceptsTheRawScannerFormOfAUnitReceivedInBracke
   MustReceive({UnitA("S001")});
   const int64_t t = MustStartTreatment();
   // GS1 DataMatrix as the scanner sends it: AIM prefix, GS after the variable-length lot.
-  const std::string raw = StrCat("]d2", "01", kGtinA, "17271231", "10LOT-A", kGs1Separator,
-                                 "21S001");
+  const std::string raw =
+      StrCat("]d2", "01", kGtinA, "17271231", "10LOT-A", kGs1Separator, "21S001");
   absl::StatusOr<Cartridge> c = service().Open(Ctx(), raw, t);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->serial, "S001");
@@ -404,9 +406,10 @@ TEST_F(CartridgeServiceTest, OpenFromAQuarantinedLotIsRefused) {
   ASSERT_THAT(got, SizeIs(1));
   {
     std::unique_ptr<WriteTransaction> tx = *store_.BeginWrite();
-    ASSERT_TRUE(tx->cartridges().UpdateLotState(got[0].lot.id, LotState::kQuarantined, "under review", kNow,
-                                   "manager")
-                    .ok());
+    ASSERT_TRUE(
+        tx->cartridges()
+            .UpdateLotState(got[0].lot.id, LotState::kQuarantined, "under review", kNow, "manager")
+            .ok());
     ASSERT_TRUE(tx->Commit().ok());
   }
   absl::StatusOr<Cartridge> r = service().Open(Ctx(), UnitA("S001"), MustStartTreatment());
@@ -418,7 +421,8 @@ TEST_F(CartridgeServiceTest, OpenOnTheExpiryDayIsAllowedUntilMidnight) {
   MustReceive({Barcode(kGtinA, "261126", "LOT-T", "S001")});
   const int64_t t = MustStartTreatment();
   clock_.Set(Utc(2026, 11, 26, 23, 59, 59));
-  absl::StatusOr<Cartridge> c = service().Open(Ctx(), Barcode(kGtinA, "261126", "LOT-T", "S001"), t);
+  absl::StatusOr<Cartridge> c =
+      service().Open(Ctx(), Barcode(kGtinA, "261126", "LOT-T", "S001"), t);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_FALSE(c->lot.expired);
 }
@@ -441,8 +445,8 @@ TEST_F(CartridgeServiceTest, OpenAfterTheExpiryDayIsRefusedAsExpired) {
 
 TEST_F(CartridgeServiceTest, ExpiryEndsAtMidnightInTheClinicTimeZoneEastOfUtc) {
   UseClinicTimeZone(absl::FixedTimeZone(10 * 60 * 60));  // UTC+10
-  MustReceive({Barcode(kGtinA, "261126", "LOT-T", "S001"),
-               Barcode(kGtinA, "261126", "LOT-T", "S002")});
+  MustReceive(
+      {Barcode(kGtinA, "261126", "LOT-T", "S001"), Barcode(kGtinA, "261126", "LOT-T", "S002")});
   const int64_t t = MustStartTreatment();
   clock_.Set(Utc(2026, 11, 26, 13, 59, 59));  // 23:59:59 local on the expiry day
   EXPECT_TRUE(service().Open(Ctx(), Barcode(kGtinA, "", "", "S001"), t).ok());
@@ -453,8 +457,8 @@ TEST_F(CartridgeServiceTest, ExpiryEndsAtMidnightInTheClinicTimeZoneEastOfUtc) {
 
 TEST_F(CartridgeServiceTest, ExpiryEndsAtMidnightInTheClinicTimeZoneWestOfUtc) {
   UseClinicTimeZone(absl::FixedTimeZone(-5 * 60 * 60));  // UTC-5
-  MustReceive({Barcode(kGtinA, "261126", "LOT-T", "S001"),
-               Barcode(kGtinA, "261126", "LOT-T", "S002")});
+  MustReceive(
+      {Barcode(kGtinA, "261126", "LOT-T", "S001"), Barcode(kGtinA, "261126", "LOT-T", "S002")});
   const int64_t t = MustStartTreatment();
   clock_.Set(Utc(2026, 11, 27, 4, 59, 59));  // already the 27th in UTC, 23:59:59 local on the 26th
   EXPECT_TRUE(service().Open(Ctx(), Barcode(kGtinA, "", "", "S001"), t).ok());
@@ -474,7 +478,8 @@ TEST_F(CartridgeServiceTest, ExpiryDayZeroMeansTheLastDayOfTheMonth) {
   clock_.Set(Utc(2026, 11, 30, 23, 59, 0));
   EXPECT_TRUE(service().Open(Ctx(), Barcode(kGtinA, "261100", "LOT-Z", "S001"), t).ok());
   clock_.Set(Utc(2026, 12, 1, 0, 0, 0));
-  absl::StatusOr<Cartridge> r = service().Open(Ctx(), Barcode(kGtinA, "261100", "LOT-Z", "S002"), t);
+  absl::StatusOr<Cartridge> r =
+      service().Open(Ctx(), Barcode(kGtinA, "261100", "LOT-Z", "S002"), t);
   EXPECT_THAT(r, IsRefused(absl::StatusCode::kFailedPrecondition, "CARTRIDGE_EXPIRED"));
   EXPECT_EQ(MetaOf(r.status(), "expiry"), "2026-11-30");
 }
@@ -616,7 +621,8 @@ TEST_F(CartridgeServiceTest, ARefusalRecordThatFailsOnceIsWrittenOnTheRetry) {
   ASSERT_TRUE(service().RecallLot(Ctx(), kGtinA, "LOT-A", "sterility breach").ok());
   UnrecordedRefusals unrecorded;
   FaultInjectingStore flaky(&store_);
-  CartridgeService service({.store = &flaky, .sha256 = TestSha256(),
+  CartridgeService service({.store = &flaky,
+                            .sha256 = TestSha256(),
                             .clock = &clock_,
                             .clinic_time_zone = absl::UTCTimeZone(),
                             .unrecorded_refusals = &unrecorded});
@@ -642,7 +648,8 @@ TEST_F(CartridgeServiceTest, ARefusalWhoseRecordCannotBeWrittenSaysSoAndIsCounte
 
   UnrecordedRefusals unrecorded;
   WritesStopStore full_disk(&store_, /*writes_allowed=*/1);  // the refused Open's own transaction
-  CartridgeService service({.store = &full_disk, .sha256 = TestSha256(),
+  CartridgeService service({.store = &full_disk,
+                            .sha256 = TestSha256(),
                             .clock = &clock_,
                             .clinic_time_zone = absl::UTCTimeZone(),
                             .unrecorded_refusals = &unrecorded});
@@ -673,7 +680,10 @@ TEST_F(CartridgeServiceTest, ARefusalWhoseRecordCannotBeWrittenSaysSoAndIsCounte
   EXPECT_EQ(&service.unrecorded_refusals(), &unrecorded);
 
   // The compliance report of that day says its refusals are not all recorded; another day's does.
-  ReportService reports({.store = &store_, .sha256 = TestSha256(), .clock = &clock_, .unrecorded_refusals = &unrecorded});
+  ReportService reports({.store = &store_,
+                         .sha256 = TestSha256(),
+                         .clock = &clock_,
+                         .unrecorded_refusals = &unrecorded});
   absl::StatusOr<ComplianceReport> today =
       reports.ComplianceReportFor(absl::CivilDay(2026, 11, 26), absl::CivilDay(2026, 11, 27));
   ASSERT_TRUE(today.ok()) << today.status();
@@ -1014,9 +1024,11 @@ TEST_F(CartridgeServiceTest, RepeatedStartTreatmentUnderTheSameRequestIdStartsOn
 TEST_F(CartridgeServiceTest, RepeatedRecallUnderTheSameRequestIdReturnsTheFirstAnswer) {
   MustReceive({UnitA("S001")});
   MustOpen(UnitA("S001"), MustStartTreatment());
-  absl::StatusOr<RecallResult> first = service().RecallLot(Ctx("req-recall-1"), kGtinA, "LOT-A", "r");
+  absl::StatusOr<RecallResult> first =
+      service().RecallLot(Ctx("req-recall-1"), kGtinA, "LOT-A", "r");
   ASSERT_TRUE(first.ok()) << first.status();
-  absl::StatusOr<RecallResult> again = service().RecallLot(Ctx("req-recall-1"), kGtinA, "LOT-A", "r");
+  absl::StatusOr<RecallResult> again =
+      service().RecallLot(Ctx("req-recall-1"), kGtinA, "LOT-A", "r");
   ASSERT_TRUE(again.ok()) << again.status();  // not LOT_RECALLED
   EXPECT_EQ(again->lot.id, first->lot.id);
   EXPECT_EQ(again->lot.state, LotState::kRecalled);
@@ -1083,7 +1095,8 @@ TEST_F(CartridgeServiceTest, AFailedCommitOfAReceiveStoresNoUnitAndNoLot) {
   EXPECT_THAT(store_.Snapshot().lots, IsEmpty());
   EXPECT_THAT(store_.Snapshot().cartridges, IsEmpty());
   EXPECT_THAT(store_.Snapshot().events, IsEmpty());
-  absl::StatusOr<std::vector<Cartridge>> retry = service().Receive(Ctx("req-recv-2"), {UnitA("S001")});
+  absl::StatusOr<std::vector<Cartridge>> retry =
+      service().Receive(Ctx("req-recv-2"), {UnitA("S001")});
   ASSERT_TRUE(retry.ok()) << retry.status();
   EXPECT_THAT(*retry, SizeIs(1));
 }
@@ -1102,8 +1115,8 @@ TEST_F(CartridgeServiceTest, AStoreThatCannotBeginAWriteIsReportedAsUnavailable)
 // Recall
 
 TEST_F(CartridgeServiceTest, RecallReturnsTheUnitsAlreadyOpenedAndBlocksTheRest) {
-  MustReceive({UnitA("S001"), UnitA("S002"), UnitA("S003"),
-               Barcode(kGtinB, "280630", "LOT-B", "X1")});
+  MustReceive(
+      {UnitA("S001"), UnitA("S002"), UnitA("S003"), Barcode(kGtinB, "280630", "LOT-B", "X1")});
   const int64_t t1 = MustStartTreatment("Room 1");
   const int64_t t2 = MustStartTreatment("Room 2");
   MustOpen(UnitA("S001"), t1);
@@ -1191,8 +1204,8 @@ TEST_F(CartridgeServiceTest, ListCartridgesPagesThroughEveryUnitExactlyOnce) {
     query.page.page_token = page->next_page_token;
   }
   EXPECT_THAT(page_sizes, ElementsAre(3, 3, 1));
-  EXPECT_EQ(seen, (std::multiset<std::string>{"S001", "S002", "S003", "S004", "S005", "S006",
-                                              "S007"}));
+  EXPECT_EQ(seen,
+            (std::multiset<std::string>{"S001", "S002", "S003", "S004", "S005", "S006", "S007"}));
 }
 
 TEST_F(CartridgeServiceTest, ListCartridgesFiltersByLotAndState) {

@@ -1,13 +1,13 @@
 // Test doubles for core: an in-memory Store, a Store wrapper that fails on demand, and a FakeClock.
 //
 // FakeStore follows the contracts in steritrack/store.h: one writer at a time (a write transaction
-// holds the writer lock from BeginWrite() until Commit() or destruction); a write transaction works on
-// a private copy of the whole state taken at begin and publishes it only on Commit(), so destroying it
-// without Commit() discards every change; reads see the state as of their BeginRead(). Uniqueness and
-// write-once rules mirror the schema: (gtin, lot) and (gtin, serial) are unique, a unit has at most one
-// use, one disposal, one discard, and a request id is stored once; an item serial, a steriliser name
-// and (steriliser, cycle number) are unique, a load has at most one set of parameters, one BI and one
-// CI per indicator type.
+// holds the writer lock from BeginWrite() until Commit() or destruction); a write transaction works
+// on a private copy of the whole state taken at begin and publishes it only on Commit(), so
+// destroying it without Commit() discards every change; reads see the state as of their
+// BeginRead(). Uniqueness and write-once rules mirror the schema: (gtin, lot) and (gtin, serial)
+// are unique, a unit has at most one use, one disposal, one discard, and a request id is stored
+// once; an item serial, a steriliser name and (steriliser, cycle number) are unique, a load has at
+// most one set of parameters, one BI and one CI per indicator type.
 //
 // FaultInjectingStore wraps any Store (this fake or the SQLite store) and fails the next commit or
 // begin on demand, the way leveldb's fault-injection Env wraps a real one.
@@ -34,8 +34,8 @@
 
 namespace steritrack {
 
-// Everything a FakeStore holds. Cartridges store only lot.id; the Lot is joined on read. Loads store
-// item_ids; sterilizer_name and item_serials are joined on read.
+// Everything a FakeStore holds. Cartridges store only lot.id; the Lot is joined on read. Loads
+// store item_ids; sterilizer_name and item_serials are joined on read.
 struct FakeStoreState {
   std::map<int64_t, Lot> lots;
   std::map<int64_t, Cartridge> cartridges;
@@ -76,7 +76,8 @@ class FakeStore : public Store {
   // gap that core's audit chain verification reports.
   void RemoveEventForTest(int64_t seq);
   // Tampering: sets a committed load's release state past the schema's guards.
-  void ForceLoadReleaseStateForTest(int64_t load_id, ReleaseState state, const Signature& signature);
+  void ForceLoadReleaseStateForTest(int64_t load_id, ReleaseState state,
+                                    const Signature& signature);
   // Tampering: rewrites the committed event `seq`'s detail without touching its hash.
   void AlterEventForTest(int64_t seq, std::string_view detail);
 

@@ -16,8 +16,8 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "steritrack/audit_chain.h"
 #include "server/core/sterilization_service.h"
+#include "steritrack/audit_chain.h"
 #include "steritrack/error.h"
 #include "steritrack/model.h"
 #include "steritrack/sterilization.h"
@@ -94,10 +94,10 @@ class ReportServiceTest : public ::testing::Test {
 
     auto treatment = [&](std::string_view room, std::string_view client, absl::Time at) {
       auto id = tx.cartridges().InsertTreatment(Treatment{.room = std::string(room),
-                                             .clinician = "dr.lee",
-                                             .client_ref = std::string(client),
-                                             .started_at = at,
-                                             .started_by = "nurse.kim"});
+                                                          .clinician = "dr.lee",
+                                                          .client_ref = std::string(client),
+                                                          .started_at = at,
+                                                          .started_by = "nurse.kim"});
       EXPECT_TRUE(id.ok()) << id.status();
       return *id;
     };
@@ -121,15 +121,17 @@ class ReportServiceTest : public ::testing::Test {
       return *id;
     };
     auto open = [&](int64_t id, int64_t treatment_id, std::string_view room, absl::Time at) {
-      ASSERT_TRUE(tx.cartridges().RecordUse(id, CartridgeUse{.treatment_id = treatment_id,
-                                                .room = std::string(room),
-                                                .at = at,
-                                                .by = "nurse.kim"})
+      ASSERT_TRUE(tx.cartridges()
+                      .RecordUse(id, CartridgeUse{.treatment_id = treatment_id,
+                                                  .room = std::string(room),
+                                                  .at = at,
+                                                  .by = "nurse.kim"})
                       .ok());
     };
     auto dispose = [&](int64_t id, absl::Time at) {
       ASSERT_TRUE(
-          tx.cartridges().RecordDisposal(id, Disposal{.container_id = "SHARPS-1", .at = at, .by = "nurse.kim"})
+          tx.cartridges()
+              .RecordDisposal(id, Disposal{.container_id = "SHARPS-1", .at = at, .by = "nurse.kim"})
               .ok());
     };
     const int64_t c1 = unit(lot_a_, kGtinA, "C1");
@@ -157,18 +159,23 @@ class ReportServiceTest : public ::testing::Test {
     unit(lot_q_, kGtinB, "C9");                   // in stock, quarantined lot
     unit(lot_x_, kGtinB, "C8");                   // in stock, expired lot
     const int64_t c13 = unit(lot_a_, kGtinA, "C13");
-    ASSERT_TRUE(tx.cartridges().RecordDiscard(
-                      c13, Discard{.reason = "dropped", .at = Utc(2026, 11, 4), .by = "nurse.kim"})
-                    .ok());
-
-    ASSERT_TRUE(tx.cartridges().UpdateLotState(lot_r_, LotState::kRecalled, "FSCA-7", Utc(2026, 11, 20, 14, 0),
-                                  "manager")
-                    .ok());
     ASSERT_TRUE(
-        tx.cartridges().UpdateLotState(lot_q_, LotState::kQuarantined, "damp box", Utc(2026, 11, 21), "manager")
+        tx.cartridges()
+            .RecordDiscard(c13,
+                           Discard{.reason = "dropped", .at = Utc(2026, 11, 4), .by = "nurse.kim"})
             .ok());
+
+    ASSERT_TRUE(tx.cartridges()
+                    .UpdateLotState(lot_r_, LotState::kRecalled, "FSCA-7", Utc(2026, 11, 20, 14, 0),
+                                    "manager")
+                    .ok());
+    ASSERT_TRUE(tx.cartridges()
+                    .UpdateLotState(lot_q_, LotState::kQuarantined, "damp box", Utc(2026, 11, 21),
+                                    "manager")
+                    .ok());
     ASSERT_TRUE(
-        tx.cartridges().UpdateLotState(lot_o_, LotState::kRecalled, "old recall", Utc(2026, 10, 15), "manager")
+        tx.cartridges()
+            .UpdateLotState(lot_o_, LotState::kRecalled, "old recall", Utc(2026, 10, 15), "manager")
             .ok());
 
     // Sterilisers and their loads.
@@ -181,11 +188,12 @@ class ReportServiceTest : public ::testing::Test {
     const int64_t s1 = sterilizer("AUTOCLAVE1", SterilizerType::kPreVacuum);
     const int64_t s2 = sterilizer("GRAVITY1", SterilizerType::kGravity);
     auto bowie_dick = [&](int64_t s, absl::CivilDay day, IndicatorResult result, absl::Time at) {
-      ASSERT_TRUE(tx.sterilization().InsertBowieDickTest(BowieDickTest{.sterilizer_id = s,
-                                                       .day = day,
-                                                       .result = result,
-                                                       .operator_name = "sp",
-                                                       .at = at})
+      ASSERT_TRUE(tx.sterilization()
+                      .InsertBowieDickTest(BowieDickTest{.sterilizer_id = s,
+                                                         .day = day,
+                                                         .result = result,
+                                                         .operator_name = "sp",
+                                                         .at = at})
                       .ok());
     };
     bowie_dick(s1, absl::CivilDay(2026, 11, 3), IndicatorResult::kPass, Utc(2026, 11, 3, 7, 0));
@@ -197,36 +205,39 @@ class ReportServiceTest : public ::testing::Test {
     auto load = [&](int64_t s, int64_t cycle, absl::Time at, bool bi_required = false,
                     bool test_cycle = false) {
       auto id = tx.sterilization().InsertLoad(Load{.sterilizer_id = s,
-                                   .cycle_number = cycle,
-                                   .cycle_type = "134C-4MIN",
-                                   .test_cycle = test_cycle,
-                                   .bi_required = bi_required,
-                                   .operator_name = "sp",
-                                   .created_at = at});
+                                                   .cycle_number = cycle,
+                                                   .cycle_type = "134C-4MIN",
+                                                   .test_cycle = test_cycle,
+                                                   .bi_required = bi_required,
+                                                   .operator_name = "sp",
+                                                   .created_at = at});
       EXPECT_TRUE(id.ok()) << id.status();
       return *id;
     };
     auto params = [&](int64_t l, absl::Time at, bool passed) {
-      ASSERT_TRUE(tx.sterilization().RecordParameters(l, CycleParameters{.started_at = at,
-                                                         .ended_at = at + absl::Minutes(30),
-                                                         .exposure_seconds = 240,
-                                                         .temperature_c = 134,
-                                                         .pressure_kpa = 210,
-                                                         .passed = passed,
-                                                         .recorded_by = "sp",
-                                                         .recorded_at = at})
+      ASSERT_TRUE(tx.sterilization()
+                      .RecordParameters(l, CycleParameters{.started_at = at,
+                                                           .ended_at = at + absl::Minutes(30),
+                                                           .exposure_seconds = 240,
+                                                           .temperature_c = 134,
+                                                           .pressure_kpa = 210,
+                                                           .passed = passed,
+                                                           .recorded_by = "sp",
+                                                           .recorded_at = at})
                       .ok());
     };
     auto ci = [&](int64_t l, IndicatorResult result, absl::Time at) {
-      ASSERT_TRUE(tx.sterilization().AddChemicalIndicator(
-                        l,
-                        ChemicalIndicator{
-                            .type = 5, .result = result, .recorded_by = "sp", .recorded_at = at})
+      ASSERT_TRUE(tx.sterilization()
+                      .AddChemicalIndicator(
+                          l,
+                          ChemicalIndicator{
+                              .type = 5, .result = result, .recorded_by = "sp", .recorded_at = at})
                       .ok());
     };
     auto sign = [&](int64_t l, ReleaseState state, absl::Time at) {
       ASSERT_TRUE(
-          tx.sterilization().SetLoadReleaseState(l, state, Signature{.by = "sp", .at = at, .meaning = "reviewed"})
+          tx.sterilization()
+              .SetLoadReleaseState(l, state, Signature{.by = "sp", .at = at, .meaning = "reviewed"})
               .ok());
     };
     const int64_t ld1 = load(s1, 1, Utc(2026, 11, 3, 8, 0));
@@ -241,12 +252,13 @@ class ReportServiceTest : public ::testing::Test {
     const int64_t ld4 = load(s1, 4, Utc(2026, 11, 20, 8, 0), /*bi_required=*/true);
     params(ld4, Utc(2026, 11, 20, 8, 0), true);
     ci(ld4, IndicatorResult::kPass, Utc(2026, 11, 20, 8, 40));
-    ASSERT_TRUE(tx.sterilization().RecordBi(ld4, BiologicalIndicator{.product = "spore",
-                                                     .lot = "BI-1",
-                                                     .result = BiResult::kNegative,
-                                                     .control_result = BiResult::kPositive,
-                                                     .read_at = Utc(2026, 11, 21),
-                                                     .recorded_by = "sp"})
+    ASSERT_TRUE(tx.sterilization()
+                    .RecordBi(ld4, BiologicalIndicator{.product = "spore",
+                                                       .lot = "BI-1",
+                                                       .result = BiResult::kNegative,
+                                                       .control_result = BiResult::kPositive,
+                                                       .read_at = Utc(2026, 11, 21),
+                                                       .recorded_by = "sp"})
                     .ok());
     const int64_t ld5 = load(s2, 1, Utc(2026, 11, 5, 8, 0));
     params(ld5, Utc(2026, 11, 5, 8, 0), true);
@@ -263,7 +275,8 @@ class ReportServiceTest : public ::testing::Test {
   }
 
   ReportService Service(absl::Duration limit = absl::Hours(4)) {
-    return ReportService({.store = &store_, .sha256 = TestSha256(),
+    return ReportService({.store = &store_,
+                          .sha256 = TestSha256(),
                           .clock = &clock_,
                           .clinic_time_zone = absl::UTCTimeZone(),
                           .disposal_limit = limit});
@@ -274,23 +287,44 @@ class ReportServiceTest : public ::testing::Test {
     auto tx_or = store_.BeginWrite();
     ASSERT_TRUE(tx_or.ok()) << tx_or.status();
     WriteTransaction& tx = **tx_or;
-    auto add = [&](Event e) { ASSERT_TRUE(audit_chain::Append(tx.audit(), *TestSha256(), e).ok()); };
-    add(Event{.at = Utc(2026, 11, 10, 10, 58), .actor = "nurse.kim",
-              .action = "CARTRIDGE_OPEN_REFUSED", .lot_id = lot_r_, .cartridge_id = c11_,
-              .treatment_id = t3_, .detail = "LOT_RECALLED: lot LOT-R is recalled: FSCA-7",
-              .before = "state=RECEIVED", .after = "reason=LOT_RECALLED"});
-    add(Event{.at = Utc(2026, 11, 10, 11, 0), .actor = "nurse.kim", .action = "CARTRIDGE_OPENED",
-              .lot_id = lot_a_, .cartridge_id = 3, .treatment_id = t3_});
-    add(Event{.at = Utc(2026, 11, 10, 11, 40), .actor = "nurse.kim", .action = "TREATMENT_ENDED",
+    auto add = [&](Event e) {
+      ASSERT_TRUE(audit_chain::Append(tx.audit(), *TestSha256(), e).ok());
+    };
+    add(Event{.at = Utc(2026, 11, 10, 10, 58),
+              .actor = "nurse.kim",
+              .action = "CARTRIDGE_OPEN_REFUSED",
+              .lot_id = lot_r_,
+              .cartridge_id = c11_,
+              .treatment_id = t3_,
+              .detail = "LOT_RECALLED: lot LOT-R is recalled: FSCA-7",
+              .before = "state=RECEIVED",
+              .after = "reason=LOT_RECALLED"});
+    add(Event{.at = Utc(2026, 11, 10, 11, 0),
+              .actor = "nurse.kim",
+              .action = "CARTRIDGE_OPENED",
+              .lot_id = lot_a_,
+              .cartridge_id = 3,
               .treatment_id = t3_});
-    add(Event{.at = Utc(2026, 11, 20, 12, 10), .actor = "nurse.kim",
-              .action = "CARTRIDGE_OPEN_REFUSED", .treatment_id = t4_,
+    add(Event{.at = Utc(2026, 11, 10, 11, 40),
+              .actor = "nurse.kim",
+              .action = "TREATMENT_ENDED",
+              .treatment_id = t3_});
+    add(Event{.at = Utc(2026, 11, 20, 12, 10),
+              .actor = "nurse.kim",
+              .action = "CARTRIDGE_OPEN_REFUSED",
+              .treatment_id = t4_,
               .detail = "CARTRIDGE_NOT_IN_STOCK: cartridge C99 is not in the clinic's stock",
               .after = "reason=CARTRIDGE_NOT_IN_STOCK"});
     // Should be impossible: the refused C11 opened later (here scripted straight into the store).
-    add(Event{.at = Utc(2026, 11, 12, 9, 0), .actor = "nurse.bo", .action = "CARTRIDGE_OPENED",
-              .lot_id = lot_r_, .cartridge_id = c11_, .treatment_id = 999});
-    add(Event{.at = Utc(2026, 11, 20, 12, 30), .actor = "nurse.kim", .action = "TREATMENT_ENDED",
+    add(Event{.at = Utc(2026, 11, 12, 9, 0),
+              .actor = "nurse.bo",
+              .action = "CARTRIDGE_OPENED",
+              .lot_id = lot_r_,
+              .cartridge_id = c11_,
+              .treatment_id = 999});
+    add(Event{.at = Utc(2026, 11, 20, 12, 30),
+              .actor = "nurse.kim",
+              .action = "TREATMENT_ENDED",
               .treatment_id = t4_});
     ASSERT_TRUE(tx.Commit().ok());
   }
@@ -379,15 +413,16 @@ TEST_F(ReportServiceTest, ALoadReleasedWithoutPassingResultsIsAnException) {
     const int64_t s = *tx->sterilization().InsertSterilizer(Sterilizer{
         .name = "GRAVITY9", .type = SterilizerType::kGravity, .created_at = Utc(2026, 1, 1)});
     const int64_t l = *tx->sterilization().InsertLoad(Load{.sterilizer_id = s,
-                                           .cycle_number = 1,
-                                           .cycle_type = "121C-20MIN",
-                                           .bi_required = true,
-                                           .operator_name = "sp",
-                                           .created_at = Utc(2026, 11, 14, 8, 0)});
-    ASSERT_TRUE(tx->sterilization().AddChemicalIndicator(l, ChemicalIndicator{.type = 4,
-                                                              .result = IndicatorResult::kFail,
-                                                              .recorded_by = "sp",
-                                                              .recorded_at = Utc(2026, 11, 14, 9)})
+                                                           .cycle_number = 1,
+                                                           .cycle_type = "121C-20MIN",
+                                                           .bi_required = true,
+                                                           .operator_name = "sp",
+                                                           .created_at = Utc(2026, 11, 14, 8, 0)});
+    ASSERT_TRUE(tx->sterilization()
+                    .AddChemicalIndicator(l, ChemicalIndicator{.type = 4,
+                                                               .result = IndicatorResult::kFail,
+                                                               .recorded_by = "sp",
+                                                               .recorded_at = Utc(2026, 11, 14, 9)})
                     .ok());
     ASSERT_TRUE(tx->Commit().ok());
     // The fake refuses this release as the schema does; write it around both.
@@ -414,7 +449,8 @@ TEST_F(ReportServiceTest, ALoadReleasedWithoutPassingResultsIsAnException) {
 
 TEST_F(ReportServiceTest, RefusalsAreRecordedUnlessOneOfThePeriodCouldNotBe) {
   UnrecordedRefusals unrecorded;
-  ReportService reports({.store = &store_, .sha256 = TestSha256(),
+  ReportService reports({.store = &store_,
+                         .sha256 = TestSha256(),
                          .clock = &clock_,
                          .clinic_time_zone = absl::UTCTimeZone(),
                          .unrecorded_refusals = &unrecorded});

@@ -19,9 +19,9 @@
 #include "server/core/sterilization_service.h"
 #include "steritrack/error.h"
 #include "steritrack/strings.h"
-#include "tests/test_sha256.h"
 #include "tests/core/fake_store.h"
 #include "tests/status_matchers.h"
+#include "tests/test_sha256.h"
 
 namespace steritrack {
 namespace {
@@ -636,11 +636,12 @@ TEST(ResultCodecTest, ARetryAfterAnUpgradeGetsTheAnswerTheOldVersionStored) {
   FakeClock clock(absl::FromUnixSeconds(1796000000));
   {
     std::unique_ptr<WriteTransaction> tx = *store.BeginWrite();
-    ASSERT_TRUE(tx->audit().SaveRequest(StoredRequest{.request_id = "req-1",
-                                              .operation = "CreateSterilizer",
-                                              .fingerprint = "AUTOCLAVE1|GRAVITY",
-                                              .response = std::string(kUntaggedSterilizerV1),
-                                              .at = clock.Now()})
+    ASSERT_TRUE(tx->audit()
+                    .SaveRequest(StoredRequest{.request_id = "req-1",
+                                               .operation = "CreateSterilizer",
+                                               .fingerprint = "AUTOCLAVE1|GRAVITY",
+                                               .response = std::string(kUntaggedSterilizerV1),
+                                               .at = clock.Now()})
                     .ok());
     ASSERT_TRUE(tx->Commit().ok());
   }

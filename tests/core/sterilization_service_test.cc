@@ -18,14 +18,14 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/status_matchers.h"
 #include "server/core/cartridge_service.h"
-#include "steritrack/gs1.h"
 #include "server/core/result_codec.h"
 #include "steritrack/error.h"
+#include "steritrack/gs1.h"
 #include "steritrack/sterilization.h"
 #include "steritrack/strings.h"
 #include "tests/core/fake_store.h"
+#include "tests/status_matchers.h"
 #include "tests/test_sha256.h"
 
 namespace steritrack {
@@ -44,7 +44,6 @@ absl::Time Utc(int y, int m, int d, int hh = 0, int mm = 0, int ss = 0) {
 }
 
 const absl::Time kNow = Utc(2026, 11, 26, 10, 0, 0);
-
 
 BiologicalIndicator Bi(BiResult result, BiResult control = BiResult::kPositive) {
   return BiologicalIndicator{
@@ -80,10 +79,16 @@ class SterilizationServiceTest : public ::testing::Test {
 
   void UseClinicTimeZone(absl::TimeZone zone) {
     zone_ = zone;
-    service_ = std::make_unique<SterilizationService>(SterilizationServiceOptions{
-        .store = &faulty_store_, .sha256 = TestSha256(), .clock = &clock_, .clinic_time_zone = zone});
-    cartridges_ = std::make_unique<CartridgeService>(CartridgeServiceOptions{
-        .store = &faulty_store_, .sha256 = TestSha256(), .clock = &clock_, .clinic_time_zone = zone});
+    service_ = std::make_unique<SterilizationService>(
+        SterilizationServiceOptions{.store = &faulty_store_,
+                                    .sha256 = TestSha256(),
+                                    .clock = &clock_,
+                                    .clinic_time_zone = zone});
+    cartridges_ =
+        std::make_unique<CartridgeService>(CartridgeServiceOptions{.store = &faulty_store_,
+                                                                   .sha256 = TestSha256(),
+                                                                   .clock = &clock_,
+                                                                   .clinic_time_zone = zone});
   }
 
   SterilizationService& service() { return *service_; }
@@ -512,9 +517,10 @@ TEST_F(SterilizationServiceTest, AUseRetriedWithAnotherPackLabelIsNotAReplay) {
   ASSERT_TRUE(cartridges().EndTreatment(Ctx(), t).ok());
   const Load second = MustLoadAndRelease(2, {"HP-0001"});
   const int64_t t2 = MustStartTreatment();
-  ASSERT_TRUE(service()
-                  .UseItem(Ctx("use-1", kNurse), ItemLabel(StoredItem("HP-0001"), second, zone_), t2)
-                  .ok());
+  ASSERT_TRUE(
+      service()
+          .UseItem(Ctx("use-1", kNurse), ItemLabel(StoredItem("HP-0001"), second, zone_), t2)
+          .ok());
   // The same request id with the old pack's label is a different request, never "already done".
   EXPECT_THAT(service().UseItem(Ctx("use-1", kNurse), old_label, t2),
               IsRefused(absl::StatusCode::kInvalidArgument, "REQUEST_ID_REUSED"));
@@ -588,11 +594,11 @@ TEST_F(SterilizationServiceTest, AnItemWithOverdueMaintenanceIsNotLoaded) {
   MustPack("HP-OK");
   MustPack("HP-OVERDUE");
   const size_t loads_before = EventCount("LOAD_CREATED");
-  absl::StatusOr<Load> load = service().CreateLoad(Ctx(), NewLoad{.sterilizer = "AC-1",
-                                                                  .cycle_number = 1,
-                                                                  .cycle_type = "134C-4MIN",
-                                                                  .item_serials = {"HP-OK",
-                                                                                   "HP-OVERDUE"}});
+  absl::StatusOr<Load> load =
+      service().CreateLoad(Ctx(), NewLoad{.sterilizer = "AC-1",
+                                          .cycle_number = 1,
+                                          .cycle_type = "134C-4MIN",
+                                          .item_serials = {"HP-OK", "HP-OVERDUE"}});
   EXPECT_THAT(load, IsRefusedWith("ITEM_MAINTENANCE_OVERDUE"));
   EXPECT_EQ(MetaOf(load.status(), "serial"), "HP-OVERDUE");
   EXPECT_EQ(MetaOf(load.status(), "maintenance_due"), "2026-11-25");
@@ -680,8 +686,9 @@ TEST_F(SterilizationServiceTest, SterileItemWhoseLoadIsNotReleasedIsRefused) {
   const Load load = MustLoadAndRelease(1, {"HP-0001"});
   {
     std::unique_ptr<WriteTransaction> tx = *store_.BeginWrite();
-    ASSERT_TRUE(tx->sterilization().SetLoadReleaseState(load.id, ReleaseState::kQuarantined,
-                                        Signature{.by = "db", .at = kNow, .meaning = "manual"})
+    ASSERT_TRUE(tx->sterilization()
+                    .SetLoadReleaseState(load.id, ReleaseState::kQuarantined,
+                                         Signature{.by = "db", .at = kNow, .meaning = "manual"})
                     .ok());
     ASSERT_TRUE(tx->Commit().ok());
   }

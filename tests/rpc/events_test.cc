@@ -1,7 +1,7 @@
 // RPC-tier tests of the integrator event stream (steritrack.v1.EventService) and the audit trail
-// service: a real in-process RpcServer on port 0 over a SQLite store in a temporary file. The stream
-// is read while other threads write, and must deliver every committed event once, in order, with no
-// gap; a caught-up stream must not hold up the server's shutdown.
+// service: a real in-process RpcServer on port 0 over a SQLite store in a temporary file. The
+// stream is read while other threads write, and must deliver every committed event once, in order,
+// with no gap; a caught-up stream must not hold up the server's shutdown.
 #include <grpcpp/grpcpp.h>
 #include <stdlib.h>
 
@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "absl/time/clock.h"
 #include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -57,9 +57,10 @@ class EventStreamTest : public ::testing::Test {
         OpenSqliteStore({.path = StrCat(dir_, "/steritrack.db")});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    core_ = std::make_unique<CartridgeService>(
-        CartridgeServiceOptions{.store = store_.get(), .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_});
-    audit_ = std::make_unique<AuditService>(AuditServiceOptions{.store = store_.get(), .sha256 = TestSha256()});
+    core_ = std::make_unique<CartridgeService>(CartridgeServiceOptions{
+        .store = store_.get(), .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_});
+    audit_ = std::make_unique<AuditService>(
+        AuditServiceOptions{.store = store_.get(), .sha256 = TestSha256()});
     auto log = std::make_shared<spdlog::logger>("events_test",
                                                 std::make_shared<spdlog::sinks::null_sink_mt>());
     absl::StatusOr<std::unique_ptr<rpc::RpcServer>> server =
@@ -89,7 +90,8 @@ class EventStreamTest : public ::testing::Test {
   }
 
   void MustReceive(const std::string& serial) {
-    absl::StatusOr<std::vector<Cartridge>> r = core_->Receive({.actor = "clerk.ana"}, {Unit(serial)});
+    absl::StatusOr<std::vector<Cartridge>> r =
+        core_->Receive({.actor = "clerk.ana"}, {Unit(serial)});
     ASSERT_TRUE(r.ok()) << r.status();
   }
 

@@ -1,7 +1,8 @@
 // Storage-tier tamper tests of the audit trail (PRODUCT.md rule 9): a realistic day of changes is
-// written through core's CartridgeService over the SQLite store; then each test tampers with its own
-// copy of the database file the way an attacker with file access could (raw sqlite3 API, dropping
-// the append-only triggers first) and expects verification to catch it, naming the first bad entry.
+// written through core's CartridgeService over the SQLite store; then each test tampers with its
+// own copy of the database file the way an attacker with file access could (raw sqlite3 API,
+// dropping the append-only triggers first) and expects verification to catch it, naming the first
+// bad entry.
 #include <sqlite3.h>
 #include <stdlib.h>
 
@@ -20,9 +21,9 @@
 #include "gtest/gtest.h"
 #include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
-#include "steritrack/audit_chain.h"
 #include "server/storage/schema.h"
 #include "server/storage/sqlite_store.h"
+#include "steritrack/audit_chain.h"
 #include "steritrack/clock.h"
 #include "steritrack/model.h"
 #include "steritrack/store.h"
@@ -91,9 +92,10 @@ class RawDb {
   }
   // What an attacker does first: lift the append-only guards.
   void DropGuards() {
-    Exec("DROP TRIGGER IF EXISTS events_are_final; DROP TRIGGER IF EXISTS events_are_kept; "
-         "DROP TRIGGER IF EXISTS events_no_replace; DROP TRIGGER IF EXISTS audit_head_is_kept; "
-         "DROP TRIGGER IF EXISTS audit_head_moves_forward;");
+    Exec(
+        "DROP TRIGGER IF EXISTS events_are_final; DROP TRIGGER IF EXISTS events_are_kept; "
+        "DROP TRIGGER IF EXISTS events_no_replace; DROP TRIGGER IF EXISTS audit_head_is_kept; "
+        "DROP TRIGGER IF EXISTS audit_head_moves_forward;");
   }
 
  private:
@@ -113,7 +115,9 @@ class AuditTrailTest : public ::testing::Test {
       CartridgeService core({.store = store->get(), .sha256 = TestSha256(), .clock = &clock_});
       const WriteContext nurse{.actor = "nurse.kim", .request_id = ""};
       const WriteContext clerk{.actor = "clerk.ana", .request_id = ""};
-      ASSERT_TRUE(core.Receive({.actor = "clerk.ana", .request_id = "delivery-1"}, {Unit("S1"), Unit("S2"), Unit("S3"), Unit("S4")}).ok());
+      ASSERT_TRUE(core.Receive({.actor = "clerk.ana", .request_id = "delivery-1"},
+                               {Unit("S1"), Unit("S2"), Unit("S3"), Unit("S4")})
+                      .ok());
       absl::StatusOr<Treatment> t1 = core.StartTreatment(nurse, "3", "dr.lee", kClientRef);
       ASSERT_TRUE(t1.ok()) << t1.status();
       ASSERT_TRUE(core.Open(nurse, Unit("S1"), t1->id).ok());
@@ -203,9 +207,15 @@ TEST_F(AuditTrailTest, TheDatabaseRefusesUpdateAndDeleteOfEntriesAndHead) {
 
 TEST_F(AuditTrailTest, AlteringAnyFieldOfOneEntryIsCaughtAtThatEntry) {
   const char* alterations[] = {
-      "detail = 'nothing happened'", "actor = 'someone.else'", "action = 'CARTRIDGE_RECEIVED'",
-      "at = at + 1", "before = 'state=RECEIVED'", "after = 'state=DISPOSED'",
-      "request_id = 'forged'", "treatment_id = NULL", "cartridge_id = 3",
+      "detail = 'nothing happened'",
+      "actor = 'someone.else'",
+      "action = 'CARTRIDGE_RECEIVED'",
+      "at = at + 1",
+      "before = 'state=RECEIVED'",
+      "after = 'state=DISPOSED'",
+      "request_id = 'forged'",
+      "treatment_id = NULL",
+      "cartridge_id = 3",
       "prev_hash = hash",
   };
   int i = 0;
@@ -239,8 +249,9 @@ TEST_F(AuditTrailTest, SwappingTwoEntriesIsCaughtAtTheFirst) {
     db.DropGuards();
     db.Exec("PRAGMA foreign_keys = OFF");
     // Reorder: entry 4 takes entry 8's place and the other way round.
-    db.Exec("UPDATE events SET seq = -4 WHERE seq = 4; UPDATE events SET seq = 4 WHERE seq = 8; "
-            "UPDATE events SET seq = 8 WHERE seq = -4;");
+    db.Exec(
+        "UPDATE events SET seq = -4 WHERE seq = 4; UPDATE events SET seq = 4 WHERE seq = 8; "
+        "UPDATE events SET seq = 8 WHERE seq = -4;");
   }
   ExpectBrokenAt(path, 4);
 }
@@ -320,8 +331,9 @@ TEST_F(AuditTrailTest, NewEntriesAfterReopeningExtendTheSameChain) {
     absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = path});
     ASSERT_TRUE(store.ok());
     CartridgeService core({.store = store->get(), .sha256 = TestSha256(), .clock = &clock_});
-    ASSERT_TRUE(core.Receive({.actor = "clerk.ana"},
-                             {StrCat("(01)", kGtin, "(17)281231(10)LOT-B(21)T1")}).ok());
+    ASSERT_TRUE(
+        core.Receive({.actor = "clerk.ana"}, {StrCat("(01)", kGtin, "(17)281231(10)LOT-B(21)T1")})
+            .ok());
   }
   AuditChainCheck check = Verify(path);
   EXPECT_TRUE(check.intact) << check.problem;
@@ -337,9 +349,9 @@ TEST_F(AuditTrailTest, ListEntriesFiltersByActionActorAndTimeAndPages) {
   ASSERT_TRUE(received.ok()) << received.status();
   ASSERT_EQ(received->items.size(), 3u);
   EXPECT_FALSE(received->next_page_token.empty());
-  absl::StatusOr<Page<Event>> rest = audit.ListEntries(
-      {.page = {.page_size = 3, .page_token = received->next_page_token},
-       .action = "CARTRIDGE_RECEIVED"});
+  absl::StatusOr<Page<Event>> rest =
+      audit.ListEntries({.page = {.page_size = 3, .page_token = received->next_page_token},
+                         .action = "CARTRIDGE_RECEIVED"});
   ASSERT_TRUE(rest.ok());
   ASSERT_EQ(rest->items.size(), 1u);
   EXPECT_TRUE(rest->next_page_token.empty());
@@ -374,8 +386,9 @@ TEST(AuditTrailMigrationTest, EntriesWrittenBeforeTheChainAreChainedAtOpen) {
   ASSERT_GT(chain_version, 1);
   {
     RawDb db(path);
-    db.Exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
-            "description TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    db.Exec(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+        "description TEXT NOT NULL, applied_at INTEGER NOT NULL)");
     for (const sqlite::Migration& m : sqlite::Migrations()) {
       if (m.version >= chain_version) break;
       db.Exec(m.sql);

@@ -3,8 +3,8 @@
 // in memory. Core's tests run against the fake, so the fake must refuse what the schema refuses; a
 // later backend (PostgreSQL) joins by adding one Backend class and one line to the type list.
 //
-// A Backend opens a fresh store and knows how to tamper with it behind the store's back, so that the
-// audit chain's tamper detection (written once, in core) is shown to work over every backend.
+// A Backend opens a fresh store and knows how to tamper with it behind the store's back, so that
+// the audit chain's tamper detection (written once, in core) is shown to work over every backend.
 #include <sqlite3.h>
 
 #include <atomic>
@@ -34,7 +34,8 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
-const absl::Time kNow = absl::FromCivil(absl::CivilSecond(2026, 11, 30, 9, 0, 0), absl::UTCTimeZone());
+const absl::Time kNow =
+    absl::FromCivil(absl::CivilSecond(2026, 11, 30, 9, 0, 0), absl::UTCTimeZone());
 constexpr char kGtin[] = "09506000134352";
 
 std::string ReasonOf(const absl::Status& status) {
@@ -61,8 +62,8 @@ class FakeBackend {
 void Tamper(const std::string& path, const std::string& sql, int flags) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, flags, nullptr), SQLITE_OK);
-  const std::string script =
-      StrCat("DROP TRIGGER IF EXISTS events_are_final; DROP TRIGGER IF EXISTS events_are_kept; ", sql);
+  const std::string script = StrCat(
+      "DROP TRIGGER IF EXISTS events_are_final; DROP TRIGGER IF EXISTS events_are_kept; ", sql);
   char* error = nullptr;
   EXPECT_EQ(sqlite3_exec(db, script.c_str(), nullptr, nullptr, &error), SQLITE_OK)
       << (error != nullptr ? error : "");
@@ -141,12 +142,14 @@ class StoreConformanceTest : public ::testing::Test {
   }
 
   static Lot MakeLot(std::string_view name) {
-    return Lot{.gtin = kGtin, .lot = std::string(name), .expiry = absl::CivilDay(2027, 12, 31),
+    return Lot{.gtin = kGtin,
+               .lot = std::string(name),
+               .expiry = absl::CivilDay(2027, 12, 31),
                .created_at = kNow};
   }
   static Cartridge MakeCartridge(std::string_view serial, int64_t lot_id) {
-    Cartridge c{.gtin = kGtin, .serial = std::string(serial), .received_at = kNow,
-                .received_by = "clerk"};
+    Cartridge c{
+        .gtin = kGtin, .serial = std::string(serial), .received_at = kNow, .received_by = "clerk"};
     c.lot.id = lot_id;
     return c;
   }
@@ -164,9 +167,11 @@ class StoreConformanceTest : public ::testing::Test {
     for (int i = 1; i <= units; ++i) {
       b.units.push_back(*tx->cartridges().InsertCartridge(MakeCartridge(StrCat("S", i), b.lot_id)));
     }
-    b.treatment_id = *tx->cartridges().InsertTreatment(Treatment{
-        .room = "Room 1", .clinician = "dr.lee", .client_ref = "C-1", .started_at = kNow,
-        .started_by = "nurse.kim"});
+    b.treatment_id = *tx->cartridges().InsertTreatment(Treatment{.room = "Room 1",
+                                                                 .clinician = "dr.lee",
+                                                                 .client_ref = "C-1",
+                                                                 .started_at = kNow,
+                                                                 .started_by = "nurse.kim"});
     EXPECT_TRUE(tx->Commit().ok());
     return b;
   }
@@ -185,13 +190,19 @@ class StoreConformanceTest : public ::testing::Test {
     std::unique_ptr<WriteTransaction> tx = Write();
     s.sterilizer_id = *tx->sterilization().InsertSterilizer(
         {.name = "AUTOCLAVE1", .type = SterilizerType::kPreVacuum, .created_at = kNow});
-    s.item_id = *tx->sterilization().InsertItem({.serial = "HP-1", .type = "handpiece",
+    s.item_id = *tx->sterilization().InsertItem({.serial = "HP-1",
+                                                 .type = "handpiece",
                                                  .ifu_max_cycles = 500,
-                                                 .state = ItemState::kPacked, .created_at = kNow});
-    s.load_id = *tx->sterilization().InsertLoad(
-        {.sterilizer_id = s.sterilizer_id, .cycle_number = 42, .cycle_type = "134C-4MIN",
-         .bi_required = bi_required, .shelf_life_days = 30, .operator_name = "sp",
-         .created_at = kNow, .item_ids = {s.item_id}});
+                                                 .state = ItemState::kPacked,
+                                                 .created_at = kNow});
+    s.load_id = *tx->sterilization().InsertLoad({.sterilizer_id = s.sterilizer_id,
+                                                 .cycle_number = 42,
+                                                 .cycle_type = "134C-4MIN",
+                                                 .bi_required = bi_required,
+                                                 .shelf_life_days = 30,
+                                                 .operator_name = "sp",
+                                                 .created_at = kNow,
+                                                 .item_ids = {s.item_id}});
     EXPECT_TRUE(tx->Commit().ok());
     return s;
   }
@@ -200,11 +211,13 @@ class StoreConformanceTest : public ::testing::Test {
   void AppendEntries(int n) {
     std::unique_ptr<WriteTransaction> tx = Write();
     for (int i = 0; i < n; ++i) {
-      absl::StatusOr<int64_t> seq = audit_chain::Append(
-          tx->audit(), *TestSha256(),
-          Event{.at = kNow + absl::Seconds(i), .actor = "nurse.kim", .action = "CARTRIDGE_OPENED",
-                .detail = StrCat("entry ", i + 1), .before = "state=RECEIVED",
-                .after = "state=OPENED"});
+      absl::StatusOr<int64_t> seq = audit_chain::Append(tx->audit(), *TestSha256(),
+                                                        Event{.at = kNow + absl::Seconds(i),
+                                                              .actor = "nurse.kim",
+                                                              .action = "CARTRIDGE_OPENED",
+                                                              .detail = StrCat("entry ", i + 1),
+                                                              .before = "state=RECEIVED",
+                                                              .after = "state=OPENED"});
       ASSERT_TRUE(seq.ok()) << seq.status();
     }
     ASSERT_TRUE(tx->Commit().ok());
@@ -321,8 +334,11 @@ TYPED_TEST(StoreConformanceTest, AWriteNotCommittedLeavesNothing) {
     auto tx = this->Write();
     ASSERT_TRUE(tx->cartridges().InsertLot(this->MakeLot("LOT-A")).ok());
     ASSERT_TRUE(tx->audit()
-                    .SaveRequest({.request_id = "r1", .operation = "Op", .fingerprint = "f",
-                                  .response = "x", .at = kNow})
+                    .SaveRequest({.request_id = "r1",
+                                  .operation = "Op",
+                                  .fingerprint = "f",
+                                  .response = "x",
+                                  .at = kNow})
                     .ok());
   }
   auto tx = this->Read();
@@ -352,12 +368,18 @@ TYPED_TEST(StoreConformanceTest, ARequestIsStoredOnceAndReadBackByteForByte) {
   const std::string response("\x00\x01answer\xff", 9);
   auto tx = this->Write();
   ASSERT_TRUE(tx->audit()
-                  .SaveRequest({.request_id = "r1", .operation = "OpenCartridge",
-                                .fingerprint = "g|s|1", .response = response, .at = kNow})
+                  .SaveRequest({.request_id = "r1",
+                                .operation = "OpenCartridge",
+                                .fingerprint = "g|s|1",
+                                .response = response,
+                                .at = kNow})
                   .ok());
   EXPECT_EQ(tx->audit()
-                .SaveRequest({.request_id = "r1", .operation = "OpenCartridge",
-                              .fingerprint = "g|s|1", .response = response, .at = kNow})
+                .SaveRequest({.request_id = "r1",
+                              .operation = "OpenCartridge",
+                              .fingerprint = "g|s|1",
+                              .response = response,
+                              .at = kNow})
                 .code(),
             absl::StatusCode::kAlreadyExists);
   ASSERT_TRUE(tx->Commit().ok());
@@ -386,18 +408,26 @@ TYPED_TEST(StoreConformanceTest, LoadRoundTripsWithContents) {
 TYPED_TEST(StoreConformanceTest, EachLoadResultIsWrittenOnceAndCycleNumbersAreUnique) {
   auto s = this->InsertLoad(/*bi_required=*/false);
   auto tx = this->Write();
-  CycleParameters p{.started_at = kNow, .ended_at = kNow + absl::Minutes(30),
-                    .exposure_seconds = 240, .temperature_c = 134, .pressure_kpa = 300,
-                    .passed = true, .recorded_by = "sp", .recorded_at = kNow};
+  CycleParameters p{.started_at = kNow,
+                    .ended_at = kNow + absl::Minutes(30),
+                    .exposure_seconds = 240,
+                    .temperature_c = 134,
+                    .pressure_kpa = 300,
+                    .passed = true,
+                    .recorded_by = "sp",
+                    .recorded_at = kNow};
   ASSERT_TRUE(tx->sterilization().RecordParameters(s.load_id, p).ok());
   EXPECT_TRUE(absl::IsAlreadyExists(tx->sterilization().RecordParameters(s.load_id, p)));
-  ChemicalIndicator ci{.type = 5, .result = IndicatorResult::kPass, .recorded_by = "sp",
-                       .recorded_at = kNow};
+  ChemicalIndicator ci{
+      .type = 5, .result = IndicatorResult::kPass, .recorded_by = "sp", .recorded_at = kNow};
   ASSERT_TRUE(tx->sterilization().AddChemicalIndicator(s.load_id, ci).ok());
   EXPECT_TRUE(absl::IsAlreadyExists(tx->sterilization().AddChemicalIndicator(s.load_id, ci)));
-  absl::StatusOr<int64_t> again = tx->sterilization().InsertLoad(
-      {.sterilizer_id = s.sterilizer_id, .cycle_number = 42, .cycle_type = "134C-4MIN",
-       .shelf_life_days = 30, .operator_name = "sp", .created_at = kNow});
+  absl::StatusOr<int64_t> again = tx->sterilization().InsertLoad({.sterilizer_id = s.sterilizer_id,
+                                                                  .cycle_number = 42,
+                                                                  .cycle_type = "134C-4MIN",
+                                                                  .shelf_life_days = 30,
+                                                                  .operator_name = "sp",
+                                                                  .created_at = kNow});
   EXPECT_TRUE(absl::IsAlreadyExists(again.status())) << again.status();
 }
 
@@ -410,20 +440,28 @@ TYPED_TEST(StoreConformanceTest, AReleaseWithoutPassingResultsIsRefusedAsTheLast
   ASSERT_TRUE(tx->sterilization()
                   .RecordParameters(s.load_id, {.started_at = kNow,
                                                 .ended_at = kNow + absl::Minutes(30),
-                                                .exposure_seconds = 240, .temperature_c = 134,
-                                                .pressure_kpa = 300, .passed = true,
-                                                .recorded_by = "sp", .recorded_at = kNow})
+                                                .exposure_seconds = 240,
+                                                .temperature_c = 134,
+                                                .pressure_kpa = 300,
+                                                .passed = true,
+                                                .recorded_by = "sp",
+                                                .recorded_at = kNow})
                   .ok());
   ASSERT_TRUE(tx->sterilization()
-                  .AddChemicalIndicator(s.load_id, {.type = 5, .result = IndicatorResult::kPass,
-                                                    .recorded_by = "sp", .recorded_at = kNow})
+                  .AddChemicalIndicator(s.load_id, {.type = 5,
+                                                    .result = IndicatorResult::kPass,
+                                                    .recorded_by = "sp",
+                                                    .recorded_at = kNow})
                   .ok());
   // Held for its BI, which is not in yet.
   EXPECT_FALSE(
       tx->sterilization().SetLoadReleaseState(s.load_id, ReleaseState::kReleased, signature).ok());
   ASSERT_TRUE(tx->sterilization()
-                  .RecordBi(s.load_id, {.product = "P", .lot = "L", .result = BiResult::kNegative,
-                                        .control_result = BiResult::kPositive, .read_at = kNow,
+                  .RecordBi(s.load_id, {.product = "P",
+                                        .lot = "L",
+                                        .result = BiResult::kNegative,
+                                        .control_result = BiResult::kPositive,
+                                        .read_at = kNow,
                                         .recorded_by = "sp"})
                   .ok());
   EXPECT_TRUE(

@@ -36,9 +36,9 @@ class ReportStoreTest : public ::testing::Test {
     ASSERT_TRUE(tx_or.ok()) << tx_or.status();
     WriteTransaction& tx = **tx_or;
     auto lot = tx.cartridges().InsertLot(Lot{.gtin = "09506000134352",
-                                .lot = "LOT-A",
-                                .expiry = absl::CivilDay(2030, 12, 31),
-                                .created_at = Utc(2026, 10, 1)});
+                                             .lot = "LOT-A",
+                                             .expiry = absl::CivilDay(2030, 12, 31),
+                                             .created_at = Utc(2026, 10, 1)});
     ASSERT_TRUE(lot.ok()) << lot.status();
     auto sterilizer = tx.sterilization().InsertSterilizer(Sterilizer{
         .name = "AUTOCLAVE1", .type = SterilizerType::kPreVacuum, .created_at = Utc(2026, 1, 1)});
@@ -51,10 +51,10 @@ class ReportStoreTest : public ::testing::Test {
       ++n;
       const absl::Time at = absl::FromCivil(day, absl::UTCTimeZone()) + absl::Hours(9);
       auto t = tx.cartridges().InsertTreatment(Treatment{.room = "1",
-                                            .clinician = "dr.lee",
-                                            .client_ref = StrCat("C-", n),
-                                            .started_at = at,
-                                            .started_by = "nurse"});
+                                                         .clinician = "dr.lee",
+                                                         .client_ref = StrCat("C-", n),
+                                                         .started_at = at,
+                                                         .started_by = "nurse"});
       ASSERT_TRUE(t.ok()) << t.status();
       Cartridge c{.gtin = "09506000134352",
                   .serial = StrCat("S", n),
@@ -63,10 +63,11 @@ class ReportStoreTest : public ::testing::Test {
       c.lot.id = *lot;
       auto cid = tx.cartridges().InsertCartridge(c);
       ASSERT_TRUE(cid.ok()) << cid.status();
-      ASSERT_TRUE(tx.cartridges().RecordUse(*cid, CartridgeUse{.treatment_id = *t,
-                                                  .room = "1",
-                                                  .at = at + absl::Minutes(5),
-                                                  .by = "nurse"})
+      ASSERT_TRUE(tx.cartridges()
+                      .RecordUse(*cid, CartridgeUse{.treatment_id = *t,
+                                                    .room = "1",
+                                                    .at = at + absl::Minutes(5),
+                                                    .by = "nurse"})
                       .ok());
       ASSERT_TRUE(
           tx.sterilization()
@@ -74,10 +75,10 @@ class ReportStoreTest : public ::testing::Test {
                   .sterilizer_id = *sterilizer, .day = day, .operator_name = "sp", .at = at})
               .ok());
       auto load = tx.sterilization().InsertLoad(Load{.sterilizer_id = *sterilizer,
-                                     .cycle_number = n,
-                                     .cycle_type = "134C-4MIN",
-                                     .operator_name = "sp",
-                                     .created_at = at + absl::Minutes(10)});
+                                                     .cycle_number = n,
+                                                     .cycle_type = "134C-4MIN",
+                                                     .operator_name = "sp",
+                                                     .created_at = at + absl::Minutes(10)});
       ASSERT_TRUE(load.ok()) << load.status();
     }
     ASSERT_TRUE(tx.Commit().ok());
@@ -120,8 +121,8 @@ TEST_F(ReportStoreTest, RangeReadsReturnExactlyThePeriod) {
   EXPECT_EQ((*loads)[0].cycle_number, 2);
   EXPECT_EQ((*loads)[0].sterilizer_name, "AUTOCLAVE1");
 
-  auto tests =
-      (*tx)->reports().ListBowieDickTestsBetween(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1));
+  auto tests = (*tx)->reports().ListBowieDickTestsBetween(absl::CivilDay(2026, 11, 1),
+                                                          absl::CivilDay(2026, 12, 1));
   ASSERT_TRUE(tests.ok()) << tests.status();
   ASSERT_EQ(tests->size(), 2u);
   EXPECT_EQ((*tests)[0].day, absl::CivilDay(2026, 11, 1));

@@ -18,8 +18,8 @@
 namespace steritrack {
 namespace {
 
-const absl::Time kNow = absl::FromCivil(absl::CivilSecond(2026, 11, 26, 10, 0, 0),
-                                        absl::UTCTimeZone());
+const absl::Time kNow =
+    absl::FromCivil(absl::CivilSecond(2026, 11, 26, 10, 0, 0), absl::UTCTimeZone());
 
 class SterilizationStoreTest : public ::testing::Test {
  protected:
@@ -45,21 +45,27 @@ class SterilizationStoreTest : public ::testing::Test {
   int64_t SeedLoad() {
     auto tx = store_->BeginWrite();
     EXPECT_TRUE(tx.ok());
-    auto st_id = (*tx)->sterilization().InsertSterilizer({.name = "AUTOCLAVE1",
-                                          .type = SterilizerType::kPreVacuum,
-                                          .created_at = kNow});
+    auto st_id = (*tx)->sterilization().InsertSterilizer(
+        {.name = "AUTOCLAVE1", .type = SterilizerType::kPreVacuum, .created_at = kNow});
     EXPECT_TRUE(st_id.ok()) << st_id.status();
     sterilizer_id_ = *st_id;
     for (const char* serial : {"HP-0001", "HP-0002"}) {
-      auto id = (*tx)->sterilization().InsertItem({.serial = serial, .type = "handpiece", .ifu_max_cycles = 500,
-                                   .state = ItemState::kPacked, .created_at = kNow});
+      auto id = (*tx)->sterilization().InsertItem({.serial = serial,
+                                                   .type = "handpiece",
+                                                   .ifu_max_cycles = 500,
+                                                   .state = ItemState::kPacked,
+                                                   .created_at = kNow});
       EXPECT_TRUE(id.ok()) << id.status();
       item_ids_.push_back(*id);
     }
-    auto load_id = (*tx)->sterilization().InsertLoad({.sterilizer_id = sterilizer_id_, .cycle_number = 42,
-                                      .cycle_type = "134C-4MIN", .bi_required = true,
-                                      .shelf_life_days = 30, .operator_name = "spd.lee",
-                                      .created_at = kNow, .item_ids = item_ids_});
+    auto load_id = (*tx)->sterilization().InsertLoad({.sterilizer_id = sterilizer_id_,
+                                                      .cycle_number = 42,
+                                                      .cycle_type = "134C-4MIN",
+                                                      .bi_required = true,
+                                                      .shelf_life_days = 30,
+                                                      .operator_name = "spd.lee",
+                                                      .created_at = kNow,
+                                                      .item_ids = item_ids_});
     EXPECT_TRUE(load_id.ok()) << load_id.status();
     EXPECT_TRUE((*tx)->Commit().ok());
     return *load_id;
@@ -85,25 +91,33 @@ TEST_F(SterilizationStoreTest, LoadRoundTripsWithContentsResultsAndSignature) {
   const int64_t load_id = SeedLoad();
   {
     auto tx = *store_->BeginWrite();
-    ASSERT_TRUE(tx->sterilization().RecordParameters(load_id, {.started_at = kNow,
-                                               .ended_at = kNow + absl::Minutes(40),
-                                               .exposure_seconds = 240,
-                                               .temperature_c = 134.2,
-                                               .pressure_kpa = 304.5,
-                                               .passed = true,
-                                               .recorded_by = "spd.lee",
-                                               .recorded_at = kNow})
+    ASSERT_TRUE(tx->sterilization()
+                    .RecordParameters(load_id, {.started_at = kNow,
+                                                .ended_at = kNow + absl::Minutes(40),
+                                                .exposure_seconds = 240,
+                                                .temperature_c = 134.2,
+                                                .pressure_kpa = 304.5,
+                                                .passed = true,
+                                                .recorded_by = "spd.lee",
+                                                .recorded_at = kNow})
                     .ok());
-    ASSERT_TRUE(tx->sterilization().AddChemicalIndicator(load_id, {.type = 5, .result = IndicatorResult::kPass,
-                                                   .recorded_by = "spd.lee", .recorded_at = kNow})
+    ASSERT_TRUE(tx->sterilization()
+                    .AddChemicalIndicator(load_id, {.type = 5,
+                                                    .result = IndicatorResult::kPass,
+                                                    .recorded_by = "spd.lee",
+                                                    .recorded_at = kNow})
                     .ok());
-    ASSERT_TRUE(tx->sterilization().RecordBi(load_id, {.product = "Attest 1292", .lot = "BI-77",
-                                       .result = BiResult::kNegative,
-                                       .control_result = BiResult::kPositive, .read_at = kNow,
-                                       .recorded_by = "spd.lee"})
+    ASSERT_TRUE(tx->sterilization()
+                    .RecordBi(load_id, {.product = "Attest 1292",
+                                        .lot = "BI-77",
+                                        .result = BiResult::kNegative,
+                                        .control_result = BiResult::kPositive,
+                                        .read_at = kNow,
+                                        .recorded_by = "spd.lee"})
                     .ok());
-    ASSERT_TRUE(tx->sterilization().SetLoadReleaseState(load_id, ReleaseState::kReleased,
-                                        {.by = "spd.lee", .at = kNow, .meaning = "reviewed"})
+    ASSERT_TRUE(tx->sterilization()
+                    .SetLoadReleaseState(load_id, ReleaseState::kReleased,
+                                         {.by = "spd.lee", .at = kNow, .meaning = "reviewed"})
                     .ok());
     ASSERT_TRUE(tx->Commit().ok());
   }
@@ -146,13 +160,18 @@ TEST_F(SterilizationStoreTest, OpenLoadOfAnItemIsFound) {
 TEST_F(SterilizationStoreTest, EachResultIsWrittenOnce) {
   const int64_t load_id = SeedLoad();
   auto tx = *store_->BeginWrite();
-  CycleParameters p{.started_at = kNow, .ended_at = kNow + absl::Minutes(30),
-                    .exposure_seconds = 240, .temperature_c = 134, .pressure_kpa = 300,
-                    .passed = true, .recorded_by = "a", .recorded_at = kNow};
+  CycleParameters p{.started_at = kNow,
+                    .ended_at = kNow + absl::Minutes(30),
+                    .exposure_seconds = 240,
+                    .temperature_c = 134,
+                    .pressure_kpa = 300,
+                    .passed = true,
+                    .recorded_by = "a",
+                    .recorded_at = kNow};
   ASSERT_TRUE(tx->sterilization().RecordParameters(load_id, p).ok());
   EXPECT_TRUE(absl::IsAlreadyExists(tx->sterilization().RecordParameters(load_id, p)));
-  ChemicalIndicator ci{.type = 4, .result = IndicatorResult::kPass, .recorded_by = "a",
-                       .recorded_at = kNow};
+  ChemicalIndicator ci{
+      .type = 4, .result = IndicatorResult::kPass, .recorded_by = "a", .recorded_at = kNow};
   ASSERT_TRUE(tx->sterilization().AddChemicalIndicator(load_id, ci).ok());
   ci.result = IndicatorResult::kFail;
   EXPECT_TRUE(absl::IsAlreadyExists(tx->sterilization().AddChemicalIndicator(load_id, ci)));
@@ -161,9 +180,12 @@ TEST_F(SterilizationStoreTest, EachResultIsWrittenOnce) {
 TEST_F(SterilizationStoreTest, DuplicateCycleNumberIsAlreadyExists) {
   SeedLoad();
   auto tx = *store_->BeginWrite();
-  auto again = tx->sterilization().InsertLoad({.sterilizer_id = sterilizer_id_, .cycle_number = 42,
-                               .cycle_type = "134C-4MIN", .shelf_life_days = 30,
-                               .operator_name = "x", .created_at = kNow});
+  auto again = tx->sterilization().InsertLoad({.sterilizer_id = sterilizer_id_,
+                                               .cycle_number = 42,
+                                               .cycle_type = "134C-4MIN",
+                                               .shelf_life_days = 30,
+                                               .operator_name = "x",
+                                               .created_at = kNow});
   EXPECT_TRUE(absl::IsAlreadyExists(again.status())) << again.status();
 }
 
