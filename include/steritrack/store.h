@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "steritrack/access.h"
 #include "steritrack/model.h"
 #include "steritrack/sterilization.h"
 
@@ -240,6 +241,28 @@ class ReportReads {
       absl::CivilDay first, absl::CivilDay last) = 0;
 };
 
+// API tokens (issue 9). A token is found by the SHA-256 of its secret; its name is unique among
+// tokens not revoked. Rows are never deleted; revocation is the only change, and it is final.
+class AccessReads {
+ public:
+  virtual ~AccessReads() = default;
+  virtual absl::StatusOr<std::optional<ApiToken>> FindTokenBySecretSha256(
+      std::string_view secret_sha256) = 0;
+  // The token named `name` that is not revoked, if any.
+  virtual absl::StatusOr<std::optional<ApiToken>> FindActiveToken(std::string_view name) = 0;
+  // Every token, revoked ones too, by id.
+  virtual absl::StatusOr<std::vector<ApiToken>> ListTokens() = 0;
+};
+
+class AccessWrites : public AccessReads {
+ public:
+  // Returns the new id. ALREADY_EXISTS when a token not revoked has the same name or the same
+  // secret hash.
+  virtual absl::StatusOr<int64_t> InsertToken(const ApiToken& token) = 0;
+  // FAILED_PRECONDITION when the token is already revoked; NOT_FOUND when there is no such id.
+  virtual absl::Status RevokeToken(int64_t id, absl::Time at, std::string_view by) = 0;
+};
+
 // ---- Transactions: the one object through which the repositories are reached.
 
 class ReadTransaction {
@@ -249,6 +272,7 @@ class ReadTransaction {
   virtual SterilizationReads& sterilization() = 0;
   virtual AuditLogReads& audit() = 0;
   virtual ReportReads& reports() = 0;
+  virtual AccessReads& access() = 0;
 };
 
 class WriteTransaction : public ReadTransaction {
@@ -256,6 +280,7 @@ class WriteTransaction : public ReadTransaction {
   CartridgeWrites& cartridges() override = 0;
   SterilizationWrites& sterilization() override = 0;
   AuditLogWrites& audit() override = 0;
+  AccessWrites& access() override = 0;
 
   // Makes every change of this transaction durable (fsync'd) or none of them.
   virtual absl::Status Commit() = 0;

@@ -131,6 +131,7 @@ class AuditedTransaction final : public WriteTransaction {
   SterilizationWrites& sterilization() override { return tx_.sterilization(); }
   AuditLogWrites& audit() override { return tx_.audit(); }
   ReportReads& reports() override { return tx_.reports(); }
+  AccessWrites& access() override { return tx_.access(); }
   absl::Status Commit() override { return tx_.Commit(); }
 
   // Appends `event` to the audit trail; returns its seq.
@@ -181,6 +182,20 @@ absl::StatusOr<T> RunIdempotentWrite(
                                                           .at = now}));
   }
   RETURN_IF_ERROR(tx->Commit());
+  if (commits != nullptr) commits->Notify();
+  return result;
+}
+
+// Runs `body` in one write transaction without request-id replay: for writes whose answer must
+// not be stored (a new token's secret). Nothing is stored unless `body` and the commit succeed.
+template <typename T>
+absl::StatusOr<T> RunWrite(
+    Store& store, const Clock& clock, const Sha256& sha256, CommitNotifier* commits,
+    absl::FunctionRef<absl::StatusOr<T>(AuditedTransaction&, absl::Time)> body) {
+  ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> store_tx, store.BeginWrite());
+  AuditedTransaction audited(*store_tx, sha256);
+  ASSIGN_OR_RETURN(T result, body(audited, clock.Now()));
+  RETURN_IF_ERROR(audited.Commit());
   if (commits != nullptr) commits->Notify();
   return result;
 }

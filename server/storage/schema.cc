@@ -393,6 +393,36 @@ WHEN NEW.seq <= OLD.seq
 BEGIN SELECT RAISE(ABORT, 'the audit head only moves forward'); END;
 )sql";
 
+// Identity and access (issue 9): API tokens, kept as the SHA-256 of their secret. A name is unique
+// among tokens not revoked; rows are never deleted, and revocation is set once and final.
+constexpr const char* kApiTokens = R"sql(
+CREATE TABLE api_tokens (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+  role TEXT NOT NULL
+    CHECK (role IN ('nurse', 'sterile_processing', 'manager', 'integrator', 'admin')),
+  secret_sha256 TEXT NOT NULL UNIQUE CHECK (length(secret_sha256) = 64),
+  created_at INTEGER NOT NULL,
+  created_by TEXT NOT NULL,
+  expires_at INTEGER,
+  revoked_at INTEGER,
+  revoked_by TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL;
+CREATE TRIGGER api_tokens_are_kept BEFORE DELETE ON api_tokens
+BEGIN SELECT RAISE(ABORT, 'tokens are never deleted: revoke them'); END;
+CREATE TRIGGER api_tokens_change_only_by_revocation BEFORE UPDATE ON api_tokens
+WHEN OLD.revoked_at IS NOT NULL OR NEW.revoked_at IS NULL
+  OR NEW.id IS NOT OLD.id OR NEW.name IS NOT OLD.name OR NEW.role IS NOT OLD.role
+  OR NEW.secret_sha256 IS NOT OLD.secret_sha256 OR NEW.created_at IS NOT OLD.created_at
+  OR NEW.created_by IS NOT OLD.created_by OR NEW.expires_at IS NOT OLD.expires_at
+BEGIN SELECT RAISE(ABORT, 'a token changes only by its revocation, once'); END;
+CREATE TRIGGER api_tokens_no_replace BEFORE INSERT ON api_tokens
+WHEN EXISTS (SELECT 1 FROM api_tokens WHERE id = NEW.id OR secret_sha256 = NEW.secret_sha256
+             OR (name = NEW.name AND revoked_at IS NULL))
+BEGIN SELECT RAISE(ABORT, 'already exists: token'); END;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lots, cartridges, treatments, uses, disposals, write-offs, events, requests", kV1},
     {2, "reusable items, sterilisers, loads, indicators, Bowie-Dick tests, item uses", kV2},
@@ -400,6 +430,7 @@ constexpr Migration kMigrations[] = {
     {4, "report indexes: treatments, uses, loads and Bowie-Dick tests by time", kReportIndexes},
     // Numbered after the report indexes, which landed in the same working tree first.
     {5, "audit trail: before/after, corrections, hash chain, chain head", kAuditChain},
+    {6, "identity and access: API tokens (hashed secrets), revocation", kApiTokens},
 };
 
 }  // namespace

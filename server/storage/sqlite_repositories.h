@@ -21,6 +21,7 @@ std::unique_ptr<CartridgeWrites> NewCartridgeRepository(Connection* conn);
 std::unique_ptr<SterilizationWrites> NewSterilizationRepository(Connection* conn);
 std::unique_ptr<AuditLogWrites> NewAuditLogRepository(Connection* conn);
 std::unique_ptr<ReportReads> NewReportRepository(Connection* conn);
+std::unique_ptr<AccessWrites> NewAccessRepository(Connection* conn);
 
 }  // namespace steritrack::sqlite
 

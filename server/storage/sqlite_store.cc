@@ -62,11 +62,13 @@ struct SqliteRepositories {
       : cartridges(NewCartridgeRepository(conn)),
         sterilization(NewSterilizationRepository(conn)),
         audit(NewAuditLogRepository(conn)),
-        reports(NewReportRepository(conn)) {}
+        reports(NewReportRepository(conn)),
+        access(NewAccessRepository(conn)) {}
   std::unique_ptr<CartridgeWrites> cartridges;
   std::unique_ptr<SterilizationWrites> sterilization;
   std::unique_ptr<AuditLogWrites> audit;
   std::unique_ptr<ReportReads> reports;
+  std::unique_ptr<AccessWrites> access;
 };
 
 class SqliteReadTransaction final : public ReadTransaction {
@@ -83,6 +85,7 @@ class SqliteReadTransaction final : public ReadTransaction {
   SterilizationReads& sterilization() override { return *repos_.sterilization; }
   AuditLogReads& audit() override { return *repos_.audit; }
   ReportReads& reports() override { return *repos_.reports; }
+  AccessReads& access() override { return *repos_.access; }
 
  private:
   SqliteStore* store_;
@@ -109,6 +112,7 @@ class SqliteWriteTransaction final : public WriteTransaction {
   SterilizationWrites& sterilization() override { return *repos_.sterilization; }
   AuditLogWrites& audit() override { return *repos_.audit; }
   ReportReads& reports() override { return *repos_.reports; }
+  AccessWrites& access() override { return *repos_.access; }
 
   absl::Status Commit() override {
     if (done_) return absl::FailedPreconditionError("transaction already finished");

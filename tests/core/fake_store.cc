@@ -24,7 +24,8 @@ absl::Status CheckLimit(int limit) {
 class FakeRepositories final : public CartridgeWrites,
                                public SterilizationWrites,
                                public AuditLogWrites,
-                               public ReportReads {
+                               public ReportReads,
+                               public AccessWrites {
  public:
   // `writable` is null for a read transaction, else whether the write transaction is still live.
   FakeRepositories(FakeStoreState* state, const bool* writable)
@@ -670,6 +671,60 @@ class FakeRepositories final : public CartridgeWrites,
     return load;
   }
 
+  // ---- AccessWrites
+
+  absl::StatusOr<std::optional<ApiToken>> FindTokenBySecretSha256(
+      std::string_view secret_sha256) override {
+    for (const auto& [id, t] : state_->tokens) {
+      if (t.secret_sha256 == secret_sha256) return t;
+    }
+    return std::optional<ApiToken>();
+  }
+
+  absl::StatusOr<std::optional<ApiToken>> FindActiveToken(std::string_view name) override {
+    for (const auto& [id, t] : state_->tokens) {
+      if (t.name == name && !t.revoked_at.has_value()) return t;
+    }
+    return std::optional<ApiToken>();
+  }
+
+  absl::StatusOr<std::vector<ApiToken>> ListTokens() override {
+    std::vector<ApiToken> out;
+    for (const auto& [id, t] : state_->tokens) out.push_back(t);
+    return out;
+  }
+
+  absl::StatusOr<int64_t> InsertToken(const ApiToken& token) override {
+    RETURN_IF_ERROR(CheckWritable());
+    if (token.name.empty() || token.name.size() > 64 || token.secret_sha256.size() != 64) {
+      return absl::FailedPreconditionError("CHECK constraint failed: api_tokens");
+    }
+    for (const auto& [id, t] : state_->tokens) {
+      if (t.secret_sha256 == token.secret_sha256 ||
+          (t.name == token.name && !t.revoked_at.has_value())) {
+        return absl::AlreadyExistsError("already exists: token");
+      }
+    }
+    ApiToken stored = token;
+    stored.id = state_->next_token_id++;
+    stored.revoked_at.reset();
+    stored.revoked_by.clear();
+    state_->tokens[stored.id] = stored;
+    return stored.id;
+  }
+
+  absl::Status RevokeToken(int64_t id, absl::Time at, std::string_view by) override {
+    RETURN_IF_ERROR(CheckWritable());
+    auto it = state_->tokens.find(id);
+    if (it == state_->tokens.end()) return absl::NotFoundError(StrCat("no token ", id));
+    if (it->second.revoked_at.has_value()) {
+      return absl::FailedPreconditionError(StrCat("token ", id, " is revoked"));
+    }
+    it->second.revoked_at = at;
+    it->second.revoked_by = std::string(by);
+    return absl::OkStatus();
+  }
+
   absl::Status CheckWritable() const {
     if (writable_ == nullptr) return absl::FailedPreconditionError("read-only transaction");
     if (!*writable_) return absl::FailedPreconditionError("write transaction already ended");
@@ -688,6 +743,7 @@ class FakeReadTransaction final : public ReadTransaction {
   SterilizationReads& sterilization() override { return repos_; }
   AuditLogReads& audit() override { return repos_; }
   ReportReads& reports() override { return repos_; }
+  AccessReads& access() override { return repos_; }
 
  private:
   FakeStoreState snapshot_;
@@ -705,6 +761,7 @@ class FakeWriteTransaction final : public WriteTransaction {
   SterilizationWrites& sterilization() override { return repos_; }
   AuditLogWrites& audit() override { return repos_; }
   ReportReads& reports() override { return repos_; }
+  AccessWrites& access() override { return repos_; }
 
   absl::Status Commit() override {
     if (!live_) return absl::FailedPreconditionError("write transaction already committed");
@@ -781,6 +838,7 @@ class FaultInjectingWriteTransaction final : public WriteTransaction {
   SterilizationWrites& sterilization() override { return base_->sterilization(); }
   AuditLogWrites& audit() override { return base_->audit(); }
   ReportReads& reports() override { return base_->reports(); }
+  AccessWrites& access() override { return base_->access(); }
 
   absl::Status Commit() override {
     // The base transaction is left uncommitted and rolls back when this one is destroyed.

@@ -7,7 +7,8 @@
 // BeginRead(). Uniqueness and write-once rules mirror the schema: (gtin, lot) and (gtin, serial)
 // are unique, a unit has at most one use, one disposal, one discard, and a request id is stored
 // once; an item serial, a steriliser name and (steriliser, cycle number) are unique, a load has at
-// most one set of parameters, one BI and one CI per indicator type.
+// most one set of parameters, one BI and one CI per indicator type; a token's secret hash is
+// unique, its name unique among tokens not revoked, and revocation happens once.
 //
 // FaultInjectingStore wraps any Store (this fake or the SQLite store) and fails the next commit or
 // begin on demand, the way leveldb's fault-injection Env wraps a real one.
@@ -47,6 +48,7 @@ struct FakeStoreState {
   std::map<int64_t, Load> loads;
   std::map<int64_t, BowieDickTest> bowie_dick_tests;
   std::vector<ItemUse> item_uses;  // in insertion order
+  std::map<int64_t, ApiToken> tokens;
   int64_t next_lot_id = 1;
   int64_t next_cartridge_id = 1;
   int64_t next_treatment_id = 1;
@@ -55,6 +57,7 @@ struct FakeStoreState {
   int64_t next_sterilizer_id = 1;
   int64_t next_load_id = 1;
   int64_t next_bowie_dick_id = 1;
+  int64_t next_token_id = 1;
   int64_t audit_head_seq = 0;
   std::string audit_head_hash;
 };

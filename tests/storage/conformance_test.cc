@@ -554,5 +554,78 @@ TYPED_TEST(StoreConformanceTest, PeriodReadsReturnExactlyThePeriod) {
               IsEmpty());
 }
 
+// ---- Access (issue 9): tokens are kept as hashes; names are unique among live tokens; revocation
+// is the one change, made once.
+
+ApiToken MakeToken(std::string_view name, char hash_digit, Role role = Role::kNurse) {
+  return ApiToken{.name = std::string(name),
+                  .role = role,
+                  .secret_sha256 = std::string(64, hash_digit),
+                  .created_at = kNow,
+                  .created_by = "admin"};
+}
+
+TYPED_TEST(StoreConformanceTest, ATokenRoundTripsAndIsFoundByItsHashAndName) {
+  ApiToken expiring = MakeToken("integration.erp", 'b', Role::kIntegrator);
+  expiring.expires_at = kNow + absl::Hours(24);
+  {
+    auto tx = this->Write();
+    ASSERT_TRUE(tx->access().InsertToken(MakeToken("nurse.kim", 'a')).ok());
+    ASSERT_TRUE(tx->access().InsertToken(expiring).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  auto tx = this->Read();
+  absl::StatusOr<std::optional<ApiToken>> by_hash =
+      tx->access().FindTokenBySecretSha256(std::string(64, 'b'));
+  ASSERT_TRUE(by_hash.ok()) << by_hash.status();
+  ASSERT_TRUE(by_hash->has_value());
+  EXPECT_EQ((*by_hash)->name, "integration.erp");
+  EXPECT_EQ((*by_hash)->role, Role::kIntegrator);
+  EXPECT_EQ((*by_hash)->created_at, kNow);
+  EXPECT_EQ((*by_hash)->created_by, "admin");
+  EXPECT_EQ((*by_hash)->expires_at, kNow + absl::Hours(24));
+  EXPECT_FALSE((*by_hash)->revoked_at.has_value());
+  absl::StatusOr<std::optional<ApiToken>> by_name = tx->access().FindActiveToken("nurse.kim");
+  ASSERT_TRUE(by_name.ok() && by_name->has_value());
+  EXPECT_FALSE((*by_name)->expires_at.has_value());
+  EXPECT_FALSE(tx->access().FindTokenBySecretSha256(std::string(64, 'c'))->has_value());
+  absl::StatusOr<std::vector<ApiToken>> all = tx->access().ListTokens();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_LT((*all)[0].id, (*all)[1].id);
+}
+
+TYPED_TEST(StoreConformanceTest, ATokenNameIsUniqueAmongLiveTokensAndAHashForever) {
+  int64_t id = 0;
+  {
+    auto tx = this->Write();
+    absl::StatusOr<int64_t> inserted = tx->access().InsertToken(MakeToken("kim", 'a'));
+    ASSERT_TRUE(inserted.ok()) << inserted.status();
+    id = *inserted;
+    EXPECT_EQ(tx->access().InsertToken(MakeToken("kim", 'b')).status().code(),
+              absl::StatusCode::kAlreadyExists);
+    EXPECT_EQ(tx->access().InsertToken(MakeToken("lee", 'a')).status().code(),
+              absl::StatusCode::kAlreadyExists);
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  auto tx = this->Write();
+  ASSERT_TRUE(tx->access().RevokeToken(id, kNow + absl::Hours(1), "admin").ok());
+  // Revoked: the name is free again; the hash never is; revocation is final.
+  EXPECT_TRUE(tx->access().InsertToken(MakeToken("kim", 'c')).ok());
+  EXPECT_EQ(tx->access().InsertToken(MakeToken("other", 'a')).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(tx->access().RevokeToken(id, kNow + absl::Hours(2), "admin").code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(tx->access().RevokeToken(id + 100, kNow, "admin").code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(tx->Commit().ok());
+  auto read = this->Read();
+  absl::StatusOr<std::optional<ApiToken>> old =
+      read->access().FindTokenBySecretSha256(std::string(64, 'a'));
+  ASSERT_TRUE(old.ok() && old->has_value());
+  EXPECT_EQ((*old)->revoked_at, kNow + absl::Hours(1));
+  EXPECT_EQ((*old)->revoked_by, "admin");
+  EXPECT_EQ((*read->access().FindActiveToken("kim"))->secret_sha256, std::string(64, 'c'));
+}
+
 }  // namespace
 }  // namespace steritrack
