@@ -237,7 +237,8 @@ class SqliteStoreTest : public ::testing::Test {
     EXPECT_TRUE(t.ok()) << t.status();
     f.treatment_id = t.value_or(0);
     for (int i = 1; i <= units; ++i) {
-      absl::StatusOr<int64_t> c = tx->cartridges().InsertCartridge(MakeCartridge(StrCat("S", i), f.lot_id));
+      absl::StatusOr<int64_t> c =
+          tx->cartridges().InsertCartridge(MakeCartridge(StrCat("S", i), f.lot_id));
       EXPECT_TRUE(c.ok()) << c.status();
       f.cartridge_ids.push_back(c.value_or(0));
     }
@@ -356,7 +357,8 @@ TEST_F(SqliteStoreTest, FileIsInWalModeAndEveryStoreConnectionHasFullSyncAndFore
   // a committed write lands in the write-ahead log next to the file.
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
   ASSERT_NE(tx, nullptr);
-  absl::StatusOr<int64_t> orphan = tx->cartridges().InsertCartridge(MakeCartridge("S1", /*lot_id=*/4242));
+  absl::StatusOr<int64_t> orphan =
+      tx->cartridges().InsertCartridge(MakeCartridge("S1", /*lot_id=*/4242));
   EXPECT_FALSE(orphan.ok());
   EXPECT_EQ(orphan.status().code(), absl::StatusCode::kFailedPrecondition) << orphan.status();
   ASSERT_TRUE(tx->cartridges().InsertLot(MakeLot("LOT-A")).ok());
@@ -370,6 +372,38 @@ TEST_F(SqliteStoreTest, OpenRefusesAnEmptyPathAndAnEmptyReaderPool) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// A "file:" URI names the same database for the writer and every reader: the readers, too, open
+// it as a URI (without the flag a reader would look for a file literally named "file:...").
+TEST_F(SqliteStoreTest, AFileUriIsOneDatabaseForTheWriterAndEveryReader) {
+  path_ = StrCat("file:", dir_, "/uri.db?cache=private");
+  OpenStore(/*readers=*/2);
+  ASSERT_NE(store_, nullptr);
+  MustInsertBasics(1);
+  for (int i = 0; i < 3; ++i) {  // more reads than readers: each pooled connection is used
+    EXPECT_TRUE(Find("S1").has_value()) << "read " << i;
+  }
+  EXPECT_TRUE(std::filesystem::exists(StrCat(dir_, "/uri.db")));
+}
+
+// Every in-memory form is one store with one connection: what was written is read back, and no
+// reader opens a second, empty database (or looks for a file named after the URI).
+TEST_F(SqliteStoreTest, EveryInMemoryFormReadsBackWhatWasWritten) {
+  static std::atomic<int> next{0};
+  const std::string shared_name = StrCat("sqlite_store_test_", getpid(), "_", next++);
+  for (const std::string& path :
+       {std::string(":memory:"), std::string("file::memory:"),
+        std::string("file::memory:?cache=shared"), StrCat("file:", shared_name, "?mode=memory"),
+        StrCat("file:", shared_name, "?cache=shared&mode=memory")}) {
+    SCOPED_TRACE(path);
+    path_ = path;
+    OpenStore(/*readers=*/2);
+    ASSERT_NE(store_, nullptr);
+    MustInsertBasics(1);
+    EXPECT_TRUE(Find("S1").has_value());
+    CloseStore();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Uniqueness and the single-use rule through the Store interface
 
@@ -377,7 +411,8 @@ TEST_F(SqliteStoreTest, DuplicateLotIsAlreadyExists) {
   OpenStore();
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
   ASSERT_TRUE(tx->cartridges().InsertLot(MakeLot("LOT-A")).ok());
-  EXPECT_EQ(tx->cartridges().InsertLot(MakeLot("LOT-A")).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(tx->cartridges().InsertLot(MakeLot("LOT-A")).status().code(),
+            absl::StatusCode::kAlreadyExists);
   // The same lot name under another GTIN is another lot.
   EXPECT_TRUE(tx->cartridges().InsertLot(MakeLot("LOT-A", kGtinB)).ok());
   ASSERT_TRUE(tx->Commit().ok());
@@ -400,12 +435,14 @@ TEST_F(SqliteStoreTest, SecondRecordUseIsRefusedAsAlreadyUsedEvenWithoutCore) {
   int64_t second_treatment = 0;
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    ASSERT_TRUE(tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
+    ASSERT_TRUE(
+        tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
     second_treatment = *tx->cartridges().InsertTreatment(MakeTreatment("Room 2"));
     ASSERT_TRUE(tx->Commit().ok());
   }
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-  absl::Status again = tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(second_treatment, "Room 2"));
+  absl::Status again =
+      tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(second_treatment, "Room 2"));
   EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition) << again;
   EXPECT_EQ(ReasonOf(again), "CARTRIDGE_ALREADY_USED");
   // Also within one transaction.
@@ -468,13 +505,14 @@ TEST_F(SqliteStoreTest, UseAfterDiscardIsRefusedByATrigger) {
   OpenStore();
   Fixture f = MustInsertBasics(1);
   std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-  ASSERT_TRUE(tx->cartridges().RecordDiscard(f.cartridge_ids[0],
-                                Discard{.reason = "dropped", .at = kNow, .by = "nurse.kim"})
+  ASSERT_TRUE(tx->cartridges()
+                  .RecordDiscard(f.cartridge_ids[0],
+                                 Discard{.reason = "dropped", .at = kNow, .by = "nurse.kim"})
                   .ok());
   absl::Status status = tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id));
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
-  EXPECT_EQ(ReasonOf(tx->cartridges().RecordDiscard(f.cartridge_ids[0],
-                                       Discard{.reason = "again", .at = kNow, .by = "nurse.kim"})),
+  EXPECT_EQ(ReasonOf(tx->cartridges().RecordDiscard(
+                f.cartridge_ids[0], Discard{.reason = "again", .at = kNow, .by = "nurse.kim"})),
             "CARTRIDGE_DISCARDED");
   ASSERT_TRUE(tx->Commit().ok());
   std::optional<Cartridge> c = Find("S1");
@@ -492,14 +530,16 @@ TEST_F(SqliteStoreTest, SecondUseIsRefusedByTheSchemaItself) {
   Fixture f = MustInsertBasics(1);
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    ASSERT_TRUE(tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
-    ASSERT_TRUE(audit_chain::Append(tx->audit(), *TestSha256(), Event{.at = kNow,
-                                      .actor = "nurse.kim",
-                                      .action = "CARTRIDGE_OPENED",
-                                      .lot_id = f.lot_id,
-                                      .cartridge_id = f.cartridge_ids[0],
-                                      .treatment_id = f.treatment_id,
-                                      .detail = "opened"})
+    ASSERT_TRUE(
+        tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
+    ASSERT_TRUE(audit_chain::Append(tx->audit(), *TestSha256(),
+                                    Event{.at = kNow,
+                                          .actor = "nurse.kim",
+                                          .action = "CARTRIDGE_OPENED",
+                                          .lot_id = f.lot_id,
+                                          .cartridge_id = f.cartridge_ids[0],
+                                          .treatment_id = f.treatment_id,
+                                          .detail = "opened"})
                     .ok());
     ASSERT_TRUE(tx->Commit().ok());
   }
@@ -512,7 +552,8 @@ TEST_F(SqliteStoreTest, SecondUseIsRefusedByTheSchemaItself) {
   // Refused by the no-replace trigger (or, without it, the primary key): a constraint either way.
   EXPECT_EQ(raw.Exec(StrCat("INSERT INTO cartridge_uses (cartridge_id, treatment_id, room, at, by) "
                             "VALUES (",
-                            id, ", ", t, ", 'Room 9', 1, 'mallory')")) & 0xff,
+                            id, ", ", t, ", 'Room 9', 1, 'mallory')")) &
+                0xff,
             SQLITE_CONSTRAINT)
       << raw.last_error();
   // Rewriting or erasing the first use.
@@ -546,7 +587,8 @@ TEST_F(SqliteStoreTest, ReplacingTheUseRecordIsRefusedByTheSchemaItself) {
   Fixture f = MustInsertBasics(1);
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    ASSERT_TRUE(tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
+    ASSERT_TRUE(
+        tx->cartridges().RecordUse(f.cartridge_ids[0], MakeUse(f.treatment_id, "Room 1")).ok());
     ASSERT_TRUE(tx->Commit().ok());
   }
   CloseStore();
@@ -568,11 +610,12 @@ TEST_F(SqliteStoreTest, ReplacingAnEventIsRefusedByTheSchemaItself) {
   int64_t seq = 0;
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    seq = *audit_chain::Append(tx->audit(), *TestSha256(), Event{.at = kNow,
-                                 .actor = "nurse.kim",
-                                 .action = "LOT_CREATED",
-                                 .lot_id = f.lot_id,
-                                 .detail = "lot LOT-A"});
+    seq = *audit_chain::Append(tx->audit(), *TestSha256(),
+                               Event{.at = kNow,
+                                     .actor = "nurse.kim",
+                                     .action = "LOT_CREATED",
+                                     .lot_id = f.lot_id,
+                                     .detail = "lot LOT-A"});
     ASSERT_TRUE(tx->Commit().ok());
   }
   CloseStore();
@@ -594,15 +637,16 @@ TEST_F(SqliteStoreTest, WriteTransactionDestroyedWithoutCommitLeavesNothing) {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
     int64_t lot_id = *tx->cartridges().InsertLot(MakeLot("LOT-A"));
     ASSERT_TRUE(tx->cartridges().InsertCartridge(MakeCartridge("S1", lot_id)).ok());
-    ASSERT_TRUE(
-        audit_chain::Append(tx->audit(), *TestSha256(), 
-              Event{.at = kNow, .actor = "a", .action = "X", .lot_id = lot_id, .detail = ""})
-            .ok());
-    ASSERT_TRUE(tx->audit().SaveRequest(StoredRequest{.request_id = "r1",
-                                              .operation = "Op",
-                                              .fingerprint = "f",
-                                              .response = "x",
-                                              .at = kNow})
+    ASSERT_TRUE(audit_chain::Append(
+                    tx->audit(), *TestSha256(),
+                    Event{.at = kNow, .actor = "a", .action = "X", .lot_id = lot_id, .detail = ""})
+                    .ok());
+    ASSERT_TRUE(tx->audit()
+                    .SaveRequest(StoredRequest{.request_id = "r1",
+                                               .operation = "Op",
+                                               .fingerprint = "f",
+                                               .response = "x",
+                                               .at = kNow})
                     .ok());
     // Seen inside the transaction itself.
     EXPECT_TRUE(tx->cartridges().FindCartridge(kGtin, "S1")->has_value());
@@ -643,7 +687,8 @@ TEST_F(SqliteStoreTest, ReadersDoNotSeeUncommittedWrites) {
 TEST_F(SqliteStoreTest, AReadTransactionKeepsItsSnapshotAcrossALaterCommit) {
   OpenStore();
   std::unique_ptr<ReadTransaction> before = MustBeginRead();
-  ASSERT_THAT(*before->cartridges().ListLots({}), IsEmpty());  // the snapshot is taken by the first read
+  ASSERT_THAT(*before->cartridges().ListLots({}),
+              IsEmpty());  // the snapshot is taken by the first read
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
     ASSERT_TRUE(tx->cartridges().InsertLot(MakeLot("LOT-A")).ok());
@@ -677,13 +722,16 @@ class SqliteStoreQueryTest : public SqliteStoreTest {
     b_.push_back(*tx->cartridges().InsertCartridge(MakeCartridge("B1", lot_b_, kGtinB)));
     b_.push_back(*tx->cartridges().InsertCartridge(MakeCartridge("B2", lot_b_, kGtinB)));
     ASSERT_TRUE(tx->cartridges().RecordUse(a_[0], MakeUse(t1_, "Room 1")).ok());
-    ASSERT_TRUE(tx->cartridges().RecordDisposal(
-                      a_[0], Disposal{.container_id = "SHARPS-1", .at = kNow, .by = "nurse.kim"})
+    ASSERT_TRUE(tx->cartridges()
+                    .RecordDisposal(
+                        a_[0], Disposal{.container_id = "SHARPS-1", .at = kNow, .by = "nurse.kim"})
                     .ok());
     ASSERT_TRUE(tx->cartridges().RecordUse(a_[1], MakeUse(t1_, "Room 1")).ok());
     ASSERT_TRUE(tx->cartridges().RecordUse(b_[0], MakeUse(t2_, "Room 2")).ok());
     ASSERT_TRUE(
-        tx->cartridges().RecordDiscard(a_[2], Discard{.reason = "dropped", .at = kNow, .by = "nurse.kim"}).ok());
+        tx->cartridges()
+            .RecordDiscard(a_[2], Discard{.reason = "dropped", .at = kNow, .by = "nurse.kim"})
+            .ok());
     ASSERT_TRUE(tx->Commit().ok());
   }
 
@@ -754,14 +802,15 @@ TEST_F(SqliteStoreQueryTest, ListEventsByLotCartridgeOrTreatmentAfterASequenceNu
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
     auto append = [&](int64_t lot, int64_t cartridge, int64_t treatment) {
-      absl::StatusOr<int64_t> seq = audit_chain::Append(tx->audit(), *TestSha256(), Event{.at = kNow,
-                                                          .actor = "nurse.kim",
-                                                          .action = "X",
-                                                          .lot_id = lot,
-                                                          .cartridge_id = cartridge,
-                                                          .treatment_id = treatment,
-                                                          .detail = "d",
-                                                          .request_id = "r"});
+      absl::StatusOr<int64_t> seq = audit_chain::Append(tx->audit(), *TestSha256(),
+                                                        Event{.at = kNow,
+                                                              .actor = "nurse.kim",
+                                                              .action = "X",
+                                                              .lot_id = lot,
+                                                              .cartridge_id = cartridge,
+                                                              .treatment_id = treatment,
+                                                              .detail = "d",
+                                                              .request_id = "r"});
       EXPECT_TRUE(seq.ok()) << seq.status();
       seqs.push_back(seq.value_or(0));
     };
@@ -809,17 +858,19 @@ TEST_F(SqliteStoreTest, SavedRequestRoundTripsByteForByte) {
   const std::string response("v1\0\x01\xff\xfe tail", 12);
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
-    ASSERT_TRUE(tx->audit().SaveRequest(StoredRequest{.request_id = "req-42",
-                                              .operation = "OpenCartridge",
-                                              .fingerprint = "gtin|serial|7",
-                                              .response = response,
-                                              .at = kNow})
+    ASSERT_TRUE(tx->audit()
+                    .SaveRequest(StoredRequest{.request_id = "req-42",
+                                               .operation = "OpenCartridge",
+                                               .fingerprint = "gtin|serial|7",
+                                               .response = response,
+                                               .at = kNow})
                     .ok());
-    EXPECT_EQ(tx->audit().SaveRequest(StoredRequest{.request_id = "req-42",
-                                            .operation = "Other",
-                                            .fingerprint = "",
-                                            .response = "y",
-                                            .at = kNow})
+    EXPECT_EQ(tx->audit()
+                  .SaveRequest(StoredRequest{.request_id = "req-42",
+                                             .operation = "Other",
+                                             .fingerprint = "",
+                                             .response = "y",
+                                             .at = kNow})
                   .code(),
               absl::StatusCode::kAlreadyExists);
     ASSERT_TRUE(tx->Commit().ok());
@@ -873,7 +924,9 @@ TEST_F(SqliteStoreTest, ConcurrentWritersAllCommit) {
   std::set<std::string> names;
   for (const Lot& l : lots) names.insert(l.lot);
   EXPECT_EQ(names.size(), static_cast<size_t>(kThreads * kPerThread));
-  EXPECT_TRUE(read->cartridges().FindLot(kGtin, StrCat("T", kThreads - 1, "-", kPerThread - 1))->has_value());
+  EXPECT_TRUE(read->cartridges()
+                  .FindLot(kGtin, StrCat("T", kThreads - 1, "-", kPerThread - 1))
+                  ->has_value());
 }
 
 TEST_F(SqliteStoreTest, MoreReadersThanThePoolWhileAWriterWritesAllSucceed) {
