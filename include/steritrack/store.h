@@ -3,9 +3,9 @@
 // aggregate (cartridges and treatments, sterilisation, audit log, report reads), reached through
 // one transaction object; the rules, and the audit hash chain, stay in core.
 //
-// Concurrency: a Store is shared by all request threads. Each transaction object is used by one thread
-// at a time. Write transactions are serialised by the store (one writer); a write transaction that is
-// destroyed without Commit() rolls back. Reads see a consistent snapshot.
+// Concurrency: a Store is shared by all request threads. Each transaction object is used by one
+// thread at a time. Write transactions are serialised by the store (one writer); a write
+// transaction that is destroyed without Commit() rolls back. Reads see a consistent snapshot.
 #ifndef STERITRACK_STORE_H_
 #define STERITRACK_STORE_H_
 
@@ -61,8 +61,8 @@ struct EventFilter {
 // The audit trail (rule 9): every event, filtered, oldest first.
 struct AuditEntryFilter {
   int64_t after_seq = 0;
-  std::string action;  // empty: any
-  std::string actor;   // empty: any
+  std::string action;              // empty: any
+  std::string actor;               // empty: any
   std::optional<absl::Time> from;  // inclusive
   std::optional<absl::Time> to;    // exclusive
   int limit = 100;
@@ -104,7 +104,8 @@ struct ItemUseFilter {
 class CartridgeReads {
  public:
   virtual ~CartridgeReads() = default;
-  virtual absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin, std::string_view lot) = 0;
+  virtual absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin,
+                                                     std::string_view lot) = 0;
   virtual absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) = 0;
   virtual absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) = 0;
 
@@ -196,7 +197,8 @@ struct AuditHead {
 class AuditLogReads {
  public:
   virtual ~AuditLogReads() = default;
-  // Events matching any of the non-zero ids in `filter`, oldest first.
+  // Events matching any of the non-zero ids in `filter` (every event when all ids are zero), after
+  // `after_seq`, at most `limit`, oldest first.
   virtual absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) = 0;
   // Entries matching `filter`, oldest first, complete with before/after, hash and previous hash.
   virtual absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& filter) = 0;
@@ -209,8 +211,10 @@ class AuditLogReads {
 
 class AuditLogWrites : public AuditLogReads {
  public:
-  // Stores `entry` exactly as given (seq, hash and prev_hash set by core) and moves the head to
-  // it. REQUIRES: entry.seq is the head's seq + 1. ALREADY_EXISTS when the seq is taken.
+  // Stores `entry` exactly as given (seq, hash and prev_hash set by core's audit_chain::Append)
+  // and moves the head to it. Only the next seq is accepted: max(head seq, issued) + 1 (AuditHead).
+  // Any other, taken or skipping ahead, stores nothing and is ALREADY_EXISTS "audit entry N is not
+  // the next one (M)".
   virtual absl::Status Append(const Event& entry) = 0;
   virtual absl::Status SaveRequest(const StoredRequest& request) = 0;
 };
@@ -221,11 +225,15 @@ class ReportReads {
  public:
   virtual ~ReportReads() = default;
   // Treatments started in the period.
-  virtual absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(
-      absl::Time from, absl::Time to, int64_t after_id, int limit) = 0;
+  virtual absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
+                                                                              absl::Time to,
+                                                                              int64_t after_id,
+                                                                              int limit) = 0;
   // Cartridges opened (use.at) in the period, complete as FindCartridge.
-  virtual absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(
-      absl::Time from, absl::Time to, int64_t after_id, int limit) = 0;
+  virtual absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from,
+                                                                             absl::Time to,
+                                                                             int64_t after_id,
+                                                                             int limit) = 0;
   // Loads created in the period, complete as FindLoad.
   virtual absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
                                                                     int64_t after_id,

@@ -17,10 +17,10 @@ absl::Status CheckLimit(int limit) {
   return absl::OkStatus();
 }
 
-// The read side, over one state object: a read transaction's snapshot or a write transaction's copy.
-// Every repository of the fake, over one state object: a read transaction's snapshot or a write
-// transaction's private copy. Each method is written once; writes fail on a read transaction and
-// after the write transaction ended.
+// The read side, over one state object: a read transaction's snapshot or a write transaction's
+// copy. Every repository of the fake, over one state object: a read transaction's snapshot or a
+// write transaction's private copy. Each method is written once; writes fail on a read transaction
+// and after the write transaction ended.
 class FakeRepositories final : public CartridgeWrites,
                                public SterilizationWrites,
                                public AuditLogWrites,
@@ -67,8 +67,8 @@ class FakeRepositories final : public CartridgeWrites,
   absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& filter) override {
     if (absl::Status s = CheckLimit(filter.limit); !s.ok()) return s;
     std::vector<Cartridge> out;
-    for (auto it = state_->cartridges.upper_bound(filter.after_id);
-         it != state_->cartridges.end(); ++it) {
+    for (auto it = state_->cartridges.upper_bound(filter.after_id); it != state_->cartridges.end();
+         ++it) {
       if (static_cast<int>(out.size()) >= filter.limit) break;
       const Cartridge& c = it->second;
       if (filter.state.has_value() && c.state != *filter.state) continue;
@@ -90,8 +90,8 @@ class FakeRepositories final : public CartridgeWrites,
   absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& filter) override {
     if (absl::Status s = CheckLimit(filter.limit); !s.ok()) return s;
     std::vector<Treatment> out;
-    for (auto it = state_->treatments.upper_bound(filter.after_id);
-         it != state_->treatments.end(); ++it) {
+    for (auto it = state_->treatments.upper_bound(filter.after_id); it != state_->treatments.end();
+         ++it) {
       if (static_cast<int>(out.size()) >= filter.limit) break;
       const Treatment& t = it->second;
       if (filter.ended.has_value() && t.ended_at.has_value() != *filter.ended) continue;
@@ -226,9 +226,8 @@ class FakeRepositories final : public CartridgeWrites,
       matching.push_back(&load);
     }
     if (filter.sterilizer_id != 0) {
-      std::sort(matching.begin(), matching.end(), [](const Load* a, const Load* b) {
-        return a->cycle_number < b->cycle_number;
-      });
+      std::sort(matching.begin(), matching.end(),
+                [](const Load* a, const Load* b) { return a->cycle_number < b->cycle_number; });
     }
     std::vector<Load> out;
     for (const Load* load : matching) {
@@ -306,21 +305,21 @@ class FakeRepositories final : public CartridgeWrites,
     }
     return out;
   }
-  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(absl::CivilDay first,
-                                                                       absl::CivilDay last) override {
+  absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(
+      absl::CivilDay first, absl::CivilDay last) override {
     std::vector<BowieDickTest> out;
     for (const auto& [id, test] : state_->bowie_dick_tests) {
       if (test.day >= first && test.day < last) out.push_back(test);
     }
-    std::stable_sort(out.begin(), out.end(), [](const BowieDickTest& a, const BowieDickTest& b) {
-      return a.day < b.day;
-    });
+    std::stable_sort(out.begin(), out.end(),
+                     [](const BowieDickTest& a, const BowieDickTest& b) { return a.day < b.day; });
     return out;
   }
   // ---- End of reporting reads.
 
   absl::StatusOr<AuditHead> ReadHead() override {
-    return AuditHead{.seq = state_->audit_head_seq, .hash = state_->audit_head_hash,
+    return AuditHead{.seq = state_->audit_head_seq,
+                     .hash = state_->audit_head_hash,
                      .issued = state_->next_event_seq - 1};
   }
 
@@ -373,7 +372,8 @@ class FakeRepositories final : public CartridgeWrites,
   absl::Status RecordUse(int64_t cartridge_id, const CartridgeUse& use) override {
     RETURN_IF_ERROR(CheckWritable());
     auto it = state_->cartridges.find(cartridge_id);
-    if (it == state_->cartridges.end()) return absl::NotFoundError(StrCat("no unit ", cartridge_id));
+    if (it == state_->cartridges.end())
+      return absl::NotFoundError(StrCat("no unit ", cartridge_id));
     Cartridge& c = it->second;
     if (c.use.has_value()) {
       // As the schema's single-use guard answers (server/storage/sqlite_cartridges.cc).
@@ -394,7 +394,8 @@ class FakeRepositories final : public CartridgeWrites,
   absl::Status RecordDisposal(int64_t cartridge_id, const Disposal& disposal) override {
     RETURN_IF_ERROR(CheckWritable());
     auto it = state_->cartridges.find(cartridge_id);
-    if (it == state_->cartridges.end()) return absl::NotFoundError(StrCat("no unit ", cartridge_id));
+    if (it == state_->cartridges.end())
+      return absl::NotFoundError(StrCat("no unit ", cartridge_id));
     Cartridge& c = it->second;
     if (!c.use.has_value()) {
       return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " was never opened"));
@@ -411,7 +412,8 @@ class FakeRepositories final : public CartridgeWrites,
   absl::Status RecordDiscard(int64_t cartridge_id, const Discard& discard) override {
     RETURN_IF_ERROR(CheckWritable());
     auto it = state_->cartridges.find(cartridge_id);
-    if (it == state_->cartridges.end()) return absl::NotFoundError(StrCat("no unit ", cartridge_id));
+    if (it == state_->cartridges.end())
+      return absl::NotFoundError(StrCat("no unit ", cartridge_id));
     Cartridge& c = it->second;
     if (c.use.has_value() || c.discard.has_value()) {
       return absl::FailedPreconditionError(StrCat("unit ", cartridge_id, " is not in stock"));
@@ -443,9 +445,11 @@ class FakeRepositories final : public CartridgeWrites,
 
   absl::Status Append(const Event& entry) override {
     RETURN_IF_ERROR(CheckWritable());
-    if (entry.seq != state_->next_event_seq) {
-      return absl::AlreadyExistsError(StrCat("audit entry ", entry.seq, " is not the next one (",
-                                             state_->next_event_seq, ")"));
+    // After both the head and the highest seq issued, as SQLite's counter counts.
+    const int64_t next = std::max(state_->audit_head_seq, state_->next_event_seq - 1) + 1;
+    if (entry.seq != next) {
+      return absl::AlreadyExistsError(
+          StrCat("audit entry ", entry.seq, " is not the next one (", next, ")"));
     }
     state_->next_event_seq = entry.seq + 1;
     state_->events.push_back(entry);
@@ -532,8 +536,8 @@ class FakeRepositories final : public CartridgeWrites,
     }
     for (const auto& [id, l] : state_->loads) {
       if (l.sterilizer_id == load.sterilizer_id && l.cycle_number == load.cycle_number) {
-        return absl::AlreadyExistsError(StrCat("cycle ", load.cycle_number, " of steriliser ",
-                                               load.sterilizer_id, " exists"));
+        return absl::AlreadyExistsError(
+            StrCat("cycle ", load.cycle_number, " of steriliser ", load.sterilizer_id, " exists"));
       }
     }
     for (int64_t item_id : load.item_ids) {
@@ -607,11 +611,12 @@ class FakeRepositories final : public CartridgeWrites,
       const bool parameters_passed = load.parameters.has_value() && load.parameters->passed;
       const bool cis_passed =
           !load.chemical_indicators.empty() &&
-          std::all_of(load.chemical_indicators.begin(), load.chemical_indicators.end(),
-                      [](const ChemicalIndicator& ci) { return ci.result == IndicatorResult::kPass; });
-      const bool bi_ok = !load.bi_required ||
-                         (load.bi.has_value() && load.bi->result == BiResult::kNegative &&
-                          load.bi->control_result == BiResult::kPositive);
+          std::all_of(
+              load.chemical_indicators.begin(), load.chemical_indicators.end(),
+              [](const ChemicalIndicator& ci) { return ci.result == IndicatorResult::kPass; });
+      const bool bi_ok =
+          !load.bi_required || (load.bi.has_value() && load.bi->result == BiResult::kNegative &&
+                                load.bi->control_result == BiResult::kPositive);
       if (!parameters_passed || !cis_passed || !bi_ok) {
         return absl::FailedPreconditionError("release needs passing parameters, CIs and BI");
       }
@@ -646,6 +651,7 @@ class FakeRepositories final : public CartridgeWrites,
     state_->item_uses.push_back(use);
     return absl::OkStatus();
   }
+
  private:
   Cartridge Joined(const Cartridge& stored) const {
     Cartridge c = stored;
@@ -665,7 +671,6 @@ class FakeRepositories final : public CartridgeWrites,
     }
     return load;
   }
-
 
   absl::Status CheckWritable() const {
     if (writable_ == nullptr) return absl::FailedPreconditionError("read-only transaction");

@@ -836,7 +836,8 @@ TEST_F(SqliteStoreQueryTest, ListEventsByLotCartridgeOrTreatmentAfterASequenceNu
   // Any of the ids: B1's events or treatment 1's.
   EXPECT_THAT(list({.cartridge_id = b_[0], .treatment_id = t1_}),
               ElementsAre(seqs[2], seqs[3], seqs[4], seqs[5]));
-  EXPECT_THAT(list({}), IsEmpty());
+  // No id: every event (store.h; the conformance suite pins the same for every backend).
+  EXPECT_THAT(list({}), ElementsAre(seqs[0], seqs[1], seqs[2], seqs[3], seqs[4], seqs[5]));
 
   std::vector<Event> one = *tx->audit().ListEvents({.cartridge_id = b_[0]});
   ASSERT_THAT(one, SizeIs(1));
