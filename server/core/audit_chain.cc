@@ -59,6 +59,23 @@ absl::StatusOr<int64_t> Append(AuditLogWrites& log, const Sha256& sha256, Event 
   return entry.seq;
 }
 
+absl::Status ChainExisting(const Sha256& sha256, std::vector<Event>& entries) {
+  std::string prev(kGenesisHash);
+  int64_t last_seq = 0;
+  for (Event& e : entries) {
+    if (e.seq <= last_seq) {
+      return absl::InvalidArgumentError(
+          StrCat("audit entries out of order: entry ", e.seq, " after entry ", last_seq));
+    }
+    e.prev_hash = prev;
+    e.hash = EntryHash(sha256, prev, e);
+    if (e.hash.empty()) return absl::InternalError("cannot hash an audit entry");
+    prev = e.hash;
+    last_seq = e.seq;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<AuditChainCheck> Verify(AuditLogReads& log, const Sha256& sha256) {
   AuditChainCheck check;
   auto broken = [&check](int64_t seq, std::string problem) {
@@ -88,8 +105,8 @@ absl::StatusOr<AuditChainCheck> Verify(AuditLogReads& log, const Sha256& sha256)
           return broken(expected - 1, StrCat("entry ", expected - 1, " was rewritten: entry ",
                                              expected, " no longer follows it"));
         }
-        return broken(expected, StrCat("entry ", expected, " does not follow entry ",
-                                       expected - 1, " (altered or moved)"));
+        return broken(expected, StrCat("entry ", expected, " does not follow entry ", expected - 1,
+                                       " (altered or moved)"));
       }
       if (own != e.hash) {
         return broken(expected, StrCat("entry ", expected,
@@ -103,18 +120,20 @@ absl::StatusOr<AuditChainCheck> Verify(AuditLogReads& log, const Sha256& sha256)
   }
   const int64_t last = expected - 1;
   if (head.issued > last) {
-    return broken(last + 1, StrCat("entry ", last + 1, " and later are missing: the trail was cut "
-                                   "off after entry ", last, " but entries up to ", head.issued,
-                                   " were issued"));
+    return broken(last + 1, StrCat("entry ", last + 1,
+                                   " and later are missing: the trail was cut "
+                                   "off after entry ",
+                                   last, " but entries up to ", head.issued, " were issued"));
   }
   if (head.issued < last) {
     return broken(head.issued + 1,
                   StrCat("entries after ", head.issued, " were not issued by the server"));
   }
   if (head.seq > last) {
-    return broken(last + 1, StrCat("entry ", last + 1, " and later are missing: the trail was cut "
-                                   "off after entry ", last, " but the chain head records entry ",
-                                   head.seq));
+    return broken(last + 1, StrCat("entry ", last + 1,
+                                   " and later are missing: the trail was cut "
+                                   "off after entry ",
+                                   last, " but the chain head records entry ", head.seq));
   }
   if (head.seq < last) {
     return broken(head.seq + 1,

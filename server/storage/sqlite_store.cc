@@ -21,8 +21,9 @@ using sqlite::Connection;
 using sqlite::Statement;
 using namespace sqlite;  // row mapping helpers (server/storage/sqlite_rows.h)
 
-// Migration 4's step in C++: chains the entries written before the trail was hash-chained. Runs in
-// the migration's transaction; the append-only trigger is lifted only inside it.
+// Migration 5's step in C++: stores the chain core computes over the entries written before the
+// trail was hash-chained (audit_chain::ChainExisting). Runs in the migration's transaction; the
+// append-only trigger is lifted only inside it.
 absl::Status HashExistingEvents(Connection& conn) {
   std::vector<Event> events;
   {
@@ -33,18 +34,14 @@ absl::Status HashExistingEvents(Connection& conn) {
                      }));
   }
   if (events.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(audit_chain::ChainExisting(*NewSha256(), events));
   RETURN_IF_ERROR(conn.Exec("DROP TRIGGER events_are_final"));
-  const std::unique_ptr<Sha256> sha256 = NewSha256();
-  std::string prev(audit_chain::kGenesisHash);
-  for (Event& e : events) {
-    e.hash = audit_chain::EntryHash(*sha256, prev, e);
-    if (e.hash.empty()) return absl::InternalError("cannot hash an audit entry");
+  for (const Event& e : events) {
     static constexpr const char* kSql =
         "UPDATE events SET prev_hash = ?2, hash = ?3 WHERE seq = ?1";
     ASSIGN_OR_RETURN(auto st, conn.Prepare(kSql));
-    st->Bind(1, e.seq).Bind(2, prev).Bind(3, e.hash);
+    st->Bind(1, e.seq).Bind(2, e.prev_hash).Bind(3, e.hash);
     RETURN_IF_ERROR(st->Run());
-    prev = e.hash;
   }
   RETURN_IF_ERROR(
       conn.Exec("CREATE TRIGGER events_are_final BEFORE UPDATE ON events "
