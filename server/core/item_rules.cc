@@ -30,7 +30,8 @@ absl::StatusOr<ReusableItem> SterilizationService::CreateItem(const WriteContext
   return RunIdempotentWrite<ReusableItem>(
       *store_, *clock_, *sha256_, commits_, ctx, "CreateItem", fingerprint,
       [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<ReusableItem> {
-        ASSIGN_OR_RETURN(std::optional<ReusableItem> existing, tx.sterilization().FindItem(item.serial));
+        ASSIGN_OR_RETURN(std::optional<ReusableItem> existing,
+                         tx.sterilization().FindItem(item.serial));
         if (existing.has_value()) {
           return MakeError(absl::StatusCode::kAlreadyExists,
                            StrCat("item ", item.serial, " already exists"), "ITEM_EXISTS",
@@ -49,31 +50,6 @@ absl::StatusOr<ReusableItem> SterilizationService::CreateItem(const WriteContext
                                Change{"", "state=DIRTY cycles=0"}));
         return created;
       });
-}
-
-absl::StatusOr<ReusableItem> SterilizationService::GetItem(std::string_view serial_or_label) {
-  const absl::Time now = clock_->Now();
-  ASSIGN_OR_RETURN(std::string serial,
-                   ItemSerialFrom("serial", serial_or_label, absl::ToCivilYear(now, zone_).year()));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  return MustFindItem(*tx, serial);
-}
-
-absl::StatusOr<std::vector<Event>> SterilizationService::ItemHistory(std::string_view serial) {
-  RETURN_IF_ERROR(CheckSerial("serial", serial));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(ReusableItem item, MustFindItem(*tx, serial));
-  return AllEvents(*tx, {.item_id = item.id});
-}
-
-absl::StatusOr<Page<ReusableItem>> SterilizationService::ListItems(const PageRequest& page,
-                                                                   std::optional<ItemState> state) {
-  ASSIGN_OR_RETURN(int limit, PageSize(page));
-  ASSIGN_OR_RETURN(int64_t after, PageAfter(page));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::vector<ReusableItem> items,
-                   tx->sterilization().ListItems({.state = state, .after_id = after, .limit = limit + 1}));
-  return MakePage(std::move(items), limit, [](const ReusableItem& i) { return i.id; });
 }
 
 absl::StatusOr<ReusableItem> SterilizationService::PackItem(const WriteContext& ctx,
@@ -160,17 +136,16 @@ absl::StatusOr<ReusableItem> SterilizationService::UseItem(const WriteContext& c
         item.treatment_id = treatment_id;
         RETURN_IF_ERROR(tx.sterilization().UpdateItem(item));
         RETURN_IF_ERROR(tx.sterilization().RecordItemUse(ItemUse{.item_id = item.id,
-                                                 .treatment_id = treatment_id,
-                                                 .load_id = item.load_id,
-                                                 .at = now,
-                                                 .by = ctx.actor}));
-        RETURN_IF_ERROR(
-            Append(tx, ctx, now, "ITEM_USED",
-                   {.treatment_id = treatment_id, .item_id = item.id, .load_id = item.load_id},
-                   StrCat("item ", item.serial, " used in treatment ", treatment_id, " in room ",
-                          t->room),
-                   Change{"state=STERILE", StrCat("state=IN_USE treatment=", treatment_id,
-                                                  " room=", t->room)}));
+                                                                 .treatment_id = treatment_id,
+                                                                 .load_id = item.load_id,
+                                                                 .at = now,
+                                                                 .by = ctx.actor}));
+        RETURN_IF_ERROR(Append(
+            tx, ctx, now, "ITEM_USED",
+            {.treatment_id = treatment_id, .item_id = item.id, .load_id = item.load_id},
+            StrCat("item ", item.serial, " used in treatment ", treatment_id, " in room ", t->room),
+            Change{"state=STERILE",
+                   StrCat("state=IN_USE treatment=", treatment_id, " room=", t->room)}));
         return item;
       });
 }
@@ -192,7 +167,8 @@ absl::StatusOr<ReusableItem> SterilizationService::RetireItem(const WriteContext
                                std::map<std::string, std::string>{{"reason", item.state_reason}}));
         }
         // Its load's record lists it; it leaves when the load is done.
-        ASSIGN_OR_RETURN(std::optional<int64_t> open_load, tx.sterilization().FindOpenLoadOfItem(item.id));
+        ASSIGN_OR_RETURN(std::optional<int64_t> open_load,
+                         tx.sterilization().FindOpenLoadOfItem(item.id));
         if (open_load.has_value()) {
           return Refused(
               "ITEM_IN_OPEN_LOAD",

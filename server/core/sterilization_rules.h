@@ -6,7 +6,8 @@
 #define STERITRACK_SERVER_CORE_STERILIZATION_RULES_H_
 
 #ifndef STERITRACK_CORE_IMPLEMENTATION
-#error "server/core/sterilization_rules.h is internal to server/core: include it only from there (see server/CMakeLists.txt)"
+#error \
+    "server/core/sterilization_rules.h is internal to server/core: include it only from there (see server/CMakeLists.txt)"
 #endif
 
 #include <algorithm>
@@ -23,13 +24,13 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "steritrack/gs1.h"
 #include "server/core/result_codec.h"
+#include "server/core/sterilization_service.h"
 #include "server/core/write_helper.h"
 #include "steritrack/error.h"
+#include "steritrack/gs1.h"
 #include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
-#include "server/core/sterilization_service.h"
 
 namespace steritrack::sterilization_rules {
 
@@ -104,7 +105,9 @@ inline absl::Status CheckSterilizerName(std::string_view field, std::string_view
   return absl::OkStatus();
 }
 
-inline bool Known(IndicatorResult r) { return r == IndicatorResult::kPass || r == IndicatorResult::kFail; }
+inline bool Known(IndicatorResult r) {
+  return r == IndicatorResult::kPass || r == IndicatorResult::kFail;
+}
 inline bool Known(BiResult r) { return r == BiResult::kNegative || r == BiResult::kPositive; }
 inline bool Known(SterilizerType t) {
   return t == SterilizerType::kPreVacuum || t == SterilizerType::kGravity;
@@ -125,7 +128,7 @@ inline std::string Micros(absl::Time t) { return StrCat(absl::ToUnixMicros(t)); 
 
 // A BI proves the cycle killed the spores only when it did not grow and its control did.
 inline bool IsValidNegative(const BiologicalIndicator& bi) {
-  return bi.result == BiResult::kNegative && bi.control_result == BiResult::kPositive;
+  return bi.result == BiResult::kNegative && IsBiReadingValid(bi);
 }
 // A growing BI is positive whatever its control says.
 inline bool IsPositive(const BiologicalIndicator& bi) { return bi.result == BiResult::kPositive; }
@@ -160,13 +163,13 @@ inline std::map<std::string, std::string> ItemFacts(const ReusableItem& item) {
 
 template <typename... Maps>
 inline std::map<std::string, std::string> Merge(std::map<std::string, std::string> first,
-                                         const Maps&... more) {
+                                                const Maps&... more) {
   (first.insert(more.begin(), more.end()), ...);
   return first;
 }
 
 inline absl::Status Refused(std::string_view reason, std::string_view message,
-                     std::map<std::string, std::string> metadata) {
+                            std::map<std::string, std::string> metadata) {
   return MakeError(absl::StatusCode::kFailedPrecondition, message, reason, std::move(metadata));
 }
 
@@ -206,7 +209,7 @@ struct ItemScan {
 // The item named by `input`: the serial itself, or a scan of the pack's lot-control label
 // (GS1 AI 8004 is the item; see ItemLabel).
 inline absl::StatusOr<ItemScan> ItemScanFrom(std::string_view field, std::string_view input,
-                                      int current_year) {
+                                             int current_year) {
   if (input.empty()) return InvalidField(field, "is required");
   if (input.size() > kMaxScanLength) {
     return InvalidField(
@@ -256,7 +259,7 @@ inline absl::StatusOr<ItemScan> ItemScanFrom(std::string_view field, std::string
 }
 
 inline absl::StatusOr<std::string> ItemSerialFrom(std::string_view field, std::string_view input,
-                                           int current_year) {
+                                                  int current_year) {
   ASSIGN_OR_RETURN(ItemScan scan, ItemScanFrom(field, input, current_year));
   return std::move(scan.serial);
 }
@@ -292,9 +295,10 @@ inline absl::StatusOr<std::vector<Load>> AllLoadsOf(ReadTransaction& tx, int64_t
   std::vector<Load> all;
   int64_t after_cycle = 0;
   while (true) {
-    ASSIGN_OR_RETURN(std::vector<Load> batch, tx.sterilization().ListLoads({.sterilizer_id = sterilizer_id,
-                                                            .after_cycle_number = after_cycle,
-                                                            .limit = kBatch}));
+    ASSIGN_OR_RETURN(
+        std::vector<Load> batch,
+        tx.sterilization().ListLoads(
+            {.sterilizer_id = sterilizer_id, .after_cycle_number = after_cycle, .limit = kBatch}));
     if (batch.empty()) break;
     after_cycle = batch.back().cycle_number;
     const size_t n = batch.size();
@@ -310,7 +314,7 @@ inline absl::StatusOr<std::vector<Load>> AllLoadsOf(ReadTransaction& tx, int64_t
 // them if there is none), and the positive load itself. Evaluating at `as_of` gives the same answer
 // when the look-back is asked for again later, after newer loads and BIs.
 inline std::vector<Load> AffectedLoads(const std::vector<Load>& all, int64_t positive_id,
-                                absl::Time as_of) {
+                                       absl::Time as_of) {
   int64_t last_negative = 0;
   for (const Load& l : all) {
     if (l.id == positive_id || l.created_at > as_of || !l.bi.has_value()) continue;
@@ -329,18 +333,21 @@ inline std::vector<Load> AffectedLoads(const std::vector<Load>& all, int64_t pos
 
 // Who was touched by `loads`: every recorded use of an item that one of them made sterile.
 inline absl::StatusOr<std::vector<LookBackEntry>> LookBackEntries(ReadTransaction& tx,
-                                                           const std::vector<Load>& loads) {
+                                                                  const std::vector<Load>& loads) {
   std::vector<LookBackEntry> entries;
   std::map<int64_t, std::string> serials;
   for (const Load& load : loads) {
-    ASSIGN_OR_RETURN(std::vector<ItemUse> uses, tx.sterilization().ListItemUses({.load_id = load.id}));
+    ASSIGN_OR_RETURN(std::vector<ItemUse> uses,
+                     tx.sterilization().ListItemUses({.load_id = load.id}));
     for (const ItemUse& use : uses) {
       auto it = serials.find(use.item_id);
       if (it == serials.end()) {
-        ASSIGN_OR_RETURN(std::optional<ReusableItem> item, tx.sterilization().FindItemById(use.item_id));
+        ASSIGN_OR_RETURN(std::optional<ReusableItem> item,
+                         tx.sterilization().FindItemById(use.item_id));
         it = serials.emplace(use.item_id, item ? item->serial : std::string()).first;
       }
-      ASSIGN_OR_RETURN(std::optional<Treatment> treatment, tx.cartridges().FindTreatment(use.treatment_id));
+      ASSIGN_OR_RETURN(std::optional<Treatment> treatment,
+                       tx.cartridges().FindTreatment(use.treatment_id));
       if (!treatment.has_value()) {
         return absl::DataLossError(
             StrCat("item use refers to missing treatment ", use.treatment_id));
@@ -355,11 +362,12 @@ inline absl::StatusOr<std::vector<LookBackEntry>> LookBackEntries(ReadTransactio
 }
 
 inline absl::StatusOr<bool> BowieDickPassedOn(ReadTransaction& tx, const Sterilizer& sterilizer,
-                                       absl::CivilDay day);
+                                              absl::CivilDay day);
 
 // The look-back for one load: after a positive BI every load it put in doubt and the steriliser
 // (with whether it passed a Bowie-Dick test `today`), otherwise the load alone.
-inline absl::StatusOr<LookBack> LookBackFor(ReadTransaction& tx, const Load& load, absl::CivilDay today) {
+inline absl::StatusOr<LookBack> LookBackFor(ReadTransaction& tx, const Load& load,
+                                            absl::CivilDay today) {
   LookBack look_back;
   if (load.bi.has_value() && IsPositive(*load.bi)) {
     ASSIGN_OR_RETURN(std::vector<Load> all, AllLoadsOf(tx, load.sterilizer_id));
@@ -377,9 +385,10 @@ inline absl::StatusOr<LookBack> LookBackFor(ReadTransaction& tx, const Load& loa
 // True when the steriliser may run a load on `day`: gravity always; pre-vacuum when the latest
 // Bowie-Dick test of that day passed.
 inline absl::StatusOr<bool> BowieDickPassedOn(ReadTransaction& tx, const Sterilizer& sterilizer,
-                                       absl::CivilDay day) {
+                                              absl::CivilDay day) {
   if (sterilizer.type == SterilizerType::kGravity) return true;
-  ASSIGN_OR_RETURN(std::vector<BowieDickTest> tests, tx.sterilization().ListBowieDickTests(sterilizer.id, day));
+  ASSIGN_OR_RETURN(std::vector<BowieDickTest> tests,
+                   tx.sterilization().ListBowieDickTests(sterilizer.id, day));
   if (tests.empty()) return false;
   const BowieDickTest& latest = *std::max_element(
       tests.begin(), tests.end(), [](const BowieDickTest& a, const BowieDickTest& b) {
@@ -390,13 +399,13 @@ inline absl::StatusOr<bool> BowieDickPassedOn(ReadTransaction& tx, const Sterili
 
 // Up to limit + 1 sterilisers after id `after` that pass the filters. A clinic has a handful of
 // sterilisers: filter here, reading on until the page is full.
-inline absl::StatusOr<std::vector<Sterilizer>> MatchingSterilizers(ReadTransaction& tx, int64_t after,
-                                                            int limit,
-                                                            std::optional<SterilizerType> type,
-                                                            bool out_of_service_only) {
+inline absl::StatusOr<std::vector<Sterilizer>> MatchingSterilizers(
+    ReadTransaction& tx, int64_t after, int limit, std::optional<SterilizerType> type,
+    bool out_of_service_only) {
   std::vector<Sterilizer> matching;
   while (static_cast<int>(matching.size()) <= limit) {
-    ASSIGN_OR_RETURN(std::vector<Sterilizer> batch, tx.sterilization().ListSterilizers(after, limit + 1));
+    ASSIGN_OR_RETURN(std::vector<Sterilizer> batch,
+                     tx.sterilization().ListSterilizers(after, limit + 1));
     if (batch.empty()) break;
     after = batch.back().id;
     for (Sterilizer& s : batch) {
@@ -424,8 +433,8 @@ struct Change {
 };
 
 inline absl::Status Append(AuditedTransaction& tx, const WriteContext& ctx, absl::Time now,
-                    std::string_view action, EventIds ids, std::string detail,
-                    Change change = {}) {
+                           std::string_view action, EventIds ids, std::string detail,
+                           Change change = {}) {
   return tx
       .AppendEvent(Event{.at = now,
                          .actor = ctx.actor,
@@ -442,9 +451,10 @@ inline absl::Status Append(AuditedTransaction& tx, const WriteContext& ctx, absl
 }
 
 // Items of `load` still carrying it (in `states`) become QUARANTINED for `why`.
-inline absl::Status QuarantineItemsOf(AuditedTransaction& tx, const WriteContext& ctx, absl::Time now,
-                               const Load& load, std::initializer_list<ItemState> states,
-                               std::string_view why) {
+inline absl::Status QuarantineItemsOf(AuditedTransaction& tx, const WriteContext& ctx,
+                                      absl::Time now, const Load& load,
+                                      std::initializer_list<ItemState> states,
+                                      std::string_view why) {
   for (int64_t item_id : load.item_ids) {
     ASSIGN_OR_RETURN(std::optional<ReusableItem> item, tx.sterilization().FindItemById(item_id));
     if (!item.has_value() || item->load_id != load.id) continue;
@@ -464,7 +474,7 @@ inline absl::Status QuarantineItemsOf(AuditedTransaction& tx, const WriteContext
 
 // Rule 5: why `item` may not be used now, if it may not.
 inline absl::Status CheckUsable(ReadTransaction& tx, const ReusableItem& item, absl::Time now,
-                         absl::TimeZone zone) {
+                                absl::TimeZone zone) {
   const std::map<std::string, std::string> facts = ItemFacts(item);
   if (item.state == ItemState::kQuarantined) {
     return Refused(
@@ -472,7 +482,8 @@ inline absl::Status CheckUsable(ReadTransaction& tx, const ReusableItem& item, a
         Merge(facts, std::map<std::string, std::string>{{"reason", item.state_reason},
                                                         {"load", StrCat(item.load_id)}}));
   }
-  ASSIGN_OR_RETURN(std::optional<int64_t> open_load, tx.sterilization().FindOpenLoadOfItem(item.id));
+  ASSIGN_OR_RETURN(std::optional<int64_t> open_load,
+                   tx.sterilization().FindOpenLoadOfItem(item.id));
   if (open_load.has_value() || item.state == ItemState::kInLoad) {
     const int64_t load_id = open_load.value_or(item.load_id);
     return Refused(
@@ -542,8 +553,8 @@ inline absl::Status CheckUsable(ReadTransaction& tx, const ReusableItem& item, a
 // Rule 5: a scanned pack label is the pack. It must name the load that last made `item` sterile
 // (steriliser, cycle number and the load's day); a label of an earlier load of the same item is an
 // old pack, and one naming no load of this item is not ours.
-inline absl::Status CheckPackLabel(ReadTransaction& tx, const ReusableItem& item, const ItemScan& scan,
-                            absl::TimeZone zone) {
+inline absl::Status CheckPackLabel(ReadTransaction& tx, const ReusableItem& item,
+                                   const ItemScan& scan, absl::TimeZone zone) {
   if (!scan.is_label) return absl::OkStatus();
   std::map<std::string, std::string> facts =
       Merge(ItemFacts(item), std::map<std::string, std::string>{{"label_lot", scan.label_lot},

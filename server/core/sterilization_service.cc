@@ -1,6 +1,8 @@
 // SterilizationService: construction, rule 6 (release findings), labels, sterilisers and Bowie-Dick
-// (rule 8), and the item and steriliser views. Items: item_rules.cc; loads: load_rules.cc; positive BI
-// and look-back (rule 7): look_back.cc.
+// (rule 8), and the item and steriliser views. Items: item_rules.cc; loads: load_rules.cc; positive
+// BI and look-back (rule 7): look_back.cc.
+#include "server/core/sterilization_service.h"
+
 #include <map>
 #include <optional>
 #include <string>
@@ -9,7 +11,6 @@
 #include <vector>
 
 #include "server/core/sterilization_rules.h"
-#include "server/core/sterilization_service.h"
 
 namespace steritrack {
 
@@ -66,7 +67,7 @@ std::vector<LoadFinding> LoadReleaseFindings(const Load& load) {
         add("LOAD_BI_POSITIVE", StrCat(name, ": the biological indicator is positive"),
             "BI positive", false);
       }
-      if (load.bi->control_result != BiResult::kPositive) {
+      if (!IsBiReadingValid(*load.bi)) {
         add("LOAD_BI_CONTROL_FAILED",
             StrCat(name, ": the BI's control did not grow, so the BI proves nothing"),
             "BI control negative", false);
@@ -106,7 +107,8 @@ absl::StatusOr<Sterilizer> SterilizationService::CreateSterilizer(const WriteCon
   return RunIdempotentWrite<Sterilizer>(
       *store_, *clock_, *sha256_, commits_, ctx, "CreateSterilizer", fingerprint,
       [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Sterilizer> {
-        ASSIGN_OR_RETURN(std::optional<Sterilizer> existing, tx.sterilization().FindSterilizer(name));
+        ASSIGN_OR_RETURN(std::optional<Sterilizer> existing,
+                         tx.sterilization().FindSterilizer(name));
         if (existing.has_value()) {
           return MakeError(absl::StatusCode::kAlreadyExists,
                            StrCat("steriliser ", name, " already exists"), "STERILIZER_EXISTS",
@@ -118,30 +120,6 @@ absl::StatusOr<Sterilizer> SterilizationService::CreateSterilizer(const WriteCon
                                StrCat("steriliser ", name, " (", SterilizerTypeName(type), ")")));
         return created;
       });
-}
-
-absl::StatusOr<Sterilizer> SterilizationService::GetSterilizer(std::string_view name) {
-  RETURN_IF_ERROR(CheckSterilizerName("name", name));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  return MustFindSterilizer(*tx, name);
-}
-
-absl::StatusOr<Page<Sterilizer>> SterilizationService::ListSterilizers(
-    const PageRequest& page, std::optional<SterilizerType> type, bool out_of_service_only) {
-  ASSIGN_OR_RETURN(int limit, PageSize(page));
-  ASSIGN_OR_RETURN(int64_t after, PageAfter(page));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::vector<Sterilizer> matching,
-                   MatchingSterilizers(*tx, after, limit, type, out_of_service_only));
-  return MakePage(std::move(matching), limit, [](const Sterilizer& s) { return s.id; });
-}
-
-absl::StatusOr<bool> SterilizationService::BowieDickPassedToday(std::string_view name) {
-  RETURN_IF_ERROR(CheckSterilizerName("name", name));
-  const absl::CivilDay today = absl::ToCivilDay(clock_->Now(), zone_);
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(Sterilizer sterilizer, MustFindSterilizer(*tx, name));
-  return BowieDickPassedOn(*tx, sterilizer, today);
 }
 
 absl::StatusOr<BowieDickTest> SterilizationService::RecordBowieDickTest(const WriteContext& ctx,
@@ -229,8 +207,9 @@ absl::StatusOr<Page<ItemView>> SterilizationService::ListItemViews(const PageReq
   ASSIGN_OR_RETURN(int limit, PageSize(page));
   ASSIGN_OR_RETURN(int64_t after, PageAfter(page));
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::vector<ReusableItem> items,
-                   tx->sterilization().ListItems({.state = state, .after_id = after, .limit = limit + 1}));
+  ASSIGN_OR_RETURN(
+      std::vector<ReusableItem> items,
+      tx->sterilization().ListItems({.state = state, .after_id = after, .limit = limit + 1}));
   Page<ReusableItem> records =
       MakePage(std::move(items), limit, [](const ReusableItem& i) { return i.id; });
   Page<ItemView> views{.next_page_token = std::move(records.next_page_token)};

@@ -33,14 +33,14 @@
 
 #include "absl/status/statusor.h"
 #include "server/core/cartridge_service.h"
-#include "steritrack/sterilization.h"
 #include "steritrack/sha256.h"
+#include "steritrack/sterilization.h"
 
 namespace steritrack {
 
 struct NewItem {
-  std::string serial;  // 1..20 characters of GS1 set 82
-  std::string type;    // 1..64
+  std::string serial;          // 1..20 characters of GS1 set 82
+  std::string type;            // 1..64
   int32_t ifu_max_cycles = 0;  // 1..100000
   std::optional<absl::CivilDay> maintenance_due;
 };
@@ -48,14 +48,15 @@ struct NewItem {
 struct NewLoad {
   std::string sterilizer;  // name
   int64_t cycle_number = 0;
-  std::string cycle_type;  // 1..32, e.g. "134C-4MIN"
+  std::string cycle_type;                 // 1..32, e.g. "134C-4MIN"
   std::vector<std::string> item_serials;  // packed items; empty only for a test cycle
-  bool test_cycle = false;  // a BI test cycle (no contents); always held for its BI
+  bool test_cycle = false;                // a BI test cycle (no contents); always held for its BI
   bool bi_required = false;
   int32_t shelf_life_days = 0;  // 0: 30 days; at most 3650
 };
 
-// Everything a look-back reports: the loads, and for each item of them every treatment that used it.
+// Everything a look-back reports: the loads, and for each item of them every treatment that used
+// it.
 struct LookBackEntry {
   int64_t load_id = 0;
   std::string item_serial;
@@ -100,12 +101,14 @@ struct SterilizerView {
 };
 
 struct SterilizationServiceOptions {
-  Store* store = nullptr;        // REQUIRES: non-null, outlives the service
-  // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the service.
+  Store* store = nullptr;  // REQUIRES: non-null, outlives the service
+  // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the
+  // service.
   const Sha256* sha256 = nullptr;
   const Clock* clock = nullptr;  // REQUIRES: non-null, outlives the service
   absl::TimeZone clinic_time_zone = absl::UTCTimeZone();  // "that day" for Bowie-Dick
-  // Told after every committed write (the event stream waits on it). Optional; outlives the service.
+  // Told after every committed write (the event stream waits on it). Optional; outlives the
+  // service.
   CommitNotifier* commits = nullptr;
 };
 
@@ -115,15 +118,12 @@ class SterilizationService {
 
   // Items. A new item starts DIRTY: it must be processed before its first use.
   absl::StatusOr<ReusableItem> CreateItem(const WriteContext& ctx, const NewItem& item);
-  // `serial_or_label`: the item's serial or a scan of its lot-control label (see ItemLabel).
-  absl::StatusOr<ReusableItem> GetItem(std::string_view serial_or_label);
-  absl::StatusOr<std::vector<Event>> ItemHistory(std::string_view serial);
-  absl::StatusOr<Page<ReusableItem>> ListItems(const PageRequest& page,
-                                               std::optional<ItemState> state);
-  // DIRTY or IN_USE (back from the treatment room) -> PACKED; also STERILE (shelf life ran out, pack
-  // opened) and QUARANTINED (its load was quarantined or recalled): reprocessing is the way back.
+  // DIRTY or IN_USE (back from the treatment room) -> PACKED; also STERILE (shelf life ran out,
+  // pack opened) and QUARANTINED (its load was quarantined or recalled): reprocessing is the way
+  // back.
   absl::StatusOr<ReusableItem> PackItem(const WriteContext& ctx, std::string_view serial);
-  // Rule 5. STERILE -> IN_USE bound to the treatment; CartridgeService::EndTreatment makes it DIRTY.
+  // Rule 5. STERILE -> IN_USE bound to the treatment; CartridgeService::EndTreatment makes it
+  // DIRTY.
   absl::StatusOr<ReusableItem> UseItem(const WriteContext& ctx, std::string_view serial_or_label,
                                        int64_t treatment_id);
   absl::StatusOr<ReusableItem> RetireItem(const WriteContext& ctx, std::string_view serial,
@@ -132,24 +132,19 @@ class SterilizationService {
   // Sterilisers and Bowie-Dick (rule 8).
   absl::StatusOr<Sterilizer> CreateSterilizer(const WriteContext& ctx, std::string_view name,
                                               SterilizerType type);
-  absl::StatusOr<Sterilizer> GetSterilizer(std::string_view name);
-  // Filters: a type (nullopt: any), and only those out of service.
-  absl::StatusOr<Page<Sterilizer>> ListSterilizers(const PageRequest& page,
-                                                   std::optional<SterilizerType> type = std::nullopt,
-                                                   bool out_of_service_only = false);
-  // True when a pre-vacuum steriliser's latest Bowie-Dick test today passed (gravity: always true).
-  absl::StatusOr<bool> BowieDickPassedToday(std::string_view name);
   absl::StatusOr<BowieDickTest> RecordBowieDickTest(const WriteContext& ctx,
                                                     std::string_view sterilizer,
                                                     IndicatorResult result);
 
   // Views for the edges, each built in one read transaction: Get/List read the records and
   // everything the view needs together; *ViewOf completes a record a write just returned.
+  // `serial_or_label`: the item's serial or a scan of its lot-control label (see ItemLabel).
   absl::StatusOr<ItemView> GetItemView(std::string_view serial_or_label);
   absl::StatusOr<Page<ItemView>> ListItemViews(const PageRequest& page,
                                                std::optional<ItemState> state);
   absl::StatusOr<ItemView> ItemViewOf(ReusableItem item);
   absl::StatusOr<SterilizerView> GetSterilizerView(std::string_view name);
+  // Filters: a type (nullopt: any), and only those out of service.
   absl::StatusOr<Page<SterilizerView>> ListSterilizerViews(
       const PageRequest& page, std::optional<SterilizerType> type = std::nullopt,
       bool out_of_service_only = false);
@@ -173,7 +168,8 @@ class SterilizationService {
   absl::StatusOr<LookBack> RecallLoad(const WriteContext& ctx, int64_t load_id,
                                       std::string_view reason);
   // The load's items and the treatments that used them; for a load whose BI was positive, the
-  // whole rule-7 look-back (every load it put in doubt, and the steriliser) as of that BI's reading.
+  // whole rule-7 look-back (every load it put in doubt, and the steriliser) as of that BI's
+  // reading.
   absl::StatusOr<LookBack> GetLookBack(int64_t load_id);
 
  private:
@@ -205,7 +201,8 @@ std::string ItemLabel(const ReusableItem& item, const Load& load, absl::TimeZone
 // Lot-control number of a load: "<steriliser>/<cycle number>/<YYYY-MM-DD>".
 std::string LotControlNumber(const Load& load, absl::TimeZone zone);
 // Whether a BI reading proves anything: only when its unprocessed control grew (POSITIVE). A
-// negative BI with a failed control must be repeated (LOAD_BI_CONTROL_FAILED at release).
+// negative BI with a failed control must be repeated (LOAD_BI_CONTROL_FAILED at release). The one
+// definition: release's findings, rule 7's counting and the edges all ask this.
 bool IsBiReadingValid(const BiologicalIndicator& bi);
 
 }  // namespace steritrack

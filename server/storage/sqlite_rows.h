@@ -5,7 +5,8 @@
 #define STERITRACK_SERVER_STORAGE_SQLITE_ROWS_H_
 
 #ifndef STERITRACK_STORAGE_IMPLEMENTATION
-#error "server/storage/sqlite_rows.h is internal to server/storage: include it only from there (see server/CMakeLists.txt)"
+#error \
+    "server/storage/sqlite_rows.h is internal to server/storage: include it only from there (see server/CMakeLists.txt)"
 #endif
 
 #include <optional>
@@ -57,7 +58,7 @@ inline absl::StatusOr<Lot> ReadLot(const Statement& st, int col) {
   return lot;
 }
 
-#define LOT_COLUMNS                                                                   \
+#define LOT_COLUMNS                                                              \
   "l.id, l.gtin, l.lot, l.expiry, l.state, l.state_reason, l.state_changed_by, " \
   "l.state_changed_at, l.created_at"
 
@@ -79,17 +80,21 @@ inline absl::StatusOr<Cartridge> ReadCartridge(const Statement& st) {
   ASSIGN_OR_RETURN(c.lot, ReadLot(st, 5));
   constexpr int kUse = 14, kDisposal = 18, kDiscard = 21;
   if (!st.IsNull(kUse)) {
-    c.use = CartridgeUse{.treatment_id = st.Int(kUse), .room = st.Text(kUse + 1),
-                         .at = FromMicros(st.Int(kUse + 2)), .by = st.Text(kUse + 3)};
+    c.use = CartridgeUse{.treatment_id = st.Int(kUse),
+                         .room = st.Text(kUse + 1),
+                         .at = FromMicros(st.Int(kUse + 2)),
+                         .by = st.Text(kUse + 3)};
     c.state = CartridgeState::kOpened;
   }
   if (!st.IsNull(kDisposal)) {
     c.disposal = Disposal{.container_id = st.Text(kDisposal),
-                          .at = FromMicros(st.Int(kDisposal + 1)), .by = st.Text(kDisposal + 2)};
+                          .at = FromMicros(st.Int(kDisposal + 1)),
+                          .by = st.Text(kDisposal + 2)};
     c.state = CartridgeState::kDisposed;
   }
   if (!st.IsNull(kDiscard)) {
-    c.discard = Discard{.reason = st.Text(kDiscard), .at = FromMicros(st.Int(kDiscard + 1)),
+    c.discard = Discard{.reason = st.Text(kDiscard),
+                        .at = FromMicros(st.Int(kDiscard + 1)),
                         .by = st.Text(kDiscard + 2)};
     c.state = CartridgeState::kDiscarded;
   }
@@ -109,14 +114,13 @@ inline absl::StatusOr<Treatment> ReadTreatment(const Statement& st) {
   return t;
 }
 
-
 inline absl::StatusOr<ItemState> ParseItemState(const std::string& s) {
   std::optional<ItemState> state = ItemStateFromName(s);
   if (!state) return absl::DataLossError(StrCat("unknown item state in database: ", s));
   return *state;
 }
 
-#define ITEM_COLUMNS                                                                         \
+#define ITEM_COLUMNS                                                                           \
   "id, serial, type, ifu_max_cycles, cycles, maintenance_due, state, load_id, sterile_until, " \
   "treatment_id, state_reason, created_at"
 
@@ -143,7 +147,7 @@ inline absl::StatusOr<ReusableItem> ReadItem(const Statement& st) {
   return item;
 }
 
-#define STERILIZER_COLUMNS                                                             \
+#define STERILIZER_COLUMNS                                                 \
   "id, name, type, last_cycle_number, in_service, out_of_service_reason, " \
   "out_of_service_at, negative_tests, created_at"
 
@@ -169,8 +173,8 @@ inline absl::StatusOr<ReleaseState> ParseReleaseState(const std::string& s) {
   return absl::DataLossError(StrCat("unknown load state in database: ", s));
 }
 
-#define LOAD_COLUMNS                                                                       \
-  "l.id, l.sterilizer_id, s.name, l.cycle_number, l.cycle_type, l.test_cycle, "     \
+#define LOAD_COLUMNS                                                                           \
+  "l.id, l.sterilizer_id, s.name, l.cycle_number, l.cycle_type, l.test_cycle, "                \
   "l.bi_required, l.shelf_life_days, l.operator, l.created_at, l.release_state, l.signed_by, " \
   "l.signed_at, l.sign_meaning"
 
@@ -188,7 +192,8 @@ inline absl::StatusOr<Load> ReadLoadRow(const Statement& st) {
   l.created_at = FromMicros(st.Int(9));
   ASSIGN_OR_RETURN(l.release_state, ParseReleaseState(st.Text(10)));
   if (!st.IsNull(11)) {
-    l.signature = Signature{.by = st.Text(11), .at = FromMicros(st.Int(12)), .meaning = st.Text(13)};
+    l.signature =
+        Signature{.by = st.Text(11), .at = FromMicros(st.Int(12)), .meaning = st.Text(13)};
   }
   return l;
 }
@@ -220,20 +225,29 @@ inline absl::StatusOr<std::optional<T>> First(Statement& st, ReadRow read_row) {
   return std::optional<T>(std::move(item));
 }
 
-#define EVENT_COLUMNS                                                                       \
+#define EVENT_COLUMNS                                                                             \
   "seq, at, actor, action, lot_id, cartridge_id, treatment_id, item_id, load_id, sterilizer_id, " \
   "detail, request_id, before, after, corrects_seq, prev_hash, hash"
 
 inline Event ReadEventRow(const Statement& s) {
-  return Event{.seq = s.Int(0), .at = FromMicros(s.Int(1)), .actor = s.Text(2),
-               .action = s.Text(3), .lot_id = s.Int(4), .cartridge_id = s.Int(5),
-               .treatment_id = s.Int(6), .item_id = s.Int(7), .load_id = s.Int(8),
-               .sterilizer_id = s.Int(9), .detail = s.Text(10), .request_id = s.Text(11),
-               .before = s.Text(12), .after = s.Text(13), .corrects_seq = s.Int(14),
-               .prev_hash = s.Text(15), .hash = s.Text(16)};
+  return Event{.seq = s.Int(0),
+               .at = FromMicros(s.Int(1)),
+               .actor = s.Text(2),
+               .action = s.Text(3),
+               .lot_id = s.Int(4),
+               .cartridge_id = s.Int(5),
+               .treatment_id = s.Int(6),
+               .item_id = s.Int(7),
+               .load_id = s.Int(8),
+               .sterilizer_id = s.Int(9),
+               .detail = s.Text(10),
+               .request_id = s.Text(11),
+               .before = s.Text(12),
+               .after = s.Text(13),
+               .corrects_seq = s.Int(14),
+               .prev_hash = s.Text(15),
+               .hash = s.Text(16)};
 }
-
-inline constexpr int kPrevHashColumn = 15;
 
 inline absl::Status WriteAuditHead(Connection& conn, int64_t seq, const std::string& hash) {
   static constexpr const char* kSql =
@@ -267,11 +281,14 @@ inline absl::Status CompleteLoad(Connection* conn_, Load& load) {
     st->Bind(1, load.id);
     ASSIGN_OR_RETURN(bool row, st->Step());
     if (row) {
-      load.parameters = CycleParameters{
-          .started_at = FromMicros(st->Int(0)), .ended_at = FromMicros(st->Int(1)),
-          .exposure_seconds = static_cast<int32_t>(st->Int(2)), .temperature_c = st->Real(3),
-          .pressure_kpa = st->Real(4), .passed = st->Int(5) != 0, .recorded_by = st->Text(6),
-          .recorded_at = FromMicros(st->Int(7))};
+      load.parameters = CycleParameters{.started_at = FromMicros(st->Int(0)),
+                                        .ended_at = FromMicros(st->Int(1)),
+                                        .exposure_seconds = static_cast<int32_t>(st->Int(2)),
+                                        .temperature_c = st->Real(3),
+                                        .pressure_kpa = st->Real(4),
+                                        .passed = st->Int(5) != 0,
+                                        .recorded_by = st->Text(6),
+                                        .recorded_at = FromMicros(st->Int(7))};
     }
   }
   {
@@ -283,9 +300,10 @@ inline absl::Status CompleteLoad(Connection* conn_, Load& load) {
     while (true) {
       ASSIGN_OR_RETURN(bool row, st->Step());
       if (!row) break;
-      load.chemical_indicators.push_back(ChemicalIndicator{
-          .type = static_cast<int32_t>(st->Int(0)), .result = ParseIndicator(st->Text(1)),
-          .recorded_by = st->Text(2), .recorded_at = FromMicros(st->Int(3))});
+      load.chemical_indicators.push_back(ChemicalIndicator{.type = static_cast<int32_t>(st->Int(0)),
+                                                           .result = ParseIndicator(st->Text(1)),
+                                                           .recorded_by = st->Text(2),
+                                                           .recorded_at = FromMicros(st->Int(3))});
     }
   }
   {
@@ -296,7 +314,8 @@ inline absl::Status CompleteLoad(Connection* conn_, Load& load) {
     st->Bind(1, load.id);
     ASSIGN_OR_RETURN(bool row, st->Step());
     if (row) {
-      load.bi = BiologicalIndicator{.product = st->Text(0), .lot = st->Text(1),
+      load.bi = BiologicalIndicator{.product = st->Text(0),
+                                    .lot = st->Text(1),
                                     .result = ParseBi(st->Text(2)),
                                     .control_result = ParseBi(st->Text(3)),
                                     .read_at = FromMicros(st->Int(4)),
