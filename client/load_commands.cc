@@ -221,8 +221,8 @@ void AddLoadCommands(CLI::App& app, const Globals& g, Action& action) {
     CLI::Option* failed = cmd->add_flag("--failed", a->failed, "the printout shows a failure");
     passed->excludes(failed);
     cmd->footer(
-        "Exit 0 when recorded as passed; 3 when recorded as failed (the load cannot be released);\n"
-        "2 for impossible values, naming the field.\n"
+        "Exit 0 when recorded as passed; 3 when recorded as failed (`load release` names what\n"
+        "still stops the release); 2 for impossible values, naming the field.\n"
         "Example:\n  steritrack load record --load 3 --start 2026-11-26T09:10:00Z "
         "--end 2026-11-26T09:48:00Z \\\n      --exposure-seconds 240 --temperature 134.2 "
         "--pressure 304 --passed");
@@ -253,10 +253,12 @@ void AddLoadCommands(CLI::App& app, const Globals& g, Action& action) {
         const std::string facts = Fixed(p.temperature_c(), 1) + " °C, " +
                                   Fixed(p.pressure_kpa(), 0) + " kPa, exposure " +
                                   std::to_string(p.exposure_seconds()) + " s";
+        // What the server recorded, and the load's state as it answered; whether the load may
+        // be released is rule 6's to say (`load release`), not this line's.
         if (!p.passed()) {
           return d.out().DoneButStop("STOP — parameters of " + LoadName(load) +
-                                         " recorded as FAILED (" + facts +
-                                         "): the load cannot be released\n",
+                                         " recorded as FAILED (" + facts + "); load state " +
+                                         ReleaseWord(load.release_state()) + "\n",
                                      "load", load);
         }
         return d.out().Success(
@@ -297,9 +299,17 @@ void AddLoadCommands(CLI::App& app, const Globals& g, Action& action) {
         grpc::Status st = d.Call(&Stub::RecordChemicalIndicator, req, &load);
         if (!st.ok()) return d.Fail(st, Kind::kWrite);
         const std::string ci = "type " + std::to_string(a->type) + " CI";
-        if (a->fail) {
+        // The result as the server recorded it (a repeat answers with the first record).
+        bool failed = a->fail;
+        for (const v1::ChemicalIndicator& recorded : load.chemical_indicators()) {
+          if (recorded.type() == a->type) {
+            failed = recorded.result() != v1::INDICATOR_RESULT_PASS;
+          }
+        }
+        if (failed) {
           return d.out().DoneButStop("STOP — " + ci + " of " + LoadName(load) +
-                                         " recorded as FAILED: the load cannot be released\n",
+                                         " recorded as FAILED; load state " +
+                                         ReleaseWord(load.release_state()) + "\n",
                                      "load", load);
         }
         return d.out().Success("OK — " + ci + " of " + LoadName(load) + " recorded: PASS", "load",

@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "steritrack/model.h"
 #include "steritrack/sha256.h"
@@ -31,6 +33,11 @@ std::string EntryHash(const Sha256& sha256, std::string_view prev_hash, const Ev
 
 // Appends `entry` after the head: sets its seq, prev_hash and hash. Returns the new seq.
 absl::StatusOr<int64_t> Append(AuditLogWrites& log, const Sha256& sha256, Event entry);
+
+// Chains entries stored before the trail was hash-chained (a backend's migration): sets each
+// entry's prev_hash and hash as Append would have, from the genesis on. The backend then stores
+// them and moves its head to the last. REQUIRES: `entries` is the whole trail, seqs rising.
+absl::Status ChainExisting(const Sha256& sha256, std::vector<Event>& entries);
 
 // Recomputes the chain over every entry and cross-checks it against the head and the highest seq
 // issued, so that an altered, removed, reordered or truncated entry is found.

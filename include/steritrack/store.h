@@ -198,7 +198,8 @@ struct AuditHead {
 class AuditLogReads {
  public:
   virtual ~AuditLogReads() = default;
-  // Events matching any of the non-zero ids in `filter`, oldest first.
+  // Events matching any of the non-zero ids in `filter` (every event when all ids are zero), after
+  // `after_seq`, at most `limit`, oldest first.
   virtual absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& filter) = 0;
   // Entries matching `filter`, oldest first, complete with before/after, hash and previous hash.
   virtual absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& filter) = 0;
@@ -211,8 +212,10 @@ class AuditLogReads {
 
 class AuditLogWrites : public AuditLogReads {
  public:
-  // Stores `entry` exactly as given (seq, hash and prev_hash set by core) and moves the head to
-  // it. REQUIRES: entry.seq is the head's seq + 1. ALREADY_EXISTS when the seq is taken.
+  // Stores `entry` exactly as given (seq, hash and prev_hash set by core's audit_chain::Append)
+  // and moves the head to it. Only the next seq is accepted: max(head seq, issued) + 1 (AuditHead).
+  // Any other, taken or skipping ahead, stores nothing and is ALREADY_EXISTS "audit entry N is not
+  // the next one (M)".
   virtual absl::Status Append(const Event& entry) = 0;
   virtual absl::Status SaveRequest(const StoredRequest& request) = 0;
 };

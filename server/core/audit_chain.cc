@@ -59,6 +59,23 @@ absl::StatusOr<int64_t> Append(AuditLogWrites& log, const Sha256& sha256, Event 
   return entry.seq;
 }
 
+absl::Status ChainExisting(const Sha256& sha256, std::vector<Event>& entries) {
+  std::string prev(kGenesisHash);
+  int64_t last_seq = 0;
+  for (Event& e : entries) {
+    if (e.seq <= last_seq) {
+      return absl::InvalidArgumentError(
+          StrCat("audit entries out of order: entry ", e.seq, " after entry ", last_seq));
+    }
+    e.prev_hash = prev;
+    e.hash = EntryHash(sha256, prev, e);
+    if (e.hash.empty()) return absl::InternalError("cannot hash an audit entry");
+    prev = e.hash;
+    last_seq = e.seq;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<AuditChainCheck> Verify(AuditLogReads& log, const Sha256& sha256) {
   AuditChainCheck check;
   auto broken = [&check](int64_t seq, std::string problem) {

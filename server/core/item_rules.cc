@@ -52,32 +52,6 @@ absl::StatusOr<ReusableItem> SterilizationService::CreateItem(const WriteContext
       });
 }
 
-absl::StatusOr<ReusableItem> SterilizationService::GetItem(std::string_view serial_or_label) {
-  const absl::Time now = clock_->Now();
-  ASSIGN_OR_RETURN(std::string serial,
-                   ItemSerialFrom("serial", serial_or_label, absl::ToCivilYear(now, zone_).year()));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  return MustFindItem(*tx, serial);
-}
-
-absl::StatusOr<std::vector<Event>> SterilizationService::ItemHistory(std::string_view serial) {
-  RETURN_IF_ERROR(CheckSerial("serial", serial));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(ReusableItem item, MustFindItem(*tx, serial));
-  return AllEvents(*tx, {.item_id = item.id});
-}
-
-absl::StatusOr<Page<ReusableItem>> SterilizationService::ListItems(const PageRequest& page,
-                                                                   std::optional<ItemState> state) {
-  ASSIGN_OR_RETURN(int limit, PageSize(page));
-  ASSIGN_OR_RETURN(int64_t after, PageAfter(page));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(
-      std::vector<ReusableItem> items,
-      tx->sterilization().ListItems({.state = state, .after_id = after, .limit = limit + 1}));
-  return MakePage(std::move(items), limit, [](const ReusableItem& i) { return i.id; });
-}
-
 absl::StatusOr<ReusableItem> SterilizationService::PackItem(const WriteContext& ctx,
                                                             std::string_view serial) {
   RETURN_IF_ERROR(CheckSerial("serial", serial));

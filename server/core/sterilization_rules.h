@@ -128,7 +128,7 @@ inline std::string Micros(absl::Time t) { return StrCat(absl::ToUnixMicros(t)); 
 
 // A BI proves the cycle killed the spores only when it did not grow and its control did.
 inline bool IsValidNegative(const BiologicalIndicator& bi) {
-  return bi.result == BiResult::kNegative && bi.control_result == BiResult::kPositive;
+  return bi.result == BiResult::kNegative && IsBiReadingValid(bi);
 }
 // A growing BI is positive whatever its control says.
 inline bool IsPositive(const BiologicalIndicator& bi) { return bi.result == BiResult::kPositive; }

@@ -67,7 +67,7 @@ std::vector<LoadFinding> LoadReleaseFindings(const Load& load) {
         add("LOAD_BI_POSITIVE", StrCat(name, ": the biological indicator is positive"),
             "BI positive", false);
       }
-      if (load.bi->control_result != BiResult::kPositive) {
+      if (!IsBiReadingValid(*load.bi)) {
         add("LOAD_BI_CONTROL_FAILED",
             StrCat(name, ": the BI's control did not grow, so the BI proves nothing"),
             "BI control negative", false);
@@ -120,30 +120,6 @@ absl::StatusOr<Sterilizer> SterilizationService::CreateSterilizer(const WriteCon
                                StrCat("steriliser ", name, " (", SterilizerTypeName(type), ")")));
         return created;
       });
-}
-
-absl::StatusOr<Sterilizer> SterilizationService::GetSterilizer(std::string_view name) {
-  RETURN_IF_ERROR(CheckSterilizerName("name", name));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  return MustFindSterilizer(*tx, name);
-}
-
-absl::StatusOr<Page<Sterilizer>> SterilizationService::ListSterilizers(
-    const PageRequest& page, std::optional<SterilizerType> type, bool out_of_service_only) {
-  ASSIGN_OR_RETURN(int limit, PageSize(page));
-  ASSIGN_OR_RETURN(int64_t after, PageAfter(page));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::vector<Sterilizer> matching,
-                   MatchingSterilizers(*tx, after, limit, type, out_of_service_only));
-  return MakePage(std::move(matching), limit, [](const Sterilizer& s) { return s.id; });
-}
-
-absl::StatusOr<bool> SterilizationService::BowieDickPassedToday(std::string_view name) {
-  RETURN_IF_ERROR(CheckSterilizerName("name", name));
-  const absl::CivilDay today = absl::ToCivilDay(clock_->Now(), zone_);
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(Sterilizer sterilizer, MustFindSterilizer(*tx, name));
-  return BowieDickPassedOn(*tx, sterilizer, today);
 }
 
 absl::StatusOr<BowieDickTest> SterilizationService::RecordBowieDickTest(const WriteContext& ctx,

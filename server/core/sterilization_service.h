@@ -118,11 +118,6 @@ class SterilizationService {
 
   // Items. A new item starts DIRTY: it must be processed before its first use.
   absl::StatusOr<ReusableItem> CreateItem(const WriteContext& ctx, const NewItem& item);
-  // `serial_or_label`: the item's serial or a scan of its lot-control label (see ItemLabel).
-  absl::StatusOr<ReusableItem> GetItem(std::string_view serial_or_label);
-  absl::StatusOr<std::vector<Event>> ItemHistory(std::string_view serial);
-  absl::StatusOr<Page<ReusableItem>> ListItems(const PageRequest& page,
-                                               std::optional<ItemState> state);
   // DIRTY or IN_USE (back from the treatment room) -> PACKED; also STERILE (shelf life ran out,
   // pack opened) and QUARANTINED (its load was quarantined or recalled): reprocessing is the way
   // back.
@@ -137,24 +132,19 @@ class SterilizationService {
   // Sterilisers and Bowie-Dick (rule 8).
   absl::StatusOr<Sterilizer> CreateSterilizer(const WriteContext& ctx, std::string_view name,
                                               SterilizerType type);
-  absl::StatusOr<Sterilizer> GetSterilizer(std::string_view name);
-  // Filters: a type (nullopt: any), and only those out of service.
-  absl::StatusOr<Page<Sterilizer>> ListSterilizers(
-      const PageRequest& page, std::optional<SterilizerType> type = std::nullopt,
-      bool out_of_service_only = false);
-  // True when a pre-vacuum steriliser's latest Bowie-Dick test today passed (gravity: always true).
-  absl::StatusOr<bool> BowieDickPassedToday(std::string_view name);
   absl::StatusOr<BowieDickTest> RecordBowieDickTest(const WriteContext& ctx,
                                                     std::string_view sterilizer,
                                                     IndicatorResult result);
 
   // Views for the edges, each built in one read transaction: Get/List read the records and
   // everything the view needs together; *ViewOf completes a record a write just returned.
+  // `serial_or_label`: the item's serial or a scan of its lot-control label (see ItemLabel).
   absl::StatusOr<ItemView> GetItemView(std::string_view serial_or_label);
   absl::StatusOr<Page<ItemView>> ListItemViews(const PageRequest& page,
                                                std::optional<ItemState> state);
   absl::StatusOr<ItemView> ItemViewOf(ReusableItem item);
   absl::StatusOr<SterilizerView> GetSterilizerView(std::string_view name);
+  // Filters: a type (nullopt: any), and only those out of service.
   absl::StatusOr<Page<SterilizerView>> ListSterilizerViews(
       const PageRequest& page, std::optional<SterilizerType> type = std::nullopt,
       bool out_of_service_only = false);
@@ -211,7 +201,8 @@ std::string ItemLabel(const ReusableItem& item, const Load& load, absl::TimeZone
 // Lot-control number of a load: "<steriliser>/<cycle number>/<YYYY-MM-DD>".
 std::string LotControlNumber(const Load& load, absl::TimeZone zone);
 // Whether a BI reading proves anything: only when its unprocessed control grew (POSITIVE). A
-// negative BI with a failed control must be repeated (LOAD_BI_CONTROL_FAILED at release).
+// negative BI with a failed control must be repeated (LOAD_BI_CONTROL_FAILED at release). The one
+// definition: release's findings, rule 7's counting and the edges all ask this.
 bool IsBiReadingValid(const BiologicalIndicator& bi);
 
 }  // namespace steritrack

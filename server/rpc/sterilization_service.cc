@@ -20,6 +20,18 @@ void SterilizationServiceImpl::WrittenItemToProto(const char* method, ReusableIt
   ToProto(*view, out);
 }
 
+void SterilizationServiceImpl::WrittenSterilizerToProto(const char* method, Sterilizer sterilizer,
+                                                        v1::Sterilizer* out) {
+  absl::StatusOr<SterilizerView> view = core_->SterilizerViewOf(sterilizer);
+  if (!view.ok()) {
+    log_->warn("{}: steriliser without today's verdicts (unreadable: {})", method,
+               std::string(view.status().message()));
+    ToProto(SterilizerView{.sterilizer = std::move(sterilizer)}, out);
+    return;
+  }
+  ToProto(*view, out);
+}
+
 void SterilizationServiceImpl::LookBackToProto(const char* method, const LookBack& look_back,
                                                v1::LookBack* out) {
   if (!look_back.sterilizer.has_value()) {
@@ -122,8 +134,7 @@ grpc::Status SterilizationServiceImpl::CreateSterilizer(grpc::ServerContext* ctx
     ASSIGN_OR_RETURN(SterilizerType type,
                      RequiredFromProto("type", req->type(), "PRE_VACUUM or GRAVITY"));
     ASSIGN_OR_RETURN(Sterilizer created, core_->CreateSterilizer(w, req->name(), type));
-    ASSIGN_OR_RETURN(SterilizerView view, core_->SterilizerViewOf(std::move(created)));
-    ToProto(view, resp);
+    WrittenSterilizerToProto("CreateSterilizer", std::move(created), resp);
     return absl::OkStatus();
   });
 }

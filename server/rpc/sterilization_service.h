@@ -77,6 +77,9 @@ class SterilizationServiceImpl final : public v1::SterilizationService::Service 
   // answer is already decided (the write has committed), so a failed read is logged and the label
   // left empty rather than turning a recorded write into an error.
   void WrittenItemToProto(const char* method, ReusableItem item, v1::ReusableItem* out);
+  // A steriliser a write returned, as core's view. As above, a failed view read is logged and the
+  // record sent as written, without today's verdicts (bowie_dick_passed_today false: not known).
+  void WrittenSterilizerToProto(const char* method, Sterilizer sterilizer, v1::Sterilizer* out);
   // A look-back with its steriliser as core's view (rule 7's counts; the Bowie-Dick verdict as of
   // the answer). As above, a failed view read is logged and the steriliser sent without counts.
   void LookBackToProto(const char* method, const LookBack& look_back, v1::LookBack* out);

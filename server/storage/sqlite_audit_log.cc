@@ -17,23 +17,31 @@ class SqliteAuditLog final : public AuditLogWrites {
   explicit SqliteAuditLog(Connection* conn) : conn_(conn) {}
 
   absl::StatusOr<std::vector<Event>> ListEvents(const EventFilter& f) override {
-    static constexpr const char* kSql =
+    const bool any_id = f.lot_id != 0 || f.cartridge_id != 0 || f.treatment_id != 0 ||
+                        f.item_id != 0 || f.load_id != 0 || f.sterilizer_id != 0;
+    // No id: every event (store.h). A statement of its own, so that the id arms below keep their
+    // multi-index lookup instead of a scan.
+    static constexpr const char* kAllSql =
+        "SELECT " EVENT_COLUMNS
+        " FROM events WHERE seq > ?1 "
+        "AND (?6 = 0 OR cartridge_id IS NULL) ORDER BY seq LIMIT ?5";
+    // Partial indexes make each id arm cheap; the OR is a multi-index lookup.
+    static constexpr const char* kByIdSql =
         "SELECT " EVENT_COLUMNS
         " FROM events WHERE seq > ?1 "
         "AND (lot_id = ?2 OR cartridge_id = ?3 OR treatment_id = ?4 OR item_id = ?7 "
         "OR load_id = ?8 OR sterilizer_id = ?9) "
         "AND (?6 = 0 OR cartridge_id IS NULL) ORDER BY seq LIMIT ?5";
-    // Partial indexes make each id arm cheap; the OR is a multi-index lookup.
-    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
-    st->Bind(1, f.after_seq)
-        .Bind(2, OptId(f.lot_id))
-        .Bind(3, OptId(f.cartridge_id))
-        .Bind(4, OptId(f.treatment_id))
-        .Bind(5, int64_t{f.limit})
-        .Bind(6, int64_t{f.lot_wide_only ? 1 : 0})
-        .Bind(7, OptId(f.item_id))
-        .Bind(8, OptId(f.load_id))
-        .Bind(9, OptId(f.sterilizer_id));
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(any_id ? kByIdSql : kAllSql));
+    st->Bind(1, f.after_seq).Bind(5, int64_t{f.limit}).Bind(6, int64_t{f.lot_wide_only ? 1 : 0});
+    if (any_id) {
+      st->Bind(2, OptId(f.lot_id))
+          .Bind(3, OptId(f.cartridge_id))
+          .Bind(4, OptId(f.treatment_id))
+          .Bind(7, OptId(f.item_id))
+          .Bind(8, OptId(f.load_id))
+          .Bind(9, OptId(f.sterilizer_id));
+    }
     // Whole entries, before/after included: the report reads what followed a refusal from them.
     return Collect<Event>(
         *st, [](const Statement& s) -> absl::StatusOr<Event> { return ReadEventRow(s); });
@@ -99,6 +107,20 @@ class SqliteAuditLog final : public AuditLogWrites {
   }
 
   absl::Status Append(const Event& e) override {
+    {
+      // The next seq is the one after both the head and SQLite's own counter (core's
+      // audit_chain::Append sets it so); any other is refused, as every backend refuses it.
+      static constexpr const char* kSql =
+          "SELECT max(coalesce((SELECT seq FROM audit_head WHERE id = 1), 0), "
+          "coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)) + 1";
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      ASSIGN_OR_RETURN(bool row, st->Step());
+      const int64_t next = row ? st->Int(0) : 1;
+      if (e.seq != next) {
+        return absl::AlreadyExistsError(
+            StrCat("audit entry ", e.seq, " is not the next one (", next, ")"));
+      }
+    }
     static constexpr const char* kSql =
         "INSERT INTO events (seq, at, actor, action, lot_id, cartridge_id, treatment_id, detail, "
         "request_id, item_id, load_id, sterilizer_id, before, after, corrects_seq, prev_hash, "

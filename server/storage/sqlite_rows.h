@@ -249,8 +249,6 @@ inline Event ReadEventRow(const Statement& s) {
                .hash = s.Text(16)};
 }
 
-inline constexpr int kPrevHashColumn = 15;
-
 inline absl::Status WriteAuditHead(Connection& conn, int64_t seq, const std::string& hash) {
   static constexpr const char* kSql =
       "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2) "

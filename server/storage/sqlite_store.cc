@@ -1,5 +1,6 @@
 #include "server/storage/sqlite_store.h"
 
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,8 +21,9 @@ using sqlite::Connection;
 using sqlite::Statement;
 using namespace sqlite;  // row mapping helpers (server/storage/sqlite_rows.h)
 
-// Migration 4's step in C++: chains the entries written before the trail was hash-chained. Runs in
-// the migration's transaction; the append-only trigger is lifted only inside it.
+// Migration 5's step in C++: stores the chain core computes over the entries written before the
+// trail was hash-chained (audit_chain::ChainExisting). Runs in the migration's transaction; the
+// append-only trigger is lifted only inside it.
 absl::Status HashExistingEvents(Connection& conn) {
   std::vector<Event> events;
   {
@@ -32,23 +34,41 @@ absl::Status HashExistingEvents(Connection& conn) {
                      }));
   }
   if (events.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(audit_chain::ChainExisting(*NewSha256(), events));
   RETURN_IF_ERROR(conn.Exec("DROP TRIGGER events_are_final"));
-  const std::unique_ptr<Sha256> sha256 = NewSha256();
-  std::string prev(audit_chain::kGenesisHash);
-  for (Event& e : events) {
-    e.hash = audit_chain::EntryHash(*sha256, prev, e);
-    if (e.hash.empty()) return absl::InternalError("cannot hash an audit entry");
+  for (const Event& e : events) {
     static constexpr const char* kSql =
         "UPDATE events SET prev_hash = ?2, hash = ?3 WHERE seq = ?1";
     ASSIGN_OR_RETURN(auto st, conn.Prepare(kSql));
-    st->Bind(1, e.seq).Bind(2, prev).Bind(3, e.hash);
+    st->Bind(1, e.seq).Bind(2, e.prev_hash).Bind(3, e.hash);
     RETURN_IF_ERROR(st->Run());
-    prev = e.hash;
   }
   RETURN_IF_ERROR(
       conn.Exec("CREATE TRIGGER events_are_final BEFORE UPDATE ON events "
                 "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"));
   return WriteAuditHead(conn, events.back().seq, events.back().hash);
+}
+
+// Whether `path` names an in-memory database in any form SQLite accepts (every connection is
+// opened with SQLITE_OPEN_URI): ":memory:", "file::memory:" with or without parameters, or a
+// "file:" URI whose parameters include mode=memory. Such a store gets one connection: a private
+// in-memory database cannot be opened twice, and a shared-cache one takes table locks that fail
+// readers at once (SQLITE_LOCKED) instead of giving them a snapshot beside the writer.
+bool IsInMemory(std::string_view path) {
+  if (path == ":memory:") return true;
+  if (!path.starts_with("file:")) return false;
+  std::string_view rest = path.substr(5);
+  rest = rest.substr(0, rest.find('#'));
+  const size_t query = rest.find('?');
+  if (rest.substr(0, query) == ":memory:") return true;
+  if (query == std::string_view::npos) return false;
+  for (std::string_view params = rest.substr(query + 1); !params.empty();) {
+    const size_t amp = params.find('&');
+    if (params.substr(0, amp) == "mode=memory") return true;
+    if (amp == std::string_view::npos) break;
+    params.remove_prefix(amp + 1);
+  }
+  return false;
 }
 
 // The migration whose SQL adds the hash chain (schema.cc); its C++ step chains older entries.
@@ -248,9 +268,7 @@ int SqliteSchemaVersion() { return sqlite::Migrations().back().version; }
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("database path is empty");
   if (options.readers < 1) return absl::InvalidArgumentError("at least one reader connection");
-  const bool in_memory =
-      options.path == ":memory:" ||
-      (options.path.starts_with("file:") && options.path.find("mode=memory") != std::string::npos);
+  const bool in_memory = IsInMemory(options.path);
   ASSIGN_OR_RETURN(
       std::unique_ptr<Connection> writer,
       Connection::Open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI));
@@ -260,7 +278,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions&
   std::vector<std::unique_ptr<Connection>> readers;
   for (int i = 0; !in_memory && i < options.readers; ++i) {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
-                     Connection::Open(options.path, SQLITE_OPEN_READONLY));
+                     Connection::Open(options.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI));
     RETURN_IF_ERROR(Configure(*reader));
     readers.push_back(std::move(reader));
   }

@@ -15,10 +15,12 @@
 namespace steritrack {
 
 struct SqliteStoreOptions {
-  // A file, created if missing; or an in-memory database: ":memory:" (private to this store) or a
-  // URI such as "file:name?mode=memory&cache=shared" (other connections of the process may open
-  // it, as tests do to tamper with it). An in-memory store has one connection: its reads and writes
-  // take turns instead of running side by side, and nothing survives the store.
+  // A file, created if missing, as a path or a "file:" URI (every connection, readers included,
+  // opens it as a URI); or an in-memory database: ":memory:" or "file::memory:" (private to this
+  // store) or a URI with mode=memory such as "file:name?mode=memory&cache=shared" (other
+  // connections of the process may open it, as tests do to tamper with it). An in-memory store has
+  // one connection: its reads and writes take turns instead of running side by side, and nothing
+  // survives the store.
   std::string path;
   int readers = 4;  // size of the reader pool (file databases)
 };

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
+#include "steritrack/audit_chain.h"
 #include "steritrack/error.h"
 #include "steritrack/strings.h"
 #include "tests/core/fake_store.h"
@@ -162,6 +163,44 @@ TEST_F(AuditServiceTest, ACorrectionNeedsAKnownEntryANoteAndAnActor) {
   EXPECT_EQ(audit_.CorrectAuditEntry({.actor = "manager.ng"}, 0, "note").status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_.Snapshot().events.size(), 2u);
+}
+
+// A backend's migration chains the entries written before the trail was chained with core's
+// function: the result is the chain Append builds, entry for entry, so Verify accepts it.
+TEST(AuditChainTest, ChainingExistingEntriesGivesTheChainAppendBuilds) {
+  FakeStore appended;
+  std::vector<Event> existing;
+  {
+    std::unique_ptr<WriteTransaction> tx = *appended.BeginWrite();
+    for (int i = 1; i <= 4; ++i) {
+      Event e{.at = kNow + absl::Seconds(i),
+              .actor = "clerk.old",
+              .action = "LOT_CREATED",
+              .detail = StrCat("old entry ", i)};
+      ASSERT_TRUE(audit_chain::Append(tx->audit(), *TestSha256(), e).ok());
+      e.seq = i;
+      existing.push_back(e);  // as a pre-chain database holds it: no hashes
+    }
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  ASSERT_TRUE(audit_chain::ChainExisting(*TestSha256(), existing).ok());
+  std::unique_ptr<ReadTransaction> tx = *appended.BeginRead();
+  std::vector<Event> stored = *tx->audit().ListAuditEntries({.limit = 10});
+  ASSERT_EQ(stored.size(), existing.size());
+  for (size_t i = 0; i < stored.size(); ++i) {
+    EXPECT_EQ(existing[i].prev_hash, stored[i].prev_hash) << "entry " << i + 1;
+    EXPECT_EQ(existing[i].hash, stored[i].hash) << "entry " << i + 1;
+  }
+  EXPECT_EQ(existing.front().prev_hash, audit_chain::kGenesisHash);
+  absl::StatusOr<AuditChainCheck> check = audit_chain::Verify(tx->audit(), *TestSha256());
+  ASSERT_TRUE(check.ok()) << check.status();
+  EXPECT_TRUE(check->intact) << check->problem;
+}
+
+TEST(AuditChainTest, ChainingExistingEntriesRefusesThemOutOfOrder) {
+  std::vector<Event> entries = {Event{.seq = 2, .at = kNow}, Event{.seq = 1, .at = kNow}};
+  EXPECT_EQ(audit_chain::ChainExisting(*TestSha256(), entries).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

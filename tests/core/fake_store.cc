@@ -446,9 +446,11 @@ class FakeRepositories final : public CartridgeWrites,
 
   absl::Status Append(const Event& entry) override {
     RETURN_IF_ERROR(CheckWritable());
-    if (entry.seq != state_->next_event_seq) {
+    // After both the head and the highest seq issued, as SQLite's counter counts.
+    const int64_t next = std::max(state_->audit_head_seq, state_->next_event_seq - 1) + 1;
+    if (entry.seq != next) {
       return absl::AlreadyExistsError(
-          StrCat("audit entry ", entry.seq, " is not the next one (", state_->next_event_seq, ")"));
+          StrCat("audit entry ", entry.seq, " is not the next one (", next, ")"));
     }
     state_->next_event_seq = entry.seq + 1;
     state_->events.push_back(entry);

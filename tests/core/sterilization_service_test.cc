@@ -713,18 +713,19 @@ TEST_F(SterilizationServiceTest, RetiredItemIsNeverUsedOrProcessedAgain) {
   EXPECT_THAT(service().RetireItem(Ctx(), "HP-0001", ""), IsInvalidField("reason"));
 }
 
-TEST_F(SterilizationServiceTest, ItemHistoryTellsTheWholeCycle) {
+TEST_F(SterilizationServiceTest, TheItemViewsHistoryTellsTheWholeCycle) {
   MustPrepareSterilizer();
   MustCreateItem("HP-0001");
   MustLoadAndRelease(1, {"HP-0001"});
   const int64_t t = MustStartTreatment();
   MustUse("HP-0001", t);
   ASSERT_TRUE(cartridges().EndTreatment(Ctx(), t).ok());
-  absl::StatusOr<std::vector<Event>> history = service().ItemHistory("HP-0001");
-  ASSERT_TRUE(history.ok()) << history.status();
-  EXPECT_THAT(Actions(*history), ElementsAre("ITEM_CREATED", "ITEM_PACKED", "ITEM_LOADED",
-                                             "ITEM_STERILE", "ITEM_USED", "ITEM_RETURNED_DIRTY"));
-  EXPECT_THAT(service().ItemHistory("NOPE"),
+  absl::StatusOr<ItemView> view = service().GetItemView("HP-0001");
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_THAT(Actions(view->history),
+              ElementsAre("ITEM_CREATED", "ITEM_PACKED", "ITEM_LOADED", "ITEM_STERILE", "ITEM_USED",
+                          "ITEM_RETURNED_DIRTY"));
+  EXPECT_THAT(service().GetItemView("NOPE"),
               IsRefused(absl::StatusCode::kNotFound, "ITEM_NOT_FOUND"));
 }
 
@@ -769,31 +770,32 @@ TEST_F(SterilizationServiceTest, LabelDateIsTheLoadsDayInTheClinicTimeZone) {
   EXPECT_EQ(LotControlNumber(load, zone_), "GR-1/3/2026-11-27");
 }
 
-TEST_F(SterilizationServiceTest, GetItemAndUseItemAcceptALabelScan) {
+TEST_F(SterilizationServiceTest, GetItemViewAndUseItemAcceptALabelScan) {
   MustPrepareSterilizer();
   MustCreateItem("HP-0001");
   const Load load = MustLoadAndRelease(7, {"HP-0001"});
   const std::string label = ItemLabel(StoredItem("HP-0001"), load, zone_);
 
-  absl::StatusOr<ReusableItem> by_label = service().GetItem(label);
+  absl::StatusOr<ItemView> by_label = service().GetItemView(label);
   ASSERT_TRUE(by_label.ok()) << by_label.status();
-  EXPECT_EQ(by_label->serial, "HP-0001");
+  EXPECT_EQ(by_label->item.serial, "HP-0001");
   // As a GS1-128 scanner sends it: AIM prefix, GS after variable-length fields.
-  absl::StatusOr<ReusableItem> raw = service().GetItem(
+  absl::StatusOr<ItemView> raw = service().GetItemView(
       "]C18004HP-0001\x1d"
       "10AC-1-7\x1d"
       "11261126");
   ASSERT_TRUE(raw.ok()) << raw.status();
-  EXPECT_EQ(raw->serial, "HP-0001");
-  ASSERT_TRUE(service().GetItem("HP-0001").ok());
+  EXPECT_EQ(raw->item.serial, "HP-0001");
+  ASSERT_TRUE(service().GetItemView("HP-0001").ok());
 
   // A cartridge's barcode is not an item label; a broken scan names the AI.
-  EXPECT_THAT(service().GetItem("(01)09506000134352(17)271231(10)LOT-A(21)S1"),
+  EXPECT_THAT(service().GetItemView("(01)09506000134352(17)271231(10)LOT-A(21)S1"),
               IsRefused(absl::StatusCode::kInvalidArgument, "BARCODE_INVALID"));
-  absl::StatusOr<ReusableItem> broken = service().GetItem("(8004)HP-0001(11)261332");
+  absl::StatusOr<ItemView> broken = service().GetItemView("(8004)HP-0001(11)261332");
   EXPECT_THAT(broken, IsRefused(absl::StatusCode::kInvalidArgument, "BARCODE_INVALID"));
   EXPECT_EQ(MetaOf(broken.status(), "ai"), "11");
-  EXPECT_THAT(service().GetItem("NOPE"), IsRefused(absl::StatusCode::kNotFound, "ITEM_NOT_FOUND"));
+  EXPECT_THAT(service().GetItemView("NOPE"),
+              IsRefused(absl::StatusCode::kNotFound, "ITEM_NOT_FOUND"));
 
   const int64_t t = MustStartTreatment();
   absl::StatusOr<ReusableItem> used = service().UseItem(Ctx(), label, t);
@@ -1318,7 +1320,7 @@ TEST_F(SterilizationServiceTest, PreVacuumNeedsAPassingBowieDickTheSameDay) {
   absl::StatusOr<Load> none = create(1);
   EXPECT_THAT(none, IsRefusedWith("BOWIE_DICK_REQUIRED"));
   EXPECT_EQ(MetaOf(none.status(), "day"), "2026-11-26");
-  EXPECT_FALSE(*service().BowieDickPassedToday("AC-1"));
+  EXPECT_FALSE(service().GetSterilizerView("AC-1")->bowie_dick_passed_today);
 
   MustRecordBowieDick("AC-1", IndicatorResult::kFail);
   EXPECT_THAT(create(1), IsRefusedWith("BOWIE_DICK_REQUIRED"));
@@ -1330,7 +1332,7 @@ TEST_F(SterilizationServiceTest, PreVacuumNeedsAPassingBowieDickTheSameDay) {
   ASSERT_TRUE(pass.ok()) << pass.status();
   EXPECT_EQ(pass->day, absl::CivilDay(2026, 11, 26));
   EXPECT_EQ(pass->operator_name, kActor);
-  EXPECT_TRUE(*service().BowieDickPassedToday("AC-1"));
+  EXPECT_TRUE(service().GetSterilizerView("AC-1")->bowie_dick_passed_today);
   absl::StatusOr<Load> first = create(1);
   ASSERT_TRUE(first.ok()) << first.status();
   MustRecordGoodResults(first->id);
@@ -1339,7 +1341,7 @@ TEST_F(SterilizationServiceTest, PreVacuumNeedsAPassingBowieDickTheSameDay) {
 
   // Yesterday's pass does not count today.
   clock_.Advance(absl::Hours(24));
-  EXPECT_FALSE(*service().BowieDickPassedToday("AC-1"));
+  EXPECT_FALSE(service().GetSterilizerView("AC-1")->bowie_dick_passed_today);
   EXPECT_THAT(create(2), IsRefusedWith("BOWIE_DICK_REQUIRED"));
   MustRecordBowieDick("AC-1");
   EXPECT_TRUE(create(2).ok());
@@ -1376,7 +1378,7 @@ TEST_F(SterilizationServiceTest, BowieDickDayIsTheClinicsCivilDayNearMidnight) {
   // 00:30 in Auckland: a new clinic day, though still the same day in UTC.
   clock_.Advance(absl::Hours(1));
   ASSERT_EQ(absl::ToCivilDay(clock_.Now(), absl::UTCTimeZone()), absl::CivilDay(2026, 11, 26));
-  EXPECT_FALSE(*service().BowieDickPassedToday("AC-1"));
+  EXPECT_FALSE(service().GetSterilizerView("AC-1")->bowie_dick_passed_today);
   absl::StatusOr<Load> refused = service().CreateLoad(
       Ctx(),
       NewLoad{
@@ -1388,7 +1390,7 @@ TEST_F(SterilizationServiceTest, BowieDickDayIsTheClinicsCivilDayNearMidnight) {
   MustRecordBowieDick("AC-1");
   clock_.Advance(absl::Hours(23));
   ASSERT_EQ(absl::ToCivilDay(clock_.Now(), absl::UTCTimeZone()), absl::CivilDay(2026, 11, 27));
-  EXPECT_TRUE(*service().BowieDickPassedToday("AC-1"));
+  EXPECT_TRUE(service().GetSterilizerView("AC-1")->bowie_dick_passed_today);
   EXPECT_TRUE(service()
                   .CreateLoad(Ctx(), NewLoad{.sterilizer = "AC-1",
                                              .cycle_number = 2,
@@ -1399,7 +1401,7 @@ TEST_F(SterilizationServiceTest, BowieDickDayIsTheClinicsCivilDayNearMidnight) {
 
 TEST_F(SterilizationServiceTest, GravitySterilizerNeedsNoBowieDick) {
   MustCreateSterilizer("GR-1", SterilizerType::kGravity);
-  EXPECT_TRUE(*service().BowieDickPassedToday("GR-1"));
+  EXPECT_TRUE(service().GetSterilizerView("GR-1")->bowie_dick_passed_today);
   MustCreateItem("H1");
   EXPECT_EQ(MustLoad(1, {"H1"}, false, 0, "GR-1").cycle_number, 1);
 }
@@ -1487,9 +1489,9 @@ TEST_F(SterilizationServiceTest, SterilizerNamesAreUniqueAndFitTheLabel) {
               IsInvalidField("name"));
   EXPECT_THAT(service().CreateSterilizer(Ctx(), "AC-2", static_cast<SterilizerType>(7)),
               IsInvalidField("type"));
-  EXPECT_THAT(service().GetSterilizer("AC-9"),
+  EXPECT_THAT(service().GetSterilizerView("AC-9"),
               IsRefused(absl::StatusCode::kNotFound, "STERILIZER_NOT_FOUND"));
-  EXPECT_EQ(service().GetSterilizer("AUTOCLAVE-1")->id, s->id);
+  EXPECT_EQ(service().GetSterilizerView("AUTOCLAVE-1")->sterilizer.id, s->id);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1666,21 +1668,22 @@ TEST_F(SterilizationServiceTest, ListsPageByKeyAndFilter) {
   EXPECT_THAT(service().ListLoads({.page_token = "bogus"}, "", std::nullopt),
               IsInvalidField("page_token"));
 
-  absl::StatusOr<Page<ReusableItem>> in_load =
-      service().ListItems({.page_size = 1}, ItemState::kInLoad);
+  absl::StatusOr<Page<ItemView>> in_load =
+      service().ListItemViews({.page_size = 1}, ItemState::kInLoad);
   ASSERT_TRUE(in_load.ok()) << in_load.status();
   ASSERT_THAT(in_load->items, SizeIs(1));
-  EXPECT_EQ(in_load->items[0].serial, "H2");
-  absl::StatusOr<Page<ReusableItem>> rest = service().ListItems(
+  EXPECT_EQ(in_load->items[0].item.serial, "H2");
+  absl::StatusOr<Page<ItemView>> rest = service().ListItemViews(
       {.page_size = 5, .page_token = in_load->next_page_token}, ItemState::kInLoad);
   ASSERT_TRUE(rest.ok()) << rest.status();
   ASSERT_THAT(rest->items, SizeIs(2));
-  EXPECT_EQ(rest->items[1].serial, "H4");
+  EXPECT_EQ(rest->items[1].item.serial, "H4");
 
-  absl::StatusOr<Page<Sterilizer>> sterilizers = service().ListSterilizers({.page_size = 1});
+  absl::StatusOr<Page<SterilizerView>> sterilizers =
+      service().ListSterilizerViews({.page_size = 1});
   ASSERT_TRUE(sterilizers.ok()) << sterilizers.status();
   ASSERT_THAT(sterilizers->items, SizeIs(1));
-  EXPECT_EQ(sterilizers->items[0].name, "AC-1");
+  EXPECT_EQ(sterilizers->items[0].sterilizer.name, "AC-1");
   EXPECT_FALSE(sterilizers->next_page_token.empty());
 
   absl::StatusOr<Load> got = service().GetLoad(c.id);
@@ -1818,22 +1821,22 @@ TEST(SterilizationNamesTest, StatesHaveTheApiNames) {
 namespace steritrack {
 namespace {
 
-TEST_F(SterilizationServiceTest, ListSterilizersFiltersByTypeAndServiceAndPagesThroughAll) {
+TEST_F(SterilizationServiceTest, ListSterilizerViewsFiltersByTypeAndServiceAndPagesThroughAll) {
   MustCreateSterilizer("AC-1", SterilizerType::kPreVacuum);
   MustCreateSterilizer("AC-2", SterilizerType::kGravity);
   MustCreateSterilizer("AC-3", SterilizerType::kGravity);
-  auto gravity = service().ListSterilizers({.page_size = 1}, SterilizerType::kGravity);
+  auto gravity = service().ListSterilizerViews({.page_size = 1}, SterilizerType::kGravity);
   ASSERT_TRUE(gravity.ok()) << gravity.status();
   ASSERT_EQ(gravity->items.size(), 1u);
-  EXPECT_EQ(gravity->items[0].name, "AC-2");
+  EXPECT_EQ(gravity->items[0].sterilizer.name, "AC-2");
   ASSERT_FALSE(gravity->next_page_token.empty());
-  auto next = service().ListSterilizers({.page_size = 1, .page_token = gravity->next_page_token},
-                                        SterilizerType::kGravity);
+  auto next = service().ListSterilizerViews(
+      {.page_size = 1, .page_token = gravity->next_page_token}, SterilizerType::kGravity);
   ASSERT_TRUE(next.ok()) << next.status();
   ASSERT_EQ(next->items.size(), 1u);
-  EXPECT_EQ(next->items[0].name, "AC-3");
+  EXPECT_EQ(next->items[0].sterilizer.name, "AC-3");
   EXPECT_TRUE(next->next_page_token.empty());
-  auto out = service().ListSterilizers({}, std::nullopt, /*out_of_service_only=*/true);
+  auto out = service().ListSterilizerViews({}, std::nullopt, /*out_of_service_only=*/true);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_TRUE(out->items.empty()) << "all three are in service";
 }

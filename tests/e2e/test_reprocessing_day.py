@@ -146,6 +146,42 @@ class ReprocessingDayTest(E2ETestCase):
         self.assertIn("does not hold this steriliser's loads", gravity.out)
         self.assertIs(self.sterilizer("BD-GR").get("bowie_dick_passed_today"), True)
 
+    def test_failed_results_are_a_stop_that_states_what_the_server_recorded(self):
+        # The CLI renders what the server recorded and the load's state as answered; rule 6
+        # (whether the load may be released) is `load release`'s answer, not a CLI conclusion.
+        self.ok("sterilizer", "add", "GR-1", "--type", "gravity")
+        self.ok("item", "add", "HP-0100", "--type", "handpiece", "--ifu-max-cycles", "500")
+        self.ok("item", "pack", "HP-0100")
+        obj = self.ok("load", "add", "--sterilizer", "GR-1", "--cycle", "1", "--cycle-type",
+                      "121C-30MIN", "--item", "HP-0100")
+        load_id = obj["load_id"]
+        now = datetime.datetime.now(datetime.timezone.utc)
+        record = self.cli("load", "record", "--load", load_id,
+                          "--start", rfc3339(now - datetime.timedelta(minutes=40)),
+                          "--end", rfc3339(now - datetime.timedelta(minutes=5)),
+                          "--exposure-seconds", "1800", "--temperature", "121", "--pressure",
+                          "205", "--failed", actor=STAFF)
+        self.assertExit(record, 3)
+        self.assertEqual(len(record.lines), 1, str(record))
+        self.assertTrue(record.lines[0].startswith(f"STOP \u2014 parameters of load {load_id} "),
+                        str(record))
+        self.assertIn("recorded as FAILED (121.0 \u00b0C, 205 kPa, exposure 1800 s)",
+                      record.lines[0])
+        self.assertTrue(record.lines[0].endswith("; load state OPEN"), str(record))
+        self.assertNotIn("cannot be released", record.out)
+        ci = self.cli("load", "ci", "--load", load_id, "--type", "5", "--fail", actor=STAFF)
+        self.assertExit(ci, 3)
+        self.assertEqual(ci.lines, [f"STOP \u2014 type 5 CI of {self.load_name(load_id)} "
+                                    "recorded as FAILED; load state OPEN"], str(ci))
+        # Whether it may be released is the server's answer to `load release`.
+        refused = self.staff("load", "release", load_id, "--meaning", "reviewed")
+        self.assertExit(refused, 3)
+        self.assertIn(refused.json.get("reason"), ("LOAD_PARAMETERS_FAILED", "LOAD_CI_FAILED"),
+                      str(refused))
+
+    def load_name(self, load_id):
+        return f"load {load_id} ({self.load(load_id)['lot_control_number']})"
+
     def test_reprocessing_day(self):
         # Equipment.
         self.ok("sterilizer", "add", STERILIZER, "--type", "pre-vacuum")

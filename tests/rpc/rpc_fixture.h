@@ -1,7 +1,8 @@
 // What the sterilisation and report RPC-tier tests share: a real in-process RpcServer on port 0
 // offering every steritrack.v1 service, over a SQLite store in a temporary file, with a fixed test
-// clock and a null log sink; and a matcher for refusals as a client sees them (status code plus a
-// google.rpc.Status carrying exactly one ErrorInfo).
+// clock and a null log sink, the store wrapped so that a test can make a call to it fail; and a
+// matcher for refusals as a client sees them (status code plus a google.rpc.Status carrying exactly
+// one ErrorInfo).
 #ifndef STERITRACK_TESTS_RPC_RPC_FIXTURE_H_
 #define STERITRACK_TESTS_RPC_RPC_FIXTURE_H_
 
@@ -37,6 +38,7 @@
 #include "steritrack/v1/report.grpc.pb.h"
 #include "steritrack/v1/sterilization.grpc.pb.h"
 #include "steritrack/v1/treatment.grpc.pb.h"
+#include "tests/core/fake_store.h"
 #include "tests/test_sha256.h"
 
 namespace steritrack::rpc_test {
@@ -128,14 +130,21 @@ class FullServerTest : public ::testing::Test {
         OpenSqliteStore({.path = StrCat(dir_, "/steritrack.db")});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    cartridges_core_ = std::make_unique<CartridgeService>(CartridgeServiceOptions{
-        .store = store_.get(), .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_});
-    sterilization_core_ = std::make_unique<SterilizationService>(SterilizationServiceOptions{
-        .store = store_.get(), .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_});
-    reports_core_ = std::make_unique<ReportService>(
-        ReportServiceOptions{.store = store_.get(), .sha256 = TestSha256(), .clock = &clock_});
+    faulty_store_ = std::make_unique<FaultInjectingStore>(store_.get());
+    cartridges_core_ =
+        std::make_unique<CartridgeService>(CartridgeServiceOptions{.store = faulty_store_.get(),
+                                                                   .sha256 = TestSha256(),
+                                                                   .clock = &clock_,
+                                                                   .commits = &commits_});
+    sterilization_core_ = std::make_unique<SterilizationService>(
+        SterilizationServiceOptions{.store = faulty_store_.get(),
+                                    .sha256 = TestSha256(),
+                                    .clock = &clock_,
+                                    .commits = &commits_});
+    reports_core_ = std::make_unique<ReportService>(ReportServiceOptions{
+        .store = faulty_store_.get(), .sha256 = TestSha256(), .clock = &clock_});
     audit_core_ = std::make_unique<AuditService>(
-        AuditServiceOptions{.store = store_.get(), .sha256 = TestSha256()});
+        AuditServiceOptions{.store = faulty_store_.get(), .sha256 = TestSha256()});
     auto log = std::make_shared<spdlog::logger>("rpc_fixture",
                                                 std::make_shared<spdlog::sinks::null_sink_mt>());
     absl::StatusOr<std::unique_ptr<rpc::RpcServer>> server =
@@ -169,6 +178,7 @@ class FullServerTest : public ::testing::Test {
     reports_core_.reset();
     sterilization_core_.reset();
     cartridges_core_.reset();
+    faulty_store_.reset();
     store_.reset();
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
@@ -198,6 +208,8 @@ class FullServerTest : public ::testing::Test {
   std::string dir_;
   CommitNotifier commits_;
   std::unique_ptr<Store> store_;
+  // What the services use: store_, failing a call when a test asks.
+  std::unique_ptr<FaultInjectingStore> faulty_store_;
   std::unique_ptr<CartridgeService> cartridges_core_;
   std::unique_ptr<SterilizationService> sterilization_core_;
   std::unique_ptr<ReportService> reports_core_;

@@ -216,6 +216,34 @@ TEST_F(SterilizationRpcTest, ANewItemHasNoLabelUntilItsFirstLoad) {
   EXPECT_EQ(item.load_id(), "");
 }
 
+// A write's answer is rendered from core's view, read after the commit; a failed read must not turn
+// a recorded write into an error (the client would retry or give up on something that happened).
+TEST_F(SterilizationRpcTest, ACreatedSterilizerIsAnsweredEvenIfItsViewCannotBeReadAfterTheCommit) {
+  faulty_store_->fail_next_begin_read = true;
+  v1::Sterilizer created;
+  ASSERT_RPC_OK(CreateSterilizer("PV-1", v1::STERILIZER_TYPE_PRE_VACUUM, &created));
+  EXPECT_FALSE(faulty_store_->fail_next_begin_read) << "the answer's view read was attempted";
+  EXPECT_EQ(created.name(), "PV-1");
+  EXPECT_EQ(created.type(), v1::STERILIZER_TYPE_PRE_VACUUM);
+  EXPECT_TRUE(created.in_service());
+  EXPECT_FALSE(created.bowie_dick_passed_today()) << "not known without the read: not passed";
+  EXPECT_EQ(MustGetSterilizer("PV-1").name(), "PV-1") << "the write was recorded";
+}
+
+TEST_F(SterilizationRpcTest, ACreatedItemIsAnsweredEvenIfItsViewCannotBeReadAfterTheCommit) {
+  faulty_store_->fail_next_begin_read = true;
+  v1::CreateItemRequest req;
+  req.set_serial("HP-1");
+  req.set_type("handpiece");
+  req.set_ifu_max_cycles(500);
+  v1::ReusableItem created;
+  ASSERT_RPC_OK(sterilization_->CreateItem(Context().get(), req, &created));
+  EXPECT_FALSE(faulty_store_->fail_next_begin_read) << "the answer's view read was attempted";
+  EXPECT_EQ(created.serial(), "HP-1");
+  EXPECT_EQ(created.state(), v1::ITEM_STATE_DIRTY);
+  EXPECT_EQ(MustGetItem("HP-1").serial(), "HP-1") << "the write was recorded";
+}
+
 TEST_F(SterilizationRpcTest, ListedItemsEachCarryTheLabelOfTheirOwnPack) {
   const v1::Load load = MustReleaseLoadOf({"HP-1", "HP-2", "HP-3"});
   v1::ListItemsRequest req;

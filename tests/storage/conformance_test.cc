@@ -1,7 +1,8 @@
 // The storage conformance suite: one set of typed tests that every implementation of
-// steritrack/store.h must pass — the in-memory fake of the core tests, SQLite on a file, and SQLite
-// in memory. Core's tests run against the fake, so the fake must refuse what the schema refuses; a
-// later backend (PostgreSQL) joins by adding one Backend class and one line to the type list.
+// steritrack/store.h must pass — the in-memory fake of the core tests, SQLite on a file, SQLite in
+// memory (a shared-cache URI, reachable for tampering) and SQLite's private ":memory:". Core's
+// tests run against the fake, so the fake must refuse what the schema refuses; a later backend
+// (PostgreSQL) joins by adding one Backend class and one line to the type list.
 //
 // A Backend opens a fresh store and knows how to tamper with it behind the store's back, so that
 // the audit chain's tamper detection (written once, in core) is shown to work over every backend.
@@ -48,6 +49,7 @@ std::string ReasonOf(const absl::Status& status) {
 class FakeBackend {
  public:
   static constexpr bool kConcurrentReads = true;
+  static constexpr bool kCanTamper = true;
   Store& store() { return store_; }
   void RemoveEntry(int64_t seq) { store_.RemoveEventForTest(seq); }
   void AlterEntryDetail(int64_t seq, std::string_view detail) {
@@ -74,6 +76,7 @@ void Tamper(const std::string& path, const std::string& sql, int flags) {
 class SqliteFileBackend {
  public:
   static constexpr bool kConcurrentReads = true;
+  static constexpr bool kCanTamper = true;
   SqliteFileBackend() {
     static std::atomic<int> next{0};
     path_ = (std::filesystem::temp_directory_path() /
@@ -103,6 +106,7 @@ class SqliteMemoryBackend {
  public:
   // One connection: a read transaction and a write may not be open at once on one thread.
   static constexpr bool kConcurrentReads = false;
+  static constexpr bool kCanTamper = true;
   SqliteMemoryBackend() {
     static std::atomic<int> next{0};
     uri_ = StrCat("file:conformance-", next++, "?mode=memory&cache=shared");
@@ -120,6 +124,23 @@ class SqliteMemoryBackend {
 
  private:
   std::string uri_;
+  std::unique_ptr<Store> store_;
+};
+
+// SQLite's private ":memory:" database, as a server started with that path gets it. Nothing but
+// the store can reach it, so the tamper-detection tests skip it (SqliteMemory covers them).
+class SqlitePrivateMemoryBackend {
+ public:
+  static constexpr bool kConcurrentReads = false;
+  static constexpr bool kCanTamper = false;
+  SqlitePrivateMemoryBackend() { store_ = *OpenSqliteStore({.path = ":memory:"}); }
+  Store& store() { return *store_; }
+  void RemoveEntry(int64_t) { ADD_FAILURE() << "cannot tamper with a private database"; }
+  void AlterEntryDetail(int64_t, std::string_view) {
+    ADD_FAILURE() << "cannot tamper with a private database";
+  }
+
+ private:
   std::unique_ptr<Store> store_;
 };
 
@@ -232,7 +253,8 @@ class StoreConformanceTest : public ::testing::Test {
   Backend backend_;
 };
 
-using Backends = ::testing::Types<FakeBackend, SqliteFileBackend, SqliteMemoryBackend>;
+using Backends = ::testing::Types<FakeBackend, SqliteFileBackend, SqliteMemoryBackend,
+                                  SqlitePrivateMemoryBackend>;
 class BackendNames {
  public:
   template <typename T>
@@ -240,6 +262,7 @@ class BackendNames {
     if constexpr (std::is_same_v<T, FakeBackend>) return "Fake";
     if constexpr (std::is_same_v<T, SqliteFileBackend>) return "SqliteFile";
     if constexpr (std::is_same_v<T, SqliteMemoryBackend>) return "SqliteMemory";
+    if constexpr (std::is_same_v<T, SqlitePrivateMemoryBackend>) return "SqlitePrivateMemory";
     return "Unknown";
   }
 };
@@ -486,11 +509,66 @@ TYPED_TEST(StoreConformanceTest, EntriesAreStoredWithTheirLinksAndTheHeadFollows
   EXPECT_EQ(*tx->audit().LastEventSeq(), 3);
 }
 
-TYPED_TEST(StoreConformanceTest, AnEntryOutOfTurnIsRefused) {
+TYPED_TEST(StoreConformanceTest, AnEntryOutOfTurnIsRefusedAndNothingIsStored) {
   this->AppendEntries(2);
+  {
+    auto tx = this->Write();
+    for (int64_t seq : {1, 2, 4, 10}) {
+      SCOPED_TRACE(seq);
+      Event out_of_turn{
+          .seq = seq, .at = kNow, .actor = "x", .action = "X", .prev_hash = "p", .hash = "h"};
+      absl::Status status = tx->audit().Append(out_of_turn);
+      EXPECT_EQ(status.code(), absl::StatusCode::kAlreadyExists) << status;
+      EXPECT_EQ(status.message(), StrCat("audit entry ", seq, " is not the next one (3)"));
+    }
+    AuditHead head = *tx->audit().ReadHead();
+    EXPECT_EQ(head.seq, 2);
+    EXPECT_EQ(head.issued, 2);
+    EXPECT_THAT(*tx->audit().ListAuditEntries({.limit = 10}), SizeIs(2));
+  }
+  this->AppendEntries(1);  // the next one in turn is taken
+  EXPECT_TRUE(this->Verify().intact);
+}
+
+// After the tail was cut off, the next seq still follows the highest one ever issued.
+TYPED_TEST(StoreConformanceTest, AfterACutTailTheNextSeqFollowsTheHighestIssued) {
+  if (!TypeParam::kCanTamper) GTEST_SKIP() << "this backend cannot be tampered with";
+  this->AppendEntries(3);
+  this->backend_.RemoveEntry(3);
   auto tx = this->Write();
-  Event stale{.seq = 2, .at = kNow, .actor = "x", .action = "X", .prev_hash = "p", .hash = "h"};
-  EXPECT_FALSE(tx->audit().Append(stale).ok());
+  Event reuse{.seq = 3, .at = kNow, .actor = "x", .action = "X", .prev_hash = "p", .hash = "h"};
+  EXPECT_EQ(tx->audit().Append(reuse).code(), absl::StatusCode::kAlreadyExists);
+  reuse.seq = 4;
+  EXPECT_TRUE(tx->audit().Append(reuse).ok());
+}
+
+// A filter without ids lists every event (store.h); with ids, those that match any of them.
+TYPED_TEST(StoreConformanceTest, ListEventsWithoutIdsListsEveryEvent) {
+  auto b = this->InsertBasics(1);
+  {
+    auto tx = this->Write();
+    for (int i = 1; i <= 4; ++i) {
+      Event e{.at = kNow, .actor = "nurse.kim", .action = "X", .detail = StrCat("entry ", i)};
+      if (i == 2) e.lot_id = b.lot_id;
+      if (i == 3) e.cartridge_id = b.units[0];
+      absl::StatusOr<int64_t> seq = audit_chain::Append(tx->audit(), *TestSha256(), e);
+      ASSERT_TRUE(seq.ok()) << seq.status();
+    }
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  auto tx = this->Read();
+  auto seqs = [](const std::vector<Event>& events) {
+    std::vector<int64_t> out;
+    for (const Event& e : events) out.push_back(e.seq);
+    return out;
+  };
+  EXPECT_THAT(seqs(*tx->audit().ListEvents({})), ElementsAre(1, 2, 3, 4));
+  EXPECT_THAT(seqs(*tx->audit().ListEvents({.after_seq = 1, .limit = 2})), ElementsAre(2, 3));
+  EXPECT_THAT(seqs(*tx->audit().ListEvents({.lot_wide_only = true})), ElementsAre(1, 2, 4));
+  EXPECT_THAT(seqs(*tx->audit().ListEvents({.lot_id = b.lot_id, .cartridge_id = b.units[0]})),
+              ElementsAre(2, 3));
+  EXPECT_THAT(seqs(*tx->audit().ListEvents({.lot_id = b.lot_id, .lot_wide_only = true})),
+              ElementsAre(2));
 }
 
 TYPED_TEST(StoreConformanceTest, AnIntactTrailVerifies) {
@@ -501,6 +579,7 @@ TYPED_TEST(StoreConformanceTest, AnIntactTrailVerifies) {
 }
 
 TYPED_TEST(StoreConformanceTest, ARemovedEntryIsFound) {
+  if (!TypeParam::kCanTamper) GTEST_SKIP() << "this backend cannot be tampered with";
   this->AppendEntries(5);
   this->backend_.RemoveEntry(3);
   AuditChainCheck check = this->Verify();
@@ -509,6 +588,7 @@ TYPED_TEST(StoreConformanceTest, ARemovedEntryIsFound) {
 }
 
 TYPED_TEST(StoreConformanceTest, ATruncatedTailIsFound) {
+  if (!TypeParam::kCanTamper) GTEST_SKIP() << "this backend cannot be tampered with";
   this->AppendEntries(5);
   this->backend_.RemoveEntry(5);
   AuditChainCheck check = this->Verify();
@@ -517,6 +597,7 @@ TYPED_TEST(StoreConformanceTest, ATruncatedTailIsFound) {
 }
 
 TYPED_TEST(StoreConformanceTest, AnAlteredEntryIsFound) {
+  if (!TypeParam::kCanTamper) GTEST_SKIP() << "this backend cannot be tampered with";
   this->AppendEntries(5);
   this->backend_.AlterEntryDetail(2, "nothing happened");
   AuditChainCheck check = this->Verify();
