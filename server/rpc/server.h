@@ -1,11 +1,13 @@
 // RpcServer: the gRPC server with steritrack.v1 services, health checking and reflection.
 //
-// Start() binds and serves on gRPC's own threads; Shutdown() stops accepting, lets in-flight requests
-// finish within a grace period, and returns. Used by steritrackd's main and by RPC tests (port 0).
+// Start() binds and serves on gRPC's own threads; Shutdown() stops accepting, lets in-flight
+// requests finish within a grace period, and returns. Used by steritrackd's main and by RPC tests
+// (port 0).
 #ifndef STERITRACK_SERVER_RPC_SERVER_H_
 #define STERITRACK_SERVER_RPC_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -15,6 +17,7 @@
 #include "server/core/commit_notifier.h"
 #include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
+#include "server/rpc/server_tls.h"
 #include "spdlog/logger.h"
 
 namespace grpc {
@@ -31,8 +34,12 @@ class AuditServiceImpl;
 class EventServiceImpl;
 
 struct RpcServerOptions {
-  std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free port
-  CartridgeService* core = nullptr;        // REQUIRES: non-null, outlives the server
+  // HOST:PORT ([IPV6]:PORT, unix:PATH); port 0 picks a free port. Without `tls` only an address
+  // that no other machine can reach (IsLocalOnlyAddress) is accepted.
+  std::string listen = "127.0.0.1:50051";
+  // TLS, and with a client CA mutual TLS; nullopt: plaintext, loopback or unix socket only.
+  std::optional<ServerTls> tls;
+  CartridgeService* core = nullptr;  // REQUIRES: non-null, outlives the server
   // Reusable equipment and sterilisation; when null (tests of the cartridge path only) the
   // SterilizationService is not offered. REQUIRES: outlives the server.
   SterilizationService* sterilization = nullptr;
@@ -42,7 +49,7 @@ struct RpcServerOptions {
   // Compliance report, recall look-back and stock; when null the ReportService is not offered.
   // REQUIRES: outlives the server.
   ReportService* reports = nullptr;
-  std::shared_ptr<spdlog::logger> log;     // REQUIRES: non-null
+  std::shared_ptr<spdlog::logger> log;  // REQUIRES: non-null
   // The audit trail and the integrator event stream; when `audit` is null neither AuditService
   // nor EventService is offered, and EventService also needs `commits` (the notifier the core
   // services signal after each commit). REQUIRES: both outlive the server.
