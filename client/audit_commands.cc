@@ -1,5 +1,5 @@
-// `steritrack audit verify|log|correct` (the tamper-evident audit trail, rule 9) and `steritrack events
-// watch` (the integrator event stream).
+// `steritrack audit verify|log|correct` (the tamper-evident audit trail, rule 9) and `steritrack
+// events watch` (the integrator event stream).
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
@@ -18,14 +18,6 @@
 
 namespace steritrack::cli {
 namespace {
-
-std::shared_ptr<grpc::Channel> ChannelTo(const std::string& server) {
-  grpc::ChannelArguments args;
-  // As Connection: fail fast when the server is down instead of waiting for the whole deadline.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
-}
 
 // YYYY-MM-DD (the start of that day in this machine's zone) or an RFC 3339 time.
 bool ParseWhen(const std::string& text, google::protobuf::Timestamp* out) {
@@ -70,16 +62,16 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
       action = [&g] {
         Output out(g.json, std::cout, std::cerr);
         Session session(SessionFor(g));
-        auto stub = v1::AuditService::NewStub(ChannelTo(g.server));
+        auto stub = v1::AuditService::NewStub(session.connection().channel());
         v1::VerifyAuditTrailResponse resp;
         grpc::Status st = session.Call([&](grpc::ClientContext* ctx) {
           return stub->VerifyAuditTrail(ctx, v1::VerifyAuditTrailRequest(), &resp);
         });
         if (!st.ok()) return out.Fail(st, Kind::kRead, g.server);
         if (resp.intact()) {
-          return out.Success("OK — audit trail intact: " + std::to_string(resp.entry_count()) +
-                                 " entries",
-                             "verification", resp);
+          return out.Success(
+              "OK — audit trail intact: " + std::to_string(resp.entry_count()) + " entries",
+              "verification", resp);
         }
         return out.DoneButStop("STOP — audit trail broken at entry " +
                                    std::to_string(resp.first_bad_sequence()) + ": " +
@@ -122,7 +114,7 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
           return out.BadInput("--to", "is not a day YYYY-MM-DD or an RFC 3339 time: " + a->to);
         }
         Session session(SessionFor(g));
-        auto stub = v1::AuditService::NewStub(ChannelTo(g.server));
+        auto stub = v1::AuditService::NewStub(session.connection().channel());
         v1::ListAuditEntriesResponse resp;
         grpc::Status st = session.Call(
             [&](grpc::ClientContext* ctx) { return stub->ListAuditEntries(ctx, req, &resp); });
@@ -159,7 +151,7 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
       action = [&g, a] {
         Output out(g.json, std::cout, std::cerr);
         Session session(SessionFor(g));
-        auto stub = v1::AuditService::NewStub(ChannelTo(g.server));
+        auto stub = v1::AuditService::NewStub(session.connection().channel());
         v1::CorrectAuditEntryRequest req;
         req.set_sequence(a->sequence);
         req.set_note(a->note);
@@ -192,16 +184,19 @@ void AddEventsCommands(CLI::App& app, const Globals& g, Action& action) {
   cmd->add_option("--cursor", a->cursor,
                   "resume after this cursor (printed with each event); 'now' for new events only; "
                   "default: from the first event");
-  cmd->add_option("--limit", a->limit, "exit after this many events")->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--limit", a->limit, "exit after this many events")
+      ->check(CLI::Range(1, 1 << 30));
   cmd->add_option("--action", a->actions, "only this action (repeatable)");
   cmd->footer(
       "Examples:\n  steritrack events watch --cursor now\n"
       "  steritrack --json events watch --cursor e1.42 --limit 100");
   cmd->callback([&g, &action, a] {
     action = [&g, a] {
-      auto stub = v1::EventService::NewStub(ChannelTo(g.server));
+      // A stream that waits for new events has no deadline; otherwise a call like any other.
+      const Connection connection(SessionFor(g).connection);
+      auto stub = v1::EventService::NewStub(connection.channel());
       grpc::ClientContext ctx;
-      if (!g.actor.empty()) ctx.AddMetadata("x-steritrack-actor", g.actor);
+      DecorateContext(connection.options(), &ctx);
       v1::WatchEventsRequest req;
       req.set_cursor(a->cursor);
       for (const std::string& action_name : a->actions) req.add_actions(action_name);
@@ -228,9 +223,9 @@ void AddEventsCommands(CLI::App& app, const Globals& g, Action& action) {
       grpc::Status st = reader->Finish();
       if (a->limit > 0 && seen >= a->limit) return static_cast<int>(kExitOk);
       Output out(g.json, std::cout, std::cerr);
-      return out.Fail(st.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the stream ended")
-                              : st,
-                      Kind::kRead, g.server);
+      return out.Fail(
+          st.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the stream ended") : st,
+          Kind::kRead, g.server);
     };
   });
 }

@@ -1,5 +1,5 @@
-// The CLI's command groups. Each Add*Commands registers its subcommands on `app`; when one is chosen
-// its callback stores the work in `action`, which main runs after parsing.
+// The CLI's command groups. Each Add*Commands registers its subcommands on `app`; when one is
+// chosen its callback stores the work in `action`, which main runs after parsing.
 #ifndef STERITRACK_CLIENT_COMMANDS_H_
 #define STERITRACK_CLIENT_COMMANDS_H_
 
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "client/credentials.h"
 #include "client/session.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "steritrack/v1/common.pb.h"
@@ -24,6 +25,11 @@ struct Globals {
   std::string gs_standin;  // what the scanner types for ASCII 29
   std::string room;        // room mode defaults (from config)
   std::string clinician;
+  // TLS files and the token file (flag > environment > config file); main reads them into
+  // `credentials` before the command runs.
+  std::string tls_ca, tls_cert, tls_key;
+  std::string token_file;
+  Credentials credentials;
 };
 
 // The session for one command: connection, request ids, offline queue.
@@ -47,16 +53,16 @@ void AddCompletionCommand(CLI::App& app, Action& action);
 std::string BashCompletion(const CLI::App& app);
 
 // Shared formatting for text output.
-std::string FormatDate(const v1::Date& date);                      // 2030-12-31
+std::string FormatDate(const v1::Date& date);                     // 2030-12-31
 std::string FormatTime(const google::protobuf::Timestamp& time);  // local 2026-11-26 10:42
 // The API's one time format, RFC 3339 UTC with Z: 2026-11-26T10:00:00Z (CSV, audit trail).
 std::string Rfc3339Utc(const google::protobuf::Timestamp& time);
 std::string OpenedLine(const v1::Cartridge& c);    // "OK to use — cartridge ... opened for ..."
 std::string DisposedLine(const v1::Cartridge& c);  // "OK — cartridge ... disposed in ..."
 
-// A SterilizationService stub on its own channel to `server` (same channel settings as Connection);
-// calls go through Session::Call for the deadline, actor header and retries.
-std::unique_ptr<v1::SterilizationService::Stub> NewSterilizationStub(const std::string& server);
+// A SterilizationService stub on the session's channel; calls go through Session::Call for the
+// deadline, credentials and retries.
+std::unique_ptr<v1::SterilizationService::Stub> NewSterilizationStub(Session& session);
 // Uses a reusable item (serial or pack label scan) in a treatment: the UseItem call, then the
 // answer line "OK to use — item HP-0001 (handpiece) from load AUTOCLAVE1/42/2026-11-26, ...".
 // Shared by `item use` and room mode.

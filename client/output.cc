@@ -13,22 +13,38 @@ namespace {
 
 std::string CodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "INTERNAL";
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "INTERNAL";
   }
 }
 
@@ -127,7 +143,8 @@ std::string SterilizationWords(const Failure& f) {
     return WithReason("steriliser " + Meta(f, "sterilizer") + " is out of service",
                       Meta(f, "reason")) +
            ": only BI test cycles may run until it is back in service (steritrack sterilizer "
-           "show " + Meta(f, "sterilizer") + ")";
+           "show " +
+           Meta(f, "sterilizer") + ")";
   }
   if (r == "BOWIE_DICK_REQUIRED") {
     return "steriliser " + Meta(f, "sterilizer") + " has no passing Bowie-Dick test today (" +
@@ -160,6 +177,28 @@ std::string SterilizationWords(const Failure& f) {
   if (r == "LOAD_BI_POSITIVE") return cannot + "its BI is positive";
   if (r == "LOAD_BI_CONTROL_FAILED") {
     return cannot + "its BI control did not grow, so the BI proves nothing";
+  }
+  return "";
+}
+
+// "not signed in: ... ; set STERITRACK_TOKEN ..." or "not allowed: role R may not call M ...":
+// what to do about a refused credential; empty for any other failure.
+std::string AuthWords(const Failure& f) {
+  const std::string why = f.reason.empty() ? f.message : f.reason;
+  if (f.code == grpc::StatusCode::UNAUTHENTICATED) {
+    std::string what = "the server refused the credentials";
+    if (f.reason == "CREDENTIALS_MISSING") what = "the server got no credentials";
+    if (f.reason == "CREDENTIALS_EXPIRED") what = "the token has expired";
+    if (f.reason == "CREDENTIALS_REVOKED") what = "the token was revoked";
+    return "not signed in: " + what + " (" + why +
+           "); set STERITRACK_TOKEN or --token-file, or a client certificate (--cert/--key)";
+  }
+  if (f.code == grpc::StatusCode::PERMISSION_DENIED) {
+    if (!Meta(f, "role").empty() && !Meta(f, "method").empty()) {
+      return "not allowed: role " + Meta(f, "role") + " may not call " + Meta(f, "method") + " (" +
+             why + "); sign in as someone whose role may, or ask an admin";
+    }
+    return "not allowed: " + f.message + " (" + why + "); ask an admin";
   }
   return "";
 }
@@ -300,15 +339,31 @@ Verdict Describe(const grpc::Status& status, Kind kind, const std::string& serve
   Verdict v{.exit_code = exit_code};
   const bool safety = kind == Kind::kSafetyCheck || kind == Kind::kItemCheck;
   if (Unreachable(f.code)) {
+    // A TLS handshake that fails shows up as a connection the server closed.
+    const bool maybe_tls = f.message.find("Socket closed") != std::string::npos ||
+                           f.message.find("andshake") != std::string::npos;
+    const std::string tls_hint =
+        maybe_tls ? "; if the server uses TLS, check --ca (and --cert/--key for mutual TLS)" : "";
     if (safety) {
       v.outcome = "STOP";
       v.line = std::string("STOP — cannot verify this ") +
                (kind == Kind::kItemCheck ? "item" : "cartridge") + ", do not use it (server " +
-               server + " unreachable: " + f.message + ")";
+               server + " unreachable: " + f.message + tls_hint + ")";
     } else {
       v.outcome = "ERROR";
       v.line = "ERROR — cannot reach the steritrack server at " + server + ": " + f.message +
-               "; nothing was recorded";
+               tls_hint + "; nothing was recorded";
+    }
+  } else if (std::string auth = AuthWords(f); !auth.empty()) {
+    // Exit 1: nothing about the cartridge or the record is known, only that this caller may not
+    // ask.
+    if (safety) {
+      v.outcome = "STOP";
+      v.line = std::string("STOP — cannot verify this ") +
+               (kind == Kind::kItemCheck ? "item" : "cartridge") + ", do not use it: " + auth;
+    } else {
+      v.outcome = "ERROR";
+      v.line = "ERROR — " + auth;
     }
   } else if (exit_code == kExitStop) {
     v.outcome = "STOP";

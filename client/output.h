@@ -15,7 +15,13 @@
 
 namespace steritrack::cli {
 
-enum ExitCode : int { kExitOk = 0, kExitError = 1, kExitBadInput = 2, kExitStop = 3, kExitNotFound = 4 };
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,
+  kExitBadInput = 2,
+  kExitStop = 3,
+  kExitNotFound = 4
+};
 
 // A failed call, decoded: gRPC code, the ErrorInfo reason and facts, and the server's message.
 struct Failure {
@@ -70,8 +76,8 @@ class Output {
   int SuccessText(const std::string& text, const std::string& key,
                   const google::protobuf::Message& resource);
   // Prints a call that was done but whose outcome is a STOP (e.g. a positive BI took a steriliser
-  // out of service): `text` in text mode; JSON {"ok":true,"outcome":"STOP","stop":true, <key>: ...}.
-  // Returns kExitStop.
+  // out of service): `text` in text mode; JSON {"ok":true,"outcome":"STOP","stop":true, <key>:
+  // ...}. Returns kExitStop.
   int DoneButStop(const std::string& text, const std::string& key,
                   const google::protobuf::Message& resource);
   // Prints a write kept in the offline queue (exit 0: it will be delivered, nothing is lost).

@@ -26,15 +26,6 @@ namespace {
 
 using ReportStub = v1::ReportService::Stub;
 
-std::unique_ptr<ReportStub> NewReportStub(const std::string& server) {
-  grpc::ChannelArguments args;
-  // As Connection: fail fast when the server is down instead of waiting for the whole deadline.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return v1::ReportService::NewStub(
-      grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args));
-}
-
 // One command's connection to the ReportService through a Session (deadline, actor, retries).
 class ReportDesk {
  public:
@@ -42,7 +33,7 @@ class ReportDesk {
       : g_(g),
         out_(g.json, std::cout, std::cerr),
         session_(SessionFor(g)),
-        stub_(NewReportStub(g.server)) {}
+        stub_(v1::ReportService::NewStub(session_.connection().channel())) {}
 
   template <typename Method, typename Request, typename Response>
   grpc::Status Call(Method method, const Request& req, Response* resp) {
@@ -104,7 +95,8 @@ std::string LimitText(const v1::ComplianceReport& r) {
 
 std::string AuditTrailText(const v1::ComplianceReport& r) {
   const auto& a = r.audit_trail();
-  if (a.intact()) return "Audit trail verified intact: " + std::to_string(a.entry_count()) + " entries";
+  if (a.intact())
+    return "Audit trail verified intact: " + std::to_string(a.entry_count()) + " entries";
   return "Audit trail BROKEN at entry " + std::to_string(a.first_bad_sequence()) + ": " +
          a.problem() + " (" + std::to_string(a.entry_count()) + " entries verified before it)";
 }
@@ -195,26 +187,21 @@ std::string ReportCsv(const v1::ComplianceReport& r) {
   std::ostringstream t;
   t << "kind,time,summary,record\r\n";
   for (const auto& e : r.exceptions()) {
-    t << Csv(e.kind_name()) << ","
-      << Csv(Rfc3339Utc(e.time())) << ","
-      << Csv(e.summary()) << "," << Csv(FactsText(e, "; ")) << "\r\n";
+    t << Csv(e.kind_name()) << "," << Csv(Rfc3339Utc(e.time())) << "," << Csv(e.summary()) << ","
+      << Csv(FactsText(e, "; ")) << "\r\n";
   }
   // Not exceptions: the audit-trail verification and each refused opening, for the record.
   const auto& a = r.audit_trail();
-  t << "AUDIT_TRAIL,"
-    << Csv(Rfc3339Utc(r.generate_time()))
-    << "," << Csv(AuditTrailText(r)) << ","
+  t << "AUDIT_TRAIL," << Csv(Rfc3339Utc(r.generate_time())) << "," << Csv(AuditTrailText(r)) << ","
     << Csv("intact=" + std::string(a.intact() ? "true" : "false") +
            "; entries=" + std::to_string(a.entry_count()) +
            "; first_bad_seq=" + std::to_string(a.first_bad_sequence()) + "; problem=" + a.problem())
     << "\r\n";
   for (const auto& f : r.refusals()) {
-    t << "REFUSAL,"
-      << Csv(Rfc3339Utc(f.time())) << ","
-      << Csv(f.detail()) << ","
-      << Csv("seq=" + std::to_string(f.sequence()) + "; treatment=" +
-             std::to_string(f.treatment_id()) + "; reason=" + f.reason() + "; actor=" + f.actor() +
-             "; overridden=" + (f.overridden() ? "true" : "false") +
+    t << "REFUSAL," << Csv(Rfc3339Utc(f.time())) << "," << Csv(f.detail()) << ","
+      << Csv("seq=" + std::to_string(f.sequence()) +
+             "; treatment=" + std::to_string(f.treatment_id()) + "; reason=" + f.reason() +
+             "; actor=" + f.actor() + "; overridden=" + (f.overridden() ? "true" : "false") +
              "; followed_by=" + FollowedText(f))
       << "\r\n";
   }
@@ -348,8 +335,8 @@ std::string ReportHtml(const v1::ComplianceReport& r, const v1::Stock* stock) {
     << "<th>Refused openings</th></tr>"
     << "<tr><td>" << tot.treatments() << "</td><td>" << tot.cartridges_opened() << "</td><td>"
     << tot.cartridges_disposed() << "</td><td>" << tot.loads_run() << "</td><td>"
-    << tot.loads_released() << "</td><td>" << r.recalls_size() << "</td><td>"
-    << tot.open_refusals() << "</td></tr></table>\n";
+    << tot.loads_released() << "</td><td>" << r.recalls_size() << "</td><td>" << tot.open_refusals()
+    << "</td></tr></table>\n";
   h << "</section>\n";
 
   // Charts.
@@ -464,8 +451,7 @@ std::string ReportHtml(const v1::ComplianceReport& r, const v1::Stock* stock) {
         << Esc(InZone(f.time(), zone)) << "</td><td>#" << f.sequence() << "</td><td>"
         << f.treatment_id() << "</td><td>" << Esc(f.reason())
         << (f.overridden() ? " <b>OVERRIDDEN</b>" : "") << "</td><td>" << Esc(f.actor())
-        << "</td><td>" << Esc(f.detail()) << "</td><td>" << Esc(FollowedText(f))
-        << "</td></tr>\n";
+        << "</td><td>" << Esc(f.detail()) << "</td><td>" << Esc(FollowedText(f)) << "</td></tr>\n";
     }
     h << "</table>\n";
   }

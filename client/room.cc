@@ -77,10 +77,10 @@ class Room {
     }
     const std::string word = Lower(scan);
     if (word == "quit" || word == "exit" || word == "q") {
-      Answer(true, "OK", "OK — leaving room mode" +
-                             (treatment_id_.empty() ? std::string()
-                                                    : "; treatment " + treatment_id_ +
-                                                          " is still in progress"));
+      Answer(true, "OK",
+             "OK — leaving room mode" + (treatment_id_.empty() ? std::string()
+                                                               : "; treatment " + treatment_id_ +
+                                                                     " is still in progress"));
       return false;
     }
     if (word == "help" || word == "?") {
@@ -178,7 +178,7 @@ class Room {
 
   // A handpiece's or tray's pack label: the same check and record as `item use`.
   void UseItemLabel(const std::string& scan) {
-    if (sterilization_ == nullptr) sterilization_ = NewSterilizationStub(session_.server());
+    if (sterilization_ == nullptr) sterilization_ = NewSterilizationStub(session_);
     v1::ReusableItem item;
     std::string line;
     grpc::Status st = UseItem(session_, *sterilization_, scan, treatment_id_, &item, &line);
@@ -255,10 +255,15 @@ class Room {
                  " write(s) remain queued");
       return;
     }
+    if (!r.not_allowed.ok()) {
+      Fail(r.not_allowed,
+           Kind::kWrite);  // what to do about the credentials; the writes stay queued
+      return;
+    }
     Answer(r.refused.empty(), r.refused.empty() ? "OK" : "STOP",
-           std::string(r.refused.empty() ? "OK" : "STOP") + " — sync: " +
-               std::to_string(r.sent.size()) + " sent, " + std::to_string(r.refused.size()) +
-               " refused by the server");
+           std::string(r.refused.empty() ? "OK" : "STOP") +
+               " — sync: " + std::to_string(r.sent.size()) + " sent, " +
+               std::to_string(r.refused.size()) + " refused by the server");
   }
 
   void Help() {

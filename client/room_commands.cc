@@ -36,7 +36,8 @@ void AddRoomCommand(CLI::App& app, const Globals& g, Action& action) {
                           .gs_standin = g.gs_standin,
                           .treatment_id = a->treatment,
                           .json = g.json};
-      if (options.room.empty()) return out.BadInput("--room", "is required (or set room in the config file)");
+      if (options.room.empty())
+        return out.BadInput("--room", "is required (or set room in the config file)");
       if (options.clinician.empty()) {
         return out.BadInput("--clinician", "is required (or set clinician in the config file)");
       }
@@ -64,7 +65,9 @@ void AddSyncCommand(CLI::App& app, const Globals& g, Action& action) {
       const bool queue_ok = r.queue_error.empty();
       if (g.json) {
         std::cout << "{\"ok\":"
-                  << (queue_ok && r.unreachable.ok() && r.refused.empty() ? "true" : "false")
+                  << (queue_ok && r.unreachable.ok() && r.not_allowed.ok() && r.refused.empty()
+                          ? "true"
+                          : "false")
                   << ",\"sent\":" << r.sent.size() << ",\"refused\":" << r.refused.size();
         if (queue_ok) {
           std::cout << ",\"pending\":" << r.still_pending << "}\n";
@@ -86,17 +89,20 @@ void AddSyncCommand(CLI::App& app, const Globals& g, Action& action) {
         if (!queue_ok) {
           std::cout << "ERROR — " << r.queue_error << "; " << r.sent.size() << " sent, "
                     << r.refused.size() << " refused before it; what is still queued is unknown\n";
+        } else if (!r.not_allowed.ok()) {
+          std::cout << Describe(r.not_allowed, Kind::kWrite, g.server).line << "; "
+                    << r.still_pending << " write(s) still queued\n";
         } else if (!r.unreachable.ok()) {
-          std::cout << "ERROR — server " << g.server << " unreachable: "
-                    << r.unreachable.error_message() << "; " << r.still_pending
+          std::cout << "ERROR — server " << g.server
+                    << " unreachable: " << r.unreachable.error_message() << "; " << r.still_pending
                     << " write(s) still queued\n";
         } else {
-          std::cout << "sync: " << r.sent.size() << " sent, " << r.refused.size()
-                    << " refused, " << r.still_pending << " still queued\n";
+          std::cout << "sync: " << r.sent.size() << " sent, " << r.refused.size() << " refused, "
+                    << r.still_pending << " still queued\n";
         }
       }
       if (!r.refused.empty()) code = kExitStop;
-      if (!r.unreachable.ok() || !queue_ok) code = kExitError;
+      if (!r.unreachable.ok() || !r.not_allowed.ok() || !queue_ok) code = kExitError;
       return code;
     };
   });

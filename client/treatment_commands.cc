@@ -12,7 +12,6 @@
 namespace steritrack::cli {
 namespace {
 
-
 void PrintTreatmentText(std::ostringstream& text, const v1::Treatment& t) {
   text << "treatment  " << t.id() << "  room " << t.room() << "  clinician " << t.clinician()
        << "  client " << t.client_ref() << "\n";
@@ -25,8 +24,7 @@ void PrintTreatmentText(std::ostringstream& text, const v1::Treatment& t) {
   for (const auto& c : t.cartridges()) {
     text << "  cartridge " << c.serial() << " lot " << c.lot().lot() << " opened "
          << FormatTime(c.open_time())
-         << (c.container_id().empty() ? "  NOT YET DISPOSED"
-                                      : "  disposed in " + c.container_id())
+         << (c.container_id().empty() ? "  NOT YET DISPOSED" : "  disposed in " + c.container_id())
          << "\n";
   }
 }
@@ -35,8 +33,8 @@ void PrintTreatmentText(std::ostringstream& text, const v1::Treatment& t) {
 
 std::string OpenedLine(const v1::Cartridge& c) {
   return "OK to use — cartridge " + c.serial() + " (lot " + c.lot().lot() + ", expires " +
-         FormatDate(c.lot().expiry()) + ") opened for treatment " + c.treatment_id() +
-         " in room " + c.room();
+         FormatDate(c.lot().expiry()) + ") opened for treatment " + c.treatment_id() + " in room " +
+         c.room();
 }
 
 std::string DisposedLine(const v1::Cartridge& c) {
@@ -44,7 +42,10 @@ std::string DisposedLine(const v1::Cartridge& c) {
 }
 
 SessionOptions SessionFor(const Globals& g) {
-  return {.connection = {.server = g.server, .actor = g.actor, .request_id = g.request_id},
+  return {.connection = {.server = g.server,
+                         .actor = g.actor,
+                         .credentials = g.credentials,
+                         .request_id = g.request_id},
           .queue_path = g.queue};
 }
 
@@ -95,8 +96,8 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
         v1::Treatment t;
         grpc::Status st = session.StartTreatment(a->room, a->clinician, a->client_ref, &t).status;
         if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
-        return out.Success("OK — treatment " + t.id() + " started in room " + t.room(),
-                           "treatment", t, {{"treatment_id", t.id()}});
+        return out.Success("OK — treatment " + t.id() + " started in room " + t.room(), "treatment",
+                           t, {{"treatment_id", t.id()}});
       };
     });
   }
@@ -127,7 +128,8 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
         std::string line = "OK — treatment " + t.id() + " ended; " +
                            std::to_string(t.cartridges_size()) + " cartridge(s) used";
         if (undisposed > 0) {
-          line += ", " + std::to_string(undisposed) + " not yet disposed: put them in a sharps "
+          line += ", " + std::to_string(undisposed) +
+                  " not yet disposed: put them in a sharps "
                   "container and scan them";
         }
         return out.Success(line, "treatment", t, {{"treatment_id", t.id()}});
@@ -149,9 +151,8 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
         v1::GetTreatmentRequest req;
         req.set_id(*id);
         v1::Treatment t;
-        grpc::Status st = session.Call([&](grpc::ClientContext* ctx) {
-          return conn.treatments().GetTreatment(ctx, req, &t);
-        });
+        grpc::Status st = session.Call(
+            [&](grpc::ClientContext* ctx) { return conn.treatments().GetTreatment(ctx, req, &t); });
         if (!st.ok()) return out.Fail(st, Kind::kRead, g.server);
         std::ostringstream text;
         PrintTreatmentText(text, t);
