@@ -322,6 +322,16 @@ class TokenTest(E2ETestCase):
         self.assertTrue(opened.lines[0].startswith(
             "STOP — cannot verify this cartridge, do not use it: not signed in:"), str(opened))
 
+    def test_a_delivery_file_stops_at_the_first_refusal_of_the_credentials(self):
+        server = self.start_stand_in("UNAUTHENTICATED", "CREDENTIALS_MISSING")
+        delivery = self.write("delivery.txt", "".join(
+            unit_code(f"TK-F{n}") + "\n" for n in range(3)))
+        result = self.cli("receive", "--file", delivery, server=server)
+        self.assertExit(result, 1)
+        self.assertEqual(len(self.calls()), 1, "one call, then it stops")
+        self.assertIn("not signed in: the server got no credentials (CREDENTIALS_MISSING)", result.out)
+        self.assertIn("not sent 3: the server refused the credentials at line 1", result.out)
+
     def test_a_role_not_allowed_names_role_and_method(self):
         server = self.start_stand_in("PERMISSION_DENIED", "ROLE_NOT_ALLOWED", "nurse")
         result = self.cli("recall", "lot", "--gtin", "09506000134352", "--lot", "L1", "--reason",
