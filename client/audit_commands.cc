@@ -19,14 +19,6 @@
 namespace steritrack::cli {
 namespace {
 
-std::shared_ptr<grpc::Channel> ChannelTo(const std::string& server) {
-  grpc::ChannelArguments args;
-  // As Connection: fail fast when the server is down instead of waiting for the whole deadline.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
-}
-
 // YYYY-MM-DD (the start of that day in this machine's zone) or an RFC 3339 time.
 bool ParseWhen(const std::string& text, google::protobuf::Timestamp* out) {
   absl::Time t;
@@ -70,7 +62,7 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
       action = [&g] {
         Output out(g.json, std::cout, std::cerr);
         Session session(SessionFor(g));
-        auto stub = v1::AuditService::NewStub(ChannelTo(g.server));
+        auto stub = v1::AuditService::NewStub(session.connection().channel());
         v1::VerifyAuditTrailResponse resp;
         grpc::Status st = session.Call([&](grpc::ClientContext* ctx) {
           return stub->VerifyAuditTrail(ctx, v1::VerifyAuditTrailRequest(), &resp);
@@ -122,7 +114,7 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
           return out.BadInput("--to", "is not a day YYYY-MM-DD or an RFC 3339 time: " + a->to);
         }
         Session session(SessionFor(g));
-        auto stub = v1::AuditService::NewStub(ChannelTo(g.server));
+        auto stub = v1::AuditService::NewStub(session.connection().channel());
         v1::ListAuditEntriesResponse resp;
         grpc::Status st = session.Call(
             [&](grpc::ClientContext* ctx) { return stub->ListAuditEntries(ctx, req, &resp); });
@@ -159,7 +151,7 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
       action = [&g, a] {
         Output out(g.json, std::cout, std::cerr);
         Session session(SessionFor(g));
-        auto stub = v1::AuditService::NewStub(ChannelTo(g.server));
+        auto stub = v1::AuditService::NewStub(session.connection().channel());
         v1::CorrectAuditEntryRequest req;
         req.set_sequence(a->sequence);
         req.set_note(a->note);
@@ -200,9 +192,11 @@ void AddEventsCommands(CLI::App& app, const Globals& g, Action& action) {
       "  steritrack --json events watch --cursor e1.42 --limit 100");
   cmd->callback([&g, &action, a] {
     action = [&g, a] {
-      auto stub = v1::EventService::NewStub(ChannelTo(g.server));
+      // A stream that waits for new events has no deadline; otherwise a call like any other.
+      const Connection connection(SessionFor(g).connection);
+      auto stub = v1::EventService::NewStub(connection.channel());
       grpc::ClientContext ctx;
-      if (!g.actor.empty()) ctx.AddMetadata("x-steritrack-actor", g.actor);
+      DecorateContext(connection.options(), &ctx);
       v1::WatchEventsRequest req;
       req.set_cursor(a->cursor);
       for (const std::string& action_name : a->actions) req.add_actions(action_name);

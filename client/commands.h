@@ -7,6 +7,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "client/credentials.h"
 #include "client/session.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "steritrack/v1/common.pb.h"
@@ -24,6 +25,11 @@ struct Globals {
   std::string gs_standin;  // what the scanner types for ASCII 29
   std::string room;        // room mode defaults (from config)
   std::string clinician;
+  // TLS files and the token file (flag > environment > config file); main reads them into
+  // `credentials` before the command runs.
+  std::string tls_ca, tls_cert, tls_key;
+  std::string token_file;
+  Credentials credentials;
 };
 
 // The session for one command: connection, request ids, offline queue.
@@ -54,9 +60,9 @@ std::string Rfc3339Utc(const google::protobuf::Timestamp& time);
 std::string OpenedLine(const v1::Cartridge& c);    // "OK to use — cartridge ... opened for ..."
 std::string DisposedLine(const v1::Cartridge& c);  // "OK — cartridge ... disposed in ..."
 
-// A SterilizationService stub on its own channel to `server` (same channel settings as Connection);
-// calls go through Session::Call for the deadline, actor header and retries.
-std::unique_ptr<v1::SterilizationService::Stub> NewSterilizationStub(const std::string& server);
+// A SterilizationService stub on the session's channel; calls go through Session::Call for the
+// deadline, credentials and retries.
+std::unique_ptr<v1::SterilizationService::Stub> NewSterilizationStub(Session& session);
 // Uses a reusable item (serial or pack label scan) in a treatment: the UseItem call, then the
 // answer line "OK to use — item HP-0001 (handpiece) from load AUTOCLAVE1/42/2026-11-26, ...".
 // Shared by `item use` and room mode.

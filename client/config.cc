@@ -65,13 +65,14 @@ bool LoadFileConfig(const std::string& explicit_path, FileConfig* config, std::s
     return false;
   }
   config->path = path;
-  static const char* const kKeys[] = {"server", "room", "clinician", "gs_standin", "queue", "tls"};
+  static const char* const kKeys[] = {"server", "room", "clinician", "gs_standin",
+                                      "queue",  "tls",  "token_file"};
   for (const auto& [key, node] : table) {
     bool known = false;
     for (const char* k : kKeys) known = known || key.str() == k;
     if (!known) {
       *error = Where(path, node.source()) + ": unknown setting '" + std::string(key.str()) +
-               "' (known: server, room, clinician, gs_standin, queue, [tls])";
+               "' (known: server, room, clinician, gs_standin, queue, token_file, [tls])";
       return false;
     }
   }
@@ -79,7 +80,8 @@ bool LoadFileConfig(const std::string& explicit_path, FileConfig* config, std::s
       !ReadString(table, path, "room", &config->room, error) ||
       !ReadString(table, path, "clinician", &config->clinician, error) ||
       !ReadString(table, path, "gs_standin", &config->gs_standin, error) ||
-      !ReadString(table, path, "queue", &config->queue, error)) {
+      !ReadString(table, path, "queue", &config->queue, error) ||
+      !ReadString(table, path, "token_file", &config->token_file, error)) {
     return false;
   }
   if (const toml::node* tls = table.get("tls")) {

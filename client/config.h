@@ -5,8 +5,9 @@
 //   clinician = "nurse.kim"
 //   gs_standin = "^]"          # what the scanner types instead of ASCII 29
 //   queue = "/var/lib/steritrack/queue.db"
-//   [tls]                      # reserved for mutual TLS
-//   ca = "/etc/steritrack/ca.pem"
+//   token_file = "/etc/steritrack/room3.token"   # the bearer token, alone in the file
+//   [tls]                      # TLS: the CA that signed steritrackd's certificate; with cert and
+//   ca = "/etc/steritrack/ca.pem"                 # key, mutual TLS (a client certificate)
 //   cert = "/etc/steritrack/room3.pem"
 //   key = "/etc/steritrack/room3.key"
 #ifndef STERITRACK_CLIENT_CONFIG_H_
@@ -18,7 +19,7 @@ namespace steritrack::cli {
 
 struct FileConfig {
   std::string path;  // the file read, empty if none
-  std::string server, room, clinician, gs_standin, queue;
+  std::string server, room, clinician, gs_standin, queue, token_file;
   std::string tls_ca, tls_cert, tls_key;
 };
 

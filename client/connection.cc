@@ -21,15 +21,33 @@ std::string NewRequestId() {
   return id;
 }
 
-Connection::Connection(ConnectionOptions options) : options_(std::move(options)) {
+std::shared_ptr<grpc::Channel> NewChannel(const ConnectionOptions& options) {
   grpc::ChannelArguments args;
   // Fail fast when the server is down instead of waiting for the whole deadline.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  auto channel =
-      grpc::CreateCustomChannel(options_.server, grpc::InsecureChannelCredentials(), args);
-  inventory_ = v1::InventoryService::NewStub(channel);
-  treatments_ = v1::TreatmentService::NewStub(channel);
+  const Credentials& c = options.credentials;
+  if (!c.tls()) {
+    return grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args);
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = c.ca_pem;
+  ssl.pem_cert_chain = c.cert_pem;
+  ssl.pem_private_key = c.key_pem;
+  return grpc::CreateCustomChannel(options.server, grpc::SslCredentials(ssl), args);
+}
+
+void DecorateContext(const ConnectionOptions& options, grpc::ClientContext* ctx) {
+  if (!options.actor.empty()) ctx->AddMetadata("x-steritrack-actor", options.actor);
+  if (!options.credentials.token.empty()) {
+    ctx->AddMetadata("authorization", "Bearer " + options.credentials.token);
+  }
+}
+
+Connection::Connection(ConnectionOptions options)
+    : options_(std::move(options)), channel_(NewChannel(options_)) {
+  inventory_ = v1::InventoryService::NewStub(channel_);
+  treatments_ = v1::TreatmentService::NewStub(channel_);
 }
 
 Connection::Connection(ConnectionOptions options,
@@ -45,7 +63,7 @@ grpc::Status Connection::Call(const std::function<grpc::Status(grpc::ClientConte
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(options_.deadline_ms));
-    if (!options_.actor.empty()) ctx.AddMetadata("x-steritrack-actor", options_.actor);
+    DecorateContext(options_, &ctx);
     status = call(&ctx);
     const bool transient = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
                            status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;

@@ -1,9 +1,11 @@
 // Connection: the CLI's channel to steritrackd and the one place that makes calls.
 //
-// Every write carries a request id (generated unless the user gave one) and is retried with the
-// same id when the server could not be reached or timed out, so a retry never records anything
-// twice. Talks to the StubInterfaces, so tests can put a fake behind it. Not thread-safe; one per
-// command.
+// NewChannel is the one place a channel is built (plaintext or TLS, from the credentials) and
+// DecorateContext the one place a call is given its metadata (actor, bearer token); every command
+// group's stubs share the Connection's channel. Every write carries a request id (generated unless
+// the user gave one) and is retried with the same id when the server could not be reached or timed
+// out, so a retry never records anything twice. Talks to the StubInterfaces, so tests can put a
+// fake behind it. Not thread-safe; one per command.
 #ifndef STERITRACK_CLIENT_CONNECTION_H_
 #define STERITRACK_CLIENT_CONNECTION_H_
 
@@ -13,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "client/credentials.h"
 #include "steritrack/v1/inventory.grpc.pb.h"
 #include "steritrack/v1/treatment.grpc.pb.h"
 
@@ -20,8 +23,9 @@ namespace steritrack::cli {
 
 struct ConnectionOptions {
   std::string server = "127.0.0.1:50051";
-  std::string actor;       // sent as x-steritrack-actor
-  std::string request_id;  // for the first write of this command; generated when empty
+  std::string actor;        // sent as x-steritrack-actor
+  Credentials credentials;  // TLS and the bearer token
+  std::string request_id;   // for the first write of this command; generated when empty
   int deadline_ms = 10000;
   int attempts = 3;  // for UNAVAILABLE / DEADLINE_EXCEEDED, same request id each time
 };
@@ -34,18 +38,31 @@ class Connection {
              std::unique_ptr<v1::InventoryService::StubInterface> inventory,
              std::unique_ptr<v1::TreatmentService::StubInterface> treatments);
 
+  // The channel for other services' stubs; null for a Connection made with test stubs.
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   v1::InventoryService::StubInterface& inventory() { return *inventory_; }
   v1::TreatmentService::StubInterface& treatments() { return *treatments_; }
   const ConnectionOptions& options() const { return options_; }
 
-  // Runs `call` with a fresh ClientContext (deadline, actor header) and retries transient failures.
+  // Runs `call` with a fresh ClientContext (deadline, DecorateContext) and retries transient
+  // failures.
   grpc::Status Call(const std::function<grpc::Status(grpc::ClientContext*)>& call);
 
  private:
   ConnectionOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::InventoryService::StubInterface> inventory_;
   std::unique_ptr<v1::TreatmentService::StubInterface> treatments_;
 };
+
+// A channel to options.server: TLS when the credentials hold TLS files (mutual TLS with a client
+// certificate), else plaintext. Reconnects fail fast, so a server that is down is reported quickly.
+std::shared_ptr<grpc::Channel> NewChannel(const ConnectionOptions& options);
+
+// Adds what every call carries: the actor header and, with a token, "authorization: Bearer ...".
+// Metadata rather than call credentials, which gRPC refuses to send over a plaintext channel
+// (loopback without TLS is a supported set-up).
+void DecorateContext(const ConnectionOptions& options, grpc::ClientContext* ctx);
 
 // A random 256-bit id as 64 hex digits, from the OS's entropy source.
 std::string NewRequestId();

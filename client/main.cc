@@ -6,11 +6,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "CLI/CLI.hpp"
 #include "client/commands.h"
 #include "client/config.h"
+#include "client/credentials.h"
 #include "client/output.h"
 
 namespace {
@@ -48,13 +50,18 @@ int main(int argc, char** argv) {
   globals.clinician = file.clinician;
   globals.gs_standin = file.gs_standin;
   globals.queue = file.queue;
+  globals.tls_ca = file.tls_ca;
+  globals.tls_cert = file.tls_cert;
+  globals.tls_key = file.tls_key;
 
   CLI::App app{"steritrack: cartridge safety and traceability for the treatment room"};
   app.footer(
       "Exit codes: 0 done; 3 STOP (refused by a safety rule); 2 bad input; 4 not found;\n"
       "1 anything else (server unreachable, ...).\n"
       "Settings: flag > environment (STERITRACK_SERVER, ...) > config file\n"
-      "($XDG_CONFIG_HOME/steritrack/config.toml or /etc/steritrack/config.toml).");
+      "($XDG_CONFIG_HOME/steritrack/config.toml or /etc/steritrack/config.toml).\n"
+      "Token: $STERITRACK_TOKEN, else --token-file, else token_file in the config file; never\n"
+      "on the command line.");
   app.require_subcommand(1);
   std::string config_flag;
   app.add_option("--config", config_flag, "configuration file (TOML)")
@@ -68,6 +75,21 @@ int main(int argc, char** argv) {
                  "idempotency key for this command's write (default: a new random id)");
   app.add_option("--actor", globals.actor, "who is acting (default: $STERITRACK_ACTOR or $USER)")
       ->envname("STERITRACK_ACTOR");
+  app.add_option("--ca", globals.tls_ca,
+                 "TLS: the CA certificate (PEM) that signed the server's certificate")
+      ->envname("STERITRACK_CA")
+      ->type_name("FILE");
+  app.add_option("--cert", globals.tls_cert,
+                 "mutual TLS: this client's certificate (PEM), e.g. from deploy/make-certs.sh")
+      ->envname("STERITRACK_CERT")
+      ->type_name("FILE");
+  app.add_option("--key", globals.tls_key, "mutual TLS: the private key (PEM) of --cert")
+      ->envname("STERITRACK_KEY")
+      ->type_name("FILE");
+  app.add_option("--token-file", globals.token_file,
+                 "file holding the bearer token (STERITRACK_TOKEN wins; never give the token "
+                 "itself on the command line)")
+      ->type_name("FILE");
   app.add_option("--gs-standin", globals.gs_standin,
                  "what the scanner types instead of ASCII 29, e.g. '^]' or '|'")
       ->envname("STERITRACK_GS_STANDIN");
@@ -109,5 +131,21 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   }
   if (!action) return kExitBadInput;
+  if (!app.got_subcommand("completion")) {
+    const char* token = std::getenv("STERITRACK_TOKEN");
+    absl::StatusOr<steritrack::cli::Credentials> credentials = steritrack::cli::LoadCredentials(
+        {.ca_file = globals.tls_ca,
+         .cert_file = globals.tls_cert,
+         .key_file = globals.tls_key,
+         .token_env = token == nullptr ? std::nullopt : std::optional<std::string>(token),
+         .token_file = globals.token_file,
+         .config_token_file = file.token_file,
+         .config_path = file.path});
+    if (!credentials.ok()) {
+      std::cerr << "ERROR — credentials: " << credentials.status().message() << "\n";
+      return kExitBadInput;
+    }
+    globals.credentials = *std::move(credentials);
+  }
   return action();
 }

@@ -181,6 +181,28 @@ std::string SterilizationWords(const Failure& f) {
   return "";
 }
 
+// "not signed in: ... ; set STERITRACK_TOKEN ..." or "not allowed: role R may not call M ...":
+// what to do about a refused credential; empty for any other failure.
+std::string AuthWords(const Failure& f) {
+  const std::string why = f.reason.empty() ? f.message : f.reason;
+  if (f.code == grpc::StatusCode::UNAUTHENTICATED) {
+    std::string what = "the server refused the credentials";
+    if (f.reason == "CREDENTIALS_MISSING") what = "the server got no credentials";
+    if (f.reason == "CREDENTIALS_EXPIRED") what = "the token has expired";
+    if (f.reason == "CREDENTIALS_REVOKED") what = "the token was revoked";
+    return "not signed in: " + what + " (" + why +
+           "); set STERITRACK_TOKEN or --token-file, or a client certificate (--cert/--key)";
+  }
+  if (f.code == grpc::StatusCode::PERMISSION_DENIED) {
+    if (!Meta(f, "role").empty() && !Meta(f, "method").empty()) {
+      return "not allowed: role " + Meta(f, "role") + " may not call " + Meta(f, "method") + " (" +
+             why + "); sign in as someone whose role may, or ask an admin";
+    }
+    return "not allowed: " + f.message + " (" + why + "); ask an admin";
+  }
+  return "";
+}
+
 }  // namespace
 
 Failure DecodeFailure(const grpc::Status& status) {
@@ -317,15 +339,31 @@ Verdict Describe(const grpc::Status& status, Kind kind, const std::string& serve
   Verdict v{.exit_code = exit_code};
   const bool safety = kind == Kind::kSafetyCheck || kind == Kind::kItemCheck;
   if (Unreachable(f.code)) {
+    // A TLS handshake that fails shows up as a connection the server closed.
+    const bool maybe_tls = f.message.find("Socket closed") != std::string::npos ||
+                           f.message.find("andshake") != std::string::npos;
+    const std::string tls_hint =
+        maybe_tls ? "; if the server uses TLS, check --ca (and --cert/--key for mutual TLS)" : "";
     if (safety) {
       v.outcome = "STOP";
       v.line = std::string("STOP — cannot verify this ") +
                (kind == Kind::kItemCheck ? "item" : "cartridge") + ", do not use it (server " +
-               server + " unreachable: " + f.message + ")";
+               server + " unreachable: " + f.message + tls_hint + ")";
     } else {
       v.outcome = "ERROR";
       v.line = "ERROR — cannot reach the steritrack server at " + server + ": " + f.message +
-               "; nothing was recorded";
+               tls_hint + "; nothing was recorded";
+    }
+  } else if (std::string auth = AuthWords(f); !auth.empty()) {
+    // Exit 1: nothing about the cartridge or the record is known, only that this caller may not
+    // ask.
+    if (safety) {
+      v.outcome = "STOP";
+      v.line = std::string("STOP — cannot verify this ") +
+               (kind == Kind::kItemCheck ? "item" : "cartridge") + ", do not use it: " + auth;
+    } else {
+      v.outcome = "ERROR";
+      v.line = "ERROR — " + auth;
     }
   } else if (exit_code == kExitStop) {
     v.outcome = "STOP";

@@ -199,6 +199,7 @@ struct Tally {
   size_t refused = 0;
   size_t not_sent = 0;
   int first_not_sent_line = 0;
+  std::string not_sent_why = "the server became unreachable";
   int exit_code = kExitOk;
   std::vector<Refusals> by_reason;  // in order of first appearance
 
@@ -255,9 +256,10 @@ void PrintSummary(const Globals& g, const Tally& t, size_t scans) {
     std::cout << "\n";
   }
   if (t.not_sent > 0) {
-    std::cout << "not sent " << t.not_sent << ": the server became unreachable at line "
+    std::cout << "not sent " << t.not_sent << ": " << t.not_sent_why << " at line "
               << t.first_not_sent_line
-              << "; run the same file again when it is back (units already received are skipped)\n";
+              << "; run the same file again when that is fixed (units already received are "
+                 "skipped)\n";
   }
   std::cout.flush();
 }
@@ -423,6 +425,20 @@ int ReceiveFromFile(const Globals& g, const std::string& path) {
       text = "ERROR — " + at + ": cannot reach the steritrack server at " + g.server + ": " +
              f.message + "; stopped, " + std::to_string(tally.not_sent) +
              " line(s) from here on not sent";
+      fields["ok"].set_bool_value(false);
+      fields["outcome"].set_string_value("ERROR");
+      SetFailure(&obj, f);
+      fields["not_sent"].set_number_value(static_cast<double>(tally.not_sent));
+      stop_here = true;
+    } else if (IsAuthFailure(st)) {
+      // Every later line would meet the same refusal of the credentials.
+      const Failure f = DecodeFailure(st);
+      tally.not_sent = scans.size() - i;
+      tally.first_not_sent_line = scan.number;
+      tally.not_sent_why = "the server refused the credentials";
+      tally.Worsen(kExitError);
+      text = Describe(st, Kind::kWrite, g.server).line + " (" + at + "; stopped, " +
+             std::to_string(tally.not_sent) + " line(s) from here on not sent)";
       fields["ok"].set_bool_value(false);
       fields["outcome"].set_string_value("ERROR");
       SetFailure(&obj, f);

@@ -26,15 +26,6 @@ namespace {
 
 using ReportStub = v1::ReportService::Stub;
 
-std::unique_ptr<ReportStub> NewReportStub(const std::string& server) {
-  grpc::ChannelArguments args;
-  // As Connection: fail fast when the server is down instead of waiting for the whole deadline.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return v1::ReportService::NewStub(
-      grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args));
-}
-
 // One command's connection to the ReportService through a Session (deadline, actor, retries).
 class ReportDesk {
  public:
@@ -42,7 +33,7 @@ class ReportDesk {
       : g_(g),
         out_(g.json, std::cout, std::cerr),
         session_(SessionFor(g)),
-        stub_(NewReportStub(g.server)) {}
+        stub_(v1::ReportService::NewStub(session_.connection().channel())) {}
 
   template <typename Method, typename Request, typename Response>
   grpc::Status Call(Method method, const Request& req, Response* resp) {

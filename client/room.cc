@@ -178,7 +178,7 @@ class Room {
 
   // A handpiece's or tray's pack label: the same check and record as `item use`.
   void UseItemLabel(const std::string& scan) {
-    if (sterilization_ == nullptr) sterilization_ = NewSterilizationStub(session_.server());
+    if (sterilization_ == nullptr) sterilization_ = NewSterilizationStub(session_);
     v1::ReusableItem item;
     std::string line;
     grpc::Status st = UseItem(session_, *sterilization_, scan, treatment_id_, &item, &line);
@@ -253,6 +253,11 @@ class Room {
       Answer(false, "STOP",
              "STOP — server still unreachable; " + std::to_string(r.still_pending) +
                  " write(s) remain queued");
+      return;
+    }
+    if (!r.not_allowed.ok()) {
+      Fail(r.not_allowed,
+           Kind::kWrite);  // what to do about the credentials; the writes stay queued
       return;
     }
     Answer(r.refused.empty(), r.refused.empty() ? "OK" : "STOP",

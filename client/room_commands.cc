@@ -65,7 +65,9 @@ void AddSyncCommand(CLI::App& app, const Globals& g, Action& action) {
       const bool queue_ok = r.queue_error.empty();
       if (g.json) {
         std::cout << "{\"ok\":"
-                  << (queue_ok && r.unreachable.ok() && r.refused.empty() ? "true" : "false")
+                  << (queue_ok && r.unreachable.ok() && r.not_allowed.ok() && r.refused.empty()
+                          ? "true"
+                          : "false")
                   << ",\"sent\":" << r.sent.size() << ",\"refused\":" << r.refused.size();
         if (queue_ok) {
           std::cout << ",\"pending\":" << r.still_pending << "}\n";
@@ -87,6 +89,9 @@ void AddSyncCommand(CLI::App& app, const Globals& g, Action& action) {
         if (!queue_ok) {
           std::cout << "ERROR — " << r.queue_error << "; " << r.sent.size() << " sent, "
                     << r.refused.size() << " refused before it; what is still queued is unknown\n";
+        } else if (!r.not_allowed.ok()) {
+          std::cout << Describe(r.not_allowed, Kind::kWrite, g.server).line << "; "
+                    << r.still_pending << " write(s) still queued\n";
         } else if (!r.unreachable.ok()) {
           std::cout << "ERROR — server " << g.server
                     << " unreachable: " << r.unreachable.error_message() << "; " << r.still_pending
@@ -97,7 +102,7 @@ void AddSyncCommand(CLI::App& app, const Globals& g, Action& action) {
         }
       }
       if (!r.refused.empty()) code = kExitStop;
-      if (!r.unreachable.ok() || !queue_ok) code = kExitError;
+      if (!r.unreachable.ok() || !r.not_allowed.ok() || !queue_ok) code = kExitError;
       return code;
     };
   });

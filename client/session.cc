@@ -9,6 +9,11 @@ bool IsUnreachable(const grpc::Status& status) {
          status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
 }
 
+bool IsAuthFailure(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+         status.error_code() == grpc::StatusCode::PERMISSION_DENIED;
+}
+
 Session::Session(SessionOptions options)
     : options_(std::move(options)), conn_(std::make_unique<Connection>(options_.connection)) {}
 
@@ -69,7 +74,8 @@ grpc::Status Session::Call(const std::function<grpc::Status(grpc::ClientContext*
 }
 
 void Session::AfterCall(const grpc::Status& status) {
-  if (!IsUnreachable(status)) DeliverQueuedAfterSuccess();
+  // Queued writes would meet the same refusal of the credentials: leave them for later.
+  if (!IsUnreachable(status) && !IsAuthFailure(status)) DeliverQueuedAfterSuccess();
 }
 
 void Session::DeliverQueuedAfterSuccess() {
@@ -136,6 +142,10 @@ SyncReport Session::Sync() {
     }
     if (IsUnreachable(st)) {
       report.unreachable = st;
+      break;
+    }
+    if (IsAuthFailure(st)) {
+      report.not_allowed = st;
       break;
     }
     absl::Status marked;

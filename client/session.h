@@ -29,6 +29,8 @@ struct SyncReport {
   std::vector<std::pair<QueuedWrite, grpc::Status>> refused;
   int64_t still_pending = 0;
   grpc::Status unreachable;  // non-OK when the server could not be reached at all
+  // Non-OK when the server refused these credentials (IsAuthFailure); the rest stays queued.
+  grpc::Status not_allowed;
   // Set when the queue file could not be read or updated (path and SQLite's message): what is
   // still queued is then unknown, and `sent`/`refused` list only what happened before.
   std::string queue_error;
@@ -63,7 +65,8 @@ class Session {
   // through.
   grpc::Status Call(const std::function<grpc::Status(grpc::ClientContext*)>& call);
 
-  // Delivers every pending queued write in order. Stops at the first unreachable answer.
+  // Delivers every pending queued write in order. Stops at the first unreachable answer, and at
+  // the first refusal of the credentials.
   SyncReport Sync();
 
   // Called after a call that reached the server: delivers what is queued, reporting to `note`.
@@ -89,6 +92,9 @@ class Session {
 };
 
 bool IsUnreachable(const grpc::Status& status);
+// UNAUTHENTICATED or PERMISSION_DENIED: the server judged who sent the call, not the call. A queued
+// write so answered stays queued (other credentials may deliver it); it is not refused for good.
+bool IsAuthFailure(const grpc::Status& status);
 
 }  // namespace steritrack::cli
 

@@ -55,13 +55,8 @@ void PrintLookBack(std::ostringstream& text, const v1::LookBack& lb) {
   }
 }
 
-std::unique_ptr<v1::SterilizationService::Stub> NewSterilizationStub(const std::string& server) {
-  grpc::ChannelArguments args;
-  // As Connection: fail fast when the server is down instead of waiting for the whole deadline.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return v1::SterilizationService::NewStub(
-      grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args));
+std::unique_ptr<v1::SterilizationService::Stub> NewSterilizationStub(Session& session) {
+  return v1::SterilizationService::NewStub(session.connection().channel());
 }
 
 }  // namespace steritrack::cli

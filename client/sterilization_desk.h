@@ -20,15 +20,15 @@ using Stub = v1::SterilizationService::StubInterface;
 // Pages of a list are fetched until the last; a runaway server cannot make the CLI loop forever.
 inline constexpr int kMaxPages = 1000;
 
-// One command's connection: output, session (deadline, actor, retries, offline-queue delivery) and
-// the SterilizationService stub.
+// One command's connection: output, session (deadline, credentials, retries, offline-queue
+// delivery) and the SterilizationService stub on the session's channel.
 class Desk {
  public:
   explicit Desk(const Globals& g)
       : g_(g),
         out_(g.json, std::cout, std::cerr),
         session_(SessionFor(g)),
-        stub_(NewSterilizationStub(g.server)) {}
+        stub_(NewSterilizationStub(session_)) {}
 
   template <typename Method, typename Request, typename Response>
   grpc::Status Call(Method method, const Request& req, Response* resp) {

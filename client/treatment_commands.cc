@@ -42,7 +42,10 @@ std::string DisposedLine(const v1::Cartridge& c) {
 }
 
 SessionOptions SessionFor(const Globals& g) {
-  return {.connection = {.server = g.server, .actor = g.actor, .request_id = g.request_id},
+  return {.connection = {.server = g.server,
+                         .actor = g.actor,
+                         .credentials = g.credentials,
+                         .request_id = g.request_id},
           .queue_path = g.queue};
 }
 

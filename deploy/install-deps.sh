@@ -8,6 +8,8 @@ packages=(
   cmake ninja-build g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev libssl-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libzint-dev
+  # deploy/make-certs.sh makes the clinic's CA and certificates with the openssl command.
+  openssl
 )
 # What the test suite needs besides ("install-deps.sh test", as deploy/test.sh calls it).
 if [[ ${1:-} == test ]]; then

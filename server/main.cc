@@ -3,7 +3,9 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -15,7 +17,9 @@
 #include "server/core/sterilization_service.h"
 #include "server/core/unrecorded_refusals.h"
 #include "server/demo_data.h"
+#include "server/rpc/listen_address.h"
 #include "server/rpc/server.h"
+#include "server/rpc/server_tls.h"
 #include "server/storage/sqlite_store.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -31,12 +35,21 @@ int main(int argc, char** argv) {
   int readers = 4;
   double grace_seconds = 10;
   double disposal_limit_hours = 4;
+  steritrack::rpc::ServerTlsFiles tls_files;
 
   CLI::App app{"steritrackd: the steritrack server (cartridge safety, sterilisation, audit)"};
   app.add_option("--db", db_path, "SQLite database file (created if missing)")
       ->capture_default_str();
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
+  app.add_option("--tls-cert", tls_files.cert,
+                 "serve TLS with this PEM certificate (chain); needs --tls-key")
+      ->type_name("FILE");
+  app.add_option("--tls-key", tls_files.key, "the PEM private key of --tls-cert (unencrypted)")
+      ->type_name("FILE");
+  app.add_option("--client-ca", tls_files.client_ca,
+                 "mutual TLS: require client certificates issued by this PEM CA; needs --tls-cert")
+      ->type_name("FILE");
   app.add_option("--time-zone", time_zone_name,
                  "clinic time zone for expiry days, e.g. Europe/Berlin (default: this machine's)");
   app.add_flag("--demo", demo, "load the demo data set into an empty database");
@@ -54,7 +67,37 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
+  app.footer(
+      "Without --tls-cert and --tls-key the server listens only on loopback (127.0.0.0/8, [::1], "
+      "localhost) or a unix socket (unix:PATH). deploy/make-certs.sh makes a clinic CA, a server "
+      "certificate and client certificates.");
   CLI11_PARSE(app, argc, argv);
+
+  // Transport settings are checked before anything is opened: a server that would listen in clear
+  // on the network, or with half its TLS settings, does not start at all.
+  if (tls_files.cert.empty() != tls_files.key.empty()) {
+    std::cerr << "steritrackd: --tls-cert and --tls-key go together: give both, or neither\n";
+    return 2;
+  }
+  if (!tls_files.client_ca.empty() && tls_files.cert.empty()) {
+    std::cerr << "steritrackd: --client-ca needs --tls-cert and --tls-key (client certificates "
+                 "are only asked for over TLS)\n";
+    return 2;
+  }
+  std::optional<steritrack::rpc::ServerTls> tls;
+  if (!tls_files.cert.empty()) {
+    absl::StatusOr<steritrack::rpc::ServerTls> loaded = steritrack::rpc::LoadServerTls(tls_files);
+    if (!loaded.ok()) {
+      std::cerr << "steritrackd: " << loaded.status().message() << "\n";
+      return 2;
+    }
+    tls = *std::move(loaded);
+  } else if (!steritrack::rpc::IsLocalOnlyAddress(listen)) {
+    std::cerr << "steritrackd: refusing to serve " << listen
+              << " without TLS: give --tls-cert and --tls-key (see deploy/make-certs.sh), or "
+                 "listen on 127.0.0.1\n";
+    return 2;
+  }
 
   auto log = spdlog::stderr_color_mt("steritrackd");
   log->set_level(spdlog::level::from_str(log_level));
@@ -109,6 +152,7 @@ int main(int argc, char** argv) {
        .disposal_limit = absl::Seconds(static_cast<int64_t>(disposal_limit_hours * 3600)),
        .unrecorded_refusals = &unrecorded_refusals});
   auto server = steritrack::rpc::RpcServer::Start({.listen = listen,
+                                                   .tls = tls,
                                                    .core = &core,
                                                    .sterilization = &sterilization,
                                                    .clinic_time_zone = zone,
@@ -120,8 +164,13 @@ int main(int argc, char** argv) {
     log->error("{}", std::string(server.status().message()));
     return 1;
   }
-  log->info("steritrackd listening on {} (port {}), database {}, schema v{}, time zone {}", listen,
-            (*server)->port(), db_path, steritrack::SqliteSchemaVersion(), zone.name());
+  const char* transport = !tls.has_value() ? "plaintext"
+                          : tls_files.client_ca.empty()
+                              ? "TLS"
+                              : "mutual TLS (client certificates required)";
+  log->info("steritrackd listening on {} (port {}), {}, database {}, schema v{}, time zone {}",
+            listen, (*server)->port(), transport, db_path, steritrack::SqliteSchemaVersion(),
+            zone.name());
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

@@ -5,16 +5,36 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "server/rpc/audit_service.h"
+#include "server/rpc/listen_address.h"
 #include "server/rpc/report_service.h"
 #include "server/rpc/services.h"
 #include "server/rpc/sterilization_service.h"
 #include "steritrack/strings.h"
 
 namespace steritrack::rpc {
+namespace {
+
+std::shared_ptr<grpc::ServerCredentials> Credentials(const std::optional<ServerTls>& tls) {
+  if (!tls.has_value()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      tls->client_ca_pem.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                 : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = tls->client_ca_pem;
+  ssl.pem_key_cert_pairs.push_back(
+      {.private_key = tls->private_key_pem, .cert_chain = tls->cert_chain_pem});
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptions& options) {
   if (options.core == nullptr || options.log == nullptr) {
     return absl::InvalidArgumentError("RpcServer needs a core service and a logger");
+  }
+  if (!options.tls.has_value() && !IsLocalOnlyAddress(options.listen)) {
+    return absl::FailedPreconditionError(
+        StrCat("refusing to serve ", options.listen,
+               " without TLS: clinical records would cross the network in clear"));
   }
   std::unique_ptr<RpcServer> server(new RpcServer());
   server->inventory_ = std::make_unique<InventoryServiceImpl>(options.core, options.log);
@@ -39,9 +59,7 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  // Mutual TLS and roles come later; until then the server listens on what it is told, by default
-  // loopback only.
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(options.listen, Credentials(options.tls), &server->port_);
   builder.RegisterService(server->inventory_.get());
   builder.RegisterService(server->treatments_.get());
   if (server->sterilization_ != nullptr) builder.RegisterService(server->sterilization_.get());

@@ -7,6 +7,7 @@
 #define STERITRACK_SERVER_RPC_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -16,6 +17,7 @@
 #include "server/core/commit_notifier.h"
 #include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
+#include "server/rpc/server_tls.h"
 #include "spdlog/logger.h"
 
 namespace grpc {
@@ -32,8 +34,12 @@ class AuditServiceImpl;
 class EventServiceImpl;
 
 struct RpcServerOptions {
-  std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free port
-  CartridgeService* core = nullptr;        // REQUIRES: non-null, outlives the server
+  // HOST:PORT ([IPV6]:PORT, unix:PATH); port 0 picks a free port. Without `tls` only an address
+  // that no other machine can reach (IsLocalOnlyAddress) is accepted.
+  std::string listen = "127.0.0.1:50051";
+  // TLS, and with a client CA mutual TLS; nullopt: plaintext, loopback or unix socket only.
+  std::optional<ServerTls> tls;
+  CartridgeService* core = nullptr;  // REQUIRES: non-null, outlives the server
   // Reusable equipment and sterilisation; when null (tests of the cartridge path only) the
   // SterilizationService is not offered. REQUIRES: outlives the server.
   SterilizationService* sterilization = nullptr;

@@ -265,8 +265,10 @@ def finish_cli(proc):
 class Server:
     """One run of the real steritrackd on a kernel-chosen loopback port."""
 
-    def __init__(self, workdir, db_path, name, extra_args=(), cli_env=None):
+    def __init__(self, workdir, db_path, name, extra_args=(), cli_env=None, probe_globals=()):
         self.workdir = workdir
+        # Global CLI options the readiness probe needs, e.g. --ca/--cert/--key for a TLS server.
+        self.probe_globals = list(probe_globals)
         # The readiness probe gets its own offline queue: it must never deliver a test's writes.
         self.probe_env = dict(cli_env or {})
         self.probe_env["STERITRACK_QUEUE"] = os.path.join(workdir, f"{name}-probe-queue.db")
@@ -282,8 +284,10 @@ class Server:
         return f"127.0.0.1:{self.port}"
 
     def start(self):
-        argv = [steritrackd(), "--db", self.db_path, "--listen", "127.0.0.1:0", "--time-zone",
-                "UTC", *self.extra_args]
+        # A test may listen elsewhere (e.g. 0.0.0.0:0 with TLS); the client still uses loopback.
+        listen = [] if "--listen" in self.extra_args else ["--listen", "127.0.0.1:0"]
+        argv = [steritrackd(), "--db", self.db_path, *listen, "--time-zone", "UTC",
+                *self.extra_args]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.workdir,
@@ -308,7 +312,8 @@ class Server:
         probe = None
         for _ in range(READY_TRIES):
             probe = run_cli(["cartridge", "show", short_code("READINESS-PROBE")],
-                            server=self.address, env_extra=self.probe_env)
+                            server=self.address, env_extra=self.probe_env,
+                            globals_=self.probe_globals)
             if probe.rc in (0, 4):  # found or not found: either way the server answered
                 return
             if self.proc.poll() is not None:
@@ -398,9 +403,9 @@ class E2ETestCase(unittest.TestCase):
 
     # Servers
 
-    def start_server(self, db_name="steritrack.db", extra_args=()):
+    def start_server(self, db_name="steritrack.db", extra_args=(), probe_globals=()):
         server = Server(self.tmp, os.path.join(self.tmp, db_name),
-                        f"server-{len(self.servers) + 1}", extra_args, self.cli_env)
+                        f"server-{len(self.servers) + 1}", extra_args, self.cli_env, probe_globals)
         self.servers.append(server)
         return server.start()
 

@@ -68,9 +68,7 @@ class ConfigTest(E2ETestCase):
             f'server = "{self.server.address}"\n'
             'room = "9"\n'
             'clinician = "nurse.cfg"\n'
-            'gs_standin = "|"\n'
-            "\n[tls]\n"
-            'ca = "/nonexistent/ca.pem"\n')
+            'gs_standin = "|"\n')
         result = self.room_from_config("CLIENT-CFG\n" + raw_scan("CF-0001", gs="|") + "\n",
                                        globals_=["--config", path])
         treatment_id = self.check_room_session(result, "9", "CF-0001")

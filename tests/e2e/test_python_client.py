@@ -49,9 +49,11 @@ def client_python():
 
 class PythonClientTest(E2ETestCase):
 
-    def example(self, *args):
+    def example(self, *args, env_extra=None):
         argv = [client_python(), EXAMPLE, "--server", self.server.address, *args]
-        env = {**os.environ, "STERITRACK_PROTO_DIR": PROTO_DIR, "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STERITRACK_")}
+        env.update({"STERITRACK_PROTO_DIR": PROTO_DIR, "PYTHONDONTWRITEBYTECODE": "1",
+                    **(env_extra or {})})
         proc = subprocess.run(argv, capture_output=True, env=env, timeout=CALL_TIMEOUT,
                               check=False, cwd=self.tmp)
         out, err = proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
@@ -98,6 +100,31 @@ class PythonClientTest(E2ETestCase):
         self.assertEqual(rc, 1, shown)
         self.assertIn("NOT_FOUND", out, shown)
         self.assertIn("error CARTRIDGE_NOT_IN_STOCK (domain steritrack)", out, shown)
+
+    def test_mutual_tls_and_a_token_from_the_environment(self):
+        """The example's TLS files come from STERITRACK_CA/CERT/KEY; STERITRACK_TOKEN is sent as
+        "authorization: Bearer" metadata (steritrackd accepts it alongside the certificate)."""
+        certs = os.path.join(self.tmp, "certs")
+        subprocess.run([os.path.join(SOURCE_DIR, "deploy", "make-certs.sh"), certs, "--client",
+                        "booking:integrator", "--client", "spd.lee:sterile_processing"],
+                       check=True, capture_output=True, timeout=CALL_TIMEOUT)
+        tls = {"STERITRACK_CA": f"{certs}/ca.pem", "STERITRACK_CERT": f"{certs}/client-booking.pem",
+               "STERITRACK_KEY": f"{certs}/client-booking.key", "STERITRACK_TOKEN": "tok-123"}
+        spd = ["--ca", f"{certs}/ca.pem", "--cert", f"{certs}/client-spd.lee.pem",
+               "--key", f"{certs}/client-spd.lee.key"]
+        self.server = self.start_server(extra_args=[
+            "--tls-cert", f"{certs}/server.pem", "--tls-key", f"{certs}/server.key",
+            "--client-ca", f"{certs}/ca.pem"], probe_globals=spd)
+        self.receive(unit_code("PY-TLS1", "LOT-PY", far_future_expiry()), globals_=spd)
+        rc, out, shown = self.example("--barcode", short_code("PY-TLS1"), env_extra=tls)
+        self.assertEqual(rc, 0, shown)
+        self.assertIn("OK to use: cartridge PY-TLS1", out, shown)
+        # Without the certificate the TLS server refuses the handshake: exit 1, no traceback.
+        rc, out, shown = self.example("--barcode", short_code("PY-TLS1"),
+                                      env_extra={"STERITRACK_CA": f"{certs}/ca.pem"})
+        self.assertEqual(rc, 1, shown)
+        self.assertIn("UNAVAILABLE", out, shown)
+        self.assertNotIn("Traceback", shown, shown)
 
 
 if __name__ == "__main__":

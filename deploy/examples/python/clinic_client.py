@@ -12,6 +12,10 @@ Against the demo server (./deploy/demo.sh), from the repository root:
   /usr/bin/python3 deploy/examples/python/clinic_client.py \
       --barcode '(01)09506000134352(21)CRT000101' --watch 3
 
+Credentials: the token in STERITRACK_TOKEN is sent on every call as "authorization: Bearer ...".
+With --ca (or STERITRACK_CA) the channel is TLS; add --cert and --key (STERITRACK_CERT,
+STERITRACK_KEY) for mutual TLS, e.g. a certificate from deploy/make-certs.sh.
+
 Exit codes: 0 opened, 3 refused by a safety rule (STOP), 1 anything else.
 """
 
@@ -43,6 +47,23 @@ def generate_stubs(proto_dir, out_dir):
     subprocess.run(cmd + [f"-I{proto_dir}", f"--python_out={out_dir}"] + protos,
                    check=True, cwd=proto_dir)
     sys.path.insert(0, out_dir)
+
+
+def read(path):
+    if not path:
+        return None
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def open_channel(args):
+    """TLS when a CA or a client certificate is given, else plaintext (loopback only)."""
+    if not (args.ca or args.cert or args.key):
+        return grpc.insecure_channel(args.server)
+    credentials = grpc.ssl_channel_credentials(root_certificates=read(args.ca),
+                                               private_key=read(args.key),
+                                               certificate_chain=read(args.cert))
+    return grpc.secure_channel(args.server, credentials)
 
 
 def stub(name):
@@ -79,6 +100,12 @@ def main():
     parser.add_argument("--actor", default="clinic-system")
     parser.add_argument("--watch", type=int, metavar="N", default=0,
                         help="then print the first N events of the event stream")
+    parser.add_argument("--ca", default=os.environ.get("STERITRACK_CA"),
+                        help="TLS: the CA (PEM) that signed the server's certificate")
+    parser.add_argument("--cert", default=os.environ.get("STERITRACK_CERT"),
+                        help="mutual TLS: this client's certificate (PEM)")
+    parser.add_argument("--key", default=os.environ.get("STERITRACK_KEY"),
+                        help="mutual TLS: the private key (PEM) of --cert")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="steritrack-stubs-") as out_dir:
@@ -87,7 +114,10 @@ def main():
         events_pb2, events_grpc = stub("events_pb2"), stub("events_pb2_grpc")
 
         metadata = [("x-steritrack-actor", args.actor)]
-        with grpc.insecure_channel(args.server) as channel:
+        token = os.environ.get("STERITRACK_TOKEN", "").strip()
+        if token:  # never a command-line argument: it would show in `ps`
+            metadata.append(("authorization", f"Bearer {token}"))
+        with open_channel(args) as channel:
             try:
                 if args.barcode:
                     treatments = treatment_grpc.TreatmentServiceStub(channel)
