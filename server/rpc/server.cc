@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "server/rpc/admin_service.h"
 #include "server/rpc/audit_service.h"
 #include "server/rpc/report_service.h"
 #include "server/rpc/services.h"
@@ -13,26 +14,30 @@
 namespace steritrack::rpc {
 
 absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptions& options) {
-  if (options.core == nullptr || options.log == nullptr) {
-    return absl::InvalidArgumentError("RpcServer needs a core service and a logger");
+  if (options.core == nullptr || options.log == nullptr || options.access == nullptr) {
+    return absl::InvalidArgumentError("RpcServer needs a core service, access and a logger");
   }
   std::unique_ptr<RpcServer> server(new RpcServer());
-  server->inventory_ = std::make_unique<InventoryServiceImpl>(options.core, options.log);
-  server->treatments_ = std::make_unique<TreatmentServiceImpl>(options.core, options.log);
+  server->auth_ =
+      std::make_unique<Authorizer>(options.access, options.log, options.read_certificate);
+  Authorizer* auth = server->auth_.get();
+  server->admin_ = std::make_unique<AdminServiceImpl>(options.access, options.log, auth);
+  server->inventory_ = std::make_unique<InventoryServiceImpl>(options.core, options.log, auth);
+  server->treatments_ = std::make_unique<TreatmentServiceImpl>(options.core, options.log, auth);
   if (options.sterilization != nullptr) {
     server->sterilization_ = std::make_unique<SterilizationServiceImpl>(
-        options.sterilization, options.clinic_time_zone, options.log);
+        options.sterilization, options.clinic_time_zone, options.log, auth);
   }
 
   if (options.reports != nullptr) {
-    server->reports_ = std::make_unique<ReportServiceImpl>(options.reports, options.log);
+    server->reports_ = std::make_unique<ReportServiceImpl>(options.reports, options.log, auth);
   }
 
   if (options.audit != nullptr) {
-    server->audit_ = std::make_unique<AuditServiceImpl>(options.audit, options.log);
+    server->audit_ = std::make_unique<AuditServiceImpl>(options.audit, options.log, auth);
     if (options.commits != nullptr) {
       server->events_ =
-          std::make_unique<EventServiceImpl>(options.audit, options.commits, options.log);
+          std::make_unique<EventServiceImpl>(options.audit, options.commits, options.log, auth);
     }
   }
 
@@ -42,6 +47,7 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   // Mutual TLS and roles come later; until then the server listens on what it is told, by default
   // loopback only.
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->admin_.get());
   builder.RegisterService(server->inventory_.get());
   builder.RegisterService(server->treatments_.get());
   if (server->sterilization_ != nullptr) builder.RegisterService(server->sterilization_.get());

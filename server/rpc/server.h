@@ -11,11 +11,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/core/access_service.h"
 #include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
 #include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
+#include "server/rpc/authorizer.h"
 #include "spdlog/logger.h"
 
 namespace grpc {
@@ -30,6 +32,7 @@ class SterilizationServiceImpl;
 class ReportServiceImpl;
 class AuditServiceImpl;
 class EventServiceImpl;
+class AdminServiceImpl;
 
 struct RpcServerOptions {
   std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free port
@@ -49,6 +52,11 @@ struct RpcServerOptions {
   // services signal after each commit). REQUIRES: both outlive the server.
   AuditService* audit = nullptr;
   CommitNotifier* commits = nullptr;
+  // Identity and access: every call but health is authenticated against it and checked against
+  // the role matrix (server/rpc/access_policy.h). REQUIRES: non-null, outlives the server.
+  AccessService* access = nullptr;
+  // Reads a verified client certificate's subject (TLS only); empty: certificates name nobody.
+  CertificateReader read_certificate;
 };
 
 class RpcServer {
@@ -68,6 +76,8 @@ class RpcServer {
   std::unique_ptr<ReportServiceImpl> reports_;
   std::unique_ptr<AuditServiceImpl> audit_;
   std::unique_ptr<EventServiceImpl> events_;
+  std::unique_ptr<Authorizer> auth_;
+  std::unique_ptr<AdminServiceImpl> admin_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };
