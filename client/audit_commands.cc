@@ -146,7 +146,7 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->footer(
         "Rule 9: the trail is append-only; a correction is a new AUDIT_CORRECTION entry that\n"
         "points at the one it corrects ('corrects #SEQ' in audit log).\n"
-        "Example:\n  steritrack --actor manager.ng audit correct 42 --note 'room was 2, not 3'");
+        "Example:\n  steritrack audit correct 42 --note 'room was 2, not 3'");
     cmd->callback([&g, &action, a] {
       action = [&g, a] {
         Output out(g.json, std::cout, std::cerr);

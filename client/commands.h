@@ -20,7 +20,6 @@ struct Globals {
   std::string server = "127.0.0.1:50051";
   bool json = false;
   std::string request_id;
-  std::string actor;
   std::string queue;       // offline queue file; empty: DefaultQueuePath()
   std::string gs_standin;  // what the scanner types for ASCII 29
   std::string room;        // room mode defaults (from config)
@@ -49,6 +48,8 @@ void AddRecallLookBackCommand(CLI::App& recall, const Globals& globals, Action& 
 // audit verify|log and events watch (client/audit_commands.cc).
 void AddAuditCommands(CLI::App& app, const Globals& globals, Action& action);
 void AddEventsCommands(CLI::App& app, const Globals& globals, Action& action);
+// admin token create|list|revoke and whoami (admin_commands.cc).
+void AddAdminCommands(CLI::App& app, const Globals& g, Action& action);
 void AddCompletionCommand(CLI::App& app, Action& action);
 std::string BashCompletion(const CLI::App& app);
 

@@ -38,7 +38,6 @@ std::shared_ptr<grpc::Channel> NewChannel(const ConnectionOptions& options) {
 }
 
 void DecorateContext(const ConnectionOptions& options, grpc::ClientContext* ctx) {
-  if (!options.actor.empty()) ctx->AddMetadata("x-steritrack-actor", options.actor);
   if (!options.credentials.token.empty()) {
     ctx->AddMetadata("authorization", "Bearer " + options.credentials.token);
   }

@@ -1,7 +1,7 @@
 // Connection: the CLI's channel to steritrackd and the one place that makes calls.
 //
 // NewChannel is the one place a channel is built (plaintext or TLS, from the credentials) and
-// DecorateContext the one place a call is given its metadata (actor, bearer token); every command
+// DecorateContext the one place a call is given its metadata (the bearer token); every command
 // group's stubs share the Connection's channel. Every write carries a request id (generated unless
 // the user gave one) and is retried with the same id when the server could not be reached or timed
 // out, so a retry never records anything twice. Talks to the StubInterfaces, so tests can put a
@@ -23,7 +23,6 @@ namespace steritrack::cli {
 
 struct ConnectionOptions {
   std::string server = "127.0.0.1:50051";
-  std::string actor;        // sent as x-steritrack-actor
   Credentials credentials;  // TLS and the bearer token
   std::string request_id;   // for the first write of this command; generated when empty
   int deadline_ms = 10000;
@@ -59,7 +58,8 @@ class Connection {
 // certificate), else plaintext. Reconnects fail fast, so a server that is down is reported quickly.
 std::shared_ptr<grpc::Channel> NewChannel(const ConnectionOptions& options);
 
-// Adds what every call carries: the actor header and, with a token, "authorization: Bearer ...".
+// Adds what every call carries: with a token, "authorization: Bearer ...". Who acts is the
+// server's answer to the credentials, never something the CLI claims.
 // Metadata rather than call credentials, which gRPC refuses to send over a plaintext channel
 // (loopback without TLS is a supported set-up).
 void DecorateContext(const ConnectionOptions& options, grpc::ClientContext* ctx);

@@ -1,6 +1,5 @@
 // steritrack: the command-line client. Global options come before the command.
 // Settings come from flags, then the environment, then the configuration file.
-#include <pwd.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -33,11 +32,6 @@ std::string ConfigPathFromArgs(int argc, char** argv) {
 int main(int argc, char** argv) {
   using steritrack::cli::kExitBadInput;
   steritrack::cli::Globals globals;
-  if (const char* user = std::getenv("USER"); user != nullptr && *user != '\0') {
-    globals.actor = user;
-  } else if (const passwd* pw = getpwuid(getuid()); pw != nullptr) {
-    globals.actor = pw->pw_name;
-  }
 
   steritrack::cli::FileConfig file;
   std::string config_error;
@@ -73,8 +67,6 @@ int main(int argc, char** argv) {
   app.add_flag("--json", globals.json, "print JSON on stdout (room mode: one object per line)");
   app.add_option("--request-id", globals.request_id,
                  "idempotency key for this command's write (default: a new random id)");
-  app.add_option("--actor", globals.actor, "who is acting (default: $STERITRACK_ACTOR or $USER)")
-      ->envname("STERITRACK_ACTOR");
   app.add_option("--ca", globals.tls_ca,
                  "TLS: the CA certificate (PEM) that signed the server's certificate")
       ->envname("STERITRACK_CA")
@@ -106,6 +98,7 @@ int main(int argc, char** argv) {
   steritrack::cli::AddSyncCommand(app, globals, action);
   steritrack::cli::AddAuditCommands(app, globals, action);
   steritrack::cli::AddEventsCommands(app, globals, action);
+  steritrack::cli::AddAdminCommands(app, globals, action);
   steritrack::cli::AddCompletionCommand(app, action);
 
   // A command group's --help shows the examples of its commands.

@@ -1,8 +1,15 @@
 // steritrackd: wiring only. Flags, logger, storage, core, gRPC adapters, health and reflection;
 // then wait for SIGTERM/SIGINT, finish in-flight requests and exit 0.
+#include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -10,6 +17,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/time/time.h"
+#include "server/core/access_service.h"
 #include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
@@ -17,6 +25,7 @@
 #include "server/core/sterilization_service.h"
 #include "server/core/unrecorded_refusals.h"
 #include "server/demo_data.h"
+#include "server/rpc/access_policy.h"
 #include "server/rpc/listen_address.h"
 #include "server/rpc/server.h"
 #include "server/rpc/server_tls.h"
@@ -24,7 +33,78 @@
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 #include "steritrack/clock.h"
+#include "steritrack/error.h"
+#include "steritrack/secret.h"
 #include "steritrack/sha256.h"
+
+namespace {
+
+// The local bootstrap: whoever can write the database file may create a token (file access is the
+// root of trust). Works while a server runs on the same file. Prints the token alone on stdout.
+int CreateTokenLocally(const std::string& db_path, const steritrack::NewToken& request) {
+  auto store = steritrack::OpenSqliteStore({.path = db_path, .readers = 1});
+  if (!store.ok()) {
+    std::cerr << "steritrackd token create: cannot open database " << db_path << ": "
+              << store.status().message() << "\n";
+    return 1;
+  }
+  std::unique_ptr<steritrack::Clock> clock = steritrack::NewSystemClock();
+  std::unique_ptr<steritrack::Sha256> sha256 = steritrack::NewSha256();
+  std::unique_ptr<steritrack::SecretSource> secrets = steritrack::NewSecretSource();
+  steritrack::AccessService access({.store = store->get(),
+                                    .sha256 = sha256.get(),
+                                    .secrets = secrets.get(),
+                                    .clock = clock.get()});
+  std::string user = "unknown";
+  if (const passwd* pw = getpwuid(geteuid()); pw != nullptr) user = pw->pw_name;
+  auto issued = access.CreateToken({.actor = "local:" + user}, request);
+  if (!issued.ok()) {
+    std::optional<steritrack::ErrorInfo> info = steritrack::GetErrorInfo(issued.status());
+    std::cerr << "steritrackd token create: " << issued.status().message()
+              << (info ? " (" + info->reason + ")" : "") << "\n";
+    return issued.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  std::cout << issued->secret << "\n";
+  return 0;
+}
+
+// The demo's credentials: one token per role, "demo.<role>", each in DIR/<role>.token (mode 0600),
+// made on first start and remade when a file is missing or no longer opens this database.
+absl::Status EnsureDemoCredentials(steritrack::AccessService& access, const std::string& dir,
+                                   spdlog::logger& log) {
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::UnavailableError("cannot create " + dir + ": " + std::strerror(errno));
+  }
+  for (steritrack::Role role : steritrack::kAllRoles) {
+    const std::string role_name(steritrack::RoleName(role));
+    const std::string path = dir + "/" + role_name + ".token";
+    std::string existing;
+    if (std::ifstream in(path); in) std::getline(in, existing);
+    if (!existing.empty() && access.AuthenticateToken(existing).ok()) continue;
+    const steritrack::WriteContext ctx{.actor = "steritrackd --demo"};
+    steritrack::NewToken request{.name = "demo." + role_name, .role = role_name};
+    auto issued = access.CreateToken(ctx, request);
+    if (!issued.ok() && issued.status().code() == absl::StatusCode::kAlreadyExists) {
+      // The file is gone or stale but the name is taken: its secret cannot be shown again.
+      if (auto revoked = access.RevokeToken(ctx, request.name); !revoked.ok()) {
+        return revoked.status();
+      }
+      issued = access.CreateToken(ctx, request);
+    }
+    if (!issued.ok()) return issued.status();
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+    if (fd < 0) return absl::UnavailableError("cannot write " + path + ": " + std::strerror(errno));
+    fchmod(fd, 0600);
+    const std::string line = issued->secret + "\n";
+    const bool written = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    close(fd);
+    if (!written) return absl::UnavailableError("cannot write " + path);
+    log.info("demo credentials: {} (role {}) in {}", request.name, role_name, path);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::string db_path = "steritrack.db";
@@ -52,7 +132,12 @@ int main(int argc, char** argv) {
       ->type_name("FILE");
   app.add_option("--time-zone", time_zone_name,
                  "clinic time zone for expiry days, e.g. Europe/Berlin (default: this machine's)");
-  app.add_flag("--demo", demo, "load the demo data set into an empty database");
+  app.add_flag("--demo", demo,
+               "load the demo data set into an empty database, and make the demo's credentials");
+  std::string demo_credentials = "demo-credentials";
+  app.add_option("--demo-credentials", demo_credentials,
+                 "with --demo: directory for one token per role (<role>.token, mode 0600)")
+      ->capture_default_str();
   app.add_option("--readers", readers, "reader connections in the pool")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
@@ -71,7 +156,32 @@ int main(int argc, char** argv) {
       "Without --tls-cert and --tls-key the server listens only on loopback (127.0.0.0/8, [::1], "
       "localhost) or a unix socket (unix:PATH). deploy/make-certs.sh makes a clinic CA, a server "
       "certificate and client certificates.");
+
+  // steritrackd token create --db FILE --name NAME --role ROLE [--expires-in-days N]
+  std::string token_db;
+  steritrack::NewToken new_token;
+  CLI::App* token = app.add_subcommand("token", "API tokens, created locally (bootstrap)");
+  CLI::App* token_create = token->add_subcommand(
+      "create", "create a token in the database file and print it alone on stdout");
+  token->require_subcommand(1);
+  token_create->add_option("--db", token_db, "the SQLite database file")->required();
+  token_create->add_option("--name", new_token.name, "who the token names (the audit actor)")
+      ->required();
+  token_create
+      ->add_option("--role", new_token.role,
+                   "nurse, sterile_processing, manager, integrator or admin")
+      ->required();
+  token_create
+      ->add_option("--expires-in-days", new_token.expires_in_days, "0 (default): never expires")
+      ->check(CLI::Range(0, steritrack::AccessService::kMaxExpiresInDays));
+  CLI::App* matrix = app.add_subcommand(
+      "access-matrix", "print the role -> method table (Markdown), as the README shows it");
   CLI11_PARSE(app, argc, argv);
+  if (token_create->parsed()) return CreateTokenLocally(token_db, new_token);
+  if (matrix->parsed()) {
+    std::cout << steritrack::rpc::AccessMatrixMarkdown();
+    return 0;
+  }
 
   // Transport settings are checked before anything is opened: a server that would listen in clear
   // on the network, or with half its TLS settings, does not start at all.
@@ -144,6 +254,18 @@ int main(int argc, char** argv) {
                                                   .commits = &commits});
   steritrack::AuditService audit(
       {.store = store->get(), .sha256 = sha256.get(), .clock = clock.get(), .commits = &commits});
+  std::unique_ptr<steritrack::SecretSource> secrets = steritrack::NewSecretSource();
+  steritrack::AccessService access({.store = store->get(),
+                                    .sha256 = sha256.get(),
+                                    .secrets = secrets.get(),
+                                    .clock = clock.get(),
+                                    .commits = &commits});
+  if (demo) {
+    if (absl::Status s = EnsureDemoCredentials(access, demo_credentials, *log); !s.ok()) {
+      log->error("cannot make the demo credentials: {}", std::string(s.message()));
+      return 1;
+    }
+  }
   steritrack::ReportService reports(
       {.store = store->get(),
        .sha256 = sha256.get(),
@@ -159,7 +281,8 @@ int main(int argc, char** argv) {
                                                    .reports = &reports,
                                                    .log = log,
                                                    .audit = &audit,
-                                                   .commits = &commits});
+                                                   .commits = &commits,
+                                                   .access = &access});
   if (!server.ok()) {
     log->error("{}", std::string(server.status().message()));
     return 1;

@@ -40,51 +40,57 @@ void ToProto(const Event& e, v1::AuditEntry* out) {
   out->set_hash(e.hash);
 }
 
-grpc::Status AuditServiceImpl::VerifyAuditTrail(grpc::ServerContext*,
+grpc::Status AuditServiceImpl::VerifyAuditTrail(grpc::ServerContext* ctx,
                                                 const v1::VerifyAuditTrailRequest*,
                                                 v1::VerifyAuditTrailResponse* resp) {
-  return Handle(*log_, "VerifyAuditTrail", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(AuditChainCheck check, audit_->Verify());
-    resp->set_intact(check.intact);
-    resp->set_entry_count(check.entries);
-    resp->set_first_bad_sequence(check.first_bad_seq);
-    resp->set_problem(check.problem);
-    if (!check.intact) {
-      log_->error("audit trail broken at entry {}: {}", check.first_bad_seq, check.problem);
-    }
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AuditService/VerifyAuditTrail",
+                [&](const Identity&) -> absl::Status {
+                  ASSIGN_OR_RETURN(AuditChainCheck check, audit_->Verify());
+                  resp->set_intact(check.intact);
+                  resp->set_entry_count(check.entries);
+                  resp->set_first_bad_sequence(check.first_bad_seq);
+                  resp->set_problem(check.problem);
+                  if (!check.intact) {
+                    log_->error("audit trail broken at entry {}: {}", check.first_bad_seq,
+                                check.problem);
+                  }
+                  return absl::OkStatus();
+                });
 }
 
-grpc::Status AuditServiceImpl::ListAuditEntries(grpc::ServerContext*,
+grpc::Status AuditServiceImpl::ListAuditEntries(grpc::ServerContext* ctx,
                                                 const v1::ListAuditEntriesRequest* req,
                                                 v1::ListAuditEntriesResponse* resp) {
-  return Handle(*log_, "ListAuditEntries", [&]() -> absl::Status {
-    AuditQuery query{.page = {.page_size = req->page_size(), .page_token = req->page_token()},
-                     .action = req->action(),
-                     .actor = req->actor()};
-    if (req->has_start_time()) {
-      ASSIGN_OR_RETURN(query.from, FromProto("start_time", true, req->start_time()));
-    }
-    if (req->has_end_time()) {
-      ASSIGN_OR_RETURN(query.to, FromProto("end_time", true, req->end_time()));
-    }
-    ASSIGN_OR_RETURN(Page<Event> page, audit_->ListEntries(query));
-    for (const Event& e : page.items) ToProto(e, resp->add_entries());
-    resp->set_next_page_token(page.next_page_token);
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AuditService/ListAuditEntries",
+                [&](const Identity&) -> absl::Status {
+                  AuditQuery query{
+                      .page = {.page_size = req->page_size(), .page_token = req->page_token()},
+                      .action = req->action(),
+                      .actor = req->actor()};
+                  if (req->has_start_time()) {
+                    ASSIGN_OR_RETURN(query.from, FromProto("start_time", true, req->start_time()));
+                  }
+                  if (req->has_end_time()) {
+                    ASSIGN_OR_RETURN(query.to, FromProto("end_time", true, req->end_time()));
+                  }
+                  ASSIGN_OR_RETURN(Page<Event> page, audit_->ListEntries(query));
+                  for (const Event& e : page.items) ToProto(e, resp->add_entries());
+                  resp->set_next_page_token(page.next_page_token);
+                  return absl::OkStatus();
+                });
 }
 
 grpc::Status AuditServiceImpl::CorrectAuditEntry(grpc::ServerContext* ctx,
                                                  const v1::CorrectAuditEntryRequest* req,
                                                  v1::CorrectAuditEntryResponse* resp) {
-  return Handle(*log_, "CorrectAuditEntry", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
-    ASSIGN_OR_RETURN(Event entry, audit_->CorrectAuditEntry(w, req->sequence(), req->note()));
-    ToProto(entry, resp->mutable_entry());
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AuditService/CorrectAuditEntry",
+                [&](const Identity& caller) -> absl::Status {
+                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(Event entry,
+                                   audit_->CorrectAuditEntry(w, req->sequence(), req->note()));
+                  ToProto(entry, resp->mutable_entry());
+                  return absl::OkStatus();
+                });
 }
 
 void EventServiceImpl::Stop() {
@@ -95,31 +101,34 @@ void EventServiceImpl::Stop() {
 grpc::Status EventServiceImpl::WatchEvents(grpc::ServerContext* ctx,
                                            const v1::WatchEventsRequest* req,
                                            grpc::ServerWriter<v1::WatchEventsResponse>* writer) {
-  return Handle(*log_, "WatchEvents", [&]() -> absl::Status {
-    if (req->actions_size() > kMaxActionFilters) {
-      return InvalidField("actions", StrCat("at most ", kMaxActionFilters, " actions"));
-    }
-    std::vector<std::string> actions(req->actions().begin(), req->actions().end());
-    ASSIGN_OR_RETURN(int64_t cursor, audit_->ParseCursor(req->cursor()));
-    while (true) {
-      if (ctx->IsCancelled()) return absl::CancelledError("the client cancelled the stream");
-      if (stopping_.load()) {
-        return absl::UnavailableError("the server is stopping: reconnect with the last cursor");
-      }
-      // Taken before the read: a commit after the read moves it, so the wait below cannot miss it.
-      const uint64_t seen = commits_->count();
-      ASSIGN_OR_RETURN(EventBatch batch, audit_->EventsAfter(cursor, actions, kStreamPage));
-      for (const Event& e : batch.events) {
-        v1::WatchEventsResponse out;
-        out.set_cursor(AuditService::CursorOf(e.seq));
-        ToProto(e, out.mutable_event());
-        if (!writer->Write(out)) return absl::CancelledError("the client went away");
-      }
-      const bool caught_up = batch.scanned_to == cursor;
-      cursor = batch.scanned_to;
-      if (caught_up) commits_->WaitForCommitAfter(seen, kIdleWait);
-    }
-  });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.EventService/WatchEvents",
+      [&](const Identity&) -> absl::Status {
+        if (req->actions_size() > kMaxActionFilters) {
+          return InvalidField("actions", StrCat("at most ", kMaxActionFilters, " actions"));
+        }
+        std::vector<std::string> actions(req->actions().begin(), req->actions().end());
+        ASSIGN_OR_RETURN(int64_t cursor, audit_->ParseCursor(req->cursor()));
+        while (true) {
+          if (ctx->IsCancelled()) return absl::CancelledError("the client cancelled the stream");
+          if (stopping_.load()) {
+            return absl::UnavailableError("the server is stopping: reconnect with the last cursor");
+          }
+          // Taken before the read: a commit after the read moves it, so the wait below cannot miss
+          // it.
+          const uint64_t seen = commits_->count();
+          ASSIGN_OR_RETURN(EventBatch batch, audit_->EventsAfter(cursor, actions, kStreamPage));
+          for (const Event& e : batch.events) {
+            v1::WatchEventsResponse out;
+            out.set_cursor(AuditService::CursorOf(e.seq));
+            ToProto(e, out.mutable_event());
+            if (!writer->Write(out)) return absl::CancelledError("the client went away");
+          }
+          const bool caught_up = batch.scanned_to == cursor;
+          cursor = batch.scanned_to;
+          if (caught_up) commits_->WaitForCommitAfter(seen, kIdleWait);
+        }
+      });
 }
 
 }  // namespace steritrack::rpc

@@ -13,6 +13,7 @@
 
 #include "server/core/audit_service.h"
 #include "server/core/commit_notifier.h"
+#include "server/rpc/authorizer.h"
 #include "spdlog/logger.h"
 #include "steritrack/v1/audit.grpc.pb.h"
 #include "steritrack/v1/events.grpc.pb.h"
@@ -24,8 +25,8 @@ void ToProto(const Event& event, v1::AuditEntry* out);
 class AuditServiceImpl final : public v1::AuditService::Service {
  public:
   // REQUIRES: `audit` outlives this object.
-  AuditServiceImpl(AuditService* audit, std::shared_ptr<spdlog::logger> log)
-      : audit_(audit), log_(std::move(log)) {}
+  AuditServiceImpl(AuditService* audit, std::shared_ptr<spdlog::logger> log, Authorizer* auth)
+      : audit_(audit), log_(std::move(log)), auth_(auth) {}
 
   grpc::Status VerifyAuditTrail(grpc::ServerContext* ctx, const v1::VerifyAuditTrailRequest* req,
                                 v1::VerifyAuditTrailResponse* resp) override;
@@ -37,14 +38,15 @@ class AuditServiceImpl final : public v1::AuditService::Service {
  private:
   AuditService* audit_;
   std::shared_ptr<spdlog::logger> log_;
+  Authorizer* const auth_;
 };
 
 class EventServiceImpl final : public v1::EventService::Service {
  public:
   // REQUIRES: `audit` and `commits` outlive this object.
   EventServiceImpl(AuditService* audit, CommitNotifier* commits,
-                   std::shared_ptr<spdlog::logger> log)
-      : audit_(audit), commits_(commits), log_(std::move(log)) {}
+                   std::shared_ptr<spdlog::logger> log, Authorizer* auth)
+      : audit_(audit), commits_(commits), log_(std::move(log)), auth_(auth) {}
 
   grpc::Status WatchEvents(grpc::ServerContext* ctx, const v1::WatchEventsRequest* req,
                            grpc::ServerWriter<v1::WatchEventsResponse>* writer) override;
@@ -56,6 +58,7 @@ class EventServiceImpl final : public v1::EventService::Service {
   AuditService* audit_;
   CommitNotifier* commits_;
   std::shared_ptr<spdlog::logger> log_;
+  Authorizer* const auth_;
   std::atomic<bool> stopping_{false};
 };
 

@@ -1,7 +1,7 @@
-// The shape every steritrack.v1 handler shares: run the body, convert its status once, log one
-// line.
+// The shape every steritrack.v1 handler shares: authorize the caller for the method, run the body
+// as them, convert its status once, log one line.
 //
-// Used by the adapters in services.cc and sterilization_service.cc. Thread-safe.
+// Used by every adapter in server/rpc. Thread-safe.
 #ifndef STERITRACK_SERVER_RPC_HANDLE_H_
 #define STERITRACK_SERVER_RPC_HANDLE_H_
 
@@ -9,21 +9,26 @@
 #include <grpcpp/support/status.h>
 
 #include <string>
+#include <string_view>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "server/core/access_service.h"
 #include "server/core/cartridge_service.h"
+#include "server/rpc/authorizer.h"
 #include "spdlog/logger.h"
 
 namespace steritrack::rpc {
 
-// Runs one request: calls `body`, converts its status, and logs method, outcome and latency (never
-// anything from the request body, so no client reference leaves the database).
-grpc::Status Handle(spdlog::logger& log, const char* method,
-                    absl::FunctionRef<absl::Status()> body);
+// Runs one request of `method` (full name, "/steritrack.v1.InventoryService/GetLot"): asks `auth`
+// who is calling and whether they may, then calls `body` with the caller, converts its status,
+// and logs method, caller, outcome and latency (never anything from the request body, so no
+// client reference leaves the database).
+grpc::Status Handle(spdlog::logger& log, Authorizer& auth, const grpc::ServerContext& ctx,
+                    std::string_view method, absl::FunctionRef<absl::Status(const Identity&)> body);
 
-// Who is writing (the x-steritrack-actor header) under which request id.
-absl::StatusOr<WriteContext> WriteContextFrom(const grpc::ServerContext& ctx,
+// A write by `caller` (the audit actor) under `request_id`.
+absl::StatusOr<WriteContext> WriteContextFrom(const Identity& caller,
                                               const std::string& request_id);
 
 }  // namespace steritrack::rpc

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "server/core/report_service.h"
+#include "server/rpc/authorizer.h"
 #include "spdlog/logger.h"
 #include "steritrack/v1/report.grpc.pb.h"
 
@@ -18,8 +19,8 @@ namespace steritrack::rpc {
 class ReportServiceImpl final : public v1::ReportService::Service {
  public:
   // REQUIRES: `core` outlives this object.
-  ReportServiceImpl(ReportService* core, std::shared_ptr<spdlog::logger> log)
-      : core_(core), log_(std::move(log)) {}
+  ReportServiceImpl(ReportService* core, std::shared_ptr<spdlog::logger> log, Authorizer* auth)
+      : core_(core), log_(std::move(log)), auth_(auth) {}
 
   grpc::Status GetComplianceReport(grpc::ServerContext* ctx,
                                    const v1::GetComplianceReportRequest* req,
@@ -32,6 +33,7 @@ class ReportServiceImpl final : public v1::ReportService::Service {
  private:
   ReportService* const core_;
   const std::shared_ptr<spdlog::logger> log_;
+  Authorizer* const auth_;
 };
 
 }  // namespace steritrack::rpc

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "server/rpc/admin_service.h"
 #include "server/rpc/audit_service.h"
 #include "server/rpc/listen_address.h"
 #include "server/rpc/report_service.h"
@@ -28,8 +29,8 @@ std::shared_ptr<grpc::ServerCredentials> Credentials(const std::optional<ServerT
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptions& options) {
-  if (options.core == nullptr || options.log == nullptr) {
-    return absl::InvalidArgumentError("RpcServer needs a core service and a logger");
+  if (options.core == nullptr || options.log == nullptr || options.access == nullptr) {
+    return absl::InvalidArgumentError("RpcServer needs a core service, access and a logger");
   }
   if (!options.tls.has_value() && !IsLocalOnlyAddress(options.listen)) {
     return absl::FailedPreconditionError(
@@ -37,22 +38,25 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
                " without TLS: clinical records would cross the network in clear"));
   }
   std::unique_ptr<RpcServer> server(new RpcServer());
-  server->inventory_ = std::make_unique<InventoryServiceImpl>(options.core, options.log);
-  server->treatments_ = std::make_unique<TreatmentServiceImpl>(options.core, options.log);
+  server->auth_ = std::make_unique<Authorizer>(options.access, options.log);
+  Authorizer* auth = server->auth_.get();
+  server->admin_ = std::make_unique<AdminServiceImpl>(options.access, options.log, auth);
+  server->inventory_ = std::make_unique<InventoryServiceImpl>(options.core, options.log, auth);
+  server->treatments_ = std::make_unique<TreatmentServiceImpl>(options.core, options.log, auth);
   if (options.sterilization != nullptr) {
     server->sterilization_ = std::make_unique<SterilizationServiceImpl>(
-        options.sterilization, options.clinic_time_zone, options.log);
+        options.sterilization, options.clinic_time_zone, options.log, auth);
   }
 
   if (options.reports != nullptr) {
-    server->reports_ = std::make_unique<ReportServiceImpl>(options.reports, options.log);
+    server->reports_ = std::make_unique<ReportServiceImpl>(options.reports, options.log, auth);
   }
 
   if (options.audit != nullptr) {
-    server->audit_ = std::make_unique<AuditServiceImpl>(options.audit, options.log);
+    server->audit_ = std::make_unique<AuditServiceImpl>(options.audit, options.log, auth);
     if (options.commits != nullptr) {
       server->events_ =
-          std::make_unique<EventServiceImpl>(options.audit, options.commits, options.log);
+          std::make_unique<EventServiceImpl>(options.audit, options.commits, options.log, auth);
     }
   }
 
@@ -60,6 +64,7 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, Credentials(options.tls), &server->port_);
+  builder.RegisterService(server->admin_.get());
   builder.RegisterService(server->inventory_.get());
   builder.RegisterService(server->treatments_.get());
   if (server->sterilization_ != nullptr) builder.RegisterService(server->sterilization_.get());

@@ -12,11 +12,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/core/access_service.h"
 #include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
 #include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
+#include "server/rpc/authorizer.h"
 #include "server/rpc/server_tls.h"
 #include "spdlog/logger.h"
 
@@ -32,6 +34,7 @@ class SterilizationServiceImpl;
 class ReportServiceImpl;
 class AuditServiceImpl;
 class EventServiceImpl;
+class AdminServiceImpl;
 
 struct RpcServerOptions {
   // HOST:PORT ([IPV6]:PORT, unix:PATH); port 0 picks a free port. Without `tls` only an address
@@ -55,6 +58,9 @@ struct RpcServerOptions {
   // services signal after each commit). REQUIRES: both outlive the server.
   AuditService* audit = nullptr;
   CommitNotifier* commits = nullptr;
+  // Identity and access: every call but health is authenticated against it and checked against
+  // the role matrix (server/rpc/access_policy.h). REQUIRES: non-null, outlives the server.
+  AccessService* access = nullptr;
 };
 
 class RpcServer {
@@ -74,6 +80,8 @@ class RpcServer {
   std::unique_ptr<ReportServiceImpl> reports_;
   std::unique_ptr<AuditServiceImpl> audit_;
   std::unique_ptr<EventServiceImpl> events_;
+  std::unique_ptr<Authorizer> auth_;
+  std::unique_ptr<AdminServiceImpl> admin_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -11,14 +11,21 @@
 
 namespace steritrack::rpc {
 
-grpc::Status Handle(spdlog::logger& log, const char* method,
-                    absl::FunctionRef<absl::Status()> body) {
+grpc::Status Handle(spdlog::logger& log, Authorizer& auth, const grpc::ServerContext& ctx,
+                    std::string_view full_method,
+                    absl::FunctionRef<absl::Status(const Identity&)> body) {
   const auto start = std::chrono::steady_clock::now();
-  const absl::Status status = body();
+  const std::string_view method = full_method.substr(full_method.rfind('/') + 1);
+  std::string caller = "-";
+  const absl::Status status = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Identity who, auth.Authorize(ctx, full_method));
+    caller = who.name;
+    return body(who);
+  }();
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   if (status.ok()) {
-    log.info("{} OK {:.2f}ms", method, ms);
+    log.info("{} OK {:.2f}ms by {}", method, ms, caller);
   } else {
     std::optional<ErrorInfo> info = GetErrorInfo(status);
     const std::string reason = info ? info->reason : "";
@@ -34,27 +41,20 @@ grpc::Status Handle(spdlog::logger& log, const char* method,
     if (status.code() == absl::StatusCode::kInternal ||
         status.code() == absl::StatusCode::kDataLoss ||
         status.code() == absl::StatusCode::kUnknown) {
-      log.error("{} {} {} {:.2f}ms: {}", method, absl::StatusCodeToString(status.code()), reason,
-                ms, std::string(status.message()));
-    } else {
-      log.info("{} {} {} {:.2f}ms", method, absl::StatusCodeToString(status.code()), reason, ms);
+      log.error("{} {} {} {:.2f}ms by {}: {}", method, absl::StatusCodeToString(status.code()),
+                reason, ms, caller, std::string(status.message()));
+    } else if (status.code() != absl::StatusCode::kUnauthenticated) {
+      // Unauthenticated calls are counted and reported at intervals by the Authorizer instead.
+      log.info("{} {} {} {:.2f}ms by {}", method, absl::StatusCodeToString(status.code()), reason,
+               ms, caller);
     }
   }
   return ToGrpcStatus(status);
 }
 
-absl::StatusOr<WriteContext> WriteContextFrom(const grpc::ServerContext& ctx,
+absl::StatusOr<WriteContext> WriteContextFrom(const Identity& caller,
                                               const std::string& request_id) {
-  WriteContext w{.actor = "unknown", .request_id = request_id};
-  const auto& headers = ctx.client_metadata();
-  if (auto it = headers.find(kActorHeader); it != headers.end()) {
-    std::string actor(it->second.data(), it->second.size());
-    if (actor.empty() || actor.size() > kMaxNameLength) {
-      return InvalidField("actor", "must be 1 to 64 characters (x-steritrack-actor header)");
-    }
-    w.actor = std::move(actor);
-  }
-  return w;
+  return WriteContext{.actor = caller.name, .request_id = request_id};
 }
 
 namespace {
@@ -72,93 +72,105 @@ void AddHistory(const Detail& detail, google::protobuf::RepeatedPtrField<v1::His
 grpc::Status InventoryServiceImpl::ReceiveCartridges(grpc::ServerContext* ctx,
                                                      const v1::ReceiveCartridgesRequest* req,
                                                      v1::ReceiveCartridgesResponse* resp) {
-  return Handle(*log_, "ReceiveCartridges", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
-    std::vector<std::string> barcodes(req->barcodes().begin(), req->barcodes().end());
-    ASSIGN_OR_RETURN(std::vector<Cartridge> received, core_->Receive(w, barcodes));
-    for (const Cartridge& c : received) ToProto(c, resp->add_cartridges());
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/ReceiveCartridges",
+                [&](const Identity& caller) -> absl::Status {
+                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  std::vector<std::string> barcodes(req->barcodes().begin(), req->barcodes().end());
+                  ASSIGN_OR_RETURN(std::vector<Cartridge> received, core_->Receive(w, barcodes));
+                  for (const Cartridge& c : received) ToProto(c, resp->add_cartridges());
+                  return absl::OkStatus();
+                });
 }
 
-grpc::Status InventoryServiceImpl::GetCartridge(grpc::ServerContext*,
+grpc::Status InventoryServiceImpl::GetCartridge(grpc::ServerContext* ctx,
                                                 const v1::GetCartridgeRequest* req,
                                                 v1::Cartridge* resp) {
-  return Handle(*log_, "GetCartridge", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(CartridgeDetail detail, core_->GetCartridge(req->barcode()));
-    ToProto(detail.cartridge, resp);
-    ToProto(detail.open_verdict, resp->mutable_open_verdict());
-    AddHistory(detail, resp->mutable_history());
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/GetCartridge",
+                [&](const Identity&) -> absl::Status {
+                  ASSIGN_OR_RETURN(CartridgeDetail detail, core_->GetCartridge(req->barcode()));
+                  ToProto(detail.cartridge, resp);
+                  ToProto(detail.open_verdict, resp->mutable_open_verdict());
+                  AddHistory(detail, resp->mutable_history());
+                  return absl::OkStatus();
+                });
 }
 
-grpc::Status InventoryServiceImpl::ListCartridges(grpc::ServerContext*,
+grpc::Status InventoryServiceImpl::ListCartridges(grpc::ServerContext* ctx,
                                                   const v1::ListCartridgesRequest* req,
                                                   v1::ListCartridgesResponse* resp) {
-  return Handle(*log_, "ListCartridges", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(std::optional<CartridgeState> state, OptionalFromProto("state", req->state()));
-    CartridgeQuery query{.page = {.page_size = req->page_size(), .page_token = req->page_token()},
-                         .state = state,
-                         .gtin = req->gtin(),
-                         .lot = req->lot()};
-    if (!req->treatment_id().empty()) {
-      ASSIGN_OR_RETURN(query.treatment_id, ParseTreatmentId("treatment_id", req->treatment_id()));
-    }
-    ASSIGN_OR_RETURN(Page<Cartridge> page, core_->ListCartridges(query));
-    for (const Cartridge& c : page.items) ToProto(c, resp->add_cartridges());
-    resp->set_next_page_token(page.next_page_token);
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/ListCartridges",
+                [&](const Identity&) -> absl::Status {
+                  ASSIGN_OR_RETURN(std::optional<CartridgeState> state,
+                                   OptionalFromProto("state", req->state()));
+                  CartridgeQuery query{
+                      .page = {.page_size = req->page_size(), .page_token = req->page_token()},
+                      .state = state,
+                      .gtin = req->gtin(),
+                      .lot = req->lot()};
+                  if (!req->treatment_id().empty()) {
+                    ASSIGN_OR_RETURN(query.treatment_id,
+                                     ParseTreatmentId("treatment_id", req->treatment_id()));
+                  }
+                  ASSIGN_OR_RETURN(Page<Cartridge> page, core_->ListCartridges(query));
+                  for (const Cartridge& c : page.items) ToProto(c, resp->add_cartridges());
+                  resp->set_next_page_token(page.next_page_token);
+                  return absl::OkStatus();
+                });
 }
 
 grpc::Status InventoryServiceImpl::DiscardCartridge(grpc::ServerContext* ctx,
                                                     const v1::DiscardCartridgeRequest* req,
                                                     v1::Cartridge* resp) {
-  return Handle(*log_, "DiscardCartridge", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
-    ASSIGN_OR_RETURN(Cartridge c, core_->Discard(w, req->barcode(), req->reason()));
-    ToProto(c, resp);
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/DiscardCartridge",
+                [&](const Identity& caller) -> absl::Status {
+                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(Cartridge c, core_->Discard(w, req->barcode(), req->reason()));
+                  ToProto(c, resp);
+                  return absl::OkStatus();
+                });
 }
 
-grpc::Status InventoryServiceImpl::GetLot(grpc::ServerContext*, const v1::GetLotRequest* req,
+grpc::Status InventoryServiceImpl::GetLot(grpc::ServerContext* ctx, const v1::GetLotRequest* req,
                                           v1::Lot* resp) {
-  return Handle(*log_, "GetLot", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(LotDetail detail, core_->GetLot(req->gtin(), req->lot()));
-    ToProto(detail.lot, resp);
-    resp->set_units_in_stock(static_cast<int32_t>(detail.units_in_stock));
-    AddHistory(detail, resp->mutable_history());
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/GetLot",
+                [&](const Identity&) -> absl::Status {
+                  ASSIGN_OR_RETURN(LotDetail detail, core_->GetLot(req->gtin(), req->lot()));
+                  ToProto(detail.lot, resp);
+                  resp->set_units_in_stock(static_cast<int32_t>(detail.units_in_stock));
+                  AddHistory(detail, resp->mutable_history());
+                  return absl::OkStatus();
+                });
 }
 
-grpc::Status InventoryServiceImpl::ListLots(grpc::ServerContext*, const v1::ListLotsRequest* req,
+grpc::Status InventoryServiceImpl::ListLots(grpc::ServerContext* ctx,
+                                            const v1::ListLotsRequest* req,
                                             v1::ListLotsResponse* resp) {
-  return Handle(*log_, "ListLots", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(std::optional<LotState> state, OptionalFromProto("state", req->state()));
-    ASSIGN_OR_RETURN(
-        Page<Lot> page,
-        core_->ListLots({.page = {.page_size = req->page_size(), .page_token = req->page_token()},
-                         .state = state}));
-    for (const Lot& l : page.items) ToProto(l, resp->add_lots());
-    resp->set_next_page_token(page.next_page_token);
-    return absl::OkStatus();
-  });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.InventoryService/ListLots",
+      [&](const Identity&) -> absl::Status {
+        ASSIGN_OR_RETURN(std::optional<LotState> state, OptionalFromProto("state", req->state()));
+        ASSIGN_OR_RETURN(Page<Lot> page, core_->ListLots({.page = {.page_size = req->page_size(),
+                                                                   .page_token = req->page_token()},
+                                                          .state = state}));
+        for (const Lot& l : page.items) ToProto(l, resp->add_lots());
+        resp->set_next_page_token(page.next_page_token);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status InventoryServiceImpl::RecallLot(grpc::ServerContext* ctx,
                                              const v1::RecallLotRequest* req,
                                              v1::RecallLotResponse* resp) {
-  return Handle(*log_, "RecallLot", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
-    ASSIGN_OR_RETURN(RecallResult result,
-                     core_->RecallLot(w, req->gtin(), req->lot(), req->reason()));
-    ToProto(result.lot, resp->mutable_lot());
-    for (const Cartridge& c : result.opened) ToProto(c, resp->add_opened_cartridges());
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/RecallLot",
+                [&](const Identity& caller) -> absl::Status {
+                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(RecallResult result,
+                                   core_->RecallLot(w, req->gtin(), req->lot(), req->reason()));
+                  ToProto(result.lot, resp->mutable_lot());
+                  for (const Cartridge& c : result.opened)
+                    ToProto(c, resp->add_opened_cartridges());
+                  return absl::OkStatus();
+                });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -167,86 +179,97 @@ grpc::Status InventoryServiceImpl::RecallLot(grpc::ServerContext* ctx,
 grpc::Status TreatmentServiceImpl::StartTreatment(grpc::ServerContext* ctx,
                                                   const v1::StartTreatmentRequest* req,
                                                   v1::Treatment* resp) {
-  return Handle(*log_, "StartTreatment", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
-    ASSIGN_OR_RETURN(Treatment t,
-                     core_->StartTreatment(w, req->room(), req->clinician(), req->client_ref()));
-    ToProto(t, resp);
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/StartTreatment",
+                [&](const Identity& caller) -> absl::Status {
+                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(
+                      Treatment t,
+                      core_->StartTreatment(w, req->room(), req->clinician(), req->client_ref()));
+                  ToProto(t, resp);
+                  return absl::OkStatus();
+                });
 }
 
-grpc::Status TreatmentServiceImpl::GetTreatment(grpc::ServerContext*,
+grpc::Status TreatmentServiceImpl::GetTreatment(grpc::ServerContext* ctx,
                                                 const v1::GetTreatmentRequest* req,
                                                 v1::Treatment* resp) {
-  return Handle(*log_, "GetTreatment", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(int64_t id, ParseTreatmentId("id", req->id()));
-    ASSIGN_OR_RETURN(TreatmentDetail detail, core_->GetTreatment(id));
-    ToProto(detail.treatment, resp);
-    for (const Cartridge& c : detail.cartridges) ToProto(c, resp->add_cartridges());
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/GetTreatment",
+                [&](const Identity&) -> absl::Status {
+                  ASSIGN_OR_RETURN(int64_t id, ParseTreatmentId("id", req->id()));
+                  ASSIGN_OR_RETURN(TreatmentDetail detail, core_->GetTreatment(id));
+                  ToProto(detail.treatment, resp);
+                  for (const Cartridge& c : detail.cartridges) ToProto(c, resp->add_cartridges());
+                  return absl::OkStatus();
+                });
 }
 
-grpc::Status TreatmentServiceImpl::ListTreatments(grpc::ServerContext*,
+grpc::Status TreatmentServiceImpl::ListTreatments(grpc::ServerContext* ctx,
                                                   const v1::ListTreatmentsRequest* req,
                                                   v1::ListTreatmentsResponse* resp) {
-  return Handle(*log_, "ListTreatments", [&]() -> absl::Status {
-    TreatmentQuery query{.page = {.page_size = req->page_size(), .page_token = req->page_token()},
-                         .room = req->room()};
-    switch (req->state()) {
-      case v1::TREATMENT_STATE_UNSPECIFIED:
-        break;
-      case v1::TREATMENT_STATE_IN_PROGRESS:
-        query.ended = false;
-        break;
-      case v1::TREATMENT_STATE_ENDED:
-        query.ended = true;
-        break;
-      default:
-        return InvalidField("state", StrCat("has unknown value ", static_cast<int>(req->state())));
-    }
-    ASSIGN_OR_RETURN(Page<Treatment> page, core_->ListTreatments(query));
-    for (const Treatment& t : page.items) ToProto(t, resp->add_treatments());
-    resp->set_next_page_token(page.next_page_token);
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/ListTreatments",
+                [&](const Identity&) -> absl::Status {
+                  TreatmentQuery query{
+                      .page = {.page_size = req->page_size(), .page_token = req->page_token()},
+                      .room = req->room()};
+                  switch (req->state()) {
+                    case v1::TREATMENT_STATE_UNSPECIFIED:
+                      break;
+                    case v1::TREATMENT_STATE_IN_PROGRESS:
+                      query.ended = false;
+                      break;
+                    case v1::TREATMENT_STATE_ENDED:
+                      query.ended = true;
+                      break;
+                    default:
+                      return InvalidField(
+                          "state", StrCat("has unknown value ", static_cast<int>(req->state())));
+                  }
+                  ASSIGN_OR_RETURN(Page<Treatment> page, core_->ListTreatments(query));
+                  for (const Treatment& t : page.items) ToProto(t, resp->add_treatments());
+                  resp->set_next_page_token(page.next_page_token);
+                  return absl::OkStatus();
+                });
 }
 
 grpc::Status TreatmentServiceImpl::EndTreatment(grpc::ServerContext* ctx,
                                                 const v1::EndTreatmentRequest* req,
                                                 v1::Treatment* resp) {
-  return Handle(*log_, "EndTreatment", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
-    ASSIGN_OR_RETURN(int64_t id, ParseTreatmentId("id", req->id()));
-    ASSIGN_OR_RETURN(TreatmentDetail detail, core_->EndTreatment(w, id));
-    ToProto(detail.treatment, resp);
-    for (const Cartridge& c : detail.cartridges) ToProto(c, resp->add_cartridges());
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/EndTreatment",
+                [&](const Identity& caller) -> absl::Status {
+                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(int64_t id, ParseTreatmentId("id", req->id()));
+                  ASSIGN_OR_RETURN(TreatmentDetail detail, core_->EndTreatment(w, id));
+                  ToProto(detail.treatment, resp);
+                  for (const Cartridge& c : detail.cartridges) ToProto(c, resp->add_cartridges());
+                  return absl::OkStatus();
+                });
 }
 
 grpc::Status TreatmentServiceImpl::OpenCartridge(grpc::ServerContext* ctx,
                                                  const v1::OpenCartridgeRequest* req,
                                                  v1::Cartridge* resp) {
-  return Handle(*log_, "OpenCartridge", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
-    ASSIGN_OR_RETURN(int64_t id, ParseTreatmentId("treatment_id", req->treatment_id()));
-    ASSIGN_OR_RETURN(Cartridge c, core_->Open(w, req->barcode(), id));
-    ToProto(c, resp);
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/OpenCartridge",
+                [&](const Identity& caller) -> absl::Status {
+                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(int64_t id,
+                                   ParseTreatmentId("treatment_id", req->treatment_id()));
+                  ASSIGN_OR_RETURN(Cartridge c, core_->Open(w, req->barcode(), id));
+                  ToProto(c, resp);
+                  return absl::OkStatus();
+                });
 }
 
 grpc::Status TreatmentServiceImpl::DisposeCartridge(grpc::ServerContext* ctx,
                                                     const v1::DisposeCartridgeRequest* req,
                                                     v1::Cartridge* resp) {
-  return Handle(*log_, "DisposeCartridge", [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, req->request_id()));
-    ASSIGN_OR_RETURN(Cartridge c, core_->Dispose(w, req->barcode(), req->container_id()));
-    ToProto(c, resp);
-    return absl::OkStatus();
-  });
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/DisposeCartridge",
+                [&](const Identity& caller) -> absl::Status {
+                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(Cartridge c,
+                                   core_->Dispose(w, req->barcode(), req->container_id()));
+                  ToProto(c, resp);
+                  return absl::OkStatus();
+                });
 }
 
 }  // namespace steritrack::rpc

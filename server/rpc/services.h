@@ -10,20 +10,19 @@
 #include <memory>
 
 #include "server/core/cartridge_service.h"
+#include "server/rpc/authorizer.h"
 #include "spdlog/logger.h"
 #include "steritrack/v1/inventory.grpc.pb.h"
 #include "steritrack/v1/treatment.grpc.pb.h"
 
 namespace steritrack::rpc {
 
-// The request header that names who is acting, until mutual TLS supplies it.
-inline constexpr char kActorHeader[] = "x-steritrack-actor";
-
 class InventoryServiceImpl final : public v1::InventoryService::Service {
  public:
   // REQUIRES: `core` outlives this object.
-  InventoryServiceImpl(CartridgeService* core, std::shared_ptr<spdlog::logger> log)
-      : core_(core), log_(std::move(log)) {}
+  InventoryServiceImpl(CartridgeService* core, std::shared_ptr<spdlog::logger> log,
+                       Authorizer* auth)
+      : core_(core), log_(std::move(log)), auth_(auth) {}
 
   grpc::Status ReceiveCartridges(grpc::ServerContext* ctx, const v1::ReceiveCartridgesRequest* req,
                                  v1::ReceiveCartridgesResponse* resp) override;
@@ -43,12 +42,14 @@ class InventoryServiceImpl final : public v1::InventoryService::Service {
  private:
   CartridgeService* core_;
   std::shared_ptr<spdlog::logger> log_;
+  Authorizer* const auth_;
 };
 
 class TreatmentServiceImpl final : public v1::TreatmentService::Service {
  public:
-  TreatmentServiceImpl(CartridgeService* core, std::shared_ptr<spdlog::logger> log)
-      : core_(core), log_(std::move(log)) {}
+  TreatmentServiceImpl(CartridgeService* core, std::shared_ptr<spdlog::logger> log,
+                       Authorizer* auth)
+      : core_(core), log_(std::move(log)), auth_(auth) {}
 
   grpc::Status StartTreatment(grpc::ServerContext* ctx, const v1::StartTreatmentRequest* req,
                               v1::Treatment* resp) override;
@@ -66,6 +67,7 @@ class TreatmentServiceImpl final : public v1::TreatmentService::Service {
  private:
   CartridgeService* core_;
   std::shared_ptr<spdlog::logger> log_;
+  Authorizer* const auth_;
 };
 
 }  // namespace steritrack::rpc

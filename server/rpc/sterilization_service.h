@@ -12,6 +12,7 @@
 
 #include "absl/time/time.h"
 #include "server/core/sterilization_service.h"
+#include "server/rpc/authorizer.h"
 #include "spdlog/logger.h"
 #include "steritrack/v1/sterilization.grpc.pb.h"
 
@@ -22,8 +23,8 @@ class SterilizationServiceImpl final : public v1::SterilizationService::Service 
   // REQUIRES: `core` outlives this object. `zone`: the clinic's time zone, the same the core uses;
   // lot-control numbers and labels carry the load's date in it.
   SterilizationServiceImpl(SterilizationService* core, absl::TimeZone zone,
-                           std::shared_ptr<spdlog::logger> log)
-      : core_(core), zone_(zone), log_(std::move(log)) {}
+                           std::shared_ptr<spdlog::logger> log, Authorizer* auth)
+      : core_(core), zone_(zone), log_(std::move(log)), auth_(auth) {}
 
   grpc::Status CreateItem(grpc::ServerContext* ctx, const v1::CreateItemRequest* req,
                           v1::ReusableItem* resp) override;
@@ -87,6 +88,7 @@ class SterilizationServiceImpl final : public v1::SterilizationService::Service 
   SterilizationService* core_;
   const absl::TimeZone zone_;
   std::shared_ptr<spdlog::logger> log_;
+  Authorizer* const auth_;
 };
 
 }  // namespace steritrack::rpc

@@ -10,6 +10,11 @@ is killed in the test's cleanup, whatever happened, and its log is printed when 
 
 The binaries come from the environment: STERITRACKD (server) and STERITRACK (CLI); ctest sets both.
 Python 3 standard library only.
+
+Credentials, the documented way: the `actor` a test passes names who acts; the harness creates that
+identity's token with `steritrackd token create --db <the server's database> --name <actor>
+--role <role>` (once per database) and hands it to the CLI in STERITRACK_TOKEN. The role comes from
+the name's prefix (ROLE_PREFIXES), so a test acting as "nurse.kim" really is a nurse.
 """
 
 import ctypes
@@ -42,6 +47,57 @@ DEFAULT_LOT = "LOT-ROOM-A"  # the lot of unit_code()/raw_scan() when a test name
 STOP_PREFIX = "STOP \u2014 "
 
 LISTENING = re.compile(r"listening on \S+ \(port (\d+)\)")
+
+# Who the harness acts as when a test names nobody: an administrator, who may call everything.
+DEFAULT_ACTOR = "admin.e2e"
+# The role of an actor, by the prefix of its name.
+ROLE_PREFIXES = (
+    ("admin.", "admin"),
+    ("nurse.", "nurse"),
+    ("spd.", "sterile_processing"),
+    ("clerk.", "sterile_processing"),
+    ("stock.", "sterile_processing"),
+    ("manager.", "manager"),
+    ("integrator.", "integrator"),
+    ("booking.", "integrator"),
+)
+_DATABASE_OF_ADDRESS = {}  # "127.0.0.1:PORT" -> the database file of the server listening there
+_TOKENS = {}  # (database file, actor) -> token
+
+
+def role_of(actor):
+    for prefix, role in ROLE_PREFIXES:
+        if actor.startswith(prefix):
+            return role
+    raise AssertionError(f"no role for actor {actor!r}: name it with one of "
+                         f"{[p for p, _ in ROLE_PREFIXES]} (tests/e2e/e2e_support.py)")
+
+
+def token_for(db_path, actor):
+    """The token of `actor` in `db_path`, made by `steritrackd token create` on first use."""
+    key = (os.path.abspath(db_path), actor)
+    if key not in _TOKENS:
+        argv = [steritrackd(), "token", "create", "--db", db_path, "--name", actor, "--role",
+                role_of(actor)]
+        proc = subprocess.run(argv, capture_output=True, timeout=CALL_TIMEOUT, check=False)
+        out = proc.stdout.decode("utf-8", "replace").strip()
+        if proc.returncode != 0 or not out.startswith("stk_"):
+            raise AssertionError(f"{argv} exited {proc.returncode}:\n{out}\n"
+                                 f"{proc.stderr.decode('utf-8', 'replace')}")
+        _TOKENS[key] = out
+    return _TOKENS[key]
+
+
+def token_environment(server, actor, env_extra):
+    """`env_extra` plus STERITRACK_TOKEN for `actor` at the server `server` names (or the one in
+    STERITRACK_SERVER). Unknown servers and actor None add nothing; an explicit STERITRACK_TOKEN in
+    `env_extra` wins."""
+    env = dict(env_extra or {})
+    address = server or env.get("STERITRACK_SERVER")
+    if actor is None or "STERITRACK_TOKEN" in env or address not in _DATABASE_OF_ADDRESS:
+        return env
+    env["STERITRACK_TOKEN"] = token_for(_DATABASE_OF_ADDRESS[address], actor)
+    return env
 
 
 def _binary(variable):
@@ -210,13 +266,11 @@ def isolated_cli_settings(directory):
             "STERITRACK_QUEUE": os.path.join(directory, "queue.db")}
 
 
-def cli_argv(args, server=None, json_mode=False, request_id=None, actor="nurse.e2e", globals_=()):
+def cli_argv(args, server=None, json_mode=False, request_id=None, globals_=()):
     """The CLI's command line: the test's own global options (--config among them) first."""
     argv = [steritrack(), *globals_]
     if server is not None:
         argv += ["--server", server]
-    if actor is not None:
-        argv += ["--actor", actor]
     if json_mode:
         argv.append("--json")
     if request_id is not None:
@@ -224,11 +278,13 @@ def cli_argv(args, server=None, json_mode=False, request_id=None, actor="nurse.e
     return argv + list(args)
 
 
-def run_cli(args, server=None, json_mode=False, request_id=None, actor="nurse.e2e", env_extra=None,
-            globals_=(), stdin=None):
-    """Runs the real CLI once. `server` None leaves --server off (the environment decides).
-    `stdin` (text or bytes) is written to its standard input, then EOF."""
-    argv = cli_argv(args, server, json_mode, request_id, actor, globals_)
+def run_cli(args, server=None, json_mode=False, request_id=None, actor=DEFAULT_ACTOR,
+            env_extra=None, globals_=(), stdin=None):
+    """Runs the real CLI once as `actor` (None: no credentials). `server` None leaves --server off
+    (the environment decides). `stdin` (text or bytes) is written to its standard input, then
+    EOF."""
+    argv = cli_argv(args, server, json_mode, request_id, globals_)
+    env_extra = token_environment(server, actor, env_extra)
     data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
     proc = subprocess.run(argv, input=data, capture_output=True, env=cli_environment(env_extra),
                           timeout=CALL_TIMEOUT, check=False)
@@ -236,9 +292,10 @@ def run_cli(args, server=None, json_mode=False, request_id=None, actor="nurse.e2
                      proc.stderr.decode("utf-8", "replace"), stdin)
 
 
-def cli_popen(args, server, json_mode=False, request_id=None, actor="nurse.e2e", env_extra=None):
-    """Starts the real CLI without waiting; finish it with finish_cli()."""
-    argv = [steritrack(), "--server", server, "--actor", actor]
+def cli_popen(args, server, json_mode=False, request_id=None, actor=DEFAULT_ACTOR, env_extra=None):
+    """Starts the real CLI as `actor` without waiting; finish it with finish_cli()."""
+    env_extra = token_environment(server, actor, env_extra)
+    argv = [steritrack(), "--server", server]
     if json_mode:
         argv.append("--json")
     if request_id is not None:
@@ -296,6 +353,7 @@ class Server:
             match = LISTENING.search(self.log())
             if match:
                 self.port = int(match.group(1))
+                _DATABASE_OF_ADDRESS[self.address] = self.db_path
                 break
             if self.proc.poll() is not None:
                 raise AssertionError(
@@ -411,13 +469,17 @@ class E2ETestCase(unittest.TestCase):
 
     # CLI
 
-    def cli(self, *args, server=None, json_mode=False, request_id=None, actor="nurse.e2e",
+    def cli(self, *args, server=None, json_mode=False, request_id=None, actor=DEFAULT_ACTOR,
             env_extra=None, missing_server=False, globals_=(), stdin=None):
         if server is None and not missing_server:
             server = self.server.address
+        env = {**self.cli_env, **(env_extra or {})}
+        if (server is None and actor is not None and "STERITRACK_TOKEN" not in env
+                and getattr(self, "server", None) is not None):
+            # The server comes from a config file or the environment: it is still the test's.
+            env["STERITRACK_TOKEN"] = token_for(self.server.db_path, actor)
         return run_cli(args, server=server, json_mode=json_mode, request_id=request_id,
-                       actor=actor, env_extra={**self.cli_env, **(env_extra or {})},
-                       globals_=globals_, stdin=stdin)
+                       actor=actor, env_extra=env, globals_=globals_, stdin=stdin)
 
     def cli_popen(self, args, env_extra=None, **kwargs):
         return cli_popen(args, self.server.address, env_extra={**self.cli_env, **(env_extra or {})},
@@ -439,13 +501,16 @@ class E2ETestCase(unittest.TestCase):
         return self.cli(*args, *extra_args, stdin=script, **kwargs)
 
     def popen_room(self, room="7", clinician="nurse.kim", json_mode=False, globals_=(),
-                   extra_args=(), server=None, env_extra=None):
-        """A room session kept open: write lines with send(), read answers with read_answer()."""
+                   extra_args=(), server=None, env_extra=None, actor=DEFAULT_ACTOR):
+        """A room session kept open, signed in as `actor` (the terminal's token; the clinician is
+        its own field): write lines with send(), read answers with read_answer()."""
+        address = server or self.server.address
         argv = cli_argv(["room", "--room", room, "--clinician", clinician, *extra_args],
-                        server or self.server.address, json_mode, globals_=globals_)
+                        address, json_mode, globals_=globals_)
+        env = token_environment(address, actor, {**self.cli_env, **(env_extra or {})})
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE,
-                                env=cli_environment({**self.cli_env, **(env_extra or {})}),
+                                env=cli_environment(env),
                                 cwd=self.tmp, preexec_fn=_die_with_parent)
         self.children.append(proc)
         proc.pending = b""

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from e2e_support import (  # noqa: E402  pylint: disable=wrong-import-position
     CALL_TIMEOUT, GTIN, GTIN_BAD_CHECK, CliResult, E2ETestCase, far_future_expiry, free_port,
-    iso_from_yymmdd, steritrack, unit_code)
+    iso_from_yymmdd, steritrack, token_environment, unit_code)
 
 EXP = far_future_expiry()
 EXP_ISO = iso_from_yymmdd(EXP)
@@ -74,13 +74,14 @@ class BulkReceiveTestCase(E2ETestCase):
 
     def bulk(self, *args, json_mode=False, stdin=b"", cwd=None, stderr=None, extra=()):
         """The CLI with our own stdin/cwd/stderr; returns a CliResult."""
-        argv = [steritrack(), "--server", self.server.address, "--actor", "clerk.e2e", *extra]
+        argv = [steritrack(), "--server", self.server.address, *extra]
         if json_mode:
             argv.append("--json")
         argv += list(args)
         env = dict(os.environ)
         env.pop("STERITRACK_SERVER", None)
         env["TZ"] = "UTC"
+        env.update(token_environment(self.server.address, "clerk.e2e", {}))
         proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE,
                               stderr=stderr if stderr is not None else subprocess.PIPE,
                               env=env, cwd=cwd or self.tmp, timeout=CALL_TIMEOUT, check=False)
@@ -245,6 +246,7 @@ class DeliveryFileTest(BulkReceiveTestCase):
         try:
             argv = [steritrack(), "--server", self.server.address, "receive", "--file", path]
             env = dict(os.environ, TZ="UTC")
+            env.update(token_environment(self.server.address, "clerk.e2e", {}))
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=slave, env=env)
             os.close(slave)

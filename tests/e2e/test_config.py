@@ -180,7 +180,7 @@ class ConfigTest(E2ETestCase):
         bad = self.config_file('room = "3"\nservr = "127.0.0.1:1"\n')
         # --server=ADDR (one word) first, so that no call ever goes to the default address.
         for before in (["--server", self.server.address], ["--gs-standin", "|"],
-                       ["--actor", "nurse.kim"], ["--queue", self.queue_path]):
+                       ["--queue", self.queue_path]):
             with self.subTest(before=before[0]):
                 # No harness --actor: only the options under test come before --config.
                 result = self.cli("cartridge", "show", short_code("X"), missing_server=True,

@@ -77,11 +77,18 @@ class DemoWalkthroughTest(E2ETestCase):
         self.server = self.start_server(extra_args=["--demo"])
 
     def st(self, argv):
-        # Exactly the README's arguments: no --server (the environment says where), no --actor.
+        # Exactly the README's arguments: no --server (the environment says where), and the
+        # README's `export STERITRACK_TOKEN=$(cat demo-credentials/admin.token)`, read from the
+        # directory steritrackd --demo made.
+        with open(os.path.join(self.tmp, "demo-credentials", "admin.token"), encoding="ascii") as f:
+            token = f.read().strip()
         return run_cli(argv, server=None, actor=None,
-                       env_extra={**self.cli_env, "STERITRACK_SERVER": self.server.address})
+                       env_extra={**self.cli_env, "STERITRACK_SERVER": self.server.address,
+                                  "STERITRACK_TOKEN": token})
 
     def test_readme_walkthrough_runs_as_documented(self):
+        with open(README, encoding="utf-8") as f:
+            self.assertIn("export STERITRACK_TOKEN=$(cat demo-credentials/admin.token)\n", f.read())
         documented = readme_walkthrough()
         expected = [shlex.split(command) for command, _, _, _ in WALKTHROUGH]
         self.assertEqual(documented, expected,

@@ -24,7 +24,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from e2e_support import (  # noqa: E402  pylint: disable=wrong-import-position
-    GTIN, GTIN_2, GTIN_BAD_CHECK, E2ETestCase, established_connections_to,
+    DEFAULT_ACTOR, GTIN, GTIN_2, GTIN_BAD_CHECK, E2ETestCase, established_connections_to,
     far_future_expiry, finish_cli, free_port, iso_from_yymmdd, other_future_expiry, past_expiry,
     run_cli, short_code, unit_code)
 
@@ -591,7 +591,7 @@ class NurseDayTest(E2ETestCase):
             self.assertEqual(used, [serial] if treatment == win_treatment else [], room)
 
     def test_simultaneous_duplicates_and_retries_record_once(self):
-        actor = "nurse.e2e"
+        actor = DEFAULT_ACTOR
         # Two clerks scan the same unit into stock at the same instant.
         results = self.release_together(
             [(["--json", "receive", unit_code("SIM1", "LOT-SIM", EXP)], actor)] * 6)

@@ -25,7 +25,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from e2e_support import (CALL_TIMEOUT, E2ETestCase,  # noqa: E402  pylint: disable=wrong-import-position
-                         far_future_expiry, short_code, unit_code)
+                         far_future_expiry, short_code, token_for, unit_code)
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 EXAMPLE = os.environ.get("STERITRACK_PYTHON_EXAMPLE") or os.path.join(
@@ -54,6 +54,9 @@ class PythonClientTest(E2ETestCase):
         env = {k: v for k, v in os.environ.items() if not k.startswith("STERITRACK_")}
         env.update({"STERITRACK_PROTO_DIR": PROTO_DIR, "PYTHONDONTWRITEBYTECODE": "1",
                     **(env_extra or {})})
+        if "STERITRACK_TOKEN" not in env and "STERITRACK_CERT" not in env:
+            # The example's own credentials, made the documented way (steritrackd token create).
+            env["STERITRACK_TOKEN"] = token_for(self.server.db_path, "admin.booking")
         proc = subprocess.run(argv, capture_output=True, env=env, timeout=CALL_TIMEOUT,
                               check=False, cwd=self.tmp)
         out, err = proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
@@ -64,13 +67,16 @@ class PythonClientTest(E2ETestCase):
         self.receive(unit_code("PY-0001", "LOT-PY", far_future_expiry()))
         barcode = short_code("PY-0001")
 
-        rc, out, shown = self.example("--barcode", barcode, "--room", "5", "--actor", "booking.py")
+        # The token the example reads from STERITRACK_TOKEN names who acts.
+        token = token_for(self.server.db_path, "admin.booking")
+        rc, out, shown = self.example("--barcode", barcode, "--room", "5",
+                                      env_extra={"STERITRACK_TOKEN": token})
         self.assertEqual(rc, 0, shown)
         self.assertIn("OK to use: cartridge PY-0001", out, shown)
         self.assertIn("in room 5", out, shown)
         opened = self.show("PY-0001")
         self.assertEqual(opened["state"], "CARTRIDGE_STATE_OPENED", opened)
-        self.assertEqual(opened.get("opened_by"), "booking.py", opened)  # x-steritrack-actor
+        self.assertEqual(opened.get("opened_by"), "admin.booking", opened)  # the token's name
         opening = [h for h in opened["history"] if h["action"] == "CARTRIDGE_OPENED"]
         self.assertEqual(len(opening), 1, opened)
         self.assertRegex(opening[0].get("request_id", ""), UUID4, opened)  # the client's request id
@@ -102,14 +108,15 @@ class PythonClientTest(E2ETestCase):
         self.assertIn("error CARTRIDGE_NOT_IN_STOCK (domain steritrack)", out, shown)
 
     def test_mutual_tls_and_a_token_from_the_environment(self):
-        """The example's TLS files come from STERITRACK_CA/CERT/KEY; STERITRACK_TOKEN is sent as
-        "authorization: Bearer" metadata (steritrackd accepts it alongside the certificate)."""
+        """The example's TLS files come from STERITRACK_CA/CERT/KEY; with mutual TLS the client
+        certificate names who acts (CN) and its role (OU)."""
         certs = os.path.join(self.tmp, "certs")
         subprocess.run([os.path.join(SOURCE_DIR, "deploy", "make-certs.sh"), certs, "--client",
-                        "booking:integrator", "--client", "spd.lee:sterile_processing"],
+                        "nurse.station:nurse", "--client", "spd.lee:sterile_processing"],
                        check=True, capture_output=True, timeout=CALL_TIMEOUT)
-        tls = {"STERITRACK_CA": f"{certs}/ca.pem", "STERITRACK_CERT": f"{certs}/client-booking.pem",
-               "STERITRACK_KEY": f"{certs}/client-booking.key", "STERITRACK_TOKEN": "tok-123"}
+        tls = {"STERITRACK_CA": f"{certs}/ca.pem",
+               "STERITRACK_CERT": f"{certs}/client-nurse.station.pem",
+               "STERITRACK_KEY": f"{certs}/client-nurse.station.key"}
         spd = ["--ca", f"{certs}/ca.pem", "--cert", f"{certs}/client-spd.lee.pem",
                "--key", f"{certs}/client-spd.lee.key"]
         self.server = self.start_server(extra_args=[
@@ -119,9 +126,13 @@ class PythonClientTest(E2ETestCase):
         rc, out, shown = self.example("--barcode", short_code("PY-TLS1"), env_extra=tls)
         self.assertEqual(rc, 0, shown)
         self.assertIn("OK to use: cartridge PY-TLS1", out, shown)
+        opened = self.assertOk(self.jcli("cartridge", "show", short_code("PY-TLS1"),
+                                         globals_=spd)).json["cartridge"]
+        self.assertEqual(opened.get("opened_by"), "nurse.station", opened)  # the certificate's CN
         # Without the certificate the TLS server refuses the handshake: exit 1, no traceback.
         rc, out, shown = self.example("--barcode", short_code("PY-TLS1"),
-                                      env_extra={"STERITRACK_CA": f"{certs}/ca.pem"})
+                                      env_extra={"STERITRACK_CA": f"{certs}/ca.pem",
+                                                 "STERITRACK_TOKEN": ""})
         self.assertEqual(rc, 1, shown)
         self.assertIn("UNAVAILABLE", out, shown)
         self.assertNotIn("Traceback", shown, shown)

@@ -84,7 +84,7 @@ class ReportTest(E2ETestCase):
         self.server = self.start_server(extra_args=("--disposal-limit-hours", "0"))
         self.today = e2e_support.today_utc()
 
-    def ok(self, *args, actor="nurse.e2e"):
+    def ok(self, *args, actor=e2e_support.DEFAULT_ACTOR):
         result = self.assertOk(self.jcli(*args, actor=actor))
         self.assertIs(result.json.get("ok"), True, str(result))
         return result.json

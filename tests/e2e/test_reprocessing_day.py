@@ -103,11 +103,14 @@ class ReprocessingDayTest(E2ETestCase):
 
     def room_session(self, room, clinician, lines):
         """`steritrack room` through a pipe; returns its answer lines."""
-        argv = [e2e_support.steritrack(), "--server", self.server.address, "--actor", clinician,
+        argv = [e2e_support.steritrack(), "--server", self.server.address,
                 "room", "--room", room, "--clinician", clinician]
+        # The room terminal signs in as the clinician (a nurse's token); the clinician stays its
+        # own field on the treatment.
+        env = e2e_support.token_environment(self.server.address, clinician, self.cli_env)
         proc = subprocess.run(argv, input="".join(line + "\n" for line in lines).encode(),
                               capture_output=True,
-                              env=e2e_support.cli_environment(self.cli_env),
+                              env=e2e_support.cli_environment(env),
                               timeout=e2e_support.CALL_TIMEOUT, check=False)
         out = proc.stdout.decode("utf-8", "replace")
         self.assertEqual(proc.returncode, 0, f"room mode exited {proc.returncode}:\n{out}\n"

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from e2e_support import (  # noqa: E402  pylint: disable=wrong-import-position
     CALL_TIMEOUT, GS, GTIN, STOP_PREFIX, E2ETestCase, _die_with_parent, cli_argv,
-    cli_environment, raw_scan, short_code, unit_code)
+    cli_environment, raw_scan, short_code, token_environment, unit_code)
 
 ANSWER_TIMEOUT = 60  # seconds to wait for one answer line from a running room session
 
@@ -372,7 +372,9 @@ class RoomModeOnATerminalTest(RoomModeCase):
 
     def terminal(self, env_extra=None):
         argv = cli_argv(["room", "--room", "5", "--clinician", "nurse.kim"], self.server.address)
-        env = cli_environment({**self.cli_env, "TERM": "xterm-256color", **(env_extra or {})})
+        env = cli_environment(token_environment(
+            self.server.address, "nurse.kim",
+            {**self.cli_env, "TERM": "xterm-256color", **(env_extra or {})}))
         return Terminal(self, argv, env)
 
     def session(self, term):

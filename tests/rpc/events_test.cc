@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/core/access_service.h"
 #include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
@@ -26,9 +27,11 @@
 #include "spdlog/logger.h"
 #include "spdlog/sinks/null_sink.h"
 #include "steritrack/clock.h"
+#include "steritrack/secret.h"
 #include "steritrack/strings.h"
 #include "steritrack/v1/audit.grpc.pb.h"
 #include "steritrack/v1/events.grpc.pb.h"
+#include "tests/rpc/tokens.h"
 #include "tests/test_sha256.h"
 
 namespace steritrack {
@@ -57,6 +60,14 @@ class EventStreamTest : public ::testing::Test {
         OpenSqliteStore({.path = StrCat(dir_, "/steritrack.db")});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
+    // The test client.s token (made by steritrackd token create) comes first: its TOKEN_CREATED
+    // entry is seq 1 of every test's trail.
+    token_ = CreateTokenWithSteritrackd(StrCat(dir_, "/steritrack.db"), "erp.link", "admin");
+    secrets_ = NewSecretSource();
+    access_ = std::make_unique<AccessService>(AccessService::Options{.store = store_.get(),
+                                                                     .sha256 = TestSha256(),
+                                                                     .secrets = secrets_.get(),
+                                                                     .clock = &clock_});
     core_ = std::make_unique<CartridgeService>(CartridgeServiceOptions{
         .store = store_.get(), .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_});
     audit_ = std::make_unique<AuditService>(
@@ -68,7 +79,8 @@ class EventStreamTest : public ::testing::Test {
                                .core = core_.get(),
                                .log = log,
                                .audit = audit_.get(),
-                               .commits = &commits_});
+                               .commits = &commits_,
+                               .access = access_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     channel_ = grpc::CreateChannel(StrCat("127.0.0.1:", server_->port()),
@@ -83,6 +95,7 @@ class EventStreamTest : public ::testing::Test {
     channel_.reset();
     server_.reset();
     audit_.reset();
+    access_.reset();
     core_.reset();
     store_.reset();
     std::error_code ignored;
@@ -100,7 +113,9 @@ class EventStreamTest : public ::testing::Test {
     return *tx->audit().LastEventSeq();
   }
 
-  static void Deadline(grpc::ClientContext& ctx, int seconds = 60) {
+  // Sets the deadline and the test client's bearer token.
+  void Deadline(grpc::ClientContext& ctx, int seconds = 60) {
+    ctx.AddMetadata("authorization", "Bearer " + token_);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
   }
 
@@ -108,6 +123,9 @@ class EventStreamTest : public ::testing::Test {
   CommitNotifier commits_;
   std::string dir_;
   std::unique_ptr<Store> store_;
+  std::string token_;
+  std::unique_ptr<SecretSource> secrets_;
+  std::unique_ptr<AccessService> access_;
   std::unique_ptr<CartridgeService> core_;
   std::unique_ptr<AuditService> audit_;
   std::unique_ptr<rpc::RpcServer> server_;
@@ -121,7 +139,8 @@ TEST_F(EventStreamTest, DeliversHistoryAndConcurrentWritesInOrderWithoutGaps) {
   MustReceive("PRE-2");
   constexpr int kWriters = 4;
   constexpr int kUnitsEach = 10;
-  const int64_t expected_total = 3 + kWriters * kUnitsEach;  // LOT_CREATED + one per unit
+  // TOKEN_CREATED, LOT_CREATED, one per unit.
+  const int64_t expected_total = 1 + 3 + kWriters * kUnitsEach;
 
   grpc::ClientContext ctx;
   Deadline(ctx);
@@ -149,25 +168,25 @@ TEST_F(EventStreamTest, DeliversHistoryAndConcurrentWritesInOrderWithoutGaps) {
 }
 
 TEST_F(EventStreamTest, ResumesAfterACursorAndNowSkipsHistory) {
-  for (int i = 0; i < 5; ++i) MustReceive(StrCat("U", i));  // seqs 1..6
+  for (int i = 0; i < 5; ++i) MustReceive(StrCat("U", i));  // seqs 2..7 after TOKEN_CREATED
   {
     grpc::ClientContext ctx;
     Deadline(ctx);
     v1::WatchEventsRequest req;
-    req.set_cursor("e1.4");
+    req.set_cursor("e1.5");
     auto reader = events_->WatchEvents(&ctx, req);
     v1::WatchEventsResponse event;
     ASSERT_TRUE(reader->Read(&event));
-    EXPECT_EQ(event.event().sequence(), 5);
-    ASSERT_TRUE(reader->Read(&event));
     EXPECT_EQ(event.event().sequence(), 6);
+    ASSERT_TRUE(reader->Read(&event));
+    EXPECT_EQ(event.event().sequence(), 7);
     ctx.TryCancel();
     static_cast<void>(reader->Finish());
   }
   // "now" is the last committed event when the call arrives.
   absl::StatusOr<int64_t> now = audit_->ParseCursor("now");
   ASSERT_TRUE(now.ok());
-  EXPECT_EQ(*now, 6);
+  EXPECT_EQ(*now, 7);
   {
     grpc::ClientContext ctx;
     Deadline(ctx);
@@ -178,7 +197,7 @@ TEST_F(EventStreamTest, ResumesAfterACursorAndNowSkipsHistory) {
     std::thread writer([this] { MustReceive("LATE"); });
     v1::WatchEventsResponse event;
     ASSERT_TRUE(reader->Read(&event));
-    EXPECT_EQ(event.event().sequence(), 7);
+    EXPECT_EQ(event.event().sequence(), 8);
     EXPECT_EQ(event.event().action(), "CARTRIDGE_RECEIVED");
     EXPECT_EQ(event.event().after(), "state=RECEIVED");
     writer.join();
@@ -206,7 +225,8 @@ TEST_F(EventStreamTest, ShutdownEndsAnOpenStreamPromptly) {
   Deadline(ctx);
   auto reader = events_->WatchEvents(&ctx, v1::WatchEventsRequest());
   v1::WatchEventsResponse event;
-  ASSERT_TRUE(reader->Read(&event));
+  ASSERT_TRUE(reader->Read(&event));  // TOKEN_CREATED
+  ASSERT_TRUE(reader->Read(&event));  // LOT_CREATED
   ASSERT_TRUE(reader->Read(&event));  // caught up after this; the handler now waits
   const absl::Time start = absl::Now();
   server_->Shutdown(absl::Seconds(30));
@@ -223,7 +243,7 @@ TEST_F(EventStreamTest, VerifyAndListAuditEntriesOverRpc) {
     v1::VerifyAuditTrailResponse resp;
     ASSERT_TRUE(audit_stub_->VerifyAuditTrail(&ctx, v1::VerifyAuditTrailRequest(), &resp).ok());
     EXPECT_TRUE(resp.intact());
-    EXPECT_EQ(resp.entry_count(), 4);
+    EXPECT_EQ(resp.entry_count(), 5);  // TOKEN_CREATED, LOT_CREATED, three receipts
   }
   {
     grpc::ClientContext ctx;
@@ -234,7 +254,7 @@ TEST_F(EventStreamTest, VerifyAndListAuditEntriesOverRpc) {
     v1::ListAuditEntriesResponse resp;
     ASSERT_TRUE(audit_stub_->ListAuditEntries(&ctx, req, &resp).ok());
     ASSERT_EQ(resp.entries_size(), 2);
-    EXPECT_EQ(resp.entries(0).sequence(), 2);
+    EXPECT_EQ(resp.entries(0).sequence(), 3);
     EXPECT_EQ(resp.entries(0).actor(), "clerk.ana");
     EXPECT_FALSE(resp.next_page_token().empty());
   }

@@ -21,6 +21,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "server/core/access_service.h"
 #include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
@@ -31,6 +32,7 @@
 #include "spdlog/logger.h"
 #include "spdlog/sinks/null_sink.h"
 #include "steritrack/clock.h"
+#include "steritrack/secret.h"
 #include "steritrack/store.h"
 #include "steritrack/strings.h"
 #include "steritrack/v1/audit.grpc.pb.h"
@@ -39,6 +41,7 @@
 #include "steritrack/v1/sterilization.grpc.pb.h"
 #include "steritrack/v1/treatment.grpc.pb.h"
 #include "tests/core/fake_store.h"
+#include "tests/rpc/tokens.h"
 #include "tests/test_sha256.h"
 
 namespace steritrack::rpc_test {
@@ -130,6 +133,12 @@ class FullServerTest : public ::testing::Test {
         OpenSqliteStore({.path = StrCat(dir_, "/steritrack.db")});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
+    tokens_ = std::make_unique<TokenBook>(StrCat(dir_, "/steritrack.db"));
+    secrets_ = NewSecretSource();
+    access_core_ = std::make_unique<AccessService>(AccessService::Options{.store = store_.get(),
+                                                                          .sha256 = TestSha256(),
+                                                                          .secrets = secrets_.get(),
+                                                                          .clock = &clock_});
     faulty_store_ = std::make_unique<FaultInjectingStore>(store_.get());
     cartridges_core_ =
         std::make_unique<CartridgeService>(CartridgeServiceOptions{.store = faulty_store_.get(),
@@ -154,9 +163,14 @@ class FullServerTest : public ::testing::Test {
                                .reports = reports_core_.get(),
                                .log = log,
                                .audit = audit_core_.get(),
-                               .commits = &commits_});
+                               .commits = &commits_,
+                               .access = access_core_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
+    // The usual callers' tokens first, so their TOKEN_CREATED entries precede each test's own.
+    for (const char* name : {"tech.sam", "nurse.kim", "clerk.ana", "lead.tech", "manager.ann"}) {
+      tokens_->For(name);
+    }
     channel_ = grpc::CreateChannel(StrCat("127.0.0.1:", server_->port()),
                                    grpc::InsecureChannelCredentials());
     inventory_ = v1::InventoryService::NewStub(channel_);
@@ -175,6 +189,7 @@ class FullServerTest : public ::testing::Test {
     channel_.reset();
     server_.reset();
     audit_core_.reset();
+    access_core_.reset();
     reports_core_.reset();
     sterilization_core_.reset();
     cartridges_core_.reset();
@@ -184,11 +199,11 @@ class FullServerTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ignored);
   }
 
-  // A client context with the actor header and a generous deadline, so that a broken server fails
-  // the test instead of hanging it.
-  static std::unique_ptr<grpc::ClientContext> Context(const std::string& actor = "tech.sam") {
+  // A client context with the bearer token of `actor` (an admin, made by steritrackd token create)
+  // and a generous deadline, so that a broken server fails the test instead of hanging it.
+  std::unique_ptr<grpc::ClientContext> Context(const std::string& actor = "tech.sam") {
     auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->AddMetadata("x-steritrack-actor", actor);
+    tokens_->Authorize(*ctx, actor);
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     return ctx;
   }
@@ -210,6 +225,9 @@ class FullServerTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   // What the services use: store_, failing a call when a test asks.
   std::unique_ptr<FaultInjectingStore> faulty_store_;
+  std::unique_ptr<TokenBook> tokens_;
+  std::unique_ptr<SecretSource> secrets_;
+  std::unique_ptr<AccessService> access_core_;
   std::unique_ptr<CartridgeService> cartridges_core_;
   std::unique_ptr<SterilizationService> sterilization_core_;
   std::unique_ptr<ReportService> reports_core_;

@@ -27,16 +27,19 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "server/core/access_service.h"
 #include "server/core/cartridge_service.h"
 #include "server/rpc/server.h"
 #include "server/storage/sqlite_store.h"
 #include "spdlog/logger.h"
 #include "spdlog/sinks/ringbuffer_sink.h"
 #include "steritrack/clock.h"
+#include "steritrack/secret.h"
 #include "steritrack/store.h"
 #include "steritrack/strings.h"
 #include "steritrack/v1/inventory.grpc.pb.h"
 #include "steritrack/v1/treatment.grpc.pb.h"
+#include "tests/rpc/tokens.h"
 #include "tests/test_sha256.h"
 
 namespace steritrack {
@@ -49,6 +52,7 @@ using ::testing::Not;
 using ::testing::SizeIs;
 
 constexpr std::string_view kGtin = "09506000134352";
+// The header earlier versions took the actor from; now ignored (the identity is the actor).
 constexpr char kActorHeader[] = "x-steritrack-actor";
 
 absl::Time Utc(int y, int m, int d, int hh = 0, int mm = 0, int ss = 0) {
@@ -193,14 +197,20 @@ class RpcTest : public ::testing::Test {
         OpenSqliteStore({.path = StrCat(dir_, "/steritrack.db")});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
+    tokens_ = std::make_unique<TokenBook>(StrCat(dir_, "/steritrack.db"));
+    secrets_ = NewSecretSource();
+    access_ = std::make_unique<AccessService>(AccessService::Options{.store = store_.get(),
+                                                                     .sha256 = TestSha256(),
+                                                                     .secrets = secrets_.get(),
+                                                                     .clock = &clock_});
     gate_ = std::make_unique<GateStore>(store_.get());
     core_ = std::make_unique<CartridgeService>(
         CartridgeServiceOptions{.store = gate_.get(), .sha256 = TestSha256(), .clock = &clock_});
     log_sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
     log_ = std::make_shared<spdlog::logger>("rpc_test", log_sink_);
     log_->set_pattern("%l %v");
-    absl::StatusOr<std::unique_ptr<rpc::RpcServer>> server =
-        rpc::RpcServer::Start({.listen = "127.0.0.1:0", .core = core_.get(), .log = log_});
+    absl::StatusOr<std::unique_ptr<rpc::RpcServer>> server = rpc::RpcServer::Start(
+        {.listen = "127.0.0.1:0", .core = core_.get(), .log = log_, .access = access_.get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     ASSERT_GT(server_->port(), 0);
@@ -216,17 +226,19 @@ class RpcTest : public ::testing::Test {
     channel_.reset();
     server_.reset();
     core_.reset();
+    access_.reset();
     gate_.reset();
     store_.reset();
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }
 
-  // A client context with the actor header (none when `actor` is empty) and a generous deadline, so
-  // that a broken server fails the test instead of hanging it.
-  static std::unique_ptr<grpc::ClientContext> Context(const std::string& actor = "nurse.kim") {
+  // A client context with the bearer token of `actor` (an admin made by steritrackd token create;
+  // no credentials when `actor` is empty) and a generous deadline, so that a broken server fails
+  // the test instead of hanging it.
+  std::unique_ptr<grpc::ClientContext> Context(const std::string& actor = "nurse.kim") {
     auto ctx = std::make_unique<grpc::ClientContext>();
-    if (!actor.empty()) ctx->AddMetadata(kActorHeader, actor);
+    if (!actor.empty()) tokens_->Authorize(*ctx, actor);
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     return ctx;
   }
@@ -308,6 +320,9 @@ class RpcTest : public ::testing::Test {
   std::unique_ptr<GateStore> gate_;
   std::unique_ptr<CartridgeService> core_;
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> log_sink_;
+  std::unique_ptr<TokenBook> tokens_;
+  std::unique_ptr<SecretSource> secrets_;
+  std::unique_ptr<AccessService> access_;
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<rpc::RpcServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -561,30 +576,28 @@ TEST_F(RpcTest, TheActorHeaderBecomesTheActorOnTheRecord) {
   EXPECT_EQ(treatment.started_by(), "reception.amy");
 }
 
-TEST_F(RpcTest, WithoutTheActorHeaderTheActorIsUnknown) {
-  v1::ReceiveCartridgesResponse received;
-  ASSERT_TRUE(Receive({Unit("S1")}, &received, /*actor=*/"").ok());
-  ASSERT_THAT(received.cartridges(), SizeIs(1));
-  EXPECT_EQ(received.cartridges(0).received_by(), "unknown");
-}
-
-TEST_F(RpcTest, AnOverLongActorHeaderIsInvalidArgumentAndRecordsNothing) {
-  const std::string too_long(kMaxNameLength + 1, 'a');
+TEST_F(RpcTest, WithoutCredentialsACallIsRefusedAndRecordsNothing) {
   WireError e;
-  EXPECT_TRUE(IsRefusal(Receive({Unit("S1")}, nullptr, too_long),
-                        grpc::StatusCode::INVALID_ARGUMENT, "INVALID_FIELD", &e));
-  EXPECT_EQ(Meta(e, "field"), "actor");
+  EXPECT_TRUE(IsRefusal(Receive({Unit("S1")}, nullptr, /*actor=*/""),
+                        grpc::StatusCode::UNAUTHENTICATED, "CREDENTIALS_MISSING", &e));
   v1::ListCartridgesRequest list;
   v1::ListCartridgesResponse listed;
   ASSERT_TRUE(inventory_->ListCartridges(Context().get(), list, &listed).ok());
   EXPECT_THAT(listed.cartridges(), IsEmpty());
+}
 
-  // The longest allowed name is fine.
-  const std::string longest(kMaxNameLength, 'a');
+TEST_F(RpcTest, AForgedActorHeaderIsIgnoredTheCallerIsRecordedUnderItsOwnName) {
+  std::unique_ptr<grpc::ClientContext> ctx = Context("nurse.kim");
+  ctx->AddMetadata(kActorHeader, "someone-else");
+  v1::ReceiveCartridgesRequest req;
+  req.add_barcodes(Unit("S1"));
   v1::ReceiveCartridgesResponse received;
-  ASSERT_TRUE(Receive({Unit("S1")}, &received, longest).ok());
+  grpc::Status s = inventory_->ReceiveCartridges(ctx.get(), req, &received);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
   ASSERT_THAT(received.cartridges(), SizeIs(1));
-  EXPECT_EQ(received.cartridges(0).received_by(), longest);
+  EXPECT_EQ(received.cartridges(0).received_by(), "nurse.kim");
+  v1::Cartridge stored = MustGetCartridge(Unit("S1"));
+  for (const v1::HistoryEvent& e : stored.history()) EXPECT_EQ(e.actor(), "nurse.kim");
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -686,7 +699,7 @@ TEST_F(RpcTest, HealthCheckSaysServing) {
 TEST_F(RpcTest, ReflectionListsTheSteritrackServices) {
   grpc::GenericStub stub(channel_);
   grpc::CompletionQueue cq;
-  std::unique_ptr<grpc::ClientContext> ctx = Context("");
+  std::unique_ptr<grpc::ClientContext> ctx = Context();
   const std::string method = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
   std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
       stub.PrepareCall(ctx.get(), method, &cq);

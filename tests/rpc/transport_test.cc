@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "server/core/access_service.h"
 #include "server/rpc/listen_address.h"
 #include "server/rpc/peer_identity.h"
 #include "server/rpc/server.h"
@@ -27,8 +28,10 @@
 #include "spdlog/logger.h"
 #include "spdlog/sinks/null_sink.h"
 #include "steritrack/clock.h"
+#include "steritrack/secret.h"
 #include "steritrack/strings.h"
 #include "steritrack/v1/inventory.grpc.pb.h"
+#include "tests/rpc/tokens.h"
 #include "tests/test_sha256.h"
 
 namespace steritrack {
@@ -72,8 +75,9 @@ class Certificates {
     clinic = pattern + "/clinic";
     other = pattern + "/other";
     for (const std::string& dir : {clinic, other}) {
-      const std::string command = StrCat(STERITRACK_SOURCE_DIR, "/deploy/make-certs.sh '", dir,
-                                         "' --client nurse.kim:nurse >/dev/null");
+      const std::string command =
+          StrCat(STERITRACK_SOURCE_DIR, "/deploy/make-certs.sh '", dir,
+                 "' --client nurse.kim:nurse --client spd.lee:sterile_processing >/dev/null");
       if (std::system(command.c_str()) != 0) error = "failed: " + command;
     }
   }
@@ -95,6 +99,11 @@ class TransportTest : public ::testing::Test {
     clock_ = NewSystemClock();
     core_ = std::make_unique<CartridgeService>(CartridgeServiceOptions{
         .store = store_.get(), .sha256 = TestSha256(), .clock = clock_.get()});
+    secrets_ = NewSecretSource();
+    access_ = std::make_unique<AccessService>(AccessService::Options{.store = store_.get(),
+                                                                     .sha256 = TestSha256(),
+                                                                     .secrets = secrets_.get(),
+                                                                     .clock = clock_.get()});
     log_ = std::make_shared<spdlog::logger>("transport_test",
                                             std::make_shared<spdlog::sinks::null_sink_mt>());
   }
@@ -102,6 +111,7 @@ class TransportTest : public ::testing::Test {
   void TearDown() override {
     server_.reset();
     core_.reset();
+    access_.reset();
     store_.reset();
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
@@ -118,8 +128,12 @@ class TransportTest : public ::testing::Test {
 
   absl::Status StartServer(std::optional<rpc::ServerTls> tls,
                            const std::string& listen = "127.0.0.1:0") {
-    absl::StatusOr<std::unique_ptr<rpc::RpcServer>> server = rpc::RpcServer::Start(
-        {.listen = listen, .tls = std::move(tls), .core = core_.get(), .log = log_});
+    absl::StatusOr<std::unique_ptr<rpc::RpcServer>> server =
+        rpc::RpcServer::Start({.listen = listen,
+                               .tls = std::move(tls),
+                               .core = core_.get(),
+                               .log = log_,
+                               .access = access_.get()});
     if (!server.ok()) return server.status();
     server_ = *std::move(server);
     return absl::OkStatus();
@@ -139,10 +153,12 @@ class TransportTest : public ::testing::Test {
   }
 
   // A cheap read; NOT_FOUND means the call reached the server's handler.
-  grpc::Status Read(const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
+  grpc::Status Read(const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+                    const std::string& token = "") {
     auto stub = v1::InventoryService::NewStub(
         grpc::CreateChannel(StrCat("127.0.0.1:", server_->port()), credentials));
     grpc::ClientContext ctx;
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     v1::GetCartridgeRequest req;
     req.set_barcode("(01)09506000134352(21)TRANSPORT");
@@ -154,6 +170,8 @@ class TransportTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<CartridgeService> core_;
+  std::unique_ptr<SecretSource> secrets_;
+  std::unique_ptr<AccessService> access_;
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<rpc::RpcServer> server_;
 };
@@ -184,9 +202,35 @@ TEST_F(TransportTest, AClientRefusesAServerItsCaDidNotSign) {
   EXPECT_EQ(Read(Tls(other_)).error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
-TEST_F(TransportTest, TlsWithoutClientCaServesClientsWithoutCertificates) {
+TEST_F(TransportTest, TlsWithoutClientCaServesClientsWithoutCertificatesThatBringAToken) {
   ASSERT_TRUE(StartServer(ClinicTls(/*mutual=*/false)).ok());
-  EXPECT_EQ(Read(Tls(clinic_)).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Read(Tls(clinic_)).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  const std::string token =
+      CreateTokenWithSteritrackd(StrCat(dir_, "/steritrack.db"), "nurse.kim", "nurse");
+  EXPECT_EQ(Read(Tls(clinic_), token).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(TransportTest, TheAuditActorIsTheClientCertificatesCommonName) {
+  ASSERT_TRUE(StartServer(ClinicTls(/*mutual=*/true)).ok());
+  auto stub = v1::InventoryService::NewStub(
+      grpc::CreateChannel(StrCat("127.0.0.1:", server_->port()), Tls(clinic_, clinic_, "spd.lee")));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  ctx.AddMetadata("x-steritrack-actor", "someone-else");  // ignored
+  v1::ReceiveCartridgesRequest req;
+  req.add_barcodes("(01)09506000134352(17)301231(10)LOT-T(21)CN-1");
+  v1::ReceiveCartridgesResponse resp;
+  grpc::Status st = stub->ReceiveCartridges(&ctx, req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
+  ASSERT_EQ(resp.cartridges_size(), 1);
+  EXPECT_EQ(resp.cartridges(0).received_by(), "spd.lee");
+  // The nurse's certificate (OU nurse) may not receive stock.
+  auto nurse = v1::InventoryService::NewStub(grpc::CreateChannel(
+      StrCat("127.0.0.1:", server_->port()), Tls(clinic_, clinic_, "nurse.kim")));
+  grpc::ClientContext nurse_ctx;
+  nurse_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  EXPECT_EQ(nurse->ReceiveCartridges(&nurse_ctx, req, &resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 }
 
 TEST_F(TransportTest, PlaintextIsRefusedOnANetworkAddress) {

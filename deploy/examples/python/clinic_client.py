@@ -97,7 +97,6 @@ def main():
     parser.add_argument("--room", default="3")
     parser.add_argument("--clinician", default="nurse.kim")
     parser.add_argument("--client-ref", default="CLIENT-0042")
-    parser.add_argument("--actor", default="clinic-system")
     parser.add_argument("--watch", type=int, metavar="N", default=0,
                         help="then print the first N events of the event stream")
     parser.add_argument("--ca", default=os.environ.get("STERITRACK_CA"),
@@ -113,7 +112,8 @@ def main():
         treatment_pb2, treatment_grpc = stub("treatment_pb2"), stub("treatment_pb2_grpc")
         events_pb2, events_grpc = stub("events_pb2"), stub("events_pb2_grpc")
 
-        metadata = [("x-steritrack-actor", args.actor)]
+        # Who acts is who the credentials name (the token, or the client certificate's CN).
+        metadata = []
         token = os.environ.get("STERITRACK_TOKEN", "").strip()
         if token:  # never a command-line argument: it would show in `ps`
             metadata.append(("authorization", f"Bearer {token}"))
