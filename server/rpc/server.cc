@@ -1,20 +1,31 @@
 #include "server/rpc/server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "server/rpc/audit_service.h"
+#include "server/rpc/reflection_service.h"
 #include "server/rpc/report_service.h"
 #include "server/rpc/services.h"
 #include "server/rpc/sterilization_service.h"
 #include "steritrack/strings.h"
 
 namespace steritrack::rpc {
+namespace {
+
+// The service grpc::EnableDefaultHealthCheckService registers.
+constexpr char kHealthServiceName[] = "grpc.health.v1.Health";
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptions& options) {
-  if (options.core == nullptr || options.log == nullptr) {
-    return absl::InvalidArgumentError("RpcServer needs a core service and a logger");
+  if (options.core == nullptr || options.log == nullptr || !options.authorize_reflection) {
+    return absl::InvalidArgumentError(
+        "RpcServer needs a core service, a logger and a reflection authorizer");
   }
   std::unique_ptr<RpcServer> server(new RpcServer());
   server->inventory_ = std::make_unique<InventoryServiceImpl>(options.core, options.log);
@@ -37,21 +48,33 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   }
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   // Mutual TLS and roles come later; until then the server listens on what it is told, by default
   // loopback only.
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
-  builder.RegisterService(server->inventory_.get());
-  builder.RegisterService(server->treatments_.get());
-  if (server->sterilization_ != nullptr) builder.RegisterService(server->sterilization_.get());
-  if (server->reports_ != nullptr) builder.RegisterService(server->reports_.get());
-  if (server->audit_ != nullptr) builder.RegisterService(server->audit_.get());
-  if (server->events_ != nullptr) builder.RegisterService(server->events_.get());
+  // What reflection lists is what is registered here, by the generated full names.
+  std::vector<std::string> offered;
+  auto offer = [&builder, &offered](grpc::Service* service, const char* full_name) {
+    if (service == nullptr) return;
+    builder.RegisterService(service);
+    offered.emplace_back(full_name);
+  };
+  offer(server->inventory_.get(), v1::InventoryService::service_full_name());
+  offer(server->treatments_.get(), v1::TreatmentService::service_full_name());
+  offer(server->sterilization_.get(), v1::SterilizationService::service_full_name());
+  offer(server->reports_.get(), v1::ReportService::service_full_name());
+  offer(server->audit_.get(), v1::AuditService::service_full_name());
+  offer(server->events_.get(), v1::EventService::service_full_name());
+  // BuildAndStart adds the default health service (EnableDefaultHealthCheckService above).
+  offered.emplace_back(kHealthServiceName);
+  offered.emplace_back(grpc::reflection::v1alpha::ServerReflection::service_full_name());
+  server->reflection_ =
+      std::make_unique<ReflectionService>(std::move(offered), options.authorize_reflection);
+  builder.RegisterService(server->reflection_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(StrCat("cannot listen on ", options.listen,
-                                         " (address in use or not valid HOST:PORT)"));
+    return absl::UnavailableError(
+        StrCat("cannot listen on ", options.listen, " (address in use or not valid HOST:PORT)"));
   }
   return server;
 }

@@ -1,7 +1,8 @@
 // RpcServer: the gRPC server with steritrack.v1 services, health checking and reflection.
 //
-// Start() binds and serves on gRPC's own threads; Shutdown() stops accepting, lets in-flight requests
-// finish within a grace period, and returns. Used by steritrackd's main and by RPC tests (port 0).
+// Start() binds and serves on gRPC's own threads; Shutdown() stops accepting, lets in-flight
+// requests finish within a grace period, and returns. Used by steritrackd's main and by RPC tests
+// (port 0).
 #ifndef STERITRACK_SERVER_RPC_SERVER_H_
 #define STERITRACK_SERVER_RPC_SERVER_H_
 
@@ -15,6 +16,7 @@
 #include "server/core/commit_notifier.h"
 #include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
+#include "server/rpc/authorize.h"
 #include "spdlog/logger.h"
 
 namespace grpc {
@@ -29,6 +31,7 @@ class SterilizationServiceImpl;
 class ReportServiceImpl;
 class AuditServiceImpl;
 class EventServiceImpl;
+class ReflectionService;
 
 struct RpcServerOptions {
   std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free port
@@ -42,12 +45,14 @@ struct RpcServerOptions {
   // Compliance report, recall look-back and stock; when null the ReportService is not offered.
   // REQUIRES: outlives the server.
   ReportService* reports = nullptr;
-  std::shared_ptr<spdlog::logger> log;     // REQUIRES: non-null
+  std::shared_ptr<spdlog::logger> log;  // REQUIRES: non-null
   // The audit trail and the integrator event stream; when `audit` is null neither AuditService
   // nor EventService is offered, and EventService also needs `commits` (the notifier the core
   // services signal after each commit). REQUIRES: both outlive the server.
   AuditService* audit = nullptr;
   CommitNotifier* commits = nullptr;
+  // Who may use server reflection, asked once per reflection stream. REQUIRES: non-empty.
+  CallAuthorizer authorize_reflection = AllowAnyCaller;
 };
 
 class RpcServer {
@@ -67,6 +72,7 @@ class RpcServer {
   std::unique_ptr<ReportServiceImpl> reports_;
   std::unique_ptr<AuditServiceImpl> audit_;
   std::unique_ptr<EventServiceImpl> events_;
+  std::unique_ptr<ReflectionService> reflection_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -37,7 +37,6 @@
 #include "steritrack/v1/report.grpc.pb.h"
 #include "steritrack/v1/sterilization.grpc.pb.h"
 #include "steritrack/v1/treatment.grpc.pb.h"
-
 #include "tests/test_sha256.h"
 
 namespace steritrack::rpc_test {
@@ -129,13 +128,14 @@ class FullServerTest : public ::testing::Test {
         OpenSqliteStore({.path = StrCat(dir_, "/steritrack.db")});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    cartridges_core_ = std::make_unique<CartridgeService>(
-        CartridgeServiceOptions{.store = store_.get(), .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_});
-    sterilization_core_ = std::make_unique<SterilizationService>(
-        SterilizationServiceOptions{.store = store_.get(), .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_});
+    cartridges_core_ = std::make_unique<CartridgeService>(CartridgeServiceOptions{
+        .store = store_.get(), .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_});
+    sterilization_core_ = std::make_unique<SterilizationService>(SterilizationServiceOptions{
+        .store = store_.get(), .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_});
     reports_core_ = std::make_unique<ReportService>(
         ReportServiceOptions{.store = store_.get(), .sha256 = TestSha256(), .clock = &clock_});
-    audit_core_ = std::make_unique<AuditService>(AuditServiceOptions{.store = store_.get(), .sha256 = TestSha256()});
+    audit_core_ = std::make_unique<AuditService>(
+        AuditServiceOptions{.store = store_.get(), .sha256 = TestSha256()});
     auto log = std::make_shared<spdlog::logger>("rpc_fixture",
                                                 std::make_shared<spdlog::sinks::null_sink_mt>());
     absl::StatusOr<std::unique_ptr<rpc::RpcServer>> server =
@@ -145,7 +145,8 @@ class FullServerTest : public ::testing::Test {
                                .reports = reports_core_.get(),
                                .log = log,
                                .audit = audit_core_.get(),
-                               .commits = &commits_});
+                               .commits = &commits_,
+                               .authorize_reflection = authorize_reflection_});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     channel_ = grpc::CreateChannel(StrCat("127.0.0.1:", server_->port()),
@@ -194,6 +195,8 @@ class FullServerTest : public ::testing::Test {
     return resp.id();
   }
 
+  // Who may use reflection; a test fixture may set another hook in its constructor.
+  rpc::CallAuthorizer authorize_reflection_ = rpc::AllowAnyCaller;
   TestClock clock_;
   std::string dir_;
   CommitNotifier commits_;
