@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "server/rpc/audit_service.h"
 #include "server/rpc/reflection_service.h"
 #include "server/rpc/report_service.h"
@@ -15,12 +16,6 @@
 #include "steritrack/strings.h"
 
 namespace steritrack::rpc {
-namespace {
-
-// The service grpc::EnableDefaultHealthCheckService registers.
-constexpr char kHealthServiceName[] = "grpc.health.v1.Health";
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptions& options) {
   if (options.core == nullptr || options.log == nullptr || !options.authorize_reflection) {
@@ -65,8 +60,11 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   offer(server->reports_.get(), v1::ReportService::service_full_name());
   offer(server->audit_.get(), v1::AuditService::service_full_name());
   offer(server->events_.get(), v1::EventService::service_full_name());
-  // BuildAndStart adds the default health service (EnableDefaultHealthCheckService above).
-  offered.emplace_back(kHealthServiceName);
+  // BuildAndStart adds gRPC's default health service (EnableDefaultHealthCheckService above). It
+  // brings no protobuf descriptors; referring to ours links them in (a static library's object is
+  // linked only when used), so that reflection can describe the service it lists.
+  static_cast<void>(grpc::health::v1::HealthCheckRequest::descriptor());
+  offered.emplace_back(grpc::health::v1::Health::service_full_name());
   offered.emplace_back(grpc::reflection::v1alpha::ServerReflection::service_full_name());
   server->reflection_ =
       std::make_unique<ReflectionService>(std::move(offered), options.authorize_reflection);

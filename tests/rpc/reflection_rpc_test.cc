@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "rpc/reflection_test_extension.pb.h"
@@ -190,6 +191,33 @@ TEST_F(ReflectionRpcTest, MethodsMessagesAndFileNamesFindTheirFile) {
   by_name.set_file_by_filename("steritrack/v1/report.proto");
   EXPECT_EQ(FileNames(Ask(*stream, by_name)).front(), "steritrack/v1/report.proto");
   Close(*stream);
+}
+
+TEST_F(ReflectionRpcTest, EveryListedServiceCanBeDescribed) {
+  // What a generic client does after `list`: fetch each service's file.
+  grpc::ClientContext ctx;
+  std::unique_ptr<Stream> stream = Open(ctx);
+  std::vector<FileDescriptorProto> files;
+  for (const std::string& name : ServiceNames(Ask(*stream, ListServices()))) {
+    ServerReflectionResponse resp = Ask(*stream, FileContainingSymbol(name));
+    ASSERT_TRUE(resp.has_file_descriptor_response()) << name << ": " << resp.ShortDebugString();
+    for (FileDescriptorProto& file : Files(resp)) files.push_back(std::move(file));
+  }
+  DescriptorPool pool;
+  BuildAll(files, pool);
+  EXPECT_NE(pool.FindServiceByName("grpc.health.v1.Health"), nullptr);
+  EXPECT_NE(pool.FindServiceByName("grpc.reflection.v1alpha.ServerReflection"), nullptr);
+  Close(*stream);
+}
+
+TEST_F(ReflectionRpcTest, TheDescribedHealthProtocolIsTheOneServed) {
+  // What `grpcurl ... grpc.health.v1.Health/Check` does with the description: gRPC's default
+  // health service answers a client built from our proto/grpc/health/v1/health.proto.
+  std::unique_ptr<grpc::health::v1::Health::Stub> health =
+      grpc::health::v1::Health::NewStub(channel_);
+  grpc::health::v1::HealthCheckResponse resp;
+  ASSERT_RPC_OK(health->Check(Context("").get(), grpc::health::v1::HealthCheckRequest(), &resp));
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 TEST_F(ReflectionRpcTest, EachFileIsSentOncePerStreamButTheFileAskedForAlways) {
