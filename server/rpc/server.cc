@@ -1,12 +1,18 @@
 #include "server/rpc/server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "server/rpc/admin_service.h"
 #include "server/rpc/audit_service.h"
+#include "server/rpc/convert.h"
 #include "server/rpc/listen_address.h"
+#include "server/rpc/reflection_service.h"
 #include "server/rpc/report_service.h"
 #include "server/rpc/services.h"
 #include "server/rpc/sterilization_service.h"
@@ -27,6 +33,15 @@ std::shared_ptr<grpc::ServerCredentials> Credentials(const std::optional<ServerT
 }
 
 }  // namespace
+
+// Reflection needs a valid credential of any role, unless a test hands in its own hook.
+static CallAuthorizer ReflectionAuthorizer(const RpcServerOptions& options, Authorizer* auth) {
+  if (options.authorize_reflection) return options.authorize_reflection;
+  return [auth](grpc::ServerContext& ctx) {
+    absl::StatusOr<Identity> who = auth->Authenticate(ctx);
+    return who.ok() ? grpc::Status::OK : ToGrpcStatus(who.status());
+  };
+}
 
 absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptions& options) {
   if (options.core == nullptr || options.log == nullptr || options.access == nullptr) {
@@ -61,16 +76,31 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   }
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, Credentials(options.tls), &server->port_);
-  builder.RegisterService(server->admin_.get());
-  builder.RegisterService(server->inventory_.get());
-  builder.RegisterService(server->treatments_.get());
-  if (server->sterilization_ != nullptr) builder.RegisterService(server->sterilization_.get());
-  if (server->reports_ != nullptr) builder.RegisterService(server->reports_.get());
-  if (server->audit_ != nullptr) builder.RegisterService(server->audit_.get());
-  if (server->events_ != nullptr) builder.RegisterService(server->events_.get());
+  // What reflection lists is what is registered here, by the generated full names.
+  std::vector<std::string> offered;
+  auto offer = [&builder, &offered](grpc::Service* service, const char* full_name) {
+    if (service == nullptr) return;
+    builder.RegisterService(service);
+    offered.emplace_back(full_name);
+  };
+  offer(server->admin_.get(), v1::AdminService::service_full_name());
+  offer(server->inventory_.get(), v1::InventoryService::service_full_name());
+  offer(server->treatments_.get(), v1::TreatmentService::service_full_name());
+  offer(server->sterilization_.get(), v1::SterilizationService::service_full_name());
+  offer(server->reports_.get(), v1::ReportService::service_full_name());
+  offer(server->audit_.get(), v1::AuditService::service_full_name());
+  offer(server->events_.get(), v1::EventService::service_full_name());
+  // BuildAndStart adds gRPC's default health service (EnableDefaultHealthCheckService above). It
+  // brings no protobuf descriptors; referring to ours links them in (a static library's object is
+  // linked only when used), so that reflection can describe the service it lists.
+  static_cast<void>(grpc::health::v1::HealthCheckRequest::descriptor());
+  offered.emplace_back(grpc::health::v1::Health::service_full_name());
+  offered.emplace_back(grpc::reflection::v1alpha::ServerReflection::service_full_name());
+  server->reflection_ =
+      std::make_unique<ReflectionService>(std::move(offered), ReflectionAuthorizer(options, auth));
+  builder.RegisterService(server->reflection_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(

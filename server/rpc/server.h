@@ -18,6 +18,7 @@
 #include "server/core/commit_notifier.h"
 #include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
+#include "server/rpc/authorize.h"
 #include "server/rpc/authorizer.h"
 #include "server/rpc/server_tls.h"
 #include "spdlog/logger.h"
@@ -35,6 +36,7 @@ class ReportServiceImpl;
 class AuditServiceImpl;
 class EventServiceImpl;
 class AdminServiceImpl;
+class ReflectionService;
 
 struct RpcServerOptions {
   // HOST:PORT ([IPV6]:PORT, unix:PATH); port 0 picks a free port. Without `tls` only an address
@@ -61,6 +63,10 @@ struct RpcServerOptions {
   // Identity and access: every call but health is authenticated against it and checked against
   // the role matrix (server/rpc/access_policy.h). REQUIRES: non-null, outlives the server.
   AccessService* access = nullptr;
+  // Who may use server reflection, asked once per reflection stream. Empty (the default): any
+  // caller with a valid credential of any role, as the Authorizer decides; tests may hand in
+  // their own.
+  CallAuthorizer authorize_reflection;
 };
 
 class RpcServer {
@@ -82,6 +88,7 @@ class RpcServer {
   std::unique_ptr<EventServiceImpl> events_;
   std::unique_ptr<Authorizer> auth_;
   std::unique_ptr<AdminServiceImpl> admin_;
+  std::unique_ptr<ReflectionService> reflection_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -164,7 +164,8 @@ class FullServerTest : public ::testing::Test {
                                .log = log,
                                .audit = audit_core_.get(),
                                .commits = &commits_,
-                               .access = access_core_.get()});
+                               .access = access_core_.get(),
+                               .authorize_reflection = authorize_reflection_});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     // The usual callers' tokens first, so their TOKEN_CREATED entries precede each test's own.
@@ -199,11 +200,12 @@ class FullServerTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ignored);
   }
 
-  // A client context with the bearer token of `actor` (an admin, made by steritrackd token create)
+  // A client context with the bearer token of `actor` (an admin, made by steritrackd token create;
+  // none for "")
   // and a generous deadline, so that a broken server fails the test instead of hanging it.
   std::unique_ptr<grpc::ClientContext> Context(const std::string& actor = "tech.sam") {
     auto ctx = std::make_unique<grpc::ClientContext>();
-    tokens_->Authorize(*ctx, actor);
+    if (!actor.empty()) tokens_->Authorize(*ctx, actor);  // empty: no credentials
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     return ctx;
   }
@@ -219,6 +221,9 @@ class FullServerTest : public ::testing::Test {
     return resp.id();
   }
 
+  // Who may use reflection; a test fixture may set another hook in its constructor.
+  // Empty: the server's own (any valid credential).
+  rpc::CallAuthorizer authorize_reflection_;
   TestClock clock_;
   std::string dir_;
   CommitNotifier commits_;
