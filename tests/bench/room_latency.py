@@ -63,10 +63,15 @@ class Bench:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("STERITRACK_")}
         self.env.update({"HOME": self.tmp, "XDG_CONFIG_HOME": os.path.join(self.tmp, "xdg"),
                          "STERITRACK_QUEUE": os.path.join(self.tmp, "queue.db"),
-                         "STERITRACK_ACTOR": "bench", "TZ": "UTC"})
+                         "TZ": "UTC"})
         self.env.pop("NO_COLOR", None)
 
     def start_server(self):
+        # The bench's own credentials, made the documented way (an admin: it receives and opens).
+        token = subprocess.run([self.server_bin, "token", "create", "--db",
+                                os.path.join(self.tmp, "db"), "--name", "admin.bench", "--role",
+                                "admin"], capture_output=True, check=True, timeout=60)
+        self.env["STERITRACK_TOKEN"] = token.stdout.decode().strip()
         log_path = os.path.join(self.tmp, "server.log")
         self.log = open(log_path, "wb")  # pylint: disable=consider-using-with
         self.server = subprocess.Popen(

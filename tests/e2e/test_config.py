@@ -176,13 +176,13 @@ class ConfigTest(E2ETestCase):
 
     def test_config_after_another_global_option_is_still_read(self):
         """Global options may come in any order before the command; --config after --server (or
-        --gs-standin, --queue, --actor) must not be silently ignored."""
+        --gs-standin, --queue) must not be silently ignored."""
         bad = self.config_file('room = "3"\nservr = "127.0.0.1:1"\n')
         # --server=ADDR (one word) first, so that no call ever goes to the default address.
         for before in (["--server", self.server.address], ["--gs-standin", "|"],
                        ["--queue", self.queue_path]):
             with self.subTest(before=before[0]):
-                # No harness --actor: only the options under test come before --config.
+                # No harness credentials: only the options under test come before --config.
                 result = self.cli("cartridge", "show", short_code("X"), missing_server=True,
                                   actor=None,
                                   globals_=[f"--server={self.closed}", *before, "--config", bad])

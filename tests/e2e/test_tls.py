@@ -153,15 +153,28 @@ class TlsTest(E2ETestCase):
 
     def test_a_nurse_certificate_opens_a_cartridge_over_mutual_tls(self):
         self.server = self.start_tls_server()
-        self.receive(unit_code("TLS-0001"), globals_=self.tls_globals("spd.lee"))
+        # Certificates alone (actor=None: no token), so the certificate names who acts.
+        self.receive(unit_code("TLS-0001"), globals_=self.tls_globals("spd.lee"), actor=None)
         nurse = self.tls_globals("nurse.kim")
         started = self.assertOk(self.jcli("treatment", "start", "--room", "3", "--clinician",
                                           "nurse.kim", "--client-ref", "CLIENT-TLS",
-                                          globals_=nurse)).json
+                                          globals_=nurse, actor=None)).json
         treatment = started["treatment_id"]
         opened = self.assertOk(self.cli("open", short_code("TLS-0001"), "--treatment", treatment,
-                                        globals_=nurse))
+                                        globals_=nurse, actor=None))
         self.assertTrue(opened.lines[0].startswith("OK to use"), str(opened))
+        # The audit actor is the certificate's CN, for each write.
+        unit = self.assertOk(self.jcli("cartridge", "show", short_code("TLS-0001"),
+                                       globals_=nurse, actor=None)).json["cartridge"]
+        self.assertEqual(unit["received_by"], "spd.lee", unit)
+        self.assertEqual(unit["opened_by"], "nurse.kim", unit)
+        actors = {h["action"]: h["actor"] for h in unit["history"]}
+        self.assertEqual(actors["CARTRIDGE_RECEIVED"], "spd.lee", unit)
+        self.assertEqual(actors["CARTRIDGE_OPENED"], "nurse.kim", unit)
+        # A nurse's certificate may not receive stock.
+        denied = self.cli("receive", unit_code("TLS-0003"), globals_=nurse, actor=None)
+        self.assertEqual(denied.rc, 1, str(denied))
+        self.assertIn("ROLE_NOT_ALLOWED", denied.out + denied.err)
 
         # The same certificate from the config file's [tls] table.
         config = os.path.join(self.tmp, "tls.toml")
