@@ -13,6 +13,7 @@
 #include "client/config.h"
 #include "client/credentials.h"
 #include "client/output.h"
+#include "steritrack/listen_address.h"
 
 namespace {
 
@@ -139,6 +140,14 @@ int main(int argc, char** argv) {
       return kExitBadInput;
     }
     globals.credentials = *std::move(credentials);
+    // A bearer token crosses the network only inside TLS: in clear it goes to loopback or a unix
+    // socket, never to an address another machine could answer on.
+    if (!globals.credentials.token.empty() && !globals.credentials.tls() &&
+        !steritrack::IsLocalOnlyAddress(globals.server)) {
+      std::cerr << "ERROR — credentials: refusing to send the token in clear to " << globals.server
+                << ": give --ca (the clinic CA) for TLS, or use a server on this machine\n";
+      return kExitBadInput;
+    }
   }
   return action();
 }

@@ -26,7 +26,6 @@
 #include "server/core/unrecorded_refusals.h"
 #include "server/demo_data.h"
 #include "server/rpc/access_policy.h"
-#include "server/rpc/listen_address.h"
 #include "server/rpc/server.h"
 #include "server/rpc/server_tls.h"
 #include "server/storage/sqlite_store.h"
@@ -34,6 +33,7 @@
 #include "spdlog/spdlog.h"
 #include "steritrack/clock.h"
 #include "steritrack/error.h"
+#include "steritrack/listen_address.h"
 #include "steritrack/secret.h"
 #include "steritrack/sha256.h"
 
@@ -42,6 +42,17 @@ namespace {
 // The local bootstrap: whoever can write the database file may create a token (file access is the
 // root of trust). Works while a server runs on the same file. Prints the token alone on stdout.
 int CreateTokenLocally(const std::string& db_path, const steritrack::NewToken& request) {
+  // A typo in the path must not mint a token into a new, empty database.
+  if (struct stat st; stat(db_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    std::cerr << "steritrackd token create: no database file at " << db_path
+              << " (give the --db the server runs on)\n";
+    return 1;
+  }
+  if (!steritrack::ParseRole(request.role).has_value()) {
+    std::cerr << "steritrackd token create: role: must be one of nurse, sterile_processing, "
+                 "manager, integrator or admin (INVALID_FIELD)\n";
+    return 2;
+  }
   auto store = steritrack::OpenSqliteStore({.path = db_path, .readers = 1});
   if (!store.ok()) {
     std::cerr << "steritrackd token create: cannot open database " << db_path << ": "
@@ -202,7 +213,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     tls = *std::move(loaded);
-  } else if (!steritrack::rpc::IsLocalOnlyAddress(listen)) {
+  } else if (!steritrack::IsLocalOnlyAddress(listen)) {
     std::cerr << "steritrackd: refusing to serve " << listen
               << " without TLS: give --tls-cert and --tls-key (see deploy/make-certs.sh), or "
                  "listen on 127.0.0.1\n";
@@ -233,7 +244,26 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<steritrack::Clock> clock = steritrack::NewSystemClock();
   std::unique_ptr<steritrack::Sha256> sha256 = steritrack::NewSha256();
+  // Demo credentials belong to a demo database only: one that was empty when --demo loaded the
+  // demo set, or that holds demo tokens already. --demo on a clinic's database mints nothing.
+  bool demo_database = false;
   if (demo) {
+    auto tx = (*store)->BeginRead();
+    if (!tx.ok()) {
+      log->error("cannot read database {}: {}", db_path, std::string(tx.status().message()));
+      return 1;
+    }
+    auto lots = (*tx)->cartridges().ListLots({.limit = 1});
+    auto tokens = (*tx)->access().ListTokens();
+    if (!lots.ok() || !tokens.ok()) {
+      log->error("cannot read database {}", db_path);
+      return 1;
+    }
+    demo_database = lots->empty();
+    for (const steritrack::ApiToken& t : *tokens) {
+      if (t.name.rfind("demo.", 0) == 0) demo_database = true;
+    }
+    tx->reset();
     if (absl::Status s = steritrack::LoadDemoDataIfEmpty(**store, *clock, *sha256); !s.ok()) {
       log->error("cannot load demo data: {}", std::string(s.message()));
       return 1;
@@ -260,7 +290,12 @@ int main(int argc, char** argv) {
                                     .secrets = secrets.get(),
                                     .clock = clock.get(),
                                     .commits = &commits});
-  if (demo) {
+  if (demo && !demo_database) {
+    log->warn(
+        "--demo: {} is not a demo database (it held data and no demo tokens): no demo "
+        "credentials made",
+        db_path);
+  } else if (demo) {
     if (absl::Status s = EnsureDemoCredentials(access, demo_credentials, *log); !s.ok()) {
       log->error("cannot make the demo credentials: {}", std::string(s.message()));
       return 1;

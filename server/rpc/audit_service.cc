@@ -114,6 +114,9 @@ grpc::Status EventServiceImpl::WatchEvents(grpc::ServerContext* ctx,
           if (stopping_.load()) {
             return absl::UnavailableError("the server is stopping: reconnect with the last cursor");
           }
+          // The credential is checked again at every page and wake-up: a token revoked or expired
+          // while the stream is open ends it (UNAUTHENTICATED), as its next call would be refused.
+          RETURN_IF_ERROR(auth_->Authenticate(*ctx).status());
           // Taken before the read: a commit after the read moves it, so the wait below cannot miss
           // it.
           const uint64_t seen = commits_->count();

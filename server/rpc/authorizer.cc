@@ -63,8 +63,8 @@ absl::StatusOr<Identity> Authorizer::Authorize(const grpc::ServerContext& ctx,
   if (reflection || MayCall(who.role, method)) return who;
   if (absl::Status recorded = access_->RecordAccessDenied(who, method); !recorded.ok()) {
     // The refusal stands; only its record is missing, which the log says loudly.
-    log_->error("{} refused to {} ({}), but its ACCESS_DENIED audit entry failed: {}", method,
-                who.name, RoleName(who.role), recorded.ToString());
+    log_->error("{} ({}) refused {}, but its ACCESS_DENIED audit entry failed: {}", who.name,
+                RoleName(who.role), method, recorded.ToString());
   }
   return MakeError(absl::StatusCode::kPermissionDenied,
                    StrCat("role ", RoleName(who.role), " may not call ", method),

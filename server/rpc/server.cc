@@ -11,11 +11,11 @@
 #include "server/rpc/admin_service.h"
 #include "server/rpc/audit_service.h"
 #include "server/rpc/convert.h"
-#include "server/rpc/listen_address.h"
 #include "server/rpc/reflection_service.h"
 #include "server/rpc/report_service.h"
 #include "server/rpc/services.h"
 #include "server/rpc/sterilization_service.h"
+#include "steritrack/listen_address.h"
 #include "steritrack/strings.h"
 
 namespace steritrack::rpc {

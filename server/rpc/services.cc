@@ -29,6 +29,10 @@ grpc::Status Handle(spdlog::logger& log, Authorizer& auth, const grpc::ServerCon
   } else {
     std::optional<ErrorInfo> info = GetErrorInfo(status);
     const std::string reason = info ? info->reason : "";
+    if (info && status.code() == absl::StatusCode::kPermissionDenied &&
+        info->metadata.contains("name")) {
+      caller = info->metadata.at("name");  // refused by role: the caller was authenticated
+    }
     // Core answered the refusal but could not write its evidence record, even after retries. Only
     // the method and reason are logged: the metadata may name a client.
     if (info) {

@@ -106,6 +106,23 @@ class AccessTest(E2ETestCase):
                           text[0])
 
 
+    def test_a_token_is_never_sent_in_clear_to_another_machine(self):
+        # 192.0.2.1 (TEST-NET-1) may answer on a network; without --ca the CLI refuses to send.
+        result = run_cli(["whoami"], server="192.0.2.1:50051", actor=None,
+                         env_extra={**self.cli_env, "STERITRACK_TOKEN": "stk_" + "0" * 64})
+        self.assertEqual(result.rc, 2, str(result))
+        self.assertIn("refusing to send the token in clear to 192.0.2.1:50051", result.err)
+
+    def test_token_create_needs_an_existing_database(self):
+        missing = os.path.join(self.tmp, "typo.db")
+        proc = subprocess.run([steritrackd(), "token", "create", "--db", missing, "--name", "x",
+                               "--role", "admin"], capture_output=True, timeout=CALL_TIMEOUT,
+                              check=False)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertEqual(proc.stdout, b"")
+        self.assertFalse(os.path.exists(missing))
+
+
 class DemoCredentialsTest(E2ETestCase):
 
     def test_demo_makes_one_token_per_role_readable_only_by_its_owner(self):
@@ -127,6 +144,14 @@ class DemoCredentialsTest(E2ETestCase):
         self.server = self.start_server(extra_args=["--demo"])
         with open(os.path.join(directory, "nurse.token"), encoding="ascii") as f:
             self.assertEqual(f.read(), before)
+
+    def test_demo_on_a_clinic_database_makes_no_credentials(self):
+        self.server = self.start_server()
+        self.receive(unit_code("CLINIC-1", "LOT-C", far_future_expiry()))
+        self.server.stop()
+        self.server = self.start_server(extra_args=["--demo"])
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "demo-credentials", "admin.token")))
+        self.assertIn("is not a demo database", self.server.log())
 
 
 if __name__ == "__main__":

@@ -235,6 +235,21 @@ TEST_F(EventStreamTest, ShutdownEndsAnOpenStreamPromptly) {
   EXPECT_FALSE(reader->Finish().ok());
 }
 
+TEST_F(EventStreamTest, ARevokedTokenEndsItsOpenStream) {
+  grpc::ClientContext ctx;
+  Deadline(ctx);
+  auto reader = events_->WatchEvents(&ctx, v1::WatchEventsRequest());
+  v1::WatchEventsResponse event;
+  ASSERT_TRUE(reader->Read(&event));  // TOKEN_CREATED: the stream is open and caught up
+  ASSERT_TRUE(access_->RevokeToken({.actor = "admin.test"}, "erp.link").ok());
+  MustReceive("AFTER-REVOKE");  // wakes the stream
+  while (reader->Read(&event)) {
+    EXPECT_NE(event.event().action(), "CARTRIDGE_RECEIVED") << "delivered after the revocation";
+  }
+  const grpc::Status st = reader->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
+}
+
 TEST_F(EventStreamTest, VerifyAndListAuditEntriesOverRpc) {
   for (int i = 0; i < 3; ++i) MustReceive(StrCat("U", i));
   {

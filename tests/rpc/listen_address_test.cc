@@ -1,5 +1,5 @@
 // Which listen addresses steritrackd serves without TLS: only those no other machine can reach.
-#include "server/rpc/listen_address.h"
+#include "steritrack/listen_address.h"
 
 #include <cctype>
 #include <string>

@@ -1,11 +1,11 @@
-#include "server/rpc/listen_address.h"
+#include "steritrack/listen_address.h"
 
 #include <arpa/inet.h>
 
 #include <cctype>
 #include <string>
 
-namespace steritrack::rpc {
+namespace steritrack {
 namespace {
 
 bool IsLocalhost(std::string_view host) {
@@ -54,4 +54,4 @@ bool IsLocalOnlyAddress(std::string_view address) {
   return IsLoopbackHost(host);
 }
 
-}  // namespace steritrack::rpc
+}  // namespace steritrack
