@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -14,9 +15,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
+#include "server/config_file.h"
 #include "server/core/access_service.h"
 #include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
@@ -129,6 +133,13 @@ int main(int argc, char** argv) {
   steritrack::rpc::ServerTlsFiles tls_files;
 
   CLI::App app{"steritrackd: the steritrack server (cartridge safety, sterilisation, audit)"};
+  // A flag given twice (the config file's, then the command line's) takes the last: flags win.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  std::string config_path;
+  app.add_option("--config", config_path,
+                 "TOML configuration file: every flag below is a key (tls_cert = \"...\"); flags "
+                 "on the command line override it")
+      ->type_name("FILE");
   app.add_option("--db", db_path, "SQLite database file (created if missing)")
       ->capture_default_str();
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
@@ -187,7 +198,47 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, steritrack::AccessService::kMaxExpiresInDays));
   CLI::App* matrix = app.add_subcommand(
       "access-matrix", "print the role -> method table (Markdown), as the README shows it");
-  CLI11_PARSE(app, argc, argv);
+  CLI::App* config_keys = app.add_subcommand(
+      "config-keys", "print the configuration keys (Markdown), as the README shows them");
+
+  // The configuration file's settings go in front of the command line's, which override them.
+  std::vector<std::string> words(argv, argv + argc);
+  std::vector<std::string> from_file;
+  for (size_t i = 1; i < words.size(); ++i) {
+    std::string path;
+    if (words[i] == "--config" && i + 1 < words.size()) path = words[i + 1];
+    if (words[i].rfind("--config=", 0) == 0) path = words[i].substr(9);
+    if (path.empty()) continue;
+    absl::StatusOr<std::vector<std::string>> args = steritrack::ConfigFileArgs(path, app);
+    if (!args.ok()) {
+      std::cerr << "steritrackd: configuration " << args.status().message() << "\n";
+      return 2;
+    }
+    from_file = *std::move(args);
+    break;
+  }
+  words.insert(words.begin() + 1, from_file.begin(), from_file.end());
+  std::vector<char*> word_ptrs;
+  for (std::string& w : words) word_ptrs.push_back(w.data());
+  try {
+    app.parse(static_cast<int>(word_ptrs.size()), word_ptrs.data());
+  } catch (const CLI::ParseError& e) {
+    // A bad value from the file is named as the file's key.
+    const std::string what = e.what();
+    for (size_t i = 0; i < from_file.size(); ++i) {
+      const std::string& flag = from_file[i];
+      if (flag.rfind("--", 0) != 0 || what.find(flag) == std::string::npos) continue;
+      if (std::find(argv + 1, argv + argc, flag) != argv + argc) continue;
+      std::cerr << "steritrackd: configuration " << config_path << ": key '"
+                << absl::StrReplaceAll(flag.substr(2), {{"-", "_"}}) << "': " << what << "\n";
+      return 2;
+    }
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (config_keys->parsed()) {
+    std::cout << steritrack::ConfigKeysMarkdown(app);
+    return 0;
+  }
   if (token_create->parsed()) return CreateTokenLocally(token_db, new_token);
   if (matrix->parsed()) {
     std::cout << steritrack::rpc::AccessMatrixMarkdown();
