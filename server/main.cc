@@ -29,6 +29,7 @@
 #include "server/core/sterilization_service.h"
 #include "server/core/unrecorded_refusals.h"
 #include "server/demo_data.h"
+#include "server/log_setup.h"
 #include "server/rpc/access_policy.h"
 #include "server/rpc/server.h"
 #include "server/rpc/server_tls.h"
@@ -174,6 +175,22 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
+  steritrack::LogOptions log_options;
+  app.add_option("--log-format", log_options.format,
+                 "text, or json: one JSON object per line for log shippers")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("--log-file", log_options.file,
+                 "log to this file, rotated by size (default: stderr, which systemd's journal "
+                 "takes)")
+      ->type_name("FILE");
+  app.add_option("--log-max-size-mb", log_options.max_size_mb,
+                 "with --log-file: rotate at this size")
+      ->check(CLI::Range(1, 10240))
+      ->capture_default_str();
+  app.add_option("--log-max-files", log_options.max_files, "with --log-file: rotated files kept")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   app.footer(
       "Without --tls-cert and --tls-key the server listens only on loopback (127.0.0.0/8, [::1], "
       "localhost) or a unix socket (unix:PATH). deploy/make-certs.sh makes a clinic CA, a server "
@@ -271,9 +288,14 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto log = spdlog::stderr_color_mt("steritrackd");
-  log->set_level(spdlog::level::from_str(log_level));
-  log->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  log_options.level = log_level;
+  absl::StatusOr<std::shared_ptr<spdlog::logger>> made_log =
+      steritrack::MakeServerLogger(log_options);
+  if (!made_log.ok()) {
+    std::cerr << "steritrackd: " << made_log.status().message() << "\n";
+    return 2;
+  }
+  std::shared_ptr<spdlog::logger> log = *std::move(made_log);
 
   absl::TimeZone zone = absl::LocalTimeZone();
   if (!time_zone_name.empty() && !absl::LoadTimeZone(time_zone_name, &zone)) {
