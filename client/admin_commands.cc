@@ -6,35 +6,14 @@
 #include <sstream>
 
 #include "client/commands.h"
+#include "client/desk.h"
 #include "client/output.h"
 #include "steritrack/v1/admin.grpc.pb.h"
 
 namespace steritrack::cli {
 namespace {
 
-// One command's connection to AdminService through a Session (deadline, credentials, retries).
-class AdminDesk {
- public:
-  explicit AdminDesk(const Globals& g)
-      : g_(g),
-        out_(g.json, std::cout, std::cerr),
-        session_(SessionFor(g)),
-        stub_(v1::AdminService::NewStub(session_.connection().channel())) {}
-
-  template <typename Method, typename Request, typename Response>
-  grpc::Status Call(Method method, const Request& req, Response* resp) {
-    return session_.Call(
-        [&](grpc::ClientContext* ctx) { return ((*stub_).*method)(ctx, req, resp); });
-  }
-  Output& out() { return out_; }
-  int Fail(const grpc::Status& status, Kind kind) { return out_.Fail(status, kind, g_.server); }
-
- private:
-  const Globals& g_;
-  Output out_;
-  Session session_;
-  std::unique_ptr<v1::AdminService::Stub> stub_;
-};
+using AdminDesk = ServiceDesk<v1::AdminService>;
 
 using Stub = v1::AdminService::Stub;
 

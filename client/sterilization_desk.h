@@ -10,6 +10,7 @@
 #include <string>
 
 #include "client/commands.h"
+#include "client/desk.h"
 #include "client/output.h"
 #include "steritrack/v1/sterilization.grpc.pb.h"
 
@@ -20,33 +21,8 @@ using Stub = v1::SterilizationService::StubInterface;
 // Pages of a list are fetched until the last; a runaway server cannot make the CLI loop forever.
 inline constexpr int kMaxPages = 1000;
 
-// One command's connection: output, session (deadline, credentials, retries, offline-queue
-// delivery) and the SterilizationService stub on the session's channel.
-class Desk {
- public:
-  explicit Desk(const Globals& g)
-      : g_(g),
-        out_(g.json, std::cout, std::cerr),
-        session_(SessionFor(g)),
-        stub_(NewSterilizationStub(session_)) {}
-
-  template <typename Method, typename Request, typename Response>
-  grpc::Status Call(Method method, const Request& req, Response* resp) {
-    return session_.Call(
-        [&](grpc::ClientContext* ctx) { return ((*stub_).*method)(ctx, req, resp); });
-  }
-
-  Output& out() { return out_; }
-  Session& session() { return session_; }
-  Stub& stub() { return *stub_; }
-  int Fail(const grpc::Status& status, Kind kind) { return out_.Fail(status, kind, g_.server); }
-
- private:
-  const Globals& g_;
-  Output out_;
-  Session session_;
-  std::unique_ptr<v1::SterilizationService::Stub> stub_;
-};
+// One command's connection to the SterilizationService (client/desk.h).
+using Desk = ServiceDesk<v1::SterilizationService>;
 
 std::string Lower(std::string s);
 std::string ReleaseWord(v1::ReleaseState state);

@@ -39,20 +39,7 @@ absl::StatusOr<Gs1Data> ParseUnitBarcode(std::string_view field, std::string_vie
   }
   absl::StatusOr<Gs1Data> data = ParseGs1(barcode, current_year);
   if (!data.ok()) {
-    // Re-anchor the parser's finding on the request field, keeping the AI it was about.
-    std::optional<ErrorInfo> info = GetErrorInfo(data.status());
-    std::map<std::string, std::string> metadata = {{"field", std::string(field)}};
-    std::string why = std::string(data.status().message());
-    if (info) {
-      if (auto it = info->metadata.find("why"); it != info->metadata.end()) why = it->second;
-      if (auto it = info->metadata.find("field"); it != info->metadata.end()) {
-        metadata["ai"] = it->second;
-      }
-    }
-    metadata["why"] = why;
-    return MakeError(absl::StatusCode::kInvalidArgument,
-                     StrCat(field, ": not a valid GS1 barcode: ", why), "BARCODE_INVALID",
-                     std::move(metadata));
+    return core_internal::BarcodeInvalid(field, data.status(), "GS1 barcode");
   }
   if (data->gtin.empty()) {
     return InvalidField(field, "has no GTIN (01): it does not identify a product",

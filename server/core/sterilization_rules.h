@@ -36,6 +36,7 @@ namespace steritrack::sterilization_rules {
 
 using core_internal::AllEvents;
 using core_internal::AuditedTransaction;
+using core_internal::BarcodeInvalid;
 using core_internal::CheckText;
 using core_internal::MakePage;
 using core_internal::PageAfter;
@@ -239,19 +240,7 @@ inline absl::StatusOr<ItemScan> ItemScanFrom(std::string_view field, std::string
     }
     // '(' and ']' are legal in a serial too: only an input that is no serial is a bad scan.
     if (!CheckSerial(field, input).ok()) {
-      std::optional<ErrorInfo> info = GetErrorInfo(data.status());
-      std::string why(data.status().message());
-      std::map<std::string, std::string> metadata = {{"field", std::string(field)}};
-      if (info) {
-        if (auto it = info->metadata.find("why"); it != info->metadata.end()) why = it->second;
-        if (auto it = info->metadata.find("field"); it != info->metadata.end()) {
-          metadata["ai"] = it->second;
-        }
-      }
-      metadata["why"] = why;
-      return MakeError(absl::StatusCode::kInvalidArgument,
-                       StrCat(field, ": not a valid item label: ", why), "BARCODE_INVALID",
-                       std::move(metadata));
+      return BarcodeInvalid(field, data.status(), "item label");
     }
   }
   RETURN_IF_ERROR(CheckSerial(field, input));

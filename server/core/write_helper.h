@@ -14,6 +14,7 @@
 #include <charconv>
 #include <cstdint>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,6 +58,26 @@ inline absl::Status CheckText(std::string_view field, std::string_view value, si
     if (ch < 0x20 || ch == 0x7f) return InvalidField(field, "contains a control character");
   }
   return absl::OkStatus();
+}
+
+// The GS1 parser's refusal re-anchored on the request field `field`, keeping the AI it was about
+// (metadata "ai") and its reason ("why"): INVALID_ARGUMENT BARCODE_INVALID, "<field>: not a valid
+// <what>: <why>".
+inline absl::Status BarcodeInvalid(std::string_view field, const absl::Status& parse_error,
+                                   std::string_view what) {
+  std::optional<ErrorInfo> info = GetErrorInfo(parse_error);
+  std::map<std::string, std::string> metadata = {{"field", std::string(field)}};
+  std::string why(parse_error.message());
+  if (info) {
+    if (auto it = info->metadata.find("why"); it != info->metadata.end()) why = it->second;
+    if (auto it = info->metadata.find("field"); it != info->metadata.end()) {
+      metadata["ai"] = it->second;
+    }
+  }
+  metadata["why"] = why;
+  return MakeError(absl::StatusCode::kInvalidArgument,
+                   StrCat(field, ": not a valid ", what, ": ", why), "BARCODE_INVALID",
+                   std::move(metadata));
 }
 
 inline absl::Status CheckRequestId(const WriteContext& ctx) {
