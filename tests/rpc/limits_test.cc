@@ -17,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "steritrack/v1/events.grpc.pb.h"
 #include "tests/rpc/rpc_fixture.h"
 
 namespace steritrack::rpc_test {
@@ -217,6 +218,44 @@ TEST_F(LimitsTest, ARequestLargerThanTheLimitIsRefusedResourceExhausted) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   // And the server goes on serving.
   ASSERT_RPC_OK(Receive("SMALL-1", "small-1"));
+}
+
+// Event streams hold a server thread each for their whole life: with a small thread quota the
+// streams beyond it are refused RESOURCE_EXHAUSTED by gRPC itself, and once they end, calls are
+// served again.
+class ThreadLimitTest : public LimitsTest {
+ protected:
+  ThreadLimitTest() { limits_.max_threads = 12; }
+};
+
+TEST_F(ThreadLimitTest, StreamsBeyondTheThreadQuotaAreRefusedAndServiceResumesWhenTheyEnd) {
+  auto events = v1::EventService::NewStub(channel_);
+  struct Stream {
+    std::unique_ptr<grpc::ClientContext> ctx;
+    std::unique_ptr<grpc::ClientReader<v1::WatchEventsResponse>> reader;
+  };
+  std::vector<Stream> open;
+  grpc::Status refused;
+  int opened = 0;
+  for (int i = 0; i < 64 && refused.ok(); ++i) {
+    Stream stream{.ctx = Context("manager.ann")};
+    stream.reader = events->WatchEvents(stream.ctx.get(), v1::WatchEventsRequest());
+    v1::WatchEventsResponse first;
+    if (stream.reader->Read(&first)) {  // the handler runs: it sent the trail's first entry
+      ++opened;
+      open.push_back(std::move(stream));
+    } else {
+      refused = stream.reader->Finish();
+    }
+  }
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << "no refusal after " << opened << " streams: " << refused.error_message();
+  std::printf("thread quota %d: %d event streams served, the next refused %s (%s)\n",
+              limits_.max_threads, opened, refused.ok() ? "OK" : "RESOURCE_EXHAUSTED",
+              refused.error_message().c_str());
+  for (Stream& s : open) s.ctx->TryCancel();
+  for (Stream& s : open) static_cast<void>(s.reader->Finish());
+  EXPECT_TRUE(Eventually([&] { return Receive("AFTER-STREAMS", "after-streams").ok(); }));
 }
 
 }  // namespace
