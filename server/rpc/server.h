@@ -37,6 +37,7 @@ class AuditServiceImpl;
 class EventServiceImpl;
 class AdminServiceImpl;
 class ReflectionService;
+class Metrics;
 
 struct RpcServerOptions {
   // HOST:PORT ([IPV6]:PORT, unix:PATH); port 0 picks a free port. Without `tls` only an address
@@ -67,6 +68,9 @@ struct RpcServerOptions {
   // caller with a valid credential of any role, as the Authorizer decides; tests may hand in
   // their own.
   CallAuthorizer authorize_reflection;
+  // Every answered call is counted here (server/rpc/metrics_interceptor.h); null: no metrics.
+  // REQUIRES: outlives the server.
+  Metrics* metrics = nullptr;
 };
 
 class RpcServer {
