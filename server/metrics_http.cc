@@ -60,6 +60,8 @@ absl::StatusOr<MetricsAddress> ParseMetricsListen(std::string_view text) {
   return MetricsAddress{.host = std::string(host), .port = port};
 }
 
+// httplib::Server's constructor ignores SIGPIPE for the whole process (Debian's build sends without
+// MSG_NOSIGNAL), so a scraper that hangs up mid-answer cannot end steritrackd; gRPC is unaffected.
 MetricsHttpServer::MetricsHttpServer() : http_(std::make_unique<httplib::Server>()) {}
 
 MetricsHttpServer::~MetricsHttpServer() { Stop(); }
