@@ -4,6 +4,8 @@
 #include <random>
 #include <thread>
 
+#include "client/output.h"
+
 namespace steritrack::cli {
 
 std::string NewRequestId() {
@@ -64,8 +66,11 @@ grpc::Status Connection::Call(const std::function<grpc::Status(grpc::ClientConte
                      std::chrono::milliseconds(options_.deadline_ms));
     DecorateContext(options_, &ctx);
     status = call(&ctx);
+    // A busy server stored nothing (SERVER_BUSY): the same request, same request id, may go again.
     const bool transient = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                           status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+                           status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                           (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+                            DecodeFailure(status).reason == "SERVER_BUSY");
     if (!transient) break;
     if (attempt < options_.attempts) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));

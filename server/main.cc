@@ -29,12 +29,14 @@
 #include "server/core/sterilization_service.h"
 #include "server/core/unrecorded_refusals.h"
 #include "server/demo_data.h"
+#include "server/health_monitor.h"
 #include "server/log_setup.h"
 #include "server/metrics_http.h"
 #include "server/rpc/access_policy.h"
 #include "server/rpc/metrics.h"
 #include "server/rpc/server.h"
 #include "server/rpc/server_tls.h"
+#include "server/storage/bounded_store.h"
 #include "server/storage/sqlite_store.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -174,6 +176,56 @@ int main(int argc, char** argv) {
   app.add_option("--shutdown-grace", grace_seconds,
                  "seconds to let in-flight requests finish on SIGTERM")
       ->capture_default_str();
+  steritrack::rpc::ServerLimits limits;
+  steritrack::BoundedStoreOptions queues;
+  int64_t max_memory_mb = limits.max_memory_bytes / (1024 * 1024);
+  double keepalive_min_ping_interval_s = absl::ToDoubleSeconds(limits.keepalive_min_ping_interval);
+  double keepalive_time_s = absl::ToDoubleSeconds(limits.keepalive_time);
+  double keepalive_timeout_s = absl::ToDoubleSeconds(limits.keepalive_timeout);
+  app.add_option("--max-receive-message-bytes", limits.max_receive_message_bytes,
+                 "largest request accepted; a larger one is refused RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(1024, 64 * 1024 * 1024))
+      ->capture_default_str();
+  app.add_option("--max-concurrent-streams", limits.max_concurrent_streams,
+                 "calls at once on one client connection (HTTP/2 streams)")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  app.add_option("--max-threads", limits.max_threads,
+                 "calls served at once in total, event streams included; one more is refused "
+                 "RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(4, 10000))
+      ->capture_default_str();
+  app.add_option("--max-memory-mb", max_memory_mb, "gRPC's memory quota for calls in flight")
+      ->check(CLI::Range(16, 65536))
+      ->capture_default_str();
+  app.add_option("--max-queued-writes", queues.max_writes,
+                 "writes running or waiting for the database; one more is refused at once "
+                 "RESOURCE_EXHAUSTED (reason SERVER_BUSY)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--max-queued-reads", queues.max_reads,
+                 "reads running or waiting for a reader connection; one more is refused at once "
+                 "RESOURCE_EXHAUSTED (reason SERVER_BUSY)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--keepalive-min-ping-interval-s", keepalive_min_ping_interval_s,
+                 "a client pinging more often than this without calls is disconnected (GOAWAY)")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->capture_default_str();
+  app.add_option("--keepalive-time-s", keepalive_time_s,
+                 "ping a connection idle this long, to find dead clients")
+      ->check(CLI::Range(1.0, 864000.0))
+      ->capture_default_str();
+  app.add_option("--keepalive-timeout-s", keepalive_timeout_s,
+                 "drop a connection whose keepalive ping is not answered within this")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
+  double health_interval_s = 2;
+  app.add_option("--health-interval-s", health_interval_s,
+                 "probe this often whether the database can be written; health answers "
+                 "NOT_SERVING while it cannot")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
   app.add_option("--disposal-limit-hours", disposal_limit_hours,
                  "hours an opened cartridge may stay undisposed before the compliance report lists "
                  "it (rule 3); fractions allowed")
@@ -295,6 +347,11 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  limits.max_memory_bytes = max_memory_mb * 1024 * 1024;
+  limits.keepalive_min_ping_interval = absl::Seconds(keepalive_min_ping_interval_s);
+  limits.keepalive_time = absl::Seconds(keepalive_time_s);
+  limits.keepalive_timeout = absl::Seconds(keepalive_timeout_s);
+
   std::optional<steritrack::MetricsAddress> metrics_address;
   if (!metrics_listen.empty()) {
     absl::StatusOr<steritrack::MetricsAddress> parsed =
@@ -373,23 +430,25 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  // Every request reaches the database through its bounded queue.
+  steritrack::BoundedStore bounded(store->get(), queues);
   steritrack::CommitNotifier commits;  // wakes the event stream after each committed write
   steritrack::UnrecordedRefusals unrecorded_refusals;  // refusals whose record failed
-  steritrack::CartridgeService core({.store = store->get(),
+  steritrack::CartridgeService core({.store = &bounded,
                                      .sha256 = sha256.get(),
                                      .clock = clock.get(),
                                      .clinic_time_zone = zone,
                                      .commits = &commits,
                                      .unrecorded_refusals = &unrecorded_refusals});
-  steritrack::SterilizationService sterilization({.store = store->get(),
+  steritrack::SterilizationService sterilization({.store = &bounded,
                                                   .sha256 = sha256.get(),
                                                   .clock = clock.get(),
                                                   .clinic_time_zone = zone,
                                                   .commits = &commits});
   steritrack::AuditService audit(
-      {.store = store->get(), .sha256 = sha256.get(), .clock = clock.get(), .commits = &commits});
+      {.store = &bounded, .sha256 = sha256.get(), .clock = clock.get(), .commits = &commits});
   std::unique_ptr<steritrack::SecretSource> secrets = steritrack::NewSecretSource();
-  steritrack::AccessService access({.store = store->get(),
+  steritrack::AccessService access({.store = &bounded,
                                     .sha256 = sha256.get(),
                                     .secrets = secrets.get(),
                                     .clock = clock.get(),
@@ -406,7 +465,7 @@ int main(int argc, char** argv) {
     }
   }
   steritrack::ReportService reports(
-      {.store = store->get(),
+      {.store = &bounded,
        .sha256 = sha256.get(),
        .clock = clock.get(),
        .clinic_time_zone = zone,
@@ -422,6 +481,7 @@ int main(int argc, char** argv) {
                                                    .audit = &audit,
                                                    .commits = &commits,
                                                    .access = &access,
+                                                   .limits = limits,
                                                    .metrics = metrics.get()});
   if (!server.ok()) {
     log->error("{}", std::string(server.status().message()));
@@ -445,9 +505,22 @@ int main(int argc, char** argv) {
             listen, (*server)->port(), transport, db_path, steritrack::SqliteSchemaVersion(),
             zone.name());
 
+  std::unique_ptr<steritrack::HealthMonitor> health;
+  if (const std::string db_file = steritrack::DatabaseFilePath(db_path); !db_file.empty()) {
+    absl::StatusOr<steritrack::DatabaseIdentity> identity = steritrack::IdentifyDatabase(db_file);
+    if (!identity.ok()) {
+      log->error("{}", std::string(identity.status().message()));
+      return 1;
+    }
+    health = std::make_unique<steritrack::HealthMonitor>(
+        *std::move(identity), absl::Seconds(health_interval_s),
+        [&server](bool serving) { (*server)->SetServing(serving); }, *log);
+  }
+
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   log->info("signal {} received: finishing in-flight requests", signal_number);
+  health.reset();
   (*server)->Shutdown(absl::Seconds(grace_seconds));
   if (metrics_http != nullptr) metrics_http->Stop();
   log->info("stopped");

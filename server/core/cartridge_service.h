@@ -9,6 +9,7 @@
 #define STERITRACK_SERVER_CORE_CARTRIDGE_SERVICE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,10 @@ class AuditedTransaction;
 struct WriteContext {
   std::string actor;       // never empty in production; "unknown" when not authenticated yet
   std::string request_id;  // optional
+  // Asked just before the write starts and again just before its commit: true when the caller has
+  // given up (deadline passed, call cancelled), and the write is then rolled back with CANCELLED
+  // (reason CALLER_GAVE_UP) instead of committing work nobody waits for. Empty: never gives up.
+  std::function<bool()> caller_gave_up;
 };
 
 struct PageRequest {

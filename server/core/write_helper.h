@@ -84,6 +84,16 @@ inline absl::Status CheckRequestId(const WriteContext& ctx) {
   return CheckText("request_id", ctx.request_id, kMaxRequestIdLength, /*required=*/false);
 }
 
+// CANCELLED when the caller has given up: checked before a write starts and before it commits, so
+// that work for a client that is gone never commits (a committed write stays, and a retry under
+// the same request id gets its stored answer).
+inline absl::Status CheckCallerWaiting(const WriteContext& ctx, std::string_view when) {
+  if (!ctx.caller_gave_up || !ctx.caller_gave_up()) return absl::OkStatus();
+  return MakeError(absl::StatusCode::kCancelled,
+                   StrCat("the caller gave up ", when, ": nothing was stored"), "CALLER_GAVE_UP",
+                   {{"when", std::string(when)}});
+}
+
 inline absl::StatusOr<int> PageSize(const PageRequest& page) {
   if (page.page_size < 0) return InvalidField("page_size", "must not be negative");
   if (page.page_size == 0) return kDefaultPageSize;
@@ -176,6 +186,7 @@ absl::StatusOr<T> RunIdempotentWrite(
     const WriteContext& ctx, std::string_view operation, std::string_view fingerprint,
     absl::FunctionRef<absl::StatusOr<T>(AuditedTransaction&, absl::Time)> body) {
   RETURN_IF_ERROR(CheckRequestId(ctx));
+  RETURN_IF_ERROR(CheckCallerWaiting(ctx, "before the write started"));
   ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> store_tx, store.BeginWrite());
   AuditedTransaction audited(*store_tx, sha256);
   AuditedTransaction* tx = &audited;
@@ -202,6 +213,7 @@ absl::StatusOr<T> RunIdempotentWrite(
                                                           .response = EncodeResult(result),
                                                           .at = now}));
   }
+  RETURN_IF_ERROR(CheckCallerWaiting(ctx, "before the commit"));
   RETURN_IF_ERROR(tx->Commit());
   if (commits != nullptr) commits->Notify();
   return result;

@@ -24,7 +24,7 @@ grpc::Status AdminServiceImpl::CreateToken(grpc::ServerContext* ctx,
                                            v1::CreateTokenResponse* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AdminService/CreateToken",
                 [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, ""));
+                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, ""));
                   ASSIGN_OR_RETURN(
                       IssuedToken issued,
                       access_->CreateToken(w, NewToken{.name = req->name(),
@@ -50,7 +50,7 @@ grpc::Status AdminServiceImpl::RevokeToken(grpc::ServerContext* ctx,
                                            const v1::RevokeTokenRequest* req, v1::Token* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AdminService/RevokeToken",
                 [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, ""));
+                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, ""));
                   ASSIGN_OR_RETURN(ApiToken revoked, access_->RevokeToken(w, req->name()));
                   ToProto(revoked, resp);
                   return absl::OkStatus();

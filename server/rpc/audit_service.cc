@@ -83,14 +83,14 @@ grpc::Status AuditServiceImpl::ListAuditEntries(grpc::ServerContext* ctx,
 grpc::Status AuditServiceImpl::CorrectAuditEntry(grpc::ServerContext* ctx,
                                                  const v1::CorrectAuditEntryRequest* req,
                                                  v1::CorrectAuditEntryResponse* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AuditService/CorrectAuditEntry",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
-                  ASSIGN_OR_RETURN(Event entry,
-                                   audit_->CorrectAuditEntry(w, req->sequence(), req->note()));
-                  ToProto(entry, resp->mutable_entry());
-                  return absl::OkStatus();
-                });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.AuditService/CorrectAuditEntry",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+        ASSIGN_OR_RETURN(Event entry, audit_->CorrectAuditEntry(w, req->sequence(), req->note()));
+        ToProto(entry, resp->mutable_entry());
+        return absl::OkStatus();
+      });
 }
 
 void EventServiceImpl::Stop() {

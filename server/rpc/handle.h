@@ -27,8 +27,11 @@ namespace steritrack::rpc {
 grpc::Status Handle(spdlog::logger& log, Authorizer& auth, const grpc::ServerContext& ctx,
                     std::string_view method, absl::FunctionRef<absl::Status(const Identity&)> body);
 
-// A write by `caller` (the audit actor) under `request_id`.
-absl::StatusOr<WriteContext> WriteContextFrom(const Identity& caller,
+// A write by `caller` (the audit actor) under `request_id`, for the call `call`: the write is
+// rolled back rather than committed once the call's client has given up (deadline, cancellation).
+// REQUIRES: `call` outlives the returned context.
+absl::StatusOr<WriteContext> WriteContextFrom(const grpc::ServerContext& call,
+                                              const Identity& caller,
                                               const std::string& request_id);
 
 }  // namespace steritrack::rpc

@@ -79,6 +79,20 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, Credentials(options.tls), &server->port_);
+  const ServerLimits& limits = options.limits;
+  builder.SetMaxReceiveMessageSize(limits.max_receive_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, limits.max_concurrent_streams);
+  grpc::ResourceQuota quota("steritrackd");
+  quota.SetMaxThreads(limits.max_threads);
+  quota.Resize(static_cast<size_t>(limits.max_memory_bytes));
+  builder.SetResourceQuota(quota);
+  auto millis = [](absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); };
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             millis(limits.keepalive_min_ping_interval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, millis(limits.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, millis(limits.keepalive_timeout));
   // What reflection lists is what is registered here, by the generated full names.
   std::vector<std::string> offered;
   auto offer = [&builder, &offered](grpc::Service* service, const char* full_name) {
@@ -99,6 +113,8 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   static_cast<void>(grpc::health::v1::HealthCheckRequest::descriptor());
   offered.emplace_back(grpc::health::v1::Health::service_full_name());
   offered.emplace_back(grpc::reflection::v1alpha::ServerReflection::service_full_name());
+  // Health answers for the server ("") and, by name, for each steritrack.v1 service.
+  const std::vector<std::string> health_names(offered.begin(), offered.end());
   server->reflection_ =
       std::make_unique<ReflectionService>(std::move(offered), ReflectionAuthorizer(options, auth));
   builder.RegisterService(server->reflection_.get());
@@ -112,12 +128,22 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
     return absl::UnavailableError(
         StrCat("cannot listen on ", options.listen, " (address in use or not valid HOST:PORT)"));
   }
+  if (grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService()) {
+    for (const std::string& name : health_names) health->SetServingStatus(name, true);
+  }
   return server;
 }
 
 RpcServer::~RpcServer() {
   if (events_) events_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now());
+}
+
+void RpcServer::SetServing(bool serving) {
+  if (!server_) return;
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus(serving);  // "" (the server) and every service registered
 }
 
 void RpcServer::Shutdown(absl::Duration grace) {

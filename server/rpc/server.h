@@ -39,6 +39,22 @@ class AdminServiceImpl;
 class ReflectionService;
 class Metrics;
 
+// What the transport admits, so that a flood or a misbehaving client is refused early and cheaply
+// instead of exhausting the machine. Calls beyond `max_threads` are answered RESOURCE_EXHAUSTED by
+// gRPC itself; the database's own queue is BoundedStore (server/storage/bounded_store.h).
+struct ServerLimits {
+  int max_receive_message_bytes = 4 * 1024 * 1024;        // a larger request: RESOURCE_EXHAUSTED
+  int max_concurrent_streams = 100;                       // calls at once on one connection
+  int max_threads = 256;                                  // calls served at once, in total
+  int64_t max_memory_bytes = int64_t{512} * 1024 * 1024;  // gRPC's resource quota
+  // Keepalive enforcement: a client that pings more often than this (without data) is sent
+  // GOAWAY; the server pings an idle connection after `keepalive_time` and drops it when the ping
+  // is not answered within `keepalive_timeout`.
+  absl::Duration keepalive_min_ping_interval = absl::Seconds(10);
+  absl::Duration keepalive_time = absl::Hours(2);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+};
+
 struct RpcServerOptions {
   // HOST:PORT ([IPV6]:PORT, unix:PATH); port 0 picks a free port. Without `tls` only an address
   // that no other machine can reach (IsLocalOnlyAddress) is accepted.
@@ -68,6 +84,7 @@ struct RpcServerOptions {
   // caller with a valid credential of any role, as the Authorizer decides; tests may hand in
   // their own.
   CallAuthorizer authorize_reflection;
+  ServerLimits limits;
   // Every answered call is counted here (server/rpc/metrics_interceptor.h); null: no metrics.
   // REQUIRES: outlives the server.
   Metrics* metrics = nullptr;
@@ -79,6 +96,9 @@ class RpcServer {
   ~RpcServer();
 
   int port() const { return port_; }
+  // What grpc.health.v1.Health answers for the server as a whole and for each steritrack.v1
+  // service: SERVING, or NOT_SERVING while the database cannot be written.
+  void SetServing(bool serving);
   // Stops accepting calls and waits up to `grace` for in-flight ones, then cancels the rest.
   void Shutdown(absl::Duration grace);
 

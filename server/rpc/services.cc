@@ -56,9 +56,16 @@ grpc::Status Handle(spdlog::logger& log, Authorizer& auth, const grpc::ServerCon
   return ToGrpcStatus(status);
 }
 
-absl::StatusOr<WriteContext> WriteContextFrom(const Identity& caller,
+absl::StatusOr<WriteContext> WriteContextFrom(const grpc::ServerContext& call,
+                                              const Identity& caller,
                                               const std::string& request_id) {
-  return WriteContext{.actor = caller.name, .request_id = request_id};
+  // The deadline is compared here as well as through IsCancelled(): a deadline that passed while
+  // the request waited for the writer must stop it even before gRPC's timer has fired.
+  const std::chrono::system_clock::time_point deadline = call.deadline();
+  return WriteContext{
+      .actor = caller.name, .request_id = request_id, .caller_gave_up = [&call, deadline] {
+        return call.IsCancelled() || std::chrono::system_clock::now() > deadline;
+      }};
 }
 
 namespace {
@@ -78,7 +85,8 @@ grpc::Status InventoryServiceImpl::ReceiveCartridges(grpc::ServerContext* ctx,
                                                      v1::ReceiveCartridgesResponse* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/ReceiveCartridges",
                 [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(WriteContext w,
+                                   WriteContextFrom(*ctx, caller, req->request_id()));
                   std::vector<std::string> barcodes(req->barcodes().begin(), req->barcodes().end());
                   ASSIGN_OR_RETURN(std::vector<Cartridge> received, core_->Receive(w, barcodes));
                   for (const Cartridge& c : received) ToProto(c, resp->add_cartridges());
@@ -127,7 +135,8 @@ grpc::Status InventoryServiceImpl::DiscardCartridge(grpc::ServerContext* ctx,
                                                     v1::Cartridge* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/DiscardCartridge",
                 [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(WriteContext w,
+                                   WriteContextFrom(*ctx, caller, req->request_id()));
                   ASSIGN_OR_RETURN(Cartridge c, core_->Discard(w, req->barcode(), req->reason()));
                   ToProto(c, resp);
                   return absl::OkStatus();
@@ -167,7 +176,8 @@ grpc::Status InventoryServiceImpl::RecallLot(grpc::ServerContext* ctx,
                                              v1::RecallLotResponse* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/RecallLot",
                 [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(WriteContext w,
+                                   WriteContextFrom(*ctx, caller, req->request_id()));
                   ASSIGN_OR_RETURN(RecallResult result,
                                    core_->RecallLot(w, req->gtin(), req->lot(), req->reason()));
                   ToProto(result.lot, resp->mutable_lot());
@@ -183,15 +193,15 @@ grpc::Status InventoryServiceImpl::RecallLot(grpc::ServerContext* ctx,
 grpc::Status TreatmentServiceImpl::StartTreatment(grpc::ServerContext* ctx,
                                                   const v1::StartTreatmentRequest* req,
                                                   v1::Treatment* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/StartTreatment",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
-                  ASSIGN_OR_RETURN(
-                      Treatment t,
-                      core_->StartTreatment(w, req->room(), req->clinician(), req->client_ref()));
-                  ToProto(t, resp);
-                  return absl::OkStatus();
-                });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/StartTreatment",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+        ASSIGN_OR_RETURN(Treatment t, core_->StartTreatment(w, req->room(), req->clinician(),
+                                                            req->client_ref()));
+        ToProto(t, resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status TreatmentServiceImpl::GetTreatment(grpc::ServerContext* ctx,
@@ -240,7 +250,8 @@ grpc::Status TreatmentServiceImpl::EndTreatment(grpc::ServerContext* ctx,
                                                 v1::Treatment* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/EndTreatment",
                 [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(WriteContext w,
+                                   WriteContextFrom(*ctx, caller, req->request_id()));
                   ASSIGN_OR_RETURN(int64_t id, ParseTreatmentId("id", req->id()));
                   ASSIGN_OR_RETURN(TreatmentDetail detail, core_->EndTreatment(w, id));
                   ToProto(detail.treatment, resp);
@@ -252,28 +263,28 @@ grpc::Status TreatmentServiceImpl::EndTreatment(grpc::ServerContext* ctx,
 grpc::Status TreatmentServiceImpl::OpenCartridge(grpc::ServerContext* ctx,
                                                  const v1::OpenCartridgeRequest* req,
                                                  v1::Cartridge* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/OpenCartridge",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
-                  ASSIGN_OR_RETURN(int64_t id,
-                                   ParseTreatmentId("treatment_id", req->treatment_id()));
-                  ASSIGN_OR_RETURN(Cartridge c, core_->Open(w, req->barcode(), id));
-                  ToProto(c, resp);
-                  return absl::OkStatus();
-                });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/OpenCartridge",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+        ASSIGN_OR_RETURN(int64_t id, ParseTreatmentId("treatment_id", req->treatment_id()));
+        ASSIGN_OR_RETURN(Cartridge c, core_->Open(w, req->barcode(), id));
+        ToProto(c, resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status TreatmentServiceImpl::DisposeCartridge(grpc::ServerContext* ctx,
                                                     const v1::DisposeCartridgeRequest* req,
                                                     v1::Cartridge* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/DisposeCartridge",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
-                  ASSIGN_OR_RETURN(Cartridge c,
-                                   core_->Dispose(w, req->barcode(), req->container_id()));
-                  ToProto(c, resp);
-                  return absl::OkStatus();
-                });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.TreatmentService/DisposeCartridge",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+        ASSIGN_OR_RETURN(Cartridge c, core_->Dispose(w, req->barcode(), req->container_id()));
+        ToProto(c, resp);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace steritrack::rpc

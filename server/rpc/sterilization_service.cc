@@ -53,18 +53,18 @@ void SterilizationServiceImpl::LookBackToProto(const char* method, const LookBac
 grpc::Status SterilizationServiceImpl::CreateItem(grpc::ServerContext* ctx,
                                                   const v1::CreateItemRequest* req,
                                                   v1::ReusableItem* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/CreateItem",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
-                  NewItem item{.serial = req->serial(),
-                               .type = req->type(),
-                               .ifu_max_cycles = req->ifu_max_cycles()};
-                  ASSIGN_OR_RETURN(item.maintenance_due,
-                                   FromProto("maintenance_due", req->maintenance_due()));
-                  ASSIGN_OR_RETURN(ReusableItem created, core_->CreateItem(w, item));
-                  WrittenItemToProto("CreateItem", std::move(created), resp);
-                  return absl::OkStatus();
-                });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/CreateItem",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+        NewItem item{
+            .serial = req->serial(), .type = req->type(), .ifu_max_cycles = req->ifu_max_cycles()};
+        ASSIGN_OR_RETURN(item.maintenance_due,
+                         FromProto("maintenance_due", req->maintenance_due()));
+        ASSIGN_OR_RETURN(ReusableItem created, core_->CreateItem(w, item));
+        WrittenItemToProto("CreateItem", std::move(created), resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status SterilizationServiceImpl::GetItem(grpc::ServerContext* ctx,
@@ -102,7 +102,8 @@ grpc::Status SterilizationServiceImpl::PackItem(grpc::ServerContext* ctx,
                                                 v1::ReusableItem* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/PackItem",
                 [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(WriteContext w,
+                                   WriteContextFrom(*ctx, caller, req->request_id()));
                   ASSIGN_OR_RETURN(ReusableItem item, core_->PackItem(w, req->serial()));
                   WrittenItemToProto("PackItem", std::move(item), resp);
                   return absl::OkStatus();
@@ -112,31 +113,31 @@ grpc::Status SterilizationServiceImpl::PackItem(grpc::ServerContext* ctx,
 grpc::Status SterilizationServiceImpl::UseItem(grpc::ServerContext* ctx,
                                                const v1::UseItemRequest* req,
                                                v1::ReusableItem* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/UseItem",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
-                  if (req->serial().empty())
-                    return InvalidField("serial", "is required (serial or label scan)");
-                  ASSIGN_OR_RETURN(int64_t treatment_id,
-                                   ParseTreatmentId("treatment_id", req->treatment_id()));
-                  ASSIGN_OR_RETURN(ReusableItem item,
-                                   core_->UseItem(w, req->serial(), treatment_id));
-                  WrittenItemToProto("UseItem", std::move(item), resp);
-                  return absl::OkStatus();
-                });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/UseItem",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+        if (req->serial().empty())
+          return InvalidField("serial", "is required (serial or label scan)");
+        ASSIGN_OR_RETURN(int64_t treatment_id,
+                         ParseTreatmentId("treatment_id", req->treatment_id()));
+        ASSIGN_OR_RETURN(ReusableItem item, core_->UseItem(w, req->serial(), treatment_id));
+        WrittenItemToProto("UseItem", std::move(item), resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status SterilizationServiceImpl::RetireItem(grpc::ServerContext* ctx,
                                                   const v1::RetireItemRequest* req,
                                                   v1::ReusableItem* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/RetireItem",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
-                  ASSIGN_OR_RETURN(ReusableItem item,
-                                   core_->RetireItem(w, req->serial(), req->reason()));
-                  WrittenItemToProto("RetireItem", std::move(item), resp);
-                  return absl::OkStatus();
-                });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/RetireItem",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+        ASSIGN_OR_RETURN(ReusableItem item, core_->RetireItem(w, req->serial(), req->reason()));
+        WrittenItemToProto("RetireItem", std::move(item), resp);
+        return absl::OkStatus();
+      });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -145,16 +146,16 @@ grpc::Status SterilizationServiceImpl::RetireItem(grpc::ServerContext* ctx,
 grpc::Status SterilizationServiceImpl::CreateSterilizer(grpc::ServerContext* ctx,
                                                         const v1::CreateSterilizerRequest* req,
                                                         v1::Sterilizer* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/CreateSterilizer",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
-                  ASSIGN_OR_RETURN(SterilizerType type,
-                                   RequiredFromProto("type", req->type(), "PRE_VACUUM or GRAVITY"));
-                  ASSIGN_OR_RETURN(Sterilizer created,
-                                   core_->CreateSterilizer(w, req->name(), type));
-                  WrittenSterilizerToProto("CreateSterilizer", std::move(created), resp);
-                  return absl::OkStatus();
-                });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/CreateSterilizer",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+        ASSIGN_OR_RETURN(SterilizerType type,
+                         RequiredFromProto("type", req->type(), "PRE_VACUUM or GRAVITY"));
+        ASSIGN_OR_RETURN(Sterilizer created, core_->CreateSterilizer(w, req->name(), type));
+        WrittenSterilizerToProto("CreateSterilizer", std::move(created), resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status SterilizationServiceImpl::GetSterilizer(grpc::ServerContext* ctx,
@@ -190,7 +191,8 @@ grpc::Status SterilizationServiceImpl::RecordBowieDickTest(
     grpc::ServerContext* ctx, const v1::RecordBowieDickTestRequest* req, v1::BowieDickTest* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/RecordBowieDickTest",
                 [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(WriteContext w,
+                                   WriteContextFrom(*ctx, caller, req->request_id()));
                   ASSIGN_OR_RETURN(IndicatorResult result,
                                    RequiredFromProto("result", req->result(), "PASS or FAIL"));
                   ASSIGN_OR_RETURN(BowieDickTest test,
@@ -206,21 +208,21 @@ grpc::Status SterilizationServiceImpl::RecordBowieDickTest(
 grpc::Status SterilizationServiceImpl::CreateLoad(grpc::ServerContext* ctx,
                                                   const v1::CreateLoadRequest* req,
                                                   v1::Load* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/CreateLoad",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
-                  NewLoad load{
-                      .sterilizer = req->sterilizer(),
-                      .cycle_number = req->cycle_number(),
-                      .cycle_type = req->cycle_type(),
-                      .item_serials = {req->item_serials().begin(), req->item_serials().end()},
-                      .test_cycle = req->test_cycle(),
-                      .bi_required = req->bi_required(),
-                      .shelf_life_days = req->shelf_life_days()};
-                  ASSIGN_OR_RETURN(Load created, core_->CreateLoad(w, load));
-                  ToProto(created, zone_, resp);
-                  return absl::OkStatus();
-                });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/CreateLoad",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+        NewLoad load{.sterilizer = req->sterilizer(),
+                     .cycle_number = req->cycle_number(),
+                     .cycle_type = req->cycle_type(),
+                     .item_serials = {req->item_serials().begin(), req->item_serials().end()},
+                     .test_cycle = req->test_cycle(),
+                     .bi_required = req->bi_required(),
+                     .shelf_life_days = req->shelf_life_days()};
+        ASSIGN_OR_RETURN(Load created, core_->CreateLoad(w, load));
+        ToProto(created, zone_, resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status SterilizationServiceImpl::GetLoad(grpc::ServerContext* ctx,
@@ -253,30 +255,31 @@ grpc::Status SterilizationServiceImpl::ListLoads(grpc::ServerContext* ctx,
 
 grpc::Status SterilizationServiceImpl::RecordCycleParameters(
     grpc::ServerContext* ctx, const v1::RecordCycleParametersRequest* req, v1::Load* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/RecordCycleParameters",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
-                  ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
-                  CycleParameters parameters{.exposure_seconds = req->exposure_seconds(),
-                                             .temperature_c = req->temperature_c(),
-                                             .pressure_kpa = req->pressure_kpa(),
-                                             .passed = req->passed()};
-                  ASSIGN_OR_RETURN(
-                      parameters.started_at,
-                      FromProto("start_time", req->has_start_time(), req->start_time()));
-                  ASSIGN_OR_RETURN(parameters.ended_at,
-                                   FromProto("end_time", req->has_end_time(), req->end_time()));
-                  ASSIGN_OR_RETURN(Load load, core_->RecordParameters(w, load_id, parameters));
-                  ToProto(load, zone_, resp);
-                  return absl::OkStatus();
-                });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/RecordCycleParameters",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+        ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
+        CycleParameters parameters{.exposure_seconds = req->exposure_seconds(),
+                                   .temperature_c = req->temperature_c(),
+                                   .pressure_kpa = req->pressure_kpa(),
+                                   .passed = req->passed()};
+        ASSIGN_OR_RETURN(parameters.started_at,
+                         FromProto("start_time", req->has_start_time(), req->start_time()));
+        ASSIGN_OR_RETURN(parameters.ended_at,
+                         FromProto("end_time", req->has_end_time(), req->end_time()));
+        ASSIGN_OR_RETURN(Load load, core_->RecordParameters(w, load_id, parameters));
+        ToProto(load, zone_, resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status SterilizationServiceImpl::RecordChemicalIndicator(
     grpc::ServerContext* ctx, const v1::RecordChemicalIndicatorRequest* req, v1::Load* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/RecordChemicalIndicator",
                 [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(WriteContext w,
+                                   WriteContextFrom(*ctx, caller, req->request_id()));
                   ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
                   ASSIGN_OR_RETURN(IndicatorResult result,
                                    RequiredFromProto("result", req->result(), "PASS or FAIL"));
@@ -293,7 +296,7 @@ grpc::Status SterilizationServiceImpl::RecordBiologicalIndicator(
   return Handle(
       *log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/RecordBiologicalIndicator",
       [&](const Identity& caller) -> absl::Status {
-        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
         ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
         BiologicalIndicator bi{.product = req->product(), .lot = req->lot()};
         ASSIGN_OR_RETURN(bi.result,
@@ -315,7 +318,8 @@ grpc::Status SterilizationServiceImpl::ReleaseLoad(grpc::ServerContext* ctx,
                                                    v1::Load* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/ReleaseLoad",
                 [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(WriteContext w,
+                                   WriteContextFrom(*ctx, caller, req->request_id()));
                   ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
                   ASSIGN_OR_RETURN(Load load, core_->ReleaseLoad(w, load_id, req->meaning()));
                   ToProto(load, zone_, resp);
@@ -328,7 +332,8 @@ grpc::Status SterilizationServiceImpl::QuarantineLoad(grpc::ServerContext* ctx,
                                                       v1::Load* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/QuarantineLoad",
                 [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
+                  ASSIGN_OR_RETURN(WriteContext w,
+                                   WriteContextFrom(*ctx, caller, req->request_id()));
                   ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
                   ASSIGN_OR_RETURN(Load load, core_->QuarantineLoad(w, load_id, req->reason()));
                   ToProto(load, zone_, resp);
@@ -339,15 +344,15 @@ grpc::Status SterilizationServiceImpl::QuarantineLoad(grpc::ServerContext* ctx,
 grpc::Status SterilizationServiceImpl::RecallLoad(grpc::ServerContext* ctx,
                                                   const v1::RecallLoadRequest* req,
                                                   v1::LookBack* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/RecallLoad",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(caller, req->request_id()));
-                  ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
-                  ASSIGN_OR_RETURN(LookBack look_back,
-                                   core_->RecallLoad(w, load_id, req->reason()));
-                  LookBackToProto("RecallLoad", look_back, resp);
-                  return absl::OkStatus();
-                });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.SterilizationService/RecallLoad",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+        ASSIGN_OR_RETURN(int64_t load_id, ParseLoadId("load_id", req->load_id()));
+        ASSIGN_OR_RETURN(LookBack look_back, core_->RecallLoad(w, load_id, req->reason()));
+        LookBackToProto("RecallLoad", look_back, resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status SterilizationServiceImpl::GetLoadLookBack(grpc::ServerContext* ctx,

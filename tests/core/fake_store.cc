@@ -832,9 +832,11 @@ namespace {
 // Forwards the repositories untouched; only the commit can be made to fail.
 class FaultInjectingWriteTransaction final : public WriteTransaction {
  public:
-  FaultInjectingWriteTransaction(std::unique_ptr<WriteTransaction> base,
-                                 std::atomic<bool>* fail_next_commit)
-      : base_(std::move(base)), fail_next_commit_(fail_next_commit) {}
+  FaultInjectingWriteTransaction(std::unique_ptr<WriteTransaction> base, FaultInjectingStore* store)
+      : base_(std::move(base)), store_(store) {}
+  ~FaultInjectingWriteTransaction() override {
+    if (!committed_) store_->writes_rolled_back.fetch_add(1);
+  }
 
   CartridgeWrites& cartridges() override { return base_->cartridges(); }
   SterilizationWrites& sterilization() override { return base_->sterilization(); }
@@ -844,15 +846,19 @@ class FaultInjectingWriteTransaction final : public WriteTransaction {
 
   absl::Status Commit() override {
     // The base transaction is left uncommitted and rolls back when this one is destroyed.
-    if (fail_next_commit_->exchange(false)) {
+    if (store_->fail_next_commit.exchange(false)) {
       return absl::UnavailableError("injected commit failure");
     }
-    return base_->Commit();
+    absl::Status status = base_->Commit();
+    committed_ = status.ok();
+    if (committed_ && store_->after_commit) store_->after_commit();
+    return status;
   }
 
  private:
   std::unique_ptr<WriteTransaction> base_;
-  std::atomic<bool>* fail_next_commit_;
+  FaultInjectingStore* store_;
+  bool committed_ = false;
 };
 
 }  // namespace
@@ -863,12 +869,13 @@ absl::StatusOr<std::unique_ptr<ReadTransaction>> FaultInjectingStore::BeginRead(
 }
 
 absl::StatusOr<std::unique_ptr<WriteTransaction>> FaultInjectingStore::BeginWrite() {
+  if (on_begin_write) on_begin_write();
   if (fail_next_begin_write.exchange(false)) {
     return absl::UnavailableError("injected write failure");
   }
   absl::StatusOr<std::unique_ptr<WriteTransaction>> base = base_->BeginWrite();
   if (!base.ok()) return base.status();
-  return std::make_unique<FaultInjectingWriteTransaction>(*std::move(base), &fail_next_commit);
+  return std::make_unique<FaultInjectingWriteTransaction>(*std::move(base), this);
 }
 
 }  // namespace steritrack

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -106,6 +107,13 @@ class FaultInjectingStore : public Store {
   std::atomic<bool> fail_next_commit{false};
   std::atomic<bool> fail_next_begin_write{false};
   std::atomic<bool> fail_next_begin_read{false};
+
+  // Hooks for the tests of waiting and giving up: called at the start of every BeginWrite, and
+  // right after every commit that succeeded. Set them before the calls they watch start.
+  std::function<void()> on_begin_write;
+  std::function<void()> after_commit;
+  // Write transactions that ended without a commit (refused, failed, or abandoned by core).
+  std::atomic<int> writes_rolled_back{0};
 
  private:
   Store* const base_;

@@ -322,8 +322,10 @@ def finish_cli(proc):
 class Server:
     """One run of the real steritrackd on a kernel-chosen loopback port."""
 
-    def __init__(self, workdir, db_path, name, extra_args=(), cli_env=None, probe_globals=()):
+    def __init__(self, workdir, db_path, name, extra_args=(), cli_env=None, probe_globals=(),
+                 user=None):
         self.workdir = workdir
+        self.user = user  # run as this user (a test as root that needs permissions to bite)
         # Global CLI options the readiness probe needs, e.g. --ca/--cert/--key for a TLS server.
         self.probe_globals = list(probe_globals)
         # The readiness probe gets its own offline queue: it must never deliver a test's writes.
@@ -348,7 +350,7 @@ class Server:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.workdir,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=_die_with_parent, user=self.user)
         for _ in range(START_TRIES):
             match = LISTENING.search(self.log())
             if match:
@@ -461,9 +463,10 @@ class E2ETestCase(unittest.TestCase):
 
     # Servers
 
-    def start_server(self, db_name="steritrack.db", extra_args=(), probe_globals=()):
+    def start_server(self, db_name="steritrack.db", extra_args=(), probe_globals=(), user=None):
         server = Server(self.tmp, os.path.join(self.tmp, db_name),
-                        f"server-{len(self.servers) + 1}", extra_args, self.cli_env, probe_globals)
+                        f"server-{len(self.servers) + 1}", extra_args, self.cli_env, probe_globals,
+                        user)
         self.servers.append(server)
         return server.start()
 

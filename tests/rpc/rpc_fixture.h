@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,7 @@
 #include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
 #include "server/rpc/server.h"
+#include "server/storage/bounded_store.h"
 #include "server/storage/sqlite_store.h"
 #include "spdlog/logger.h"
 #include "spdlog/sinks/null_sink.h"
@@ -140,20 +142,19 @@ class FullServerTest : public ::testing::Test {
                                                                           .secrets = secrets_.get(),
                                                                           .clock = &clock_});
     faulty_store_ = std::make_unique<FaultInjectingStore>(store_.get());
-    cartridges_core_ =
-        std::make_unique<CartridgeService>(CartridgeServiceOptions{.store = faulty_store_.get(),
-                                                                   .sha256 = TestSha256(),
-                                                                   .clock = &clock_,
-                                                                   .commits = &commits_});
-    sterilization_core_ = std::make_unique<SterilizationService>(
-        SterilizationServiceOptions{.store = faulty_store_.get(),
-                                    .sha256 = TestSha256(),
-                                    .clock = &clock_,
-                                    .commits = &commits_});
-    reports_core_ = std::make_unique<ReportService>(ReportServiceOptions{
-        .store = faulty_store_.get(), .sha256 = TestSha256(), .clock = &clock_});
+    Store* services_store = faulty_store_.get();
+    if (queues_.has_value()) {
+      bounded_store_ = std::make_unique<BoundedStore>(faulty_store_.get(), *queues_);
+      services_store = bounded_store_.get();
+    }
+    cartridges_core_ = std::make_unique<CartridgeService>(CartridgeServiceOptions{
+        .store = services_store, .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_});
+    sterilization_core_ = std::make_unique<SterilizationService>(SterilizationServiceOptions{
+        .store = services_store, .sha256 = TestSha256(), .clock = &clock_, .commits = &commits_});
+    reports_core_ = std::make_unique<ReportService>(
+        ReportServiceOptions{.store = services_store, .sha256 = TestSha256(), .clock = &clock_});
     audit_core_ = std::make_unique<AuditService>(
-        AuditServiceOptions{.store = faulty_store_.get(), .sha256 = TestSha256()});
+        AuditServiceOptions{.store = services_store, .sha256 = TestSha256()});
     auto log = std::make_shared<spdlog::logger>("rpc_fixture",
                                                 std::make_shared<spdlog::sinks::null_sink_mt>());
     absl::StatusOr<std::unique_ptr<rpc::RpcServer>> server =
@@ -165,7 +166,8 @@ class FullServerTest : public ::testing::Test {
                                .audit = audit_core_.get(),
                                .commits = &commits_,
                                .access = access_core_.get(),
-                               .authorize_reflection = authorize_reflection_});
+                               .authorize_reflection = authorize_reflection_,
+                               .limits = limits_});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     // The usual callers' tokens first, so their TOKEN_CREATED entries precede each test's own.
@@ -194,6 +196,7 @@ class FullServerTest : public ::testing::Test {
     reports_core_.reset();
     sterilization_core_.reset();
     cartridges_core_.reset();
+    bounded_store_.reset();
     faulty_store_.reset();
     store_.reset();
     std::error_code ignored;
@@ -224,12 +227,17 @@ class FullServerTest : public ::testing::Test {
   // Who may use reflection; a test fixture may set another hook in its constructor.
   // Empty: the server's own (any valid credential).
   rpc::CallAuthorizer authorize_reflection_;
+  // The database's bounded queue (server/storage/bounded_store.h) between the services and the
+  // fault-injecting store, when a fixture sets it in its constructor; and the transport's limits.
+  std::optional<BoundedStoreOptions> queues_;
+  rpc::ServerLimits limits_;
   TestClock clock_;
   std::string dir_;
   CommitNotifier commits_;
   std::unique_ptr<Store> store_;
   // What the services use: store_, failing a call when a test asks.
   std::unique_ptr<FaultInjectingStore> faulty_store_;
+  std::unique_ptr<BoundedStore> bounded_store_;
   std::unique_ptr<TokenBook> tokens_;
   std::unique_ptr<SecretSource> secrets_;
   std::unique_ptr<AccessService> access_core_;

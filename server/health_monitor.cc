@@ -1,0 +1,115 @@
+#include "server/health_monitor.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "steritrack/strings.h"
+
+namespace steritrack {
+namespace {
+
+std::string Errno(int err) { return std::strerror(err); }
+
+}  // namespace
+
+std::string DatabaseFilePath(const std::string& db) {
+  if (db.empty() || db == ":memory:") return "";
+  if (db.rfind("file:", 0) != 0) return db;
+  std::string rest = db.substr(5);
+  const size_t query = rest.find('?');
+  if (query != std::string::npos) {
+    if (rest.find("mode=memory", query) != std::string::npos) return "";
+    rest.resize(query);
+  }
+  if (rest.empty() || rest == ":memory:") return "";
+  if (rest.rfind("//", 0) == 0) rest = rest.substr(rest.find('/', 2));  // file://host/path
+  return rest;
+}
+
+absl::StatusOr<DatabaseIdentity> IdentifyDatabase(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    return absl::UnavailableError(StrCat("cannot stat ", path, ": ", Errno(errno)));
+  }
+  return DatabaseIdentity{.path = path, .device = st.st_dev, .inode = st.st_ino};
+}
+
+absl::Status ProbeDatabaseWritable(const DatabaseIdentity& db) {
+  struct stat st;
+  if (stat(db.path.c_str(), &st) != 0) {
+    return absl::UnavailableError(
+        StrCat("database file ", db.path, " is gone (", Errno(errno), ")"));
+  }
+  if (st.st_dev != db.device || st.st_ino != db.inode) {
+    return absl::UnavailableError(StrCat("database file ", db.path,
+                                         " was replaced by another file: the server still writes "
+                                         "the one it opened; restart it"));
+  }
+  // Never open() the database file here: closing any descriptor of it drops every POSIX lock this
+  // process holds on it, SQLite's included, and another process could then take the WAL away.
+  if (faccessat(AT_FDCWD, db.path.c_str(), W_OK, AT_EACCESS) != 0) {
+    return absl::UnavailableError(
+        StrCat("database file ", db.path, " is not writable: ", Errno(errno)));
+  }
+  // SQLite makes its journal and WAL files beside the database: the directory must take a new
+  // file, and the disk a block.
+  const std::string probe = db.path + "-health";
+  const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        StrCat("the database's directory does not take a new file (", probe, "): ", Errno(errno)));
+  }
+  const std::vector<char> block(4096, 0);
+  absl::Status status;
+  if (write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) {
+    status = absl::UnavailableError(
+        StrCat("cannot write beside the database (", probe, "): ", Errno(errno)));
+  } else if (fdatasync(fd) != 0) {
+    status = absl::UnavailableError(
+        StrCat("cannot sync a write beside the database (", probe, "): ", Errno(errno)));
+  }
+  close(fd);
+  unlink(probe.c_str());
+  return status;
+}
+
+HealthMonitor::HealthMonitor(DatabaseIdentity db, absl::Duration interval,
+                             std::function<void(bool serving)> set_serving, spdlog::logger& log)
+    : db_(std::move(db)),
+      interval_(interval),
+      set_serving_(std::move(set_serving)),
+      log_(log),
+      thread_([this] { Run(); }) {}
+
+HealthMonitor::~HealthMonitor() {
+  stop_.Notify();
+  thread_.join();
+}
+
+void HealthMonitor::Run() {
+  bool first = true;
+  bool serving = true;
+  do {
+    const absl::Status probe = ProbeDatabaseWritable(db_);
+    if (first || probe.ok() != serving) {
+      serving = probe.ok();
+      set_serving_(serving);
+      if (!serving) {
+        log_.error("health: NOT_SERVING: {}", std::string(probe.message()));
+      } else if (!first) {
+        log_.warn("health: SERVING again: the database can be written");
+      }
+      first = false;
+    }
+  } while (!stop_.WaitForNotificationWithTimeout(interval_));
+}
+
+}  // namespace steritrack
