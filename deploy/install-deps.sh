@@ -8,6 +8,8 @@ packages=(
   cmake ninja-build g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev libssl-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libzint-dev
+  # /metrics is served with cpp-httplib (its header and Debian's compiled part).
+  libcpp-httplib-dev
   # deploy/make-certs.sh makes the clinic's CA and certificates with the openssl command.
   openssl
 )
@@ -21,6 +23,10 @@ if [[ ${1:-} == test ]]; then
   packages+=(python3-grpcio python3-protobuf)
   # npm fetches buf for the API checks; a machine that already has Node.js keeps its own.
   command -v npm >/dev/null 2>&1 || packages+=(npm)
+  # promtool checks the /metrics exposition in tests/e2e/test_metrics.py (about 96 MB installed,
+  # less than chromium). The package also brings a Prometheus server unit: on a machine with
+  # systemd, `systemctl disable --now prometheus` if you do not want it running.
+  packages+=(prometheus)
 fi
 
 missing=()

@@ -31,7 +31,9 @@
 #include "server/demo_data.h"
 #include "server/health_monitor.h"
 #include "server/log_setup.h"
+#include "server/metrics_http.h"
 #include "server/rpc/access_policy.h"
+#include "server/rpc/metrics.h"
 #include "server/rpc/server.h"
 #include "server/rpc/server_tls.h"
 #include "server/storage/bounded_store.h"
@@ -147,6 +149,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve Prometheus metrics at http://ADDR/metrics: PORT (on 127.0.0.1), HOST:PORT "
+                 "or [IPV6]:PORT, loopback only (default: off)")
+      ->type_name("ADDR");
   app.add_option("--tls-cert", tls_files.cert,
                  "serve TLS with this PEM certificate (chain); needs --tls-key")
       ->type_name("FILE");
@@ -344,6 +351,18 @@ int main(int argc, char** argv) {
   limits.keepalive_min_ping_interval = absl::Seconds(keepalive_min_ping_interval_s);
   limits.keepalive_time = absl::Seconds(keepalive_time_s);
   limits.keepalive_timeout = absl::Seconds(keepalive_timeout_s);
+
+  std::optional<steritrack::MetricsAddress> metrics_address;
+  if (!metrics_listen.empty()) {
+    absl::StatusOr<steritrack::MetricsAddress> parsed =
+        steritrack::ParseMetricsListen(metrics_listen);
+    if (!parsed.ok()) {
+      std::cerr << "steritrackd: " << parsed.status().message() << "\n";
+      return 2;
+    }
+    metrics_address = *std::move(parsed);
+  }
+
   log_options.level = log_level;
   absl::StatusOr<std::shared_ptr<spdlog::logger>> made_log =
       steritrack::MakeServerLogger(log_options);
@@ -366,7 +385,20 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto store = steritrack::OpenSqliteStore({.path = db_path, .readers = readers});
+  // Metrics, when asked for: fed by every RPC (the server's interceptor) and the store's writer.
+  std::unique_ptr<steritrack::rpc::Metrics> metrics;
+  steritrack::SqliteWriterHooks writer_hooks;
+  if (metrics_address.has_value()) {
+    metrics = std::make_unique<steritrack::rpc::Metrics>(
+        steritrack::rpc::MetricsOptions{.version = STERITRACK_VERSION,
+                                        .schema_version = steritrack::SqliteSchemaVersion(),
+                                        .start_time = absl::Now(),
+                                        .database_path = db_path});
+    writer_hooks.queue_changed = [m = metrics.get()](int delta) { m->WriterQueueChanged(delta); };
+    writer_hooks.committed = [m = metrics.get()](absl::Duration took) { m->ObserveCommit(took); };
+  }
+  auto store = steritrack::OpenSqliteStore(
+      {.path = db_path, .readers = readers, .writer_hooks = writer_hooks});
   if (!store.ok()) {
     log->error("cannot open database {}: {}", db_path, std::string(store.status().message()));
     return 1;
@@ -449,10 +481,21 @@ int main(int argc, char** argv) {
                                                    .audit = &audit,
                                                    .commits = &commits,
                                                    .access = &access,
-                                                   .limits = limits});
+                                                   .limits = limits,
+                                                   .metrics = metrics.get()});
   if (!server.ok()) {
     log->error("{}", std::string(server.status().message()));
     return 1;
+  }
+  std::unique_ptr<steritrack::MetricsHttpServer> metrics_http;
+  if (metrics != nullptr) {
+    auto started = steritrack::MetricsHttpServer::Start(*metrics_address, metrics.get());
+    if (!started.ok()) {
+      log->error("{}", std::string(started.status().message()));
+      return 1;
+    }
+    metrics_http = *std::move(started);
+    log->info("metrics on {} (GET /metrics)", metrics_http->address());
   }
   const char* transport = !tls.has_value() ? "plaintext"
                           : tls_files.client_ca.empty()
@@ -479,6 +522,7 @@ int main(int argc, char** argv) {
   log->info("signal {} received: finishing in-flight requests", signal_number);
   health.reset();
   (*server)->Shutdown(absl::Seconds(grace_seconds));
+  if (metrics_http != nullptr) metrics_http->Stop();
   log->info("stopped");
   return 0;
 }

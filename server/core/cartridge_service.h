@@ -151,6 +151,9 @@ class CartridgeService {
 
   // Attempts at writing a refusal's record before it counts as unrecorded.
   static constexpr int kRefusalRecordAttempts = 3;
+  // Whether a failed Open is a refusal by a safety rule (recorded as CARTRIDGE_OPEN_REFUSED), not
+  // bad input or a fault. Metrics count refused openings by the same test.
+  static bool IsRecordedRefusal(const absl::Status& status);
 
  private:
   // Runs `body` in one write transaction. With a request id, a repeat of the same request returns
@@ -168,8 +171,6 @@ class CartridgeService {
 
   absl::Status CheckOpenable(const Cartridge& cartridge, absl::Time now) const;
 
-  // Whether a failed Open is a refusal by a safety rule (recorded), not bad input or a fault.
-  static bool IsRecordedRefusal(const absl::Status& status);
   // Appends CARTRIDGE_OPEN_REFUSED in its own write transaction, after the refused one rolled
   // back, in up to kRefusalRecordAttempts attempts when the failure may pass (UNAVAILABLE, ABORTED,
   // RESOURCE_EXHAUSTED). Returns the last failure if none succeeded.

@@ -11,6 +11,7 @@
 #include "server/rpc/admin_service.h"
 #include "server/rpc/audit_service.h"
 #include "server/rpc/convert.h"
+#include "server/rpc/metrics_interceptor.h"
 #include "server/rpc/reflection_service.h"
 #include "server/rpc/report_service.h"
 #include "server/rpc/services.h"
@@ -117,6 +118,11 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   server->reflection_ =
       std::make_unique<ReflectionService>(std::move(offered), ReflectionAuthorizer(options, auth));
   builder.RegisterService(server->reflection_.get());
+  if (options.metrics != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(NewMetricsInterceptorFactory(options.metrics));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(

@@ -37,6 +37,7 @@ class AuditServiceImpl;
 class EventServiceImpl;
 class AdminServiceImpl;
 class ReflectionService;
+class Metrics;
 
 // What the transport admits, so that a flood or a misbehaving client is refused early and cheaply
 // instead of exhausting the machine. Calls beyond `max_threads` are answered RESOURCE_EXHAUSTED by
@@ -84,6 +85,9 @@ struct RpcServerOptions {
   // their own.
   CallAuthorizer authorize_reflection;
   ServerLimits limits;
+  // Every answered call is counted here (server/rpc/metrics_interceptor.h); null: no metrics.
+  // REQUIRES: outlives the server.
+  Metrics* metrics = nullptr;
 };
 
 class RpcServer {

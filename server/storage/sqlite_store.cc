@@ -1,5 +1,6 @@
 #include "server/storage/sqlite_store.h"
 
+#include <chrono>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -119,12 +120,13 @@ class SqliteWriteTransaction final : public WriteTransaction {
  public:
   // REQUIRES: `mu` is held by the caller; this transaction releases it when committed or
   // destroyed. After Commit() it must not be used.
-  SqliteWriteTransaction(absl::Mutex* mu, Connection* conn) : conn_(conn), mu_(mu), repos_(conn) {}
+  SqliteWriteTransaction(absl::Mutex* mu, Connection* conn, const SqliteWriterHooks* hooks)
+      : conn_(conn), mu_(mu), hooks_(hooks), repos_(conn) {}
   ~SqliteWriteTransaction() override {
     if (!done_) {
       // Not committed: nothing of this transaction may remain.
       conn_->Exec("ROLLBACK").IgnoreError();
-      mu_->Unlock();
+      Release();
     }
   }
 
@@ -136,17 +138,27 @@ class SqliteWriteTransaction final : public WriteTransaction {
 
   absl::Status Commit() override {
     if (done_) return absl::FailedPreconditionError("transaction already finished");
+    const auto start = std::chrono::steady_clock::now();
     absl::Status status = conn_->Exec("COMMIT");
+    if (hooks_->committed) {
+      hooks_->committed(absl::FromChrono(std::chrono::steady_clock::now() - start));
+    }
     if (status.ok()) {
       done_ = true;
-      mu_->Unlock();  // the next writer need not wait for this object's destruction
+      Release();  // the next writer need not wait for this object's destruction
     }
     return status;
   }
 
  private:
+  void Release() {
+    mu_->Unlock();
+    if (hooks_->queue_changed) hooks_->queue_changed(-1);
+  }
+
   Connection* const conn_;
   absl::Mutex* mu_;
+  const SqliteWriterHooks* const hooks_;
   SqliteRepositories repos_;
   bool done_ = false;
 };
@@ -154,8 +166,12 @@ class SqliteWriteTransaction final : public WriteTransaction {
 class SqliteStore final : public Store {
  public:
   // No `readers`: an in-memory database, read through the writer's connection in turn.
-  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers)
-      : writer_(std::move(writer)), shared_(readers.empty()), readers_(std::move(readers)) {}
+  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers,
+              SqliteWriterHooks hooks)
+      : writer_(std::move(writer)),
+        shared_(readers.empty()),
+        hooks_(std::move(hooks)),
+        readers_(std::move(readers)) {}
 
   absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override {
     if (shared_) {
@@ -184,15 +200,17 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() override {
+    if (hooks_.queue_changed) hooks_.queue_changed(+1);
     writer_mu_.Lock();
     // IMMEDIATE takes the database's write lock now, so a transaction never fails half-way
     // because another process wrote first.
     absl::Status status = writer_->Exec("BEGIN IMMEDIATE");
     if (!status.ok()) {
       writer_mu_.Unlock();
+      if (hooks_.queue_changed) hooks_.queue_changed(-1);
       return status;
     }
-    return std::make_unique<SqliteWriteTransaction>(&writer_mu_, writer_.get());
+    return std::make_unique<SqliteWriteTransaction>(&writer_mu_, writer_.get(), &hooks_);
   }
 
   void ReturnReader(std::unique_ptr<Connection> conn) {
@@ -204,6 +222,7 @@ class SqliteStore final : public Store {
   absl::Mutex writer_mu_;
   std::unique_ptr<Connection> writer_;  // used only while writer_mu_ is held
   const bool shared_;                   // in memory: the writer's connection also serves reads
+  const SqliteWriterHooks hooks_;
   absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<Connection>> readers_ ABSL_GUARDED_BY(pool_mu_);
 };
@@ -282,7 +301,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions&
     RETURN_IF_ERROR(Configure(*reader));
     readers.push_back(std::move(reader));
   }
-  return std::make_unique<SqliteStore>(std::move(writer), std::move(readers));
+  return std::make_unique<SqliteStore>(std::move(writer), std::move(readers), options.writer_hooks);
 }
 
 }  // namespace steritrack

@@ -6,13 +6,26 @@
 #ifndef STERITRACK_SERVER_STORAGE_SQLITE_STORE_H_
 #define STERITRACK_SERVER_STORAGE_SQLITE_STORE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "steritrack/store.h"
 
 namespace steritrack {
+
+// What the single writer does, for whoever watches it (steritrackd's metrics): storage knows no
+// metrics library. Each hook is optional and runs on the writing thread, so it must be quick and
+// thread-safe.
+struct SqliteWriterHooks {
+  // +1 when a write transaction asks for the writer, -1 when it lets go (committed, rolled back,
+  // or failed to begin): the running sum is the writes waiting for or holding the writer.
+  std::function<void(int delta)> queue_changed;
+  // How long the COMMIT of a write transaction took, whether it succeeded or not.
+  std::function<void(absl::Duration)> committed;
+};
 
 struct SqliteStoreOptions {
   // A file, created if missing, as a path or a "file:" URI (every connection, readers included,
@@ -23,6 +36,7 @@ struct SqliteStoreOptions {
   // survives the store.
   std::string path;
   int readers = 4;  // size of the reader pool (file databases)
+  SqliteWriterHooks writer_hooks;
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);

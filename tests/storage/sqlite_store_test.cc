@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -1111,6 +1112,56 @@ TEST_F(CoreOverSqliteTest, RequestIdReplayAfterReopeningTheStoreGivesTheSameAnsw
   ASSERT_EQ(after.size(), events_before + 1);
   EXPECT_EQ(after.back().action, "CARTRIDGE_OPEN_REFUSED");
   EXPECT_EQ(after.back().after, "reason=CARTRIDGE_ALREADY_USED");
+}
+
+// The writer hooks (steritrackd's metrics): a write that waits for the single writer counts as
+// queued from the moment it asks, every way of letting go takes it off, and only COMMITs are timed.
+TEST_F(SqliteStoreTest, WriterHooksSeeWritesWaitingForTheWriterAndEachCommit) {
+  absl::Mutex mu;
+  int depth = 0;
+  int commits = 0;
+  SqliteWriterHooks hooks{.queue_changed =
+                              [&](int delta) {
+                                absl::MutexLock lock(&mu);
+                                depth += delta;
+                              },
+                          .committed =
+                              [&](absl::Duration took) {
+                                absl::MutexLock lock(&mu);
+                                EXPECT_GE(took, absl::ZeroDuration());
+                                ++commits;
+                              }};
+  absl::StatusOr<std::unique_ptr<Store>> opened =
+      OpenSqliteStore({.path = path_, .writer_hooks = hooks});
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  store_ = *std::move(opened);
+  auto depth_is = [&](int want) {
+    absl::MutexLock lock(&mu);
+    return depth == want;
+  };
+  EXPECT_TRUE(depth_is(0));  // the migrations at open are not writes through the queue
+
+  std::unique_ptr<WriteTransaction> holder = MustBeginWrite();
+  ASSERT_NE(holder, nullptr);
+  EXPECT_TRUE(depth_is(1));
+  std::thread waiter([&] {
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();  // waits for `holder`
+    // Dropped without a commit: rolled back, and off the queue.
+  });
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(
+        +[](int* d) { return *d == 2; }, &depth));
+  }
+  ASSERT_TRUE(holder->cartridges().InsertLot(MakeLot("LOT-A")).ok());
+  ASSERT_TRUE(holder->Commit().ok());
+  waiter.join();
+  holder.reset();
+  EXPECT_TRUE(depth_is(0));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(commits, 1);  // the rollback was not a commit
+  }
 }
 
 }  // namespace
