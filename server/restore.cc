@@ -52,38 +52,6 @@ absl::Status SyncFile(const std::string& path) {
   return synced ? absl::OkStatus() : Errno("sync", path);
 }
 
-// A byte-for-byte copy of `from` into the new file `to`, synced.
-absl::Status CopyFile(const std::string& from, const std::string& to, int64_t* bytes) {
-  const int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return Errno("read", from);
-  const int out = open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (out < 0) {
-    absl::Status status = Errno("create", to);
-    close(in);
-    return status;
-  }
-  absl::Status status;
-  std::vector<char> buffer(1 << 20);
-  *bytes = 0;
-  while (status.ok()) {
-    const ssize_t n = read(in, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) status = Errno("read", from);
-    if (n <= 0) break;
-    for (ssize_t done = 0; done < n && status.ok();) {
-      const ssize_t w = write(out, buffer.data() + done, static_cast<size_t>(n - done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) status = Errno("write", to);
-      if (w > 0) done += w;
-    }
-    *bytes += n;
-  }
-  if (status.ok() && fsync(out) != 0) status = Errno("sync", to);
-  close(out);
-  close(in);
-  return status;
-}
-
 void RemoveDatabaseFiles(const std::string& path) {
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
     unlink(StrCat(path, suffix).c_str());
@@ -138,9 +106,11 @@ int RunRestore(const RestoreOptions& options, std::ostream& out, std::ostream& e
     }
     std::string path;
   } remove_tmp{tmp};
-  int64_t bytes = 0;
-  if (absl::Status s = CopyFile(options.from, tmp, &bytes); !s.ok())
-    return refuse(std::string(s.message()));
+  // Through SQLite's backup API rather than byte for byte: what a write-ahead log beside the
+  // snapshot holds is part of it.
+  if (absl::Status s = CopyDatabaseFile(options.from, tmp); !s.ok()) {
+    return refuse(StrCat("cannot read the snapshot ", options.from, ": ", s.message()));
+  }
 
   const std::string snapshot = StrCat("snapshot ", options.from);
   if (absl::Status s = CheckDatabaseIntegrity(tmp); !s.ok()) {
@@ -195,6 +165,8 @@ int RunRestore(const RestoreOptions& options, std::ostream& out, std::ostream& e
     return refuse(std::string(s.message()));
   target_lock.reset();
 
+  struct stat restored;
+  const int64_t bytes = stat(options.db.c_str(), &restored) == 0 ? restored.st_size : 0;
   out << "restored " << options.from << " to " << options.db << ": " << bytes << " bytes, schema v"
       << *version;
   if (*version < SqliteSchemaVersion()) out << " (migrated to v" << SqliteSchemaVersion() << ")";

@@ -168,6 +168,12 @@ absl::Status CheckDatabaseIntegrity(const std::string& path) {
   return absl::FailedPreconditionError(StrCat("integrity check failed: ", listed));
 }
 
+absl::Status CopyDatabaseFile(const std::string& from, const std::string& to) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> source,
+                   Connection::Open(from, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI));
+  return source->BackupTo(to);
+}
+
 absl::StatusOr<int> DatabaseFileSchemaVersion(const std::string& path) {
   absl::StatusOr<int> version = [&]() -> absl::StatusOr<int> {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,

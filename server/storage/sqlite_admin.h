@@ -25,6 +25,11 @@ absl::Status CheckDatabaseIntegrity(const std::string& path);
 // steritrack database.
 absl::StatusOr<int> DatabaseFileSchemaVersion(const std::string& path);
 
+// Copies the database file `from` (with what a write-ahead log beside it holds) into the new file
+// `to` with SQLite's backup API, page for page, without judging the pages; `to` is synced.
+// DATA_LOSS for a file that is not a database at all.
+absl::Status CopyDatabaseFile(const std::string& from, const std::string& to);
+
 // Held while a database file is replaced; released when destroyed.
 class DatabaseFileLock {
  public:
