@@ -150,6 +150,12 @@ absl::Status Connection::BackupTo(const std::string& dest_path) {
   absl::Status status = rc == SQLITE_DONE
                             ? ToStatus(finish_rc, dest, StrCat("backup to ", dest_path))
                             : ToStatus(rc, dest, StrCat("backup to ", dest_path));
+  // The copy carries the source's WAL flag; a copy in rollback-journal mode is one self-contained
+  // file, which opens (read-only too) without creating a log and an index beside it.
+  if (status.ok()) {
+    status = ToStatus(sqlite3_exec(dest, "PRAGMA journal_mode = DELETE", nullptr, nullptr, nullptr),
+                      dest, StrCat("journal mode of ", dest_path));
+  }
   if (const int close_rc = sqlite3_close_v2(dest); status.ok() && close_rc != SQLITE_OK) {
     status = ToStatus(close_rc, nullptr, StrCat("close ", dest_path));
   }

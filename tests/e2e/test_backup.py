@@ -135,6 +135,8 @@ class BackupTest(E2ETestCase):
         self.assertIsNotNone(done, proc.stdout)
         self.assertEqual(int(done.group(2)), head_seq, proc.stdout)
         self.assertFalse(os.path.exists(restored + ".tmp"))
+        # The snapshot is one self-contained file: reading it leaves no log or index beside it.
+        self.assertEqual(glob.glob(snapshot + "-*"), [])
 
         # What the snapshot holds: a prefix of the acknowledged writes, at least those before it.
         with contextlib.closing(sqlite3.connect(f"file:{restored}?mode=ro", uri=True)) as db:
