@@ -32,11 +32,13 @@
 #include "server/health_monitor.h"
 #include "server/log_setup.h"
 #include "server/metrics_http.h"
+#include "server/restore.h"
 #include "server/rpc/access_policy.h"
 #include "server/rpc/metrics.h"
 #include "server/rpc/server.h"
 #include "server/rpc/server_tls.h"
 #include "server/storage/bounded_store.h"
+#include "server/storage/sqlite_admin.h"
 #include "server/storage/sqlite_store.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -276,6 +278,16 @@ int main(int argc, char** argv) {
       "access-matrix", "print the role -> method table (Markdown), as the README shows it");
   CLI::App* config_keys = app.add_subcommand(
       "config-keys", "print the configuration keys (Markdown), as the README shows them");
+  // steritrackd restore --from SNAPSHOT --db FILE [--force]
+  steritrack::RestoreOptions restore_options;
+  CLI::App* restore = app.add_subcommand(
+      "restore",
+      "put a snapshot from `steritrack admin backup` in place as a database, after integrity, "
+      "schema-version and audit-trail checks; never over a database in use");
+  restore->add_option("--from", restore_options.from, "the snapshot file")->required();
+  restore->add_option("--db", restore_options.db, "the database file to create")->required();
+  restore->add_flag("--force", restore_options.force,
+                    "replace an existing database (refused while a server runs on it)");
 
   // The configuration file's settings go in front of the command line's, which override them.
   std::vector<std::string> words(argv, argv + argc);
@@ -316,6 +328,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (token_create->parsed()) return CreateTokenLocally(token_db, new_token);
+  if (restore->parsed()) return steritrack::RunRestore(restore_options, std::cout, std::cerr);
   if (matrix->parsed()) {
     std::cout << steritrack::rpc::AccessMatrixMarkdown();
     return 0;
@@ -398,7 +411,10 @@ int main(int argc, char** argv) {
     writer_hooks.committed = [m = metrics.get()](absl::Duration took) { m->ObserveCommit(took); };
   }
   auto store = steritrack::OpenSqliteStore(
-      {.path = db_path, .readers = readers, .writer_hooks = writer_hooks});
+      {.path = db_path,
+       .readers = readers,
+       .writer_hooks = writer_hooks,
+       .notice = [&log](const std::string& what) { log->info("{}", what); }});
   if (!store.ok()) {
     log->error("cannot open database {}: {}", db_path, std::string(store.status().message()));
     return 1;
@@ -471,6 +487,7 @@ int main(int argc, char** argv) {
        .clinic_time_zone = zone,
        .disposal_limit = absl::Seconds(static_cast<int64_t>(disposal_limit_hours * 3600)),
        .unrecorded_refusals = &unrecorded_refusals});
+  std::unique_ptr<steritrack::DatabaseAdmin> database = steritrack::NewSqliteDatabaseAdmin(db_path);
   auto server = steritrack::rpc::RpcServer::Start({.listen = listen,
                                                    .tls = tls,
                                                    .core = &core,
@@ -481,6 +498,7 @@ int main(int argc, char** argv) {
                                                    .audit = &audit,
                                                    .commits = &commits,
                                                    .access = &access,
+                                                   .database = database.get(),
                                                    .limits = limits,
                                                    .metrics = metrics.get()});
   if (!server.ok()) {

@@ -21,8 +21,19 @@ class Sha256 {
   virtual std::string HexDigest(std::initializer_list<std::string_view> parts) const = 0;
 };
 
-// The production implementation (OpenSSL). Defined in server/crypto (library steritrack_crypto).
+// SHA-256 of an input too large to hold at once (a database snapshot), fed in pieces. One thread
+// at a time.
+class Sha256Stream {
+ public:
+  virtual ~Sha256Stream() = default;
+  virtual void Update(std::string_view data) = 0;
+  // Lower-case hex digest of everything fed; empty if hashing failed. Call once, last.
+  virtual std::string HexFinal() = 0;
+};
+
+// The production implementations (OpenSSL). Defined in server/crypto (library steritrack_crypto).
 std::unique_ptr<Sha256> NewSha256();
+std::unique_ptr<Sha256Stream> NewSha256Stream();
 
 }  // namespace steritrack
 

@@ -8,12 +8,25 @@
 namespace steritrack {
 namespace {
 
+std::string Hex(const unsigned char* digest, unsigned int length) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 0xf];
+  }
+  return hex;
+}
+
+using DigestContext = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
+
 class OpenSslSha256 final : public Sha256 {
  public:
   std::string HexDigest(std::initializer_list<std::string_view> parts) const override {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    DigestContext ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
     if (ctx == nullptr || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
       return std::string();
     }
@@ -21,19 +34,37 @@ class OpenSslSha256 final : public Sha256 {
       if (EVP_DigestUpdate(ctx.get(), part.data(), part.size()) != 1) return std::string();
     }
     if (EVP_DigestFinal_ex(ctx.get(), digest, &length) != 1) return std::string();
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    hex.reserve(length * 2);
-    for (unsigned int i = 0; i < length; ++i) {
-      hex += kHex[digest[i] >> 4];
-      hex += kHex[digest[i] & 0xf];
-    }
-    return hex;
+    return Hex(digest, length);
   }
+};
+
+class OpenSslSha256Stream final : public Sha256Stream {
+ public:
+  OpenSslSha256Stream() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
+    ok_ = ctx_ != nullptr && EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) == 1;
+  }
+
+  void Update(std::string_view data) override {
+    ok_ = ok_ && EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) == 1;
+  }
+
+  std::string HexFinal() override {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (!ok_ || EVP_DigestFinal_ex(ctx_.get(), digest, &length) != 1) return std::string();
+    ok_ = false;  // finished: a second call answers empty
+    return Hex(digest, length);
+  }
+
+ private:
+  DigestContext ctx_;
+  bool ok_ = false;
 };
 
 }  // namespace
 
 std::unique_ptr<Sha256> NewSha256() { return std::make_unique<OpenSslSha256>(); }
+
+std::unique_ptr<Sha256Stream> NewSha256Stream() { return std::make_unique<OpenSslSha256Stream>(); }
 
 }  // namespace steritrack

@@ -24,7 +24,9 @@ constexpr RoleSet kClinicalReads = kNurse | kManager | kIntegrator | kAdmin;  //
 
 // The matrix. Keep it sorted by method (checked at compile time below).
 constexpr std::array kPolicy = std::to_array<MethodAccess>({
+    {M("AdminService", "Backup"), kAdmin},
     {M("AdminService", "CreateToken"), kAdmin},
+    {M("AdminService", "GetStatus"), kAdmin},
     {M("AdminService", "ListTokens"), kAdmin},
     {M("AdminService", "RevokeToken"), kAdmin},
     {M("AdminService", "WhoAmI"), kEveryone},

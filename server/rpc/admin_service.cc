@@ -1,8 +1,17 @@
 #include "server/rpc/admin_service.h"
 
+#include <fstream>
+#include <vector>
+
 #include "server/rpc/convert.h"
 #include "server/rpc/handle.h"
 #include "steritrack/status_macros.h"
+#include "steritrack/strings.h"
+
+// steritrackd's version: project(VERSION) in the top CMakeLists.txt.
+#ifndef STERITRACK_VERSION
+#error "STERITRACK_VERSION must be defined (server/CMakeLists.txt)"
+#endif
 
 namespace steritrack::rpc {
 namespace {
@@ -15,6 +24,21 @@ void ToProto(const ApiToken& t, v1::Token* out) {
   if (t.expires_at) SetTime(*t.expires_at, out->mutable_expire_time());
   if (t.revoked_at) SetTime(*t.revoked_at, out->mutable_revoke_time());
   out->set_revoked_by(t.revoked_by);
+}
+
+void ToProto(const AuditHead& head, v1::AuditTrailHead* out) {
+  out->set_sequence(head.seq);
+  out->set_hash(head.hash);
+}
+
+// A snapshot travels in pieces this big: well under gRPC's default 4 MiB message limit.
+constexpr size_t kBackupChunkBytes = 1 << 20;
+
+absl::StatusOr<DatabaseAdmin*> Offered(DatabaseAdmin* database) {
+  if (database == nullptr) {
+    return absl::FailedPreconditionError("this server offers no database operations");
+  }
+  return database;
 }
 
 }  // namespace
@@ -67,6 +91,72 @@ grpc::Status AdminServiceImpl::WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmI
                       caller.source == Identity::Source::kCertificate ? "certificate" : "token");
                   return absl::OkStatus();
                 });
+}
+
+}  // namespace steritrack::rpc
+
+namespace steritrack::rpc {
+
+grpc::Status AdminServiceImpl::Backup(grpc::ServerContext* ctx, const v1::BackupRequest*,
+                                      grpc::ServerWriter<v1::BackupResponse>* writer) {
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.AdminService/Backup",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(DatabaseAdmin * database, Offered(database_));
+        ASSIGN_OR_RETURN(std::unique_ptr<DatabaseSnapshot> snapshot, database->TakeSnapshot());
+        std::ifstream in(snapshot->path(), std::ios::binary);
+        if (!in) return absl::UnavailableError("cannot read the snapshot file");
+        std::vector<char> buffer(kBackupChunkBytes);
+        int64_t sent = 0;
+        while (in) {
+          in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+          const std::streamsize n = in.gcount();
+          if (n <= 0) break;
+          if (ctx->IsCancelled()) return absl::CancelledError("the client cancelled the backup");
+          v1::BackupResponse chunk;
+          chunk.set_chunk(buffer.data(), static_cast<size_t>(n));
+          if (!writer->Write(chunk)) return absl::CancelledError("the client went away");
+          sent += n;
+        }
+        if (in.bad() || sent != snapshot->bytes()) {
+          return absl::DataLossError(StrCat("the snapshot file changed while it was sent (", sent,
+                                            " of ", snapshot->bytes(), " bytes)"));
+        }
+        v1::BackupResponse last;
+        v1::BackupSummary* summary = last.mutable_summary();
+        summary->set_size_bytes(snapshot->bytes());
+        summary->set_sha256(snapshot->sha256());
+        summary->set_schema_version(snapshot->schema_version());
+        ToProto(snapshot->audit_head(), summary->mutable_audit_head());
+        if (!writer->Write(last)) return absl::CancelledError("the client went away");
+        log_->info("backup for {}: {} bytes, schema v{}, audit head #{}, sha256 {}", caller.name,
+                   snapshot->bytes(), snapshot->schema_version(), snapshot->audit_head().seq,
+                   snapshot->sha256());
+        return absl::OkStatus();
+      });
+}
+
+grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext* ctx, const v1::GetStatusRequest*,
+                                         v1::GetStatusResponse* resp) {
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.AdminService/GetStatus",
+      [&](const Identity&) -> absl::Status {
+        ASSIGN_OR_RETURN(DatabaseAdmin * database, Offered(database_));
+        ASSIGN_OR_RETURN(DatabaseStatus status, database->Status());
+        resp->set_version(STERITRACK_VERSION);
+        SetTime(start_time_, resp->mutable_start_time());
+        const auto up = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - started_);
+        resp->mutable_uptime()->set_seconds(up.count() / 1000);
+        resp->mutable_uptime()->set_nanos(static_cast<int32_t>(up.count() % 1000) * 1000000);
+        resp->set_database_path(status.path);
+        resp->set_schema_version(status.schema_version);
+        resp->set_build_schema_version(status.build_schema_version);
+        resp->set_database_bytes(status.database_bytes);
+        resp->set_wal_bytes(status.wal_bytes);
+        ToProto(status.audit_head, resp->mutable_audit_head());
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace steritrack::rpc

@@ -1,22 +1,27 @@
-// gRPC adapter for steritrack.v1.AdminService: tokens and WhoAmI over core's AccessService.
-// Thread-safe: gRPC calls handlers from many threads.
+// gRPC adapter for steritrack.v1.AdminService: tokens and WhoAmI over core's AccessService;
+// backups and status over the DatabaseAdmin. Thread-safe: gRPC calls handlers from many threads.
 #ifndef STERITRACK_SERVER_RPC_ADMIN_SERVICE_H_
 #define STERITRACK_SERVER_RPC_ADMIN_SERVICE_H_
 
+#include <chrono>
 #include <memory>
 
+#include "absl/time/time.h"
 #include "server/core/access_service.h"
 #include "server/rpc/authorizer.h"
 #include "spdlog/logger.h"
+#include "steritrack/database_admin.h"
 #include "steritrack/v1/admin.grpc.pb.h"
 
 namespace steritrack::rpc {
 
 class AdminServiceImpl final : public v1::AdminService::Service {
  public:
-  // REQUIRES: `access` and `auth` outlive this object.
-  AdminServiceImpl(AccessService* access, std::shared_ptr<spdlog::logger> log, Authorizer* auth)
-      : access_(access), log_(std::move(log)), auth_(auth) {}
+  // REQUIRES: `access`, `auth` and `database` outlive this object. Without a `database` (null),
+  // Backup and GetStatus answer FAILED_PRECONDITION.
+  AdminServiceImpl(AccessService* access, std::shared_ptr<spdlog::logger> log, Authorizer* auth,
+                   DatabaseAdmin* database = nullptr)
+      : access_(access), log_(std::move(log)), auth_(auth), database_(database) {}
 
   grpc::Status CreateToken(grpc::ServerContext* ctx, const v1::CreateTokenRequest* req,
                            v1::CreateTokenResponse* resp) override;
@@ -26,11 +31,19 @@ class AdminServiceImpl final : public v1::AdminService::Service {
                            v1::Token* resp) override;
   grpc::Status WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest* req,
                       v1::WhoAmIResponse* resp) override;
+  grpc::Status Backup(grpc::ServerContext* ctx, const v1::BackupRequest* req,
+                      grpc::ServerWriter<v1::BackupResponse>* writer) override;
+  grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::GetStatusRequest* req,
+                         v1::GetStatusResponse* resp) override;
 
  private:
   AccessService* const access_;
   const std::shared_ptr<spdlog::logger> log_;
   Authorizer* const auth_;
+  DatabaseAdmin* const database_;
+  // When this server started: for the status's start time and uptime.
+  const absl::Time start_time_ = absl::Now();
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace steritrack::rpc

@@ -56,7 +56,8 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   std::unique_ptr<RpcServer> server(new RpcServer());
   server->auth_ = std::make_unique<Authorizer>(options.access, options.log);
   Authorizer* auth = server->auth_.get();
-  server->admin_ = std::make_unique<AdminServiceImpl>(options.access, options.log, auth);
+  server->admin_ =
+      std::make_unique<AdminServiceImpl>(options.access, options.log, auth, options.database);
   server->inventory_ = std::make_unique<InventoryServiceImpl>(options.core, options.log, auth);
   server->treatments_ = std::make_unique<TreatmentServiceImpl>(options.core, options.log, auth);
   if (options.sterilization != nullptr) {

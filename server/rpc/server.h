@@ -22,6 +22,7 @@
 #include "server/rpc/authorizer.h"
 #include "server/rpc/server_tls.h"
 #include "spdlog/logger.h"
+#include "steritrack/database_admin.h"
 
 namespace grpc {
 class Server;
@@ -80,6 +81,9 @@ struct RpcServerOptions {
   // Identity and access: every call but health is authenticated against it and checked against
   // the role matrix (server/rpc/access_policy.h). REQUIRES: non-null, outlives the server.
   AccessService* access = nullptr;
+  // Backups and status (AdminService.Backup, GetStatus); when null they answer
+  // FAILED_PRECONDITION. REQUIRES: outlives the server.
+  DatabaseAdmin* database = nullptr;
   // Who may use server reflection, asked once per reflection stream. Empty (the default): any
   // caller with a valid credential of any role, as the Authorizer decides; tests may hand in
   // their own.

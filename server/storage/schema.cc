@@ -1,5 +1,7 @@
 #include "server/storage/schema.h"
 
+#include "steritrack/status_macros.h"
+
 namespace steritrack::sqlite {
 namespace {
 
@@ -436,5 +438,20 @@ constexpr Migration kMigrations[] = {
 }  // namespace
 
 std::span<const Migration> Migrations() { return kMigrations; }
+
+absl::StatusOr<int> StoredSchemaVersion(Connection& conn) {
+  {
+    // A new database has no table of migrations yet.
+    static constexpr const char* kSql =
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'";
+    ASSIGN_OR_RETURN(auto st, conn.Prepare(kSql));
+    ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row || st->Int(0) == 0) return 0;
+  }
+  static constexpr const char* kSql = "SELECT coalesce(max(version), 0) FROM schema_migrations";
+  ASSIGN_OR_RETURN(auto st, conn.Prepare(kSql));
+  ASSIGN_OR_RETURN(bool row, st->Step());
+  return row ? static_cast<int>(st->Int(0)) : 0;
+}
 
 }  // namespace steritrack::sqlite

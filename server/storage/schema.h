@@ -5,6 +5,9 @@
 
 #include <span>
 
+#include "absl/status/statusor.h"
+#include "server/storage/sqlite.h"
+
 namespace steritrack::sqlite {
 
 struct Migration {
@@ -14,6 +17,10 @@ struct Migration {
 };
 
 std::span<const Migration> Migrations();
+
+// The schema version of the database `conn` is on: the last migration applied, 0 for a new one.
+// REQUIRES: `conn` is used by the calling thread only.
+absl::StatusOr<int> StoredSchemaVersion(Connection& conn);
 
 }  // namespace steritrack::sqlite
 

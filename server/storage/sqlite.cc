@@ -1,5 +1,11 @@
 #include "server/storage/sqlite.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "steritrack/strings.h"
 
 namespace steritrack::sqlite {
@@ -115,6 +121,51 @@ absl::Status Connection::Exec(const char* sql) {
     return ToStatus(sqlite3_extended_errcode(db_), nullptr, message);
   }
   return absl::OkStatus();
+}
+
+std::string Connection::FileName() {
+  const char* name = sqlite3_db_filename(db_, "main");
+  return name != nullptr ? name : "";
+}
+
+absl::Status Connection::BackupTo(const std::string& dest_path) {
+  sqlite3* dest = nullptr;
+  int rc =
+      sqlite3_open_v2(dest_path.c_str(), &dest,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status status = ToStatus(rc, dest, StrCat("open ", dest_path));
+    sqlite3_close_v2(dest);
+    return status;
+  }
+  sqlite3_backup* backup = sqlite3_backup_init(dest, "main", db_, "main");
+  if (backup == nullptr) {
+    absl::Status status = ToStatus(sqlite3_errcode(dest), dest, "backup");
+    sqlite3_close_v2(dest);
+    return status;
+  }
+  // All pages in one step: a single read of the source, so the copy is one consistent state.
+  rc = sqlite3_backup_step(backup, -1);
+  const int finish_rc = sqlite3_backup_finish(backup);
+  absl::Status status = rc == SQLITE_DONE
+                            ? ToStatus(finish_rc, dest, StrCat("backup to ", dest_path))
+                            : ToStatus(rc, dest, StrCat("backup to ", dest_path));
+  // The copy carries the source's WAL flag; a copy in rollback-journal mode is one self-contained
+  // file, which opens (read-only too) without creating a log and an index beside it.
+  if (status.ok()) {
+    status = ToStatus(sqlite3_exec(dest, "PRAGMA journal_mode = DELETE", nullptr, nullptr, nullptr),
+                      dest, StrCat("journal mode of ", dest_path));
+  }
+  if (const int close_rc = sqlite3_close_v2(dest); status.ok() && close_rc != SQLITE_OK) {
+    status = ToStatus(close_rc, nullptr, StrCat("close ", dest_path));
+  }
+  if (!status.ok()) return status;
+  const int fd = open(dest_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fsync(fd) != 0) {
+    status = absl::UnavailableError(StrCat("sync ", dest_path, ": ", std::strerror(errno)));
+  }
+  if (fd >= 0) close(fd);
+  return status;
 }
 
 absl::StatusOr<std::unique_ptr<Statement>> Connection::Prepare(const char* sql) {

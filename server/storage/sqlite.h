@@ -69,6 +69,15 @@ class Connection {
   absl::StatusOr<std::unique_ptr<Statement>> Prepare(const char* sql);
 
   sqlite3* raw() { return db_; }
+  // The main database's absolute file name; empty for an in-memory database.
+  std::string FileName();
+
+  // Copies this connection's main database into the file `dest_path` with SQLite's online backup
+  // API, in one step: inside this connection's open transaction if it has one (the copy is then
+  // exactly what that transaction sees), else in a read transaction of its own. Writers on other
+  // connections go on meanwhile. The copy is left in rollback-journal mode (one self-contained
+  // file) and synced before this returns.
+  absl::Status BackupTo(const std::string& dest_path);
 
  private:
   explicit Connection(sqlite3* db) : db_(db) {}

@@ -1,5 +1,8 @@
 #include "server/storage/sqlite_store.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <string_view>
 #include <utility>
@@ -244,22 +247,43 @@ absl::Status Configure(Connection& conn) {
   return absl::OkStatus();
 }
 
+// Refuses a database written by a newer steritrack, whose schema this build cannot know.
+absl::Status CheckNotNewer(int current) {
+  if (current <= SqliteSchemaVersion()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      StrCat("the database has schema version ", current, ", newer than this build's (",
+             SqliteSchemaVersion(), "): it was written by a newer steritrack; upgrade steritrack ",
+             "to open it (or restore a backup taken with this version)"));
+}
+
+// Copies the database, before migrating it from `current`, to a backup file beside it.
+absl::Status BackupBeforeMigration(Connection& conn, int current,
+                                   const SqliteStoreOptions& options) {
+  const std::string file = conn.FileName();
+  const std::string backup =
+      StrCat(file, ".pre-v", SqliteSchemaVersion(), "-",
+             absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()), ".bak");
+  if (struct stat st; stat(backup.c_str(), &st) == 0) {
+    return absl::AlreadyExistsError(StrCat("pre-migration backup ", backup, " exists already"));
+  }
+  if (absl::Status status = conn.BackupTo(backup); !status.ok()) {
+    unlink(backup.c_str());
+    return absl::Status(status.code(), StrCat("backup before migrating the schema from v", current,
+                                              " failed, nothing migrated: ", status.message()));
+  }
+  if (options.notice) {
+    options.notice(StrCat("database ", file, " has schema v", current, ": backed up to ", backup,
+                          " before migrating it to v", SqliteSchemaVersion()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Migrate(Connection& conn) {
   RETURN_IF_ERROR(
       conn.Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                 "description TEXT NOT NULL, applied_at INTEGER NOT NULL)"));
-  int64_t current = 0;
-  {
-    ASSIGN_OR_RETURN(auto st,
-                     conn.Prepare("SELECT coalesce(max(version), 0) FROM schema_migrations"));
-    ASSIGN_OR_RETURN(bool row, st->Step());
-    if (row) current = st->Int(0);
-  }
-  if (current > SqliteSchemaVersion()) {
-    return absl::FailedPreconditionError(StrCat("database schema version ", current,
-                                                " is newer than this server knows (",
-                                                SqliteSchemaVersion(), "); upgrade steritrackd"));
-  }
+  ASSIGN_OR_RETURN(const int current, sqlite::StoredSchemaVersion(conn));
+  RETURN_IF_ERROR(CheckNotNewer(current));
   for (const sqlite::Migration& m : sqlite::Migrations()) {
     if (m.version <= current) continue;
     RETURN_IF_ERROR(conn.Exec("BEGIN IMMEDIATE"));
@@ -293,6 +317,12 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions&
       Connection::Open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI));
   if (!in_memory) RETURN_IF_ERROR(writer->Exec("PRAGMA journal_mode = WAL"));
   RETURN_IF_ERROR(Configure(*writer));
+  ASSIGN_OR_RETURN(const int current, sqlite::StoredSchemaVersion(*writer));
+  RETURN_IF_ERROR(CheckNotNewer(current));
+  if (!in_memory && options.backup_before_migration && current > 0 &&
+      current < SqliteSchemaVersion()) {
+    RETURN_IF_ERROR(BackupBeforeMigration(*writer, current, options));
+  }
   RETURN_IF_ERROR(Migrate(*writer));
   std::vector<std::unique_ptr<Connection>> readers;
   for (int i = 0; !in_memory && i < options.readers; ++i) {

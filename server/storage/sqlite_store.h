@@ -37,11 +37,18 @@ struct SqliteStoreOptions {
   std::string path;
   int readers = 4;  // size of the reader pool (file databases)
   SqliteWriterHooks writer_hooks;
+  // Upgrade safety: before migrating a database file of an older schema version (not a new, empty
+  // one) it is copied with SQLite's backup API to "<file>.pre-v<N>-<YYYYMMDDTHHMMSSZ>.bak" beside
+  // it, N the version it is migrated to; a failed copy stops the open before anything changed.
+  bool backup_before_migration = true;
+  // Told what happened, in a sentence (the backup's path, the versions); may be empty.
+  std::function<void(const std::string&)> notice;
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);
 
-// The schema version this build writes. A database with a newer version is refused at open.
+// The schema version this build writes. A database with a newer version is refused at open
+// (FAILED_PRECONDITION naming both versions).
 int SqliteSchemaVersion();
 
 }  // namespace steritrack

@@ -30,6 +30,7 @@
 #include "server/core/sterilization_service.h"
 #include "server/rpc/server.h"
 #include "server/storage/bounded_store.h"
+#include "server/storage/sqlite_admin.h"
 #include "server/storage/sqlite_store.h"
 #include "spdlog/logger.h"
 #include "spdlog/sinks/null_sink.h"
@@ -141,6 +142,7 @@ class FullServerTest : public ::testing::Test {
                                                                           .sha256 = TestSha256(),
                                                                           .secrets = secrets_.get(),
                                                                           .clock = &clock_});
+    database_ = NewSqliteDatabaseAdmin(StrCat(dir_, "/steritrack.db"));
     faulty_store_ = std::make_unique<FaultInjectingStore>(store_.get());
     Store* services_store = faulty_store_.get();
     if (queues_.has_value()) {
@@ -166,6 +168,7 @@ class FullServerTest : public ::testing::Test {
                                .audit = audit_core_.get(),
                                .commits = &commits_,
                                .access = access_core_.get(),
+                               .database = database_.get(),
                                .authorize_reflection = authorize_reflection_,
                                .limits = limits_});
     ASSERT_TRUE(server.ok()) << server.status();
@@ -198,6 +201,7 @@ class FullServerTest : public ::testing::Test {
     cartridges_core_.reset();
     bounded_store_.reset();
     faulty_store_.reset();
+    database_.reset();
     store_.reset();
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
@@ -235,6 +239,7 @@ class FullServerTest : public ::testing::Test {
   std::string dir_;
   CommitNotifier commits_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<DatabaseAdmin> database_;  // backups and status, on store_'s file
   // What the services use: store_, failing a call when a test asks.
   std::unique_ptr<FaultInjectingStore> faulty_store_;
   std::unique_ptr<BoundedStore> bounded_store_;

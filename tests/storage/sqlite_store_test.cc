@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <latch>
 #include <memory>
@@ -28,6 +29,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/core/cartridge_service.h"
+#include "server/storage/schema.h"
+#include "server/storage/sqlite_admin.h"
 #include "steritrack/audit_chain.h"
 #include "steritrack/clock.h"
 #include "steritrack/error.h"
@@ -333,7 +336,11 @@ TEST_F(SqliteStoreTest, ADatabaseWithANewerSchemaIsRefusedAtOpen) {
   }
   absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = path_});
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
-  EXPECT_THAT(std::string(store.status().message()), ::testing::HasSubstr("999"));
+  // Both versions, and what to do.
+  EXPECT_THAT(std::string(store.status().message()),
+              ::testing::AllOf(::testing::HasSubstr("999"),
+                               ::testing::HasSubstr(StrCat("(", SqliteSchemaVersion(), ")")),
+                               ::testing::HasSubstr("upgrade steritrack")));
 }
 
 TEST_F(SqliteStoreTest, FileIsInWalModeAndEveryStoreConnectionHasFullSyncAndForeignKeys) {
@@ -1162,6 +1169,145 @@ TEST_F(SqliteStoreTest, WriterHooksSeeWritesWaitingForTheWriterAndEachCommit) {
     absl::MutexLock lock(&mu);
     EXPECT_EQ(commits, 1);  // the rollback was not a commit
   }
+}
+
+// ---- Upgrade, backup and restore support (issue 10).
+
+// The files in the test's directory whose names start with `prefix`.
+std::vector<std::string> FilesStartingWith(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) == 0) found.push_back(entry.path().string());
+  }
+  return found;
+}
+
+TEST_F(SqliteStoreTest, AnOlderDatabaseIsBackedUpBesideItBeforeItIsMigrated) {
+  const int old_version = SqliteSchemaVersion() - 1;
+  {
+    // The database an older steritrack left: every migration but the last.
+    std::FILE* empty = std::fopen(path_.c_str(), "wb");  // an empty file is an empty database
+    ASSERT_NE(empty, nullptr);
+    std::fclose(empty);
+    RawDb raw(path_);
+    ASSERT_EQ(raw.Exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                       "description TEXT NOT NULL, applied_at INTEGER NOT NULL)"),
+              SQLITE_OK);
+    for (const sqlite::Migration& m : sqlite::Migrations()) {
+      if (m.version > old_version) break;
+      ASSERT_EQ(raw.Exec(m.sql), SQLITE_OK) << m.version << ": " << raw.last_error();
+      ASSERT_EQ(raw.Exec(StrCat("INSERT INTO schema_migrations VALUES (", m.version, ", 'v",
+                                m.version, "', 0)")),
+                SQLITE_OK);
+    }
+    ASSERT_EQ(raw.Exec("INSERT INTO lots (gtin, lot, expiry, created_at) "
+                       "VALUES ('09506000134352', 'OLD-LOT', '2030-01-01', 0)"),
+              SQLITE_OK)
+        << raw.last_error();
+  }
+  std::vector<std::string> notices;
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(
+      {.path = path_, .notice = [&](const std::string& what) { notices.push_back(what); }});
+  ASSERT_TRUE(store.ok()) << store.status();
+  store->reset();
+
+  const std::vector<std::string> backups =
+      FilesStartingWith(dir_, StrCat("steritrack.db.pre-v", SqliteSchemaVersion(), "-"));
+  ASSERT_EQ(backups.size(), 1u);
+  EXPECT_TRUE(backups[0].ends_with(".bak")) << backups[0];
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_THAT(notices[0], ::testing::AllOf(::testing::HasSubstr(backups[0]),
+                                           ::testing::HasSubstr(StrCat("v", old_version))));
+  // The backup is the database as it was: the old version, with its data, and sound.
+  EXPECT_EQ(DatabaseFileSchemaVersion(backups[0]).value_or(-1), old_version);
+  EXPECT_TRUE(CheckDatabaseIntegrity(backups[0]).ok());
+  RawDb backup(backups[0]);
+  EXPECT_EQ(backup.QueryText("SELECT lot FROM lots"), "OLD-LOT");
+  RawDb migrated(path_);
+  EXPECT_EQ(migrated.QueryInt("SELECT max(version) FROM schema_migrations"), SqliteSchemaVersion());
+}
+
+TEST_F(SqliteStoreTest, ANewOrCurrentDatabaseIsNotBackedUpAtOpen) {
+  OpenStore();
+  CloseStore();
+  OpenStore();
+  CloseStore();
+  EXPECT_THAT(FilesStartingWith(dir_, "steritrack.db.pre-"), ::testing::IsEmpty());
+}
+
+TEST_F(SqliteStoreTest, ASnapshotHoldsWhatWasCommittedAndNothingOfAnOpenWrite) {
+  OpenStore();
+  MustInsertBasics(2);
+  std::unique_ptr<DatabaseAdmin> admin = NewSqliteDatabaseAdmin(path_);
+  std::string snapshot_path;
+  {
+    // A write in progress while the snapshot is taken: neither blocks the other.
+    std::unique_ptr<WriteTransaction> open_write = MustBeginWrite();
+    ASSERT_TRUE(open_write->cartridges().InsertLot(MakeLot("LOT-UNCOMMITTED")).ok());
+    absl::StatusOr<std::unique_ptr<DatabaseSnapshot>> snapshot = admin->TakeSnapshot();
+    ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+    ASSERT_TRUE(open_write->Commit().ok());
+    snapshot_path = (*snapshot)->path();
+    EXPECT_EQ((*snapshot)->schema_version(), SqliteSchemaVersion());
+    EXPECT_EQ((*snapshot)->bytes(),
+              static_cast<int64_t>(std::filesystem::file_size(snapshot_path)));
+    EXPECT_EQ((*snapshot)->sha256().size(), 64u);
+    EXPECT_TRUE(CheckDatabaseIntegrity(snapshot_path).ok());
+    {
+      RawDb raw(snapshot_path);
+      EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM cartridges"), 2);
+      EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM lots WHERE lot = 'LOT-UNCOMMITTED'"), 0);
+    }
+  }
+  // Removed with its object.
+  EXPECT_FALSE(std::filesystem::exists(snapshot_path));
+  absl::StatusOr<DatabaseStatus> status = admin->Status();
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->schema_version, SqliteSchemaVersion());
+  EXPECT_EQ(status->build_schema_version, SqliteSchemaVersion());
+  EXPECT_GT(status->database_bytes, 0);
+  EXPECT_TRUE(status->path.ends_with("/steritrack.db")) << status->path;
+}
+
+TEST_F(SqliteStoreTest, ADatabaseFileInUseCannotBeLockedForReplacement) {
+  OpenStore();
+  MustInsertBasics(1);
+  absl::StatusOr<std::unique_ptr<DatabaseFileLock>> lock = LockDatabaseFile(path_);
+  EXPECT_EQ(lock.status().code(), absl::StatusCode::kFailedPrecondition) << lock.status();
+  EXPECT_THAT(std::string(lock.status().message()), ::testing::HasSubstr("in use"));
+  CloseStore();
+  lock = LockDatabaseFile(path_);
+  ASSERT_TRUE(lock.ok()) << lock.status();
+  // Self-contained: the log was checkpointed into the file and removed.
+  EXPECT_FALSE(std::filesystem::exists(path_ + "-wal"));
+  // While the lock is held no store can open the file.
+  EXPECT_FALSE(OpenSqliteStore({.path = path_}).ok());
+  lock->reset();
+  OpenStore();
+  EXPECT_TRUE(Find("S1").has_value());
+}
+
+TEST_F(SqliteStoreTest, AnOverwrittenPageFailsTheIntegrityCheck) {
+  OpenStore();
+  MustInsertBasics(50);
+  CloseStore();
+  ASSERT_TRUE(CheckDatabaseIntegrity(path_).ok());
+  {
+    // Page 3 and on hold the tables' b-trees; garbage over one of them.
+    std::FILE* f = std::fopen(path_.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    std::fseek(f, 0, SEEK_END);
+    const long size = std::ftell(f);
+    const long page = 4096;
+    std::fseek(f, (size / page / 2) * page, SEEK_SET);
+    const std::string garbage(page, '\xa5');
+    std::fwrite(garbage.data(), 1, garbage.size(), f);
+    std::fclose(f);
+  }
+  absl::Status check = CheckDatabaseIntegrity(path_);
+  EXPECT_EQ(check.code(), absl::StatusCode::kFailedPrecondition) << check;
+  EXPECT_THAT(std::string(check.message()), ::testing::HasSubstr("integrity check failed"));
 }
 
 }  // namespace
