@@ -19,6 +19,10 @@ if [[ ${1:-} == test ]]; then
   # The integration example and its test (deploy/examples/python, tests/e2e/test_python_client.py);
   # its stubs come from protoc and grpc_python_plugin above.
   packages+=(python3-grpcio python3-protobuf)
+  # The Debian package's test (tests/deploy/deb_package_test.sh): cpack's dependency list comes from
+  # dpkg-shlibdeps, readelf checks the binaries are stripped, systemd-analyze reads the unit, and
+  # the installation into a throwaway overlay of / runs dpkg, adduser and mount for real.
+  packages+=(dpkg-dev binutils systemd adduser mount)
   # npm fetches buf for the API checks; a machine that already has Node.js keeps its own.
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
