@@ -48,7 +48,7 @@ setpriv --reuid=steritrack --regid=steritrack --init-groups --reset-env \
   /usr/bin/steritrackd --config /etc/steritrack/steritrackd.toml --listen 127.0.0.1:0 \
   2>/tmp/server.log &
 pid=$!
-for _ in $(seq 100); do
+for _ in $(seq 300); do
   grep -q 'steritrackd listening' /tmp/server.log && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1

@@ -152,7 +152,7 @@ done
 "$root/usr/bin/steritrackd" --config "$toml" --db "$work/steritrack.db" --listen 127.0.0.1:0 \
   2>"$work/server.log" &
 server_pid=$!
-for _ in $(seq 100); do
+for _ in $(seq 300); do
   grep -q 'steritrackd listening' "$work/server.log" && break
   kill -0 "$server_pid" 2>/dev/null || break
   sleep 0.1
