@@ -197,8 +197,10 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "note: not root: the installation into a temporary root is not tried"
 elif ! unshare --mount --propagation private true 2>/dev/null; then
   echo "note: no mount namespaces here: the installation into a temporary root is not tried"
-elif ! unshare --mount --propagation private bash -c \
-  "mount -t tmpfs tmpfs '$work/pkg' && mkdir '$work/pkg/u' '$work/pkg/w' '$work/pkg/m' && mount -t overlay overlay -o 'lowerdir=/,upperdir=$work/pkg/u,workdir=$work/pkg/w' '$work/pkg/m'" 2>/dev/null; then
+elif ! mkdir "$work/probe" || ! unshare --mount --propagation private bash -c \
+  "mount -t tmpfs tmpfs '$work/probe' && mkdir '$work/probe/u' '$work/probe/w' '$work/probe/m' &&
+   mount -t overlay overlay -o 'lowerdir=/,upperdir=$work/probe/u,workdir=$work/probe/w' '$work/probe/m'" \
+  2>/dev/null; then
   echo "note: no overlayfs of / here: the installation into a temporary root is not tried"
 else
   export work deb
