@@ -120,8 +120,8 @@ for line in "User=steritrack" "Group=steritrack" \
   "SystemCallFilter=@system-service" "WantedBy=multi-user.target"; do
   grep -qxF -- "$line" "$unit" || fail "the unit lacks '$line'"
 done
-# Only the state (and logs) directory is writable: no other path opened up.
-if grep -E '^(ReadWritePaths|ProtectSystem=(true|full|false)|ProtectHome=(false|read-only))' "$unit"; then
+# Only the state directory is writable: no other path opened up.
+if grep -E '^(ReadWritePaths|LogsDirectory|CacheDirectory|RuntimeDirectory|ProtectSystem=(true|full|false)|ProtectHome=(false|read-only))' "$unit"; then
   fail "the unit makes more than its state directory writable"
 fi
 # systemd's own reading of the unit (it wants ExecStart's binary: the extracted one stands in).
