@@ -12,6 +12,8 @@ packages=(
   libcpp-httplib-dev
   # deploy/make-certs.sh makes the clinic's CA and certificates with the openssl command.
   openssl
+  # cpack -G DEB (the Debian package) takes its library dependencies from dpkg-shlibdeps.
+  dpkg-dev
 )
 # What the test suite needs besides ("install-deps.sh test", as deploy/test.sh calls it).
 if [[ ${1:-} == test ]]; then
@@ -21,6 +23,10 @@ if [[ ${1:-} == test ]]; then
   # The integration example and its test (deploy/examples/python, tests/e2e/test_python_client.py);
   # its stubs come from protoc and grpc_python_plugin above.
   packages+=(python3-grpcio python3-protobuf)
+  # The Debian package's test (tests/deploy/deb_package_test.sh): readelf checks the binaries are
+  # stripped, systemd-analyze reads the unit, and the installation into a throwaway overlay of /
+  # runs dpkg, adduser and mount for real.
+  packages+=(binutils systemd adduser mount)
   # npm fetches buf for the API checks; a machine that already has Node.js keeps its own.
   command -v npm >/dev/null 2>&1 || packages+=(npm)
   # promtool checks the /metrics exposition in tests/e2e/test_metrics.py (about 96 MB installed,
