@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "steritrack/failpoint.h"
+
 namespace steritrack::cli {
 
 bool IsUnreachable(const grpc::Status& status) {
@@ -150,7 +152,13 @@ SyncReport Session::Sync() {
     }
     absl::Status marked;
     if (st.ok()) {
+#ifdef STERITRACK_FAILPOINTS
+      // The server has the write; the queue does not know yet.
+      marked = failpoint::Hit("queue_delivered");
+      if (marked.ok()) marked = (*queue)->MarkSent(w.id, answer);
+#else
       marked = (*queue)->MarkSent(w.id, answer);
+#endif
       report.sent.push_back(w);
     } else {
       marked = (*queue)->MarkRefused(w.id, st.error_message());

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 if [[ ! -x build/tools/node_modules/.bin/buf ]]; then
   npm install --silent --no-audit --no-fund --prefix build/tools @bufbuild/buf@1.75.0 >/dev/null
 fi
-cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${STERITRACK_CMAKE_ARGS:-} >/dev/null
+# The test build compiles in the failpoints the reliability tests arm (never in a shipped build).
+cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTERITRACK_FAILPOINTS=ON \
+  ${STERITRACK_CMAKE_ARGS:-} >/dev/null
 cmake --build build/test -j2
 ctest --test-dir build/test --output-on-failure --timeout 600 -j2

@@ -32,6 +32,7 @@
 #include "steritrack/audit_chain.h"
 #include "steritrack/clock.h"
 #include "steritrack/error.h"
+#include "steritrack/failpoint.h"
 #include "steritrack/sha256.h"
 #include "steritrack/status_macros.h"
 #include "steritrack/store.h"
@@ -214,8 +215,10 @@ absl::StatusOr<T> RunIdempotentWrite(
                                                           .at = now}));
   }
   RETURN_IF_ERROR(CheckCallerWaiting(ctx, "before the commit"));
+  STERITRACK_FAILPOINT("before_commit");
   RETURN_IF_ERROR(tx->Commit());
   if (commits != nullptr) commits->Notify();
+  STERITRACK_FAILPOINT("after_commit");  // committed, not yet answered
   return result;
 }
 

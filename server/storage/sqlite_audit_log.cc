@@ -8,6 +8,7 @@
 
 #include "server/storage/sqlite_repositories.h"
 #include "server/storage/sqlite_rows.h"
+#include "steritrack/failpoint.h"
 
 namespace steritrack::sqlite {
 namespace {
@@ -144,6 +145,7 @@ class SqliteAuditLog final : public AuditLogWrites {
         .Bind(16, e.prev_hash)
         .Bind(17, e.hash);
     RETURN_IF_ERROR(st->Run());
+    STERITRACK_FAILPOINT("audit_append");  // the entry written, the chain's head not yet
     return WriteAuditHead(*conn_, e.seq, e.hash);
   }
 

@@ -325,6 +325,7 @@ class Server:
     def __init__(self, workdir, db_path, name, extra_args=(), cli_env=None, probe_globals=(),
                  user=None):
         self.workdir = workdir
+        self.env_extra = {}  # the server's environment besides this process's (e.g. failpoints)
         self.user = user  # run as this user (a test as root that needs permissions to bite)
         # Global CLI options the readiness probe needs, e.g. --ca/--cert/--key for a TLS server.
         self.probe_globals = list(probe_globals)
@@ -350,7 +351,8 @@ class Server:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.workdir,
-                                         preexec_fn=_die_with_parent, user=self.user)
+                                         preexec_fn=_die_with_parent, user=self.user,
+                                         env={**os.environ, **self.env_extra})
         for _ in range(START_TRIES):
             match = LISTENING.search(self.log())
             if match:
