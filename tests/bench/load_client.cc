@@ -15,8 +15,10 @@
 //           (no coordinated omission).
 // Calls use gRPC's callback API, so one process keeps many calls in flight. Latencies go into a
 // log-bucket histogram (buckets 1% wide). A warm-up period runs first and is not recorded.
-// The run is valid only if no call failed; for `open`, the client also reads back a sample of the
-// units it was told were opened and checks each is OPENED in the treatment it named.
+// RESOURCE_EXHAUSTED (the server's overload refusal) is counted apart as `refused`, outside the
+// histogram. The run is valid only if no call failed otherwise; for `open`, the client also reads
+// back a sample of the units it was told were opened and checks each is OPENED in the treatment it
+// named.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -216,11 +218,19 @@ class Runner {
         histogram_.Record(latency_ns);
         completed_.fetch_add(1);
       }
+    } else if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      // The server's documented overload answer (offered load above its capacity): counted, not
+      // a failure of the run. Its latency is not in the histogram.
+      refused_.fetch_add(1);
     } else {
       failed_.fetch_add(1);
       std::lock_guard<std::mutex> lock(mu_);
       if (failures_.size() < 5) failures_.push_back(st.error_message());
       ++failure_codes_[st.error_code()];
+    }
+    if (!st.ok() && st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (refusal_.empty()) refusal_ = st.error_message();
     }
   }
 
@@ -323,7 +333,12 @@ class Runner {
   const LogHistogram& histogram() const { return histogram_; }
   uint64_t completed() const { return completed_.load(); }
   uint64_t failed() const { return failed_.load(); }
+  uint64_t refused() const { return refused_.load(); }
   bool exhausted() const { return exhausted_.load(); }
+  std::string FirstRefusal() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return refusal_;
+  }
   std::string FailureSummary() {
     std::ostringstream out;
     std::lock_guard<std::mutex> lock(mu_);
@@ -343,11 +358,13 @@ class Runner {
   std::atomic<uint64_t> sent_{0};
   std::atomic<uint64_t> completed_{0};
   std::atomic<uint64_t> failed_{0};
+  std::atomic<uint64_t> refused_{0};
   std::atomic<bool> exhausted_{false};
   LogHistogram histogram_;
   std::mutex mu_;
   std::vector<std::string> failures_;
   std::map<int, int64_t> failure_codes_;
+  std::string refusal_;
 };
 
 std::string ReadToken(const std::string& file) {
@@ -436,24 +453,30 @@ int main(int argc, char** argv) {
   const bool valid = runner.failed() == 0 && lost == 0 && !(o.mode == "open" && runner.exhausted());
   std::printf(
       "%-6s %-6s %s: %llu ok in %.1f s = %.0f/s; latency ms p50 %.3f p90 %.3f p99 %.3f p99.9 "
-      "%.3f max %.3f; failed %llu; read back %lld, lost %lld%s%s\n",
+      "%.3f max %.3f; refused (overload) %llu; failed %llu; read back %lld, lost %lld%s%s\n",
       o.method.c_str(), o.mode.c_str(),
       o.mode == "closed" ? ("in-flight " + std::to_string(o.in_flight)).c_str()
                          : ("rate " + std::to_string(static_cast<int64_t>(o.rate)) + "/s").c_str(),
       static_cast<unsigned long long>(runner.completed()), measured_s, throughput,
       h.QuantileMs(0.50), h.QuantileMs(0.90), h.QuantileMs(0.99), h.QuantileMs(0.999), h.MaxMs(),
+      static_cast<unsigned long long>(runner.refused()),
       static_cast<unsigned long long>(runner.failed()), static_cast<long long>(checked),
       static_cast<long long>(lost), runner.exhausted() ? "; ran out of units" : "",
       valid ? "" : "; INVALID RUN");
   if (runner.failed() > 0) std::printf("failures: %s\n", runner.FailureSummary().c_str());
+  if (runner.refused() > 0) {
+    std::printf("refused: \"%s\" (the offered load is above what the server sustains)\n",
+                runner.FirstRefusal().c_str());
+  }
 
   if (!o.json.empty()) {
     std::ofstream out(o.json);
-    char buffer[1024];
+    char buffer[2048];
     std::snprintf(
         buffer, sizeof buffer,
         "{\"method\": \"%s\", \"mode\": \"%s\", \"in_flight\": %d, \"rate\": %.1f, "
-        "\"duration_s\": %.3f, \"completed\": %llu, \"failed\": %llu, \"throughput_per_s\": "
+        "\"duration_s\": %.3f, \"completed\": %llu, \"refused\": %llu, \"failed\": %llu, "
+        "\"throughput_per_s\": "
         "%.1f, \"latency_ms\": {\"p50\": %.4f, \"p90\": %.4f, \"p99\": %.4f, \"p999\": %.4f, "
         "\"max\": %.4f, \"mean\": %.4f}, \"read_back\": %lld, \"lost\": %lld, "
         "\"ran_out_of_units\": "
@@ -461,6 +484,7 @@ int main(int argc, char** argv) {
         o.method.c_str(), o.mode.c_str(), o.mode == "closed" ? o.in_flight : 0,
         o.mode == "open" ? o.rate : 0.0, measured_s,
         static_cast<unsigned long long>(runner.completed()),
+        static_cast<unsigned long long>(runner.refused()),
         static_cast<unsigned long long>(runner.failed()), throughput, h.QuantileMs(0.50),
         h.QuantileMs(0.90), h.QuantileMs(0.99), h.QuantileMs(0.999), h.MaxMs(), h.MeanMs(),
         static_cast<long long>(checked), static_cast<long long>(lost),
