@@ -119,7 +119,7 @@ valid = all(r["valid"] for r in (hc, oc, ho, oo))
 overloaded = [n for n, r in (("health_open_loop", ho), ("open_open_loop", oo))
               if r.get("refused", 0) or r["throughput_per_s"] < 0.95 * rate]
 try:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
 except OSError:
     commit = ""
 result = {
