@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite (issue 11), one command, after the README set-up (deploy/install-deps.sh):
 #
-#   tests/bench/run.sh [--long] [--duration S] [--dir DIR] [--out FILE] [--build DIR]
+#   tests/bench/run.sh [--long] [--duration S] [--rate N] [--dir DIR] [--out FILE] [--build DIR]
 #
 # Builds the server and the bench tools in Release (build/bench, reused when it exists), starts its
 # own steritrackd on a fresh database in a temporary directory (loopback, any free port) with an
@@ -12,7 +12,9 @@
 #   transport grpc.health.v1 Health/Check on the server: 64 in flight; open loop at --rate
 #   open      OpenCartridge on distinct units (seeded before the timed part): 64 in flight;
 #             open loop at --rate (latency from each call's intended send time)
-# then prints a table and writes bench-results.json (every figure and the ratios). Default: 10 s per
+# The baselines run again after the server's measurements (the machine is shared and its disk
+# drifts): both are kept, the ratios use their mean. Then it prints a table and writes
+# bench-results.json (every figure and the ratios). Default: 10 s per
 # measurement (2 s warm-up), a few minutes in all; --long: 60 s each. Benchmarks, not tests:
 # nothing is asserted about speed. A run is marked invalid if any call failed (other than the
 # server's RESOURCE_EXHAUSTED overload refusal, counted apart) or a sampled acknowledged open is not
@@ -36,7 +38,7 @@ while [[ $# -gt 0 ]]; do
     --dir) DIR=$2; shift ;;
     --out) OUT=$2; shift ;;
     --build) BUILD=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -96,13 +98,25 @@ echo "== transport and open, $IN_FLIGHT in flight and $RATE/s open loop" >&2
 "${LOAD[@]}" --method health --mode open --rate "$RATE" --json "$DIR/health_open.json" || STATUS=1
 "${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_open.json" || STATUS=1
 
+# The machine is shared and its disk's speed drifts: the baselines again, after the server's run.
+echo "== physical and storage baselines again" >&2
+"$BIN/steritrack_fsync_bench" --dir "$DIR" --duration "$DURATION" --json "$DIR/fsync_after.json"
+"$BIN/steritrack_sqlite_bench" --dir "$DIR" --duration "$DURATION" --batch 100 \
+  --json "$DIR/sqlite_after.json"
+
 python3 - "$DIR" "$OUT" "$DURATION" "$RATE" "$IN_FLIGHT" <<'PY'
 import datetime, json, os, platform, subprocess, sys
 d, out, duration, rate, in_flight = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 def load(name):
     with open(os.path.join(d, name + ".json")) as f:
         return json.load(f)
-fsync, sqlite = load("fsync"), load("sqlite")
+fsync_before, sqlite_before = load("fsync"), load("sqlite")
+fsync_after, sqlite_after = load("fsync_after"), load("sqlite_after")
+def mean(a, b):
+    # The baselines taken before and after the server's run, averaged; both are kept.
+    m = {k: round((a[k] + b[k]) / 2, 1) if isinstance(a[k], float) else a[k] for k in a}
+    return m
+fsync, sqlite = mean(fsync_before, fsync_after), mean(sqlite_before, sqlite_after)
 hc, oc, ho, oo = (load(n) for n in ("health_closed", "open_closed", "health_open", "open_open"))
 def ratio(a, b):
     return round(a / b, 4) if b else None
@@ -127,8 +141,8 @@ result = {
     "commit": commit,
     "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "machine": platform.machine()},
     "settings": {"duration_s": duration, "rate_per_s": rate, "in_flight": in_flight},
-    "physical": fsync,
-    "storage": sqlite,
+    "physical": {"mean": fsync, "before": fsync_before, "after": fsync_after},
+    "storage": {"mean": sqlite, "before": sqlite_before, "after": sqlite_after},
     "health_closed": hc, "open_closed": oc, "health_open_loop": ho, "open_open_loop": oo,
     "ratios": ratios,
     "valid": valid,
@@ -146,11 +160,16 @@ def row(name, r):
 print()
 print(f"steritrack benchmarks, {result['when']}, commit {commit}, {os.cpu_count()} CPUs, {duration:.0f} s per measurement")
 print()
-print("| baseline | figure |")
-print("|---|---:|")
-print(f"| 4 KiB write + fdatasync ({fsync['mode']}) | {fsync['fdatasync_per_s']:,.0f} /s |")
-print(f"| SQLite WAL, synchronous=FULL, single-row commits | {sqlite['single_commits_per_s']:,.0f} /s |")
-print(f"| SQLite, batches of {sqlite['batch']} | {sqlite['batched_rows_per_s']:,.0f} rows/s ({sqlite['batched_commits_per_s']:,.0f} commits/s) |")
+print("| baseline (before and after the server's run) | before | after | mean |")
+print("|---|---:|---:|---:|")
+def base(name, key, unit):
+    print(f"| {name} | {BEFORE[key]:,.0f} | {AFTER[key]:,.0f} | {MEAN[key]:,.0f} {unit} |")
+BEFORE, AFTER, MEAN = fsync_before, fsync_after, fsync
+base(f"4 KiB write + fdatasync ({fsync['mode']})", "fdatasync_per_s", "/s")
+BEFORE, AFTER, MEAN = sqlite_before, sqlite_after, sqlite
+base("SQLite WAL, synchronous=FULL, single-row commits", "single_commits_per_s", "/s")
+base(f"SQLite, batches of {sqlite['batch']}: rows", "batched_rows_per_s", "rows/s")
+base(f"SQLite, batches of {sqlite['batch']}: commits", "batched_commits_per_s", "/s")
 print()
 print("| call           | load               | calls/s   | p50 ms  | p90 ms  | p99 ms  | p99.9 ms| max ms   | refused | failed |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
