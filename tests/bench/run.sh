@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# The benchmark suite (issue 11), one command, after the README set-up (deploy/install-deps.sh):
+#
+#   tests/bench/run.sh [--long] [--duration S] [--rate N] [--dir DIR] [--out FILE] [--build DIR]
+#
+# Builds the server and the bench tools in Release (build/bench, reused when it exists), starts its
+# own steritrackd on a fresh database in a temporary directory (loopback, any free port) with an
+# admin token, and measures, each figure within this one run:
+#   physical  4 KiB write + fdatasync/s in the same directory (steritrack_fsync_bench)
+#   storage   SQLite WAL + synchronous=FULL: single-row commits/s, rows/s in batches of 100
+#             (steritrack_sqlite_bench), same directory
+#   transport grpc.health.v1 Health/Check on the server: 64 in flight; open loop at --rate
+#   open      OpenCartridge on distinct units (seeded before the timed part): 64 in flight;
+#             open loop at --rate (latency from each call's intended send time)
+# The baselines run again after the server's measurements (the machine is shared and its disk
+# drifts): both are kept, the ratios use their mean. Then it prints a table and writes
+# bench-results.json (every figure and the ratios). Default: 10 s per
+# measurement (2 s warm-up), a few minutes in all; --long: 60 s each. Benchmarks, not tests:
+# nothing is asserted about speed. A run is marked invalid if any call failed (other than the
+# server's RESOURCE_EXHAUSTED overload refusal, counted apart) or a sampled acknowledged open is not
+# stored.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+
+DURATION=10
+WARMUP=2
+RATE=1000
+IN_FLIGHT=64
+BUILD=build/bench
+OUT=bench-results.json
+DIR=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --long) DURATION=60; WARMUP=5 ;;
+    --duration) DURATION=$2; shift ;;
+    --rate) RATE=$2; shift ;;
+    --dir) DIR=$2; shift ;;
+    --out) OUT=$2; shift ;;
+    --build) BUILD=$2; shift ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+echo "== building Release in $BUILD" >&2
+LAUNCHER=()
+if command -v ccache >/dev/null; then LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+if [[ ! -f "$BUILD/build.ninja" ]]; then
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTERITRACK_BUILD_TESTS=OFF \
+    -DSTERITRACK_BUILD_BENCH=ON "${LAUNCHER[@]}" >/dev/null
+fi
+cmake --build "$BUILD" -j2 --target steritrackd steritrack_load steritrack_sqlite_bench \
+  steritrack_fsync_bench >&2
+STERITRACKD=$ROOT/$BUILD/server/steritrackd
+BIN=$ROOT/$BUILD/tests/bench
+
+if [[ -z "$DIR" ]]; then
+  mkdir -p "$BUILD/runs"
+  DIR=$(mktemp -d "$ROOT/$BUILD/runs/run.XXXXXX")
+fi
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+SERVER_PID=""
+cleanup() {
+  if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  rm -f "$DIR"/steritrack.db* "$DIR"/*.dat "$DIR"/sqlite-bench.db*
+}
+trap cleanup EXIT
+
+echo "== physical and storage baselines in $DIR" >&2
+"$BIN/steritrack_fsync_bench" --dir "$DIR" --duration "$DURATION" --json "$DIR/fsync.json"
+"$BIN/steritrack_sqlite_bench" --dir "$DIR" --duration "$DURATION" --batch 100 \
+  --json "$DIR/sqlite.json"
+
+echo "== starting steritrackd on $DIR/steritrack.db" >&2
+# --max-queued-writes above the 64 calls in flight, so no call is refused SERVER_BUSY.
+# Default logging (info), as shipped.
+"$STERITRACKD" --db "$DIR/steritrack.db" --listen 127.0.0.1:0 --max-queued-writes 1024 \
+  >"$DIR/steritrackd.log" 2>&1 &
+SERVER_PID=$!
+PORT=""
+for _ in $(seq 100); do
+  PORT=$(grep -o 'listening on [^ ]* (port [0-9]*' "$DIR/steritrackd.log" 2>/dev/null | grep -o '[0-9]*$' || true)
+  [[ -n "$PORT" ]] && break
+  sleep 0.1
+done
+[[ -n "$PORT" ]] || { echo "run.sh: steritrackd did not start:" >&2; cat "$DIR/steritrackd.log" >&2; exit 1; }
+"$STERITRACKD" token create --db "$DIR/steritrack.db" --name bench --role admin >"$DIR/admin.token"
+LOAD=("$BIN/steritrack_load" --server "127.0.0.1:$PORT" --token-file "$DIR/admin.token"
+      --duration "$DURATION" --warmup "$WARMUP")
+
+STATUS=0
+echo "== transport and open, $IN_FLIGHT in flight and $RATE/s open loop" >&2
+"${LOAD[@]}" --method health --mode closed --in-flight "$IN_FLIGHT" --json "$DIR/health_closed.json" || STATUS=1
+"${LOAD[@]}" --method open --mode closed --in-flight "$IN_FLIGHT" --json "$DIR/open_closed.json" || STATUS=1
+"${LOAD[@]}" --method health --mode open --rate "$RATE" --json "$DIR/health_open.json" || STATUS=1
+"${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_open.json" || STATUS=1
+
+# The machine is shared and its disk's speed drifts: the baselines again, after the server's run.
+echo "== physical and storage baselines again" >&2
+"$BIN/steritrack_fsync_bench" --dir "$DIR" --duration "$DURATION" --json "$DIR/fsync_after.json"
+"$BIN/steritrack_sqlite_bench" --dir "$DIR" --duration "$DURATION" --batch 100 \
+  --json "$DIR/sqlite_after.json"
+
+python3 - "$DIR" "$OUT" "$DURATION" "$RATE" "$IN_FLIGHT" <<'PY'
+import datetime, json, os, platform, subprocess, sys
+d, out, duration, rate, in_flight = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+def load(name):
+    with open(os.path.join(d, name + ".json")) as f:
+        return json.load(f)
+fsync_before, sqlite_before = load("fsync"), load("sqlite")
+fsync_after, sqlite_after = load("fsync_after"), load("sqlite_after")
+def mean(a, b):
+    # The baselines taken before and after the server's run, averaged; both are kept.
+    m = {k: round((a[k] + b[k]) / 2, 1) if isinstance(a[k], float) else a[k] for k in a}
+    return m
+fsync, sqlite = mean(fsync_before, fsync_after), mean(sqlite_before, sqlite_after)
+hc, oc, ho, oo = (load(n) for n in ("health_closed", "open_closed", "health_open", "open_open"))
+def ratio(a, b):
+    return round(a / b, 4) if b else None
+ratios = {
+    "R1_open_over_health_throughput_64_in_flight": ratio(oc["throughput_per_s"], hc["throughput_per_s"]),
+    "R3_sqlite_single_commits_over_fdatasync": ratio(sqlite["single_commits_per_s"], fsync["fdatasync_per_s"]),
+    "R5_open_p99_ms_at_rate": oo["latency_ms"]["p99"],
+    "R5_open_p99_over_health_p99_at_rate": ratio(oo["latency_ms"]["p99"], ho["latency_ms"]["p99"]),
+    "open_throughput_over_fdatasync": ratio(oc["throughput_per_s"], fsync["fdatasync_per_s"]),
+    "open_throughput_over_sqlite_single_commits": ratio(oc["throughput_per_s"], sqlite["single_commits_per_s"]),
+    "open_throughput_over_sqlite_batched_rows": ratio(oc["throughput_per_s"], sqlite["batched_rows_per_s"]),
+}
+valid = all(r["valid"] for r in (hc, oc, ho, oo))
+overloaded = [n for n, r in (("health_open_loop", ho), ("open_open_loop", oo))
+              if r.get("refused", 0) or r["throughput_per_s"] < 0.95 * rate]
+try:
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
+except OSError:
+    commit = ""
+result = {
+    "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "commit": commit,
+    "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "machine": platform.machine()},
+    "settings": {"duration_s": duration, "rate_per_s": rate, "in_flight": in_flight},
+    "physical": {"mean": fsync, "before": fsync_before, "after": fsync_after},
+    "storage": {"mean": sqlite, "before": sqlite_before, "after": sqlite_after},
+    "health_closed": hc, "open_closed": oc, "health_open_loop": ho, "open_open_loop": oo,
+    "ratios": ratios,
+    "valid": valid,
+    "open_loop_overloaded": overloaded,
+}
+with open(out, "w") as f:
+    json.dump(result, f, indent=2)
+    f.write("\n")
+
+def row(name, r):
+    l = r["latency_ms"]
+    load_ = f"{r['in_flight']} in flight" if r["mode"] == "closed" else f"{r['rate']:.0f}/s open loop"
+    return (f"| {name:<14} | {load_:<18} | {r['throughput_per_s']:>9.0f} | {l['p50']:>7.3f} | {l['p90']:>7.3f} | "
+            f"{l['p99']:>7.3f} | {l['p999']:>7.3f} | {l['max']:>8.3f} | {r.get('refused', 0):>7} | {r['failed']:>6} |")
+print()
+print(f"steritrack benchmarks, {result['when']}, commit {commit}, {os.cpu_count()} CPUs, {duration:.0f} s per measurement")
+print()
+print("| baseline (before and after the server's run) | before | after | mean |")
+print("|---|---:|---:|---:|")
+def base(name, key, unit):
+    print(f"| {name} | {BEFORE[key]:,.0f} | {AFTER[key]:,.0f} | {MEAN[key]:,.0f} {unit} |")
+BEFORE, AFTER, MEAN = fsync_before, fsync_after, fsync
+base(f"4 KiB write + fdatasync ({fsync['mode']})", "fdatasync_per_s", "/s")
+BEFORE, AFTER, MEAN = sqlite_before, sqlite_after, sqlite
+base("SQLite WAL, synchronous=FULL, single-row commits", "single_commits_per_s", "/s")
+base(f"SQLite, batches of {sqlite['batch']}: rows", "batched_rows_per_s", "rows/s")
+base(f"SQLite, batches of {sqlite['batch']}: commits", "batched_commits_per_s", "/s")
+print()
+print("| call           | load               | calls/s   | p50 ms  | p90 ms  | p99 ms  | p99.9 ms| max ms   | refused | failed |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print(row("health Check", hc))
+print(row("open", oc))
+print(row("health Check", ho))
+print(row("open", oo))
+for name, r in (("health Check", ho), ("open", oo)):
+    if r.get("refused", 0) or r["throughput_per_s"] < 0.95 * rate:
+        print(f"note: {name} could not keep up with {rate:.0f}/s: {r['throughput_per_s']:.0f}/s answered OK, "
+              f"{r.get('refused', 0)} refused RESOURCE_EXHAUSTED (overload); latencies are of the answered calls")
+print()
+print("| ratio | value | target (issue 11) |")
+print("|---|---:|---|")
+print(f"| R1 open / health Check throughput, {in_flight} in flight | {ratios['R1_open_over_health_throughput_64_in_flight']} | >= 0.40 |")
+print(f"| R3 SQLite single-row commits/s / fdatasync/s | {ratios['R3_sqlite_single_commits_over_fdatasync']} | >= 0.8 |")
+print(f"| R5 open p99 at {rate:.0f}/s open loop (ms) | {ratios['R5_open_p99_ms_at_rate']} | <= 2 ms |")
+print(f"| R5 open p99 / health Check p99 at {rate:.0f}/s | {ratios['R5_open_p99_over_health_p99_at_rate']} | <= 3 |")
+print(f"| open throughput / fdatasync/s | {ratios['open_throughput_over_fdatasync']} | |")
+print(f"| open throughput / SQLite single-row commits/s | {ratios['open_throughput_over_sqlite_single_commits']} | |")
+print(f"| open throughput / SQLite batched rows/s | {ratios['open_throughput_over_sqlite_batched_rows']} | |")
+print()
+print("run VALID: no call failed (overload refusals aside), every sampled acknowledged open is stored" if valid
+      else "run INVALID: a call failed or an acknowledged open is missing (see above)")
+print(f"figures: {out}")
+PY
+exit $STATUS

@@ -1,0 +1,161 @@
+// steritrack_sqlite_bench: the storage baseline. Raw SQLite (no steritrack code) with the product's
+// connection settings (server/storage/sqlite_store.cc: journal_mode=WAL, synchronous=FULL,
+// foreign_keys=ON, busy_timeout=5000) inserting rows shaped like steritrack's audit entries (the
+// `events` table: an append-only row with actor, action, subject ids, detail, request id and its
+// chain hashes, and the same partial indexes). Prints figures; asserts nothing.
+//
+//   steritrack_sqlite_bench --dir DIR [--duration 10] [--batch 100] [--json out.json]
+//
+// Two measurements on a fresh DIR/sqlite-bench.db: single-row commits (one BEGIN IMMEDIATE ...
+// COMMIT per row, as today's server commits each request) and batched commits (--batch rows per
+// commit, as group commit would), each for --duration seconds. Put DIR on the filesystem of the
+// server's database: the figure is that filesystem's.
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  lot_id INTEGER,
+  cartridge_id INTEGER,
+  treatment_id INTEGER,
+  detail TEXT NOT NULL,
+  request_id TEXT NOT NULL DEFAULT '',
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX events_lot ON events (lot_id) WHERE lot_id IS NOT NULL;
+CREATE INDEX events_cartridge ON events (cartridge_id) WHERE cartridge_id IS NOT NULL;
+CREATE INDEX events_treatment ON events (treatment_id) WHERE treatment_id IS NOT NULL;
+)sql";
+
+bool Exec(sqlite3* db, const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    std::fprintf(stderr, "%s: %s\n", sql, error != nullptr ? error : "?");
+    sqlite3_free(error);
+    return false;
+  }
+  return true;
+}
+
+struct Result {
+  int64_t commits = 0;
+  int64_t rows = 0;
+  double seconds = 0;
+  bool ok = true;
+};
+
+// Commits rows `batch` at a time for `duration_s` seconds.
+Result Run(sqlite3* db, sqlite3_stmt* insert, int batch, double duration_s, int64_t* next_row) {
+  Result r;
+  const std::string hash(64, 'a');
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(duration_s));
+  while (Clock::now() < end) {
+    if (!Exec(db, "BEGIN IMMEDIATE")) return {.ok = false};
+    for (int i = 0; i < batch; ++i) {
+      const int64_t n = (*next_row)++;
+      const std::string request_id = "bench-" + std::to_string(n);
+      const std::string detail = "opened in treatment T" + std::to_string(n % 977) + ", room 3";
+      sqlite3_bind_int64(insert, 1, 1764547200000000 + n);
+      sqlite3_bind_text(insert, 2, "bench-nurse", -1, SQLITE_STATIC);
+      sqlite3_bind_text(insert, 3, "cartridge.opened", -1, SQLITE_STATIC);
+      sqlite3_bind_int64(insert, 4, n % 50 + 1);
+      sqlite3_bind_int64(insert, 5, n + 1);
+      sqlite3_bind_int64(insert, 6, n % 977 + 1);
+      sqlite3_bind_text(insert, 7, detail.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(insert, 8, request_id.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(insert, 9, hash.c_str(), -1, SQLITE_STATIC);
+      sqlite3_bind_text(insert, 10, hash.c_str(), -1, SQLITE_STATIC);
+      if (sqlite3_step(insert) != SQLITE_DONE) {
+        std::fprintf(stderr, "insert: %s\n", sqlite3_errmsg(db));
+        return {.ok = false};
+      }
+      sqlite3_reset(insert);
+      ++r.rows;
+    }
+    if (!Exec(db, "COMMIT")) return {.ok = false};
+    ++r.commits;
+  }
+  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dir = ".";
+  double duration_s = 10;
+  int batch = 100;
+  std::string json;
+  CLI::App app{"steritrack_sqlite_bench: SQLite commits/s with steritrack's pragmas"};
+  app.add_option("--dir", dir, "directory for the database (the server database's filesystem)")
+      ->capture_default_str();
+  app.add_option("--duration", duration_s, "seconds per measurement")->capture_default_str();
+  app.add_option("--batch", batch, "rows per commit in the batched measurement")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--json", json, "write the figures as one JSON object to this file");
+  CLI11_PARSE(app, argc, argv);
+
+  const std::string path = (std::filesystem::path(dir) / "sqlite-bench.db").string();
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+    std::fprintf(stderr, "open %s: %s\n", path.c_str(), sqlite3_errmsg(db));
+    return 2;
+  }
+  sqlite3_stmt* insert = nullptr;
+  const bool set_up =
+      Exec(db, "PRAGMA journal_mode = WAL") && Exec(db, "PRAGMA busy_timeout = 5000") &&
+      Exec(db, "PRAGMA foreign_keys = ON") && Exec(db, "PRAGMA synchronous = FULL") &&
+      Exec(db, kSchema) &&
+      sqlite3_prepare_v2(db,
+                         "INSERT INTO events (at, actor, action, lot_id, cartridge_id, "
+                         "treatment_id, detail, request_id, prev_hash, hash) VALUES "
+                         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                         -1, &insert, nullptr) == SQLITE_OK;
+  if (!set_up) return 2;
+
+  int64_t next_row = 0;
+  const Result single = Run(db, insert, 1, duration_s, &next_row);
+  const Result batched = Run(db, insert, batch, duration_s, &next_row);
+  sqlite3_finalize(insert);
+  sqlite3_close(db);
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  if (!single.ok || !batched.ok) return 1;
+
+  const double single_commits = single.commits / single.seconds;
+  const double batched_commits = batched.commits / batched.seconds;
+  const double batched_rows = batched.rows / batched.seconds;
+  std::printf(
+      "sqlite WAL synchronous=FULL: single-row %.0f commits/s; batches of %d: %.0f commits/s = "
+      "%.0f rows/s\n",
+      single_commits, batch, batched_commits, batched_rows);
+  if (!json.empty()) {
+    std::ofstream out(json);
+    char buffer[512];
+    std::snprintf(buffer, sizeof buffer,
+                  "{\"single_commits_per_s\": %.1f, \"batch\": %d, \"batched_commits_per_s\": "
+                  "%.1f, \"batched_rows_per_s\": %.1f, \"duration_s\": %.3f}\n",
+                  single_commits, batch, batched_commits, batched_rows, duration_s);
+    out << buffer;
+  }
+  return 0;
+}
