@@ -2,8 +2,9 @@
 // to a file as is and read with ConfigFileArgs against a CLI::App with steritrackd's settings
 // (names, kinds and checks as in server/main.cc). Oracle: it returns the flags or an
 // INVALID_ARGUMENT naming the file, and never throws; the flags it returns come as "--flag" or
-// "--flag value", each a setting of the app, and parsing them with the app throws nothing but
-// CLI11's ParseError (a bad value is refused, as steritrackd refuses it).
+// "--flag value", each a setting of the app, no value holding a control character (steritrackd
+// passes them on as C strings, where a NUL cut a value short), and parsing them with the app throws
+// nothing but CLI11's ParseError (a bad value is refused, as steritrackd refuses it).
 #include <unistd.h>
 
 #include <cstddef>
@@ -99,6 +100,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   AddOptions(app, settings);
 
   absl::StatusOr<std::vector<std::string>> args = steritrack::ConfigFileArgs(path, app);
+  if (std::getenv("STERITRACK_FUZZ_VERBOSE") != nullptr) {
+    std::fprintf(stderr, "%s\n",
+                 args.ok() ? (std::to_string(args->size()) + " words").c_str()
+                           : args.status().ToString().c_str());
+  }
   if (!args.ok()) {
     FUZZ_CHECK(args.status().code() == absl::StatusCode::kInvalidArgument, "%s",
                args.status().ToString().c_str());
@@ -111,8 +117,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(flag.rfind("--", 0) == 0 && flag != "--config" && flag != "--help",
                "not a setting: %s", flag.c_str());
     const CLI::Option* option = app.get_option(flag);  // throws if unknown: a crash here
-    if (option->get_expected_max() != 0) ++i;          // its value
+    if (option->get_expected_max() == 0) continue;
+    ++i;  // its value
     FUZZ_CHECK(i < args->size(), "%s without its value", flag.c_str());
+    // steritrackd hands the words on as C strings: a NUL would cut a value short unseen.
+    for (char c : (*args)[i]) {
+      FUZZ_CHECK(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f,
+                 "%s's value holds control character 0x%02x", flag.c_str(),
+                 static_cast<unsigned>(static_cast<unsigned char>(c)));
+    }
   }
   // CLI11 parses a vector of words in reverse order.
   std::vector<std::string> words(args->rbegin(), args->rend());
