@@ -41,6 +41,8 @@ for t in $targets; do build_targets="$build_targets fuzz_$t"; done
 cmake --build "$build_dir" -j "${FUZZ_JOBS:-2}" --target $build_targets
 
 mkdir -p "$here/crashes"
+# fuzz_config and fuzz_audit write a file per input: on tmpfs when there is one.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 failed=0
