@@ -34,6 +34,11 @@ if [[ ${1:-} == test ]]; then
   # systemd, `systemctl disable --now prometheus` if you do not want it running.
   packages+=(prometheus)
 fi
+# The fuzzing run (tests/fuzz/run.sh, "install-deps.sh fuzz"): clang with libFuzzer. The normal
+# suite replays the seeds without it.
+if [[ ${1:-} == fuzz ]]; then
+  packages+=(clang-14 libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

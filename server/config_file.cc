@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "absl/strings/str_replace.h"
@@ -74,6 +75,13 @@ absl::StatusOr<std::vector<std::string>> ConfigFileArgs(const std::string& path,
     std::string value;
     if (const auto* s = node.as_string()) {
       value = s->get();
+      // The words become a command line (C strings): a NUL would cut the value short unseen, and
+      // no setting needs a control character.
+      if (std::any_of(value.begin(), value.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+        return absl::InvalidArgumentError(
+            StrCat(Where(path, node.source()), ": key '", name, "' holds a control character"));
+      }
     } else if (const auto* i = node.as_integer()) {
       value = StrCat(i->get());
     } else if (const auto* f = node.as_floating_point()) {
