@@ -111,6 +111,27 @@ def _binary(variable):
     return path
 
 
+_GRPC_PYTHON = []
+
+
+def grpc_python():
+    """An interpreter with grpc and protobuf (Debian's python3-grpcio and python3-protobuf are in
+    /usr/bin/python3's path): STERITRACK_CLIENT_PYTHON, this one or /usr/bin/python3. Found once."""
+    if not _GRPC_PYTHON:
+        candidates = [os.environ.get("STERITRACK_CLIENT_PYTHON"), sys.executable,
+                      "/usr/bin/python3"]
+        for python in filter(None, candidates):
+            probe = subprocess.run([python, "-c", "import grpc, google.protobuf"],
+                                   capture_output=True, check=False)
+            if probe.returncode == 0:
+                _GRPC_PYTHON.append(python)
+                break
+        else:
+            raise AssertionError(f"no Python with grpc and protobuf among {candidates}; install "
+                                 "python3-grpcio and python3-protobuf (deploy/install-deps.sh)")
+    return _GRPC_PYTHON[0]
+
+
 def steritrackd():
     return _binary("STERITRACKD")
 

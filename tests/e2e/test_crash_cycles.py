@@ -32,7 +32,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_support import E2ETestCase, GTIN, free_port, token_for  # noqa: E402  pylint: disable=wrong-import-position
+from e2e_support import grpc_python, E2ETestCase, GTIN, free_port, token_for  # noqa: E402  pylint: disable=wrong-import-position
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO_DIR = os.environ.get("STERITRACK_PROTO_DIR") or os.path.join(HERE, "..", "..", "proto")
@@ -40,14 +40,6 @@ CYCLES = int(os.environ.get("STERITRACK_CRASH_CYCLES", "100"))
 WORKERS = 4
 
 
-def grpc_python():
-    for python in filter(None, [os.environ.get("STERITRACK_CLIENT_PYTHON"), sys.executable,
-                                "/usr/bin/python3"]):
-        probe = subprocess.run([python, "-c", "import grpc, google.protobuf"],
-                               capture_output=True, check=False)
-        if probe.returncode == 0:
-            return python
-    raise AssertionError("no Python with grpc; install python3-grpcio (deploy/install-deps.sh)")
 
 
 def integrity(db_path):

@@ -23,7 +23,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_support import (E2ETestCase, far_future_expiry,  # noqa: E402  pylint: disable=wrong-import-position
+from e2e_support import (grpc_python, E2ETestCase, far_future_expiry,  # noqa: E402  pylint: disable=wrong-import-position
                          token_for, unit_code)
 
 QUEUE = 4
@@ -86,13 +86,6 @@ db.close()
 """
 
 
-def grpc_python():
-    for python in filter(None, [os.environ.get("STERITRACK_CLIENT_PYTHON"), sys.executable,
-                                "/usr/bin/python3"]):
-        probe = subprocess.run([python, "-c", "import grpc"], capture_output=True, check=False)
-        if probe.returncode == 0:
-            return python
-    raise AssertionError("no Python with grpc; install python3-grpcio (deploy/install-deps.sh)")
 
 
 class OverloadTest(E2ETestCase):

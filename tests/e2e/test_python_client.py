@@ -24,7 +24,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_support import (CALL_TIMEOUT, E2ETestCase,  # noqa: E402  pylint: disable=wrong-import-position
+from e2e_support import (grpc_python, CALL_TIMEOUT, E2ETestCase,  # noqa: E402  pylint: disable=wrong-import-position
                          far_future_expiry, short_code, token_for, unit_code)
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -35,22 +35,12 @@ UUID4 = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 EVENT_LINE = re.compile(r"^event cursor=(\S+) seq=(\d+) (\S+)")
 
 
-def client_python():
-    """An interpreter that has grpc and protobuf (Debian's are in /usr/bin/python3's path)."""
-    candidates = [os.environ.get("STERITRACK_CLIENT_PYTHON"), sys.executable, "/usr/bin/python3"]
-    for python in filter(None, candidates):
-        probe = subprocess.run([python, "-c", "import grpc, google.protobuf"],
-                               capture_output=True, check=False)
-        if probe.returncode == 0:
-            return python
-    raise AssertionError(f"no Python with grpc and protobuf among {candidates}; install "
-                         "python3-grpcio and python3-protobuf (deploy/install-deps.sh)")
 
 
 class PythonClientTest(E2ETestCase):
 
     def example(self, *args, env_extra=None):
-        argv = [client_python(), EXAMPLE, "--server", self.server.address, *args]
+        argv = [grpc_python(), EXAMPLE, "--server", self.server.address, *args]
         env = {k: v for k, v in os.environ.items() if not k.startswith("STERITRACK_")}
         env.update({"STERITRACK_PROTO_DIR": PROTO_DIR, "PYTHONDONTWRITEBYTECODE": "1",
                     **(env_extra or {})})

@@ -27,7 +27,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_support import (CALL_TIMEOUT, START_TRIES, E2ETestCase,  # noqa: E402  pylint: disable=wrong-import-position
+from e2e_support import (grpc_python, CALL_TIMEOUT, START_TRIES, E2ETestCase,  # noqa: E402  pylint: disable=wrong-import-position
                          _die_with_parent, free_port, short_code, steritrackd, unit_code)
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -82,14 +82,6 @@ server.wait_for_termination()
 '''
 
 
-def grpc_python():
-    """An interpreter with grpcio (Debian's python3-grpcio is in /usr/bin/python3's path)."""
-    for python in filter(None, [os.environ.get("STERITRACK_CLIENT_PYTHON"), sys.executable,
-                                "/usr/bin/python3"]):
-        if subprocess.run([python, "-c", "import grpc"], capture_output=True,
-                          check=False).returncode == 0:
-            return python
-    raise AssertionError("no Python with grpc; install python3-grpcio (deploy/install-deps.sh)")
 
 
 class TlsTest(E2ETestCase):
