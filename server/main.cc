@@ -30,6 +30,7 @@
 #include "server/core/unrecorded_refusals.h"
 #include "server/demo_data.h"
 #include "server/health_monitor.h"
+#include "server/instance_lock.h"
 #include "server/log_setup.h"
 #include "server/metrics_http.h"
 #include "server/restore.h"
@@ -184,6 +185,8 @@ int main(int argc, char** argv) {
   double keepalive_min_ping_interval_s = absl::ToDoubleSeconds(limits.keepalive_min_ping_interval);
   double keepalive_time_s = absl::ToDoubleSeconds(limits.keepalive_time);
   double keepalive_timeout_s = absl::ToDoubleSeconds(limits.keepalive_timeout);
+  double handshake_timeout_s = absl::ToDoubleSeconds(limits.handshake_timeout);
+  double max_connection_idle_s = absl::ToDoubleSeconds(limits.max_connection_idle);
   app.add_option("--max-receive-message-bytes", limits.max_receive_message_bytes,
                  "largest request accepted; a larger one is refused RESOURCE_EXHAUSTED")
       ->check(CLI::Range(1024, 64 * 1024 * 1024))
@@ -196,6 +199,11 @@ int main(int argc, char** argv) {
                  "calls served at once in total, event streams included; one more is refused "
                  "RESOURCE_EXHAUSTED")
       ->check(CLI::Range(4, 10000))
+      ->capture_default_str();
+  app.add_option("--max-event-streams", limits.max_event_streams,
+                 "WatchEvents streams open at once; one more is refused RESOURCE_EXHAUSTED (reason "
+                 "TOO_MANY_STREAMS)")
+      ->check(CLI::Range(1, 10000))
       ->capture_default_str();
   app.add_option("--max-memory-mb", max_memory_mb, "gRPC's memory quota for calls in flight")
       ->check(CLI::Range(16, 65536))
@@ -221,6 +229,16 @@ int main(int argc, char** argv) {
   app.add_option("--keepalive-timeout-s", keepalive_timeout_s,
                  "drop a connection whose keepalive ping is not answered within this")
       ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
+  app.add_option("--handshake-timeout-s", handshake_timeout_s,
+                 "close a new connection that has not completed its TLS/HTTP/2 handshake within "
+                 "this (garbage or silent clients)")
+      ->check(CLI::Range(0.1, 600.0))
+      ->capture_default_str();
+  app.add_option("--max-connection-idle-s", max_connection_idle_s,
+                 "close a connection that has had no call for this long (clients reconnect by "
+                 "themselves)")
+      ->check(CLI::Range(1.0, 864000.0))
       ->capture_default_str();
   double health_interval_s = 2;
   app.add_option("--health-interval-s", health_interval_s,
@@ -364,6 +382,8 @@ int main(int argc, char** argv) {
   limits.keepalive_min_ping_interval = absl::Seconds(keepalive_min_ping_interval_s);
   limits.keepalive_time = absl::Seconds(keepalive_time_s);
   limits.keepalive_timeout = absl::Seconds(keepalive_timeout_s);
+  limits.handshake_timeout = absl::Seconds(handshake_timeout_s);
+  limits.max_connection_idle = absl::Seconds(max_connection_idle_s);
 
   std::optional<steritrack::MetricsAddress> metrics_address;
   if (!metrics_listen.empty()) {
@@ -409,6 +429,13 @@ int main(int argc, char** argv) {
                                         .database_path = db_path});
     writer_hooks.queue_changed = [m = metrics.get()](int delta) { m->WriterQueueChanged(delta); };
     writer_hooks.committed = [m = metrics.get()](absl::Duration took) { m->ObserveCommit(took); };
+  }
+  // One server per database file: a second one (another port, the same file) says so and stops.
+  absl::StatusOr<std::unique_ptr<steritrack::InstanceLock>> instance_lock =
+      steritrack::LockInstance(db_path);
+  if (!instance_lock.ok()) {
+    log->error("{}", std::string(instance_lock.status().message()));
+    return 1;
   }
   auto store = steritrack::OpenSqliteStore(
       {.path = db_path,

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "server/core/audit_service.h"
+#include "server/instance_lock.h"
 #include "server/storage/sqlite_admin.h"
 #include "server/storage/sqlite_store.h"
 #include "steritrack/sha256.h"
@@ -78,6 +79,7 @@ int RunRestore(const RestoreOptions& options, std::ostream& out, std::ostream& e
 
   // The target first: nothing is worth checking when it may not be replaced. Its lock is held to
   // the end, so that no server can start on it meanwhile.
+  std::unique_ptr<InstanceLock> instance_lock;
   std::unique_ptr<DatabaseFileLock> target_lock;
   if (Exists(options.db)) {
     if (struct stat st; stat(options.db.c_str(), &st) == 0 && st.st_dev == from_stat.st_dev &&
@@ -89,6 +91,10 @@ int RunRestore(const RestoreOptions& options, std::ostream& out, std::ostream& e
                            " exists: give --force to replace it (it is replaced only after the "
                            "snapshot passed every check, and never while a server runs on it)"));
     }
+    // No server may start on the target while it is replaced (one that runs holds this lock).
+    absl::StatusOr<std::unique_ptr<InstanceLock>> locked = LockInstance(options.db);
+    if (!locked.ok()) return refuse(std::string(locked.status().message()));
+    instance_lock = *std::move(locked);
     absl::StatusOr<std::unique_ptr<DatabaseFileLock>> lock = LockDatabaseFile(options.db);
     if (!lock.ok()) return refuse(std::string(lock.status().message()));
     target_lock = *std::move(lock);

@@ -136,9 +136,10 @@ absl::StatusOr<Identity> AccessService::IdentityFromCertificate(
     std::string_view common_name, std::string_view organizational_unit) {
   if (common_name.empty() || common_name.size() > kMaxNameLength ||
       !CheckText("cn", common_name, kMaxNameLength).ok()) {
-    return Unauthenticated("CREDENTIALS_INVALID",
-                           "the client certificate's subject CN must name the person or system "
-                           "(1 to 64 characters)");
+    return Unauthenticated(
+        "CREDENTIALS_INVALID",
+        "the client certificate's subject CN must name the person or system "
+        "(1 to 64 bytes of UTF-8, no control or invisible formatting characters)");
   }
   std::optional<Role> role = ParseRole(organizational_unit);
   if (!role.has_value()) {

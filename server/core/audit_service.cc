@@ -105,7 +105,10 @@ absl::StatusOr<int64_t> AuditService::ParseCursor(std::string_view cursor) {
   const char* end = cursor.data() + cursor.size();
   if (cursor.substr(0, kCursorPrefix.size()) == kCursorPrefix) {
     auto [ptr, ec] = std::from_chars(cursor.data() + kCursorPrefix.size(), end, seq);
-    if (ec == std::errc() && ptr == end && seq >= 0) return seq;
+    if (ec == std::errc() && ptr == end && seq >= 0 &&
+        core_internal::IsCanonicalNumber(cursor.substr(kCursorPrefix.size()))) {
+      return seq;
+    }
   }
   return InvalidField("cursor", "is not a cursor from a previous event, empty or \"now\"");
 }

@@ -34,7 +34,7 @@ absl::StatusOr<Gs1Data> ParseUnitBarcode(std::string_view field, std::string_vie
   if (barcode.size() > kMaxBarcodeLength) {
     return InvalidField(
         field,
-        StrCat("is ", barcode.size(), " characters, at most ", kMaxBarcodeLength, " allowed"),
+        StrCat("is ", barcode.size(), " bytes long, at most ", kMaxBarcodeLength, " allowed"),
         "BARCODE_INVALID");
   }
   absl::StatusOr<Gs1Data> data = ParseGs1(barcode, current_year);

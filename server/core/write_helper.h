@@ -25,6 +25,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
@@ -45,18 +46,73 @@ inline constexpr int kDefaultPageSize = 50;
 inline constexpr int kMaxPageSize = 1000;
 inline constexpr std::string_view kPageTokenPrefix = "p1.";
 
-// Free text: `required` says whether empty is refused; control characters never pass.
+// Code points that change how text around them is shown without being seen themselves: the
+// bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069, U+061C, U+200E,
+// U+200F), and zero-width ones (U+200B-U+200D, U+2060-U+2064, U+FEFF), and the line and paragraph
+// separators (U+2028, U+2029). In a room or a client reference they can make one record read as
+// another in a report.
+constexpr bool IsInvisibleFormatting(char32_t cp) {
+  return (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202E) ||
+         (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x061C ||
+         cp == 0xFEFF || cp == 0x2028 || cp == 0x2029;
+}
+
+// Decodes the UTF-8 sequence at `text[*i]` and advances `*i` past it; nullopt (and `*i`
+// unchanged) when it is not well-formed UTF-8 (overlong forms, surrogates and values past U+10FFFF
+// included).
+inline std::optional<char32_t> DecodeUtf8(std::string_view text, size_t* i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(*i);
+  if (lead < 0x80) {
+    ++*i;
+    return static_cast<char32_t>(lead);
+  }
+  size_t length = 0;
+  char32_t cp = 0;
+  char32_t min = 0;
+  if ((lead & 0xE0) == 0xC0) {
+    length = 2, cp = lead & 0x1F, min = 0x80;
+  } else if ((lead & 0xF0) == 0xE0) {
+    length = 3, cp = lead & 0x0F, min = 0x800;
+  } else if ((lead & 0xF8) == 0xF0) {
+    length = 4, cp = lead & 0x07, min = 0x10000;
+  } else {
+    return std::nullopt;
+  }
+  if (*i + length > text.size()) return std::nullopt;
+  for (size_t k = 1; k < length; ++k) {
+    if ((byte(*i + k) & 0xC0) != 0x80) return std::nullopt;
+    cp = (cp << 6) | (byte(*i + k) & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
+  *i += length;
+  return cp;
+}
+
+// Free text: `required` says whether empty is refused. The limit counts bytes of UTF-8 (what is
+// stored). Never passes: text that is not UTF-8, control characters (C0, DEL, C1), and invisible
+// formatting (IsInvisibleFormatting).
 inline absl::Status CheckText(std::string_view field, std::string_view value, size_t max_length,
                               bool required = true) {
   if (value.empty()) {
     return required ? InvalidField(field, "is required") : absl::OkStatus();
   }
   if (value.size() > max_length) {
-    return InvalidField(
-        field, StrCat("is ", value.size(), " characters, at most ", max_length, " allowed"));
+    return InvalidField(field, StrCat("is ", value.size(), " bytes long (UTF-8), at most ",
+                                      max_length, " allowed"));
   }
-  for (unsigned char ch : value) {
-    if (ch < 0x20 || ch == 0x7f) return InvalidField(field, "contains a control character");
+  for (size_t i = 0; i < value.size();) {
+    const size_t at = i;
+    std::optional<char32_t> cp = DecodeUtf8(value, &i);
+    if (!cp.has_value()) return InvalidField(field, StrCat("is not valid UTF-8 (byte ", at, ")"));
+    if (*cp < 0x20 || (*cp >= 0x7F && *cp <= 0x9F)) {
+      return InvalidField(field, "contains a control character");
+    }
+    if (IsInvisibleFormatting(*cp)) {
+      return InvalidField(field, StrCat("contains an invisible formatting character (U+",
+                                        absl::StrFormat("%04X", static_cast<uint32_t>(*cp)),
+                                        ": a bidirectional override or zero-width character)"));
+    }
   }
   return absl::OkStatus();
 }
@@ -101,6 +157,13 @@ inline absl::StatusOr<int> PageSize(const PageRequest& page) {
   return std::min(page.page_size, kMaxPageSize);
 }
 
+// Decimal digits without a sign or a leading zero ("0" itself is one): the one spelling of a
+// number in an id, a token or a cursor.
+constexpr bool IsCanonicalNumber(std::string_view text) {
+  if (text.empty() || (text.size() > 1 && text.front() == '0')) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 // The key after which the page starts: 0 for the first page, else what MakePage put in the token.
 inline absl::StatusOr<int64_t> PageAfter(const PageRequest& page) {
   if (page.page_token.empty()) return 0;
@@ -111,7 +174,8 @@ inline absl::StatusOr<int64_t> PageAfter(const PageRequest& page) {
     return InvalidField("page_token", "is not a token returned by a previous page");
   }
   auto [ptr, ec] = std::from_chars(token.data() + kPageTokenPrefix.size(), end, after);
-  if (ec != std::errc() || ptr != end || after < 0) {
+  if (ec != std::errc() || ptr != end || after < 0 ||
+      !IsCanonicalNumber(token.substr(kPageTokenPrefix.size()))) {
     return InvalidField("page_token", "is not a token returned by a previous page");
   }
   return after;

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/handle.h"
 #include "steritrack/error.h"
@@ -109,6 +110,15 @@ grpc::Status EventServiceImpl::WatchEvents(grpc::ServerContext* ctx,
         }
         std::vector<std::string> actions(req->actions().begin(), req->actions().end());
         ASSIGN_OR_RETURN(int64_t cursor, audit_->ParseCursor(req->cursor()));
+        // A place among the open streams, held until this one ends.
+        if (open_streams_.fetch_add(1) >= max_streams_) {
+          open_streams_.fetch_sub(1);
+          return MakeError(absl::StatusCode::kResourceExhausted,
+                           StrCat("the server already serves ", max_streams_,
+                                  " event streams (max_event_streams); retry later"),
+                           "TOO_MANY_STREAMS", {{"limit", StrCat(max_streams_)}});
+        }
+        absl::Cleanup release = [this] { open_streams_.fetch_sub(1); };
         while (true) {
           if (ctx->IsCancelled()) return absl::CancelledError("the client cancelled the stream");
           if (stopping_.load()) {

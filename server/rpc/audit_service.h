@@ -44,9 +44,15 @@ class AuditServiceImpl final : public v1::AuditService::Service {
 class EventServiceImpl final : public v1::EventService::Service {
  public:
   // REQUIRES: `audit` and `commits` outlive this object.
+  // At most `max_streams` streams are open at once (each holds a server thread while it waits for
+  // commits); one more is refused RESOURCE_EXHAUSTED, reason TOO_MANY_STREAMS.
   EventServiceImpl(AuditService* audit, CommitNotifier* commits,
-                   std::shared_ptr<spdlog::logger> log, Authorizer* auth)
-      : audit_(audit), commits_(commits), log_(std::move(log)), auth_(auth) {}
+                   std::shared_ptr<spdlog::logger> log, Authorizer* auth, int max_streams)
+      : audit_(audit),
+        commits_(commits),
+        log_(std::move(log)),
+        auth_(auth),
+        max_streams_(max_streams) {}
 
   grpc::Status WatchEvents(grpc::ServerContext* ctx, const v1::WatchEventsRequest* req,
                            grpc::ServerWriter<v1::WatchEventsResponse>* writer) override;
@@ -59,6 +65,8 @@ class EventServiceImpl final : public v1::EventService::Service {
   CommitNotifier* commits_;
   std::shared_ptr<spdlog::logger> log_;
   Authorizer* const auth_;
+  const int max_streams_;
+  std::atomic<int> open_streams_{0};
   std::atomic<bool> stopping_{false};
 };
 

@@ -152,7 +152,9 @@ absl::StatusOr<int64_t> ParseId(std::string_view field, std::string_view text,
   if (text.empty()) return InvalidField(field, "is required");
   int64_t id = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
+  // Canonical decimal only: "01" or "1 " is not treatment 1 (ids are quoted, compared and logged as
+  // text, and one record must have one spelling).
+  if (ec != std::errc() || end != text.data() + text.size() || id <= 0 || text.front() == '0') {
     return InvalidField(field, StrCat("'", text.substr(0, 32), "' is not a ", what, " number"));
   }
   return id;

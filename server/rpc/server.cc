@@ -12,6 +12,7 @@
 #include "server/rpc/audit_service.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/metrics_interceptor.h"
+#include "server/rpc/parse_errors.h"
 #include "server/rpc/reflection_service.h"
 #include "server/rpc/report_service.h"
 #include "server/rpc/services.h"
@@ -72,8 +73,8 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   if (options.audit != nullptr) {
     server->audit_ = std::make_unique<AuditServiceImpl>(options.audit, options.log, auth);
     if (options.commits != nullptr) {
-      server->events_ =
-          std::make_unique<EventServiceImpl>(options.audit, options.commits, options.log, auth);
+      server->events_ = std::make_unique<EventServiceImpl>(
+          options.audit, options.commits, options.log, auth, options.limits.max_event_streams);
     }
   }
 
@@ -94,6 +95,13 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, millis(limits.keepalive_time));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, millis(limits.keepalive_timeout));
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             millis(limits.handshake_timeout));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, millis(limits.max_connection_idle));
+  // gRPC sets SO_REUSEPORT by default: a second server on the same port would then start and the
+  // kernel would split the clinic's connections between the two (each with its own idea of which
+  // cartridges are used). Without it, a taken address fails the start.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // What reflection lists is what is registered here, by the generated full names.
   std::vector<std::string> offered;
   auto offer = [&builder, &offered](grpc::Service* service, const char* full_name) {
@@ -119,11 +127,12 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   server->reflection_ =
       std::make_unique<ReflectionService>(std::move(offered), ReflectionAuthorizer(options, auth));
   builder.RegisterService(server->reflection_.get());
-  if (options.metrics != nullptr) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(NewMetricsInterceptorFactory(options.metrics));
-    builder.experimental().SetInterceptorCreators(std::move(creators));
-  }
+  // Parse failures first: the interceptors after it see the status it answers instead.
+  RouteProtobufLog(options.log);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(NewParseErrorInterceptorFactory(options.log));
+  if (options.metrics != nullptr) creators.push_back(NewMetricsInterceptorFactory(options.metrics));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(

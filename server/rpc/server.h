@@ -44,9 +44,10 @@ class Metrics;
 // instead of exhausting the machine. Calls beyond `max_threads` are answered RESOURCE_EXHAUSTED by
 // gRPC itself; the database's own queue is BoundedStore (server/storage/bounded_store.h).
 struct ServerLimits {
-  int max_receive_message_bytes = 4 * 1024 * 1024;        // a larger request: RESOURCE_EXHAUSTED
-  int max_concurrent_streams = 100;                       // calls at once on one connection
-  int max_threads = 256;                                  // calls served at once, in total
+  int max_receive_message_bytes = 4 * 1024 * 1024;  // a larger request: RESOURCE_EXHAUSTED
+  int max_concurrent_streams = 100;                 // calls at once on one connection
+  int max_threads = 256;                            // calls served at once, in total
+  int max_event_streams = 32;  // WatchEvents streams at once; one more: RESOURCE_EXHAUSTED
   int64_t max_memory_bytes = int64_t{512} * 1024 * 1024;  // gRPC's resource quota
   // Keepalive enforcement: a client that pings more often than this (without data) is sent
   // GOAWAY; the server pings an idle connection after `keepalive_time` and drops it when the ping
@@ -54,6 +55,11 @@ struct ServerLimits {
   absl::Duration keepalive_min_ping_interval = absl::Seconds(10);
   absl::Duration keepalive_time = absl::Hours(2);
   absl::Duration keepalive_timeout = absl::Seconds(20);
+  // A connection that has not finished its handshake (TLS, then the client's HTTP/2 settings)
+  // within this is closed: silent or garbage connections cannot pile up and use every descriptor.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  // A connection without a call for this long is closed (GOAWAY); a client reconnects by itself.
+  absl::Duration max_connection_idle = absl::Minutes(10);
 };
 
 struct RpcServerOptions {

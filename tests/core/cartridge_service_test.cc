@@ -32,8 +32,10 @@ namespace steritrack {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
+using ::testing::StartsWith;
 using ::testing::UnorderedElementsAre;
 
 constexpr std::string_view kGtinA = "09506000134352";
@@ -1373,6 +1375,49 @@ TEST_F(CartridgeServiceTest, EndTreatmentListsItsCartridgesAndCannotEndTwice) {
               IsRefused(absl::StatusCode::kFailedPrecondition, "TREATMENT_ENDED"));
   EXPECT_THAT(service().EndTreatment(Ctx(), 999),
               IsRefused(absl::StatusCode::kNotFound, "TREATMENT_NOT_FOUND"));
+}
+
+// Free text is UTF-8 without control characters or invisible formatting: a room or a client
+// reference that reads as something else in a report is refused, naming the field, and nothing is
+// stored. The limit counts bytes and says so.
+TEST_F(CartridgeServiceTest, FreeTextThatIsNotPlainVisibleUtf8IsRefused) {
+  const struct {
+    const char* name;
+    std::string room;
+    std::string client_ref;
+    std::string_view field;
+    std::string_view says;
+  } cases[] = {
+      {"right-to-left override", "Room \u202e1", "client-0042", "room", "U+202E"},
+      {"isolate", "Room \u20661\u2069", "client-0042", "room", "U+2066"},
+      {"zero-width space", "Room 1", "client\u200b-0042", "client_ref", "U+200B"},
+      {"byte-order mark", "\ufeffRoom 1", "client-0042", "room", "U+FEFF"},
+      {"C1 control (NEL)", "Room\u0085 1", "client-0042", "room", "control character"},
+      {"lone continuation byte", "Room \x80", "client-0042", "room", "not valid UTF-8 (byte 5)"},
+      {"overlong slash", "Room \xc0\xaf", "client-0042", "room", "not valid UTF-8"},
+      {"surrogate", "Room \xed\xa0\x80", "client-0042", "room", "not valid UTF-8"},
+      {"past U+10FFFF", "Room \xf4\x90\x80\x80", "client-0042", "room", "not valid UTF-8"},
+      {"truncated sequence", "Room \xe2\x82", "client-0042", "room", "not valid UTF-8"},
+      {"65 bytes", std::string(65, 'x'), "client-0042", "room", "65 bytes long (UTF-8)"},
+      {"33 two-byte letters",
+       [] {
+         std::string s;
+         for (int i = 0; i < 33; ++i) s += "\u00e9";
+         return s;
+       }(),
+       "client-0042", "room", "66 bytes long (UTF-8), at most 64"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    absl::StatusOr<Treatment> t = service().StartTreatment(Ctx(), c.room, "dr.lee", c.client_ref);
+    ASSERT_THAT(t, IsRefused(absl::StatusCode::kInvalidArgument, "INVALID_FIELD"));
+    EXPECT_THAT(std::string(t.status().message()), StartsWith(StrCat(c.field, ": ")));
+    EXPECT_THAT(std::string(t.status().message()), HasSubstr(c.says));
+  }
+  EXPECT_THAT(store_.Snapshot().treatments, IsEmpty());
+  // Letters of any script, and a 64-byte room, are fine.
+  MustStartTreatment("Salle \u00e9t\u00e9 \u6ce8\u5c04\u5ba4 \U0001F489");
+  MustStartTreatment(std::string(64, 'x'));
 }
 
 }  // namespace

@@ -225,7 +225,7 @@ class BackupTest(E2ETestCase):
 
         self.assertRestoreRefused(restore("--from", snapshot, "--db", live), r"exists: give --force")
         self.assertRestoreRefused(restore("--from", snapshot, "--db", live, "--force"),
-                           r"in use by another process \(a running steritrackd\?\)")
+                           r"another steritrackd already serves the database .*\(process \d+\)")
         # The server never noticed: it still serves everything it had.
         self.assertEqual(self.show("USE-2")["serial"], "USE-2")
         self.assertOk(self.cli("audit", "verify"))
