@@ -36,8 +36,8 @@ def main():
     proto_dir, stub_dir, address, token, ack_log, workers, gtin = sys.argv[1:8]
     generate_stubs(proto_dir, stub_dir)
     import grpc  # pylint: disable=import-outside-toplevel
-    from steritrack.v1 import inventory_pb2, treatment_pb2  # pylint: disable=import-error,import-outside-toplevel
-    from steritrack.v1 import inventory_pb2_grpc, treatment_pb2_grpc  # pylint: disable=import-error,import-outside-toplevel
+    from steritrack.v1 import inventory_pb2, sterilization_pb2, treatment_pb2  # pylint: disable=import-error,import-outside-toplevel
+    from steritrack.v1 import inventory_pb2_grpc, sterilization_pb2_grpc, treatment_pb2_grpc  # pylint: disable=import-error,import-outside-toplevel
 
     transient = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
     stop = threading.Event()
@@ -53,6 +53,7 @@ def main():
         channel = grpc.insecure_channel(address)
         inventory = inventory_pb2_grpc.InventoryServiceStub(channel)
         treatments = treatment_pb2_grpc.TreatmentServiceStub(channel)
+        sterilization = sterilization_pb2_grpc.SterilizationServiceStub(channel)
         metadata = (("authorization", "Bearer " + token),)
 
         def call(request_id, method, request):
@@ -80,25 +81,40 @@ def main():
                          treatment_pb2.StartTreatmentRequest(
                              room=f"Room {w}", clinician="dr.crash", client_ref=f"client-{w}",
                              request_id=f"crash-w{w}-treatment"))
+        # Each client's own gravity steriliser: its BI test cycles number 1, 2, 3, ...
+        sterilizer = call(f"crash-w{w}-sterilizer", sterilization.CreateSterilizer,
+                          sterilization_pb2.CreateSterilizerRequest(
+                              name=f"AC-CRASH-{w}", type=sterilization_pb2.STERILIZER_TYPE_GRAVITY,
+                              request_id=f"crash-w{w}-sterilizer"))
         n = 0
-        while treatment is not None and not stop.is_set():
+        while treatment is not None and sterilizer is not None and not stop.is_set():
             serial = f"CR{w}-{n}"
             barcode = f"(01){gtin}(17)301231(10)LOT-CRASH(21){serial}"
-            steps = [
-                ("receive", inventory.ReceiveCartridges,
-                 lambda rid: inventory_pb2.ReceiveCartridgesRequest(barcodes=[barcode],
-                                                                    request_id=rid)),
-                ("open", treatments.OpenCartridge,
-                 lambda rid: treatment_pb2.OpenCartridgeRequest(
-                     barcode=barcode, treatment_id=treatment.id, request_id=rid)),
-                ("dispose", treatments.DisposeCartridge,
-                 lambda rid: treatment_pb2.DisposeCartridgeRequest(
-                     barcode=barcode, container_id="SHARPS-1", request_id=rid)),
-            ]
-            for step, method, make in steps:
-                request_id = f"crash-{serial}-{step}"
-                if call(request_id, method, make(request_id)) is None:
-                    break
+            rid = lambda step: f"crash-{serial}-{step}"  # noqa: E731  pylint: disable=cell-var-from-loop
+            if call(rid("receive"), inventory.ReceiveCartridges,
+                    inventory_pb2.ReceiveCartridgesRequest(barcodes=[barcode],
+                                                           request_id=rid("receive"))) is None:
+                break
+            if call(rid("open"), treatments.OpenCartridge,
+                    treatment_pb2.OpenCartridgeRequest(barcode=barcode, treatment_id=treatment.id,
+                                                       request_id=rid("open"))) is None:
+                break
+            if call(rid("dispose"), treatments.DisposeCartridge,
+                    treatment_pb2.DisposeCartridgeRequest(barcode=barcode, container_id="SHARPS-1",
+                                                          request_id=rid("dispose"))) is None:
+                break
+            # Load records: a cycle, then its chemical indicator.
+            load = call(rid("load"), sterilization.CreateLoad,
+                        sterilization_pb2.CreateLoadRequest(
+                            sterilizer=f"AC-CRASH-{w}", cycle_number=n + 1, cycle_type="BI-TEST",
+                            test_cycle=True, request_id=rid("load")))
+            if load is None:
+                break
+            if call(rid("ci"), sterilization.RecordChemicalIndicator,
+                    sterilization_pb2.RecordChemicalIndicatorRequest(
+                        load_id=load.id, type=1, result=sterilization_pb2.INDICATOR_RESULT_PASS,
+                        request_id=rid("ci"))) is None:
+                break
             n += 1
         channel.close()
 

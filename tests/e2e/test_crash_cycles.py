@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Kill-restart cycles (issue 12): nothing acknowledged is ever lost, nothing is recorded twice.
 
-Four clients (crash_driver.py, python3-grpcio) take units through receive, open and dispose, each
+Four clients (crash_driver.py, python3-grpcio) take units through receive, open and dispose, and
+run a load (a BI test cycle on the client's own steriliser) with its chemical indicator, each
 write under its own request id, retrying a write the crash left unanswered under the same id. The
 real steritrackd is SIGKILLed at a random moment 100 times (STERITRACK_CRASH_CYCLES; 1,000 in the
 extended run) and restarted on the same database and port. Then the database is reconciled with
 what the clients were told:
   - every acknowledged write is there: its request record and its audit entries, and the unit's
-    receipt, use or disposal;
+    receipt, use or disposal, the load or its indicator result;
   - nothing twice: no request id with two audit entries of one action; one use per unit;
   - every write is all or nothing: a request record exactly when its audit entries exist, for the
     writes in flight at each kill and those never answered at the end alike;
@@ -115,15 +116,29 @@ class CrashCyclesTest(E2ETestCase):
             serial, step = rid[len("crash-"):].rsplit("-", 1)
             if step == "treatment" or serial.startswith("w"):
                 continue
-            found = db.execute(
-                {"receive": "SELECT COUNT(*) FROM cartridges WHERE serial = ?",
-                 "open": "SELECT COUNT(*) FROM cartridge_uses u JOIN cartridges c "
-                         "ON c.id = u.cartridge_id WHERE c.serial = ?",
-                 "dispose": "SELECT COUNT(*) FROM cartridge_disposals d JOIN cartridges c "
-                            "ON c.id = d.cartridge_id WHERE c.serial = ?"}[step],
-                (serial,)).fetchone()[0]
+            worker, n = serial[len("CR"):].split("-")
+            by_serial = (serial,)
+            by_cycle = (f"AC-CRASH-{worker}", int(n) + 1)
+            query, args = {
+                "receive": ("SELECT COUNT(*) FROM cartridges WHERE serial = ?", by_serial),
+                "open": ("SELECT COUNT(*) FROM cartridge_uses u JOIN cartridges c "
+                         "ON c.id = u.cartridge_id WHERE c.serial = ?", by_serial),
+                "dispose": ("SELECT COUNT(*) FROM cartridge_disposals d JOIN cartridges c "
+                            "ON c.id = d.cartridge_id WHERE c.serial = ?", by_serial),
+                "load": ("SELECT COUNT(*) FROM loads l JOIN sterilizers s "
+                         "ON s.id = l.sterilizer_id WHERE s.name = ? AND l.cycle_number = ?",
+                         by_cycle),
+                "ci": ("SELECT COUNT(*) FROM load_chemical_indicators i JOIN loads l "
+                       "ON l.id = i.load_id JOIN sterilizers s ON s.id = l.sterilizer_id "
+                       "WHERE s.name = ? AND l.cycle_number = ? AND i.result = 'PASS'",
+                       by_cycle),
+            }[step]
+            found = db.execute(query, args).fetchone()[0]
             self.assertEqual(found, 1, f"{rid}: acknowledged, but {found} records")
 
+        by_step = collections.Counter(rid.rsplit("-", 1)[1] for rid in acked)
+        for step in ("receive", "open", "dispose", "load", "ci"):
+            self.assertGreater(by_step[step], 0, f"no {step} acknowledged: {by_step}")
         self.server.start()
         verified = self.cli("audit", "verify", actor="admin.crash")
         self.assertEqual(verified.rc, 0, verified)
@@ -132,7 +147,7 @@ class CrashCyclesTest(E2ETestCase):
               f"{len(unacked)} answers lost to a kill and retried under the same id; "
               f"{len(pending)} sent and unanswered at the end: {len(pending_present)} fully present, "
               f"{len(pending) - len(pending_present)} fully absent; integrity ok; audit chain "
-              f"intact")
+              f"intact; acknowledged by kind: {dict(sorted(by_step.items()))}")
 
 
 if __name__ == "__main__":
