@@ -50,37 +50,62 @@ void OnProtobufLog(google::protobuf::LogLevel level, const char* filename, int l
 class ParseErrorInterceptor final : public grpc::experimental::Interceptor {
  public:
   ParseErrorInterceptor(spdlog::logger* log, ServerRpcInfo* info)
-      : log_(log), method_(info->method()) {}
+      : log_(log),
+        method_(info->method()),
+        // Only these get their request before the handler runs; streaming handlers read their own.
+        request_first_(info->type() == ServerRpcInfo::Type::UNARY ||
+                       info->type() == ServerRpcInfo::Type::SERVER_STREAMING) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
         methods->GetRecvMessage() != nullptr) {
+      parsed_ = true;
       refused_field.clear();  // parsed: nothing left over from an earlier call on this thread
     }
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
-        !refused_field.empty()) {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const std::string full_name = std::exchange(refused_field, std::string());
-      if (methods->GetSendStatus().error_code() == grpc::StatusCode::INTERNAL) {
-        const size_t dot = full_name.rfind('.');
-        const std::string field = dot == std::string::npos ? full_name : full_name.substr(dot + 1);
-        const std::string why = "is not valid UTF-8 (text fields take UTF-8 only)";
-        methods->ModifySendStatus(ToGrpcStatus(
-            MakeError(absl::StatusCode::kInvalidArgument, StrCat(field, ": ", why), "INVALID_FIELD",
-                      {{"field", field}, {"why", why}, {"message_field", full_name}})));
-        std::string_view method = method_;
-        if (const size_t slash = method.rfind('/'); slash != std::string_view::npos) {
-          method = method.substr(slash + 1);
+      // gRPC answers a request it cannot parse INTERNAL with no message; every INTERNAL of ours
+      // has one.
+      const grpc::Status sent = methods->GetSendStatus();
+      if (request_first_ && !parsed_ && sent.error_code() == grpc::StatusCode::INTERNAL &&
+          sent.error_message().empty()) {
+        if (full_name.empty()) {
+          methods->ModifySendStatus(ToGrpcStatus(MakeError(
+              absl::StatusCode::kInvalidArgument,
+              StrCat("request: not a valid encoding of ", MethodName(), "'s request message"),
+              "INVALID_REQUEST", {{"method", MethodName()}})));
+          log_->info("{} INVALID_ARGUMENT INVALID_REQUEST: request not parsed (malformed)",
+                     MethodName());
+        } else {
+          RefuseField(methods, full_name);
         }
-        log_->info("{} INVALID_ARGUMENT INVALID_FIELD: request not parsed ({} not UTF-8)", method,
-                   full_name);
       }
     }
     methods->Proceed();
   }
 
  private:
+  std::string MethodName() const {
+    const size_t slash = method_.rfind('/');
+    return slash == std::string::npos ? method_ : method_.substr(slash + 1);
+  }
+
+  void RefuseField(grpc::experimental::InterceptorBatchMethods* methods,
+                   const std::string& full_name) {
+    const size_t dot = full_name.rfind('.');
+    const std::string field = dot == std::string::npos ? full_name : full_name.substr(dot + 1);
+    const std::string why = "is not valid UTF-8 (text fields take UTF-8 only)";
+    methods->ModifySendStatus(ToGrpcStatus(
+        MakeError(absl::StatusCode::kInvalidArgument, StrCat(field, ": ", why), "INVALID_FIELD",
+                  {{"field", field}, {"why", why}, {"message_field", full_name}})));
+    log_->info("{} INVALID_ARGUMENT INVALID_FIELD: request not parsed ({} not UTF-8)", MethodName(),
+               full_name);
+  }
+
   spdlog::logger* const log_;
   const std::string method_;
+  const bool request_first_;
+  bool parsed_ = false;
 };
 
 class ParseErrorInterceptorFactory final

@@ -11,7 +11,8 @@ client would send:
   (max idle), and health answers throughout, even with the server's descriptors limited;
 - WatchEvents streams are capped (TOO_MANY_STREAMS), and a place frees when a stream ends;
 - invalid UTF-8 in a string field: INVALID_ARGUMENT naming the field, no libprotobuf line
-  outside the server's logger, nothing stored;
+  outside the server's logger, nothing stored; bytes that are no protobuf at all: INVALID_ARGUMENT
+  INVALID_REQUEST (both were INTERNAL with an empty message);
 - unknown enum values in list filters: INVALID_ARGUMENT naming the field;
 - bidi overrides and zero-width characters in rooms and client references are refused; length
   limits say bytes;
@@ -302,6 +303,12 @@ class HostileClientsTest(E2ETestCase):
             self.assertRefusedField(answer, name)
             self.assertIn("not valid UTF-8", answer["details"])
             self.assertEqual(answer["reason"], "INVALID_FIELD")
+        # Bytes that are no protobuf at all (a field cut short): INVALID_REQUEST, not INTERNAL.
+        for body in (b"\x0a\x05ab", b"\x0f", b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"):
+            answer = self.call(server, TREATMENTS + "StartTreatment", body, token)
+            self.assertEqual(answer["code"], "INVALID_ARGUMENT", answer)
+            self.assertEqual(answer["reason"], "INVALID_REQUEST", answer)
+            self.assertEqual(answer["metadata"].get("method"), "StartTreatment", answer)
         listed = self.call(server, TREATMENTS + "ListTreatments", b"", token)
         self.assertEqual(listed["code"], "OK")
         self.assertEqual(listed["body"], "", "a treatment was stored from an unparsable request")

@@ -3,7 +3,8 @@
 # and UndefinedBehaviorSanitizer in build/fuzz, then runs each from its seed corpus.
 #
 #   tests/fuzz/run.sh               short: 60 s per target
-#   tests/fuzz/run.sh --extended    >= 10^7 executions for gs1, >= 10^6 for config and audit
+#   tests/fuzz/run.sh --extended    >= 10^7 executions for gs1, >= 10^6 for config and audit, and
+#                                   5*10^7 for handlers (>= 10^6 for each request handler)
 #   tests/fuzz/run.sh [--extended] gs1 audit    only these targets
 #
 # FUZZ_SECONDS overrides the short run's time per target, FUZZ_JOBS the build's -j (default 2).
@@ -20,11 +21,11 @@ targets=""
 for arg in "$@"; do
   case "$arg" in
     --extended) extended=1 ;;
-    gs1 | config | audit) targets="$targets $arg" ;;
-    *) echo "usage: $0 [--extended] [gs1] [config] [audit]" >&2; exit 2 ;;
+    gs1 | config | audit | handlers) targets="$targets $arg" ;;
+    *) echo "usage: $0 [--extended] [gs1] [config] [audit] [handlers]" >&2; exit 2 ;;
   esac
 done
-[ -n "$targets" ] || targets="gs1 config audit"
+[ -n "$targets" ] || targets="gs1 config audit handlers"
 
 flags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined"
 # The project's warning list names GCC-only options.
@@ -51,7 +52,9 @@ for t in $targets; do
   corpus="$build_dir/corpus/$t"
   mkdir -p "$corpus"
   if [ "$extended" = 1 ]; then
-    case "$t" in gs1) limit="-runs=10000000" ;; *) limit="-runs=1000000" ;; esac
+    # handlers: the first byte picks one of ~50 unary methods, so 5*10^7 runs give each >= 10^6.
+    case "$t" in gs1) limit="-runs=10000000" ;; handlers) limit="-runs=50000000" ;;
+      *) limit="-runs=1000000" ;; esac
   else
     limit="-max_total_time=${FUZZ_SECONDS:-60}"
   fi
