@@ -26,6 +26,7 @@ Run by ctest (e2e_hostile_clients), or by hand:
 
 import json
 import os
+import resource
 import select
 import socket
 import subprocess
@@ -165,6 +166,36 @@ EVENTS = "/steritrack.v1.EventService/WatchEvents"
 HEALTH = "/grpc.health.v1.Health/Check"
 
 
+def wait_closed(sockets, seconds):
+    """Waits up to `seconds` for the server to close each socket; returns those still open."""
+    poller = select.poll()
+    by_fd = {s.fileno(): s for s in sockets}
+    for fd in by_fd:
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    open_ = set(by_fd)
+    deadline = time.monotonic() + seconds
+    while open_ and time.monotonic() < deadline:
+        for fd, _ in poller.poll(1000):
+            try:
+                data = by_fd[fd].recv(4096)
+            except ConnectionResetError:
+                data = b""
+            except (BlockingIOError, socket.timeout):
+                continue
+            if not data:
+                open_.discard(fd)
+                poller.unregister(fd)
+    return open_
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
 class HostileClientsTest(E2ETestCase):
 
     def calls(self, server, calls):
@@ -234,16 +265,7 @@ class HostileClientsTest(E2ETestCase):
                     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" if i % 2 else b"\0" * 64)
                 sockets.append(s)
             started = time.monotonic()
-            open_ = set(sockets)
-            while open_ and time.monotonic() - started < 20:
-                readable, _, _ = select.select(list(open_), [], [], 1)
-                for s in readable:
-                    try:
-                        data = s.recv(4096)
-                    except ConnectionResetError:
-                        data = b""
-                    if not data:
-                        open_.discard(s)
+            open_ = wait_closed(sockets, 20)
             for s in sockets:
                 s.close()
             print(f"\nwave {wave + 1}: 300 silent or garbage connections, {300 - len(open_)} "
@@ -271,6 +293,34 @@ class HostileClientsTest(E2ETestCase):
             time.sleep(0.2)
         self.assertEqual(established_connections_to(server.port), 0,
                          "an idle connection was still open after 20 s (max idle 2 s)")
+
+    def test_thousands_of_silent_connections_at_once_cost_bounded_memory(self):
+        server = self.start_server(extra_args=["--handshake-timeout-s", "5"])
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 2500 <= hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        rss_before = rss_kib(server.proc.pid)
+        sockets = [socket.create_connection(("127.0.0.1", server.port), timeout=5)
+                   for _ in range(2000)]
+        try:
+            time.sleep(0.5)
+            rss_peak = rss_kib(server.proc.pid)
+            # While all 2,000 are open, health still answers.
+            self.assertEqual(self.health(server), "OK")
+            started = time.monotonic()
+            open_ = wait_closed(sockets, 30)
+        finally:
+            for s in sockets:
+                s.close()
+        print(f"\n2,000 silent connections at once: server RSS {rss_before // 1024} MiB before, "
+              f"{rss_peak // 1024} MiB with them open; {2000 - len(open_)} closed by the server "
+              f"within {time.monotonic() - started:.1f} s of the 5 s handshake timeout",
+              file=sys.stderr)
+        self.assertEqual(len(open_), 0)
+        # A generous bound, far from the machine's: memory per half-open connection stays small.
+        self.assertLess(rss_peak - rss_before, 256 * 1024, "KiB for 2,000 silent connections")
+        self.assertEqual(self.health(server), "OK")
 
     def test_event_streams_are_capped(self):
         server = self.start_server(extra_args=["--max-event-streams", "2"])
