@@ -4,8 +4,10 @@
 // sterilisation load with its parameters, chemical indicator and release — runs once per N, with
 // the N+1-th write (or sync) from the start of the day failing, or the disk full, until the fault
 // clears. For every N:
-//   - the write the fault hit answers non-OK, and so does its retry while the fault lasts (never a
-//     false OK); an OK answered while a fault fired (a checkpoint after the commit) is present;
+//   - the write the fault hit answers non-OK (UNAVAILABLE for an I/O error, RESOURCE_EXHAUSTED for
+//   a
+//     full disk), and so does its retry while the fault lasts (never a false OK); an OK answered
+//     while a fault fired (a checkpoint after the commit) is present;
 //   - a refused write left nothing: every row of every table reads as before the call, so no audit
 //     entry and no stored answer for its request id either;
 //   - reads are served meanwhile, and the audit chain verifies;
@@ -252,9 +254,14 @@ class IoFaultTest : public FullServerTest {
       ASSERT_GT(fault_vfs::GetCounts().injected, injected)
           << "refused though no fault fired: " << s.error_code() << " " << s.error_message();
       faulted = true;
+      // A failing disk is "retry the call"; a full one is "resources exhausted".
+      const grpc::StatusCode expected_code = fault->first == fault_vfs::Fault::kDiskFull
+                                                 ? grpc::StatusCode::RESOURCE_EXHAUSTED
+                                                 : grpc::StatusCode::UNAVAILABLE;
       for (int attempt = 0; attempt < 2; ++attempt) {
         ++fig.refused;
         ++fig.codes[s.error_code()];
+        EXPECT_EQ(s.error_code(), expected_code) << s.error_message();
         EXPECT_TRUE(inspector_->Contents() == contents) << "a refused write changed the database";
         EXPECT_EQ(inspector_->LastEvent(), last_event) << "a refused write left an audit entry";
         EXPECT_EQ(inspector_->StoredAnswers(rid), 0) << "a refused write stored its answer";
