@@ -16,6 +16,12 @@
 //     and VerifyAuditTrail says intact.
 // The quick tier takes about 20 N spread over each kind's day (every sync, every 15th write); the
 // extended run sweeps every N: STERITRACK_IOFAULT_STRIDE=1 build/test/tests/io_fault_test.
+//
+// Not covered here, and not "fully absent": a process killed after a commit was refused for a
+// failed WAL sync and before the next commit. The commit's frames are in the WAL with valid
+// checksums, so SQLite's WAL recovery at the next open keeps the refused transaction, whole (seen
+// with this VFS and a forked writer that _exit()s). The refusal (UNAVAILABLE) therefore means
+// "outcome unknown": a client retries with the same request id and gets exactly one record.
 #include <cstdlib>
 #include <functional>
 #include <map>
