@@ -27,6 +27,10 @@ absl::Status ToStatus(int rc, sqlite3* db, std::string_view what) {
       return absl::FailedPreconditionError(message);
     case SQLITE_FULL:
       return absl::ResourceExhaustedError(message);
+    case SQLITE_IOERR:
+      // A failed read, write or sync of the file: SQLite rolled the transaction back (or the
+      // caller does), nothing of it stays, and the same call may succeed once the disk recovers.
+      return absl::UnavailableError(message);
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return absl::DataLossError(message);

@@ -132,8 +132,9 @@ class FullServerTest : public ::testing::Test {
     std::string pattern = StrCat(::testing::TempDir(), "rpc_fixture.XXXXXX");
     ASSERT_NE(mkdtemp(pattern.data()), nullptr) << "mkdtemp " << pattern;
     dir_ = pattern;
+    const std::string file = StrCat(dir_, "/steritrack.db");
     absl::StatusOr<std::unique_ptr<Store>> store =
-        OpenSqliteStore({.path = StrCat(dir_, "/steritrack.db")});
+        OpenSqliteStore({.path = vfs_.empty() ? file : StrCat("file:", file, "?vfs=", vfs_)});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     tokens_ = std::make_unique<TokenBook>(StrCat(dir_, "/steritrack.db"));
@@ -235,6 +236,9 @@ class FullServerTest : public ::testing::Test {
   // fault-injecting store, when a fixture sets it in its constructor; and the transport's limits.
   std::optional<BoundedStoreOptions> queues_;
   rpc::ServerLimits limits_;
+  // The SQLite VFS the store opens its file with (as a "file:" URI), when a fixture sets one in its
+  // constructor, e.g. the fault-injecting one (server/storage/fault_vfs.h); empty: the default.
+  std::string vfs_;
   TestClock clock_;
   std::string dir_;
   CommitNotifier commits_;
