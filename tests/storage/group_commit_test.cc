@@ -144,7 +144,7 @@ class GroupCommitTest : public ::testing::Test {
 };
 
 TEST_F(GroupCommitTest, ARefusedMemberOfABatchDoesNotUndoItsNeighbours) {
-  Open({});
+  Open({.group_commit = true});
   absl::Status a, b, c;
   // A holds the writer until B waits for it; B, refused, holds it until C waits: one batch.
   std::thread ta([&] { a = WriteLot("LOT-A", /*refuse=*/false, /*depth_before_end=*/2); });
@@ -175,10 +175,10 @@ TEST_F(GroupCommitTest, ARefusedMemberOfABatchDoesNotUndoItsNeighbours) {
 
 TEST_F(GroupCommitTest, AFailedCommitFailsEveryMemberAndKeepsNoneOfTheirWrites) {
   std::atomic<bool> fail_commit{true};
-  Open({.commit_fault = [&]() -> absl::Status {
-    if (fail_commit.exchange(false)) return absl::UnavailableError("injected: fsync failed");
-    return absl::OkStatus();
-  }});
+  Open({.group_commit = true, .commit_fault = [&]() -> absl::Status {
+          if (fail_commit.exchange(false)) return absl::UnavailableError("injected: fsync failed");
+          return absl::OkStatus();
+        }});
   absl::Status a, b;
   std::atomic<bool> a_answered{false};
   std::thread ta([&] {
@@ -211,7 +211,7 @@ TEST_F(GroupCommitTest, AFailedCommitFailsEveryMemberAndKeepsNoneOfTheirWrites) 
 
 TEST_F(GroupCommitTest, WritersWaitingForTheWriterShareOneCommit) {
   constexpr int kWaiting = 32;
-  Open({});
+  Open({.group_commit = true});
   absl::Status held;
   std::vector<absl::Status> results(kWaiting);
   std::thread holder([&] { held = WriteLot("HELD", false, /*depth_before_end=*/kWaiting + 1); });
@@ -231,7 +231,7 @@ TEST_F(GroupCommitTest, WritersWaitingForTheWriterShareOneCommit) {
 
 TEST_F(GroupCommitTest, AFullBatchIsCommittedEvenWhileWritersWait) {
   constexpr int kWaiting = 10;
-  Open({.max_batch = 4});
+  Open({.group_commit = true, .max_batch = 4});
   absl::Status held;
   std::vector<absl::Status> results(kWaiting);
   std::thread holder([&] { held = WriteLot("HELD", false, /*depth_before_end=*/kWaiting + 1); });
