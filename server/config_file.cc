@@ -65,7 +65,8 @@ absl::StatusOr<std::vector<std::string>> ConfigFileArgs(const std::string& path,
         return absl::InvalidArgumentError(
             StrCat(Where(path, node.source()), ": key '", name, "' takes a value, not true/false"));
       }
-      if (b->get()) args.push_back(flag);
+      // A flag may default to true (group_commit): false is spelled out.
+      args.push_back(b->get() ? flag : StrCat(flag, "=false"));
       continue;
     }
     if (is_flag) {
@@ -103,7 +104,9 @@ std::string ConfigKeysMarkdown(const CLI::App& app) {
   for (const CLI::Option* o : app.get_options()) {
     if (!IsSetting(o)) continue;
     const std::string flag = o->get_lnames()[0];
-    const std::string def = o->get_expected_max() == 0 ? "false" : o->get_default_str();
+    // A flag is false unless it names its default (group_commit: true).
+    const std::string def =
+        o->get_expected_max() == 0 && o->get_default_str().empty() ? "false" : o->get_default_str();
     StrAppend(&out, "| `", absl::StrReplaceAll(flag, {{"-", "_"}}), "` | `--", flag, "` | ",
               def.empty() ? "" : StrCat("`", def, "`"), " | ", o->get_description(), " |\n");
   }

@@ -176,6 +176,11 @@ int main(int argc, char** argv) {
   app.add_option("--readers", readers, "reader connections in the pool")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  bool group_commit = true;
+  app.add_flag("--group-commit", group_commit,
+               "writes waiting for the database share one durable commit (one fsync); each is "
+               "answered once its batch is on disk. --group-commit=false: one commit per write")
+      ->default_str("true");
   app.add_option("--shutdown-grace", grace_seconds,
                  "seconds to let in-flight requests finish on SIGTERM")
       ->capture_default_str();
@@ -441,6 +446,7 @@ int main(int argc, char** argv) {
       {.path = db_path,
        .readers = readers,
        .writer_hooks = writer_hooks,
+       .group_commit = group_commit,
        .notice = [&log](const std::string& what) { log->info("{}", what); }});
   if (!store.ok()) {
     log->error("cannot open database {}: {}", db_path, std::string(store.status().message()));

@@ -3,12 +3,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "server/storage/schema.h"
 #include "server/storage/sqlite.h"
 #include "server/storage/sqlite_repositories.h"
@@ -119,19 +124,23 @@ class SqliteReadTransaction final : public ReadTransaction {
   SqliteRepositories repos_;
 };
 
+// One group commit: the write transactions whose savepoints were released into the writer
+// connection's open BEGIN IMMEDIATE, and the outcome of its COMMIT.
+struct Batch {
+  int members = 0;      // released savepoints; written only while the store's writer_mu_ is held
+  absl::Status status;  // set once, before `done` is notified
+  absl::Notification done;  // committed durably, or failed and rolled back
+};
+
 class SqliteWriteTransaction final : public WriteTransaction {
  public:
-  // REQUIRES: `mu` is held by the caller; this transaction releases it when committed or
-  // destroyed. After Commit() it must not be used.
-  SqliteWriteTransaction(absl::Mutex* mu, Connection* conn, const SqliteWriterHooks* hooks)
-      : conn_(conn), mu_(mu), hooks_(hooks), repos_(conn) {}
-  ~SqliteWriteTransaction() override {
-    if (!done_) {
-      // Not committed: nothing of this transaction may remain.
-      conn_->Exec("ROLLBACK").IgnoreError();
-      Release();
-    }
-  }
+  // REQUIRES: the store's writer mutex is held by the caller; this transaction lets it go when
+  // committed or destroyed. `batch`: the open batch this transaction runs in, as the savepoint
+  // SqliteStore::kSavepointSql; null without group commit (the transaction is the connection's
+  // own). After Commit() it must not be used.
+  SqliteWriteTransaction(SqliteStore* store, Connection* conn, std::shared_ptr<Batch> batch)
+      : store_(store), conn_(conn), batch_(std::move(batch)), repos_(conn) {}
+  ~SqliteWriteTransaction() override;
 
   CartridgeWrites& cartridges() override { return *repos_.cartridges; }
   SterilizationWrites& sterilization() override { return *repos_.sterilization; }
@@ -139,46 +148,55 @@ class SqliteWriteTransaction final : public WriteTransaction {
   ReportReads& reports() override { return *repos_.reports; }
   AccessWrites& access() override { return *repos_.access; }
 
-  absl::Status Commit() override {
-    if (done_) return absl::FailedPreconditionError("transaction already finished");
-    const auto start = std::chrono::steady_clock::now();
-    absl::Status status = conn_->Exec("COMMIT");
-    if (hooks_->committed) {
-      hooks_->committed(absl::FromChrono(std::chrono::steady_clock::now() - start));
-    }
-    if (status.ok()) {
-      done_ = true;
-      Release();  // the next writer need not wait for this object's destruction
-    }
-    return status;
-  }
+  absl::Status Commit() override;
 
  private:
-  void Release() {
-    mu_->Unlock();
-    if (hooks_->queue_changed) hooks_->queue_changed(-1);
-  }
-
+  SqliteStore* const store_;
   Connection* const conn_;
-  absl::Mutex* mu_;
-  const SqliteWriterHooks* const hooks_;
+  const std::shared_ptr<Batch> batch_;
   SqliteRepositories repos_;
   bool done_ = false;
 };
+
+// A transaction that ended without Commit() was answered from what it read; if that included
+// writes of its batch that were then lost, its answer (a replayed OK, say) may be false, and
+// nothing can take it back once it is sent. Stop before it is sent, as PostgreSQL stops on a
+// failed fsync: after a restart the database is the truth again.
+[[noreturn]] void StopForALostBatch(const absl::Status& status) {
+  std::fprintf(stderr,
+               "steritrackd: a group commit failed after a transaction had read its writes; "
+               "stopping so that no answer rests on a lost write: %s\n",
+               std::string(status.message()).c_str());
+  std::fflush(stderr);
+  std::abort();
+}
 
 class SqliteStore final : public Store {
  public:
   // No `readers`: an in-memory database, read through the writer's connection in turn.
   SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers,
-              SqliteWriterHooks hooks)
+              const SqliteStoreOptions& options)
       : writer_(std::move(writer)),
         shared_(readers.empty()),
-        hooks_(std::move(hooks)),
+        hooks_(options.writer_hooks),
+        group_commit_(options.group_commit),
+        max_batch_(options.max_batch),
+        commit_fault_(options.commit_fault),
         readers_(std::move(readers)) {}
+
+  ~SqliteStore() override {
+    // Every transaction has ended (they must not outlive the store); a batch still open has no
+    // members left to wait for it, but is settled all the same.
+    absl::MutexLock lock(&writer_mu_);
+    SettleBatchLocked(/*force=*/true);
+  }
 
   absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override {
     if (shared_) {
       writer_mu_.Lock();
+      // The one connection's open batch is committed first: a read sees only durable writes, and
+      // BEGIN needs the connection outside a transaction.
+      SettleBatchLocked(/*force=*/true);
       if (absl::Status status = writer_->Exec("BEGIN"); !status.ok()) {
         writer_mu_.Unlock();
         return status;
@@ -203,17 +221,38 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() override {
-    if (hooks_.queue_changed) hooks_.queue_changed(+1);
+    // Counted as waiting before anyone can see it queued (the hook), so that a transaction that
+    // sees it queued also sees it waiting, and leaves the batch open for it.
+    waiting_writers_.fetch_add(1, std::memory_order_seq_cst);
+    QueueChanged(+1);
     writer_mu_.Lock();
+    waiting_writers_.fetch_sub(1, std::memory_order_seq_cst);
+    if (group_commit_ && batch_ != nullptr) {
+      // The batch is open: this transaction joins it.
+      if (absl::Status status = writer_->Exec(kSavepointSql); !status.ok()) {
+        EndTurnAndUnlock();
+        QueueChanged(-1);
+        return status;
+      }
+      return std::make_unique<SqliteWriteTransaction>(this, writer_.get(), batch_);
+    }
     // IMMEDIATE takes the database's write lock now, so a transaction never fails half-way
     // because another process wrote first.
-    absl::Status status = writer_->Exec("BEGIN IMMEDIATE");
-    if (!status.ok()) {
+    if (absl::Status status = writer_->Exec("BEGIN IMMEDIATE"); !status.ok()) {
       writer_mu_.Unlock();
-      if (hooks_.queue_changed) hooks_.queue_changed(-1);
+      QueueChanged(-1);
       return status;
     }
-    return std::make_unique<SqliteWriteTransaction>(&writer_mu_, writer_.get(), &hooks_);
+    if (!group_commit_) {
+      return std::make_unique<SqliteWriteTransaction>(this, writer_.get(), nullptr);
+    }
+    batch_ = std::make_shared<Batch>();
+    if (absl::Status status = writer_->Exec(kSavepointSql); !status.ok()) {
+      EndTurnAndUnlock();
+      QueueChanged(-1);
+      return status;
+    }
+    return std::make_unique<SqliteWriteTransaction>(this, writer_.get(), batch_);
   }
 
   void ReturnReader(std::unique_ptr<Connection> conn) {
@@ -221,14 +260,145 @@ class SqliteStore final : public Store {
     readers_.push_back(std::move(conn));
   }
 
+  // ---- For SqliteWriteTransaction.
+
+  static constexpr const char* kSavepointSql = "SAVEPOINT steritrack_write";
+  static constexpr const char* kReleaseSql = "RELEASE steritrack_write";
+  static constexpr const char* kRollbackToSql = "ROLLBACK TO steritrack_write";
+
+  void QueueChanged(int delta) const {
+    if (hooks_.queue_changed) hooks_.queue_changed(delta);
+  }
+
+  // COMMITs the writer connection's transaction, timed for the hooks. On failure the transaction
+  // may still be open: the caller rolls it back.
+  absl::Status CommitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) {
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status status = commit_fault_ ? commit_fault_() : absl::OkStatus();
+    if (status.ok()) status = writer_->Exec("COMMIT");
+    if (hooks_.committed) {
+      hooks_.committed(absl::FromChrono(std::chrono::steady_clock::now() - start));
+    }
+    return status;
+  }
+
+  // Ends the turn of the transaction holding the writer: the open batch is committed unless
+  // another writer is waiting to join it (and it is not full), then the writer is let go. Every
+  // path that lets go of a batched writer comes through here, so a batch is never left open
+  // without a writer that will settle it: a waiting writer counts itself before it waits and
+  // takes itself off only once it holds the writer.
+  void EndTurnAndUnlock() ABSL_UNLOCK_FUNCTION(writer_mu_) {
+    SettleBatchLocked(/*force=*/false);
+    writer_mu_.Unlock();
+  }
+
+  // Rolls the open batch back and fails its members with `status`.
+  void AbandonBatchLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) {
+    writer_->Exec("ROLLBACK").IgnoreError();
+    FinishBatchLocked(std::move(status));
+  }
+
+  // Without group commit: lets the writer go.
+  void UnlockWriter() ABSL_UNLOCK_FUNCTION(writer_mu_) { writer_mu_.Unlock(); }
+
  private:
+  void SettleBatchLocked(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) {
+    if (batch_ == nullptr) return;
+    if (sqlite3_get_autocommit(writer_->raw()) != 0) {
+      // SQLite rolled the whole transaction back after an error (an I/O error, a full disk):
+      // the batch is gone with it.
+      FinishBatchLocked(absl::AbortedError(
+          "the write was rolled back with its group commit after a storage error; retry it"));
+      return;
+    }
+    const bool waited_for =
+        waiting_writers_.load(std::memory_order_seq_cst) > 0 && batch_->members < max_batch_;
+    if (!force && waited_for) return;  // the next writer joins the batch and settles it
+    if (batch_->members == 0) {
+      // Nothing to keep: no fsync for an empty batch.
+      FinishBatchLocked(writer_->Exec("ROLLBACK"));
+      return;
+    }
+    absl::Status status = CommitLocked();
+    if (!status.ok() && sqlite3_get_autocommit(writer_->raw()) == 0) {
+      writer_->Exec("ROLLBACK").IgnoreError();  // nothing of the batch may remain
+    }
+    FinishBatchLocked(status);
+  }
+
+  void FinishBatchLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) {
+    std::shared_ptr<Batch> batch = std::move(batch_);
+    batch_ = nullptr;
+    batch->status = std::move(status);
+    batch->done.Notify();
+  }
+
   absl::Mutex writer_mu_;
   std::unique_ptr<Connection> writer_;  // used only while writer_mu_ is held
   const bool shared_;                   // in memory: the writer's connection also serves reads
   const SqliteWriterHooks hooks_;
+  const bool group_commit_;
+  const int max_batch_;
+  const std::function<absl::Status()> commit_fault_;
+  // With group commit: the batch open on the writer connection (BEGIN IMMEDIATE done), if any.
+  std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(writer_mu_);
+  // Writers in BeginWrite that wait for writer_mu_.
+  std::atomic<int> waiting_writers_{0};
   absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<Connection>> readers_ ABSL_GUARDED_BY(pool_mu_);
 };
+
+absl::Status SqliteWriteTransaction::Commit() {
+  if (done_) return absl::FailedPreconditionError("transaction already finished");
+  if (batch_ == nullptr) {
+    absl::Status status = store_->CommitLocked();
+    if (status.ok()) {
+      done_ = true;
+      store_->UnlockWriter();  // the next writer need not wait for this object's destruction
+      store_->QueueChanged(-1);
+    }
+    return status;  // on failure, the destructor rolls back and lets go
+  }
+  // Into the batch: from here this transaction's writes stand or fall with it.
+  RETURN_IF_ERROR(conn_->Exec(SqliteStore::kReleaseSql));  // else the destructor undoes it
+  done_ = true;
+  ++batch_->members;
+  store_->EndTurnAndUnlock();
+  batch_->done.WaitForNotification();  // the caller is answered only once the batch is durable
+  store_->QueueChanged(-1);
+  return batch_->status;
+}
+
+SqliteWriteTransaction::~SqliteWriteTransaction() {
+  if (done_) return;
+  if (batch_ == nullptr) {
+    // Not committed: nothing of this transaction may remain.
+    conn_->Exec("ROLLBACK").IgnoreError();
+    store_->UnlockWriter();
+    store_->QueueChanged(-1);
+    return;
+  }
+  // Not committed: this transaction's savepoint is undone, its neighbours' writes stay.
+  absl::Status undone = conn_->Exec(SqliteStore::kRollbackToSql);
+  if (undone.ok()) undone = conn_->Exec(SqliteStore::kReleaseSql);
+  // When SQLite rolled the whole batch back during this turn, this transaction's own statement
+  // failed, and that error is its answer.
+  bool lost_in_this_turn = sqlite3_get_autocommit(conn_->raw()) != 0;
+  if (!undone.ok() && !lost_in_this_turn) {
+    // Its writes could not be taken out of the batch: then none of the batch may be committed.
+    store_->AbandonBatchLocked(undone);
+    lost_in_this_turn = true;
+  }
+  // Others' writes were in the batch: this transaction may have read them (a stored answer to
+  // replay, a unit already opened), so its answer waits until they are durable.
+  const bool read_the_batch = batch_->members > 0;
+  store_->EndTurnAndUnlock();
+  if (read_the_batch) {
+    batch_->done.WaitForNotification();
+    if (!batch_->status.ok() && !lost_in_this_turn) StopForALostBatch(batch_->status);
+  }
+  store_->QueueChanged(-1);
+}
 
 SqliteReadTransaction::~SqliteReadTransaction() {
   // A read transaction changes nothing; ending it releases the snapshot.
@@ -331,7 +501,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions&
     RETURN_IF_ERROR(Configure(*reader));
     readers.push_back(std::move(reader));
   }
-  return std::make_unique<SqliteStore>(std::move(writer), std::move(readers), options.writer_hooks);
+  return std::make_unique<SqliteStore>(std::move(writer), std::move(readers), options);
 }
 
 }  // namespace steritrack

@@ -3,6 +3,16 @@
 // WAL mode with synchronous=FULL: a committed write survives a crash or power cut. One writer
 // connection (BEGIN IMMEDIATE, serialised by a mutex) and a small pool of reader connections, each
 // read a consistent snapshot. The schema is versioned; forward migrations run at open. Thread-safe.
+//
+// Group commit (SqliteStoreOptions::group_commit): write transactions that queue for the writer
+// share one BEGIN IMMEDIATE ... COMMIT, and so one fsync. Each runs in its own SAVEPOINT on the
+// writer connection, in turn as before, so one that is refused (destroyed without Commit) undoes
+// only itself. Commit() releases the savepoint, lets the next writer in, and returns only once the
+// whole batch is durable, with the COMMIT's error if it is not (then nothing of the batch stays).
+// A transaction that ends without Commit() while the batch holds others' writes may have read
+// them: it too waits for the batch to be durable before its caller is answered. The batch is
+// committed by the transaction that ends its turn when no other writer is waiting for the writer
+// connection, or when the batch is full; reader connections never see a batch before its COMMIT.
 #ifndef STERITRACK_SERVER_STORAGE_SQLITE_STORE_H_
 #define STERITRACK_SERVER_STORAGE_SQLITE_STORE_H_
 
@@ -23,7 +33,8 @@ struct SqliteWriterHooks {
   // +1 when a write transaction asks for the writer, -1 when it lets go (committed, rolled back,
   // or failed to begin): the running sum is the writes waiting for or holding the writer.
   std::function<void(int delta)> queue_changed;
-  // How long the COMMIT of a write transaction took, whether it succeeded or not.
+  // How long a COMMIT took, whether it succeeded or not: one per transaction without group
+  // commit, one per batch of transactions with it.
   std::function<void(absl::Duration)> committed;
 };
 
@@ -37,6 +48,14 @@ struct SqliteStoreOptions {
   std::string path;
   int readers = 4;  // size of the reader pool (file databases)
   SqliteWriterHooks writer_hooks;
+  // Group commit (see above). Off: every write transaction is its own BEGIN IMMEDIATE ... COMMIT.
+  bool group_commit = true;
+  // With group commit: at most this many transactions in one batch, so that a steady stream of
+  // writers cannot keep the first of them waiting for ever.
+  int max_batch = 256;
+  // Tests: runs just before each COMMIT of a write transaction or batch; an error is taken as the
+  // COMMIT's failure (everything it would have committed is rolled back). Empty in production.
+  std::function<absl::Status()> commit_fault;
   // Upgrade safety: before migrating a database file of an older schema version (not a new, empty
   // one) it is copied with SQLite's backup API to "<file>.pre-v<N>-<YYYYMMDDTHHMMSSZ>.bak" beside
   // it, N the version it is migrated to; a failed copy stops the open before anything changed.

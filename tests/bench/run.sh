@@ -12,6 +12,9 @@
 #   transport grpc.health.v1 Health/Check on the server: 64 in flight; open loop at --rate
 #   open      OpenCartridge on distinct units (seeded before the timed part): 64 in flight;
 #             open loop at --rate (latency from each call's intended send time)
+#   open, no group commit: the same closed loop on a second server started with
+#             --group-commit=false on a fresh database, then on a third with it on again
+#             (R4 = the mean of the two batched runs / the unbatched one)
 # The baselines run again after the server's measurements (the machine is shared and its disk
 # drifts): both are kept, the ratios use their mean. Then it prints a table and writes
 # bench-results.json (every figure and the ratios). Default: 10 s per
@@ -38,7 +41,7 @@ while [[ $# -gt 0 ]]; do
     --dir) DIR=$2; shift ;;
     --out) OUT=$2; shift ;;
     --build) BUILD=$2; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -65,7 +68,7 @@ DIR=$(cd "$DIR" && pwd)
 SERVER_PID=""
 cleanup() {
   if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -f "$DIR"/steritrack.db* "$DIR"/*.dat "$DIR"/sqlite-bench.db*
+  rm -f "$DIR"/steritrack*.db* "$DIR"/*.dat "$DIR"/sqlite-bench.db*
 }
 trap cleanup EXIT
 
@@ -74,29 +77,54 @@ echo "== physical and storage baselines in $DIR" >&2
 "$BIN/steritrack_sqlite_bench" --dir "$DIR" --duration "$DURATION" --batch 100 \
   --json "$DIR/sqlite.json"
 
-echo "== starting steritrackd on $DIR/steritrack.db" >&2
-# --max-queued-writes above the 64 calls in flight, so no call is refused SERVER_BUSY.
-# Default logging (info), as shipped.
-"$STERITRACKD" --db "$DIR/steritrack.db" --listen 127.0.0.1:0 --max-queued-writes 1024 \
-  >"$DIR/steritrackd.log" 2>&1 &
-SERVER_PID=$!
-PORT=""
-for _ in $(seq 100); do
-  PORT=$(grep -o 'listening on [^ ]* (port [0-9]*' "$DIR/steritrackd.log" 2>/dev/null | grep -o '[0-9]*$' || true)
-  [[ -n "$PORT" ]] && break
-  sleep 0.1
-done
-[[ -n "$PORT" ]] || { echo "run.sh: steritrackd did not start:" >&2; cat "$DIR/steritrackd.log" >&2; exit 1; }
-"$STERITRACKD" token create --db "$DIR/steritrack.db" --name bench --role admin >"$DIR/admin.token"
-LOAD=("$BIN/steritrack_load" --server "127.0.0.1:$PORT" --token-file "$DIR/admin.token"
-      --duration "$DURATION" --warmup "$WARMUP")
+# Starts steritrackd on a fresh database $DIR/$1 with the further flags given; sets SERVER_PID,
+# PORT and LOAD (the load client's command for it, with an admin token).
+start_server() {
+  local db=$1; shift
+  local log="$DIR/steritrackd-${db%.db}.log"
+  echo "== starting steritrackd on $DIR/$db $*" >&2
+  # --max-queued-writes above the 64 calls in flight, so no call is refused SERVER_BUSY.
+  # Default logging (info), as shipped.
+  "$STERITRACKD" --db "$DIR/$db" --listen 127.0.0.1:0 --max-queued-writes 1024 "$@" \
+    >"$log" 2>&1 &
+  SERVER_PID=$!
+  PORT=""
+  for _ in $(seq 100); do
+    PORT=$(grep -o 'listening on [^ ]* (port [0-9]*' "$log" 2>/dev/null | grep -o '[0-9]*$' || true)
+    [[ -n "$PORT" ]] && break
+    sleep 0.1
+  done
+  [[ -n "$PORT" ]] || { echo "run.sh: steritrackd did not start:" >&2; cat "$log" >&2; exit 1; }
+  "$STERITRACKD" token create --db "$DIR/$db" --name bench --role admin >"$DIR/$db.token"
+  LOAD=("$BIN/steritrack_load" --server "127.0.0.1:$PORT" --token-file "$DIR/$db.token"
+        --duration "$DURATION" --warmup "$WARMUP")
+}
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
 
+start_server steritrack.db
 STATUS=0
 echo "== transport and open, $IN_FLIGHT in flight and $RATE/s open loop" >&2
 "${LOAD[@]}" --method health --mode closed --in-flight "$IN_FLIGHT" --json "$DIR/health_closed.json" || STATUS=1
 "${LOAD[@]}" --method open --mode closed --in-flight "$IN_FLIGHT" --json "$DIR/open_closed.json" || STATUS=1
 "${LOAD[@]}" --method health --mode open --rate "$RATE" --json "$DIR/health_open.json" || STATUS=1
 "${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_open.json" || STATUS=1
+stop_server
+
+# R4: the same closed-loop open on a second server, on a fresh database, with group commit off
+# (one fsync'd COMMIT per write, as before issue 11), then with it on again on a third: the disk's
+# speed drifts, so the batched figure R4 uses is the mean of the two that bracket the unbatched one.
+start_server steritrack-unbatched.db --group-commit=false
+echo "== open without group commit, $IN_FLIGHT in flight" >&2
+"${LOAD[@]}" --method open --mode closed --in-flight "$IN_FLIGHT" --json "$DIR/open_closed_unbatched.json" || STATUS=1
+stop_server
+start_server steritrack-batched.db
+echo "== open with group commit again, $IN_FLIGHT in flight" >&2
+"${LOAD[@]}" --method open --mode closed --in-flight "$IN_FLIGHT" --json "$DIR/open_closed_again.json" || STATUS=1
+stop_server
 
 # The machine is shared and its disk's speed drifts: the baselines again, after the server's run.
 echo "== physical and storage baselines again" >&2
@@ -118,10 +146,13 @@ def mean(a, b):
     return m
 fsync, sqlite = mean(fsync_before, fsync_after), mean(sqlite_before, sqlite_after)
 hc, oc, ho, oo = (load(n) for n in ("health_closed", "open_closed", "health_open", "open_open"))
+ocu, oc2 = load("open_closed_unbatched"), load("open_closed_again")
+batched_mean = (oc["throughput_per_s"] + oc2["throughput_per_s"]) / 2
 def ratio(a, b):
     return round(a / b, 4) if b else None
 ratios = {
     "R1_open_over_health_throughput_64_in_flight": ratio(oc["throughput_per_s"], hc["throughput_per_s"]),
+    "R4_open_batched_over_unbatched_64_in_flight": ratio(batched_mean, ocu["throughput_per_s"]),
     "R3_sqlite_single_commits_over_fdatasync": ratio(sqlite["single_commits_per_s"], fsync["fdatasync_per_s"]),
     "R5_open_p99_ms_at_rate": oo["latency_ms"]["p99"],
     "R5_open_p99_over_health_p99_at_rate": ratio(oo["latency_ms"]["p99"], ho["latency_ms"]["p99"]),
@@ -129,7 +160,7 @@ ratios = {
     "open_throughput_over_sqlite_single_commits": ratio(oc["throughput_per_s"], sqlite["single_commits_per_s"]),
     "open_throughput_over_sqlite_batched_rows": ratio(oc["throughput_per_s"], sqlite["batched_rows_per_s"]),
 }
-valid = all(r["valid"] for r in (hc, oc, ho, oo))
+valid = all(r["valid"] for r in (hc, oc, ho, oo, ocu, oc2))
 overloaded = [n for n, r in (("health_open_loop", ho), ("open_open_loop", oo))
               if r.get("refused", 0) or r["throughput_per_s"] < 0.95 * rate]
 try:
@@ -144,6 +175,7 @@ result = {
     "physical": {"mean": fsync, "before": fsync_before, "after": fsync_after},
     "storage": {"mean": sqlite, "before": sqlite_before, "after": sqlite_after},
     "health_closed": hc, "open_closed": oc, "health_open_loop": ho, "open_open_loop": oo,
+    "open_closed_unbatched": ocu, "open_closed_again": oc2,
     "ratios": ratios,
     "valid": valid,
     "open_loop_overloaded": overloaded,
@@ -175,6 +207,8 @@ print("| call           | load               | calls/s   | p50 ms  | p90 ms  | p
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 print(row("health Check", hc))
 print(row("open", oc))
+print(row("open, no group", ocu))
+print(row("open, again", oc2))
 print(row("health Check", ho))
 print(row("open", oo))
 for name, r in (("health Check", ho), ("open", oo)):
@@ -185,6 +219,7 @@ print()
 print("| ratio | value | target (issue 11) |")
 print("|---|---:|---|")
 print(f"| R1 open / health Check throughput, {in_flight} in flight | {ratios['R1_open_over_health_throughput_64_in_flight']} | >= 0.40 |")
+print(f"| R4 open with (mean of the two runs around) / without group commit, {in_flight} in flight | {ratios['R4_open_batched_over_unbatched_64_in_flight']} | >= 5 |")
 print(f"| R3 SQLite single-row commits/s / fdatasync/s | {ratios['R3_sqlite_single_commits_over_fdatasync']} | >= 0.8 |")
 print(f"| R5 open p99 at {rate:.0f}/s open loop (ms) | {ratios['R5_open_p99_ms_at_rate']} | <= 2 ms |")
 print(f"| R5 open p99 / health Check p99 at {rate:.0f}/s | {ratios['R5_open_p99_over_health_p99_at_rate']} | <= 3 |")

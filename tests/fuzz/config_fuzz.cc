@@ -25,7 +25,7 @@ struct Settings {
   std::string config, db = "steritrack.db", listen = "127.0.0.1:50051", metrics_listen, tls_cert,
                       tls_key, client_ca, time_zone, demo_credentials = "demo-credentials",
                       log_level = "info", log_format = "text", log_file;
-  bool demo = false;
+  bool demo = false, group_commit = true;
   int readers = 4, max_receive_message_bytes = 4 << 20, max_concurrent_streams = 100,
       max_threads = 64, max_queued_writes = 256, max_queued_reads = 1024, log_max_size_mb = 100,
       log_max_files = 5;
@@ -48,6 +48,7 @@ void AddOptions(CLI::App& app, Settings& s) {
   app.add_flag("--demo", s.demo);
   app.add_option("--demo-credentials", s.demo_credentials);
   app.add_option("--readers", s.readers)->check(CLI::Range(1, 64));
+  app.add_flag("--group-commit", s.group_commit)->default_str("true");
   app.add_option("--shutdown-grace", s.shutdown_grace);
   app.add_option("--max-receive-message-bytes", s.max_receive_message_bytes)
       ->check(CLI::Range(1024, 64 * 1024 * 1024));
@@ -116,8 +117,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string& flag = (*args)[i];
     FUZZ_CHECK(flag.rfind("--", 0) == 0 && flag != "--config" && flag != "--help",
                "not a setting: %s", flag.c_str());
-    const CLI::Option* option = app.get_option(flag);  // throws if unknown: a crash here
+    // A flag set false comes as "--flag=false", in one word.
+    const CLI::Option* option =
+        app.get_option(flag.substr(0, flag.find('=')));  // throws if unknown: a crash here
     if (option->get_expected_max() == 0) continue;
+    FUZZ_CHECK(flag.find('=') == std::string::npos, "a value glued to %s", flag.c_str());
     ++i;  // its value
     FUZZ_CHECK(i < args->size(), "%s without its value", flag.c_str());
     // steritrackd hands the words on as C strings: a NUL would cut a value short unseen.
