@@ -438,6 +438,25 @@ int Output::BadInput(const std::string& field, const std::string& why) {
   return kExitBadInput;
 }
 
+int Output::FailClosed(Kind kind, int exit_code, const std::string& reason,
+                       const std::string& why) {
+  const std::string line = std::string("STOP — cannot verify this ") +
+                           (kind == Kind::kItemCheck ? "item" : "cartridge") +
+                           ", do not use it: " + why;
+  if (json_) {
+    const bool bad_input = exit_code == kExitBadInput;
+    Failure f{.code = bad_input ? grpc::StatusCode::INVALID_ARGUMENT : grpc::StatusCode::INTERNAL,
+              .code_name = bad_input ? "INVALID_ARGUMENT" : "INTERNAL",
+              .reason = reason,
+              .message = line};
+    PrintJson(false, "", nullptr, {}, &f, "STOP");
+  } else {
+    out_ << line << "\n";
+  }
+  out_.flush();
+  return exit_code;
+}
+
 void Output::PrintJson(bool ok, const std::string& key, const google::protobuf::Message* resource,
                        const std::map<std::string, std::string>& extras, const Failure* failure,
                        const std::string& outcome) {

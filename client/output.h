@@ -89,6 +89,11 @@ class Output {
   int LocalFailure(const std::string& line, const Failure& failure);
   // Prints a local usage error (exit 2) naming the field.
   int BadInput(const std::string& field, const std::string& why);
+  // Prints the fail-closed answer of a safety check (kSafetyCheck, kItemCheck) that could not be
+  // made at all, whatever the cause (a bad flag or setting, an unexpected error): "STOP — cannot
+  // verify this cartridge, do not use it: <why>", or its JSON object (outcome STOP, `reason`).
+  // Returns `exit_code`.
+  int FailClosed(Kind kind, int exit_code, const std::string& reason, const std::string& why);
 
  private:
   void PrintJson(bool ok, const std::string& key, const google::protobuf::Message* resource,
