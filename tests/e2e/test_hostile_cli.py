@@ -10,6 +10,7 @@ refuses numbers it would otherwise clamp, and `open` always ends with its fail-c
     line, in bounded memory, at once;
   - integers in anything but canonical decimal or outside the flag's range, and ids such as "01":
     refused naming the flag and the allowed range (CLI11 alone reads "010" as 8 and clamps);
+  - an offline queue entry larger than the CLI ever writes: refused naming the file and entry;
   - `open` and `item use` refused by the command line or a setting still print their STOP line.
 
 Most of these need no server: they must be refused before the CLI calls one. Each one would have
@@ -22,6 +23,7 @@ Run by ctest (e2e_hostile_cli), or by hand:
 
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 import time
@@ -151,6 +153,18 @@ class HostileCliTest(E2ETestCase):
         self.assertRefused(["whoami"], ["token file /dev/zero", "line 1"],
                            globals_=["--token-file", "/dev/zero"])
         self.assertRefused(["whoami"], ["CA file /dev/zero", "line 1"], globals_=["--ca", "/dev/zero"])
+
+    def test_an_offline_queue_entry_past_its_bounds_is_refused_naming_the_file_and_entry(self):
+        rc, out, err, _ = self.run_cli(["sync"])  # creates the empty queue file
+        self.assertEqual(rc, 0, f"stdout:\n{out}stderr:\n{err}")
+        with sqlite3.connect(self.queue_path) as db:
+            db.execute("INSERT INTO queued_writes (method, request, request_id, description, "
+                       "queued_at) VALUES ('DisposeCartridge', x'0a0141', 'rq-1', "
+                       "zeroblob(300000), 0)")
+        rc, out, err, _ = self.run_cli(["sync"])
+        self.assertEqual(rc, 1, f"stdout:\n{out}stderr:\n{err}")
+        self.assertIn(f"offline queue {self.queue_path}: queued write 1 has a description of "
+                      "300000 bytes (at most 65536)", out + err)
 
     # Numbers and ids
 

@@ -3,7 +3,7 @@
 # and UndefinedBehaviorSanitizer in build/fuzz, then runs each from its seed corpus.
 #
 #   tests/fuzz/run.sh               short: 60 s per target
-#   tests/fuzz/run.sh --extended    >= 10^7 executions for gs1, >= 10^6 for config and audit
+#   tests/fuzz/run.sh --extended    >= 10^7 executions for gs1, >= 10^6 for config, audit, queue
 #   tests/fuzz/run.sh [--extended] gs1 audit    only these targets
 #
 # FUZZ_SECONDS overrides the short run's time per target, FUZZ_JOBS the build's -j (default 2).
@@ -20,11 +20,11 @@ targets=""
 for arg in "$@"; do
   case "$arg" in
     --extended) extended=1 ;;
-    gs1 | config | audit) targets="$targets $arg" ;;
-    *) echo "usage: $0 [--extended] [gs1] [config] [audit]" >&2; exit 2 ;;
+    gs1 | config | audit | queue) targets="$targets $arg" ;;
+    *) echo "usage: $0 [--extended] [gs1] [config] [audit] [queue]" >&2; exit 2 ;;
   esac
 done
-[ -n "$targets" ] || targets="gs1 config audit"
+[ -n "$targets" ] || targets="gs1 config audit queue"
 
 flags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined"
 # The project's warning list names GCC-only options.
@@ -41,7 +41,7 @@ for t in $targets; do build_targets="$build_targets fuzz_$t"; done
 cmake --build "$build_dir" -j "${FUZZ_JOBS:-2}" --target $build_targets
 
 mkdir -p "$here/crashes"
-# fuzz_config and fuzz_audit write a file per input: on tmpfs when there is one.
+# fuzz_config, fuzz_audit and fuzz_queue write a file per input: on tmpfs when there is one.
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
