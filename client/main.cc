@@ -171,6 +171,11 @@ int Run(int argc, char** argv, SafetyCheck& check) {
   check.json = globals.json;
   if (!config_ok) return Refuse(check, kExitBadInput, "BAD_SETTING", "configuration", config_error);
   if (!action) return kExitBadInput;
+  // The last resort for the nurse's screen (text mode; --json readers see the exit status).
+  if (check.kind.has_value() && !check.json) {
+    steritrack::cli::ArmStopLineOnAbort(
+        steritrack::cli::FailClosedLine(*check.kind, "steritrack stopped unexpectedly (SIGABRT)"));
+  }
   // Values that travel in a header: gRPC aborts on a byte it does not allow there.
   if (!app.got_subcommand("completion")) {
     const std::string server_source =

@@ -1,5 +1,6 @@
 #include "client/session.h"
 
+#include <cstdlib>
 #include <iostream>
 #include <stdexcept>
 
@@ -202,6 +203,8 @@ Outcome Session::Open(const std::string& barcode, const std::string& treatment_i
   // An unexpected failure inside the CLI itself (tests/e2e/test_failpoints.py): whoever opens must
   // still answer with the fail-closed STOP line.
   if (!failpoint::Hit("cli_open").ok()) throw std::runtime_error("failpoint cli_open");
+  // An abort the CLI cannot catch (an assertion inside a library).
+  if (!failpoint::Hit("cli_open_abort").ok()) std::abort();
 #endif
   v1::OpenCartridgeRequest req;
   req.set_barcode(barcode);

@@ -15,7 +15,8 @@ environment variable STERITRACK_FAILPOINTS of the real steritrackd or steritrack
     before the queue knew; the next sync sends it again under its request id, and the server
     records it once;
   - cli_open=error (in the CLI): an unexpected exception inside the CLI while it opens a cartridge,
-    one-shot or in room mode, still ends with the fail-closed STOP line, never an abort (134).
+    one-shot or in room mode, still ends with the fail-closed STOP line, never an abort (134);
+    cli_open_abort=error: an abort the CLI cannot prevent is preceded by the STOP line.
 
 Run by ctest (e2e_failpoints), or by hand (a build with -DSTERITRACK_FAILPOINTS=ON, as
 deploy/test.sh makes):
@@ -164,6 +165,13 @@ class FailpointTest(E2ETestCase):
         self.assertEqual(len(room.lines), 2, room)
         self.assertTrue(room.lines[0].startswith("STOP \u2014 cannot verify"), room)
         self.assertTrue(room.lines[1].startswith("OK \u2014 leaving room mode"), room)
+        # An abort the CLI cannot catch (an assertion in a library): the STOP line is written first.
+        aborted = self.cli("open", short_code("FP-6"), "--treatment", treatment, actor="nurse.fp",
+                           env_extra={"STERITRACK_FAILPOINTS": "cli_open_abort=error"})
+        self.assertEqual(aborted.rc, -signal.SIGABRT, aborted)
+        self.assertEqual(aborted.lines, [
+            "STOP \u2014 cannot verify this cartridge, do not use it: steritrack stopped "
+            "unexpectedly (SIGABRT)"], aborted)
         # Nothing was opened: unarmed, the same cartridge opens now.
         self.assertEqual(self.cli("open", short_code("FP-6"), "--treatment", treatment,
                                   actor="nurse.fp").rc, 0)
