@@ -17,6 +17,7 @@
 #include "client/commands.h"
 #include "client/connection.h"
 #include "client/desk.h"
+#include "client/numbers.h"
 #include "client/output.h"
 #include "steritrack/sha256.h"
 #include "steritrack/v1/admin.grpc.pb.h"
@@ -132,7 +133,10 @@ int RunBackup(const Globals& g, const std::string& file, bool force) {
   } guard{fd, tmp};
 
   grpc::ClientContext ctx;
-  DecorateContext(d.session().connection().options(), &ctx);
+  if (grpc::Status decorated = DecorateContext(d.session().connection().options(), &ctx);
+      !decorated.ok()) {
+    return d.out().Fail(decorated, Kind::kRead, g.server);
+  }
   // A large database takes a while; a server that stops answering still ends the call.
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(2));
   std::unique_ptr<grpc::ClientReaderInterface<v1::BackupResponse>> reader =
@@ -209,7 +213,8 @@ void AddAdminCommands(CLI::App& app, const Globals& g, Action& action) {
         ->required();
     cmd->add_option("--role", a->role, "nurse, sterile_processing, manager, integrator or admin")
         ->required();
-    cmd->add_option("--expires-in-days", a->expires_in_days, "0 (default): never expires");
+    cmd->add_option("--expires-in-days", a->expires_in_days, "0 (default): never expires")
+        ->check(IntegerIn(0, INT32_MAX));
     cmd->footer(
         "Prints the token alone on stdout (the server keeps only its hash); store it with mode "
         "0600.\nExample:\n  steritrack admin token create --name nurse.kim --role nurse "

@@ -12,6 +12,7 @@
 
 #include "absl/time/time.h"
 #include "client/commands.h"
+#include "client/numbers.h"
 #include "client/output.h"
 #include "steritrack/v1/audit.grpc.pb.h"
 #include "steritrack/v1/events.grpc.pb.h"
@@ -94,7 +95,7 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->add_option("--from", a->from, "from this day (YYYY-MM-DD) or time (RFC 3339)");
     cmd->add_option("--to", a->to, "before this day (YYYY-MM-DD) or time (RFC 3339)");
     cmd->add_option("--page-size", a->page_size, "entries per page (default 50, at most 1000)")
-        ->check(CLI::Range(1, 1000));
+        ->check(IntegerIn(1, 1000));
     cmd->add_option("--page-token", a->page_token, "the next-page token a previous page printed");
     cmd->footer(
         "Examples:\n  steritrack audit log --action CARTRIDGE_OPENED --from 2026-11-01\n"
@@ -141,7 +142,7 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
         "correct", "Correct an audit entry: a new entry pointing at it, nothing altered");
     cmd->add_option("SEQ", a->sequence, "the entry to correct (its # in audit log)")
         ->required()
-        ->check(CLI::Range(int64_t{1}, INT64_MAX));
+        ->check(RecordId());
     cmd->add_option("--note", a->note, "what was wrong and what is right")->required();
     cmd->footer(
         "Rule 9: the trail is append-only; a correction is a new AUDIT_CORRECTION entry that\n"
@@ -184,8 +185,7 @@ void AddEventsCommands(CLI::App& app, const Globals& g, Action& action) {
   cmd->add_option("--cursor", a->cursor,
                   "resume after this cursor (printed with each event); 'now' for new events only; "
                   "default: from the first event");
-  cmd->add_option("--limit", a->limit, "exit after this many events")
-      ->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--limit", a->limit, "exit after this many events")->check(IntegerIn(1, 1 << 30));
   cmd->add_option("--action", a->actions, "only this action (repeatable)");
   cmd->footer(
       "Examples:\n  steritrack events watch --cursor now\n"
@@ -196,7 +196,9 @@ void AddEventsCommands(CLI::App& app, const Globals& g, Action& action) {
       const Connection connection(SessionFor(g).connection);
       auto stub = v1::EventService::NewStub(connection.channel());
       grpc::ClientContext ctx;
-      DecorateContext(connection.options(), &ctx);
+      if (grpc::Status decorated = DecorateContext(connection.options(), &ctx); !decorated.ok()) {
+        return Output(g.json, std::cout, std::cerr).Fail(decorated, Kind::kRead, g.server);
+      }
       v1::WatchEventsRequest req;
       req.set_cursor(a->cursor);
       for (const std::string& action_name : a->actions) req.add_actions(action_name);

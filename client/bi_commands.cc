@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "client/commands.h"
+#include "client/numbers.h"
 #include "client/output.h"
 #include "client/sterilization_desk.h"
 
@@ -18,7 +19,7 @@ void AddBiCommands(CLI::App& app, const Globals& g, Action& action) {
   CLI::App* bi = app.add_subcommand("bi", "Biological indicators (spore tests)");
   bi->require_subcommand(1);
   CLI::App* cmd = bi->add_subcommand("record", "Record a load's BI result and its control");
-  cmd->add_option("--load", a->load, "load id")->required();
+  cmd->add_option("--load", a->load, "load id")->required()->check(RecordId());
   cmd->add_option("--product", a->product, "BI product")->required();
   cmd->add_option("--lot", a->lot, "BI lot number")->required();
   cmd->add_option("--result", a->result, "negative (no growth) or positive (growth)")

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "client/bounded_input.h"
+
 namespace steritrack::cli {
 namespace {
 
@@ -55,9 +57,16 @@ bool LoadFileConfig(const std::string& explicit_path, FileConfig* config, std::s
     *error = path + ": configuration file does not exist";
     return false;
   }
+  // Read within bounds first: toml++ would read any file, /dev/zero included, into memory.
+  absl::StatusOr<std::string> text =
+      ReadBoundedFile("configuration file", path, kMaxSettingsFileBytes);
+  if (!text.ok()) {
+    *error = std::string(text.status().message());
+    return false;
+  }
   toml::table table;
   try {
-    table = toml::parse_file(path);
+    table = toml::parse(*text, path);
   } catch (const toml::parse_error& e) {
     std::ostringstream s;
     s << path << ":" << e.source().begin.line << ": " << e.description();

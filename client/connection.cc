@@ -39,10 +39,38 @@ std::shared_ptr<grpc::Channel> NewChannel(const ConnectionOptions& options) {
   return grpc::CreateCustomChannel(options.server, grpc::SslCredentials(ssl), args);
 }
 
-void DecorateContext(const ConnectionOptions& options, grpc::ClientContext* ctx) {
+absl::Status CheckHeaderValue(const std::string& setting, std::string_view value) {
+  if (value.empty()) return absl::InvalidArgumentError(setting + ": is empty");
+  if (value.size() > kMaxHeaderValueBytes) {
+    return absl::InvalidArgumentError(setting + ": longer than " +
+                                      std::to_string(kMaxHeaderValueBytes) + " bytes");
+  }
+  for (size_t i = 0; i < value.size(); ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(setting + ": holds a control character (byte " +
+                                        std::to_string(i + 1) + "); only printable ASCII is sent");
+    }
+    if (c > 0x7f) {
+      return absl::InvalidArgumentError(setting + ": holds a non-ASCII character (byte " +
+                                        std::to_string(i + 1) + "); only printable ASCII is sent");
+    }
+  }
+  if (value.front() == ' ' || value.back() == ' ') {
+    return absl::InvalidArgumentError(setting + ": begins or ends with a space");
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status DecorateContext(const ConnectionOptions& options, grpc::ClientContext* ctx) {
   if (!options.credentials.token.empty()) {
+    if (absl::Status valid = CheckHeaderValue("the token", options.credentials.token);
+        !valid.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(valid.message()));
+    }
     ctx->AddMetadata("authorization", "Bearer " + options.credentials.token);
   }
+  return grpc::Status::OK;
 }
 
 Connection::Connection(ConnectionOptions options)
@@ -64,7 +92,8 @@ grpc::Status Connection::Call(const std::function<grpc::Status(grpc::ClientConte
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(options_.deadline_ms));
-    DecorateContext(options_, &ctx);
+    status = DecorateContext(options_, &ctx);
+    if (!status.ok()) return status;  // nothing was sent
     status = call(&ctx);
     // A busy server stored nothing (SERVER_BUSY): the same request, same request id, may go again.
     const bool transient = status.error_code() == grpc::StatusCode::UNAVAILABLE ||

@@ -14,7 +14,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
+#include "absl/status/status.h"
 #include "client/credentials.h"
 #include "steritrack/v1/inventory.grpc.pb.h"
 #include "steritrack/v1/treatment.grpc.pb.h"
@@ -61,8 +63,19 @@ std::shared_ptr<grpc::Channel> NewChannel(const ConnectionOptions& options);
 // Adds what every call carries: with a token, "authorization: Bearer ...". Who acts is the
 // server's answer to the credentials, never something the CLI claims.
 // Metadata rather than call credentials, which gRPC refuses to send over a plaintext channel
-// (loopback without TLS is a supported set-up).
-void DecorateContext(const ConnectionOptions& options, grpc::ClientContext* ctx);
+// (loopback without TLS is a supported set-up). A value gRPC would not accept (CheckHeaderValue)
+// is not added: the answer is INVALID_ARGUMENT and the call must not be made.
+grpc::Status DecorateContext(const ConnectionOptions& options, grpc::ClientContext* ctx);
+
+// The longest header value the CLI sends (gRPC's default limit for all metadata is 8 KiB).
+inline constexpr size_t kMaxHeaderValueBytes = 4096;
+
+// OK when `value` may travel in a gRPC header (metadata value or the authority the server address
+// becomes): 1 to kMaxHeaderValueBytes bytes of printable ASCII (0x20-0x7e), no leading or trailing
+// space. gRPC aborts the process on anything else (a control character, a byte above 0x7e such as
+// UTF-8), so every such value is checked before a call. `setting` names where the value came from
+// (flag, environment variable or configuration key) and leads the INVALID_ARGUMENT message.
+absl::Status CheckHeaderValue(const std::string& setting, std::string_view value);
 
 // A random 256-bit id as 64 hex digits, from the OS's entropy source.
 std::string NewRequestId();

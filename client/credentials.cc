@@ -1,29 +1,16 @@
 #include "client/credentials.h"
 
 #include <cctype>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+
+#include "client/bounded_input.h"
+#include "client/connection.h"
 
 namespace steritrack::cli {
 namespace {
 
-absl::StatusOr<std::string> ReadFile(const std::string& what, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(what + " " + path + ": cannot be read (" +
-                                      std::strerror(errno) + ")");
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return absl::InvalidArgumentError(what + " " + path + ": cannot be read");
-  return text.str();
-}
-
 absl::StatusOr<std::string> ReadPem(const std::string& what, const std::string& path) {
   if (path.empty()) return std::string();
-  absl::StatusOr<std::string> text = ReadFile(what, path);
+  absl::StatusOr<std::string> text = ReadBoundedFile(what, path, kMaxPemFileBytes);
   if (!text.ok()) return text.status();
   if (text->find("-----BEGIN ") == std::string::npos) {
     return absl::InvalidArgumentError(what + " " + path + ": not a PEM file");
@@ -44,6 +31,8 @@ absl::StatusOr<std::string> CleanToken(std::string token, const std::string& whe
           where + ": the token holds a space, a line break or a control character");
     }
   }
+  // gRPC aborts on a header value it does not allow; this also bounds the length.
+  if (absl::Status header = CheckHeaderValue(where, token); !header.ok()) return header;
   return token;
 }
 
@@ -75,7 +64,7 @@ absl::StatusOr<Credentials> LoadCredentials(const CredentialSources& sources) {
     const std::string& path = flag ? sources.token_file : sources.config_token_file;
     const std::string what =
         flag ? "token file" : "token file (token_file in " + sources.config_path + ")";
-    token = ReadFile(what, path);
+    token = ReadBoundedFile(what, path, kMaxSettingsFileBytes);
     if (token.ok()) token = CleanToken(*std::move(token), what + " " + path);
   }
   if (!token.ok()) return token.status();

@@ -5,6 +5,7 @@
 
 #include "client/commands.h"
 #include "client/connection.h"
+#include "client/numbers.h"
 #include "client/output.h"
 #include "client/receive_file.h"
 #include "client/scan.h"
@@ -87,7 +88,7 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
         ->type_name("FILE")
         ->needs(assign_opt);
     file_opt->type_name("FILE");
-    assign_opt->type_name("N");
+    assign_opt->type_name("N")->check(IntegerIn(1, kMaxAssignedSerials));
     file_opt->excludes(barcodes_opt);
     file_opt->excludes(assign_opt);
     cmd->footer(

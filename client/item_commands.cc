@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "client/commands.h"
+#include "client/numbers.h"
 #include "client/output.h"
 #include "client/pack_labels.h"
 #include "client/scan.h"
@@ -79,7 +80,8 @@ void AddItemCommands(CLI::App& app, const Globals& g, Action& action) {
     cmd->add_option("--type", a->type, "handpiece, tray, instrument set, ...")->required();
     cmd->add_option("--ifu-max-cycles", a->ifu_max_cycles,
                     "maximum reprocessing cycles from the instructions for use")
-        ->required();
+        ->required()
+        ->check(IntegerIn(1, INT32_MAX));
     cmd->add_option("--maintenance-due", a->maintenance_due, "next maintenance, YYYY-MM-DD");
     cmd->footer(
         "Example:\n  steritrack item add HP-0003 --type handpiece --ifu-max-cycles 500 "
@@ -211,7 +213,7 @@ void AddItemCommands(CLI::App& app, const Globals& g, Action& action) {
         "use", "Safety check and record of use in one step: OK to use, or STOP with the reason");
     cmd->add_option("SERIAL_OR_LABEL", a->serial, "the item's serial or a scan of its pack label")
         ->required();
-    cmd->add_option("--treatment", a->treatment, "treatment id")->required();
+    cmd->add_option("--treatment", a->treatment, "treatment id")->required()->check(RecordId());
     cmd->footer(
         "Exit codes: 0 OK to use; 3 STOP (not sterile, load not released, shelf life over,\n"
         "quarantined, ...); 2 bad input; 4 unknown item or treatment; 1 cannot verify: do not "

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "client/commands.h"
+#include "client/numbers.h"
 #include "client/output.h"
 #include "client/pack_labels.h"
 #include "client/sterilization_desk.h"
@@ -100,14 +101,16 @@ void AddLoadCommands(CLI::App& app, const Globals& g, Action& action) {
     CLI::App* cmd = group->add_subcommand("add", "Start a load with its packs");
     cmd->add_option("--sterilizer", a->sterilizer, "the steriliser's id")->required();
     cmd->add_option("--cycle", a->cycle, "the steriliser's cycle number (unique, rising)")
-        ->required();
+        ->required()
+        ->check(IntegerIn(1, INT64_MAX));
     cmd->add_option("--cycle-type", a->cycle_type, "e.g. 134C-4MIN, 121C-20MIN, BI-TEST")
         ->required();
     cmd->add_option("--item", a->items, "a packed item's serial (repeat for each pack)");
     cmd->add_flag("--test-cycle", a->test_cycle, "a BI test cycle without packs");
     cmd->add_flag("--bi-required", a->bi_required, "hold the load until its BI is read");
     cmd->add_option("--shelf-life-days", a->shelf_life_days,
-                    "pack shelf life from release (default 30)");
+                    "pack shelf life from release (default 30)")
+        ->check(IntegerIn(0, INT32_MAX));
     cmd->footer(
         "Examples:\n"
         "  steritrack load add --sterilizer AUTOCLAVE1 --cycle 42 --cycle-type 134C-4MIN \\\n"
@@ -146,7 +149,7 @@ void AddLoadCommands(CLI::App& app, const Globals& g, Action& action) {
   {
     auto id = std::make_shared<std::string>();
     CLI::App* cmd = group->add_subcommand("show", "A load's full record");
-    cmd->add_option("ID", *id, "load id")->required();
+    cmd->add_option("ID", *id, "load id")->required()->check(RecordId());
     cmd->footer("Example:\n  steritrack load show 3");
     cmd->callback([&g, &action, id] {
       action = [&g, id] {
@@ -209,14 +212,19 @@ void AddLoadCommands(CLI::App& app, const Globals& g, Action& action) {
     auto a = std::make_shared<Args>();
     CLI::App* cmd = group->add_subcommand(
         "record", "Record the cycle's physical parameters from the steriliser's printout");
-    cmd->add_option("--load", a->load, "load id")->required();
+    cmd->add_option("--load", a->load, "load id")->required()->check(RecordId());
     cmd->add_option("--start", a->start, "cycle start, RFC 3339 (2026-11-26T09:10:00Z)")
         ->required();
     cmd->add_option("--end", a->end, "cycle end, RFC 3339")->required();
     cmd->add_option("--exposure-seconds", a->exposure_seconds, "time at sterilising temperature")
-        ->required();
-    cmd->add_option("--temperature", a->temperature, "sterilising temperature, °C")->required();
-    cmd->add_option("--pressure", a->pressure, "chamber pressure, kPa")->required();
+        ->required()
+        ->check(IntegerIn(1, INT32_MAX));
+    cmd->add_option("--temperature", a->temperature, "sterilising temperature, °C")
+        ->required()
+        ->check(DecimalNumber());
+    cmd->add_option("--pressure", a->pressure, "chamber pressure, kPa")
+        ->required()
+        ->check(DecimalNumber());
     CLI::Option* passed = cmd->add_flag("--passed", a->passed, "the printout shows a pass");
     CLI::Option* failed = cmd->add_flag("--failed", a->failed, "the printout shows a failure");
     passed->excludes(failed);
@@ -277,8 +285,10 @@ void AddLoadCommands(CLI::App& app, const Globals& g, Action& action) {
     };
     auto a = std::make_shared<Args>();
     CLI::App* cmd = group->add_subcommand("ci", "Record a chemical indicator (ISO 11140-1)");
-    cmd->add_option("--load", a->load, "load id")->required();
-    cmd->add_option("--type", a->type, "ISO 11140-1 type, 1..6")->required();
+    cmd->add_option("--load", a->load, "load id")->required()->check(RecordId());
+    cmd->add_option("--type", a->type, "ISO 11140-1 type, 1..6")
+        ->required()
+        ->check(IntegerIn(1, 6));
     CLI::Option* pass = cmd->add_flag("--pass", a->pass, "the indicator changed as it should");
     CLI::Option* fail = cmd->add_flag("--fail", a->fail, "the indicator failed");
     pass->excludes(fail);
@@ -326,7 +336,7 @@ void AddLoadCommands(CLI::App& app, const Globals& g, Action& action) {
     auto a = std::make_shared<Args>();
     CLI::App* cmd = group->add_subcommand(
         "release", "Release a load (electronic signature): its packs may be used");
-    cmd->add_option("ID", a->id, "load id")->required();
+    cmd->add_option("ID", a->id, "load id")->required()->check(RecordId());
     cmd->add_option("--meaning", a->meaning,
                     "what the signature means, e.g. 'parameters, CIs and BI reviewed'")
         ->required();
@@ -361,7 +371,7 @@ void AddLoadCommands(CLI::App& app, const Globals& g, Action& action) {
     auto a = std::make_shared<Args>();
     CLI::App* cmd =
         group->add_subcommand("quarantine", "Quarantine a load: none of its packs may be used");
-    cmd->add_option("ID", a->id, "load id")->required();
+    cmd->add_option("ID", a->id, "load id")->required()->check(RecordId());
     cmd->add_option("--reason", a->reason, "why")->required();
     cmd->footer("Example:\n  steritrack load quarantine 3 --reason 'wet packs'");
     cmd->callback([&g, &action, a] {
@@ -389,7 +399,7 @@ void AddLoadCommands(CLI::App& app, const Globals& g, Action& action) {
     auto a = std::make_shared<Args>();
     CLI::App* cmd = group->add_subcommand(
         "recall", "Recall a load and list the treatments that used its packs");
-    cmd->add_option("ID", a->id, "load id")->required();
+    cmd->add_option("ID", a->id, "load id")->required()->check(RecordId());
     cmd->add_option("--reason", a->reason, "why")->required();
     cmd->footer("Example:\n  steritrack load recall 3 --reason 'steriliser printout lost'");
     cmd->callback([&g, &action, a] {
@@ -419,7 +429,7 @@ void AddLoadCommands(CLI::App& app, const Globals& g, Action& action) {
     auto a = std::make_shared<Args>();
     CLI::App* cmd = group->add_subcommand(
         "label", "Print the lot-control labels of a load: one per pack (SVG sheet)");
-    cmd->add_option("ID", a->id, "load id")->required();
+    cmd->add_option("ID", a->id, "load id")->required()->check(RecordId());
     cmd->add_option("--out", a->out, "SVG file to write (default labels-load-ID.svg)");
     cmd->footer("Example:\n  steritrack load label 3 --out load-3.svg");
     cmd->callback([&g, &action, a] {
@@ -462,7 +472,7 @@ void AddLoadCommands(CLI::App& app, const Globals& g, Action& action) {
     CLI::App* cmd = group->add_subcommand(
         "lookback",
         "The loads in question and every treatment that used their packs (room, time, client)");
-    cmd->add_option("ID", *id, "load id")->required();
+    cmd->add_option("ID", *id, "load id")->required()->check(RecordId());
     cmd->footer(
         "After a positive BI the look-back covers every load of the steriliser since its last\n"
         "negative BI.\nExample:\n  steritrack load lookback 3");

@@ -11,9 +11,11 @@
 #include "CLI/CLI.hpp"
 #include "client/commands.h"
 #include "client/config.h"
+#include "client/connection.h"
 #include "client/credentials.h"
 #include "client/output.h"
 #include "steritrack/listen_address.h"
+#include "steritrack/model.h"
 
 namespace {
 
@@ -28,18 +30,48 @@ std::string ConfigPathFromArgs(int argc, char** argv) {
   return env != nullptr ? env : "";
 }
 
-}  // namespace
+// The safety check the command line asked for (open, item use), known as soon as the parser
+// reaches its command: from then on every way the command can fail, whatever it is, ends with the
+// fail-closed STOP line on stdout.
+struct SafetyCheck {
+  std::optional<steritrack::cli::Kind> kind;
+  bool json = false;
+};
 
-int main(int argc, char** argv) {
+// Reports a failure that is not a call's answer: the message on stderr, and for a safety check
+// also its STOP line. Returns `exit_code`.
+int Refuse(const SafetyCheck& check, int exit_code, const std::string& reason,
+           const std::string& what, const std::string& why) {
+  std::cerr << "ERROR — " << what << ": " << why << "\n";
+  if (check.kind.has_value()) {
+    steritrack::cli::Output(check.json, std::cout, std::cerr)
+        .FailClosed(*check.kind, exit_code, reason, what + ": " + why);
+  }
+  return exit_code;
+}
+
+// Where a setting that can come from a flag, the environment or the configuration file came from,
+// for messages.
+std::string SettingSource(int argc, char** argv, const std::string& flag, const char* env,
+                          const std::string& key, const std::string& config_path) {
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i] == flag || std::strncmp(argv[i], (flag + "=").c_str(), flag.size() + 1) == 0) {
+      return flag;
+    }
+  }
+  if (env != nullptr && std::getenv(env) != nullptr) return env;
+  return config_path.empty() ? flag : "'" + key + "' in " + config_path;
+}
+
+int Run(int argc, char** argv, SafetyCheck& check) {
   using steritrack::cli::kExitBadInput;
   steritrack::cli::Globals globals;
 
   steritrack::cli::FileConfig file;
   std::string config_error;
-  if (!steritrack::cli::LoadFileConfig(ConfigPathFromArgs(argc, argv), &file, &config_error)) {
-    std::cerr << "ERROR — configuration: " << config_error << "\n";
-    return kExitBadInput;
-  }
+  // A bad file is reported once the command is known (a safety check then answers STOP).
+  const bool config_ok =
+      steritrack::cli::LoadFileConfig(ConfigPathFromArgs(argc, argv), &file, &config_error);
   if (!file.server.empty()) globals.server = file.server;
   globals.room = file.room;
   globals.clinician = file.clinician;
@@ -114,6 +146,11 @@ int main(int argc, char** argv) {
     if (!examples.empty()) group->footer("Examples:\n" + examples);
   }
 
+  app.get_subcommand("open")->preparse_callback(
+      [&check](size_t) { check.kind = steritrack::cli::Kind::kSafetyCheck; });
+  app.get_subcommand("item")->get_subcommand("use")->preparse_callback(
+      [&check](size_t) { check.kind = steritrack::cli::Kind::kItemCheck; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -121,10 +158,44 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    check.json = globals.json;
+    if (!config_ok)
+      return Refuse(check, kExitBadInput, "BAD_SETTING", "configuration", config_error);
     static_cast<void>(app.exit(e));  // prints the parser's message naming the option
+    if (check.kind.has_value()) {
+      steritrack::cli::Output(check.json, std::cout, std::cerr)
+          .FailClosed(*check.kind, kExitBadInput, "INVALID_FIELD", e.what());
+    }
     return kExitBadInput;
   }
+  check.json = globals.json;
+  if (!config_ok) return Refuse(check, kExitBadInput, "BAD_SETTING", "configuration", config_error);
   if (!action) return kExitBadInput;
+  // The last resort for the nurse's screen (text mode; --json readers see the exit status).
+  if (check.kind.has_value() && !check.json) {
+    steritrack::cli::ArmStopLineOnAbort(
+        steritrack::cli::FailClosedLine(*check.kind, "steritrack stopped unexpectedly (SIGABRT)"));
+  }
+  // Values that travel in a header: gRPC aborts on a byte it does not allow there.
+  if (!app.got_subcommand("completion")) {
+    const std::string server_source =
+        SettingSource(argc, argv, "--server", "STERITRACK_SERVER", "server", file.path);
+    if (absl::Status valid = steritrack::cli::CheckHeaderValue(server_source, globals.server);
+        !valid.ok()) {
+      return Refuse(check, kExitBadInput, "BAD_SETTING", "server address",
+                    std::string(valid.message()));
+    }
+    if (!globals.request_id.empty()) {
+      if (absl::Status valid =
+              steritrack::cli::CheckHeaderValue("--request-id", globals.request_id);
+          !valid.ok() || globals.request_id.size() > steritrack::kMaxRequestIdLength) {
+        return Refuse(check, kExitBadInput, "INVALID_FIELD", "request id",
+                      valid.ok() ? "--request-id: longer than " +
+                                       std::to_string(steritrack::kMaxRequestIdLength) + " bytes"
+                                 : std::string(valid.message()));
+      }
+    }
+  }
   if (!app.got_subcommand("completion")) {
     const char* token = std::getenv("STERITRACK_TOKEN");
     absl::StatusOr<steritrack::cli::Credentials> credentials = steritrack::cli::LoadCredentials(
@@ -136,18 +207,35 @@ int main(int argc, char** argv) {
          .config_token_file = file.token_file,
          .config_path = file.path});
     if (!credentials.ok()) {
-      std::cerr << "ERROR — credentials: " << credentials.status().message() << "\n";
-      return kExitBadInput;
+      return Refuse(check, kExitBadInput, "BAD_SETTING", "credentials",
+                    std::string(credentials.status().message()));
     }
     globals.credentials = *std::move(credentials);
     // A bearer token crosses the network only inside TLS: in clear it goes to loopback or a unix
     // socket, never to an address another machine could answer on.
     if (!globals.credentials.token.empty() && !globals.credentials.tls() &&
         !steritrack::IsLocalOnlyAddress(globals.server)) {
-      std::cerr << "ERROR — credentials: refusing to send the token in clear to " << globals.server
-                << ": give --ca (the clinic CA) for TLS, or use a server on this machine\n";
-      return kExitBadInput;
+      return Refuse(check, kExitBadInput, "BAD_SETTING", "credentials",
+                    "refusing to send the token in clear to " + globals.server +
+                        ": give --ca (the clinic CA) for TLS, or use a server on this machine");
     }
   }
   return action();
+}
+
+}  // namespace
+
+// Whatever goes wrong ends with a message and an exit code, never with an abort: an exception no
+// command caught is reported here, and a safety check still answers with its STOP line.
+int main(int argc, char** argv) {
+  SafetyCheck check;
+  try {
+    return Run(argc, argv, check);
+  } catch (const std::exception& e) {
+    return Refuse(check, steritrack::cli::kExitError, "CLIENT_ERROR",
+                  "unexpected error in steritrack", e.what());
+  } catch (...) {
+    return Refuse(check, steritrack::cli::kExitError, "CLIENT_ERROR",
+                  "unexpected error in steritrack", "unknown exception");
+  }
 }

@@ -2,7 +2,10 @@
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
+#include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <ctime>
 
 #include "google/rpc/error_details.pb.h"
@@ -292,6 +295,7 @@ std::string PlainWords(const Failure& f) {
 int Output::Success(const std::string& line, const std::string& key,
                     const google::protobuf::Message& resource,
                     const std::map<std::string, std::string>& extras) {
+  DisarmStopLineOnAbort();  // a verdict follows
   if (json_) {
     PrintJson(true, key, &resource, extras, nullptr, "OK");
   } else {
@@ -303,6 +307,7 @@ int Output::Success(const std::string& line, const std::string& key,
 
 int Output::SuccessText(const std::string& text, const std::string& key,
                         const google::protobuf::Message& resource) {
+  DisarmStopLineOnAbort();  // a verdict follows
   if (json_) {
     PrintJson(true, key, &resource, {}, nullptr, "OK");
   } else {
@@ -314,6 +319,7 @@ int Output::SuccessText(const std::string& text, const std::string& key,
 
 int Output::DoneButStop(const std::string& text, const std::string& key,
                         const google::protobuf::Message& resource) {
+  DisarmStopLineOnAbort();  // a verdict follows
   if (json_) {
     PrintJson(true, key, &resource, {}, nullptr, "STOP");
   } else {
@@ -324,6 +330,7 @@ int Output::DoneButStop(const std::string& text, const std::string& key,
 }
 
 int Output::Queued(const std::string& line) {
+  DisarmStopLineOnAbort();  // a verdict follows
   if (json_) {
     PrintJson(true, "", nullptr, {{"message", line}}, nullptr, "QUEUED");
   } else {
@@ -331,6 +338,38 @@ int Output::Queued(const std::string& line) {
   }
   out_.flush();
   return kExitOk;
+}
+
+namespace {
+
+// The line the SIGABRT handler writes; null when disarmed. Set before the handler is installed
+// and never freed, so the handler only reads memory that stays valid.
+std::atomic<const std::string*> abort_line{nullptr};
+
+extern "C" void WriteStopLineThenAbort(int signal_number) {
+  if (const std::string* line = abort_line.exchange(nullptr); line != nullptr) {
+    const ssize_t written = write(STDOUT_FILENO, line->data(), line->size());
+    static_cast<void>(written);  // nothing more can be done about a failed write here
+  }
+  signal(signal_number, SIG_DFL);
+  raise(signal_number);
+}
+
+}  // namespace
+
+void ArmStopLineOnAbort(const std::string& line) {
+  static std::string* const stored = new std::string;
+  abort_line.store(nullptr);
+  *stored = line + "\n";
+  abort_line.store(stored);
+  signal(SIGABRT, WriteStopLineThenAbort);
+}
+
+void DisarmStopLineOnAbort() { abort_line.store(nullptr); }
+
+std::string FailClosedLine(Kind kind, const std::string& why) {
+  return std::string("STOP — cannot verify this ") +
+         (kind == Kind::kItemCheck ? "item" : "cartridge") + ", do not use it: " + why;
 }
 
 Verdict Describe(const grpc::Status& status, Kind kind, const std::string& server) {
@@ -403,6 +442,7 @@ Verdict NotQueued(const grpc::Status& unreachable, const std::string& queue_erro
 }
 
 int Output::Fail(const grpc::Status& status, Kind kind, const std::string& server) {
+  DisarmStopLineOnAbort();  // a verdict follows
   Verdict v = Describe(status, kind, server);
   if (json_) {
     PrintJson(false, "", nullptr, {}, &v.failure, v.outcome);
@@ -415,6 +455,7 @@ int Output::Fail(const grpc::Status& status, Kind kind, const std::string& serve
 }
 
 int Output::LocalFailure(const std::string& line, const Failure& failure) {
+  DisarmStopLineOnAbort();  // a verdict follows
   if (json_) {
     PrintJson(false, "", nullptr, {}, &failure, "ERROR");
   } else {
@@ -425,6 +466,7 @@ int Output::LocalFailure(const std::string& line, const Failure& failure) {
 }
 
 int Output::BadInput(const std::string& field, const std::string& why) {
+  DisarmStopLineOnAbort();  // a verdict follows
   if (json_) {
     Failure f{.code = grpc::StatusCode::INVALID_ARGUMENT,
               .code_name = "INVALID_ARGUMENT",
@@ -436,6 +478,24 @@ int Output::BadInput(const std::string& field, const std::string& why) {
     err_ << "ERROR — " << field << ": " << why << "\n";
   }
   return kExitBadInput;
+}
+
+int Output::FailClosed(Kind kind, int exit_code, const std::string& reason,
+                       const std::string& why) {
+  DisarmStopLineOnAbort();  // a verdict follows
+  const std::string line = FailClosedLine(kind, why);
+  if (json_) {
+    const bool bad_input = exit_code == kExitBadInput;
+    Failure f{.code = bad_input ? grpc::StatusCode::INVALID_ARGUMENT : grpc::StatusCode::INTERNAL,
+              .code_name = bad_input ? "INVALID_ARGUMENT" : "INTERNAL",
+              .reason = reason,
+              .message = line};
+    PrintJson(false, "", nullptr, {}, &f, "STOP");
+  } else {
+    out_ << line << "\n";
+  }
+  out_.flush();
+  return exit_code;
 }
 
 void Output::PrintJson(bool ok, const std::string& key, const google::protobuf::Message* resource,

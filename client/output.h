@@ -62,6 +62,16 @@ Verdict Describe(const grpc::Status& status, Kind kind, const std::string& serve
 Verdict NotQueued(const grpc::Status& unreachable, const std::string& queue_error,
                   const std::string& what, const std::string& server);
 
+// "STOP — cannot verify this cartridge (item), do not use it: <why>".
+std::string FailClosedLine(Kind kind, const std::string& why);
+
+// The last resort of a safety check: should the process abort all the same (an assertion inside a
+// library), a SIGABRT handler first writes `line` (and a line end) to stdout, so that the nurse
+// still reads STOP. Armed until an Output prints anything (DisarmStopLineOnAbort), so a verdict
+// already printed is never followed by a second one. Call from the main thread.
+void ArmStopLineOnAbort(const std::string& line);
+void DisarmStopLineOnAbort();
+
 class Output {
  public:
   Output(bool json, std::ostream& out, std::ostream& err) : json_(json), out_(out), err_(err) {}
@@ -89,6 +99,11 @@ class Output {
   int LocalFailure(const std::string& line, const Failure& failure);
   // Prints a local usage error (exit 2) naming the field.
   int BadInput(const std::string& field, const std::string& why);
+  // Prints the fail-closed answer of a safety check (kSafetyCheck, kItemCheck) that could not be
+  // made at all, whatever the cause (a bad flag or setting, an unexpected error): "STOP — cannot
+  // verify this cartridge, do not use it: <why>", or its JSON object (outcome STOP, `reason`).
+  // Returns `exit_code`.
+  int FailClosed(Kind kind, int exit_code, const std::string& reason, const std::string& why);
 
  private:
   void PrintJson(bool ok, const std::string& key, const google::protobuf::Message* resource,

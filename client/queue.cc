@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <initializer_list>
@@ -120,6 +121,13 @@ absl::Status OfflineQueue::Error(const std::string& what, int rc) const {
 }
 
 absl::Status OfflineQueue::Enqueue(const QueuedWrite& w) {
+  const size_t longest_text =
+      std::max({w.method.size(), w.request_id.size(), w.description.size()});
+  if (static_cast<int64_t>(w.request.size()) > kMaxQueuedRequestBytes ||
+      static_cast<int64_t>(longest_text) > kMaxQueuedTextBytes) {
+    return absl::InvalidArgumentError("cannot store in offline queue " + path_ +
+                                      ": the write is larger than a queued write may be");
+  }
   sqlite3_stmt* raw = nullptr;
   int rc = sqlite3_prepare_v2(db_,
                               "INSERT INTO queued_writes (method, request, request_id, "
@@ -139,22 +147,41 @@ absl::Status OfflineQueue::Enqueue(const QueuedWrite& w) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<QueuedWrite>> OfflineQueue::Pending() {
+absl::StatusOr<std::vector<QueuedWrite>> OfflineQueue::Pending(int64_t limit) {
   sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db_,
-                              "SELECT id, method, request, request_id, description, queued_at, "
-                              "state, outcome FROM queued_writes WHERE state = 'PENDING' "
-                              "ORDER BY id",
-                              -1, &raw, nullptr);
+  // The lengths come first so that an entry too large to be one of ours is refused before its
+  // value is read into memory.
+  int rc = sqlite3_prepare_v2(
+      db_,
+      "SELECT id, length(CAST(method AS BLOB)), length(CAST(request AS BLOB)), "
+      "length(CAST(request_id AS BLOB)), length(CAST(description AS BLOB)), "
+      "length(CAST(state AS BLOB)), length(CAST(outcome AS BLOB)), method, request, request_id, "
+      "description, queued_at, state, outcome FROM queued_writes WHERE state = 'PENDING' "
+      "ORDER BY id LIMIT ?1",
+      -1, &raw, nullptr);
   Statement st(raw);
+  if (rc != SQLITE_OK) return Error("read", rc);
+  rc = sqlite3_bind_int64(st.get(), 1, std::max<int64_t>(limit, 0));
   if (rc != SQLITE_OK) return Error("read", rc);
   std::vector<QueuedWrite> out;
   while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-    QueuedWrite w{.id = sqlite3_column_int64(st.get(), 0),
-                  .queued_at = sqlite3_column_int64(st.get(), 5)};
-    if (!Column(st.get(), 1, &w.method) || !Column(st.get(), 2, &w.request) ||
-        !Column(st.get(), 3, &w.request_id) || !Column(st.get(), 4, &w.description) ||
-        !Column(st.get(), 6, &w.state) || !Column(st.get(), 7, &w.outcome)) {
+    const int64_t id = sqlite3_column_int64(st.get(), 0);
+    static constexpr const char* kColumns[] = {"method",      "request", "request_id",
+                                               "description", "state",   "outcome"};
+    for (int i = 0; i < 6; ++i) {
+      const int64_t bytes = sqlite3_column_int64(st.get(), 1 + i);
+      const int64_t max = i == 1 ? kMaxQueuedRequestBytes : kMaxQueuedTextBytes;
+      if (bytes > max) {
+        return absl::FailedPreconditionError(
+            "cannot read offline queue " + path_ + ": queued write " + std::to_string(id) +
+            " has a " + kColumns[i] + " of " + std::to_string(bytes) + " bytes (at most " +
+            std::to_string(max) + "): the file is damaged or not the CLI's");
+      }
+    }
+    QueuedWrite w{.id = id, .queued_at = sqlite3_column_int64(st.get(), 11)};
+    if (!Column(st.get(), 7, &w.method) || !Column(st.get(), 8, &w.request) ||
+        !Column(st.get(), 9, &w.request_id) || !Column(st.get(), 10, &w.description) ||
+        !Column(st.get(), 12, &w.state) || !Column(st.get(), 13, &w.outcome)) {
       return Error("read", SQLITE_NOMEM);
     }
     out.push_back(std::move(w));

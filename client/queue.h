@@ -25,6 +25,13 @@
 
 namespace steritrack::cli {
 
+// Bounds on what the queue file may hold, so that a damaged or hostile file cannot make the CLI
+// read without limit: a queued request is a small message (a disposal or a treatment end), its
+// texts are short, and delivery goes in batches.
+inline constexpr int64_t kMaxQueuedRequestBytes = 64 * 1024;
+inline constexpr int64_t kMaxQueuedTextBytes = 64 * 1024;
+inline constexpr int64_t kMaxPendingBatch = 1000;
+
 struct QueuedWrite {
   int64_t id = 0;
   std::string method;   // "DisposeCartridge" or "EndTreatment"
@@ -44,10 +51,13 @@ class OfflineQueue {
   OfflineQueue(const OfflineQueue&) = delete;
   OfflineQueue& operator=(const OfflineQueue&) = delete;
 
-  // Durably stores a write. A write whose request id is already queued is stored once.
+  // Durably stores a write. A write whose request id is already queued is stored once. A write
+  // beyond the bounds above is refused (INVALID_ARGUMENT), never stored to block the queue.
   absl::Status Enqueue(const QueuedWrite& write);
-  // The writes still to deliver, oldest first.
-  absl::StatusOr<std::vector<QueuedWrite>> Pending();
+  // The oldest `limit` writes still to deliver, oldest first. An entry larger than any the CLI
+  // writes (kMaxQueuedRequestBytes, kMaxQueuedTextBytes) is an error naming the file and the
+  // entry, found before its value is read.
+  absl::StatusOr<std::vector<QueuedWrite>> Pending(int64_t limit = kMaxPendingBatch);
   // Records the server's answer to a delivered write. NOT_FOUND if `id` is not in the queue.
   absl::Status MarkSent(int64_t id, const std::string& outcome);
   absl::Status MarkRefused(int64_t id, const std::string& outcome);

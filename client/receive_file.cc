@@ -14,6 +14,7 @@
 #include <iterator>
 #include <random>
 
+#include "client/bounded_input.h"
 #include "client/labels.h"
 #include "client/output.h"
 #include "client/scan.h"
@@ -92,31 +93,50 @@ class ProgressBar {
 // ---------------------------------------------------------------------------------------------------
 // Reading a delivery
 
-bool ReadAll(const std::string& path, std::string* content, std::string* error) {
-  if (path == "-") {
-    content->assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    if (std::cin.bad()) {
-      *error = "cannot read standard input";
+// The delivery's scans, normalised, blank lines left out. Every line is bounded
+// (kMaxInputLineBytes) and so is their number (kMaxDeliveryLines): a file such as /dev/zero is
+// refused at its first line, never read into memory.
+bool ReadScans(const std::string& path, const std::string& gs_standin, std::vector<ScanLine>* scans,
+               std::string* error) {
+  const std::string name = path == "-" ? std::string("standard input") : path;
+  std::ifstream file;
+  if (path != "-") {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      *error = path + " is a directory, not a file of scans";
       return false;
     }
-    return true;
+    file.open(path, std::ios::binary);
+    if (!file) {
+      *error = "cannot open " + path + ": " + std::strerror(errno);
+      return false;
+    }
   }
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    *error = path + " is a directory, not a file of scans";
-    return false;
+  LineReader reader(path == "-" ? std::cin : file, name);
+  std::string line;
+  for (;;) {
+    switch (reader.Next(&line)) {
+      case LineReader::Result::kEnd:
+        return true;
+      case LineReader::Result::kReadError:
+        *error = "cannot read " + name + ": " + std::strerror(errno);
+        return false;
+      case LineReader::Result::kTooLong:
+        *error = reader.TooLongMessage() + " (no scan is that long); nothing was sent";
+        return false;
+      case LineReader::Result::kLine:
+        break;
+    }
+    if (reader.line_number() > kMaxDeliveryLines) {
+      *error = name + " has more than " + std::to_string(kMaxDeliveryLines) +
+               " lines: split the delivery into several files; nothing was sent";
+      return false;
+    }
+    std::string scan = NormalizeScan(line, gs_standin);
+    if (!scan.empty()) {
+      scans->push_back({static_cast<int>(reader.line_number()), std::move(scan)});
+    }
   }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    *error = "cannot open " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  content->assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-  if (file.bad()) {
-    *error = "cannot read " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
 }
 
 // The server names the request field ("barcodes[0]: ..."); with one barcode per call the file's
@@ -346,20 +366,6 @@ AssignedBatch MakeBatch(const Gs1Data& lot_only, uint32_t batch, int count) {
 
 }  // namespace
 
-std::vector<ScanLine> SplitScanLines(std::string_view content) {
-  std::vector<ScanLine> lines;
-  int number = 1;
-  size_t start = 0;
-  for (size_t i = 0; i < content.size(); ++i) {
-    if (content[i] != '\n' && content[i] != '\r') continue;
-    lines.push_back({number++, std::string(content.substr(start, i - start))});
-    if (content[i] == '\r' && i + 1 < content.size() && content[i + 1] == '\n') ++i;
-    start = i + 1;
-  }
-  if (start < content.size()) lines.push_back({number, std::string(content.substr(start))});
-  return lines;
-}
-
 std::string AssignedSerial(uint32_t batch, int index, int count) {
   int digits = 3;
   for (int n = count; n >= 1000; n /= 10) ++digits;
@@ -372,14 +378,9 @@ std::string AssignedSerial(uint32_t batch, int index, int count) {
 
 int ReceiveFromFile(const Globals& g, const std::string& path) {
   Output out(g.json, std::cout, std::cerr);
-  std::string content;
   std::string error;
-  if (!ReadAll(path, &content, &error)) return out.BadInput("--file", error);
   std::vector<ScanLine> scans;
-  for (ScanLine& line : SplitScanLines(content)) {
-    std::string scan = NormalizeScan(line.text, g.gs_standin);
-    if (!scan.empty()) scans.push_back({line.number, std::move(scan)});
-  }
+  if (!ReadScans(path, g.gs_standin, &scans, &error)) return out.BadInput("--file", error);
   if (scans.empty()) {
     return out.BadInput("--file", (path == "-" ? std::string("standard input") : path) +
                                       " has no scans (it is empty or has only blank lines)");

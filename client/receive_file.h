@@ -11,8 +11,6 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
-#include <vector>
 
 #include "client/commands.h"
 
@@ -35,9 +33,6 @@ struct ScanLine {
   int number = 0;
   std::string text;  // as in the file, without its line end
 };
-
-// Splits on LF, CRLF or a lone CR (scanners use all three).
-std::vector<ScanLine> SplitScanLines(std::string_view content);
 
 // The clinic-assigned serial of unit `index` (1-based) of `count`: "K" + 8 hex digits of `batch`
 // + "-" + the index, zero-padded to at least 3 digits, e.g. "K1a2b3c4d-001". At most 14 characters

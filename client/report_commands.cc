@@ -18,6 +18,7 @@
 #include "client/commands.h"
 #include "client/connection.h"
 #include "client/labels.h"
+#include "client/numbers.h"
 #include "client/output.h"
 #include "steritrack/v1/report.grpc.pb.h"
 
@@ -587,7 +588,7 @@ void AddReportCommands(CLI::App& app, const Globals& g, Action& action) {
     CLI::App* cmd = app.add_subcommand("stock", "Cartridge stock per lot with expiry");
     cmd->add_option("--expiring-within", *days,
                     "only lots with units in stock that expire within DAYS (expired ones too)")
-        ->check(CLI::Range(0, 3650))
+        ->check(IntegerIn(0, 3650))
         ->type_name("DAYS");
     cmd->footer(
         "Examples:\n"

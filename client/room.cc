@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 
+#include "client/bounded_input.h"
 #include "client/commands.h"
 #include "client/output.h"
 #include "client/scan.h"
@@ -66,6 +67,23 @@ class Room {
     }
     out_ << "[" << context << "] › " << std::flush;
   }
+
+  // Handle, but whatever goes wrong while a scan is handled (an exception from the client's
+  // libraries, memory) ends in a STOP answer for that scan, never in an OK or in silence.
+  bool HandleGuarded(const std::string& raw) {
+    try {
+      return Handle(raw);
+    } catch (const std::exception& e) {
+      Refuse(std::string("cannot verify, do not use: unexpected error in steritrack (") + e.what() +
+             "); scan again");
+    } catch (...) {
+      Refuse("cannot verify, do not use: unexpected error in steritrack; scan again");
+    }
+    return true;
+  }
+
+  // A STOP answer that is not a server's.
+  void Refuse(const std::string& why) { Answer(false, "STOP", "STOP — " + why); }
 
   // Returns false when the session should end.
   bool Handle(const std::string& raw) {
@@ -362,22 +380,23 @@ class Room {
 int RunRoom(Session& session, const RoomOptions& options, std::istream& in, std::ostream& out) {
   Room room(session, options, out);
   room.Prompt();
-  // Scanners end a scan with CR, LF or CRLF. Read byte by byte so that a scan ending in a lone CR
-  // is answered at once, not when the next LF arrives; the LF of a CRLF then makes an empty line,
-  // which is skipped.
+  // Scanners end a scan with CR, LF or CRLF; the reader answers a lone CR at once. A line longer
+  // than any scan is answered STOP and skipped without being kept.
+  LineReader reader(in, "standard input");
   std::string line;
-  for (int c = in.get(); c != std::char_traits<char>::eof(); c = in.get()) {
-    if (c != '\r' && c != '\n') {
-      line.push_back(static_cast<char>(c));
+  for (;;) {
+    const LineReader::Result result = reader.Next(&line);
+    if (result == LineReader::Result::kEnd || result == LineReader::Result::kReadError) break;
+    if (result == LineReader::Result::kTooLong) {
+      room.Refuse(reader.TooLongMessage() + ": not a scan, refused; scan again");
+      if (!reader.SkipRestOfLine()) break;
+      room.Prompt();
       continue;
     }
     if (line.empty()) continue;
-    const bool keep_going = room.Handle(line);
-    line.clear();
-    if (!keep_going) return kExitOk;
+    if (!room.HandleGuarded(line)) return kExitOk;
     room.Prompt();
   }
-  if (!line.empty()) room.Handle(line);
   if (options.interactive) out << "\n";
   return kExitOk;
 }

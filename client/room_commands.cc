@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "client/commands.h"
+#include "client/numbers.h"
 #include "client/output.h"
 #include "client/room.h"
 
@@ -22,7 +23,7 @@ void AddRoomCommand(CLI::App& app, const Globals& g, Action& action) {
       "room", "Treatment-room mode: one scan per line from a scanner or a pipe, answered OK/STOP");
   cmd->add_option("--room", a->room, "this room (default: config 'room')");
   cmd->add_option("--clinician", a->clinician, "who treats (default: config 'clinician')");
-  cmd->add_option("--treatment", a->treatment, "resume a treatment in progress");
+  cmd->add_option("--treatment", a->treatment, "resume a treatment in progress")->check(RecordId());
   cmd->footer(
       "Scan or type the client reference to start a treatment, scan cartridges to open them,\n"
       "type 'dispose' then scan the sharps container and the used cartridges, 'end' to end the\n"

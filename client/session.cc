@@ -1,6 +1,8 @@
 #include "client/session.h"
 
+#include <cstdlib>
 #include <iostream>
+#include <stdexcept>
 
 #include "steritrack/failpoint.h"
 
@@ -101,74 +103,86 @@ void Session::DeliverQueuedAfterSuccess() {
 SyncReport Session::Sync() {
   SyncReport report;
   absl::StatusOr<OfflineQueue*> queue = Queue();
-  absl::StatusOr<std::vector<QueuedWrite>> pending =
-      queue.ok() ? (*queue)->Pending() : absl::StatusOr<std::vector<QueuedWrite>>(queue.status());
-  if (!pending.ok()) {
-    report.queue_error = std::string(pending.status().message());
+  if (!queue.ok()) {
+    report.queue_error = std::string(queue.status().message());
     return report;
   }
   delivering_ = true;
-  for (QueuedWrite& w : *pending) {
-    grpc::Status st;
-    std::string answer;
-    bool parsed = true;
-    if (w.method == "DisposeCartridge") {
-      v1::DisposeCartridgeRequest req;
-      parsed = req.ParseFromString(w.request);
-      v1::Cartridge resp;
-      if (parsed) {
-        st = conn_->Call([&](grpc::ClientContext* ctx) {
-          return conn_->treatments().DisposeCartridge(ctx, req, &resp);
-        });
+  // In batches, so that a long queue is never read into memory at once; each delivered or
+  // refused write leaves PENDING, so the next batch starts after it.
+  for (bool stopped = false; !stopped;) {
+    absl::StatusOr<std::vector<QueuedWrite>> pending = (*queue)->Pending();
+    if (!pending.ok()) {
+      report.queue_error = std::string(pending.status().message());
+      break;
+    }
+    stopped = static_cast<int64_t>(pending->size()) < kMaxPendingBatch;
+    for (QueuedWrite& w : *pending) {
+      grpc::Status st;
+      std::string answer;
+      bool parsed = true;
+      if (w.method == "DisposeCartridge") {
+        v1::DisposeCartridgeRequest req;
+        parsed = req.ParseFromString(w.request);
+        v1::Cartridge resp;
+        if (parsed) {
+          st = conn_->Call([&](grpc::ClientContext* ctx) {
+            return conn_->treatments().DisposeCartridge(ctx, req, &resp);
+          });
+        }
+        answer = "disposed " + resp.serial() + " in " + resp.container_id();
+      } else if (w.method == "EndTreatment") {
+        v1::EndTreatmentRequest req;
+        parsed = req.ParseFromString(w.request);
+        v1::Treatment resp;
+        if (parsed) {
+          st = conn_->Call([&](grpc::ClientContext* ctx) {
+            return conn_->treatments().EndTreatment(ctx, req, &resp);
+          });
+        }
+        answer = "treatment " + resp.id() + " ended";
+      } else {
+        st = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unknown queued method " + w.method);
       }
-      answer = "disposed " + resp.serial() + " in " + resp.container_id();
-    } else if (w.method == "EndTreatment") {
-      v1::EndTreatmentRequest req;
-      parsed = req.ParseFromString(w.request);
-      v1::Treatment resp;
-      if (parsed) {
-        st = conn_->Call([&](grpc::ClientContext* ctx) {
-          return conn_->treatments().EndTreatment(ctx, req, &resp);
-        });
+      if (!parsed) {
+        // Sending an empty request in its place would lose the write; the file needs a look.
+        report.queue_error = "cannot read offline queue " + (*queue)->path() + ": queued " +
+                             w.description + " (" + std::to_string(w.id) +
+                             ") is not a readable request";
+        stopped = true;
+        break;
       }
-      answer = "treatment " + resp.id() + " ended";
-    } else {
-      st = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unknown queued method " + w.method);
-    }
-    if (!parsed) {
-      // Sending an empty request in its place would lose the write; the file needs a look.
-      report.queue_error = "cannot read offline queue " + (*queue)->path() + ": queued " +
-                           w.description + " (" + std::to_string(w.id) +
-                           ") is not a readable request";
-      break;
-    }
-    if (IsUnreachable(st)) {
-      report.unreachable = st;
-      break;
-    }
-    if (IsAuthFailure(st)) {
-      report.not_allowed = st;
-      break;
-    }
-    absl::Status marked;
-    if (st.ok()) {
+      if (IsUnreachable(st)) {
+        report.unreachable = st;
+        stopped = true;
+        break;
+      }
+      if (IsAuthFailure(st)) {
+        report.not_allowed = st;
+        stopped = true;
+        break;
+      }
+      absl::Status marked;
+      if (st.ok()) {
 #ifdef STERITRACK_FAILPOINTS
-      // The server has the write; the queue does not know yet.
-      marked = failpoint::Hit("queue_delivered");
-      if (marked.ok()) marked = (*queue)->MarkSent(w.id, answer);
+        // The server has the write; the queue does not know yet.
+        marked = failpoint::Hit("queue_delivered");
+        if (marked.ok()) marked = (*queue)->MarkSent(w.id, answer);
 #else
-      marked = (*queue)->MarkSent(w.id, answer);
+        marked = (*queue)->MarkSent(w.id, answer);
 #endif
-      report.sent.push_back(w);
-    } else {
-      marked = (*queue)->MarkRefused(w.id, st.error_message());
-      report.refused.emplace_back(w, st);
-    }
-    if (!marked.ok()) {
-      // The server has the write; left PENDING it is sent again under the same request id, which
-      // the server answers with its first answer. Stop here so that the error is seen.
-      report.queue_error = std::string(marked.message());
-      break;
+        report.sent.push_back(w);
+      } else {
+        marked = (*queue)->MarkRefused(w.id, st.error_message());
+        report.refused.emplace_back(w, st);
+      }
+      if (!marked.ok()) {
+        // The server has the write; left PENDING it is sent again under the same request id, which
+        // the server answers with its first answer. Stop here so that the error is seen.
+        report.queue_error = std::string(marked.message());
+        stopped = true;
+        break;
+      }
     }
   }
   delivering_ = false;
@@ -185,6 +199,13 @@ SyncReport Session::Sync() {
 
 Outcome Session::Open(const std::string& barcode, const std::string& treatment_id,
                       v1::Cartridge* out) {
+#ifdef STERITRACK_FAILPOINTS
+  // An unexpected failure inside the CLI itself (tests/e2e/test_failpoints.py): whoever opens must
+  // still answer with the fail-closed STOP line.
+  if (!failpoint::Hit("cli_open").ok()) throw std::runtime_error("failpoint cli_open");
+  // An abort the CLI cannot catch (an assertion inside a library).
+  if (!failpoint::Hit("cli_open_abort").ok()) std::abort();
+#endif
   v1::OpenCartridgeRequest req;
   req.set_barcode(barcode);
   req.set_treatment_id(treatment_id);

@@ -6,6 +6,7 @@
 #include "absl/time/time.h"
 #include "client/commands.h"
 #include "client/connection.h"
+#include "client/numbers.h"
 #include "client/output.h"
 #include "client/scan.h"
 
@@ -104,7 +105,7 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
   {
     auto id = std::make_shared<std::string>();
     CLI::App* cmd = group->add_subcommand("end", "End a treatment");
-    cmd->add_option("ID", *id, "treatment id")->required();
+    cmd->add_option("ID", *id, "treatment id")->required()->check(RecordId());
     cmd->footer("Example:\n  steritrack treatment end 18");
     cmd->callback([&g, &action, id] {
       action = [&g, id] {
@@ -139,7 +140,7 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
   {
     auto id = std::make_shared<std::string>();
     CLI::App* cmd = group->add_subcommand("show", "A treatment and the cartridges used in it");
-    cmd->add_option("ID", *id, "treatment id")->required();
+    cmd->add_option("ID", *id, "treatment id")->required()->check(RecordId());
     cmd->footer("Example:\n  steritrack treatment show 18");
     cmd->callback([&g, &action, id] {
       action = [&g, id] {
@@ -168,7 +169,7 @@ void AddTreatmentCommands(CLI::App& app, const Globals& g, Action& action) {
     CLI::App* cmd = app.add_subcommand(
         "open", "Safety check and record of use in one step: OK to use, or STOP with the reason");
     cmd->add_option("BARCODE", a->barcode, "the cartridge's scan")->required();
-    cmd->add_option("--treatment", a->treatment, "treatment id")->required();
+    cmd->add_option("--treatment", a->treatment, "treatment id")->required()->check(RecordId());
     cmd->footer(
         "Exit codes: 0 OK to use; 3 STOP (used, expired, recalled, ...); 2 bad input; 4 not in\n"
         "stock; 1 cannot verify (server unreachable): do not use.\n"

@@ -8,7 +8,8 @@
 //   STERITRACK_FAILPOINTS="before_commit=error:3"       the third time: fail with UNAVAILABLE
 // Several are separated by commas. The points: before_commit, after_commit (committed, not yet
 // answered), audit_append (the audit entry written, the chain's head not yet), queue_delivered
-// (the CLI's offline queue: the server has the write, the queue does not know yet).
+// (the CLI's offline queue: the server has the write, the queue does not know yet), cli_open (the
+// CLI, before it asks to open a cartridge: "error" makes it throw, as an unexpected bug would).
 // Thread-safe.
 #ifndef STERITRACK_FAILPOINT_H_
 #define STERITRACK_FAILPOINT_H_

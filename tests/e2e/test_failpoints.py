@@ -13,7 +13,10 @@ environment variable STERITRACK_FAILPOINTS of the real steritrackd or steritrack
     request id gets the stored answer, once;
   - queue_delivered=crash (in the CLI): the CLI dies after the server took a queued disposal and
     before the queue knew; the next sync sends it again under its request id, and the server
-    records it once.
+    records it once;
+  - cli_open=error (in the CLI): an unexpected exception inside the CLI while it opens a cartridge,
+    one-shot or in room mode, still ends with the fail-closed STOP line, never an abort (134);
+    cli_open_abort=error: an abort the CLI cannot prevent is preceded by the STOP line.
 
 Run by ctest (e2e_failpoints), or by hand (a build with -DSTERITRACK_FAILPOINTS=ON, as
 deploy/test.sh makes):
@@ -134,6 +137,44 @@ class FailpointTest(E2ETestCase):
                                    "'CARTRIDGE_DISPOSED'").fetchone()[0]
         self.assertEqual(disposals, 1, "sent again, recorded once")
         self.assertNotIn("OK \u2014 sent", self.cli("sync", actor="nurse.fp").out)
+
+    def test_an_unexpected_error_while_opening_still_ends_with_the_stop_line(self):
+        self.assertEqual(self.receive("FP-6", "fp-cli-open").rc, 0)
+        started = self.cli("treatment", "start", "--room", "6", "--clinician", "dr.fp",
+                           "--client-ref", "CLIENT-FP6", actor="nurse.fp", json_mode=True)
+        self.assertEqual(started.rc, 0, started)
+        treatment = started.json["treatment"]["id"]
+        armed = {"STERITRACK_FAILPOINTS": "cli_open=error"}
+        opened = self.cli("open", short_code("FP-6"), "--treatment", treatment, actor="nurse.fp",
+                          env_extra=armed)
+        self.assertEqual(opened.rc, 1, f"cannot verify: exit 1, never an abort\n{opened}")
+        self.assertTrue(opened.lines and opened.lines[-1].startswith(
+            "STOP \u2014 cannot verify this cartridge, do not use it"), opened)
+        self.assertIn("failpoint cli_open", opened.out)
+        self.assertNotIn("OK to use", opened.out)
+        as_json = self.cli("open", short_code("FP-6"), "--treatment", treatment, actor="nurse.fp",
+                           env_extra=armed, json_mode=True)
+        self.assertEqual(as_json.rc, 1, as_json)
+        self.assertEqual(as_json.json.get("outcome"), "STOP", as_json)
+        self.assertIs(as_json.json.get("stop"), True, as_json)
+        # Room mode: the scan is answered STOP and the session goes on.
+        room = self.cli("room", "--room", "6", "--clinician", "dr.fp", "--treatment", treatment,
+                        actor="nurse.fp", env_extra=armed,
+                        stdin=short_code("FP-6") + "\nquit\n")
+        self.assertEqual(room.rc, 0, room)
+        self.assertEqual(len(room.lines), 2, room)
+        self.assertTrue(room.lines[0].startswith("STOP \u2014 cannot verify"), room)
+        self.assertTrue(room.lines[1].startswith("OK \u2014 leaving room mode"), room)
+        # An abort the CLI cannot catch (an assertion in a library): the STOP line is written first.
+        aborted = self.cli("open", short_code("FP-6"), "--treatment", treatment, actor="nurse.fp",
+                           env_extra={"STERITRACK_FAILPOINTS": "cli_open_abort=error"})
+        self.assertEqual(aborted.rc, -signal.SIGABRT, aborted)
+        self.assertEqual(aborted.lines, [
+            "STOP \u2014 cannot verify this cartridge, do not use it: steritrack stopped "
+            "unexpectedly (SIGABRT)"], aborted)
+        # Nothing was opened: unarmed, the same cartridge opens now.
+        self.assertEqual(self.cli("open", short_code("FP-6"), "--treatment", treatment,
+                                  actor="nurse.fp").rc, 0)
 
 
 if __name__ == "__main__":

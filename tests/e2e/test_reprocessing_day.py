@@ -353,7 +353,7 @@ class ReprocessingDayTest(E2ETestCase):
         now = datetime.datetime.now(datetime.timezone.utc)
         times = ["--start", rfc3339(now - datetime.timedelta(minutes=40)),
                  "--end", rfc3339(now - datetime.timedelta(minutes=5))]
-        bad = self.cli("load", "record", "--load", load_c, *times, "--exposure-seconds=-5",
+        bad = self.cli("load", "record", "--load", load_c, *times, "--exposure-seconds=99999",
                        "--temperature", "134", "--pressure", "304", "--passed", actor=STAFF)
         self.assertExit(bad, 2)
         self.assertIn("exposure_seconds", bad.out + bad.err)

@@ -3,8 +3,8 @@
 # and UndefinedBehaviorSanitizer in build/fuzz, then runs each from its seed corpus.
 #
 #   tests/fuzz/run.sh               short: 60 s per target
-#   tests/fuzz/run.sh --extended    >= 10^7 executions for gs1, >= 10^6 for config and audit, and
-#                                   4 hours of handlers (FUZZ_HANDLERS_SECONDS)
+#   tests/fuzz/run.sh --extended    >= 10^7 executions for gs1, >= 10^6 for config, audit and
+#                                   queue, and 4 hours of handlers (FUZZ_HANDLERS_SECONDS)
 #   tests/fuzz/run.sh [--extended] gs1 audit    only these targets
 #
 # FUZZ_SECONDS overrides the short run's time per target, FUZZ_JOBS the build's -j (default 2).
@@ -21,11 +21,11 @@ targets=""
 for arg in "$@"; do
   case "$arg" in
     --extended) extended=1 ;;
-    gs1 | config | audit | handlers) targets="$targets $arg" ;;
-    *) echo "usage: $0 [--extended] [gs1] [config] [audit] [handlers]" >&2; exit 2 ;;
+    gs1 | config | audit | handlers | queue) targets="$targets $arg" ;;
+    *) echo "usage: $0 [--extended] [gs1] [config] [audit] [handlers] [queue]" >&2; exit 2 ;;
   esac
 done
-[ -n "$targets" ] || targets="gs1 config audit handlers"
+[ -n "$targets" ] || targets="gs1 config audit handlers queue"
 
 flags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined"
 # The project's warning list names GCC-only options.
@@ -42,7 +42,7 @@ for t in $targets; do build_targets="$build_targets fuzz_$t"; done
 cmake --build "$build_dir" -j "${FUZZ_JOBS:-2}" --target $build_targets
 
 mkdir -p "$here/crashes"
-# fuzz_config and fuzz_audit write a file per input: on tmpfs when there is one.
+# fuzz_config, fuzz_audit and fuzz_queue write a file per input: on tmpfs when there is one.
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
