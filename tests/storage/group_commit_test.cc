@@ -110,8 +110,12 @@ class GroupCommitTest : public ::testing::Test {
 
   // Begins a write, inserts lot `name`, and commits it, or, with `refuse`, drops it uncommitted
   // (as core drops a refused write) once `depth_before_end` writes are in the writer's hands.
-  absl::Status WriteLot(std::string_view name, bool refuse = false, int depth_before_end = 0) {
+  // `holding`, if given, is counted down once this write holds the writer (its depth counts from
+  // BeginWrite's start, before it holds anything: awaiting depth 1 would race with the next one).
+  absl::Status WriteLot(std::string_view name, bool refuse = false, int depth_before_end = 0,
+                        std::latch* holding = nullptr) {
     absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store_->BeginWrite();
+    if (holding != nullptr) holding->count_down();
     if (!tx.ok()) return tx.status();
     if (absl::Status s = (*tx)->cartridges().InsertLot(MakeLot(name)).status(); !s.ok()) return s;
     if (depth_before_end > 0) watch_.AwaitDepth(depth_before_end);
@@ -147,8 +151,10 @@ TEST_F(GroupCommitTest, ARefusedMemberOfABatchDoesNotUndoItsNeighbours) {
   Open({.group_commit = true});
   absl::Status a, b, c;
   // A holds the writer until B waits for it; B, refused, holds it until C waits: one batch.
-  std::thread ta([&] { a = WriteLot("LOT-A", /*refuse=*/false, /*depth_before_end=*/2); });
-  watch_.AwaitDepth(1);
+  std::latch a_holds(1);
+  std::thread ta(
+      [&] { a = WriteLot("LOT-A", /*refuse=*/false, /*depth_before_end=*/2, &a_holds); });
+  a_holds.wait();
   std::latch b_holds(1);
   std::thread tb([&] {
     absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store_->BeginWrite();
@@ -181,11 +187,12 @@ TEST_F(GroupCommitTest, AFailedCommitFailsEveryMemberAndKeepsNoneOfTheirWrites) 
         }});
   absl::Status a, b;
   std::atomic<bool> a_answered{false};
+  std::latch a_holds(1);
   std::thread ta([&] {
-    a = WriteLot("LOT-A", /*refuse=*/false, /*depth_before_end=*/2);
+    a = WriteLot("LOT-A", /*refuse=*/false, /*depth_before_end=*/2, &a_holds);
     a_answered = true;
   });
-  watch_.AwaitDepth(1);
+  a_holds.wait();
   std::thread tb([&] {
     // A is not answered while its batch is still open (B's turn).
     absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store_->BeginWrite();
@@ -214,8 +221,10 @@ TEST_F(GroupCommitTest, WritersWaitingForTheWriterShareOneCommit) {
   Open({.group_commit = true});
   absl::Status held;
   std::vector<absl::Status> results(kWaiting);
-  std::thread holder([&] { held = WriteLot("HELD", false, /*depth_before_end=*/kWaiting + 1); });
-  watch_.AwaitDepth(1);
+  std::latch holding(1);
+  std::thread holder(
+      [&] { held = WriteLot("HELD", false, /*depth_before_end=*/kWaiting + 1, &holding); });
+  holding.wait();
   std::vector<std::thread> threads;
   for (int i = 0; i < kWaiting; ++i) {
     threads.emplace_back([&, i] { results[static_cast<size_t>(i)] = WriteLot(StrCat("W", i)); });
@@ -234,8 +243,10 @@ TEST_F(GroupCommitTest, AFullBatchIsCommittedEvenWhileWritersWait) {
   Open({.group_commit = true, .max_batch = 4});
   absl::Status held;
   std::vector<absl::Status> results(kWaiting);
-  std::thread holder([&] { held = WriteLot("HELD", false, /*depth_before_end=*/kWaiting + 1); });
-  watch_.AwaitDepth(1);
+  std::latch holding(1);
+  std::thread holder(
+      [&] { held = WriteLot("HELD", false, /*depth_before_end=*/kWaiting + 1, &holding); });
+  holding.wait();
   std::vector<std::thread> threads;
   for (int i = 0; i < kWaiting; ++i) {
     threads.emplace_back([&, i] { results[static_cast<size_t>(i)] = WriteLot(StrCat("W", i)); });
@@ -253,8 +264,10 @@ TEST_F(GroupCommitTest, SwitchedOffEveryTransactionCommitsAlone) {
   Open({.group_commit = false});
   absl::Status held;
   std::vector<absl::Status> results(kWaiting);
-  std::thread holder([&] { held = WriteLot("HELD", false, /*depth_before_end=*/kWaiting + 1); });
-  watch_.AwaitDepth(1);
+  std::latch holding(1);
+  std::thread holder(
+      [&] { held = WriteLot("HELD", false, /*depth_before_end=*/kWaiting + 1, &holding); });
+  holding.wait();
   std::vector<std::thread> threads;
   for (int i = 0; i < kWaiting; ++i) {
     threads.emplace_back([&, i] { results[static_cast<size_t>(i)] = WriteLot(StrCat("W", i)); });
