@@ -43,6 +43,7 @@ PAGE = 4096
 # A new migration adds its own undo here.
 UNDO_LAST_MIGRATION = {
     6: ["DROP TABLE api_tokens"],
+    7: ["DROP TABLE audit_checkpoint"],
 }
 
 
