@@ -54,19 +54,26 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
 
   // audit verify
   {
+    auto full = std::make_shared<bool>(false);
     CLI::App* cmd = group->add_subcommand(
         "verify", "Check that no audit entry was altered, removed, reordered or cut off");
+    cmd->add_flag("--full", *full,
+                  "recompute every entry, not only those after the last verified checkpoint");
     cmd->footer(
         "Exit 0 and the entry count when intact; exit 3 naming the first bad entry when not.\n"
-        "Example:\n  steritrack audit verify");
-    cmd->callback([&g, &action] {
-      action = [&g] {
+        "By default only the entries after the last verified checkpoint are recomputed (and the\n"
+        "checkpoint entry checked unchanged); --full finds a change anywhere in the trail.\n"
+        "Example:\n  steritrack audit verify --full");
+    cmd->callback([&g, &action, full] {
+      action = [&g, full] {
         Output out(g.json, std::cout, std::cerr);
         Session session(SessionFor(g));
         auto stub = v1::AuditService::NewStub(session.connection().channel());
         v1::VerifyAuditTrailResponse resp;
         grpc::Status st = session.Call([&](grpc::ClientContext* ctx) {
-          return stub->VerifyAuditTrail(ctx, v1::VerifyAuditTrailRequest(), &resp);
+          v1::VerifyAuditTrailRequest req;
+          req.set_full(*full);
+          return stub->VerifyAuditTrail(ctx, req, &resp);
         });
         if (!st.ok()) return out.Fail(st, Kind::kRead, g.server);
         if (resp.intact()) {

@@ -9,6 +9,7 @@
 #define STERITRACK_AUDIT_CHAIN_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,16 @@ absl::Status ChainExisting(const Sha256& sha256, std::vector<Event>& entries);
 // Recomputes the chain over every entry and cross-checks it against the head and the highest seq
 // issued, so that an altered, removed, reordered or truncated entry is found.
 absl::StatusOr<AuditChainCheck> Verify(AuditLogReads& log, const Sha256& sha256);
+
+// As Verify, but trusting the entries up to a verified checkpoint: checks that the checkpoint's
+// entry is still there and unchanged (its stored hash and its recomputed hash both equal the
+// checkpoint's), then only the entries after it, and the same cross-checks against the head.
+// Changes before the checkpoint entry are found only by Verify. With no checkpoint, Verify.
+absl::StatusOr<AuditChainCheck> VerifyAfter(AuditLogReads& log, const Sha256& sha256,
+                                            const std::optional<AuditCheckpoint>& checkpoint);
+
+// Entries verified per page (memory: one page of entries at a time).
+inline constexpr int kVerifyPage = 1000;
 
 }  // namespace steritrack::audit_chain
 

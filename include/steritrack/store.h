@@ -75,6 +75,12 @@ struct AuditChainCheck {
   int64_t entries = 0;
   int64_t first_bad_seq = 0;  // when not intact: the first entry that is wrong or missing
   std::string problem;        // when not intact: what is wrong, in plain words
+  // The verified checkpoint the check started after (its entry re-checked, those before it
+  // trusted); 0: every entry from the first was verified.
+  int64_t checkpoint_seq = 0;
+  std::string last_hash;  // when intact: the hash of entry `entries`
+  // False when the verification could not store its checkpoint (AuditService::Verify).
+  bool checkpoint_saved = true;
 };
 
 struct ItemFilter {
@@ -192,6 +198,14 @@ struct AuditHead {
   int64_t issued = 0;
 };
 
+// The last audit entry a verification found intact, with the hash it had then: a later
+// verification starts after it (steritrack/audit_chain.h).
+struct AuditCheckpoint {
+  int64_t seq = 0;
+  std::string hash;
+  absl::Time verified_at;
+};
+
 // The audit trail (rule 9) and the answers of idempotent writes (rule 10). The hash chain itself
 // (what is hashed, chaining, verification) is core's (steritrack/audit_chain.h): a backend stores
 // each entry with its hash and previous hash as given, and the head.
@@ -206,6 +220,8 @@ class AuditLogReads {
   // The highest committed event seq, 0 when there is none.
   virtual absl::StatusOr<int64_t> LastEventSeq() = 0;
   virtual absl::StatusOr<AuditHead> ReadHead() = 0;
+  // The stored verified checkpoint; nullopt when the trail was never verified.
+  virtual absl::StatusOr<std::optional<AuditCheckpoint>> ReadVerifiedCheckpoint() = 0;
 
   virtual absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) = 0;
 };
@@ -218,26 +234,33 @@ class AuditLogWrites : public AuditLogReads {
   // the next one (M)".
   virtual absl::Status Append(const Event& entry) = 0;
   virtual absl::Status SaveRequest(const StoredRequest& request) = 0;
+  // Replaces the verified checkpoint. The backend stores it as given; core decides when it moves.
+  virtual absl::Status SaveVerifiedCheckpoint(const AuditCheckpoint& checkpoint) = 0;
+};
+
+// A position in a period read ordered by (time, id): the rows strictly after it. The default
+// position is before every row, so a read starts there.
+struct PeriodCursor {
+  absl::Time at = absl::InfinitePast();
+  int64_t id = 0;
 };
 
 // Reads for reports (compliance report, recall look-back, stock) by time range for a period
-// [from, to): each pages by id (ids greater than `after_id`, at most `limit`, by id).
+// [from, to). The row reads page by keyset in (time, id) order: at most `limit` rows after
+// `after`, so that each page is one range scan of the period's time index and a report can stream
+// a period of any size in small pages.
 class ReportReads {
  public:
   virtual ~ReportReads() = default;
-  // Treatments started in the period.
-  virtual absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
-                                                                              absl::Time to,
-                                                                              int64_t after_id,
-                                                                              int limit) = 0;
-  // Cartridges opened (use.at) in the period, complete as FindCartridge.
-  virtual absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from,
-                                                                             absl::Time to,
-                                                                             int64_t after_id,
-                                                                             int limit) = 0;
-  // Loads created in the period, complete as FindLoad.
+  // Treatments started in the period, by (started_at, id).
+  virtual absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(
+      absl::Time from, absl::Time to, const PeriodCursor& after, int limit) = 0;
+  // Cartridges opened in the period, by (use.at, id), complete as FindCartridge.
+  virtual absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(
+      absl::Time from, absl::Time to, const PeriodCursor& after, int limit) = 0;
+  // Loads created in the period, by (created_at, id), complete as FindLoad.
   virtual absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
-                                                                    int64_t after_id,
+                                                                    const PeriodCursor& after,
                                                                     int limit) = 0;
   // Bowie-Dick tests of every steriliser on days first <= day < last, oldest first.
   virtual absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(

@@ -10,8 +10,6 @@
 namespace steritrack::audit_chain {
 namespace {
 
-constexpr int kVerifyPage = 1000;
-
 void Field(std::string& out, std::string_view value) {
   StrAppend(&out, value.size(), ":");
   out += value;
@@ -77,6 +75,11 @@ absl::Status ChainExisting(const Sha256& sha256, std::vector<Event>& entries) {
 }
 
 absl::StatusOr<AuditChainCheck> Verify(AuditLogReads& log, const Sha256& sha256) {
+  return VerifyAfter(log, sha256, std::nullopt);
+}
+
+absl::StatusOr<AuditChainCheck> VerifyAfter(AuditLogReads& log, const Sha256& sha256,
+                                            const std::optional<AuditCheckpoint>& checkpoint) {
   AuditChainCheck check;
   auto broken = [&check](int64_t seq, std::string problem) {
     check.intact = false;
@@ -90,6 +93,27 @@ absl::StatusOr<AuditChainCheck> Verify(AuditLogReads& log, const Sha256& sha256)
 
   int64_t expected = 1;
   std::string prev(kGenesisHash);
+  if (checkpoint.has_value() && checkpoint->seq > 0) {
+    // The checkpoint's own entry must be exactly what was verified: else something before or at
+    // it changed since, and only a full verification can say what.
+    const int64_t c = checkpoint->seq;
+    ASSIGN_OR_RETURN(std::vector<Event> at, log.ListAuditEntries({.after_seq = c - 1, .limit = 1}));
+    if (at.empty() || at.front().seq != c) {
+      return broken(c,
+                    StrCat("entry ", c, ", verified before (the checkpoint), is missing (removed);",
+                           " run a full verification"));
+    }
+    const Event& e = at.front();
+    if (e.hash != checkpoint->hash || EntryHash(sha256, e.prev_hash, e) != checkpoint->hash) {
+      return broken(c,
+                    StrCat("entry ", c, " was altered after it was verified (it no longer matches",
+                           " the verified checkpoint); run a full verification"));
+    }
+    prev = checkpoint->hash;
+    check.checkpoint_seq = c;
+    check.entries = c;
+    expected = c + 1;
+  }
   while (true) {
     ASSIGN_OR_RETURN(std::vector<Event> page,
                      log.ListAuditEntries({.after_seq = expected - 1, .limit = kVerifyPage}));
@@ -142,6 +166,7 @@ absl::StatusOr<AuditChainCheck> Verify(AuditLogReads& log, const Sha256& sha256)
   if (head.seq > 0 && head.hash != prev) {
     return broken(last, StrCat("entry ", last, " does not match the chain head"));
   }
+  if (last > 0) check.last_hash = prev;
   return check;
 }
 

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <charconv>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "server/core/write_helper.h"
+#include "steritrack/audit_chain.h"
 #include "steritrack/error.h"
 #include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
@@ -71,9 +73,35 @@ absl::StatusOr<Event> AuditService::CorrectAuditEntry(const WriteContext& ctx, i
       });
 }
 
-absl::StatusOr<AuditChainCheck> AuditService::Verify() {
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  return audit_chain::Verify(tx->audit(), *sha256_);
+absl::StatusOr<AuditChainCheck> AuditService::Verify(bool full) {
+  AuditChainCheck check;
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+    std::optional<AuditCheckpoint> checkpoint;
+    if (!full) {
+      ASSIGN_OR_RETURN(checkpoint, tx->audit().ReadVerifiedCheckpoint());
+    }
+    ASSIGN_OR_RETURN(check, audit_chain::VerifyAfter(tx->audit(), *sha256_, checkpoint));
+  }
+  if (check.intact && check.entries > 0) {
+    // The answer stands whether or not the checkpoint could be stored: the next verification then
+    // starts from the older one, which is slower, never wrong.
+    if (absl::Status saved = SaveCheckpoint(check, full); !saved.ok()) {
+      check.checkpoint_saved = false;
+    }
+  }
+  return check;
+}
+
+absl::Status AuditService::SaveCheckpoint(const AuditChainCheck& check, bool full) {
+  ASSIGN_OR_RETURN(std::unique_ptr<WriteTransaction> tx, store_->BeginWrite());
+  ASSIGN_OR_RETURN(std::optional<AuditCheckpoint> stored, tx->audit().ReadVerifiedCheckpoint());
+  // An incremental check only moves the checkpoint forward; a full one is authoritative and may
+  // also repair a checkpoint row that no longer matches its entry.
+  if (stored.has_value() && !full && stored->seq >= check.entries) return absl::OkStatus();
+  RETURN_IF_ERROR(tx->audit().SaveVerifiedCheckpoint(AuditCheckpoint{
+      .seq = check.entries, .hash = check.last_hash, .verified_at = clock_->Now()}));
+  return tx->Commit();
 }
 
 absl::StatusOr<Page<Event>> AuditService::ListEntries(const AuditQuery& query) {

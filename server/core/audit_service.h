@@ -56,8 +56,11 @@ class AuditService {
   AuditService(const AuditService&) = delete;
   AuditService& operator=(const AuditService&) = delete;
 
-  // Checks the whole hash chain and its cross-checks; not intact is an answer, not an error.
-  absl::StatusOr<AuditChainCheck> Verify();
+  // Checks the hash chain and its cross-checks; not intact is an answer, not an error. By default
+  // only the entries after the stored verified checkpoint (audit_chain::VerifyAfter); `full`
+  // recomputes every entry from the first. When intact, the checkpoint moves to the last entry
+  // (a failure to store it leaves the older one and does not change the answer).
+  absl::StatusOr<AuditChainCheck> Verify(bool full = false);
 
   absl::StatusOr<Page<Event>> ListEntries(const AuditQuery& query);
 
@@ -78,6 +81,8 @@ class AuditService {
                                          int limit);
 
  private:
+  absl::Status SaveCheckpoint(const AuditChainCheck& check, bool full);
+
   Store* const store_;
   std::unique_ptr<Clock> own_clock_;  // when no clock was given
   const Clock* const clock_;

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <tuple>
 #include <utility>
 
 #include "server/core/sterilization_service.h"
 #include "server/core/write_helper.h"
+#include "steritrack/audit_chain.h"
 #include "steritrack/error.h"
 #include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
@@ -19,11 +21,6 @@ namespace {
 // Record times: the API's one format (RFC 3339, UTC, with a Z).
 using core_internal::Rfc3339;
 
-// Rows asked of the store per page while reading a whole period. Each page is a range scan of the
-// period's time index, so pages are large: a month of a busy clinic is a handful of pages (the
-// report holds the period in memory anyway). tests/bench/report_month measures it.
-constexpr int kBatch = 250000;
-
 constexpr std::string_view kRefusalAction = "CARTRIDGE_OPEN_REFUSED";
 
 std::string Iso(absl::CivilDay day) { return absl::FormatCivilTime(day); }
@@ -32,43 +29,56 @@ std::string Minutes(absl::Duration d) {
   return StrCat(static_cast<int64_t>(absl::ToInt64Minutes(d)), " min");
 }
 
-// Every row of a paged range read, keyed by id.
-template <typename T, typename Read, typename IdOf>
-absl::StatusOr<std::vector<T>> ReadAll(Read read, IdOf id_of) {
-  std::vector<T> all;
-  int64_t after = 0;
+// Calls `each` on every row of a period read (ReportReads), page by page in (time, id) order:
+// only one page of rows is held at a time, whatever the period holds.
+template <typename T, typename Read, typename CursorOf, typename Each>
+absl::Status ForEachInPeriod(int page_size, Read read, CursorOf cursor_of, Each each) {
+  PeriodCursor after;
   while (true) {
-    ASSIGN_OR_RETURN(std::vector<T> batch, read(after, kBatch));
-    const size_t n = batch.size();
-    if (n == 0) break;
-    after = id_of(batch.back());
-    for (T& row : batch) all.push_back(std::move(row));
-    if (static_cast<int>(n) < kBatch) break;
+    ASSIGN_OR_RETURN(std::vector<T> page, read(after, page_size));
+    if (page.empty()) return absl::OkStatus();
+    after = cursor_of(page.back());
+    for (T& row : page) RETURN_IF_ERROR(each(row));
+    if (static_cast<int>(page.size()) < page_size) return absl::OkStatus();
+  }
+}
+
+// Every lot (in the state, if given), by id. Lots are few: a clinic receives a handful a month.
+absl::StatusOr<std::vector<Lot>> AllLots(ReadTransaction& tx, std::optional<LotState> state,
+                                         int page_size) {
+  std::vector<Lot> all;
+  for (int64_t after = 0;;) {
+    ASSIGN_OR_RETURN(
+        std::vector<Lot> page,
+        tx.cartridges().ListLots(LotFilter{.state = state, .after_id = after, .limit = page_size}));
+    if (page.empty()) break;
+    after = page.back().id;
+    const size_t n = page.size();
+    for (Lot& l : page) all.push_back(std::move(l));
+    if (static_cast<int>(n) < page_size) break;
   }
   return all;
 }
 
-absl::StatusOr<std::vector<Lot>> AllLots(ReadTransaction& tx, std::optional<LotState> state) {
-  return ReadAll<Lot>(
-      [&](int64_t after, int limit) {
-        return tx.cartridges().ListLots(
-            LotFilter{.state = state, .after_id = after, .limit = limit});
-      },
-      [](const Lot& l) { return l.id; });
-}
-
-// The lot's cartridges that were opened in a treatment, by opening time.
-absl::StatusOr<std::vector<LotUse>> UsesOfLot(ReadTransaction& tx, const Lot& lot) {
-  ASSIGN_OR_RETURN(std::vector<Cartridge> cartridges,
-                   ReadAll<Cartridge>(
-                       [&](int64_t after, int limit) {
-                         return tx.cartridges().ListCartridges(
-                             CartridgeFilter{.lot_id = lot.id, .after_id = after, .limit = limit});
-                       },
-                       [](const Cartridge& c) { return c.id; }));
+// The lot's cartridges that were opened in a treatment, by opening time. Streams the lot's units
+// page by page and keeps only the opened ones (the answer).
+absl::StatusOr<std::vector<LotUse>> UsesOfLot(ReadTransaction& tx, const Lot& lot, int page_size) {
+  std::vector<Cartridge> opened;
+  for (int64_t after = 0;;) {
+    ASSIGN_OR_RETURN(std::vector<Cartridge> page,
+                     tx.cartridges().ListCartridges(
+                         CartridgeFilter{.lot_id = lot.id, .after_id = after, .limit = page_size}));
+    if (page.empty()) break;
+    after = page.back().id;
+    const size_t n = page.size();
+    for (Cartridge& c : page) {
+      if (c.use.has_value()) opened.push_back(std::move(c));
+    }
+    if (static_cast<int>(n) < page_size) break;
+  }
   std::vector<LotUse> uses;
-  for (const Cartridge& c : cartridges) {
-    if (!c.use.has_value()) continue;
+  uses.reserve(opened.size());
+  for (const Cartridge& c : opened) {
     ASSIGN_OR_RETURN(std::optional<Treatment> treatment,
                      tx.cartridges().FindTreatment(c.use->treatment_id));
     LotUse use{.gtin = c.gtin,
@@ -126,7 +136,8 @@ ReportService::ReportService(ReportServiceOptions options)
       sha256_(options.sha256),
       zone_(options.clinic_time_zone),
       disposal_limit_(std::max(options.disposal_limit, absl::ZeroDuration())),
-      unrecorded_refusals_(options.unrecorded_refusals) {}
+      unrecorded_refusals_(options.unrecorded_refusals),
+      page_size_(std::max(options.page_size, 1)) {}
 
 absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilDay from,
                                                                     absl::CivilDay to) {
@@ -153,14 +164,10 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
 
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
 
+  // Every period read below streams in pages; what is kept is the answer: counts per day and
+  // room, per steriliser and day, and the exceptions themselves.
+
   // Treatments and usage.
-  ASSIGN_OR_RETURN(std::vector<Treatment> treatments,
-                   ReadAll<Treatment>(
-                       [&](int64_t after, int limit) {
-                         return tx->reports().ListTreatmentsStartedBetween(begin, end, after,
-                                                                           limit);
-                       },
-                       [](const Treatment& t) { return t.id; }));
   std::map<std::pair<absl::CivilDay, std::string>, UsageCell> usage;
   auto cell = [&usage](absl::CivilDay day, const std::string& room) -> UsageCell& {
     UsageCell& c = usage[{day, room}];
@@ -168,25 +175,29 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
     c.room = room;
     return c;
   };
-  report.totals.treatments = static_cast<int64_t>(treatments.size());
-  for (const Treatment& t : treatments)
-    ++cell(absl::ToCivilDay(t.started_at, zone_), t.room).treatments;
+  RETURN_IF_ERROR(ForEachInPeriod<Treatment>(
+      page_size_,
+      [&](const PeriodCursor& after, int limit) {
+        return tx->reports().ListTreatmentsStartedBetween(begin, end, after, limit);
+      },
+      [](const Treatment& t) { return PeriodCursor{.at = t.started_at, .id = t.id}; },
+      [&](const Treatment& t) {
+        ++report.totals.treatments;
+        ++cell(absl::ToCivilDay(t.started_at, zone_), t.room).treatments;
+        return absl::OkStatus();
+      }));
 
-  // Rule 3: every cartridge opened in the period disposed within the limit.
-  ASSIGN_OR_RETURN(std::vector<Cartridge> opened,
-                   ReadAll<Cartridge>(
-                       [&](int64_t after, int limit) {
-                         return tx->reports().ListCartridgesOpenedBetween(begin, end, after, limit);
-                       },
-                       [](const Cartridge& c) { return c.id; }));
-  report.totals.cartridges_opened = static_cast<int64_t>(opened.size());
-  for (const Cartridge& c : opened) {
+  // Rule 3: every cartridge opened in the period disposed within the limit. Read by opening time:
+  // the exceptions' final order (by time, then kind, stable) is the same as by id.
+  auto check_disposal = [&](const Cartridge& c) -> absl::Status {
+    if (!c.use.has_value()) return absl::OkStatus();
+    ++report.totals.cartridges_opened;
     const CartridgeUse& use = *c.use;
     ++cell(absl::ToCivilDay(use.at, zone_), use.room).cartridges_opened;
     if (c.disposal.has_value()) ++report.totals.cartridges_disposed;
     const absl::Time due = use.at + disposal_limit_;
     const bool late = c.disposal.has_value() ? c.disposal->at > due : now > due;
-    if (!late) continue;
+    if (!late) return absl::OkStatus();
     ComplianceException e{.kind = ExceptionKind::kOverdueDisposal, .at = use.at};
     e.record = {{"gtin", c.gtin},
                 {"serial", c.serial},
@@ -210,22 +221,36 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
       e.record.emplace_back("disposed_at", "");
     }
     report.exceptions.push_back(std::move(e));
-  }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(ForEachInPeriod<Cartridge>(
+      page_size_,
+      [&](const PeriodCursor& after, int limit) {
+        return tx->reports().ListCartridgesOpenedBetween(begin, end, after, limit);
+      },
+      [](const Cartridge& c) {
+        return PeriodCursor{.at = c.use.has_value() ? c.use->at : absl::InfinitePast(), .id = c.id};
+      },
+      check_disposal));
 
-  // Rule 6: every load with parameters, CIs, the BI where held, and a release.
-  ASSIGN_OR_RETURN(std::vector<Load> loads, ReadAll<Load>(
-                                                [&](int64_t after, int limit) {
-                                                  return tx->reports().ListLoadsCreatedBetween(
-                                                      begin, end, after, limit);
-                                                },
-                                                [](const Load& l) { return l.id; }));
-  report.totals.loads_run = static_cast<int64_t>(loads.size());
-  for (const Load& load : loads) {
+  // Rule 6: every load with parameters, CIs, the BI where held, and a release. Rule 8 needs of the
+  // loads only each steriliser's days of use: the first load's time and the cycles, by load id.
+  struct DayOfUse {
+    absl::Time first_load = absl::InfiniteFuture();
+    std::vector<std::pair<int64_t, int64_t>> cycles;  // (load id, cycle number)
+  };
+  std::map<std::pair<int64_t, absl::CivilDay>, DayOfUse> days_of_use;
+  auto check_load = [&](const Load& load) -> absl::Status {
+    ++report.totals.loads_run;
+    DayOfUse& day_of_use =
+        days_of_use[{load.sterilizer_id, absl::ToCivilDay(load.created_at, zone_)}];
+    day_of_use.first_load = std::min(day_of_use.first_load, load.created_at);
+    day_of_use.cycles.emplace_back(load.id, load.cycle_number);
     const bool released = load.release_state == ReleaseState::kReleased;
     if (released) ++report.totals.loads_released;
     // A BI test cycle carries no contents: its outcome is rule 7's business (return to service),
     // not a pack that reached a treatment room.
-    if (load.test_cycle) continue;
+    if (load.test_cycle) return absl::OkStatus();
     // Rule 6 as release applies it: one source for both.
     std::vector<std::string> missing, failed;
     for (const LoadFinding& finding : LoadReleaseFindings(load)) {
@@ -233,7 +258,7 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
     }
     // A released load is an exception only if it went out without passing results (past the
     // release check and the schema's guard: a store changed behind core's back).
-    if (released && missing.empty() && failed.empty()) continue;
+    if (released && missing.empty() && failed.empty()) return absl::OkStatus();
     ComplianceException e{.at = load.created_at};
     e.record = {{"load", StrCat(load.id)},
                 {"sterilizer", load.sterilizer_name},
@@ -274,19 +299,22 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
       e.summary = StrCat("load ", LoadName(load), " passed but was never released");
     }
     report.exceptions.push_back(std::move(e));
-  }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(ForEachInPeriod<Load>(
+      page_size_,
+      [&](const PeriodCursor& after, int limit) {
+        return tx->reports().ListLoadsCreatedBetween(begin, end, after, limit);
+      },
+      [](const Load& l) { return PeriodCursor{.at = l.created_at, .id = l.id}; }, check_load));
 
   // Rule 8: a pre-vacuum steriliser's days of use each start with a passing Bowie-Dick test.
-  std::map<std::pair<int64_t, absl::CivilDay>, std::vector<const Load*>> days_of_use;
-  for (const Load& load : loads) {
-    days_of_use[{load.sterilizer_id, absl::ToCivilDay(load.created_at, zone_)}].push_back(&load);
-  }
   ASSIGN_OR_RETURN(std::vector<BowieDickTest> tests,
                    tx->reports().ListBowieDickTestsBetween(from, to));
   std::map<std::pair<int64_t, absl::CivilDay>, std::vector<const BowieDickTest*>> tests_by_day;
   for (const BowieDickTest& t : tests) tests_by_day[{t.sterilizer_id, t.day}].push_back(&t);
   std::map<int64_t, std::optional<Sterilizer>> sterilizers;
-  for (const auto& [key, day_loads] : days_of_use) {
+  for (auto& [key, day_of_use] : days_of_use) {
     const auto& [sterilizer_id, day] = key;
     if (!sterilizers.contains(sterilizer_id)) {
       ASSIGN_OR_RETURN(sterilizers[sterilizer_id],
@@ -294,8 +322,7 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
     }
     const std::optional<Sterilizer>& s = sterilizers[sterilizer_id];
     if (!s.has_value() || s->type != SterilizerType::kPreVacuum) continue;
-    absl::Time first_load = absl::InfiniteFuture();
-    for (const Load* l : day_loads) first_load = std::min(first_load, l->created_at);
+    const absl::Time first_load = day_of_use.first_load;
     bool passed_before_first = false;
     std::vector<std::string> seen;
     if (auto it = tests_by_day.find(key); it != tests_by_day.end()) {
@@ -305,11 +332,13 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
       }
     }
     if (passed_before_first) continue;
+    std::sort(day_of_use.cycles.begin(), day_of_use.cycles.end());
     std::vector<std::string> cycles;
-    for (const Load* l : day_loads) cycles.push_back(StrCat(l->cycle_number));
+    for (const auto& [load_id, cycle] : day_of_use.cycles) cycles.push_back(StrCat(cycle));
     ComplianceException e{.kind = ExceptionKind::kNoBowieDick, .at = absl::FromCivil(day, zone_)};
-    e.summary = StrCat("pre-vacuum steriliser ", s->name, " ran ", day_loads.size(), " load(s) on ",
-                       Iso(day), " without a passing Bowie-Dick test before the first");
+    e.summary =
+        StrCat("pre-vacuum steriliser ", s->name, " ran ", day_of_use.cycles.size(), " load(s) on ",
+               Iso(day), " without a passing Bowie-Dick test before the first");
     e.record = {{"sterilizer", s->name},
                 {"day", Iso(day)},
                 {"cycles", StrJoin(cycles, " ")},
@@ -319,11 +348,11 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   }
 
   // Recalls in the period and what they touched.
-  ASSIGN_OR_RETURN(std::vector<Lot> recalled, AllLots(*tx, LotState::kRecalled));
+  ASSIGN_OR_RETURN(std::vector<Lot> recalled, AllLots(*tx, LotState::kRecalled, page_size_));
   for (Lot& lot : recalled) {
     if (lot.state_changed_at < begin || lot.state_changed_at >= end) continue;
     RecallSummary recall;
-    ASSIGN_OR_RETURN(recall.uses, UsesOfLot(*tx, lot));
+    ASSIGN_OR_RETURN(recall.uses, UsesOfLot(*tx, lot, page_size_));
     recall.lot = std::move(lot);
     if (!recall.uses.empty()) {
       std::set<int64_t> treatment_ids;
@@ -353,8 +382,10 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   // Refused openings in the period, what followed them, and any that were overridden.
   RETURN_IF_ERROR(AddRefusals(*tx, begin, end, report));
 
-  // Rule 9: the audit trail verified intact, in this same read (as AuditService::Verify does).
-  ASSIGN_OR_RETURN(report.audit_trail, audit_chain::Verify(tx->audit(), *sha256_));
+  // Rule 9: the audit trail verified intact, in this same read, after the last verified checkpoint
+  // (as AuditService::Verify does by default; the full re-verification is AuditService's).
+  ASSIGN_OR_RETURN(std::optional<AuditCheckpoint> checkpoint, tx->audit().ReadVerifiedCheckpoint());
+  ASSIGN_OR_RETURN(report.audit_trail, audit_chain::VerifyAfter(tx->audit(), *sha256_, checkpoint));
   if (!report.audit_trail.intact) {
     ComplianceException e{.kind = ExceptionKind::kAuditTrailBroken, .at = now};
     e.summary = StrCat("audit trail BROKEN at entry ", report.audit_trail.first_bad_seq, ": ",
@@ -382,22 +413,27 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
 
 absl::Status ReportService::AddRefusals(ReadTransaction& tx, absl::Time begin, absl::Time end,
                                         ComplianceReport& report) const {
-  std::vector<Event> refused;
-  for (int64_t after = 0;;) {
-    ASSIGN_OR_RETURN(std::vector<Event> batch, tx.audit().ListAuditEntries(AuditEntryFilter{
-                                                   .after_seq = after,
-                                                   .action = std::string(kRefusalAction),
-                                                   .from = begin,
-                                                   .to = end,
-                                                   .limit = kBatch}));
-    const size_t n = batch.size();
-    if (n == 0) break;
-    after = batch.back().seq;
-    for (Event& e : batch) refused.push_back(std::move(e));
-    if (static_cast<int>(n) < kBatch) break;
-  }
   std::map<int64_t, std::vector<Event>> by_treatment;
-  for (const Event& r : refused) {
+  for (int64_t after = 0;;) {
+    ASSIGN_OR_RETURN(std::vector<Event> page, tx.audit().ListAuditEntries(AuditEntryFilter{
+                                                  .after_seq = after,
+                                                  .action = std::string(kRefusalAction),
+                                                  .from = begin,
+                                                  .to = end,
+                                                  .limit = page_size_}));
+    if (page.empty()) break;
+    after = page.back().seq;
+    for (const Event& r : page) RETURN_IF_ERROR(AddRefusal(tx, r, by_treatment, report));
+    if (static_cast<int>(page.size()) < page_size_) break;
+  }
+  report.totals.open_refusals = static_cast<int64_t>(report.refusals.size());
+  return absl::OkStatus();
+}
+
+absl::Status ReportService::AddRefusal(ReadTransaction& tx, const Event& r,
+                                       std::map<int64_t, std::vector<Event>>& by_treatment,
+                                       ComplianceReport& report) const {
+  {
     RefusalRecord rec{.seq = r.seq,
                       .at = r.at,
                       .actor = r.actor,
@@ -419,6 +455,10 @@ absl::Status ReportService::AddRefusals(ReadTransaction& tx, absl::Time begin, a
     if (r.treatment_id != 0) {
       auto it = by_treatment.find(r.treatment_id);
       if (it == by_treatment.end()) {
+        // Keeps the events of the treatments of recent refusals only: a treatment's refusals are
+        // close together, and the cache must not grow with the period.
+        constexpr size_t kTreatmentsKept = 64;
+        if (by_treatment.size() >= kTreatmentsKept) by_treatment.clear();
         ASSIGN_OR_RETURN(std::vector<Event> events,
                          core_internal::AllEvents(tx, EventFilter{.treatment_id = r.treatment_id}));
         it = by_treatment.emplace(r.treatment_id, std::move(events)).first;
@@ -484,7 +524,6 @@ absl::Status ReportService::AddRefusals(ReadTransaction& tx, absl::Time begin, a
     }
     report.refusals.push_back(std::move(rec));
   }
-  report.totals.open_refusals = static_cast<int64_t>(report.refusals.size());
   return absl::OkStatus();
 }
 
@@ -500,7 +539,7 @@ absl::StatusOr<LotLookBack> ReportService::LookBackLot(std::string_view gtin,
                      {{"gtin", std::string(gtin)}, {"lot", std::string(lot)}});
   }
   LotLookBack result;
-  ASSIGN_OR_RETURN(result.uses, UsesOfLot(*tx, *found));
+  ASSIGN_OR_RETURN(result.uses, UsesOfLot(*tx, *found, page_size_));
   found->expired = absl::ToCivilDay(clock_->Now(), zone_) > found->expiry;
   result.lot = *std::move(found);
   return result;
@@ -514,7 +553,7 @@ absl::StatusOr<StockReport> ReportService::Stock(int32_t expiring_within_days) {
   report.today = absl::ToCivilDay(clock_->Now(), zone_);
   report.expiring_within_days = expiring_within_days;
   ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::vector<Lot> lots, AllLots(*tx, std::nullopt));
+  ASSIGN_OR_RETURN(std::vector<Lot> lots, AllLots(*tx, std::nullopt, page_size_));
   for (Lot& lot : lots) {
     StockLine line;
     ASSIGN_OR_RETURN(line.units_in_stock, tx->cartridges().CountUnitsInStock(lot.id));

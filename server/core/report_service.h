@@ -1,6 +1,9 @@
 // ReportService: what a manager reads (PRODUCT.md "What compliant means in a report", rules 3 and
 // 9): the compliance report for a period, the recall look-back of a lot, and stock with expiry.
 //
+// Bounded memory: each answer streams the period from the store in pages (page_size rows) and keeps
+// only the answer (counts per day, room, steriliser; the exceptions; a recalled lot's uses).
+//
 // Read-only: every answer comes from one read transaction over the Store, with "now" from the
 // injected Clock (an open cartridge is overdue by now, an expiry is near from today). Plain C++ and
 // absl. Thread-safe: any number of threads may call any method.
@@ -163,6 +166,9 @@ struct ReportServiceOptions {
   // The refusals CartridgeService could not record (shared with it). Optional; outlives the
   // service. Null: none known.
   const UnrecordedRefusals* unrecorded_refusals = nullptr;
+  // Rows read from the store per page while streaming a period: memory holds one page at a time
+  // (plus the answer). Tests make it small to cross many page boundaries. REQUIRES: >= 1.
+  int page_size = 4096;
 };
 
 class ReportService {
@@ -187,6 +193,11 @@ class ReportService {
   // The refused openings in [begin, end), what followed each, and REFUSAL_OVERRIDDEN exceptions.
   absl::Status AddRefusals(ReadTransaction& tx, absl::Time begin, absl::Time end,
                            ComplianceReport& report) const;
+  // One refused opening `r`: what followed it (events of its treatment, cached in `by_treatment`)
+  // and whether the unit was opened anyway.
+  absl::Status AddRefusal(ReadTransaction& tx, const Event& r,
+                          std::map<int64_t, std::vector<Event>>& by_treatment,
+                          ComplianceReport& report) const;
 
   Store* const store_;
   const Clock* const clock_;
@@ -194,6 +205,7 @@ class ReportService {
   const absl::TimeZone zone_;
   const absl::Duration disposal_limit_;
   const UnrecordedRefusals* const unrecorded_refusals_;
+  const int page_size_;
 };
 
 }  // namespace steritrack

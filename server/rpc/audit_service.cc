@@ -42,15 +42,16 @@ void ToProto(const Event& e, v1::AuditEntry* out) {
 }
 
 grpc::Status AuditServiceImpl::VerifyAuditTrail(grpc::ServerContext* ctx,
-                                                const v1::VerifyAuditTrailRequest*,
+                                                const v1::VerifyAuditTrailRequest* req,
                                                 v1::VerifyAuditTrailResponse* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AuditService/VerifyAuditTrail",
                 [&](const Identity&) -> absl::Status {
-                  ASSIGN_OR_RETURN(AuditChainCheck check, audit_->Verify());
+                  ASSIGN_OR_RETURN(AuditChainCheck check, audit_->Verify(req->full()));
                   resp->set_intact(check.intact);
                   resp->set_entry_count(check.entries);
                   resp->set_first_bad_sequence(check.first_bad_seq);
                   resp->set_problem(check.problem);
+                  resp->set_checkpoint_sequence(check.checkpoint_seq);
                   if (!check.intact) {
                     log_->error("audit trail broken at entry {}: {}", check.first_bad_seq,
                                 check.problem);

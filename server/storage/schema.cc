@@ -425,6 +425,17 @@ WHEN EXISTS (SELECT 1 FROM api_tokens WHERE id = NEW.id OR secret_sha256 = NEW.s
 BEGIN SELECT RAISE(ABORT, 'already exists: token'); END;
 )sql";
 
+// Issue 11: the last audit entry a verification found intact, with its hash, so that the next
+// verification checks only the entries after it (and that this one is unchanged). One row.
+constexpr const char* kAuditCheckpoint = R"sql(
+CREATE TABLE audit_checkpoint (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL CHECK (seq > 0),
+  hash TEXT NOT NULL CHECK (length(hash) = 64),
+  verified_at INTEGER NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lots, cartridges, treatments, uses, disposals, write-offs, events, requests", kV1},
     {2, "reusable items, sterilisers, loads, indicators, Bowie-Dick tests, item uses", kV2},
@@ -433,6 +444,7 @@ constexpr Migration kMigrations[] = {
     // Numbered after the report indexes, which landed in the same working tree first.
     {5, "audit trail: before/after, corrections, hash chain, chain head", kAuditChain},
     {6, "identity and access: API tokens (hashed secrets), revocation", kApiTokens},
+    {7, "verified audit checkpoint: incremental audit verification", kAuditCheckpoint},
 };
 
 }  // namespace

@@ -107,6 +107,26 @@ class SqliteAuditLog final : public AuditLogWrites {
     return head;
   }
 
+  absl::StatusOr<std::optional<AuditCheckpoint>> ReadVerifiedCheckpoint() override {
+    static constexpr const char* kSql =
+        "SELECT seq, hash, verified_at FROM audit_checkpoint WHERE id = 1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    return First<AuditCheckpoint>(*st, [](const Statement& s) -> absl::StatusOr<AuditCheckpoint> {
+      return AuditCheckpoint{
+          .seq = s.Int(0), .hash = s.Text(1), .verified_at = FromMicros(s.Int(2))};
+    });
+  }
+
+  absl::Status SaveVerifiedCheckpoint(const AuditCheckpoint& checkpoint) override {
+    static constexpr const char* kSql =
+        "INSERT INTO audit_checkpoint (id, seq, hash, verified_at) VALUES (1, ?1, ?2, ?3) "
+        "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
+        "verified_at = excluded.verified_at";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, checkpoint.seq).Bind(2, checkpoint.hash).Bind(3, Micros(checkpoint.verified_at));
+    return st->Run();
+  }
+
   absl::Status Append(const Event& e) override {
     {
       // The next seq is the one after both the head and SQLite's own counter (core's

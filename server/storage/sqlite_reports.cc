@@ -11,43 +11,57 @@
 namespace steritrack::sqlite {
 namespace {
 
+// The keyset position to bind: a cursor before the period starts at the period.
+std::pair<int64_t, int64_t> After(absl::Time from, const PeriodCursor& after) {
+  if (after.at < from) return {Micros(from), 0};
+  return {Micros(after.at), after.id};
+}
+
 class SqliteReports final : public ReportReads {
  public:
   explicit SqliteReports(Connection* conn) : conn_(conn) {}
 
   absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
                                                                       absl::Time to,
-                                                                      int64_t after_id,
+                                                                      const PeriodCursor& after,
                                                                       int limit) override {
+    // (started_at, id) is the treatments_started index's own order (id is the rowid).
     static constexpr const char* kSql =
         "SELECT id, room, clinician, client_ref, started_at, started_by, ended_at, ended_by "
-        "FROM treatments WHERE started_at >= ?1 AND started_at < ?2 AND id > ?3 "
-        "ORDER BY id LIMIT ?4";
+        "FROM treatments WHERE (started_at, id) > (?1, ?2) AND started_at < ?3 "
+        "ORDER BY started_at, id LIMIT ?4";
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
-    st->Bind(1, Micros(from)).Bind(2, Micros(to)).Bind(3, after_id).Bind(4, int64_t{limit});
+    const auto [at, id] = After(from, after);
+    st->Bind(1, at).Bind(2, id).Bind(3, Micros(to)).Bind(4, int64_t{limit});
     return Collect<Treatment>(*st, ReadTreatment);
   }
 
   absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from, absl::Time to,
-                                                                     int64_t after_id,
+                                                                     const PeriodCursor& after,
                                                                      int limit) override {
-    static const std::string kSql = StrCat(
-        kCartridgeSelect, "WHERE u.at >= ?1 AND u.at < ?2 AND c.id > ?3 ORDER BY c.id LIMIT ?4");
+    // (u.at, u.cartridge_id) is the cartridge_uses_at index's own order.
+    static const std::string kSql = StrCat(kCartridgeSelect,
+                                           "WHERE (u.at, u.cartridge_id) > (?1, ?2) AND u.at < ?3 "
+                                           "ORDER BY u.at, u.cartridge_id LIMIT ?4");
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql.c_str()));
-    st->Bind(1, Micros(from)).Bind(2, Micros(to)).Bind(3, after_id).Bind(4, int64_t{limit});
+    const auto [at, id] = After(from, after);
+    st->Bind(1, at).Bind(2, id).Bind(3, Micros(to)).Bind(4, int64_t{limit});
     return Collect<Cartridge>(*st, ReadCartridge);
   }
 
   absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
-                                                            int64_t after_id, int limit) override {
+                                                            const PeriodCursor& after,
+                                                            int limit) override {
     static constexpr const char* kSql =
         "SELECT " LOAD_COLUMNS
         " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
-        "WHERE l.created_at >= ?1 AND l.created_at < ?2 AND l.id > ?3 ORDER BY l.id LIMIT ?4";
+        "WHERE (l.created_at, l.id) > (?1, ?2) AND l.created_at < ?3 "
+        "ORDER BY l.created_at, l.id LIMIT ?4";
     std::vector<Load> loads;
     {
       ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
-      st->Bind(1, Micros(from)).Bind(2, Micros(to)).Bind(3, after_id).Bind(4, int64_t{limit});
+      const auto [at, id] = After(from, after);
+      st->Bind(1, at).Bind(2, id).Bind(3, Micros(to)).Bind(4, int64_t{limit});
       ASSIGN_OR_RETURN(loads, Collect<Load>(*st, ReadLoadRow));
     }
     for (Load& l : loads) RETURN_IF_ERROR(CompleteLoad(conn_, l));

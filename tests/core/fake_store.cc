@@ -1,6 +1,7 @@
 #include "tests/core/fake_store.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -15,6 +16,27 @@ namespace {
 absl::Status CheckLimit(int limit) {
   if (limit <= 0) return absl::InvalidArgumentError(StrCat("limit must be positive, got ", limit));
   return absl::OkStatus();
+}
+
+// One page of a period read over rows by id: rows whose time (nullopt: none) is in [from, to),
+// after `after` in (time, id) order, as SQLite's time indexes give them.
+template <typename T, typename Row, typename TimeOf, typename Complete>
+absl::StatusOr<std::vector<T>> PeriodPage(const std::map<int64_t, Row>& rows, absl::Time from,
+                                          absl::Time to, const PeriodCursor& after, int limit,
+                                          TimeOf time_of, Complete complete) {
+  if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
+  std::vector<std::pair<absl::Time, int64_t>> keys;
+  for (const auto& [id, row] : rows) {
+    const std::optional<absl::Time> at = time_of(row);
+    if (!at.has_value() || *at < from || *at >= to) continue;
+    if (std::make_pair(*at, id) <= std::make_pair(after.at, after.id)) continue;
+    keys.emplace_back(*at, id);
+  }
+  std::sort(keys.begin(), keys.end());
+  if (static_cast<int>(keys.size()) > limit) keys.resize(limit);
+  std::vector<T> out;
+  for (const auto& [at, id] : keys) out.push_back(complete(rows.at(id)));
+  return out;
 }
 
 // The read side, over one state object: a read transaction's snapshot or a write transaction's
@@ -271,40 +293,31 @@ class FakeRepositories final : public CartridgeWrites,
   // ---- Reporting reads (issue 5).
   absl::StatusOr<std::vector<Treatment>> ListTreatmentsStartedBetween(absl::Time from,
                                                                       absl::Time to,
-                                                                      int64_t after_id,
+                                                                      const PeriodCursor& after,
                                                                       int limit) override {
-    if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
-    std::vector<Treatment> out;
-    for (auto it = state_->treatments.upper_bound(after_id); it != state_->treatments.end(); ++it) {
-      if (static_cast<int>(out.size()) >= limit) break;
-      if (it->second.started_at < from || it->second.started_at >= to) continue;
-      out.push_back(it->second);
-    }
-    return out;
+    return PeriodPage<Treatment>(
+        state_->treatments, from, to, after, limit,
+        [](const Treatment& t) -> std::optional<absl::Time> { return t.started_at; },
+        [](const Treatment& t) { return t; });
   }
   absl::StatusOr<std::vector<Cartridge>> ListCartridgesOpenedBetween(absl::Time from, absl::Time to,
-                                                                     int64_t after_id,
+                                                                     const PeriodCursor& after,
                                                                      int limit) override {
-    if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
-    std::vector<Cartridge> out;
-    for (auto it = state_->cartridges.upper_bound(after_id); it != state_->cartridges.end(); ++it) {
-      if (static_cast<int>(out.size()) >= limit) break;
-      const Cartridge& c = it->second;
-      if (!c.use.has_value() || c.use->at < from || c.use->at >= to) continue;
-      out.push_back(Joined(c));
-    }
-    return out;
+    return PeriodPage<Cartridge>(
+        state_->cartridges, from, to, after, limit,
+        [](const Cartridge& c) -> std::optional<absl::Time> {
+          if (!c.use.has_value()) return std::nullopt;
+          return c.use->at;
+        },
+        [this](const Cartridge& c) { return Joined(c); });
   }
   absl::StatusOr<std::vector<Load>> ListLoadsCreatedBetween(absl::Time from, absl::Time to,
-                                                            int64_t after_id, int limit) override {
-    if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
-    std::vector<Load> out;
-    for (auto it = state_->loads.upper_bound(after_id); it != state_->loads.end(); ++it) {
-      if (static_cast<int>(out.size()) >= limit) break;
-      if (it->second.created_at < from || it->second.created_at >= to) continue;
-      out.push_back(Joined(it->second));
-    }
-    return out;
+                                                            const PeriodCursor& after,
+                                                            int limit) override {
+    return PeriodPage<Load>(
+        state_->loads, from, to, after, limit,
+        [](const Load& l) -> std::optional<absl::Time> { return l.created_at; },
+        [this](const Load& l) { return Joined(l); });
   }
   absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(
       absl::CivilDay first, absl::CivilDay last) override {
@@ -322,6 +335,10 @@ class FakeRepositories final : public CartridgeWrites,
     return AuditHead{.seq = state_->audit_head_seq,
                      .hash = state_->audit_head_hash,
                      .issued = state_->next_event_seq - 1};
+  }
+
+  absl::StatusOr<std::optional<AuditCheckpoint>> ReadVerifiedCheckpoint() override {
+    return state_->audit_checkpoint;
   }
 
   // ---- Writes.
@@ -456,6 +473,12 @@ class FakeRepositories final : public CartridgeWrites,
     state_->events.push_back(entry);
     state_->audit_head_seq = entry.seq;
     state_->audit_head_hash = entry.hash;
+    return absl::OkStatus();
+  }
+
+  absl::Status SaveVerifiedCheckpoint(const AuditCheckpoint& checkpoint) override {
+    RETURN_IF_ERROR(CheckWritable());
+    state_->audit_checkpoint = checkpoint;
     return absl::OkStatus();
   }
 

@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,7 @@ struct FakeStoreState {
   int64_t next_token_id = 1;
   int64_t audit_head_seq = 0;
   std::string audit_head_hash;
+  std::optional<AuditCheckpoint> audit_checkpoint;
 };
 
 class FakeStore : public Store {

@@ -29,6 +29,7 @@ namespace steritrack {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::Pair;
 
 constexpr std::string_view kGtinA = "09506000134352";
@@ -644,6 +645,142 @@ TEST_F(ReportServiceTest, LotLookBackListsTreatmentsRoomsAndClientReferences) {
   auto unknown = service.LookBackLot(kGtinA, "NOPE");
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(GetErrorInfo(unknown.status())->reason, "LOT_NOT_FOUND");
+}
+
+// Everything a report says, in one text, to compare two reports field by field.
+std::string Describe(const ComplianceReport& r) {
+  std::string out =
+      StrCat(absl::FormatCivilTime(r.from), " ", absl::FormatCivilTime(r.to), " ", r.time_zone, " ",
+             absl::FormatTime(r.generated_at), " ", absl::FormatDuration(r.disposal_limit),
+             " compliant=", r.compliant, " refusals_recorded=", r.refusals_recorded, "\n");
+  for (const ComplianceException& e : r.exceptions) {
+    StrAppend(&out, "exception ", ExceptionKindName(e.kind), " ", absl::FormatTime(e.at), " ",
+              e.summary, "\n");
+    for (const auto& [k, v] : e.record) StrAppend(&out, "  ", k, "=", v, "\n");
+  }
+  for (const RecallSummary& recall : r.recalls) {
+    StrAppend(&out, "recall ", recall.lot.id, " ", recall.lot.lot, "\n");
+    for (const LotUse& u : recall.uses) {
+      StrAppend(&out, "  use ", u.gtin, " ", u.serial, " ", u.treatment.id, " ",
+                u.treatment.client_ref, " ", absl::FormatTime(u.opened_at), " ", u.disposed, "\n");
+    }
+  }
+  for (const UsageCell& c : r.usage) {
+    StrAppend(&out, "usage ", absl::FormatCivilTime(c.day), " ", c.room, " ", c.treatments, " ",
+              c.cartridges_opened, "\n");
+  }
+  const ReportTotals& t = r.totals;
+  StrAppend(&out, "totals ", t.treatments, " ", t.cartridges_opened, " ", t.cartridges_disposed,
+            " ", t.loads_run, " ", t.loads_released, " ", t.open_refusals, "\n");
+  for (const auto& [kind, n] : t.exceptions_by_kind) {
+    StrAppend(&out, "  ", ExceptionKindName(kind), "=", n, "\n");
+  }
+  for (const RefusalRecord& f : r.refusals) {
+    StrAppend(&out, "refusal ", f.seq, " ", absl::FormatTime(f.at), " ", f.actor, " ",
+              f.treatment_id, " ", f.cartridge_id, " ", f.lot_id, " ", f.reason, " ", f.detail,
+              " overridden=", f.overridden, " by ", f.overridden_by_seq, "\n");
+    for (const std::string& s : f.followed_by) StrAppend(&out, "  then ", s, "\n");
+  }
+  StrAppend(&out, "audit ", r.audit_trail.intact, " ", r.audit_trail.entries, " ",
+            r.audit_trail.first_bad_seq, " ", r.audit_trail.problem, "\n");
+  for (const auto& [name, why] : r.checks_not_available) StrAppend(&out, name, ": ", why, "\n");
+  return out;
+}
+
+// The report streams the period in pages (ReportServiceOptions::page_size): over a period many
+// pages long, with rows whose times tie and whose times run against their ids, every page size
+// gives exactly the unpaged answer.
+TEST_F(ReportServiceTest, APagedReportEqualsTheUnpagedOne) {
+  AppendEvents();
+  {
+    auto tx_or = store_.BeginWrite();
+    ASSERT_TRUE(tx_or.ok()) << tx_or.status();
+    WriteTransaction& tx = **tx_or;
+    const absl::Time base = Utc(2026, 11, 15, 9, 0);
+    for (int i = 0; i < 40; ++i) {
+      // Later ids, earlier (or equal) times.
+      const absl::Time at = base - absl::Minutes(i % 5);
+      absl::StatusOr<int64_t> t =
+          tx.cartridges().InsertTreatment(Treatment{.room = StrCat("R", i % 3),
+                                                    .clinician = "dr.lee",
+                                                    .client_ref = StrCat("P-", i),
+                                                    .started_at = at,
+                                                    .started_by = "nurse.kim"});
+      ASSERT_TRUE(t.ok()) << t.status();
+      Cartridge c{.gtin = std::string(kGtinA),
+                  .serial = StrCat("P", i),
+                  .received_at = Utc(2026, 10, 2),
+                  .received_by = "clerk"};
+      c.lot.id = i % 4 == 0 ? lot_r_ : lot_a_;
+      absl::StatusOr<int64_t> id = tx.cartridges().InsertCartridge(c);
+      ASSERT_TRUE(id.ok()) << id.status();
+      ASSERT_TRUE(tx.cartridges()
+                      .RecordUse(*id, CartridgeUse{.treatment_id = *t,
+                                                   .room = StrCat("R", i % 3),
+                                                   .at = at,
+                                                   .by = "nurse.kim"})
+                      .ok());
+      if (i % 2 == 0) {
+        ASSERT_TRUE(tx.cartridges()
+                        .RecordDisposal(*id, Disposal{.container_id = "SHARPS-2",
+                                                      .at = at + absl::Hours(5),
+                                                      .by = "nurse.kim"})
+                        .ok());
+      }
+    }
+    absl::StatusOr<std::optional<Sterilizer>> s1 = tx.sterilization().FindSterilizer("AUTOCLAVE1");
+    ASSERT_TRUE(s1.ok() && s1->has_value());
+    for (int i = 0; i < 6; ++i) {
+      // A day without a Bowie-Dick test; cycles created in the opposite order of their ids.
+      ASSERT_TRUE(tx.sterilization()
+                      .InsertLoad(Load{
+                          .sterilizer_id = (*s1)->id,
+                          .cycle_number = 200 + i,
+                          .cycle_type = "134C-4MIN",
+                          .operator_name = "sp",
+                          .created_at = Utc(2026, 11, 16, 10, 0) - absl::Minutes(i == 5 ? 0 : i)})
+                      .ok());
+    }
+    ASSERT_TRUE(tx.Commit().ok());
+  }
+  auto report_with = [&](int page_size) {
+    ReportService service({.store = &store_,
+                           .sha256 = TestSha256(),
+                           .clock = &clock_,
+                           .clinic_time_zone = absl::UTCTimeZone(),
+                           .page_size = page_size});
+    absl::StatusOr<ComplianceReport> report =
+        service.ComplianceReportFor(absl::CivilDay(2026, 11, 1), absl::CivilDay(2026, 12, 1));
+    EXPECT_TRUE(report.ok()) << report.status();
+    return report.ok() ? Describe(*report) : std::string("error");
+  };
+  const std::string unpaged = report_with(1 << 30);
+  EXPECT_THAT(unpaged, HasSubstr("cycles=200 201 202 203 204 205"));
+  EXPECT_THAT(unpaged, HasSubstr("totals 45 46 "));
+  for (int page_size : {1, 2, 3, 7, 16}) {
+    EXPECT_EQ(report_with(page_size), unpaged) << "page size " << page_size;
+  }
+
+  // The look-back streams the lot's units in pages too.
+  auto look_back_with = [&](int page_size) {
+    ReportService service({.store = &store_,
+                           .sha256 = TestSha256(),
+                           .clock = &clock_,
+                           .clinic_time_zone = absl::UTCTimeZone(),
+                           .page_size = page_size});
+    absl::StatusOr<LotLookBack> look_back = service.LookBackLot(kGtinA, "LOT-A");
+    EXPECT_TRUE(look_back.ok()) << look_back.status();
+    std::string out;
+    if (!look_back.ok()) return out;
+    for (const LotUse& u : look_back->uses) {
+      StrAppend(&out, u.serial, " ", u.treatment.id, " ", absl::FormatTime(u.opened_at), "\n");
+    }
+    return out;
+  };
+  const std::string all_uses = look_back_with(1 << 30);
+  EXPECT_THAT(all_uses, HasSubstr("P39"));
+  EXPECT_EQ(look_back_with(1), all_uses);
+  EXPECT_EQ(look_back_with(4), all_uses);
 }
 
 TEST_F(ReportServiceTest, StockCountsUsableUnitsAndWhatExpiresSoon) {

@@ -32,6 +32,7 @@ namespace steritrack {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
@@ -246,6 +247,13 @@ class StoreConformanceTest : public ::testing::Test {
   AuditChainCheck Verify() {
     std::unique_ptr<ReadTransaction> tx = Read();
     absl::StatusOr<AuditChainCheck> check = audit_chain::Verify(tx->audit(), *TestSha256());
+    EXPECT_TRUE(check.ok()) << check.status();
+    return check.value_or(AuditChainCheck{});
+  }
+  AuditChainCheck VerifyAfter(const AuditCheckpoint& checkpoint) {
+    std::unique_ptr<ReadTransaction> tx = Read();
+    absl::StatusOr<AuditChainCheck> check =
+        audit_chain::VerifyAfter(tx->audit(), *TestSha256(), checkpoint);
     EXPECT_TRUE(check.ok()) << check.status();
     return check.value_or(AuditChainCheck{});
   }
@@ -587,6 +595,71 @@ TYPED_TEST(StoreConformanceTest, ARemovedEntryIsFound) {
   EXPECT_EQ(check.first_bad_seq, 3);
 }
 
+// Incremental verification (issue 11): entries up to the checkpoint are trusted, its own entry is
+// re-checked, and only a full verification finds a change before it.
+TYPED_TEST(StoreConformanceTest, IncrementalVerificationStartsAfterTheCheckpointAndChecksIt) {
+  if (!TypeParam::kCanTamper) GTEST_SKIP() << "this backend cannot be tampered with";
+  this->AppendEntries(5);
+  AuditChainCheck first = this->Verify();
+  ASSERT_TRUE(first.intact) << first.problem;
+  EXPECT_EQ(first.checkpoint_seq, 0);
+  ASSERT_EQ(first.entries, 5);
+  const AuditCheckpoint checkpoint{.seq = 5, .hash = first.last_hash, .verified_at = kNow};
+  this->AppendEntries(3);
+
+  AuditChainCheck incremental = this->VerifyAfter(checkpoint);
+  EXPECT_TRUE(incremental.intact) << incremental.problem;
+  EXPECT_EQ(incremental.entries, 8);
+  EXPECT_EQ(incremental.checkpoint_seq, 5);
+  EXPECT_EQ(incremental.last_hash, this->Verify().last_hash);
+
+  // After the checkpoint: found by both.
+  this->backend_.AlterEntryDetail(7, "nothing happened");
+  EXPECT_EQ(this->VerifyAfter(checkpoint).first_bad_seq, 7);
+  EXPECT_EQ(this->Verify().first_bad_seq, 7);
+}
+
+TYPED_TEST(StoreConformanceTest, BeforeTheCheckpointOnlyTheFullVerificationFindsAChange) {
+  if (!TypeParam::kCanTamper) GTEST_SKIP() << "this backend cannot be tampered with";
+  this->AppendEntries(6);
+  const AuditCheckpoint checkpoint{.seq = 6, .hash = this->Verify().last_hash, .verified_at = kNow};
+  this->backend_.AlterEntryDetail(2, "nothing happened");
+  EXPECT_TRUE(this->VerifyAfter(checkpoint).intact);
+  AuditChainCheck full = this->Verify();
+  EXPECT_FALSE(full.intact);
+  EXPECT_EQ(full.first_bad_seq, 2);
+}
+
+TYPED_TEST(StoreConformanceTest, IncrementalVerificationRefusesAnAlteredCheckpointEntry) {
+  if (!TypeParam::kCanTamper) GTEST_SKIP() << "this backend cannot be tampered with";
+  this->AppendEntries(6);
+  const AuditCheckpoint checkpoint{.seq = 4, .hash = "", .verified_at = kNow};
+  std::string hash_of_4;
+  {
+    auto tx = this->Read();
+    std::vector<Event> entry = *tx->audit().ListAuditEntries({.after_seq = 3, .limit = 1});
+    ASSERT_THAT(entry, SizeIs(1));
+    hash_of_4 = entry[0].hash;
+  }
+  AuditCheckpoint at_4 = checkpoint;
+  at_4.hash = hash_of_4;
+  EXPECT_TRUE(this->VerifyAfter(at_4).intact);
+  // A checkpoint that does not match its entry is refused, as is an entry changed since.
+  AuditChainCheck wrong =
+      this->VerifyAfter(AuditCheckpoint{.seq = 4, .hash = std::string(64, 'e')});
+  EXPECT_FALSE(wrong.intact);
+  EXPECT_EQ(wrong.first_bad_seq, 4);
+  this->backend_.AlterEntryDetail(4, "nothing happened");
+  AuditChainCheck altered = this->VerifyAfter(at_4);
+  EXPECT_FALSE(altered.intact);
+  EXPECT_EQ(altered.first_bad_seq, 4);
+  EXPECT_THAT(altered.problem, HasSubstr("checkpoint"));
+  this->backend_.RemoveEntry(4);
+  AuditChainCheck removed = this->VerifyAfter(at_4);
+  EXPECT_FALSE(removed.intact);
+  EXPECT_EQ(removed.first_bad_seq, 4);
+}
+
 TYPED_TEST(StoreConformanceTest, ATruncatedTailIsFound) {
   if (!TypeParam::kCanTamper) GTEST_SKIP() << "this backend cannot be tampered with";
   this->AppendEntries(5);
@@ -623,16 +696,89 @@ TYPED_TEST(StoreConformanceTest, PeriodReadsReturnExactlyThePeriod) {
   }
   auto tx = this->Read();
   std::vector<Cartridge> opened = *tx->reports().ListCartridgesOpenedBetween(
-      kNow + absl::Hours(1), kNow + absl::Hours(72), 0, 10);
+      kNow + absl::Hours(1), kNow + absl::Hours(72), {}, 10);
   ASSERT_THAT(opened, SizeIs(2));
   EXPECT_EQ(opened[0].serial, "S2");
   EXPECT_EQ(opened[1].serial, "S3");
   std::vector<Treatment> started =
-      *tx->reports().ListTreatmentsStartedBetween(kNow, kNow + absl::Seconds(1), 0, 10);
+      *tx->reports().ListTreatmentsStartedBetween(kNow, kNow + absl::Seconds(1), {}, 10);
   EXPECT_THAT(started, SizeIs(1));
   EXPECT_THAT(*tx->reports().ListTreatmentsStartedBetween(kNow + absl::Seconds(1),
-                                                          kNow + absl::Hours(1), 0, 10),
+                                                          kNow + absl::Hours(1), {}, 10),
               IsEmpty());
+}
+
+// Period reads page by (time, id), not by id: each page is one range scan of the time index.
+TYPED_TEST(StoreConformanceTest, PeriodReadsPageByTimeThenId) {
+  auto b = this->InsertBasics(4);
+  {
+    auto tx = this->Write();
+    // Units 1..4 opened at +3h, +1h, +1h, +2h: by (time, id) that is 2, 3, 4, 1.
+    const int hours[] = {3, 1, 1, 2};
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE(tx->cartridges()
+                      .RecordUse(b.units[i], CartridgeUse{.treatment_id = b.treatment_id,
+                                                          .room = "Room 1",
+                                                          .at = kNow + absl::Hours(hours[i]),
+                                                          .by = "nurse"})
+                      .ok());
+    }
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  auto tx = this->Read();
+  std::vector<std::string> serials;
+  PeriodCursor after;
+  for (int pages = 0; pages < 10; ++pages) {
+    absl::StatusOr<std::vector<Cartridge>> page =
+        tx->reports().ListCartridgesOpenedBetween(kNow, kNow + absl::Hours(24), after, 1);
+    ASSERT_TRUE(page.ok()) << page.status();
+    if (page->empty()) break;
+    ASSERT_THAT(*page, SizeIs(1));
+    serials.push_back(page->front().serial);
+    after = PeriodCursor{.at = page->front().use->at, .id = page->front().id};
+  }
+  EXPECT_EQ(serials, (std::vector<std::string>{"S2", "S3", "S4", "S1"}));
+  // A cursor before the period starts at the period.
+  absl::StatusOr<std::vector<Cartridge>> from_late = tx->reports().ListCartridgesOpenedBetween(
+      kNow + absl::Hours(2), kNow + absl::Hours(24), PeriodCursor{.at = kNow, .id = 99}, 10);
+  ASSERT_TRUE(from_late.ok());
+  ASSERT_THAT(*from_late, SizeIs(2));
+  EXPECT_EQ((*from_late)[0].serial, "S4");
+  EXPECT_EQ((*from_late)[1].serial, "S1");
+}
+
+// ---- The verified audit checkpoint (issue 11): one value, stored as given, replaced.
+
+TYPED_TEST(StoreConformanceTest, TheVerifiedCheckpointIsStoredAndReplaced) {
+  {
+    auto tx = this->Read();
+    absl::StatusOr<std::optional<AuditCheckpoint>> none = tx->audit().ReadVerifiedCheckpoint();
+    ASSERT_TRUE(none.ok()) << none.status();
+    EXPECT_FALSE(none->has_value());
+  }
+  for (int64_t seq : {3, 7}) {
+    auto tx = this->Write();
+    ASSERT_TRUE(tx->audit()
+                    .SaveVerifiedCheckpoint(AuditCheckpoint{.seq = seq,
+                                                            .hash = std::string(64, 'a' + seq),
+                                                            .verified_at = kNow + absl::Hours(seq)})
+                    .ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  {
+    // Not committed: no change.
+    auto tx = this->Write();
+    ASSERT_TRUE(tx->audit()
+                    .SaveVerifiedCheckpoint(AuditCheckpoint{
+                        .seq = 9, .hash = std::string(64, 'f'), .verified_at = kNow})
+                    .ok());
+  }
+  auto tx = this->Read();
+  absl::StatusOr<std::optional<AuditCheckpoint>> stored = tx->audit().ReadVerifiedCheckpoint();
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->seq, 7);
+  EXPECT_EQ((*stored)->hash, std::string(64, 'a' + 7));
+  EXPECT_EQ((*stored)->verified_at, kNow + absl::Hours(7));
 }
 
 // ---- Access (issue 9): tokens are kept as hashes; names are unique among live tokens; revocation

@@ -97,25 +97,26 @@ TEST_F(ReportStoreTest, RangeReadsReturnExactlyThePeriod) {
   ASSERT_TRUE(tx.ok()) << tx.status();
   const absl::Time from = Utc(2026, 11, 1), to = Utc(2026, 12, 1);
 
-  auto treatments = (*tx)->reports().ListTreatmentsStartedBetween(from, to, 0, 100);
+  auto treatments = (*tx)->reports().ListTreatmentsStartedBetween(from, to, {}, 100);
   ASSERT_TRUE(treatments.ok()) << treatments.status();
   std::vector<std::string> refs;
   for (const Treatment& t : *treatments) refs.push_back(t.client_ref);
   EXPECT_EQ(refs, (std::vector<std::string>{"C-2", "C-3"}));
 
-  auto cartridges = (*tx)->reports().ListCartridgesOpenedBetween(from, to, 0, 100);
+  auto cartridges = (*tx)->reports().ListCartridgesOpenedBetween(from, to, {}, 100);
   ASSERT_TRUE(cartridges.ok()) << cartridges.status();
   ASSERT_EQ(cartridges->size(), 2u);
   EXPECT_EQ((*cartridges)[0].serial, "S2");
   ASSERT_TRUE((*cartridges)[0].use.has_value());
   EXPECT_EQ((*cartridges)[0].lot.lot, "LOT-A");
-  // Keyset pagination: after the first row, only the second.
-  auto second = (*tx)->reports().ListCartridgesOpenedBetween(from, to, (*cartridges)[0].id, 1);
+  // Keyset pagination by (opening time, id): after the first row, only the second.
+  auto second = (*tx)->reports().ListCartridgesOpenedBetween(
+      from, to, PeriodCursor{.at = (*cartridges)[0].use->at, .id = (*cartridges)[0].id}, 1);
   ASSERT_TRUE(second.ok());
   ASSERT_EQ(second->size(), 1u);
   EXPECT_EQ((*second)[0].serial, "S3");
 
-  auto loads = (*tx)->reports().ListLoadsCreatedBetween(from, to, 0, 100);
+  auto loads = (*tx)->reports().ListLoadsCreatedBetween(from, to, {}, 100);
   ASSERT_TRUE(loads.ok()) << loads.status();
   ASSERT_EQ(loads->size(), 2u);
   EXPECT_EQ((*loads)[0].cycle_number, 2);
