@@ -109,6 +109,11 @@ class ContentionTest : public FullServerTest {
     c.treatments = v1::TreatmentService::NewStub(c.channel);
     c.sterilization = v1::SterilizationService::NewStub(c.channel);
     c.reports = v1::ReportService::NewStub(c.channel);
+    // Connected before it races: a first connect attempt can fail transiently on a busy machine
+    // (seen once in CI), and the channel then retries after its back-off, as a real client's does.
+    EXPECT_TRUE(
+        c.channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)))
+        << "client could not connect to 127.0.0.1:" << server_->port();
     return c;
   }
 
