@@ -188,6 +188,14 @@ def wait_closed(sockets, seconds):
     return open_
 
 
+def open_files_limit(pid):
+    with open(f"/proc/{pid}/limits", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    raise AssertionError(f"no open-files limit for {pid}")
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
@@ -300,8 +308,10 @@ class HostileClientsTest(E2ETestCase):
         if soft < 2500:
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
             self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
-        # 2,000, or as many as this process may open (a machine with a low hard limit).
-        count = min(2000, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 300)
+        # 2,000, or as many as this process and the server may open (a low descriptor limit: the
+        # server inherits this process's).
+        count = min(2000, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 300,
+                    open_files_limit(server.proc.pid) - 300)
         self.assertGreaterEqual(count, 500, "too few descriptors for this test")
         rss_before = rss_kib(server.proc.pid)
         sockets = [socket.create_connection(("127.0.0.1", server.port), timeout=5)
