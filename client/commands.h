@@ -43,6 +43,12 @@ void AddSyncCommand(CLI::App& app, const Globals& globals, Action& action);
 void AddSterilizationCommands(CLI::App& app, const Globals& globals, Action& action);
 // report compliance, stock (client/report_commands.cc).
 void AddReportCommands(CLI::App& app, const Globals& globals, Action& action);
+// stock par set|list|clear, added to `stock`; `stock --check` (client/stock_commands.cc).
+void AddStockParCommands(CLI::App& stock, const Globals& g, Action& action);
+// Prints the products below par or with expiring units: exit 3 when there is any, 0 otherwise.
+int StockCheck(const Globals& g);
+// "09506000134352  openable 12  expiring 2 (within 30 days, next expiry 2026-12-20)  par 10  ok"
+std::string ProductStockLine(const v1::ProductStock& p);
 // recall lookback, added to the `recall` group beside `recall lot`.
 void AddRecallLookBackCommand(CLI::App& recall, const Globals& globals, Action& action);
 // audit verify|log and events watch (client/audit_commands.cc).

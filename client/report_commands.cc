@@ -152,6 +152,12 @@ std::string ReportTable(const v1::ComplianceReport& r) {
     t << "      " << f.detail() << "\n";
     t << "      then: " << FollowedText(f) << "\n";
   }
+  t << "\nStock alerts in the period (par levels)\n";
+  if (r.stock_alerts().empty()) t << "  none\n";
+  for (const auto& a : r.stock_alerts()) {
+    t << "  " << InZone(a.time(), zone) << "  #" << a.sequence() << "  " << a.action() << "  "
+      << a.detail() << "\n";
+  }
   const auto& tot = r.totals();
   t << "\nTotals\n";
   t << "  treatments           " << tot.treatments() << "\n";
@@ -160,6 +166,7 @@ std::string ReportTable(const v1::ComplianceReport& r) {
   t << "  loads run            " << tot.loads_run() << "\n";
   t << "  loads released       " << tot.loads_released() << "\n";
   t << "  refused openings     " << tot.open_refusals() << "\n";
+  t << "  went below par       " << tot.stock_below_par() << "\n";
   t << "  disposal limit       " << LimitText(r) << "\n";
   for (const auto& c : tot.exceptions_by_kind()) {
     t << "  " << c.kind_name()
@@ -582,19 +589,37 @@ void AddReportCommands(CLI::App& app, const Globals& g, Action& action) {
     });
   }
 
-  // stock [--expiring-within DAYS]
+  // stock [--expiring-within DAYS] | stock --check | stock par set|list|clear
   {
     auto days = std::make_shared<int>(-1);
-    CLI::App* cmd = app.add_subcommand("stock", "Cartridge stock per lot with expiry");
-    cmd->add_option("--expiring-within", *days,
-                    "only lots with units in stock that expire within DAYS (expired ones too)")
-        ->check(IntegerIn(0, 3650))
-        ->type_name("DAYS");
+    auto check = std::make_shared<bool>(false);
+    CLI::App* cmd = app.add_subcommand(
+        "stock", "Cartridge stock: products against their par levels, then lots with expiry");
+    CLI::Option* within =
+        cmd->add_option("--expiring-within", *days,
+                        "only lots with units in stock that expire within DAYS (expired ones too)")
+            ->check(IntegerIn(0, 3650))
+            ->type_name("DAYS");
+    cmd->add_flag("--check", *check,
+                  "only the products below par or with units expiring within their window: "
+                  "exit 3 when there is any, 0 when none (for cron or monitoring)")
+        ->excludes(within);
     cmd->footer(
+        "Openable: in stock, not opened, disposed or written off, lot neither recalled nor\n"
+        "quarantined, not expired today. BELOW PAR: openable minus expiring is under the par "
+        "level.\n"
         "Examples:\n"
         "  steritrack stock\n"
-        "  steritrack stock --expiring-within 30");
-    cmd->callback([&g, &action, days] {
+        "  steritrack stock --expiring-within 30\n"
+        "  steritrack stock --check || notify-manager    # exit 3: something is below par\n"
+        "  steritrack stock par set --gtin 09506000134352 --min 20");
+    AddStockParCommands(*cmd, g, action);
+    cmd->callback([&g, &action, days, check, cmd] {
+      if (!cmd->get_subcommands().empty()) return;  // stock par ...: its own action
+      if (*check) {
+        action = [&g] { return StockCheck(g); };
+        return;
+      }
       action = [&g, days] {
         ReportDesk d(g);
         v1::GetStockRequest req;
@@ -611,6 +636,10 @@ void AddReportCommands(CLI::App& app, const Globals& g, Action& action) {
           stock.mutable_lines()->Swap(&kept);
         }
         std::ostringstream text;
+        if (!stock.products().empty()) {
+          text << "Par levels on " << FormatDate(stock.today()) << ":\n";
+          for (const auto& p : stock.products()) text << "  " << ProductStockLine(p) << "\n";
+        }
         text << "Stock on " << FormatDate(stock.today()) << ": " << stock.units_in_stock()
              << " usable unit(s); " << stock.units_expiring() << " unit(s) expire within "
              << stock.expiring_within_days() << " days or have expired\n";

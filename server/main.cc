@@ -38,6 +38,7 @@
 #include "server/rpc/metrics.h"
 #include "server/rpc/server.h"
 #include "server/rpc/server_tls.h"
+#include "server/stock_check.h"
 #include "server/storage/bounded_store.h"
 #include "server/storage/sqlite_admin.h"
 #include "server/storage/sqlite_store.h"
@@ -540,6 +541,18 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<steritrack::MetricsHttpServer> metrics_http;
   if (metrics != nullptr) {
+    metrics->SetStockSource([&core]() -> std::optional<std::vector<steritrack::rpc::StockGauge>> {
+      absl::StatusOr<steritrack::StockLevels> levels = core.ListStockLevels();
+      if (!levels.ok()) return std::nullopt;
+      std::vector<steritrack::rpc::StockGauge> gauges;
+      for (const steritrack::ProductStock& p : levels->products) {
+        gauges.push_back({.gtin = p.par.gtin,
+                          .openable = p.openable,
+                          .expiring = p.expiring,
+                          .par = p.par.min_units});
+      }
+      return gauges;
+    });
     auto started = steritrack::MetricsHttpServer::Start(*metrics_address, metrics.get());
     if (!started.ok()) {
       log->error("{}", std::string(started.status().message()));
@@ -555,6 +568,9 @@ int main(int argc, char** argv) {
   log->info("steritrackd listening on {} (port {}), {}, database {}, schema v{}, time zone {}",
             listen, (*server)->port(), transport, db_path, steritrack::SqliteSchemaVersion(),
             zone.name());
+
+  // Par levels: what the passing of a day does to them, now and after every local midnight.
+  steritrack::DailyStockCheck stock_check(&core, zone, *log);
 
   std::unique_ptr<steritrack::HealthMonitor> health;
   if (const std::string db_file = steritrack::DatabaseFilePath(db_path); !db_file.empty()) {

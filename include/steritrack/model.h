@@ -109,6 +109,24 @@ struct Event {
   std::string hash;
 };
 
+// A product's par level (issue 15): the fewest openable units of `gtin` the clinic wants on the
+// shelf, and how many days ahead of its expiry a unit stops protecting that minimum. What counts as
+// openable is core's (server/core/stock_levels.cc), the same rule OpenCartridge applies.
+inline constexpr int kDefaultExpiryWindowDays = 30;
+inline constexpr int kMaxExpiryWindowDays = 3650;
+inline constexpr int64_t kMaxParUnits = 1000000;
+
+struct ParLevel {
+  std::string gtin;
+  int64_t min_units = 0;
+  int expiry_window_days = kDefaultExpiryWindowDays;
+  // Whether the product was below par at its last evaluation: a change of this is a crossing,
+  // recorded once (STOCK_BELOW_PAR or STOCK_RESTORED).
+  bool below_par = false;
+  absl::Time set_at = absl::InfinitePast();
+  std::string set_by;
+};
+
 // A completed idempotent write: the answer a repeat of `request_id` gets.
 struct StoredRequest {
   std::string request_id;

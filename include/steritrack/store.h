@@ -104,6 +104,12 @@ struct ItemUseFilter {
   int64_t treatment_id = 0;  // 0: any
 };
 
+// A lot with the units of it in stock (received, neither opened nor written off).
+struct LotStock {
+  Lot lot;
+  int64_t units_in_stock = 0;
+};
+
 // ---- Repositories, one per aggregate. Each is reached through a transaction (below) and lives as
 // long as it; a repository reference is used by the transaction's thread only.
 
@@ -122,6 +128,14 @@ class CartridgeReads {
 
   virtual absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) = 0;
   virtual absl::StatusOr<std::vector<Treatment>> ListTreatments(const TreatmentFilter& filter) = 0;
+
+  // Lots of `gtin` expiring on or after `expiring_from` that have units in stock, each with how
+  // many, by expiry then lot. Whether those units can be opened is core's to say.
+  virtual absl::StatusOr<std::vector<LotStock>> ListLotStock(std::string_view gtin,
+                                                             absl::CivilDay expiring_from) = 0;
+  virtual absl::StatusOr<std::optional<ParLevel>> FindParLevel(std::string_view gtin) = 0;
+  // Every par level, by GTIN.
+  virtual absl::StatusOr<std::vector<ParLevel>> ListParLevels() = 0;
 };
 
 class CartridgeWrites : public CartridgeReads {
@@ -141,6 +155,11 @@ class CartridgeWrites : public CartridgeReads {
 
   virtual absl::StatusOr<int64_t> InsertTreatment(const Treatment& treatment) = 0;
   virtual absl::Status EndTreatment(int64_t id, absl::Time at, std::string_view by) = 0;
+
+  // Inserts or replaces the par level of `par.gtin`.
+  virtual absl::Status SaveParLevel(const ParLevel& par) = 0;
+  // NOT_FOUND when `gtin` has no par level.
+  virtual absl::Status DeleteParLevel(std::string_view gtin) = 0;
 };
 
 // Reusable equipment and sterilisation (rules 5-8).

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "server/core/result_codec.h"
+#include "server/core/stock_rules.h"
 #include "server/core/write_helper.h"
 #include "steritrack/error.h"
 #include "steritrack/gs1.h"
@@ -142,24 +143,8 @@ absl::Status CartridgeService::CheckOpenable(const Cartridge& c, absl::Time now)
     case CartridgeState::kReceived:
       break;
   }
-  if (c.lot.state == LotState::kRecalled) {
-    return MakeError(
-        absl::StatusCode::kFailedPrecondition,
-        StrCat("lot ", c.lot.lot, " is recalled: ", c.lot.state_reason), "LOT_RECALLED",
-        with({{"reason", c.lot.state_reason}, {"when", Rfc3339(c.lot.state_changed_at)}}));
-  }
-  if (c.lot.state == LotState::kQuarantined) {
-    return MakeError(
-        absl::StatusCode::kFailedPrecondition,
-        StrCat("lot ", c.lot.lot, " is quarantined: ", c.lot.state_reason), "LOT_QUARANTINED",
-        with({{"reason", c.lot.state_reason}, {"when", Rfc3339(c.lot.state_changed_at)}}));
-  }
-  if (IsExpired(c.lot, now)) {
-    return MakeError(absl::StatusCode::kFailedPrecondition,
-                     StrCat("cartridge expired on ", Iso(c.lot.expiry)), "CARTRIDGE_EXPIRED",
-                     with({{"expiry", Iso(c.lot.expiry)}}));
-  }
-  return absl::OkStatus();
+  // The lot's half of the check is the one the par-level counts use (server/core/stock_rules.h).
+  return core_internal::LotOpenRefusal(c.lot, absl::ToCivilDay(now, zone_), unit);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -314,6 +299,12 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
           Derive(c, now);
           received.push_back(std::move(c));
         }
+        std::set<std::string> products;
+        for (const Cartridge& c : received) products.insert(c.gtin);
+        for (const std::string& gtin : products) {
+          RETURN_IF_ERROR(
+              core_internal::RecordParCrossing(tx, gtin, now, zone_, ctx, "a receipt").status());
+        }
         return received;
       });
 }
@@ -410,6 +401,10 @@ absl::StatusOr<Cartridge> CartridgeService::Discard(const WriteContext& ctx,
                                              .before = "state=RECEIVED",
                                              .after = "state=DISCARDED_UNUSED"})
                             .status());
+        RETURN_IF_ERROR(
+            core_internal::RecordParCrossing(tx, c->gtin, now, zone_, ctx,
+                                             StrCat("cartridge ", c->serial, " was written off"))
+                .status());
         Derive(*c, now);
         return *std::move(c);
       });
@@ -482,6 +477,10 @@ absl::StatusOr<RecallResult> CartridgeService::RecallLot(const WriteContext& ctx
                                              .before = StrCat("state=", LotStateName(found->state)),
                                              .after = "state=RECALLED"})
                             .status());
+        RETURN_IF_ERROR(
+            core_internal::RecordParCrossing(tx, found->gtin, now, zone_, ctx,
+                                             StrCat("lot ", found->lot, " was recalled"))
+                .status());
         found->state = LotState::kRecalled;
         found->state_reason = std::string(reason);
         found->state_changed_at = now;
@@ -709,6 +708,10 @@ absl::StatusOr<Cartridge> CartridgeService::Open(const WriteContext& ctx, std::s
                     .request_id = ctx.request_id,
                     .before = "state=RECEIVED",
                     .after = StrCat("state=OPENED treatment=", treatment_id, " room=", t->room)})
+                .status());
+        RETURN_IF_ERROR(
+            core_internal::RecordParCrossing(tx, c->gtin, now, zone_, ctx,
+                                             StrCat("cartridge ", c->serial, " was opened"))
                 .status());
         Derive(*c, now);
         return *std::move(c);

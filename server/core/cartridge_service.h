@@ -95,6 +95,28 @@ struct TreatmentQuery {
   std::string room;
 };
 
+// A product with a par level, as counted now (issue 15).
+struct ProductStock {
+  ParLevel par;
+  // Units OpenCartridge would open today: in stock, lot neither recalled nor quarantined, not
+  // expired in the clinic's time zone.
+  int64_t openable = 0;
+  // Of those, the units whose expiry is at most par.expiry_window_days days away.
+  int64_t expiring = 0;
+  // The earliest expiry among the openable units.
+  std::optional<absl::CivilDay> next_expiry;
+  // openable - expiring < par.min_units: units about to expire do not protect the minimum.
+  bool below_par = false;
+};
+
+struct StockLevels {
+  absl::CivilDay today;                // clinic time zone
+  std::vector<ProductStock> products;  // by GTIN
+};
+
+// At most this many products have a par level.
+inline constexpr size_t kMaxParLevels = 5000;
+
 struct CartridgeServiceOptions {
   Store* store = nullptr;  // REQUIRES: non-null, outlives the service
   // The audit trail's hash function (steritrack/sha256.h). REQUIRES: non-null, outlives the
@@ -130,6 +152,19 @@ class CartridgeService {
   absl::StatusOr<Page<Lot>> ListLots(const LotQuery& query);
   absl::StatusOr<RecallResult> RecallLot(const WriteContext& ctx, std::string_view gtin,
                                          std::string_view lot, std::string_view reason);
+
+  // Par levels (issue 15). Setting and clearing are audited writes (PAR_LEVEL_SET,
+  // PAR_LEVEL_CLEARED); `expiry_window_days` unset keeps the product's window, or the default for a
+  // new par level. A write that takes a product below its par level, or back to it, records
+  // STOCK_BELOW_PAR or STOCK_RESTORED in the same transaction, once per crossing.
+  absl::StatusOr<ParLevel> SetParLevel(const WriteContext& ctx, std::string_view gtin,
+                                       int64_t min_units, std::optional<int> expiry_window_days);
+  absl::StatusOr<ParLevel> ClearParLevel(const WriteContext& ctx, std::string_view gtin);
+  absl::StatusOr<StockLevels> ListStockLevels();
+  // Re-evaluates every par level at the current time and records each crossing: what the passing
+  // of a day does (units expire, or enter a window). Run at start-up and at every local midnight.
+  // Returns the entries it appended.
+  absl::StatusOr<std::vector<Event>> CheckStockLevels(const WriteContext& ctx);
 
   // Treatments and use.
   absl::StatusOr<Treatment> StartTreatment(const WriteContext& ctx, std::string_view room,

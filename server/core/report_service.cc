@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "server/core/sterilization_service.h"
+#include "server/core/stock_rules.h"
 #include "server/core/write_helper.h"
 #include "steritrack/audit_chain.h"
 #include "steritrack/error.h"
@@ -381,6 +382,7 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
 
   // Refused openings in the period, what followed them, and any that were overridden.
   RETURN_IF_ERROR(AddRefusals(*tx, begin, end, report));
+  RETURN_IF_ERROR(AddStockAlerts(*tx, begin, end, report));
 
   // Rule 9: the audit trail verified intact, in this same read, after the last verified checkpoint
   // (as AuditService::Verify does by default; the full re-verification is AuditService's).
@@ -427,6 +429,31 @@ absl::Status ReportService::AddRefusals(ReadTransaction& tx, absl::Time begin, a
     if (static_cast<int>(page.size()) < page_size_) break;
   }
   report.totals.open_refusals = static_cast<int64_t>(report.refusals.size());
+  return absl::OkStatus();
+}
+
+absl::Status ReportService::AddStockAlerts(ReadTransaction& tx, absl::Time begin, absl::Time end,
+                                           ComplianceReport& report) const {
+  for (std::string_view action : {"STOCK_BELOW_PAR", "STOCK_RESTORED"}) {
+    for (int64_t after = 0;;) {
+      ASSIGN_OR_RETURN(std::vector<Event> page,
+                       tx.audit().ListAuditEntries(AuditEntryFilter{.after_seq = after,
+                                                                    .action = std::string(action),
+                                                                    .from = begin,
+                                                                    .to = end,
+                                                                    .limit = page_size_}));
+      if (page.empty()) break;
+      after = page.back().seq;
+      const size_t n = page.size();
+      for (Event& e : page) report.stock_alerts.push_back(std::move(e));
+      if (static_cast<int>(n) < page_size_) break;
+    }
+  }
+  std::sort(report.stock_alerts.begin(), report.stock_alerts.end(),
+            [](const Event& a, const Event& b) { return a.seq < b.seq; });
+  report.totals.stock_below_par = static_cast<int64_t>(
+      std::count_if(report.stock_alerts.begin(), report.stock_alerts.end(),
+                    [](const Event& e) { return e.action == "STOCK_BELOW_PAR"; }));
   return absl::OkStatus();
 }
 
@@ -565,6 +592,12 @@ absl::StatusOr<StockReport> ReportService::Stock(int32_t expiring_within_days) {
     if (line.expiring_soon) report.units_expiring += line.units_in_stock;
     line.lot = std::move(lot);
     report.lines.push_back(std::move(line));
+  }
+  ASSIGN_OR_RETURN(std::vector<ParLevel> pars, tx->cartridges().ListParLevels());
+  for (const ParLevel& par : pars) {
+    ASSIGN_OR_RETURN(ProductStock product,
+                     core_internal::CountProductStock(tx->cartridges(), par, report.today));
+    report.products.push_back(std::move(product));
   }
   std::stable_sort(report.lines.begin(), report.lines.end(),
                    [](const StockLine& a, const StockLine& b) {

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "server/core/cartridge_service.h"
 #include "server/core/unrecorded_refusals.h"
 #include "steritrack/clock.h"
 #include "steritrack/model.h"
@@ -108,6 +109,7 @@ struct ReportTotals {
   int64_t loads_run = 0;            // created in the period, test cycles included
   int64_t loads_released = 0;
   int64_t open_refusals = 0;                            // refused cartridge openings in the period
+  int64_t stock_below_par = 0;                          // STOCK_BELOW_PAR entries in the period
   std::map<ExceptionKind, int64_t> exceptions_by_kind;  // every kind, zero included
 };
 
@@ -128,6 +130,9 @@ struct ComplianceReport {
   bool refusals_recorded = true;
   // Those in the period, by time.
   std::vector<RefusalRecord> refusals;
+  // Par-level crossings in the period (STOCK_BELOW_PAR, STOCK_RESTORED entries), by seq. Not
+  // exceptions: running low is a stock matter, not a compliance one.
+  std::vector<Event> stock_alerts;
   // Rule 9: the audit trail's hash chain, verified in the report's own read.
   AuditChainCheck audit_trail;
   // Checks PRODUCT.md asks for that this version cannot perform, each with why.
@@ -149,9 +154,10 @@ struct StockLine {
 struct StockReport {
   absl::CivilDay today;
   int32_t expiring_within_days = 0;
-  std::vector<StockLine> lines;  // by expiry, then gtin, lot
-  int64_t units_in_stock = 0;    // usable: active, unexpired lots
-  int64_t units_expiring = 0;    // in stock and expiring within the window or already expired
+  std::vector<StockLine> lines;        // by expiry, then gtin, lot
+  std::vector<ProductStock> products;  // with a par level, by GTIN
+  int64_t units_in_stock = 0;          // usable: active, unexpired lots
+  int64_t units_expiring = 0;          // in stock and expiring within the window or already expired
 };
 
 struct ReportServiceOptions {
@@ -191,6 +197,8 @@ class ReportService {
 
  private:
   // The refused openings in [begin, end), what followed each, and REFUSAL_OVERRIDDEN exceptions.
+  absl::Status AddStockAlerts(ReadTransaction& tx, absl::Time begin, absl::Time end,
+                              ComplianceReport& report) const;
   absl::Status AddRefusals(ReadTransaction& tx, absl::Time begin, absl::Time end,
                            ComplianceReport& report) const;
   // One refused opening `r`: what followed it (events of its treatment, cached in `by_treatment`)

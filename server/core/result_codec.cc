@@ -261,6 +261,25 @@ void Get(Reader& r, RecallResult& d) {
   Get(r, d.opened);
 }
 
+void Put(Writer& w, const ParLevel& p) {
+  w.Put(p.gtin);
+  w.Put(p.min_units);
+  w.Put(int64_t{p.expiry_window_days});
+  w.Put(p.below_par);
+  w.Put(p.set_at);
+  w.Put(p.set_by);
+}
+void Get(Reader& r, ParLevel& p) {
+  r.Get(p.gtin);
+  r.Get(p.min_units);
+  int64_t window = 0;
+  r.Get(window);
+  p.expiry_window_days = static_cast<int>(window);
+  r.Get(p.below_par);
+  r.Get(p.set_at);
+  r.Get(p.set_by);
+}
+
 // Optional values: a presence flag, then the value.
 template <typename T, typename PutValue>
 void PutOptional(Writer& w, const std::optional<T>& v, PutValue put) {
@@ -564,6 +583,7 @@ STERITRACK_RESULT_TYPE(Load, "load", 1);
 STERITRACK_RESULT_TYPE(BiOutcome, "bi_outcome", 2);
 STERITRACK_RESULT_TYPE(LookBack, "look_back", 2);
 STERITRACK_RESULT_TYPE(Event, "event", 1);
+STERITRACK_RESULT_TYPE(ParLevel, "par_level", 1);
 #undef STERITRACK_RESULT_TYPE
 
 // A type with one layout so far ignores the version.
@@ -629,6 +649,7 @@ std::string EncodeResult(const Load& value) { return Encode(value); }
 std::string EncodeResult(const BiOutcome& value) { return Encode(value); }
 std::string EncodeResult(const LookBack& value) { return Encode(value); }
 std::string EncodeResult(const Event& value) { return Encode(value); }
+std::string EncodeResult(const ParLevel& value) { return Encode(value); }
 
 template <typename T>
 absl::StatusOr<T> DecodeResult(std::string_view encoded) {
@@ -661,5 +682,6 @@ template absl::StatusOr<Load> DecodeResult<Load>(std::string_view);
 template absl::StatusOr<BiOutcome> DecodeResult<BiOutcome>(std::string_view);
 template absl::StatusOr<LookBack> DecodeResult<LookBack>(std::string_view);
 template absl::StatusOr<Event> DecodeResult<Event>(std::string_view);
+template absl::StatusOr<ParLevel> DecodeResult<ParLevel>(std::string_view);
 
 }  // namespace steritrack

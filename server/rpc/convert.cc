@@ -220,6 +220,22 @@ void ToProto(const Lot& lot, v1::Lot* out) {
   out->set_expired(lot.expired);
 }
 
+void ToProto(const ParLevel& p, v1::ParLevel* out) {
+  out->set_gtin(p.gtin);
+  out->set_min_units(p.min_units);
+  out->set_expiry_window_days(p.expiry_window_days);
+  out->set_set_by(p.set_by);
+  if (p.set_at != absl::InfinitePast()) SetTime(p.set_at, out->mutable_set_time());
+}
+
+void ToProto(const ProductStock& p, v1::ProductStock* out) {
+  ToProto(p.par, out->mutable_par_level());
+  out->set_openable_units(p.openable);
+  out->set_expiring_units(p.expiring);
+  out->set_below_par(p.below_par);
+  if (p.next_expiry.has_value()) SetDate(*p.next_expiry, out->mutable_next_expiry());
+}
+
 void ToProto(const Cartridge& c, v1::Cartridge* out) {
   out->set_gtin(c.gtin);
   out->set_serial(c.serial);

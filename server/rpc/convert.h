@@ -33,6 +33,8 @@ void SetDate(absl::CivilDay day, v1::Date* out);
 // A verdict from core: OK means allowed; an error carries the refusal's reason, message, facts.
 void ToProto(const absl::Status& verdict, v1::Verdict* out);
 void ToProto(const Lot& lot, v1::Lot* out);
+void ToProto(const ParLevel& par, v1::ParLevel* out);
+void ToProto(const ProductStock& stock, v1::ProductStock* out);
 void ToProto(const Cartridge& cartridge, v1::Cartridge* out);
 void ToProto(const Treatment& treatment, v1::Treatment* out);
 void ToProto(const Event& event, v1::HistoryEvent* out);

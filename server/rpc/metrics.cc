@@ -216,6 +216,8 @@ void Metrics::ObserveCommit(absl::Duration duration) {
 void Metrics::EventStreamOpened() { event_streams_.fetch_add(1); }
 void Metrics::EventStreamClosed() { event_streams_.fetch_sub(1); }
 
+void Metrics::SetStockSource(StockSource source) { stock_source_ = std::move(source); }
+
 std::string Metrics::Render() const {
   std::string out;
   requests_.Render(&out);
@@ -245,6 +247,30 @@ std::string Metrics::Render() const {
   RenderHeader(&out, "steritrack_event_streams_open", "Open EventService streams.", "gauge");
   RenderSample(&out, "steritrack_event_streams_open", "",
                static_cast<double>(event_streams_.load()));
+
+  // Per product with a par level, counted now: what can be opened, what is about to expire.
+  std::optional<std::vector<StockGauge>> stock;
+  if (stock_source_) stock = stock_source_();
+  struct StockFamily {
+    const char* name;
+    const char* help;
+    int64_t StockGauge::*value;
+  };
+  for (const StockFamily& f :
+       {StockFamily{"steritrack_stock_openable_units",
+                    "Units OpenCartridge would open today, per product with a par level.",
+                    &StockGauge::openable},
+        StockFamily{"steritrack_stock_expiring_units",
+                    "Openable units expiring within the product's window, per product.",
+                    &StockGauge::expiring},
+        StockFamily{"steritrack_stock_par_units", "The par level per product.",
+                    &StockGauge::par}}) {
+    RenderHeader(&out, f.name, f.help, "gauge");
+    if (!stock.has_value()) continue;
+    for (const StockGauge& g : *stock) {
+      RenderSample(&out, f.name, Labels({"gtin"}, {g.gtin}), static_cast<double>(g.*f.value));
+    }
+  }
 
   RenderHeader(&out, "steritrack_build_info",
                "Always 1; the labels name the version and the schema it writes.", "gauge");

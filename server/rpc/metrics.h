@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +87,16 @@ struct MetricsOptions {
   std::string database_path;
 };
 
+// One product with a par level, as counted at a scrape (issue 15).
+struct StockGauge {
+  std::string gtin;
+  int64_t openable = 0;
+  int64_t expiring = 0;
+  int64_t par = 0;
+};
+// What the stock gauges show: called at each Render(); an error leaves them without samples.
+using StockSource = std::function<std::optional<std::vector<StockGauge>>()>;
+
 // The steritrack_* families (the README's "Metrics" table lists them).
 class Metrics {
  public:
@@ -105,6 +117,9 @@ class Metrics {
   void ObserveCommit(absl::Duration duration);
   void EventStreamOpened();
   void EventStreamClosed();
+  // Where the per-product stock gauges come from; none until set. Call once, before Render() can
+  // run on another thread.
+  void SetStockSource(StockSource source);
 
   // The whole exposition, every family with its HELP and TYPE.
   std::string Render() const;
@@ -123,6 +138,7 @@ class Metrics {
   HistogramFamily commit_duration_;
   std::atomic<int64_t> writer_queue_{0};
   std::atomic<int64_t> event_streams_{0};
+  StockSource stock_source_;
 };
 
 }  // namespace steritrack::rpc

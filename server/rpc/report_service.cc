@@ -100,6 +100,15 @@ grpc::Status ReportServiceImpl::GetComplianceReport(grpc::ServerContext* ctx,
                   totals->set_loads_run(report.totals.loads_run);
                   totals->set_loads_released(report.totals.loads_released);
                   totals->set_open_refusals(report.totals.open_refusals);
+                  totals->set_stock_below_par(report.totals.stock_below_par);
+                  for (const Event& e : report.stock_alerts) {
+                    v1::StockAlert* out = resp->add_stock_alerts();
+                    out->set_sequence(e.seq);
+                    SetTime(e.at, out->mutable_time());
+                    out->set_action(e.action);
+                    out->set_actor(e.actor);
+                    out->set_detail(e.detail);
+                  }
                   for (const auto& [kind, count] : report.totals.exceptions_by_kind) {
                     v1::ExceptionCount* out = totals->add_exceptions_by_kind();
                     out->set_kind_name(std::string(ExceptionKindName(kind)));
@@ -169,6 +178,7 @@ grpc::Status ReportServiceImpl::GetStock(grpc::ServerContext* ctx, const v1::Get
         }
         resp->set_units_in_stock(stock.units_in_stock);
         resp->set_units_expiring(stock.units_expiring);
+        for (const ProductStock& p : stock.products) ToProto(p, resp->add_products());
         return absl::OkStatus();
       });
 }

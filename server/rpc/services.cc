@@ -187,6 +187,47 @@ grpc::Status InventoryServiceImpl::RecallLot(grpc::ServerContext* ctx,
                 });
 }
 
+grpc::Status InventoryServiceImpl::SetParLevel(grpc::ServerContext* ctx,
+                                               const v1::SetParLevelRequest* req,
+                                               v1::ParLevel* resp) {
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/SetParLevel",
+                [&](const Identity& caller) -> absl::Status {
+                  ASSIGN_OR_RETURN(WriteContext w,
+                                   WriteContextFrom(*ctx, caller, req->request_id()));
+                  std::optional<int> window;
+                  if (req->has_expiry_window_days()) window = req->expiry_window_days();
+                  ASSIGN_OR_RETURN(ParLevel par,
+                                   core_->SetParLevel(w, req->gtin(), req->min_units(), window));
+                  ToProto(par, resp);
+                  return absl::OkStatus();
+                });
+}
+
+grpc::Status InventoryServiceImpl::ClearParLevel(grpc::ServerContext* ctx,
+                                                 const v1::ClearParLevelRequest* req,
+                                                 v1::ParLevel* resp) {
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/ClearParLevel",
+                [&](const Identity& caller) -> absl::Status {
+                  ASSIGN_OR_RETURN(WriteContext w,
+                                   WriteContextFrom(*ctx, caller, req->request_id()));
+                  ASSIGN_OR_RETURN(ParLevel par, core_->ClearParLevel(w, req->gtin()));
+                  ToProto(par, resp);
+                  return absl::OkStatus();
+                });
+}
+
+grpc::Status InventoryServiceImpl::ListStockLevels(grpc::ServerContext* ctx,
+                                                   const v1::ListStockLevelsRequest*,
+                                                   v1::ListStockLevelsResponse* resp) {
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/ListStockLevels",
+                [&](const Identity&) -> absl::Status {
+                  ASSIGN_OR_RETURN(StockLevels levels, core_->ListStockLevels());
+                  SetDate(levels.today, resp->mutable_today());
+                  for (const ProductStock& p : levels.products) ToProto(p, resp->add_products());
+                  return absl::OkStatus();
+                });
+}
+
 // ---------------------------------------------------------------------------------------------------
 // TreatmentService
 

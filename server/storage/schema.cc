@@ -436,6 +436,20 @@ CREATE TABLE audit_checkpoint (
 );
 )sql";
 
+// Issue 15: par levels per product (GTIN). `below_par` is the state at the last evaluation, so
+// that a crossing is recorded once; a cleared par level's row goes (its audit entry stays).
+constexpr const char* kParLevels = R"sql(
+CREATE TABLE par_levels (
+  gtin TEXT PRIMARY KEY CHECK (length(gtin) = 14),
+  min_units INTEGER NOT NULL CHECK (min_units BETWEEN 0 AND 1000000),
+  expiry_window_days INTEGER NOT NULL CHECK (expiry_window_days BETWEEN 0 AND 3650),
+  below_par INTEGER NOT NULL CHECK (below_par IN (0, 1)),
+  set_at INTEGER NOT NULL,
+  set_by TEXT NOT NULL CHECK (length(set_by) BETWEEN 1 AND 64)
+) WITHOUT ROWID;
+CREATE INDEX lots_gtin_expiry ON lots (gtin, expiry);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lots, cartridges, treatments, uses, disposals, write-offs, events, requests", kV1},
     {2, "reusable items, sterilisers, loads, indicators, Bowie-Dick tests, item uses", kV2},
@@ -445,6 +459,7 @@ constexpr Migration kMigrations[] = {
     {5, "audit trail: before/after, corrections, hash chain, chain head", kAuditChain},
     {6, "identity and access: API tokens (hashed secrets), revocation", kApiTokens},
     {7, "verified audit checkpoint: incremental audit verification", kAuditCheckpoint},
+    {8, "par levels per product: low-stock and expiring-stock alerts", kParLevels},
 };
 
 }  // namespace

@@ -11,6 +11,8 @@
 namespace steritrack::sqlite {
 namespace {
 
+#define PAR_COLUMNS "gtin, min_units, expiry_window_days, below_par, set_at, set_by"
+
 class SqliteCartridges final : public CartridgeWrites {
  public:
   explicit SqliteCartridges(Connection* conn) : conn_(conn) {}
@@ -44,6 +46,36 @@ class SqliteCartridges final : public CartridgeWrites {
     st->Bind(1, lot_id);
     ASSIGN_OR_RETURN(bool row, st->Step());
     return row ? st->Int(0) : 0;
+  }
+
+  absl::StatusOr<std::vector<LotStock>> ListLotStock(std::string_view gtin,
+                                                     absl::CivilDay expiring_from) override {
+    static constexpr const char* kSql =
+        "SELECT " LOT_COLUMNS
+        ", count(*) FROM lots l JOIN cartridges c ON c.lot_id = l.id "
+        "WHERE l.gtin = ?1 AND l.expiry >= ?2 "
+        "AND NOT EXISTS (SELECT 1 FROM cartridge_uses u WHERE u.cartridge_id = c.id) "
+        "AND NOT EXISTS (SELECT 1 FROM cartridge_discards x WHERE x.cartridge_id = c.id) "
+        "GROUP BY l.id ORDER BY l.expiry, l.lot";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, gtin).Bind(2, absl::FormatCivilTime(expiring_from));
+    return Collect<LotStock>(*st, [](const Statement& s) -> absl::StatusOr<LotStock> {
+      ASSIGN_OR_RETURN(Lot lot, ReadLot(s, 0));
+      return LotStock{.lot = std::move(lot), .units_in_stock = s.Int(9)};
+    });
+  }
+
+  absl::StatusOr<std::optional<ParLevel>> FindParLevel(std::string_view gtin) override {
+    static constexpr const char* kSql = "SELECT " PAR_COLUMNS " FROM par_levels WHERE gtin = ?1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, gtin);
+    return First<ParLevel>(*st, ReadParLevel);
+  }
+
+  absl::StatusOr<std::vector<ParLevel>> ListParLevels() override {
+    static constexpr const char* kSql = "SELECT " PAR_COLUMNS " FROM par_levels ORDER BY gtin";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    return Collect<ParLevel>(*st, ReadParLevel);
   }
 
   absl::StatusOr<std::optional<Cartridge>> FindCartridge(std::string_view gtin,
@@ -207,7 +239,40 @@ class SqliteCartridges final : public CartridgeWrites {
     return ExpectOneChange(conn_, "treatment");
   }
 
+  absl::Status SaveParLevel(const ParLevel& p) override {
+    static constexpr const char* kSql =
+        "INSERT INTO par_levels (" PAR_COLUMNS
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+        "ON CONFLICT (gtin) DO UPDATE SET min_units = ?2, expiry_window_days = ?3, "
+        "below_par = ?4, set_at = ?5, set_by = ?6";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, p.gtin)
+        .Bind(2, p.min_units)
+        .Bind(3, int64_t{p.expiry_window_days})
+        .Bind(4, int64_t{p.below_par ? 1 : 0})
+        .Bind(5, Micros(p.set_at))
+        .Bind(6, p.set_by);
+    return st->Run();
+  }
+
+  absl::Status DeleteParLevel(std::string_view gtin) override {
+    static constexpr const char* kSql = "DELETE FROM par_levels WHERE gtin = ?1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, gtin);
+    RETURN_IF_ERROR(st->Run());
+    return ExpectOneChange(conn_, "par level");
+  }
+
  private:
+  static absl::StatusOr<ParLevel> ReadParLevel(const Statement& s) {
+    return ParLevel{.gtin = s.Text(0),
+                    .min_units = s.Int(1),
+                    .expiry_window_days = static_cast<int>(s.Int(2)),
+                    .below_par = s.Int(3) != 0,
+                    .set_at = FromMicros(s.Int(4)),
+                    .set_by = s.Text(5)};
+  }
+
   Connection* const conn_;
 };
 

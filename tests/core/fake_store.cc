@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "steritrack/error.h"
@@ -77,6 +78,46 @@ class FakeRepositories final : public CartridgeWrites,
       if (c.lot.id == lot_id && c.state == CartridgeState::kReceived) ++n;
     }
     return n;
+  }
+
+  absl::StatusOr<std::vector<LotStock>> ListLotStock(std::string_view gtin,
+                                                     absl::CivilDay expiring_from) override {
+    std::vector<LotStock> out;
+    for (const auto& [id, l] : state_->lots) {
+      if (l.gtin != gtin || l.expiry < expiring_from) continue;
+      ASSIGN_OR_RETURN(int64_t units, CountUnitsInStock(id));
+      if (units > 0) out.push_back({.lot = l, .units_in_stock = units});
+    }
+    std::stable_sort(out.begin(), out.end(), [](const LotStock& a, const LotStock& b) {
+      return std::tie(a.lot.expiry, a.lot.lot) < std::tie(b.lot.expiry, b.lot.lot);
+    });
+    return out;
+  }
+
+  absl::StatusOr<std::optional<ParLevel>> FindParLevel(std::string_view gtin) override {
+    auto it = state_->par_levels.find(std::string(gtin));
+    if (it == state_->par_levels.end()) return std::optional<ParLevel>();
+    return it->second;
+  }
+
+  absl::StatusOr<std::vector<ParLevel>> ListParLevels() override {
+    std::vector<ParLevel> out;
+    for (const auto& [gtin, p] : state_->par_levels) out.push_back(p);
+    return out;
+  }
+
+  absl::Status SaveParLevel(const ParLevel& par) override {
+    RETURN_IF_ERROR(CheckWritable());
+    state_->par_levels[par.gtin] = par;
+    return absl::OkStatus();
+  }
+
+  absl::Status DeleteParLevel(std::string_view gtin) override {
+    RETURN_IF_ERROR(CheckWritable());
+    if (state_->par_levels.erase(std::string(gtin)) == 0) {
+      return absl::NotFoundError(StrCat("no par level for ", gtin));
+    }
+    return absl::OkStatus();
   }
 
   absl::StatusOr<std::optional<Cartridge>> FindCartridge(std::string_view gtin,

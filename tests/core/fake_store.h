@@ -51,6 +51,7 @@ struct FakeStoreState {
   std::map<int64_t, BowieDickTest> bowie_dick_tests;
   std::vector<ItemUse> item_uses;  // in insertion order
   std::map<int64_t, ApiToken> tokens;
+  std::map<std::string, ParLevel> par_levels;
   int64_t next_lot_id = 1;
   int64_t next_cartridge_id = 1;
   int64_t next_treatment_id = 1;

@@ -360,6 +360,111 @@ TYPED_TEST(StoreConformanceTest, AUsedUnitCannotBeDiscardedNorADiscardedOneUsed)
             absl::StatusCode::kFailedPrecondition);
 }
 
+TYPED_TEST(StoreConformanceTest, LotStockCountsUnitsInStockPerLotByExpiry) {
+  auto b = this->InsertBasics(4);  // LOT-A, 2027-12-31
+  {
+    auto tx = this->Write();
+    Lot early = this->MakeLot("LOT-E");
+    early.expiry = absl::CivilDay(2026, 12, 15);
+    const int64_t early_id = *tx->cartridges().InsertLot(early);
+    ASSERT_TRUE(tx->cartridges().InsertCartridge(this->MakeCartridge("E1", early_id)).ok());
+    Lot gone = this->MakeLot("LOT-G");  // expired before the day asked about
+    gone.expiry = absl::CivilDay(2026, 11, 1);
+    const int64_t gone_id = *tx->cartridges().InsertLot(gone);
+    ASSERT_TRUE(tx->cartridges().InsertCartridge(this->MakeCartridge("G1", gone_id)).ok());
+    Lot empty = this->MakeLot("LOT-X");  // no unit left in stock
+    const int64_t empty_id = *tx->cartridges().InsertLot(empty);
+    const int64_t x1 = *tx->cartridges().InsertCartridge(this->MakeCartridge("X1", empty_id));
+    ASSERT_TRUE(tx->cartridges().RecordUse(x1, this->UseIn(b.treatment_id)).ok());
+    ASSERT_TRUE(tx->cartridges().RecordUse(b.units[0], this->UseIn(b.treatment_id)).ok());
+    ASSERT_TRUE(tx->cartridges()
+                    .RecordDiscard(b.units[1], Discard{.reason = "dropped", .at = kNow, .by = "n"})
+                    .ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  auto tx = this->Read();
+  absl::StatusOr<std::vector<LotStock>> stock =
+      tx->cartridges().ListLotStock(kGtin, absl::CivilDay(2026, 11, 30));
+  ASSERT_TRUE(stock.ok()) << stock.status();
+  ASSERT_THAT(*stock, SizeIs(2));
+  EXPECT_EQ((*stock)[0].lot.lot, "LOT-E");
+  EXPECT_EQ((*stock)[0].lot.expiry, absl::CivilDay(2026, 12, 15));
+  EXPECT_EQ((*stock)[0].units_in_stock, 1);
+  EXPECT_EQ((*stock)[1].lot.lot, "LOT-A");
+  EXPECT_EQ((*stock)[1].lot.id, b.lot_id);
+  EXPECT_EQ((*stock)[1].units_in_stock, 2);  // S3, S4
+  // The first day counts: a lot expiring on it is listed.
+  stock = tx->cartridges().ListLotStock(kGtin, absl::CivilDay(2026, 12, 15));
+  ASSERT_TRUE(stock.ok());
+  EXPECT_THAT(*stock, SizeIs(2));
+  stock = tx->cartridges().ListLotStock(kGtin, absl::CivilDay(2026, 12, 16));
+  ASSERT_TRUE(stock.ok());
+  EXPECT_THAT(*stock, SizeIs(1));
+  stock = tx->cartridges().ListLotStock("09521234543213", absl::CivilDay(2026, 11, 30));
+  ASSERT_TRUE(stock.ok());
+  EXPECT_THAT(*stock, IsEmpty());
+}
+
+TYPED_TEST(StoreConformanceTest, AParLevelIsSavedReplacedListedAndDeleted) {
+  const ParLevel first{.gtin = kGtin,
+                       .min_units = 10,
+                       .expiry_window_days = 30,
+                       .below_par = false,
+                       .set_at = kNow,
+                       .set_by = "mgr.ana"};
+  {
+    auto tx = this->Write();
+    ASSERT_TRUE(tx->cartridges().SaveParLevel(first).ok());
+    ParLevel other = first;
+    other.gtin = "09521234543213";
+    other.below_par = true;
+    ASSERT_TRUE(tx->cartridges().SaveParLevel(other).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  {
+    auto tx = this->Read();
+    std::optional<ParLevel> found = *tx->cartridges().FindParLevel(kGtin);
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->min_units, 10);
+    EXPECT_EQ(found->expiry_window_days, 30);
+    EXPECT_FALSE(found->below_par);
+    EXPECT_EQ(found->set_at, kNow);
+    EXPECT_EQ(found->set_by, "mgr.ana");
+    std::vector<ParLevel> all = *tx->cartridges().ListParLevels();
+    ASSERT_THAT(all, SizeIs(2));
+    EXPECT_EQ(all[0].gtin, kGtin);  // by GTIN
+    EXPECT_TRUE(all[1].below_par);
+    EXPECT_FALSE(tx->cartridges().FindParLevel("09501101530003")->has_value());
+  }
+  {
+    auto tx = this->Write();
+    ParLevel replaced = first;
+    replaced.min_units = 3;
+    replaced.expiry_window_days = 0;
+    replaced.below_par = true;
+    replaced.set_at = kNow + absl::Hours(1);
+    ASSERT_TRUE(tx->cartridges().SaveParLevel(replaced).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  {
+    auto tx = this->Read();
+    std::optional<ParLevel> found = *tx->cartridges().FindParLevel(kGtin);
+    ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->min_units, 3);
+    EXPECT_EQ(found->expiry_window_days, 0);
+    EXPECT_TRUE(found->below_par);
+    EXPECT_EQ(found->set_at, kNow + absl::Hours(1));
+    EXPECT_THAT(*tx->cartridges().ListParLevels(), SizeIs(2));
+  }
+  {
+    auto tx = this->Write();
+    ASSERT_TRUE(tx->cartridges().DeleteParLevel(kGtin).ok());
+    EXPECT_EQ(tx->cartridges().DeleteParLevel(kGtin).code(), absl::StatusCode::kNotFound);
+    // Not committed: the par level stays.
+  }
+  EXPECT_TRUE(this->Read()->cartridges().FindParLevel(kGtin)->has_value());
+}
+
 TYPED_TEST(StoreConformanceTest, AWriteNotCommittedLeavesNothing) {
   {
     auto tx = this->Write();
