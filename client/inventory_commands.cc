@@ -227,6 +227,66 @@ void AddInventoryCommands(CLI::App& app, const Globals& g, Action& action) {
     AddRecallLookBackCommand(*recall, g, action);
   }
 
+  // lot quarantine|lift-quarantine --gtin G --lot L --reason TEXT
+  {
+    struct Args {
+      std::string gtin, lot, reason;
+    };
+    CLI::App* group = app.add_subcommand("lot", "Hold a lot, or release the hold");
+    group->require_subcommand(1);
+    for (const bool quarantine : {true, false}) {
+      auto a = std::make_shared<Args>();
+      CLI::App* cmd =
+          quarantine
+              ? group->add_subcommand("quarantine",
+                                      "Quarantine a lot: no unit of it can be opened until lifted")
+              : group->add_subcommand("lift-quarantine",
+                                      "Lift a lot's quarantine: its units can be opened again");
+      cmd->add_option("--gtin", a->gtin, "14-digit GTIN")->required();
+      cmd->add_option("--lot", a->lot, "lot number")->required();
+      cmd->add_option("--reason", a->reason, "why, as it should read in the audit trail")
+          ->required();
+      cmd->footer(quarantine ? "Example:\n  steritrack lot quarantine --gtin 09506000134352 --lot "
+                               "LOT-2024A --reason 'supplier notice SN-12'"
+                             : "Example:\n  steritrack lot lift-quarantine --gtin 09506000134352 "
+                               "--lot LOT-2024A --reason 'seals checked'");
+      cmd->callback([&g, &action, a, quarantine] {
+        action = [&g, a, quarantine] {
+          Output out(g.json, std::cout, std::cerr);
+          Session session(SessionFor(g));
+          Connection& conn = session.connection();
+          v1::Lot resp;
+          grpc::Status st;
+          if (quarantine) {
+            v1::QuarantineLotRequest req;
+            req.set_gtin(a->gtin);
+            req.set_lot(a->lot);
+            req.set_reason(a->reason);
+            req.set_request_id(session.NextRequestId());
+            st = session.Call([&](grpc::ClientContext* ctx) {
+              return conn.inventory().QuarantineLot(ctx, req, &resp);
+            });
+          } else {
+            v1::LiftLotQuarantineRequest req;
+            req.set_gtin(a->gtin);
+            req.set_lot(a->lot);
+            req.set_reason(a->reason);
+            req.set_request_id(session.NextRequestId());
+            st = session.Call([&](grpc::ClientContext* ctx) {
+              return conn.inventory().LiftLotQuarantine(ctx, req, &resp);
+            });
+          }
+          if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
+          return out.SuccessText(
+              "OK — lot " + resp.lot() + " of " + resp.gtin() +
+                  (quarantine ? " quarantined; no unit of it can be opened until it is lifted\n"
+                              : ": quarantine lifted; its units can be opened again\n"),
+              "lot", resp);
+        };
+      });
+    }
+  }
+
   // cartridge show BARCODE
   {
     auto barcode = std::make_shared<std::string>();

@@ -506,6 +506,81 @@ absl::StatusOr<RecallResult> CartridgeService::RecallLot(const WriteContext& ctx
       });
 }
 
+absl::StatusOr<Lot> CartridgeService::QuarantineLot(const WriteContext& ctx, std::string_view gtin,
+                                                    std::string_view lot, std::string_view reason) {
+  return ChangeLotHold(ctx, "QuarantineLot", gtin, lot, reason, LotState::kQuarantined);
+}
+
+absl::StatusOr<Lot> CartridgeService::LiftLotQuarantine(const WriteContext& ctx,
+                                                        std::string_view gtin, std::string_view lot,
+                                                        std::string_view reason) {
+  return ChangeLotHold(ctx, "LiftLotQuarantine", gtin, lot, reason, LotState::kActive);
+}
+
+absl::StatusOr<Lot> CartridgeService::ChangeLotHold(const WriteContext& ctx,
+                                                    std::string_view operation,
+                                                    std::string_view gtin, std::string_view lot,
+                                                    std::string_view reason, LotState to) {
+  if (!IsValidGtin(gtin)) return InvalidField("gtin", "must be 14 digits with a valid check digit");
+  RETURN_IF_ERROR(CheckText("lot", lot, 20));
+  RETURN_IF_ERROR(CheckText("reason", reason, kMaxReasonLength));
+  const bool quarantine = to == LotState::kQuarantined;
+  std::string fingerprint = StrCat(gtin, "|", lot, "|", reason);
+  return RunWrite<Lot>(
+      ctx, operation, fingerprint,
+      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<Lot> {
+        ASSIGN_OR_RETURN(std::optional<Lot> found, tx.cartridges().FindLot(gtin, lot));
+        if (!found.has_value()) {
+          return MakeError(absl::StatusCode::kNotFound,
+                           StrCat("lot ", lot, " of ", gtin, " is not known"), "LOT_NOT_FOUND",
+                           {{"gtin", std::string(gtin)}, {"lot", std::string(lot)}});
+        }
+        std::map<std::string, std::string> facts = {{"gtin", found->gtin},
+                                                    {"lot", found->lot},
+                                                    {"reason", found->state_reason},
+                                                    {"when", Rfc3339(found->state_changed_at)}};
+        if (found->state == LotState::kRecalled) {
+          return MakeError(absl::StatusCode::kFailedPrecondition,
+                           StrCat("lot ", lot, " is recalled: ", found->state_reason,
+                                  "; a recalled lot stays recalled"),
+                           "LOT_RECALLED", std::move(facts));
+        }
+        if (quarantine && found->state == LotState::kQuarantined) {
+          return MakeError(absl::StatusCode::kFailedPrecondition,
+                           StrCat("lot ", lot, " is already quarantined: ", found->state_reason),
+                           "LOT_QUARANTINED", std::move(facts));
+        }
+        if (!quarantine && found->state != LotState::kQuarantined) {
+          return MakeError(absl::StatusCode::kFailedPrecondition,
+                           StrCat("lot ", lot, " is not quarantined"), "LOT_NOT_QUARANTINED",
+                           {{"gtin", found->gtin}, {"lot", found->lot}});
+        }
+        RETURN_IF_ERROR(tx.cartridges().UpdateLotState(found->id, to, reason, now, ctx.actor));
+        RETURN_IF_ERROR(
+            tx.AppendEvent(Event{.at = now,
+                                 .actor = ctx.actor,
+                                 .action = quarantine ? "LOT_QUARANTINED" : "LOT_QUARANTINE_LIFTED",
+                                 .lot_id = found->id,
+                                 .detail = StrCat(
+                                     quarantine ? "quarantined: " : "quarantine lifted: ", reason),
+                                 .request_id = ctx.request_id,
+                                 .before = StrCat("state=", LotStateName(found->state)),
+                                 .after = StrCat("state=", LotStateName(to))})
+                .status());
+        RETURN_IF_ERROR(core_internal::RecordParCrossing(
+                            tx, found->gtin, now, zone_, ctx,
+                            StrCat(quarantine ? "lot " : "the quarantine of lot ", found->lot,
+                                   quarantine ? " was quarantined" : " was lifted"))
+                            .status());
+        found->state = to;
+        found->state_reason = std::string(reason);
+        found->state_changed_at = now;
+        found->state_changed_by = ctx.actor;
+        Derive(*found, now);
+        return *std::move(found);
+      });
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Treatments and use
 

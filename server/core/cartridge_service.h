@@ -152,6 +152,14 @@ class CartridgeService {
   absl::StatusOr<Page<Lot>> ListLots(const LotQuery& query);
   absl::StatusOr<RecallResult> RecallLot(const WriteContext& ctx, std::string_view gtin,
                                          std::string_view lot, std::string_view reason);
+  // Holds an active lot while something is checked (a supplier's notice, damaged cartons): no
+  // unit of it can be opened until the quarantine is lifted (LOT_QUARANTINED, then
+  // LOT_QUARANTINE_LIFTED). A recalled lot stays recalled; lifting needs a quarantined lot
+  // (FAILED_PRECONDITION LOT_NOT_QUARANTINED otherwise).
+  absl::StatusOr<Lot> QuarantineLot(const WriteContext& ctx, std::string_view gtin,
+                                    std::string_view lot, std::string_view reason);
+  absl::StatusOr<Lot> LiftLotQuarantine(const WriteContext& ctx, std::string_view gtin,
+                                        std::string_view lot, std::string_view reason);
 
   // Par levels (issue 15). Setting and clearing are audited writes (PAR_LEVEL_SET,
   // PAR_LEVEL_CLEARED); `expiry_window_days` unset keeps the product's window, or the default for a
@@ -205,6 +213,10 @@ class CartridgeService {
   std::string LocalTime(absl::Time t) const;
 
   absl::Status CheckOpenable(const Cartridge& cartridge, absl::Time now) const;
+  // QuarantineLot and LiftLotQuarantine: `from` -> `to`, audited as `action`.
+  absl::StatusOr<Lot> ChangeLotHold(const WriteContext& ctx, std::string_view operation,
+                                    std::string_view gtin, std::string_view lot,
+                                    std::string_view reason, LotState to);
 
   // Appends CARTRIDGE_OPEN_REFUSED in its own write transaction, after the refused one rolled
   // back, in up to kRefusalRecordAttempts attempts when the failure may pass (UNAVAILABLE, ABORTED,

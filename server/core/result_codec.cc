@@ -584,6 +584,7 @@ STERITRACK_RESULT_TYPE(BiOutcome, "bi_outcome", 2);
 STERITRACK_RESULT_TYPE(LookBack, "look_back", 2);
 STERITRACK_RESULT_TYPE(Event, "event", 1);
 STERITRACK_RESULT_TYPE(ParLevel, "par_level", 1);
+STERITRACK_RESULT_TYPE(Lot, "lot", 1);
 #undef STERITRACK_RESULT_TYPE
 
 // A type with one layout so far ignores the version.
@@ -650,6 +651,7 @@ std::string EncodeResult(const BiOutcome& value) { return Encode(value); }
 std::string EncodeResult(const LookBack& value) { return Encode(value); }
 std::string EncodeResult(const Event& value) { return Encode(value); }
 std::string EncodeResult(const ParLevel& value) { return Encode(value); }
+std::string EncodeResult(const Lot& value) { return Encode(value); }
 
 template <typename T>
 absl::StatusOr<T> DecodeResult(std::string_view encoded) {
@@ -683,5 +685,6 @@ template absl::StatusOr<BiOutcome> DecodeResult<BiOutcome>(std::string_view);
 template absl::StatusOr<LookBack> DecodeResult<LookBack>(std::string_view);
 template absl::StatusOr<Event> DecodeResult<Event>(std::string_view);
 template absl::StatusOr<ParLevel> DecodeResult<ParLevel>(std::string_view);
+template absl::StatusOr<Lot> DecodeResult<Lot>(std::string_view);
 
 }  // namespace steritrack

@@ -43,6 +43,7 @@ std::string EncodeResult(const BiOutcome& value);
 std::string EncodeResult(const LookBack& value);
 std::string EncodeResult(const Event& value);
 std::string EncodeResult(const ParLevel& value);
+std::string EncodeResult(const Lot& value);
 
 template <typename T>
 absl::StatusOr<T> DecodeResult(std::string_view encoded);

@@ -187,6 +187,33 @@ grpc::Status InventoryServiceImpl::RecallLot(grpc::ServerContext* ctx,
                 });
 }
 
+grpc::Status InventoryServiceImpl::QuarantineLot(grpc::ServerContext* ctx,
+                                                 const v1::QuarantineLotRequest* req,
+                                                 v1::Lot* resp) {
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.InventoryService/QuarantineLot",
+      [&](const Identity& caller) -> absl::Status {
+        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+        ASSIGN_OR_RETURN(Lot lot, core_->QuarantineLot(w, req->gtin(), req->lot(), req->reason()));
+        ToProto(lot, resp);
+        return absl::OkStatus();
+      });
+}
+
+grpc::Status InventoryServiceImpl::LiftLotQuarantine(grpc::ServerContext* ctx,
+                                                     const v1::LiftLotQuarantineRequest* req,
+                                                     v1::Lot* resp) {
+  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.InventoryService/LiftLotQuarantine",
+                [&](const Identity& caller) -> absl::Status {
+                  ASSIGN_OR_RETURN(WriteContext w,
+                                   WriteContextFrom(*ctx, caller, req->request_id()));
+                  ASSIGN_OR_RETURN(
+                      Lot lot, core_->LiftLotQuarantine(w, req->gtin(), req->lot(), req->reason()));
+                  ToProto(lot, resp);
+                  return absl::OkStatus();
+                });
+}
+
 grpc::Status InventoryServiceImpl::SetParLevel(grpc::ServerContext* ctx,
                                                const v1::SetParLevelRequest* req,
                                                v1::ParLevel* resp) {

@@ -38,6 +38,10 @@ class InventoryServiceImpl final : public v1::InventoryService::Service {
                         v1::ListLotsResponse* resp) override;
   grpc::Status RecallLot(grpc::ServerContext* ctx, const v1::RecallLotRequest* req,
                          v1::RecallLotResponse* resp) override;
+  grpc::Status QuarantineLot(grpc::ServerContext* ctx, const v1::QuarantineLotRequest* req,
+                             v1::Lot* resp) override;
+  grpc::Status LiftLotQuarantine(grpc::ServerContext* ctx, const v1::LiftLotQuarantineRequest* req,
+                                 v1::Lot* resp) override;
   grpc::Status SetParLevel(grpc::ServerContext* ctx, const v1::SetParLevelRequest* req,
                            v1::ParLevel* resp) override;
   grpc::Status ClearParLevel(grpc::ServerContext* ctx, const v1::ClearParLevelRequest* req,

@@ -523,6 +523,29 @@ constexpr std::string_view kEventV1 =
     "001 used in treatment 18 in room 35:req-713:state=STERILE32:state=IN_USE treatment=18 ro"
     "om=34:12004:ab12";
 
+constexpr std::string_view kParLevelV1 =
+    "11:par_level/114:095060001343522:102:301:116:17960000000000037:mgr.ana";
+constexpr std::string_view kLotV1 =
+    "5:lot/11:314:095060001343526:LOT(A)10:2027-12-311:218:supplier notice 127:mgr.sam16:1795"
+    "00000000000116:17900000000000021:1";
+
+ParLevel SampleParLevel() {
+  return ParLevel{.gtin = "09506000134352",
+                  .min_units = 10,
+                  .expiry_window_days = 30,
+                  .below_par = true,
+                  .set_at = Micros(1796000000000003),
+                  .set_by = "mgr.ana"};
+}
+void ExpectSame(const ParLevel& a, const ParLevel& b) {
+  EXPECT_EQ(a.gtin, b.gtin);
+  EXPECT_EQ(a.min_units, b.min_units);
+  EXPECT_EQ(a.expiry_window_days, b.expiry_window_days);
+  EXPECT_EQ(a.below_par, b.below_par);
+  EXPECT_EQ(a.set_at, b.set_at);
+  EXPECT_EQ(a.set_by, b.set_by);
+}
+
 TreatmentDetail SampleTreatmentDetail() {
   return TreatmentDetail{.treatment = SampleTreatment(), .cartridges = {SampleCartridge()}};
 }
@@ -574,6 +597,8 @@ TEST(ResultCodecTest, TodaysEncodingOfEveryTypeIsItsGoldenBytesAndDecodesBack) {
   EXPECT_EQ(EncodeResult(SampleLookBack()), kLookBackV2);
   EXPECT_EQ(EncodeResult(SampleBiOutcome()), kBiOutcomeV2);
   EXPECT_EQ(EncodeResult(SampleEvent()), kEventV1);
+  EXPECT_EQ(EncodeResult(SampleParLevel()), kParLevelV1);
+  EXPECT_EQ(EncodeResult(SampleLot()), kLotV1);
 
   ExpectDecodesTo(kCartridgeV1, SampleCartridge());
   ExpectDecodesTo(kCartridgesV1, SampleCartridges());
@@ -587,6 +612,8 @@ TEST(ResultCodecTest, TodaysEncodingOfEveryTypeIsItsGoldenBytesAndDecodesBack) {
   ExpectDecodesTo(kLookBackV2, SampleLookBack());
   ExpectDecodesTo(kBiOutcomeV2, SampleBiOutcome());
   ExpectDecodesTo(kEventV1, SampleEvent());
+  ExpectDecodesTo(kParLevelV1, SampleParLevel());
+  ExpectDecodesTo(kLotV1, SampleLot());
 }
 
 TEST(ResultCodecTest, ATaggedVersion1LookBackStillDecodes) {

@@ -218,7 +218,7 @@ TEST_F(StockLevelsTest, AWriteOffCanCrossToo) {
 TEST_F(StockLevelsTest, MidnightPassingAnExpiryIsFoundByTheDailyCheckOnce) {
   ReceiveLot("SHORT", "261130", 3, "S");  // last usable day 2026-11-30
   ReceiveLot("LONG", "280630", 2, "L");
-  SetPar(4, 0);  // window 0: a unit counts as expiring on its last day only
+  SetPar(4, 0);                         // window 0: a unit counts as expiring on its last day only
   EXPECT_THAT(Crossings(), IsEmpty());  // 5 openable, none expiring
 
   // Nothing written; the last minute of 2026-11-29 changes nothing.
@@ -290,6 +290,52 @@ TEST_F(StockLevelsTest, ProductsWithoutAParLevelRecordNoCrossing) {
   EXPECT_EQ(levels->today, absl::CivilDay(2026, 11, 26));
 }
 
+TEST_F(StockLevelsTest, AQuarantineHoldsTheLotAndItsLiftRestores) {
+  ReceiveLot("L1", "280630", 3, "U");
+  SetPar(2);
+  absl::StatusOr<Lot> held = service_.QuarantineLot(Ctx("q-1"), kGtin, "L1", "supplier notice");
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_EQ(held->state, LotState::kQuarantined);
+  EXPECT_EQ(held->state_reason, "supplier notice");
+  EXPECT_THAT(CrossingActions(), ElementsAre("STOCK_BELOW_PAR"));
+  EXPECT_EQ(StockOf().openable, 0);
+  // A held lot is refused at opening, as the count says.
+  treatment_ = StartTreatment();
+  EXPECT_THAT(service_.Open(Ctx(), Unit("L1", "280630", "U1"), treatment_),
+              IsRefused(absl::StatusCode::kFailedPrecondition, "LOT_QUARANTINED"));
+  EXPECT_THAT(service_.QuarantineLot(Ctx(), kGtin, "L1", "again"),
+              IsRefused(absl::StatusCode::kFailedPrecondition, "LOT_QUARANTINED"));
+  // A retry of the same request answers the same, recording nothing twice.
+  ASSERT_TRUE(service_.QuarantineLot(Ctx("q-1"), kGtin, "L1", "supplier notice").ok());
+
+  absl::StatusOr<Lot> lifted = service_.LiftLotQuarantine(Ctx(), kGtin, "L1", "seals intact");
+  ASSERT_TRUE(lifted.ok()) << lifted.status();
+  EXPECT_EQ(lifted->state, LotState::kActive);
+  EXPECT_THAT(CrossingActions(), ElementsAre("STOCK_BELOW_PAR", "STOCK_RESTORED"));
+  EXPECT_THAT(Crossings()[1].detail, HasSubstr("the quarantine of lot L1 was lifted"));
+  Open(Unit("L1", "280630", "U1"));
+  EXPECT_THAT(service_.LiftLotQuarantine(Ctx(), kGtin, "L1", "again"),
+              IsRefused(absl::StatusCode::kFailedPrecondition, "LOT_NOT_QUARANTINED"));
+
+  std::vector<std::string> lot_events;
+  for (const Event& e : store_.Snapshot().events) {
+    if (e.action.rfind("LOT_QUARANTINE", 0) == 0) lot_events.push_back(e.action);
+  }
+  EXPECT_THAT(lot_events, ElementsAre("LOT_QUARANTINED", "LOT_QUARANTINE_LIFTED"));
+}
+
+TEST_F(StockLevelsTest, ARecalledLotCannotBeQuarantinedNorLifted) {
+  ReceiveLot("L1", "280630", 1, "U");
+  ASSERT_TRUE(service_.RecallLot(Ctx(), kGtin, "L1", "FSCA-1").ok());
+  EXPECT_THAT(service_.QuarantineLot(Ctx(), kGtin, "L1", "hold"),
+              IsRefused(absl::StatusCode::kFailedPrecondition, "LOT_RECALLED"));
+  EXPECT_THAT(service_.LiftLotQuarantine(Ctx(), kGtin, "L1", "ok"),
+              IsRefused(absl::StatusCode::kFailedPrecondition, "LOT_RECALLED"));
+  EXPECT_THAT(service_.QuarantineLot(Ctx(), kGtin, "NOPE", "hold"),
+              IsRefused(absl::StatusCode::kNotFound, "LOT_NOT_FOUND"));
+  EXPECT_THAT(service_.QuarantineLot(Ctx(), kGtin, "L1", ""), IsInvalidField("reason"));
+}
+
 // ---- Setting and clearing
 
 TEST_F(StockLevelsTest, SetAndClearAreAuditedAndIdempotent) {
@@ -355,6 +401,36 @@ TEST_F(StockLevelsTest, TheStockReportCarriesEveryParLevel) {
   ASSERT_THAT(report->products, SizeIs(1));
   EXPECT_EQ(report->products[0].openable, 2);
   EXPECT_TRUE(report->products[0].below_par);
+}
+
+TEST_F(StockLevelsTest, TheComplianceReportListsThePeriodsCrossingsWithoutAnException) {
+  ReceiveLot("L1", "280630", 2, "U");
+  SetPar(2);
+  treatment_ = StartTreatment();
+  Open(Unit("L1", "280630", "U1"));  // below par on 2026-11-26
+  clock_.Set(Utc(2026, 11, 27, 9, 0));
+  ReceiveLot("L2", "280630", 1, "V");  // restored on 2026-11-27
+  ReportService reports({.store = &store_,
+                         .sha256 = TestSha256(),
+                         .clock = &clock_,
+                         .clinic_time_zone = absl::UTCTimeZone()});
+  absl::StatusOr<ComplianceReport> both =
+      reports.ComplianceReportFor(absl::CivilDay(2026, 11, 26), absl::CivilDay(2026, 11, 28));
+  ASSERT_TRUE(both.ok()) << both.status();
+  ASSERT_THAT(both->stock_alerts, SizeIs(2));
+  EXPECT_EQ(both->stock_alerts[0].action, "STOCK_BELOW_PAR");
+  EXPECT_EQ(both->stock_alerts[1].action, "STOCK_RESTORED");
+  EXPECT_LT(both->stock_alerts[0].seq, both->stock_alerts[1].seq);
+  EXPECT_EQ(both->totals.stock_below_par, 1);
+  for (const ComplianceException& e : both->exceptions) {
+    EXPECT_NE(e.kind, ExceptionKind::kAuditTrailBroken);
+  }
+  absl::StatusOr<ComplianceReport> second_day =
+      reports.ComplianceReportFor(absl::CivilDay(2026, 11, 27), absl::CivilDay(2026, 11, 28));
+  ASSERT_TRUE(second_day.ok()) << second_day.status();
+  ASSERT_THAT(second_day->stock_alerts, SizeIs(1));
+  EXPECT_EQ(second_day->stock_alerts[0].action, "STOCK_RESTORED");
+  EXPECT_EQ(second_day->totals.stock_below_par, 0);
 }
 
 class StockLevelsInClinicZoneTest : public StockLevelsTest {

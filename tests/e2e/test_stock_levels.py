@@ -147,6 +147,33 @@ class StockLevelsTest(E2ETestCase):
         self.assertIn("0 product(s) with a par level",
                       self.assertOk(self.cli("stock", "--check", actor=MANAGER)).out)
 
+    def test_a_lot_quarantine_holds_its_units_and_its_lift_restores(self):
+        self.server = self.start_server()
+        far = far_future_expiry()
+        self.receive(*[unit_code(f"H{i}", "LOT-H", far) for i in range(1, 4)], actor=MANAGER)
+        self.assertOk(self.cli("stock", "par", "set", "--gtin", GTIN, "--min", "2",
+                               actor=MANAGER))
+        self.assertRefused(self.jcli("lot", "quarantine", "--gtin", GTIN, "--lot", "LOT-H",
+                                     "--reason", "seal check", actor=NURSE), 1,
+                           "ROLE_NOT_ALLOWED")
+        held = self.assertOk(self.cli("lot", "quarantine", "--gtin", GTIN, "--lot", "LOT-H",
+                                      "--reason", "supplier notice SN-12", actor=MANAGER))
+        self.assertIn("OK — lot LOT-H of " + GTIN + " quarantined", held.out)
+        treatment = self.start_treatment(actor=NURSE)
+        stop = self.assertOneStopLine(self.cli("open", short_code("H1"), "--treatment", treatment,
+                                               actor=NURSE))
+        self.assertIn("quarantined", stop)
+        self.assertEqual(self.cli("stock", "--check", actor=MANAGER).rc, 3)
+        self.assertOk(self.cli("lot", "lift-quarantine", "--gtin", GTIN, "--lot", "LOT-H",
+                               "--reason", "seals checked", actor=MANAGER))
+        self.assertRefused(self.jcli("lot", "lift-quarantine", "--gtin", GTIN, "--lot", "LOT-H",
+                                     "--reason", "again", actor=MANAGER), 3,
+                           "LOT_NOT_QUARANTINED")
+        self.assertOk(self.cli("open", short_code("H1"), "--treatment", treatment, actor=NURSE))
+        self.assertOk(self.cli("stock", "--check", actor=MANAGER))
+        self.assertEqual(self.audit_actions(), ["PAR_LEVEL_SET", "STOCK_BELOW_PAR",
+                                                "STOCK_RESTORED"])
+
     def test_expiring_units_are_flagged_and_bad_input_is_named(self):
         self.server = self.start_server()
         self.receive(*[unit_code(f"S{i}", "LOT-S", soon_expiry(10)) for i in range(1, 3)],
