@@ -615,7 +615,15 @@ void AddReportCommands(CLI::App& app, const Globals& g, Action& action) {
         "  steritrack stock par set --gtin 09506000134352 --min 20");
     AddStockParCommands(*cmd, g, action);
     cmd->callback([&g, &action, days, check, cmd] {
-      if (!cmd->get_subcommands().empty()) return;  // stock par ...: its own action
+      if (!cmd->get_subcommands().empty()) {
+        if (*check) {
+          action = [&g] {
+            Output out(g.json, std::cout, std::cerr);
+            return out.BadInput("--check", "goes with `stock` alone, not with `stock par`");
+          };
+        }
+        return;  // stock par ...: its own action
+      }
       if (*check) {
         action = [&g] { return StockCheck(g); };
         return;

@@ -130,7 +130,9 @@ void AddStockParCommands(CLI::App& stock, const Globals& g, Action& action) {
         grpc::Status st =
             CallInventory(session, &v1::InventoryService::StubInterface::SetParLevel, req, &resp);
         if (!st.ok()) return out.Fail(st, Kind::kWrite, g.server);
-        return out.SuccessText("OK — par level of " + resp.gtin() + ": " + ParLine(resp) + "\n",
+        return out.SuccessText("OK — par level of " + resp.gtin() + ": " + ParLine(resp) +
+                                   (resp.below_par() ? "; the product is BELOW PAR now" : "") +
+                                   "\n",
                                "par_level", resp);
       };
     });

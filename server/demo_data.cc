@@ -104,8 +104,9 @@ absl::Status LoadDemoDataIfEmpty(Store& store, const Clock& clock, const Sha256&
                                       "(01)09521234543213(17)290630(10)AB12(21)CRT000202",
                                       "(01)09521234543213(17)290630(10)AB12(21)CRT000203"})
                       .status());
-  // Par levels: the manager wants at least 4 openable units of the first product (5 in stock: at
-  // par) and 2 of the second, which the recall below then takes below par (STOCK_BELOW_PAR).
+  // Par levels: the manager wants at least 4 openable units of the first product (6 in stock now,
+  // 5 once the treatment below opens one: at par) and 2 of the second, which the recall below then
+  // takes below par (STOCK_BELOW_PAR).
   RETURN_IF_ERROR(core.SetParLevel(demo, "09506000134352", 4, std::nullopt).status());
   RETURN_IF_ERROR(core.SetParLevel(demo, "09521234543213", 2, std::nullopt).status());
   RETURN_IF_ERROR(core.RecallLot(demo, "09521234543213", "AB12",

@@ -570,7 +570,7 @@ int main(int argc, char** argv) {
             zone.name());
 
   // Par levels: what the passing of a day does to them, now and after every local midnight.
-  steritrack::DailyStockCheck stock_check(&core, zone, *log);
+  auto stock_check = std::make_unique<steritrack::DailyStockCheck>(&core, clock.get(), *log);
 
   std::unique_ptr<steritrack::HealthMonitor> health;
   if (const std::string db_file = steritrack::DatabaseFilePath(db_path); !db_file.empty()) {
@@ -588,6 +588,7 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal_number);
   log->info("signal {} received: finishing in-flight requests", signal_number);
   health.reset();
+  stock_check.reset();  // no check starts a write once shutting down has begun
   (*server)->Shutdown(absl::Seconds(grace_seconds));
   if (metrics_http != nullptr) metrics_http->Stop();
   log->info("stopped");

@@ -1,5 +1,6 @@
 #include "server/stock_check.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -12,8 +13,8 @@ absl::Time NextLocalMidnight(absl::Time now, absl::TimeZone zone) {
   return at.kind == absl::TimeZone::TimeInfo::SKIPPED ? at.trans : at.pre;
 }
 
-DailyStockCheck::DailyStockCheck(CartridgeService* core, absl::TimeZone zone, spdlog::logger& log)
-    : core_(core), zone_(zone), log_(log), thread_([this] { Run(); }) {}
+DailyStockCheck::DailyStockCheck(CartridgeService* core, const Clock* clock, spdlog::logger& log)
+    : core_(core), clock_(clock), log_(log), thread_([this] { Run(); }) {}
 
 DailyStockCheck::~DailyStockCheck() {
   stop_.Notify();
@@ -33,14 +34,24 @@ bool DailyStockCheck::CheckOnce() {
 }
 
 void DailyStockCheck::Run() {
+  const absl::TimeZone zone = core_->clinic_time_zone();
+  absl::CivilDay checked = absl::ToCivilDay(clock_->Now(), zone);
   bool ok = CheckOnce();
+  absl::Time retry_at = clock_->Now() + kRetry;
   while (true) {
-    const absl::Time now = absl::Now();
-    // A second past midnight, so that the clock has surely moved to the new day.
-    const absl::Time next =
-        ok ? NextLocalMidnight(now, zone_) + absl::Seconds(1) : now + absl::Minutes(1);
-    if (stop_.WaitForNotificationWithTimeout(next - now)) return;
+    const absl::Time now = clock_->Now();
+    // Wake a second past the next midnight, after a failure at the retry, and in any case within
+    // kMaxSleep: the day is read from the clock, never counted from sleeps.
+    absl::Time wake = ok ? NextLocalMidnight(now, zone) + absl::Seconds(1) : retry_at;
+    wake = std::min(wake, now + kMaxSleep);
+    if (stop_.WaitForNotificationWithTimeout(std::max(wake - now, absl::ZeroDuration()))) return;
+    const absl::Time later = clock_->Now();
+    const absl::CivilDay today = absl::ToCivilDay(later, zone);
+    if (ok && today == checked) continue;
+    if (!ok && later < retry_at) continue;
+    checked = today;
     ok = CheckOnce();
+    retry_at = clock_->Now() + kRetry;
   }
 }
 

@@ -1,22 +1,25 @@
 // DailyStockCheck: the passing of a day, for par levels (issue 15). Units expire, or enter a
 // product's expiry window, without any write; this re-evaluates every par level once at start-up
-// and again just after every local midnight in the clinic's time zone, and core records each
-// crossing once (CartridgeService::CheckStockLevels). Owned by steritrackd's main; one background
-// thread.
+// and again whenever the clinic's day has changed since the last check (looked at just after each
+// local midnight, and at least every few minutes, so a suspended host or a clock step is caught
+// up), and core records each crossing once (CartridgeService::CheckStockLevels). Owned by
+// steritrackd's main; one background thread.
 #ifndef STERITRACK_SERVER_STOCK_CHECK_H_
 #define STERITRACK_SERVER_STOCK_CHECK_H_
 
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "server/core/cartridge_service.h"
 #include "spdlog/logger.h"
+#include "steritrack/clock.h"
 
 namespace steritrack {
 
 // The first local midnight in `zone` strictly after `now` (the start of the next civil day; on a
-// day without a midnight, its first instant).
+// day whose midnight a clock change skips, the change itself).
 absl::Time NextLocalMidnight(absl::Time now, absl::TimeZone zone);
 
 // The actor the daily check's audit entries name.
@@ -24,9 +27,15 @@ inline constexpr char kStockCheckActor[] = "steritrackd (daily stock check)";
 
 class DailyStockCheck {
  public:
-  // REQUIRES: `core` and `log` outlive this object.
-  DailyStockCheck(CartridgeService* core, absl::TimeZone zone, spdlog::logger& log);
-  ~DailyStockCheck();  // stops the thread
+  // The longest the thread sleeps before looking at the clock again.
+  static constexpr absl::Duration kMaxSleep = absl::Minutes(5);
+  // After a failed check (logged), the next attempt.
+  static constexpr absl::Duration kRetry = absl::Minutes(1);
+
+  // Days are `core`'s clinic days, time is `clock`'s (the one `core` uses). REQUIRES: `core`,
+  // `clock` and `log` outlive this object.
+  DailyStockCheck(CartridgeService* core, const Clock* clock, spdlog::logger& log);
+  ~DailyStockCheck();  // stops the thread, after a check in progress ends
   DailyStockCheck(const DailyStockCheck&) = delete;
   DailyStockCheck& operator=(const DailyStockCheck&) = delete;
 
@@ -36,7 +45,7 @@ class DailyStockCheck {
   bool CheckOnce();
 
   CartridgeService* const core_;
-  const absl::TimeZone zone_;
+  const Clock* const clock_;
   spdlog::logger& log_;
   absl::Notification stop_;
   std::thread thread_;

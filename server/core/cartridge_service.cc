@@ -302,8 +302,9 @@ absl::StatusOr<std::vector<Cartridge>> CartridgeService::Receive(
         std::set<std::string> products;
         for (const Cartridge& c : received) products.insert(c.gtin);
         for (const std::string& gtin : products) {
-          RETURN_IF_ERROR(
-              core_internal::RecordParCrossing(tx, gtin, now, zone_, ctx, "a receipt").status());
+          RETURN_IF_ERROR(core_internal::RecordParCrossing(tx, gtin, now, zone_, ctx, "a receipt",
+                                                           core_internal::StockChange::kUp)
+                              .status());
         }
         return received;
       });
@@ -403,7 +404,8 @@ absl::StatusOr<Cartridge> CartridgeService::Discard(const WriteContext& ctx,
                             .status());
         RETURN_IF_ERROR(
             core_internal::RecordParCrossing(tx, c->gtin, now, zone_, ctx,
-                                             StrCat("cartridge ", c->serial, " was written off"))
+                                             StrCat("cartridge ", c->serial, " was written off"),
+                                             core_internal::StockChange::kDown)
                 .status());
         Derive(*c, now);
         return *std::move(c);
@@ -479,7 +481,8 @@ absl::StatusOr<RecallResult> CartridgeService::RecallLot(const WriteContext& ctx
                             .status());
         RETURN_IF_ERROR(
             core_internal::RecordParCrossing(tx, found->gtin, now, zone_, ctx,
-                                             StrCat("lot ", found->lot, " was recalled"))
+                                             StrCat("lot ", found->lot, " was recalled"),
+                                             core_internal::StockChange::kDown)
                 .status());
         found->state = LotState::kRecalled;
         found->state_reason = std::string(reason);
@@ -567,11 +570,13 @@ absl::StatusOr<Lot> CartridgeService::ChangeLotHold(const WriteContext& ctx,
                                  .before = StrCat("state=", LotStateName(found->state)),
                                  .after = StrCat("state=", LotStateName(to))})
                 .status());
-        RETURN_IF_ERROR(core_internal::RecordParCrossing(
-                            tx, found->gtin, now, zone_, ctx,
-                            StrCat(quarantine ? "lot " : "the quarantine of lot ", found->lot,
-                                   quarantine ? " was quarantined" : " was lifted"))
-                            .status());
+        RETURN_IF_ERROR(
+            core_internal::RecordParCrossing(
+                tx, found->gtin, now, zone_, ctx,
+                StrCat(quarantine ? "lot " : "the quarantine of lot ", found->lot,
+                       quarantine ? " was quarantined" : " was lifted"),
+                quarantine ? core_internal::StockChange::kDown : core_internal::StockChange::kUp)
+                .status());
         found->state = to;
         found->state_reason = std::string(reason);
         found->state_changed_at = now;
@@ -786,7 +791,8 @@ absl::StatusOr<Cartridge> CartridgeService::Open(const WriteContext& ctx, std::s
                 .status());
         RETURN_IF_ERROR(
             core_internal::RecordParCrossing(tx, c->gtin, now, zone_, ctx,
-                                             StrCat("cartridge ", c->serial, " was opened"))
+                                             StrCat("cartridge ", c->serial, " was opened"),
+                                             core_internal::StockChange::kDown)
                 .status());
         Derive(*c, now);
         return *std::move(c);

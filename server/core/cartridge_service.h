@@ -189,6 +189,8 @@ class CartridgeService {
   absl::StatusOr<Cartridge> Dispose(const WriteContext& ctx, std::string_view barcode,
                                     std::string_view container_id);
 
+  absl::TimeZone clinic_time_zone() const { return zone_; }
+
   // Refused openings whose record could not be written (never null).
   const UnrecordedRefusals& unrecorded_refusals() const { return *unrecorded_; }
 

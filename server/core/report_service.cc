@@ -587,8 +587,10 @@ absl::StatusOr<StockReport> ReportService::Stock(int32_t expiring_within_days) {
     line.days_to_expiry = lot.expiry - report.today;
     lot.expired = line.days_to_expiry < 0;
     line.expiring_soon = line.units_in_stock > 0 && line.days_to_expiry <= expiring_within_days;
-    if (lot.state == LotState::kActive && !lot.expired)
+    // Usable: what the open check would let through (server/core/stock_rules.h).
+    if (core_internal::LotOpenRefusal(lot, report.today, {}).ok()) {
       report.units_in_stock += line.units_in_stock;
+    }
     if (line.expiring_soon) report.units_expiring += line.units_in_stock;
     line.lot = std::move(lot);
     report.lines.push_back(std::move(line));

@@ -77,9 +77,13 @@ absl::StatusOr<ProductStock> CountProductStock(CartridgeReads& reads, const ParL
 absl::StatusOr<std::optional<Event>> RecordParCrossing(AuditedTransaction& tx,
                                                        std::string_view gtin, absl::Time now,
                                                        absl::TimeZone zone, const WriteContext& ctx,
-                                                       std::string_view cause) {
+                                                       std::string_view cause, StockChange change) {
   ASSIGN_OR_RETURN(std::optional<ParLevel> par, tx.cartridges().FindParLevel(gtin));
   if (!par.has_value()) return std::optional<Event>();
+  if ((change == StockChange::kDown && par->below_par) ||
+      (change == StockChange::kUp && !par->below_par)) {
+    return std::optional<Event>();
+  }
   ASSIGN_OR_RETURN(ProductStock stock,
                    CountProductStock(tx.cartridges(), *par, absl::ToCivilDay(now, zone)));
   if (stock.below_par == par->below_par) return std::optional<Event>();
@@ -156,7 +160,8 @@ absl::StatusOr<ParLevel> CartridgeService::SetParLevel(const WriteContext& ctx,
                                  .after = core_internal::ParSnapshot(par)})
                 .status());
         ASSIGN_OR_RETURN(std::optional<Event> crossed,
-                         RecordParCrossing(tx, gtin, now, zone_, ctx, "the par level was set"));
+                         RecordParCrossing(tx, gtin, now, zone_, ctx, "the par level was set",
+                                           core_internal::StockChange::kEither));
         if (crossed.has_value()) par.below_par = !par.below_par;
         return par;
       });
@@ -184,6 +189,21 @@ absl::StatusOr<ParLevel> CartridgeService::ClearParLevel(const WriteContext& ctx
                                              .before = core_internal::ParSnapshot(*existing),
                                              .after = ""})
                             .status());
+        if (existing->below_par) {
+          // Whoever follows the alerts sees this one closed: there is no par left to be below.
+          RETURN_IF_ERROR(
+              tx
+                  .AppendEvent(Event{
+                      .at = now,
+                      .actor = ctx.actor,
+                      .action = "STOCK_RESTORED",
+                      .detail =
+                          StrCat("GTIN ", gtin, " no longer below par: its par level was cleared"),
+                      .request_id = ctx.request_id,
+                      .before = StrCat(core_internal::ParSnapshot(*existing), " below_par=true"),
+                      .after = StrCat("gtin=", gtin, " no par level")})
+                  .status());
+        }
         return *std::move(existing);
       });
 }
@@ -202,20 +222,28 @@ absl::StatusOr<StockLevels> CartridgeService::ListStockLevels() {
 }
 
 absl::StatusOr<std::vector<Event>> CartridgeService::CheckStockLevels(const WriteContext& ctx) {
-  return core_internal::RunWrite<std::vector<Event>>(
-      *store_, *clock_, *sha256_, commits_,
-      [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<std::vector<Event>> {
-        std::vector<Event> appended;
-        ASSIGN_OR_RETURN(std::vector<ParLevel> pars, tx.cartridges().ListParLevels());
-        const std::string cause = StrCat("the daily stock check of ",
-                                         absl::FormatCivilTime(absl::ToCivilDay(now, zone_)));
-        for (const ParLevel& par : pars) {
-          ASSIGN_OR_RETURN(std::optional<Event> crossed,
-                           RecordParCrossing(tx, par.gtin, now, zone_, ctx, cause));
-          if (crossed.has_value()) appended.push_back(*std::move(crossed));
-        }
-        return appended;
-      });
+  std::vector<ParLevel> pars;
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+    ASSIGN_OR_RETURN(pars, tx->cartridges().ListParLevels());
+  }
+  // One short write per product: the writer is never held for the whole list, and a crossing is
+  // atomic with its own product's state only.
+  std::vector<Event> appended;
+  for (const ParLevel& par : pars) {
+    ASSIGN_OR_RETURN(
+        std::optional<Event> crossed,
+        core_internal::RunWrite<std::optional<Event>>(
+            *store_, *clock_, *sha256_, commits_,
+            [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<std::optional<Event>> {
+              return RecordParCrossing(tx, par.gtin, now, zone_, ctx,
+                                       StrCat("the daily stock check of ",
+                                              absl::FormatCivilTime(absl::ToCivilDay(now, zone_))),
+                                       core_internal::StockChange::kEither);
+            }));
+    if (crossed.has_value()) appended.push_back(*std::move(crossed));
+  }
+  return appended;
 }
 
 }  // namespace steritrack

@@ -40,13 +40,20 @@ absl::Status LotOpenRefusal(const Lot& lot, absl::CivilDay today,
 absl::StatusOr<ProductStock> CountProductStock(CartridgeReads& reads, const ParLevel& par,
                                                absl::CivilDay today);
 
+// Which way a write can move a product's openable - expiring: an opening, a write-off, a recall
+// or a quarantine only lower it (a unit leaves both counts, or only the first), a receipt or a
+// lifted quarantine only raise it; the passing of a day lowers it, a new par level either way.
+enum class StockChange { kDown, kUp, kEither };
+
 // Re-evaluates the par level of `gtin` (when it has one) inside `tx` and, when the product crossed
 // it since its last evaluation, stores the new state and appends STOCK_BELOW_PAR or
-// STOCK_RESTORED, naming `cause`. Returns the appended entry, or nullopt when nothing crossed.
+// STOCK_RESTORED, naming `cause`. A product already on the side `change` can only move it to is
+// not counted at all (an opening cannot restore), which keeps the count off the writer's path
+// while a product stays below par. Returns the appended entry, or nullopt when nothing crossed.
 absl::StatusOr<std::optional<Event>> RecordParCrossing(AuditedTransaction& tx,
                                                        std::string_view gtin, absl::Time now,
                                                        absl::TimeZone zone, const WriteContext& ctx,
-                                                       std::string_view cause);
+                                                       std::string_view cause, StockChange change);
 
 }  // namespace steritrack::core_internal
 

@@ -226,6 +226,7 @@ void ToProto(const ParLevel& p, v1::ParLevel* out) {
   out->set_expiry_window_days(p.expiry_window_days);
   out->set_set_by(p.set_by);
   if (p.set_at != absl::InfinitePast()) SetTime(p.set_at, out->mutable_set_time());
+  out->set_below_par(p.below_par);
 }
 
 void ToProto(const ProductStock& p, v1::ProductStock* out) {

@@ -216,7 +216,10 @@ void Metrics::ObserveCommit(absl::Duration duration) {
 void Metrics::EventStreamOpened() { event_streams_.fetch_add(1); }
 void Metrics::EventStreamClosed() { event_streams_.fetch_sub(1); }
 
-void Metrics::SetStockSource(StockSource source) { stock_source_ = std::move(source); }
+void Metrics::SetStockSource(StockSource source) {
+  absl::MutexLock lock(&stock_mu_);
+  stock_source_ = std::move(source);
+}
 
 std::string Metrics::Render() const {
   std::string out;
@@ -250,7 +253,10 @@ std::string Metrics::Render() const {
 
   // Per product with a par level, counted now: what can be opened, what is about to expire.
   std::optional<std::vector<StockGauge>> stock;
-  if (stock_source_) stock = stock_source_();
+  {
+    absl::MutexLock lock(&stock_mu_);
+    if (stock_source_) stock = stock_source_();
+  }
   struct StockFamily {
     const char* name;
     const char* help;

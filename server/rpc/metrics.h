@@ -117,8 +117,7 @@ class Metrics {
   void ObserveCommit(absl::Duration duration);
   void EventStreamOpened();
   void EventStreamClosed();
-  // Where the per-product stock gauges come from; none until set. Call once, before Render() can
-  // run on another thread.
+  // Where the per-product stock gauges come from; none until set.
   void SetStockSource(StockSource source);
 
   // The whole exposition, every family with its HELP and TYPE.
@@ -138,7 +137,8 @@ class Metrics {
   HistogramFamily commit_duration_;
   std::atomic<int64_t> writer_queue_{0};
   std::atomic<int64_t> event_streams_{0};
-  StockSource stock_source_;
+  mutable absl::Mutex stock_mu_;
+  StockSource stock_source_ ABSL_GUARDED_BY(stock_mu_);
 };
 
 }  // namespace steritrack::rpc

@@ -444,14 +444,81 @@ class StockLevelsInClinicZoneTest : public StockLevelsTest {
 };
 
 TEST_F(StockLevelsInClinicZoneTest, ExpiryFollowsTheClinicsDayNotUtc) {
-  // 2026-11-30 13:30 UTC is 2026-12-01 00:30 in Sydney (UTC+11): the lot expired at local
-  // midnight although it is still 2026-11-30 in UTC.
+  // Window 0, par 1: 2 units of SHORT (last day 2026-11-30) and 1 of LONG. On SHORT's last day
+  // openable - expiring = 3 - 2 = 1: still at par; once SHORT has expired, 1 - 0 = 1 as well; so
+  // only the day SHORT is gone matters here for openable, and a par of 2 shows the crossing.
   ReceiveLot("SHORT", "261130", 2, "S");
+  ReceiveLot("LONG", "280630", 1, "L");
   SetPar(1, 0);
+  // 2026-11-30 12:59 UTC is 23:59 in Sydney (UTC+11): SHORT is on its last day there.
+  clock_.Set(Utc(2026, 11, 30, 12, 59));
+  EXPECT_EQ(StockOf().openable, 3);
+  EXPECT_EQ(StockOf().expiring, 2);
+  // 2026-11-30 13:30 UTC is 2026-12-01 00:30 in Sydney: SHORT has expired there, though it is
+  // still its last day in UTC (where it would count 3 openable).
   clock_.Set(Utc(2026, 11, 30, 13, 30));
-  ASSERT_TRUE(service_.CheckStockLevels(Ctx()).ok());
+  EXPECT_EQ(StockOf().openable, 1);
+  EXPECT_EQ(StockOf().expiring, 0);
+  EXPECT_EQ(StockOf().next_expiry, absl::CivilDay(2028, 6, 30));
+  SetPar(2, 0);
   EXPECT_THAT(CrossingActions(), ElementsAre("STOCK_BELOW_PAR"));
-  EXPECT_EQ(StockOf().openable, 0);
+  EXPECT_THAT(Crossings()[0].detail, HasSubstr("1 openable (0 expiring"));
+}
+
+// ---- More crossings
+
+TEST_F(StockLevelsTest, ClearingAParLevelWhileBelowItClosesTheAlert) {
+  ReceiveLot("L1", "280630", 1, "U");
+  SetPar(3);  // below at once
+  ASSERT_TRUE(service_.ClearParLevel(Ctx(), kGtin).ok());
+  EXPECT_THAT(CrossingActions(), ElementsAre("STOCK_BELOW_PAR", "STOCK_RESTORED"));
+  EXPECT_THAT(Crossings()[1].detail, HasSubstr("its par level was cleared"));
+  // Set again while still short: a new alert, after the closed one.
+  SetPar(3);
+  EXPECT_THAT(CrossingActions(),
+              ElementsAre("STOCK_BELOW_PAR", "STOCK_RESTORED", "STOCK_BELOW_PAR"));
+  // Clearing one at par records no alert.
+  ReceiveLot("L2", "280630", 5, "V");
+  ASSERT_TRUE(service_.ClearParLevel(Ctx(), kGtin).ok());
+  EXPECT_THAT(CrossingActions(), ElementsAre("STOCK_BELOW_PAR", "STOCK_RESTORED", "STOCK_BELOW_PAR",
+                                             "STOCK_RESTORED"));
+}
+
+TEST_F(StockLevelsTest, OneReceiptOfTwoProductsRestoresEachOnce) {
+  SetPar(2);
+  ASSERT_TRUE(service_.SetParLevel(Ctx(), kOtherGtin, 1, std::nullopt).ok());
+  ASSERT_THAT(CrossingActions(), ElementsAre("STOCK_BELOW_PAR", "STOCK_BELOW_PAR"));
+  Receive({Unit("A", "280630", "A1"), Unit("B", "280630", "B1", kOtherGtin),
+           Unit("A", "280630", "A2"), Unit("B", "280630", "B2", kOtherGtin)});
+  std::vector<Event> crossings = Crossings();
+  ASSERT_THAT(crossings, SizeIs(4));
+  EXPECT_EQ(crossings[2].action, "STOCK_RESTORED");
+  EXPECT_EQ(crossings[3].action, "STOCK_RESTORED");
+  EXPECT_NE(crossings[2].detail.find(kGtin) == std::string::npos,
+            crossings[3].detail.find(kGtin) == std::string::npos);  // one per product
+}
+
+TEST_F(StockLevelsTest, ARetriedOpenThatCrossedRecordsTheCrossingOnce) {
+  ReceiveLot("L1", "280630", 2, "U");
+  SetPar(2);
+  treatment_ = StartTreatment();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    absl::StatusOr<Cartridge> c =
+        service_.Open(Ctx("open-1"), Unit("L1", "280630", "U1"), treatment_);
+    ASSERT_TRUE(c.ok()) << c.status();
+  }
+  EXPECT_THAT(CrossingActions(), ElementsAre("STOCK_BELOW_PAR"));
+  EXPECT_EQ(StockOf().openable, 1);
+}
+
+TEST_F(StockLevelsTest, SetAnswersWhetherTheProductIsBelowParNow) {
+  ReceiveLot("L1", "280630", 2, "U");
+  absl::StatusOr<ParLevel> at = service_.SetParLevel(Ctx(), kGtin, 2, std::nullopt);
+  ASSERT_TRUE(at.ok());
+  EXPECT_FALSE(at->below_par);
+  absl::StatusOr<ParLevel> below = service_.SetParLevel(Ctx(), kGtin, 3, std::nullopt);
+  ASSERT_TRUE(below.ok());
+  EXPECT_TRUE(below->below_par);
 }
 
 }  // namespace
