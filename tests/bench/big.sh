@@ -43,7 +43,7 @@ while [[ $# -gt 0 ]]; do
     --rate) RATE=$2; shift ;;
     --out) OUT=$2; shift ;;
     --build) BUILD=$2; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "big.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
