@@ -6,16 +6,17 @@
 //
 // Writes through the storage layer (OpenSqliteStore creates and migrates the schema, whatever its
 // version) and appends every audit entry with core's audit_chain::Append, so the hash chain
-// verifies (`steritrackd audit verify`, AuditService). Many records share one write transaction
-// (--batch treatments each), so the build is bounded by SQLite's inserts and the hashing, not by
-// fsync. The shape, over --months months ending at --end (UTC midnight; default: the first day
-// of the current month), treatments evenly spread in time:
+// verifies (`steritrack audit verify`, AuditService.VerifyAuditTrail). Many records share one
+// write transaction (--batch treatments each), so the build is bounded by SQLite's inserts and
+// the hashing, not by fsync. The shape, over --months months ending at --end (UTC midnight;
+// default: the first day of the current month), treatments evenly spread in time:
 //   - 4 pre-vacuum sterilisers, a passing Bowie-Dick test each per day;
 //   - a load every 10 treatments (sterilisers in turn, cycle numbers rising), 10 reusable items
-//     (a pool of 400), parameters and a type-5 CI that pass, released an hour before use; each
-//     treatment uses one item of the latest load (an item-use record);
-//   - a delivery of --lot-size units every --lot-size treatments, one lot each (expiry two
-//     years after receipt), received the day before the first of them is used;
+//     (a pool of 400), parameters and a type-5 CI that pass, started halfway through the
+//     previous load's treatments and released before its own first; each treatment uses one
+//     item of the current load (an item-use record);
+//   - a delivery of --lot-size units for every --lot-size treatments, one lot each (expiry two
+//     years after receipt), received halfway through the previous lot's treatments;
 //   - per treatment: started, one cartridge opened after 5 min, disposed after 30 min (1% late:
 //     after 5 h; 0.1% never), treatment ended after 45 min, in rooms 1..48 by 200 clinicians.
 // Audit entries, in time order: per treatment CARTRIDGE_RECEIVED, TREATMENT_STARTED,
