@@ -19,8 +19,9 @@
 #   R8  the incremental audit verification: the entries the open-loop runs appended after the
 #       checkpoint;
 #   RSS the server's peak resident memory over all of it (VmHWM of /proc/PID/status).
-# Prints a table and writes big-results.json. Benchmarks, not tests: nothing is asserted about
-# speed; the run is marked invalid if a call failed or an acknowledged open is missing.
+# Prints a table and writes --out (default: big-results.json in the build directory).
+# Benchmarks, not tests: nothing is asserted about speed; the run is marked invalid if a call
+# failed, an acknowledged open is missing or the audit trail is not intact.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -32,7 +33,7 @@ DURATION=10
 WARMUP=2
 RATE=1000
 BUILD=build/bench
-OUT=big-results.json
+OUT=""
 DB=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -43,12 +44,13 @@ while [[ $# -gt 0 ]]; do
     --rate) RATE=$2; shift ;;
     --out) OUT=$2; shift ;;
     --build) BUILD=$2; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "big.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
+[[ -n "$OUT" ]] || OUT=$BUILD/big-results.json
 echo "== building Release in $BUILD" >&2
 LAUNCHER=()
 if command -v ccache >/dev/null; then LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
