@@ -15,6 +15,11 @@
 #   open, no group commit: the same closed loop on a second server started with
 #             --group-commit=false on a fresh database, then on a third with it on again
 #             (R4 = the mean of the two batched runs / the unbatched one)
+#   peer      the same closed loop on the Python peer (tests/bench/peer_server.py: what a clinic
+#             might write instead, same protos and open semantics, SQLite WAL + FULL, one
+#             transaction per request), seeded by the same client through its own RPCs
+#             (R7 = the mean of the two batched steritrack runs / the peer); needs Debian's
+#             python3-grpcio and python3-protobuf and protoc, else R7 is left out (said so)
 # The baselines run again after the server's measurements (the machine is shared and its disk
 # drifts): both are kept, the ratios use their mean. Then it prints a table and writes
 # bench-results.json (every figure and the ratios). Default: 10 s per
@@ -41,7 +46,7 @@ while [[ $# -gt 0 ]]; do
     --dir) DIR=$2; shift ;;
     --out) OUT=$2; shift ;;
     --build) BUILD=$2; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -68,7 +73,7 @@ DIR=$(cd "$DIR" && pwd)
 SERVER_PID=""
 cleanup() {
   if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -f "$DIR"/steritrack*.db* "$DIR"/*.dat "$DIR"/sqlite-bench.db*
+  rm -f "$DIR"/steritrack*.db* "$DIR"/peer*.db* "$DIR"/*.dat "$DIR"/sqlite-bench.db*
 }
 trap cleanup EXIT
 
@@ -126,6 +131,37 @@ echo "== open with group commit again, $IN_FLIGHT in flight" >&2
 "${LOAD[@]}" --method open --mode closed --in-flight "$IN_FLIGHT" --json "$DIR/open_closed_again.json" || STATUS=1
 stop_server
 
+# R7: the Python peer, on the same client at the same concurrency. It runs on Debian's python3
+# (python3-grpcio, python3-protobuf: nothing from pip), found as the first interpreter that has them.
+PEER_PYTHON=""
+for candidate in /usr/bin/python3 python3; do
+  if "$candidate" -c 'import grpc, google.protobuf' 2>/dev/null && command -v protoc >/dev/null; then
+    PEER_PYTHON=$candidate
+    break
+  fi
+done
+if [[ -n "$PEER_PYTHON" ]]; then
+  echo "== the Python peer, open, $IN_FLIGHT in flight" >&2
+  head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/peer.token"
+  "$PEER_PYTHON" tests/bench/peer_server.py --db "$DIR/peer.db" --listen 127.0.0.1:0 \
+    --token-file "$DIR/peer.token" >"$DIR/peer.log" 2>&1 &
+  SERVER_PID=$!
+  PORT=""
+  for _ in $(seq 100); do
+    PORT=$(grep -o 'listening on [^ ]* (port [0-9]*' "$DIR/peer.log" 2>/dev/null | grep -o '[0-9]*$' || true)
+    [[ -n "$PORT" ]] && break
+    sleep 0.1
+  done
+  [[ -n "$PORT" ]] || { echo "run.sh: the peer did not start:" >&2; cat "$DIR/peer.log" >&2; exit 1; }
+  # Units for up to 5,000 opens/s (the client stops early, saying so, if the peer is faster).
+  "$BIN/steritrack_load" --server "127.0.0.1:$PORT" --token-file "$DIR/peer.token" \
+    --duration "$DURATION" --warmup "$WARMUP" --units $((5000 * (DURATION + WARMUP))) \
+    --method open --mode closed --in-flight "$IN_FLIGHT" --json "$DIR/open_closed_peer.json" || STATUS=1
+  stop_server
+else
+  echo "== no Python with grpc and protobuf (Debian python3-grpcio, python3-protobuf) or no protoc: R7 left out" >&2
+fi
+
 # The machine is shared and its disk's speed drifts: the baselines again, after the server's run.
 echo "== physical and storage baselines again" >&2
 "$BIN/steritrack_fsync_bench" --dir "$DIR" --duration "$DURATION" --json "$DIR/fsync_after.json"
@@ -147,6 +183,7 @@ def mean(a, b):
 fsync, sqlite = mean(fsync_before, fsync_after), mean(sqlite_before, sqlite_after)
 hc, oc, ho, oo = (load(n) for n in ("health_closed", "open_closed", "health_open", "open_open"))
 ocu, oc2 = load("open_closed_unbatched"), load("open_closed_again")
+peer = load("open_closed_peer") if os.path.exists(os.path.join(d, "open_closed_peer.json")) else None
 batched_mean = (oc["throughput_per_s"] + oc2["throughput_per_s"]) / 2
 def ratio(a, b):
     return round(a / b, 4) if b else None
@@ -156,11 +193,12 @@ ratios = {
     "R3_sqlite_single_commits_over_fdatasync": ratio(sqlite["single_commits_per_s"], fsync["fdatasync_per_s"]),
     "R5_open_p99_ms_at_rate": oo["latency_ms"]["p99"],
     "R5_open_p99_over_health_p99_at_rate": ratio(oo["latency_ms"]["p99"], ho["latency_ms"]["p99"]),
+    "R7_open_over_python_peer_64_in_flight": ratio(batched_mean, peer["throughput_per_s"]) if peer else None,
     "open_throughput_over_fdatasync": ratio(oc["throughput_per_s"], fsync["fdatasync_per_s"]),
     "open_throughput_over_sqlite_single_commits": ratio(oc["throughput_per_s"], sqlite["single_commits_per_s"]),
     "open_throughput_over_sqlite_batched_rows": ratio(oc["throughput_per_s"], sqlite["batched_rows_per_s"]),
 }
-valid = all(r["valid"] for r in (hc, oc, ho, oo, ocu, oc2))
+valid = all(r["valid"] for r in (hc, oc, ho, oo, ocu, oc2) + ((peer,) if peer else ()))
 overloaded = [n for n, r in (("health_open_loop", ho), ("open_open_loop", oo))
               if r.get("refused", 0) or r["throughput_per_s"] < 0.95 * rate]
 try:
@@ -175,7 +213,7 @@ result = {
     "physical": {"mean": fsync, "before": fsync_before, "after": fsync_after},
     "storage": {"mean": sqlite, "before": sqlite_before, "after": sqlite_after},
     "health_closed": hc, "open_closed": oc, "health_open_loop": ho, "open_open_loop": oo,
-    "open_closed_unbatched": ocu, "open_closed_again": oc2,
+    "open_closed_unbatched": ocu, "open_closed_again": oc2, "open_closed_python_peer": peer,
     "ratios": ratios,
     "valid": valid,
     "open_loop_overloaded": overloaded,
@@ -209,6 +247,8 @@ print(row("health Check", hc))
 print(row("open", oc))
 print(row("open, no group", ocu))
 print(row("open, again", oc2))
+if peer:
+    print(row("open, Py peer", peer))
 print(row("health Check", ho))
 print(row("open", oo))
 for name, r in (("health Check", ho), ("open", oo)):
@@ -223,6 +263,9 @@ print(f"| R4 open with (mean of the two runs around) / without group commit, {in
 print(f"| R3 SQLite single-row commits/s / fdatasync/s | {ratios['R3_sqlite_single_commits_over_fdatasync']} | >= 0.8 |")
 print(f"| R5 open p99 at {rate:.0f}/s open loop (ms) | {ratios['R5_open_p99_ms_at_rate']} | <= 2 ms |")
 print(f"| R5 open p99 / health Check p99 at {rate:.0f}/s | {ratios['R5_open_p99_over_health_p99_at_rate']} | <= 3 |")
+r7 = ratios["R7_open_over_python_peer_64_in_flight"]
+print(f"| R7 open (mean of the two batched runs) / Python peer open, {in_flight} in flight | "
+      f"{r7 if r7 is not None else 'not measured (no python3-grpcio)'} | >= 8 |")
 print(f"| open throughput / fdatasync/s | {ratios['open_throughput_over_fdatasync']} | |")
 print(f"| open throughput / SQLite single-row commits/s | {ratios['open_throughput_over_sqlite_single_commits']} | |")
 print(f"| open throughput / SQLite batched rows/s | {ratios['open_throughput_over_sqlite_batched_rows']} | |")
