@@ -450,6 +450,12 @@ CREATE TABLE par_levels (
 CREATE INDEX lots_gtin_expiry ON lots (gtin, expiry);
 )sql";
 
+// A lot's own audit entries (created, recalled, quarantined) without its units': what a
+// cartridge's history reads at every scan, in one index range.
+constexpr const char* kLotWideEvents = R"sql(
+CREATE INDEX events_lot_wide ON events (lot_id, seq) WHERE cartridge_id IS NULL;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lots, cartridges, treatments, uses, disposals, write-offs, events, requests", kV1},
     {2, "reusable items, sterilisers, loads, indicators, Bowie-Dick tests, item uses", kV2},
@@ -460,6 +466,7 @@ constexpr Migration kMigrations[] = {
     {6, "identity and access: API tokens (hashed secrets), revocation", kApiTokens},
     {7, "verified audit checkpoint: incremental audit verification", kAuditCheckpoint},
     {8, "par levels per product: low-stock and expiring-stock alerts", kParLevels},
+    {9, "index of a lot's own audit entries: cartridge history reads", kLotWideEvents},
 };
 
 }  // namespace

@@ -33,6 +33,22 @@ class SqliteAuditLog final : public AuditLogWrites {
         "AND (lot_id = ?2 OR cartridge_id = ?3 OR treatment_id = ?4 OR item_id = ?7 "
         "OR load_id = ?8 OR sterilizer_id = ?9) "
         "AND (?6 = 0 OR cartridge_id IS NULL) ORDER BY seq LIMIT ?5";
+    // A lot's own events (created, recalled, quarantined), not its units': one range of the
+    // partial index events_lot_wide (lot_id, seq) WHERE cartridge_id IS NULL, instead of every
+    // event of every unit of the lot (a cartridge's history asks for this at each scan).
+    static constexpr const char* kLotWideSql =
+        "SELECT " EVENT_COLUMNS
+        " FROM events WHERE lot_id = ?2 AND cartridge_id IS NULL AND seq > ?1 "
+        "ORDER BY seq LIMIT ?5";
+    const bool lot_wide = f.lot_wide_only && f.lot_id != 0 && f.cartridge_id == 0 &&
+                          f.treatment_id == 0 && f.item_id == 0 && f.load_id == 0 &&
+                          f.sterilizer_id == 0;
+    if (lot_wide) {
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kLotWideSql));
+      st->Bind(1, f.after_seq).Bind(2, f.lot_id).Bind(5, int64_t{f.limit});
+      return Collect<Event>(
+          *st, [](const Statement& s) -> absl::StatusOr<Event> { return ReadEventRow(s); });
+    }
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(any_id ? kByIdSql : kAllSql));
     st->Bind(1, f.after_seq).Bind(5, int64_t{f.limit}).Bind(6, int64_t{f.lot_wide_only ? 1 : 0});
     if (any_id) {

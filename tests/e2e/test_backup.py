@@ -45,6 +45,7 @@ UNDO_LAST_MIGRATION = {
     6: ["DROP TABLE api_tokens"],
     7: ["DROP TABLE audit_checkpoint"],
     8: ["DROP TABLE par_levels", "DROP INDEX lots_gtin_expiry"],
+    9: ["DROP INDEX events_lot_wide"],
 }
 
 

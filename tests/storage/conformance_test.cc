@@ -465,6 +465,44 @@ TYPED_TEST(StoreConformanceTest, AParLevelIsSavedReplacedListedAndDeleted) {
   EXPECT_TRUE(this->Read()->cartridges().FindParLevel(kGtin)->has_value());
 }
 
+TYPED_TEST(StoreConformanceTest, LotWideEventsAreTheLotsOwnWithoutItsUnits) {
+  auto b = this->InsertBasics(2);
+  {
+    auto tx = this->Write();
+    for (const auto& [action, cartridge] :
+         std::vector<std::pair<std::string, int64_t>>{{"LOT_CREATED", 0},
+                                                      {"CARTRIDGE_RECEIVED", b.units[0]},
+                                                      {"CARTRIDGE_RECEIVED", b.units[1]},
+                                                      {"LOT_RECALLED", 0},
+                                                      {"CARTRIDGE_OPENED", b.units[0]}}) {
+      ASSERT_TRUE(audit_chain::Append(tx->audit(), *TestSha256(),
+                                      Event{.at = kNow,
+                                            .actor = "clerk",
+                                            .action = action,
+                                            .lot_id = b.lot_id,
+                                            .cartridge_id = cartridge,
+                                            .detail = action})
+                      .ok());
+    }
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  auto tx = this->Read();
+  absl::StatusOr<std::vector<Event>> lot_wide =
+      tx->audit().ListEvents({.lot_id = b.lot_id, .lot_wide_only = true});
+  ASSERT_TRUE(lot_wide.ok()) << lot_wide.status();
+  std::vector<std::string> actions;
+  for (const Event& e : *lot_wide) actions.push_back(e.action);
+  EXPECT_THAT(actions, ElementsAre("LOT_CREATED", "LOT_RECALLED"));
+  // Paged: after the first, the second.
+  lot_wide = tx->audit().ListEvents(
+      {.lot_id = b.lot_id, .lot_wide_only = true, .after_seq = (*lot_wide)[0].seq, .limit = 1});
+  ASSERT_TRUE(lot_wide.ok());
+  ASSERT_THAT(*lot_wide, SizeIs(1));
+  EXPECT_EQ((*lot_wide)[0].action, "LOT_RECALLED");
+  // Without lot_wide_only, every event of the lot and its units.
+  EXPECT_THAT(*tx->audit().ListEvents({.lot_id = b.lot_id}), SizeIs(5));
+}
+
 TYPED_TEST(StoreConformanceTest, AWriteNotCommittedLeavesNothing) {
   {
     auto tx = this->Write();
