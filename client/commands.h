@@ -56,11 +56,15 @@ void AddAuditCommands(CLI::App& app, const Globals& globals, Action& action);
 void AddEventsCommands(CLI::App& app, const Globals& globals, Action& action);
 // admin token create|list|revoke and whoami (admin_commands.cc).
 void AddAdminCommands(CLI::App& app, const Globals& g, Action& action);
+// export fhir|epcis (client/export_commands.cc).
+void AddExportCommands(CLI::App& app, const Globals& g, Action& action);
 void AddCompletionCommand(CLI::App& app, Action& action);
 std::string BashCompletion(const CLI::App& app);
 
 // Shared formatting for text output.
-std::string FormatDate(const v1::Date& date);                     // 2030-12-31
+std::string FormatDate(const v1::Date& date);  // 2030-12-31
+// Parses YYYY-MM-DD (a period's --from, --to) into `out`; false when it is not a calendar day.
+bool ParseDay(const std::string& text, v1::Date* out);
 std::string FormatTime(const google::protobuf::Timestamp& time);  // local 2026-11-26 10:42
 // The API's one time format, RFC 3339 UTC with Z: 2026-11-26T10:00:00Z (CSV, audit trail).
 std::string Rfc3339Utc(const google::protobuf::Timestamp& time);

@@ -27,16 +27,6 @@ std::string ItemStateWord(v1::ItemState state) {
   return name.rfind("ITEM_STATE_", 0) == 0 ? name.substr(11) : name;
 }
 
-bool ParseDay(const std::string& text, v1::Date* out) {
-  int y = 0, m = 0, d = 0;
-  char tail = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3) return false;
-  out->set_year(y);
-  out->set_month(m);
-  out->set_day(d);
-  return true;
-}
-
 void PrintItemText(std::ostringstream& text, const v1::ReusableItem& item) {
   text << "item        " << item.serial() << "  (" << item.type() << ")\n";
   text << "state       " << ItemStateWord(item.state());

@@ -127,6 +127,7 @@ int Run(int argc, char** argv, SafetyCheck& check) {
   steritrack::cli::AddTreatmentCommands(app, globals, action);
   steritrack::cli::AddSterilizationCommands(app, globals, action);
   steritrack::cli::AddReportCommands(app, globals, action);
+  steritrack::cli::AddExportCommands(app, globals, action);
   steritrack::cli::AddRoomCommand(app, globals, action);
   steritrack::cli::AddSyncCommand(app, globals, action);
   steritrack::cli::AddAuditCommands(app, globals, action);

@@ -23,6 +23,16 @@
 #include "steritrack/v1/report.grpc.pb.h"
 
 namespace steritrack::cli {
+
+bool ParseDay(const std::string& text, v1::Date* out) {
+  absl::CivilDay day;
+  if (text.size() != 10 || !absl::ParseCivilTime(text, &day)) return false;
+  out->set_year(static_cast<int32_t>(day.year()));
+  out->set_month(day.month());
+  out->set_day(day.day());
+  return true;
+}
+
 namespace {
 
 using ReportStub = v1::ReportService::Stub;
@@ -50,15 +60,6 @@ class ReportDesk {
   Session session_;
   std::unique_ptr<ReportStub> stub_;
 };
-
-bool ParseDay(const std::string& text, v1::Date* out) {
-  absl::CivilDay day;
-  if (text.size() != 10 || !absl::ParseCivilTime(text, &day)) return false;
-  out->set_year(static_cast<int32_t>(day.year()));
-  out->set_month(day.month());
-  out->set_day(day.day());
-  return true;
-}
 
 absl::Time ToTime(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());

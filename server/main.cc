@@ -25,6 +25,7 @@
 #include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
+#include "server/core/export_service.h"
 #include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
 #include "server/core/unrecorded_refusals.h"
@@ -257,6 +258,18 @@ int main(int argc, char** argv) {
                  "it (rule 3); fractions allowed")
       ->check(CLI::Range(0.0, 168.0))
       ->capture_default_str();
+  std::string client_ref_system(steritrack::kDefaultClientRefSystem);
+  app.add_option("--client-ref-system", client_ref_system,
+                 "the URI of the clinic's client references in FHIR exports "
+                 "(Procedure.subject.identifier.system)")
+      ->type_name("URI")
+      ->capture_default_str();
+  std::string site_uri(steritrack::kDefaultSiteUri);
+  app.add_option("--site-uri", site_uri,
+                 "the URI of this clinic site in exports: the EPCIS readPoint (rooms are "
+                 "<site>/room/<room>) and the base of FHIR identifiers")
+      ->type_name("URI")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
@@ -416,6 +429,14 @@ int main(int argc, char** argv) {
     log->error("--time-zone: unknown time zone '{}'", time_zone_name);
     return 2;
   }
+  for (const auto& [key, uri] :
+       {std::pair<std::string_view, const std::string&>{"--client-ref-system", client_ref_system},
+        {"--site-uri", site_uri}}) {
+    if (absl::Status s = steritrack::CheckExportUri(key, uri); !s.ok()) {
+      log->error("{}", std::string(s.message()));
+      return 2;
+    }
+  }
 
   // Block the stop signals before gRPC starts its threads, so that only sigwait below sees them.
   sigset_t stop_signals;
@@ -521,6 +542,12 @@ int main(int argc, char** argv) {
        .clinic_time_zone = zone,
        .disposal_limit = absl::Seconds(static_cast<int64_t>(disposal_limit_hours * 3600)),
        .unrecorded_refusals = &unrecorded_refusals});
+  steritrack::ExportService exports({.store = &bounded,
+                                     .sha256 = sha256.get(),
+                                     .clock = clock.get(),
+                                     .clinic_time_zone = zone,
+                                     .client_ref_system = client_ref_system,
+                                     .site_uri = site_uri});
   std::unique_ptr<steritrack::DatabaseAdmin> database = steritrack::NewSqliteDatabaseAdmin(db_path);
   auto server = steritrack::rpc::RpcServer::Start({.listen = listen,
                                                    .tls = tls,
@@ -528,6 +555,7 @@ int main(int argc, char** argv) {
                                                    .sterilization = &sterilization,
                                                    .clinic_time_zone = zone,
                                                    .reports = &reports,
+                                                   .exports = &exports,
                                                    .log = log,
                                                    .audit = &audit,
                                                    .commits = &commits,

@@ -119,11 +119,14 @@ class CartridgeReads {
   virtual ~CartridgeReads() = default;
   virtual absl::StatusOr<std::optional<Lot>> FindLot(std::string_view gtin,
                                                      std::string_view lot) = 0;
+  virtual absl::StatusOr<std::optional<Lot>> FindLotById(int64_t id) = 0;
   virtual absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) = 0;
   virtual absl::StatusOr<int64_t> CountUnitsInStock(int64_t lot_id) = 0;
 
   virtual absl::StatusOr<std::optional<Cartridge>> FindCartridge(std::string_view gtin,
                                                                  std::string_view serial) = 0;
+  // The unit with this id, complete as FindCartridge; nullopt when there is none.
+  virtual absl::StatusOr<std::optional<Cartridge>> FindCartridgeById(int64_t id) = 0;
   virtual absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& filter) = 0;
 
   virtual absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) = 0;
@@ -284,6 +287,11 @@ class ReportReads {
   // Bowie-Dick tests of every steriliser on days first <= day < last, oldest first.
   virtual absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(
       absl::CivilDay first, absl::CivilDay last) = 0;
+  // Audit entries recorded in the period, by (at, seq), complete as ListAuditEntries: the
+  // cursor's id is the entry's seq.
+  virtual absl::StatusOr<std::vector<Event>> ListEventsBetween(absl::Time from, absl::Time to,
+                                                               const PeriodCursor& after,
+                                                               int limit) = 0;
 };
 
 // API tokens (issue 9). A token is found by the SHA-256 of its secret; its name is unique among

@@ -140,8 +140,7 @@ ReportService::ReportService(ReportServiceOptions options)
       unrecorded_refusals_(options.unrecorded_refusals),
       page_size_(std::max(options.page_size, 1)) {}
 
-absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilDay from,
-                                                                    absl::CivilDay to) {
+absl::Status ReportService::CheckPeriod(absl::CivilDay from, absl::CivilDay to) {
   if (!(from < to)) {
     return InvalidField("to",
                         StrCat("must be after from (", Iso(from), "); the period is [from, to)"));
@@ -149,6 +148,12 @@ absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilD
   if (to - from > kMaxReportDays) {
     return InvalidField("to", StrCat("the period is at most ", kMaxReportDays, " days"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ComplianceReport> ReportService::ComplianceReportFor(absl::CivilDay from,
+                                                                    absl::CivilDay to) {
+  RETURN_IF_ERROR(CheckPeriod(from, to));
   const absl::Time now = clock_->Now();
   const absl::Time begin = absl::FromCivil(from, zone_);
   const absl::Time end = absl::FromCivil(to, zone_);

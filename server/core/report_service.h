@@ -193,6 +193,10 @@ class ReportService {
 
   absl::Duration disposal_limit() const { return disposal_limit_; }
 
+  // A period [from, to) of clinic days as every period read takes it: INVALID_ARGUMENT naming
+  // "to" unless from < to and the period is at most kMaxReportDays long.
+  static absl::Status CheckPeriod(absl::CivilDay from, absl::CivilDay to);
+
   static constexpr int kMaxReportDays = 3660;
 
  private:

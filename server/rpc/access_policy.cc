@@ -34,6 +34,8 @@ constexpr std::array kPolicy = std::to_array<MethodAccess>({
     {M("AuditService", "ListAuditEntries"), kManager | kAdmin},
     {M("AuditService", "VerifyAuditTrail"), kManager | kAdmin},
     {M("EventService", "WatchEvents"), kIntegrator | kAdmin},
+    {M("ExportService", "ExportEpcis"), kManager | kIntegrator | kAdmin},
+    {M("ExportService", "ExportFhir"), kManager | kIntegrator | kAdmin},
     {M("InventoryService", "ClearParLevel"), kManager | kAdmin},
     {M("InventoryService", "DiscardCartridge"), kSpd | kManager | kAdmin},
     {M("InventoryService", "GetCartridge"), kAllReads},

@@ -9,6 +9,7 @@
 #include "google/rpc/status.pb.h"
 #include "steritrack/error.h"
 #include "steritrack/gs1.h"
+#include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
 
 namespace steritrack::rpc {
@@ -429,6 +430,12 @@ absl::StatusOr<std::optional<absl::CivilDay>> FromProto(std::string_view field,
         field, StrCat(date.year(), "-", date.month(), "-", date.day(), " is not a calendar day"));
   }
   return std::optional<absl::CivilDay>(day);
+}
+
+absl::StatusOr<absl::CivilDay> RequiredDate(std::string_view field, const v1::Date& date) {
+  ASSIGN_OR_RETURN(std::optional<absl::CivilDay> day, FromProto(field, date));
+  if (!day.has_value()) return InvalidField(field, "is required");
+  return *day;
 }
 
 std::optional<CartridgeState> FromProto(v1::CartridgeState state) {

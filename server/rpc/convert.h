@@ -61,6 +61,10 @@ absl::StatusOr<absl::Time> FromProto(std::string_view field, bool present,
 absl::StatusOr<std::optional<absl::CivilDay>> FromProto(std::string_view field,
                                                         const v1::Date& date);
 
+// A required date (a report's or an export's period): INVALID_ARGUMENT naming `field` when unset
+// or not a calendar day.
+absl::StatusOr<absl::CivilDay> RequiredDate(std::string_view field, const v1::Date& date);
+
 std::optional<CartridgeState> FromProto(v1::CartridgeState state);
 std::optional<LotState> FromProto(v1::LotState state);
 // Enums: nullopt for *_UNSPECIFIED (and unknown values).

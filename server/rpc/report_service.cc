@@ -45,12 +45,6 @@ void UseToProto(const LotUse& use, v1::LotUse* out) {
   out->set_disposed(use.disposed);
 }
 
-absl::StatusOr<absl::CivilDay> RequiredDate(std::string_view field, const v1::Date& date) {
-  ASSIGN_OR_RETURN(std::optional<absl::CivilDay> day, FromProto(field, date));
-  if (!day.has_value()) return InvalidField(field, "is required");
-  return *day;
-}
-
 }  // namespace
 
 grpc::Status ReportServiceImpl::GetComplianceReport(grpc::ServerContext* ctx,

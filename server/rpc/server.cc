@@ -11,6 +11,7 @@
 #include "server/rpc/admin_service.h"
 #include "server/rpc/audit_service.h"
 #include "server/rpc/convert.h"
+#include "server/rpc/export_service.h"
 #include "server/rpc/metrics_interceptor.h"
 #include "server/rpc/parse_errors.h"
 #include "server/rpc/reflection_service.h"
@@ -69,6 +70,9 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   if (options.reports != nullptr) {
     server->reports_ = std::make_unique<ReportServiceImpl>(options.reports, options.log, auth);
   }
+  if (options.exports != nullptr) {
+    server->exports_ = std::make_unique<ExportServiceImpl>(options.exports, options.log, auth);
+  }
 
   if (options.audit != nullptr) {
     server->audit_ = std::make_unique<AuditServiceImpl>(options.audit, options.log, auth);
@@ -114,6 +118,7 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   offer(server->treatments_.get(), v1::TreatmentService::service_full_name());
   offer(server->sterilization_.get(), v1::SterilizationService::service_full_name());
   offer(server->reports_.get(), v1::ReportService::service_full_name());
+  offer(server->exports_.get(), v1::ExportService::service_full_name());
   offer(server->audit_.get(), v1::AuditService::service_full_name());
   offer(server->events_.get(), v1::EventService::service_full_name());
   // BuildAndStart adds gRPC's default health service (EnableDefaultHealthCheckService above). It

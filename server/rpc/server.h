@@ -16,6 +16,7 @@
 #include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
+#include "server/core/export_service.h"
 #include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
 #include "server/rpc/authorize.h"
@@ -34,6 +35,7 @@ class InventoryServiceImpl;
 class TreatmentServiceImpl;
 class SterilizationServiceImpl;
 class ReportServiceImpl;
+class ExportServiceImpl;
 class AuditServiceImpl;
 class EventServiceImpl;
 class AdminServiceImpl;
@@ -78,6 +80,9 @@ struct RpcServerOptions {
   // Compliance report, recall look-back and stock; when null the ReportService is not offered.
   // REQUIRES: outlives the server.
   ReportService* reports = nullptr;
+  // FHIR and EPCIS exports; when null the ExportService is not offered. REQUIRES: outlives the
+  // server.
+  ExportService* exports = nullptr;
   std::shared_ptr<spdlog::logger> log;  // REQUIRES: non-null
   // The audit trail and the integrator event stream; when `audit` is null neither AuditService
   // nor EventService is offered, and EventService also needs `commits` (the notifier the core
@@ -118,6 +123,7 @@ class RpcServer {
   std::unique_ptr<TreatmentServiceImpl> treatments_;
   std::unique_ptr<SterilizationServiceImpl> sterilization_;
   std::unique_ptr<ReportServiceImpl> reports_;
+  std::unique_ptr<ExportServiceImpl> exports_;
   std::unique_ptr<AuditServiceImpl> audit_;
   std::unique_ptr<EventServiceImpl> events_;
   std::unique_ptr<Authorizer> auth_;

@@ -456,6 +456,12 @@ constexpr const char* kLotWideEvents = R"sql(
 CREATE INDEX events_lot_wide ON events (lot_id, seq) WHERE cartridge_id IS NULL;
 )sql";
 
+// The audit trail by time: an export of a period (EPCIS, issue 14) and the audit query with from/to
+// read one index range instead of the whole trail.
+constexpr const char* kEventsByTime = R"sql(
+CREATE INDEX events_at ON events (at, seq);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lots, cartridges, treatments, uses, disposals, write-offs, events, requests", kV1},
     {2, "reusable items, sterilisers, loads, indicators, Bowie-Dick tests, item uses", kV2},
@@ -467,6 +473,7 @@ constexpr Migration kMigrations[] = {
     {7, "verified audit checkpoint: incremental audit verification", kAuditCheckpoint},
     {8, "par levels per product: low-stock and expiring-stock alerts", kParLevels},
     {9, "index of a lot's own audit entries: cartridge history reads", kLotWideEvents},
+    {10, "index of audit entries by time: period exports", kEventsByTime},
 };
 
 }  // namespace

@@ -25,6 +25,13 @@ class SqliteCartridges final : public CartridgeWrites {
     return First<Lot>(*st, [](const Statement& s) { return ReadLot(s, 0); });
   }
 
+  absl::StatusOr<std::optional<Lot>> FindLotById(int64_t id) override {
+    static constexpr const char* kSql = "SELECT " LOT_COLUMNS " FROM lots l WHERE l.id = ?1";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    st->Bind(1, id);
+    return First<Lot>(*st, [](const Statement& s) { return ReadLot(s, 0); });
+  }
+
   absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& f) override {
     static constexpr const char* kSql =
         "SELECT " LOT_COLUMNS
@@ -83,6 +90,13 @@ class SqliteCartridges final : public CartridgeWrites {
     static const std::string kSql = StrCat(kCartridgeSelect, "WHERE c.gtin = ?1 AND c.serial = ?2");
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql.c_str()));
     st->Bind(1, gtin).Bind(2, serial);
+    return First<Cartridge>(*st, ReadCartridge);
+  }
+
+  absl::StatusOr<std::optional<Cartridge>> FindCartridgeById(int64_t id) override {
+    static const std::string kSql = StrCat(kCartridgeSelect, "WHERE c.id = ?1");
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql.c_str()));
+    st->Bind(1, id);
     return First<Cartridge>(*st, ReadCartridge);
   }
 

@@ -68,6 +68,20 @@ class SqliteReports final : public ReportReads {
     return loads;
   }
 
+  absl::StatusOr<std::vector<Event>> ListEventsBetween(absl::Time from, absl::Time to,
+                                                       const PeriodCursor& after,
+                                                       int limit) override {
+    // (at, seq) is the events_at index's own order.
+    static constexpr const char* kSql =
+        "SELECT " EVENT_COLUMNS
+        " FROM events WHERE (at, seq) > (?1, ?2) AND at < ?3 ORDER BY at, seq LIMIT ?4";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    const auto [at, seq] = After(from, after);
+    st->Bind(1, at).Bind(2, seq).Bind(3, Micros(to)).Bind(4, int64_t{limit});
+    return Collect<Event>(
+        *st, [](const Statement& s) -> absl::StatusOr<Event> { return ReadEventRow(s); });
+  }
+
   absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(
       absl::CivilDay first, absl::CivilDay last) override {
     // ISO YYYY-MM-DD text sorts as the dates do.

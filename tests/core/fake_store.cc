@@ -61,6 +61,12 @@ class FakeRepositories final : public CartridgeWrites,
     return std::optional<Lot>();
   }
 
+  absl::StatusOr<std::optional<Lot>> FindLotById(int64_t id) override {
+    auto it = state_->lots.find(id);
+    if (it == state_->lots.end()) return std::optional<Lot>();
+    return it->second;
+  }
+
   absl::StatusOr<std::vector<Lot>> ListLots(const LotFilter& filter) override {
     if (absl::Status s = CheckLimit(filter.limit); !s.ok()) return s;
     std::vector<Lot> out;
@@ -126,6 +132,12 @@ class FakeRepositories final : public CartridgeWrites,
       if (c.gtin == gtin && c.serial == serial) return Joined(c);
     }
     return std::optional<Cartridge>();
+  }
+
+  absl::StatusOr<std::optional<Cartridge>> FindCartridgeById(int64_t id) override {
+    auto it = state_->cartridges.find(id);
+    if (it == state_->cartridges.end()) return std::optional<Cartridge>();
+    return Joined(it->second);
   }
 
   absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& filter) override {
@@ -368,6 +380,24 @@ class FakeRepositories final : public CartridgeWrites,
     }
     std::stable_sort(out.begin(), out.end(),
                      [](const BowieDickTest& a, const BowieDickTest& b) { return a.day < b.day; });
+    return out;
+  }
+  absl::StatusOr<std::vector<Event>> ListEventsBetween(absl::Time from, absl::Time to,
+                                                       const PeriodCursor& after,
+                                                       int limit) override {
+    if (absl::Status s = CheckLimit(limit); !s.ok()) return s;
+    std::vector<const Event*> matching;
+    for (const Event& e : state_->events) {
+      if (e.at < from || e.at >= to) continue;
+      if (std::make_pair(e.at, e.seq) <= std::make_pair(after.at, after.id)) continue;
+      matching.push_back(&e);
+    }
+    std::sort(matching.begin(), matching.end(), [](const Event* a, const Event* b) {
+      return std::make_pair(a->at, a->seq) < std::make_pair(b->at, b->seq);
+    });
+    if (static_cast<int>(matching.size()) > limit) matching.resize(limit);
+    std::vector<Event> out;
+    for (const Event* e : matching) out.push_back(*e);
     return out;
   }
   // ---- End of reporting reads.

@@ -46,6 +46,7 @@ UNDO_LAST_MIGRATION = {
     7: ["DROP TABLE audit_checkpoint"],
     8: ["DROP TABLE par_levels", "DROP INDEX lots_gtin_expiry"],
     9: ["DROP INDEX events_lot_wide"],
+    10: ["DROP INDEX events_at"],
 }
 
 

@@ -151,9 +151,9 @@ TEST_F(ReflectionRpcTest, ListServicesNamesEveryServiceOfferedHealthAndReflectio
       ServiceNames(resp),
       UnorderedElementsAre("steritrack.v1.AdminService", "steritrack.v1.InventoryService",
                            "steritrack.v1.TreatmentService", "steritrack.v1.SterilizationService",
-                           "steritrack.v1.ReportService", "steritrack.v1.AuditService",
-                           "steritrack.v1.EventService", "grpc.health.v1.Health",
-                           "grpc.reflection.v1alpha.ServerReflection"));
+                           "steritrack.v1.ReportService", "steritrack.v1.ExportService",
+                           "steritrack.v1.AuditService", "steritrack.v1.EventService",
+                           "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"));
   EXPECT_EQ(resp.original_request().list_services(), "*");
   Close(*stream);
 }

@@ -26,6 +26,7 @@
 #include "server/core/audit_service.h"
 #include "server/core/cartridge_service.h"
 #include "server/core/commit_notifier.h"
+#include "server/core/export_service.h"
 #include "server/core/report_service.h"
 #include "server/core/sterilization_service.h"
 #include "server/rpc/server.h"
@@ -39,6 +40,7 @@
 #include "steritrack/store.h"
 #include "steritrack/strings.h"
 #include "steritrack/v1/audit.grpc.pb.h"
+#include "steritrack/v1/export.grpc.pb.h"
 #include "steritrack/v1/inventory.grpc.pb.h"
 #include "steritrack/v1/report.grpc.pb.h"
 #include "steritrack/v1/sterilization.grpc.pb.h"
@@ -158,6 +160,8 @@ class FullServerTest : public ::testing::Test {
         ReportServiceOptions{.store = services_store, .sha256 = TestSha256(), .clock = &clock_});
     audit_core_ = std::make_unique<AuditService>(
         AuditServiceOptions{.store = services_store, .sha256 = TestSha256()});
+    exports_core_ = std::make_unique<ExportService>(
+        ExportServiceOptions{.store = services_store, .sha256 = TestSha256(), .clock = &clock_});
     auto log = std::make_shared<spdlog::logger>("rpc_fixture",
                                                 std::make_shared<spdlog::sinks::null_sink_mt>());
     absl::StatusOr<std::unique_ptr<rpc::RpcServer>> server =
@@ -165,6 +169,7 @@ class FullServerTest : public ::testing::Test {
                                .core = cartridges_core_.get(),
                                .sterilization = sterilization_core_.get(),
                                .reports = reports_core_.get(),
+                               .exports = exports_core_.get(),
                                .log = log,
                                .audit = audit_core_.get(),
                                .commits = &commits_,
@@ -185,6 +190,7 @@ class FullServerTest : public ::testing::Test {
     sterilization_ = v1::SterilizationService::NewStub(channel_);
     reports_ = v1::ReportService::NewStub(channel_);
     audit_ = v1::AuditService::NewStub(channel_);
+    exports_ = v1::ExportService::NewStub(channel_);
   }
 
   void TearDown() override {
@@ -193,11 +199,13 @@ class FullServerTest : public ::testing::Test {
     sterilization_.reset();
     reports_.reset();
     audit_.reset();
+    exports_.reset();
     channel_.reset();
     server_.reset();
     audit_core_.reset();
     access_core_.reset();
     reports_core_.reset();
+    exports_core_.reset();
     sterilization_core_.reset();
     cartridges_core_.reset();
     bounded_store_.reset();
@@ -253,6 +261,7 @@ class FullServerTest : public ::testing::Test {
   std::unique_ptr<CartridgeService> cartridges_core_;
   std::unique_ptr<SterilizationService> sterilization_core_;
   std::unique_ptr<ReportService> reports_core_;
+  std::unique_ptr<ExportService> exports_core_;
   std::unique_ptr<AuditService> audit_core_;
   std::unique_ptr<rpc::RpcServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -261,6 +270,7 @@ class FullServerTest : public ::testing::Test {
   std::unique_ptr<v1::SterilizationService::Stub> sterilization_;
   std::unique_ptr<v1::ReportService::Stub> reports_;
   std::unique_ptr<v1::AuditService::Stub> audit_;
+  std::unique_ptr<v1::ExportService::Stub> exports_;
 };
 
 }  // namespace steritrack::rpc_test

@@ -890,6 +890,61 @@ TYPED_TEST(StoreConformanceTest, PeriodReadsPageByTimeThenId) {
   EXPECT_EQ((*from_late)[1].serial, "S1");
 }
 
+// Audit entries by time (the EPCIS export, issue 14): the period only, by (at, seq), in pages.
+TYPED_TEST(StoreConformanceTest, EventsBetweenPageByTimeThenSeq) {
+  {
+    auto tx = this->Write();
+    // Entries 1..5 at +0s, +3s, +1s, +1s, +9s: in [+1s, +5s) by (at, seq) that is 3, 4, 2.
+    const int seconds[] = {0, 3, 1, 1, 9};
+    for (int i = 0; i < 5; ++i) {
+      absl::StatusOr<int64_t> seq =
+          audit_chain::Append(tx->audit(), *TestSha256(),
+                              Event{.at = kNow + absl::Seconds(seconds[i]),
+                                    .actor = "nurse.kim",
+                                    .action = "CARTRIDGE_OPENED",
+                                    .detail = StrCat("entry ", i + 1)});
+      ASSERT_TRUE(seq.ok()) << seq.status();
+    }
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  auto tx = this->Read();
+  std::vector<int64_t> seqs;
+  PeriodCursor after;
+  for (int pages = 0; pages < 10; ++pages) {
+    absl::StatusOr<std::vector<Event>> page =
+        tx->reports().ListEventsBetween(kNow + absl::Seconds(1), kNow + absl::Seconds(5), after, 2);
+    ASSERT_TRUE(page.ok()) << page.status();
+    if (page->empty()) break;
+    for (const Event& e : *page) seqs.push_back(e.seq);
+    after = PeriodCursor{.at = page->back().at, .id = page->back().seq};
+  }
+  EXPECT_EQ(seqs, (std::vector<int64_t>{3, 4, 2}));
+  // Complete as the audit query gives them: the chain's links too.
+  absl::StatusOr<std::vector<Event>> one =
+      tx->reports().ListEventsBetween(kNow + absl::Seconds(9), kNow + absl::Seconds(10), {}, 10);
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_THAT(*one, SizeIs(1));
+  EXPECT_EQ((*one)[0].detail, "entry 5");
+  EXPECT_EQ((*one)[0].hash.size(), 64u);
+  EXPECT_FALSE((*one)[0].prev_hash.empty());
+}
+
+TYPED_TEST(StoreConformanceTest, UnitsAndLotsAreFoundById) {
+  auto b = this->InsertBasics(2);
+  auto tx = this->Read();
+  absl::StatusOr<std::optional<Cartridge>> unit = tx->cartridges().FindCartridgeById(b.units[1]);
+  ASSERT_TRUE(unit.ok()) << unit.status();
+  ASSERT_TRUE(unit->has_value());
+  EXPECT_EQ((*unit)->serial, "S2");
+  EXPECT_EQ((*unit)->lot.lot, "LOT-A");
+  absl::StatusOr<std::optional<Lot>> lot = tx->cartridges().FindLotById(b.lot_id);
+  ASSERT_TRUE(lot.ok()) << lot.status();
+  ASSERT_TRUE(lot->has_value());
+  EXPECT_EQ((*lot)->lot, "LOT-A");
+  EXPECT_FALSE(tx->cartridges().FindCartridgeById(b.units[1] + 100)->has_value());
+  EXPECT_FALSE(tx->cartridges().FindLotById(b.lot_id + 100)->has_value());
+}
+
 // ---- The verified audit checkpoint (issue 11): one value, stored as given, replaced.
 
 TYPED_TEST(StoreConformanceTest, TheVerifiedCheckpointIsStoredAndReplaced) {
