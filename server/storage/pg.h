@@ -1,0 +1,68 @@
+// libpqxx, as server/storage uses it for the PostgreSQL backend (issue 13): libpqxx's exceptions
+// become absl::Status here and nowhere else, and every statement a repository runs is its own
+// subtransaction (SAVEPOINT), so that a refused statement undoes only itself and the transaction
+// goes on, as a refused statement does in SQLite.
+//
+// Internal to server/storage. A transaction is used by one thread at a time.
+#ifndef STERITRACK_SERVER_STORAGE_PG_H_
+#define STERITRACK_SERVER_STORAGE_PG_H_
+
+#ifndef STERITRACK_STORAGE_IMPLEMENTATION
+#error "server/storage/pg.h is internal to server/storage"
+#endif
+
+#include <exception>
+#include <pqxx/pqxx>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace steritrack::pg {
+
+// Converts an exception thrown by libpqxx (or the standard library) to a status; `what` says
+// which operation failed. unique_violation (23505) is ALREADY_EXISTS, the other integrity and
+// check violations (23xxx, and the schema triggers' refusals) FAILED_PRECONDITION, a
+// serialization failure or deadlock ABORTED, a lost connection UNAVAILABLE, anything else
+// INTERNAL.
+absl::Status ToStatus(const std::exception& e, std::string_view what);
+
+// Times are BIGINT microseconds since the Unix epoch, as in SQLite.
+inline int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+inline absl::Time FromMicros(int64_t micros) { return absl::FromUnixMicros(micros); }
+
+// The transaction a repository works in.
+class Tx {
+ public:
+  // REQUIRES: `tx` outlives this object.
+  explicit Tx(pqxx::dbtransaction* tx) : tx_(tx) {}
+
+  // Runs `body(t)` in a subtransaction of this transaction: kept when `body` returns OK, undone
+  // when it returns an error or throws (the exception converted by ToStatus, with `what`).
+  // `body` returns absl::Status or absl::StatusOr<T>.
+  template <typename Body>
+  std::invoke_result_t<Body, pqxx::transaction_base&> Run(std::string_view what, Body&& body) {
+    try {
+      pqxx::subtransaction sub(*tx_, "stmt");
+      auto out = body(static_cast<pqxx::transaction_base&>(sub));
+      if (out.ok()) {
+        sub.commit();
+      } else {
+        sub.abort();
+      }
+      return out;
+    } catch (const std::exception& e) {
+      return ToStatus(e, what);
+    }
+  }
+
+ private:
+  pqxx::dbtransaction* tx_;
+};
+
+}  // namespace steritrack::pg
+
+#endif  // STERITRACK_SERVER_STORAGE_PG_H_
