@@ -25,10 +25,12 @@ absl::StatusOr<ApiToken> ReadToken(const pqxx::row& r) {
              .role = *role,
              .secret_sha256 = Text(r, 3),
              .created_at = FromMicros(Int(r, 4)),
-             .created_by = Text(r, 5)};
+             .created_by = Text(r, 5),
+             .expires_at = std::nullopt,
+             .revoked_at = std::nullopt,
+             .revoked_by = Text(r, 8)};
   if (!IsNull(r, 6)) t.expires_at = FromMicros(Int(r, 6));
   if (!IsNull(r, 7)) t.revoked_at = FromMicros(Int(r, 7));
-  t.revoked_by = Text(r, 8);
   return t;
 }
 
