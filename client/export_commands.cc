@@ -7,6 +7,7 @@
 // With --out FILE the export goes to FILE.tmp, renamed to FILE only once complete, so a file under
 // the asked name is always a whole export. On standard output a failure after the first bytes
 // leaves a partial export behind: the exit code and the error on standard error say so.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -64,12 +65,24 @@ class Sink {
   }
   std::string Commit() {
     if (file_ == nullptr) return std::fflush(stdout) == 0 ? "" : "cannot write standard output";
-    const bool ok = std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
+    bool ok = std::fflush(file_) == 0 && fsync(fileno(file_)) == 0;
+    int error = ok ? 0 : errno;
     std::fclose(file_);
     file_ = nullptr;
-    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    if (ok && std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      ok = false;
+      error = errno;
+    }
+    if (!ok) {
       std::remove(tmp_.c_str());
-      return "cannot write " + path_ + ": " + std::strerror(errno);
+      return "cannot write " + path_ + ": " + std::strerror(error);
+    }
+    // The rename itself is durable once the folder is synced.
+    const std::string::size_type slash = path_.rfind('/');
+    const std::string folder = slash == std::string::npos ? "." : path_.substr(0, slash + 1);
+    if (const int fd = open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+      fsync(fd);
+      close(fd);
     }
     return "";
   }
@@ -97,11 +110,11 @@ int LocalFailure(ExportDesk& d, const std::string& line) {
   return d.out().LocalFailure("ERROR — " + line, failure);
 }
 
-int RunFhir(const Globals& g, const std::string& treatment, const std::string& from,
-            const std::string& to, const std::string& out) {
+int RunFhir(const Globals& g, bool one_treatment, const std::string& treatment,
+            const std::string& from, const std::string& to, const std::string& out) {
   ExportDesk d(g);
   v1::ExportFhirRequest req;
-  if (!treatment.empty()) {
+  if (one_treatment) {
     req.set_treatment_id(treatment);
   } else {
     if (std::optional<int> bad =
@@ -218,7 +231,7 @@ void AddExportCommands(CLI::App& app, const Globals& g, Action& action) {
           Output out(g.json, std::cout, std::cerr);
           return out.BadInput("--treatment", "give a treatment, or a period with --from and --to");
         }
-        return RunFhir(g, a->treatment, a->from, a->to, a->out);
+        return RunFhir(g, treatment->count() > 0, a->treatment, a->from, a->to, a->out);
       };
     });
   }

@@ -10,6 +10,8 @@ packages=(
   libsqlite3-dev libssl-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libzint-dev
   # /metrics is served with cpp-httplib (its header and Debian's compiled part).
   libcpp-httplib-dev
+  # The PostgreSQL backend for clinic chains (issue 13) talks to the server with libpqxx.
+  libpqxx-dev
   # deploy/make-certs.sh makes the clinic's CA and certificates with the openssl command.
   openssl
   # cpack -G DEB (the Debian package) takes its library dependencies from dpkg-shlibdeps.
@@ -33,6 +35,9 @@ if [[ ${1:-} == test ]]; then
   # less than chromium). The package also brings a Prometheus server unit: on a machine with
   # systemd, `systemctl disable --now prometheus` if you do not want it running.
   packages+=(prometheus)
+  # The storage conformance suite runs against a real PostgreSQL 15 too: a throwaway cluster in a
+  # temporary folder (tests/pg/cluster.sh), started and stopped by ctest.
+  packages+=(postgresql)
 fi
 # The fuzzing run (tests/fuzz/run.sh, "install-deps.sh fuzz"): clang with libFuzzer. The normal
 # suite replays the seeds without it.

@@ -22,6 +22,8 @@ std::string Errno(int err) { return std::strerror(err); }
 
 std::string DatabaseFilePath(const std::string& db) {
   if (db.empty() || db == ":memory:") return "";
+  // A PostgreSQL database (issue 13) is no file of ours.
+  if (db.rfind("postgresql://", 0) == 0 || db.rfind("postgres://", 0) == 0) return "";
   if (db.rfind("file:", 0) != 0) return db;
   std::string rest = db.substr(5);
   const size_t query = rest.find('?');

@@ -41,6 +41,7 @@
 #include "server/rpc/server_tls.h"
 #include "server/stock_check.h"
 #include "server/storage/bounded_store.h"
+#include "server/storage/pg_store.h"
 #include "server/storage/sqlite_admin.h"
 #include "server/storage/sqlite_store.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -55,9 +56,22 @@ namespace {
 
 // The local bootstrap: whoever can write the database file may create a token (file access is the
 // root of trust). Works while a server runs on the same file. Prints the token alone on stdout.
+// A --db for people and logs: a PostgreSQL URL without its password.
+std::string DatabaseForDisplay(const std::string& db) {
+  if (!steritrack::IsPostgresUrl(db)) return db;
+  const size_t authority = db.find("://") + 3;
+  const size_t at = db.find('@', authority);
+  const size_t slash = db.find('/', authority);
+  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return db;
+  const size_t colon = db.find(':', authority);
+  if (colon == std::string::npos || colon > at) return db;
+  return db.substr(0, colon + 1) + "***" + db.substr(at);
+}
+
 int CreateTokenLocally(const std::string& db_path, const steritrack::NewToken& request) {
   // A typo in the path must not mint a token into a new, empty database.
-  if (struct stat st; stat(db_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (struct stat st; !steritrack::IsPostgresUrl(db_path) &&
+                      (stat(db_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))) {
     std::cerr << "steritrackd token create: no database file at " << db_path
               << " (give the --db the server runs on)\n";
     return 1;
@@ -67,10 +81,12 @@ int CreateTokenLocally(const std::string& db_path, const steritrack::NewToken& r
                  "manager, integrator or admin (INVALID_FIELD)\n";
     return 2;
   }
-  auto store = steritrack::OpenSqliteStore({.path = db_path, .readers = 1});
+  auto store = steritrack::IsPostgresUrl(db_path)
+                   ? steritrack::OpenPgStore({.url = db_path, .connections = 1})
+                   : steritrack::OpenSqliteStore({.path = db_path, .readers = 1});
   if (!store.ok()) {
-    std::cerr << "steritrackd token create: cannot open database " << db_path << ": "
-              << store.status().message() << "\n";
+    std::cerr << "steritrackd token create: cannot open database " << DatabaseForDisplay(db_path)
+              << ": " << store.status().message() << "\n";
     return 1;
   }
   std::unique_ptr<steritrack::Clock> clock = steritrack::NewSystemClock();
@@ -150,7 +166,10 @@ int main(int argc, char** argv) {
                  "TOML configuration file: every flag below is a key (tls_cert = \"...\"); flags "
                  "on the command line override it")
       ->type_name("FILE");
-  app.add_option("--db", db_path, "SQLite database file (created if missing)")
+  app.add_option("--db", db_path,
+                 "SQLite database file (created if missing), or a PostgreSQL database: "
+                 "postgresql://USER:PASSWORD@HOST:PORT/DB (clinic chains: several servers on one "
+                 "database)")
       ->capture_default_str();
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
@@ -258,12 +277,11 @@ int main(int argc, char** argv) {
                  "it (rule 3); fractions allowed")
       ->check(CLI::Range(0.0, 168.0))
       ->capture_default_str();
-  std::string client_ref_system(steritrack::kDefaultClientRefSystem);
+  std::string client_ref_system;
   app.add_option("--client-ref-system", client_ref_system,
                  "the URI of the clinic's client references in FHIR exports "
-                 "(Procedure.subject.identifier.system)")
-      ->type_name("URI")
-      ->capture_default_str();
+                 "(Procedure.subject.identifier.system; default: <site-uri>/client-ref)")
+      ->type_name("URI");
   std::string site_uri(steritrack::kDefaultSiteUri);
   app.add_option("--site-uri", site_uri,
                  "the URI of this clinic site in exports: the EPCIS readPoint (rooms are "
@@ -432,6 +450,7 @@ int main(int argc, char** argv) {
   for (const auto& [key, uri] :
        {std::pair<std::string_view, const std::string&>{"--client-ref-system", client_ref_system},
         {"--site-uri", site_uri}}) {
+    if (key == "--client-ref-system" && uri.empty()) continue;  // <site-uri>/client-ref
     if (absl::Status s = steritrack::CheckExportUri(key, uri); !s.ok()) {
       log->error("{}", std::string(s.message()));
       return 2;
@@ -445,6 +464,9 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // SQLite (a file, the default) or PostgreSQL (a URL): the same schema versions, the same rules.
+  const bool postgres = steritrack::IsPostgresUrl(db_path);
+  const std::string db_shown = DatabaseForDisplay(db_path);
   // Metrics, when asked for: fed by every RPC (the server's interceptor) and the store's writer.
   std::unique_ptr<steritrack::rpc::Metrics> metrics;
   steritrack::SqliteWriterHooks writer_hooks;
@@ -453,7 +475,7 @@ int main(int argc, char** argv) {
         steritrack::rpc::MetricsOptions{.version = STERITRACK_VERSION,
                                         .schema_version = steritrack::SqliteSchemaVersion(),
                                         .start_time = absl::Now(),
-                                        .database_path = db_path});
+                                        .database_path = postgres ? "" : db_path});
     writer_hooks.queue_changed = [m = metrics.get()](int delta) { m->WriterQueueChanged(delta); };
     writer_hooks.committed = [m = metrics.get()](absl::Duration took) { m->ObserveCommit(took); };
   }
@@ -464,14 +486,21 @@ int main(int argc, char** argv) {
     log->error("{}", std::string(instance_lock.status().message()));
     return 1;
   }
-  auto store = steritrack::OpenSqliteStore(
-      {.path = db_path,
-       .readers = readers,
-       .writer_hooks = writer_hooks,
-       .group_commit = group_commit,
-       .notice = [&log](const std::string& what) { log->info("{}", what); }});
+  // PostgreSQL: several servers may share the database; its writers' lock is in the database
+  // (server/storage/pg_store.h), and the instance lock above is SQLite's only.
+  auto store = postgres
+                   ? steritrack::OpenPgStore(
+                         {.url = db_path,
+                          .connections = readers + 1,
+                          .notice = [&log](const std::string& what) { log->info("{}", what); }})
+                   : steritrack::OpenSqliteStore(
+                         {.path = db_path,
+                          .readers = readers,
+                          .writer_hooks = writer_hooks,
+                          .group_commit = group_commit,
+                          .notice = [&log](const std::string& what) { log->info("{}", what); }});
   if (!store.ok()) {
-    log->error("cannot open database {}: {}", db_path, std::string(store.status().message()));
+    log->error("cannot open database {}: {}", db_shown, std::string(store.status().message()));
     return 1;
   }
   std::unique_ptr<steritrack::Clock> clock = steritrack::NewSystemClock();
@@ -482,13 +511,13 @@ int main(int argc, char** argv) {
   if (demo) {
     auto tx = (*store)->BeginRead();
     if (!tx.ok()) {
-      log->error("cannot read database {}: {}", db_path, std::string(tx.status().message()));
+      log->error("cannot read database {}: {}", db_shown, std::string(tx.status().message()));
       return 1;
     }
     auto lots = (*tx)->cartridges().ListLots({.limit = 1});
     auto tokens = (*tx)->access().ListTokens();
     if (!lots.ok() || !tokens.ok()) {
-      log->error("cannot read database {}", db_path);
+      log->error("cannot read database {}", db_shown);
       return 1;
     }
     demo_database = lots->empty();
@@ -528,7 +557,7 @@ int main(int argc, char** argv) {
     log->warn(
         "--demo: {} is not a demo database (it held data and no demo tokens): no demo "
         "credentials made",
-        db_path);
+        db_shown);
   } else if (demo) {
     if (absl::Status s = EnsureDemoCredentials(access, demo_credentials, *log); !s.ok()) {
       log->error("cannot make the demo credentials: {}", std::string(s.message()));
@@ -548,7 +577,10 @@ int main(int argc, char** argv) {
                                      .clinic_time_zone = zone,
                                      .client_ref_system = client_ref_system,
                                      .site_uri = site_uri});
-  std::unique_ptr<steritrack::DatabaseAdmin> database = steritrack::NewSqliteDatabaseAdmin(db_path);
+  // Backups of a PostgreSQL database are PostgreSQL's (pg_dump, base backups): AdminService.Backup
+  // says this server offers none.
+  std::unique_ptr<steritrack::DatabaseAdmin> database =
+      postgres ? nullptr : steritrack::NewSqliteDatabaseAdmin(db_path);
   auto server = steritrack::rpc::RpcServer::Start({.listen = listen,
                                                    .tls = tls,
                                                    .core = &core,
@@ -594,7 +626,7 @@ int main(int argc, char** argv) {
                               ? "TLS"
                               : "mutual TLS (client certificates required)";
   log->info("steritrackd listening on {} (port {}), {}, database {}, schema v{}, time zone {}",
-            listen, (*server)->port(), transport, db_path, steritrack::SqliteSchemaVersion(),
+            listen, (*server)->port(), transport, db_shown, steritrack::SqliteSchemaVersion(),
             zone.name());
 
   // Par levels: what the passing of a day does to them, now and after every local midnight.

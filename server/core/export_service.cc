@@ -138,7 +138,11 @@ absl::Status CheckExportUri(std::string_view key, std::string_view uri) {
         std::string_view("\"<>\\^`{|}").find(ch) != std::string_view::npos) {
       return InvalidField(key, "must not hold spaces, quotes, control or non-ASCII characters");
     }
+    if (ch == '?' || ch == '#') {
+      return InvalidField(key, "must not hold a query or fragment ('?', '#'): it is a base URI");
+    }
   }
+  if (uri.back() == '/') return InvalidField(key, "must not end with '/'");
   return absl::OkStatus();
 }
 
@@ -147,7 +151,9 @@ ExportService::ExportService(ExportServiceOptions options)
       sha256_(options.sha256),
       clock_(options.clock),
       zone_(options.clinic_time_zone),
-      client_ref_system_(std::move(options.client_ref_system)),
+      client_ref_system_(options.client_ref_system.empty()
+                             ? StrCat(options.site_uri, kClientRefSuffix)
+                             : std::move(options.client_ref_system)),
       site_uri_(std::move(options.site_uri)),
       page_size_(std::max(options.page_size, 1)) {}
 
@@ -170,7 +176,7 @@ absl::StatusOr<FhirBundle> ExportService::FhirBundleFor(int64_t treatment_id) {
     return MakeError(absl::StatusCode::kNotFound, StrCat("no treatment ", treatment_id),
                      "TREATMENT_NOT_FOUND", {{"treatment", StrCat(treatment_id)}});
   }
-  return BuildBundle(*tx, *treatment);
+  return BuildBundle(*tx, *treatment, absl::InfiniteFuture());
 }
 
 absl::Status ExportService::FhirBundlesFor(absl::CivilDay from, absl::CivilDay to,
@@ -178,6 +184,7 @@ absl::Status ExportService::FhirBundlesFor(absl::CivilDay from, absl::CivilDay t
   RETURN_IF_ERROR(ReportService::CheckPeriod(from, to));
   const absl::Time begin = absl::FromCivil(from, zone_);
   const absl::Time end = absl::FromCivil(to, zone_);
+  const absl::Time as_of = clock_->Now() >= end + kClosedAfter ? end : absl::InfiniteFuture();
   PeriodCursor after;
   while (true) {
     std::vector<FhirBundle> page;
@@ -189,7 +196,7 @@ absl::Status ExportService::FhirBundlesFor(absl::CivilDay from, absl::CivilDay t
                        tx->reports().ListTreatmentsStartedBetween(begin, end, after, page_size_));
       last_page = static_cast<int>(treatments.size()) < page_size_;
       for (const Treatment& t : treatments) {
-        ASSIGN_OR_RETURN(FhirBundle bundle, BuildBundle(*tx, t));
+        ASSIGN_OR_RETURN(FhirBundle bundle, BuildBundle(*tx, t, as_of));
         page.push_back(std::move(bundle));
       }
       if (!treatments.empty()) {
@@ -201,9 +208,11 @@ absl::Status ExportService::FhirBundlesFor(absl::CivilDay from, absl::CivilDay t
   }
 }
 
-absl::StatusOr<FhirBundle> ExportService::BuildBundle(ReadTransaction& tx,
-                                                      const Treatment& t) const {
-  // Everything the Bundle states, read first.
+absl::StatusOr<FhirBundle> ExportService::BuildBundle(ReadTransaction& tx, const Treatment& stored,
+                                                      absl::Time as_of) const {
+  // Everything the Bundle states, read first, as it stood before `as_of`.
+  Treatment t = stored;
+  if (t.ended_at.has_value() && *t.ended_at >= as_of) t.ended_at.reset();
   std::vector<Cartridge> cartridges;
   for (CartridgeFilter filter{.treatment_id = t.id, .limit = 1000};;) {
     ASSIGN_OR_RETURN(std::vector<Cartridge> page, tx.cartridges().ListCartridges(filter));
@@ -212,6 +221,11 @@ absl::StatusOr<FhirBundle> ExportService::BuildBundle(ReadTransaction& tx,
     const bool last = static_cast<int>(page.size()) < filter.limit;
     for (Cartridge& c : page) cartridges.push_back(std::move(c));
     if (last) break;
+  }
+  std::erase_if(cartridges,
+                [&](const Cartridge& c) { return !c.use.has_value() || c.use->at >= as_of; });
+  for (Cartridge& c : cartridges) {
+    if (c.disposal.has_value() && c.disposal->at >= as_of) c.disposal.reset();
   }
   std::sort(cartridges.begin(), cartridges.end(), [](const Cartridge& a, const Cartridge& b) {
     return std::make_pair(a.use->at, a.id) < std::make_pair(b.use->at, b.id);
@@ -225,6 +239,7 @@ absl::StatusOr<FhirBundle> ExportService::BuildBundle(ReadTransaction& tx,
   std::vector<UsedItem> used;
   ASSIGN_OR_RETURN(std::vector<ItemUse> uses,
                    tx.sterilization().ListItemUses(ItemUseFilter{.treatment_id = t.id}));
+  std::erase_if(uses, [&](const ItemUse& u) { return u.at >= as_of; });
   std::sort(uses.begin(), uses.end(), [](const ItemUse& a, const ItemUse& b) {
     return std::make_tuple(a.at, a.item_id, a.load_id) <
            std::make_tuple(b.at, b.item_id, b.load_id);
@@ -242,12 +257,13 @@ absl::StatusOr<FhirBundle> ExportService::BuildBundle(ReadTransaction& tx,
                      core_internal::AllEvents(tx, EventFilter{.load_id = use.load_id}));
     std::optional<Event> release;
     for (Event& e : load_events) {
-      if (e.action == "LOAD_RELEASED") release = std::move(e);
+      if (e.action == "LOAD_RELEASED" && e.at < as_of) release = std::move(e);
     }
     used.push_back({use, *std::move(item), *std::move(load), std::move(release)});
   }
   ASSIGN_OR_RETURN(std::vector<Event> entries,
                    core_internal::AllEvents(tx, EventFilter{.treatment_id = t.id}));
+  std::erase_if(entries, [&](const Event& e) { return e.at >= as_of; });
 
   FhirBundle bundle{.treatment_id = t.id};
   for (const Event& e : entries) bundle.audit_seqs.push_back(e.seq);
@@ -284,7 +300,7 @@ absl::StatusOr<FhirBundle> ExportService::BuildBundle(ReadTransaction& tx,
   w.Field("status", t.ended_at.has_value() ? "completed" : "in-progress");
   w.Object("code").Field("text", "Microneedling treatment").EndObject();
   // The client: the clinic's pseudonymous reference only, as an identifier. Never a name.
-  w.Object("subject");
+  w.Object("subject").Field("type", "Patient");
   if (t.client_ref.empty()) {
     w.Field("display", "no client reference recorded");
   } else {
@@ -392,7 +408,13 @@ absl::StatusOr<FhirBundle> ExportService::BuildBundle(ReadTransaction& tx,
           .EndObject();
     }
     w.EndArray().EndObject().EndArray();
-    w.Field("lotNumber", lot_control);
+    // The item itself, the same in every Bundle; the load (lot-control number) is this use's.
+    w.Array("identifier")
+        .BeginObject()
+        .Field("system", StrCat(site_uri_, "/item"))
+        .Field("value", u.item.serial)
+        .EndObject()
+        .EndArray();
     w.Field("serialNumber", u.item.serial);
     w.Object("type").Field("text", NonEmpty(u.item.type, "reusable item")).EndObject();
     w.Array("note").BeginObject().Field("time", FhirTime(u.use.at, zone_));
@@ -518,7 +540,7 @@ absl::StatusOr<EpcisExportSummary> ExportService::EpcisDocumentFor(
   const absl::Time end = absl::FromCivil(to, zone_);
   // A closed period's document is dated by the period's end, so that it is the same every time.
   const absl::Time now = clock_->Now();
-  const absl::Time created = std::min(now, end);
+  const absl::Time created = now >= end + kClosedAfter ? end : now;
 
   EpcisExportSummary summary;
   std::string chunk;
@@ -552,11 +574,10 @@ absl::StatusOr<EpcisExportSummary> ExportService::EpcisDocumentFor(
       if (!entries.empty()) after = PeriodCursor{.at = entries.back().at, .id = entries.back().seq};
     }
     if (last_page) break;
-    if (!chunk.empty()) {
-      summary.size_bytes += static_cast<int64_t>(chunk.size());
-      RETURN_IF_ERROR(emit(chunk));
-      chunk.clear();
-    }
+    // Every page, even one without an event: `emit` is also where a cancelled call stops.
+    summary.size_bytes += static_cast<int64_t>(chunk.size());
+    RETURN_IF_ERROR(emit(chunk));
+    chunk.clear();
   }
   chunk.append("]}}");
   summary.size_bytes += static_cast<int64_t>(chunk.size());

@@ -11,8 +11,10 @@
 //   sequence ("steritrack:auditSequence").
 //
 // Read-only views of the audit trail and the records it proves: nothing here writes, and every
-// byte comes from stored records (never from "now", but for an EPCIS document's creationDate while
-// its period is still open), so a closed period exports the same bytes every time.
+// byte comes from stored records. A period is closed kClosedAfter past its end; until then it is
+// exported as it stands now. A closed period is exported as it stood at its end (a treatment
+// ended or a cartridge disposed after it shows as in progress or open), so it gives the same bytes
+// every time; an EPCIS document's creationDate is then the period's end.
 //
 // Bounded memory: a period is read in pages, each in its own read transaction, and handed to the
 // caller page by page; no transaction is held while the caller writes to its client. Plain C++ and
@@ -36,8 +38,9 @@
 
 namespace steritrack {
 
-// The identifier system of client references in FHIR (Procedure.subject.identifier.system).
-inline constexpr std::string_view kDefaultClientRefSystem = "urn:steritrack:client-ref";
+// The identifier system of client references in FHIR (Procedure.subject.identifier.system) is
+// "<site_uri>/client-ref" unless configured: each clinic's references stay apart in an EHR.
+inline constexpr std::string_view kClientRefSuffix = "/client-ref";
 // The clinic site: the EPCIS readPoint of what happens at the site (receipts, write-offs,
 // recalls), and the base of each room's ("<site>/room/<room>"); FHIR identifiers live under it.
 inline constexpr std::string_view kDefaultSiteUri = "urn:steritrack:site:default";
@@ -63,21 +66,27 @@ struct ExportServiceOptions {
   const Sha256* sha256 = nullptr;  // names the FHIR resources' UUIDs. REQUIRES: non-null, outlives
   const Clock* clock = nullptr;    // REQUIRES: non-null, outlives the service
   absl::TimeZone clinic_time_zone = absl::UTCTimeZone();
-  // REQUIRES: CheckExportUri accepts both.
-  std::string client_ref_system = std::string(kDefaultClientRefSystem);
+  // REQUIRES: CheckExportUri accepts both (client_ref_system may be empty:
+  // "<site_uri>/client-ref").
+  std::string client_ref_system;
   std::string site_uri = std::string(kDefaultSiteUri);
   // Treatments (FHIR) or audit entries (EPCIS) read per page. REQUIRES: >= 1.
   int page_size = 256;
 };
 
-// OK when `uri` can stand as a FHIR system or an EPCIS location: an absolute URI (a scheme, ':',
-// then at least one character) of at most 200 characters without spaces, quotes or control
-// characters; else INVALID_ARGUMENT naming `key`.
+// OK when `uri` can stand as a FHIR system or an EPCIS location and be the base of others
+// ("<uri>/room/3"): an absolute URI (a scheme, ':', then at least one character) of at most 200
+// characters without spaces, quotes, control characters, '?' or '#', not ending in '/'; else
+// INVALID_ARGUMENT naming `key`.
 absl::Status CheckExportUri(std::string_view key, std::string_view uri);
 
 class ExportService {
  public:
   explicit ExportService(ExportServiceOptions options);
+
+  // An entry's time is taken when its write begins; it commits a moment later. A period is
+  // treated as closed only this long after its end.
+  static constexpr absl::Duration kClosedAfter = absl::Minutes(5);
 
   ExportService(const ExportService&) = delete;
   ExportService& operator=(const ExportService&) = delete;
@@ -90,13 +99,16 @@ class ExportService {
   absl::Status FhirBundlesFor(absl::CivilDay from, absl::CivilDay to,
                               absl::FunctionRef<absl::Status(FhirBundle)> emit);
   // Calls `emit` with the pieces of the EPCISDocument for the entries recorded in [from, to), in
-  // order; their concatenation is the document. Stops at the first error `emit` returns.
+  // order, once per page read (a piece may be empty); their concatenation is the document. Stops
+  // at the first error `emit` returns.
   absl::StatusOr<EpcisExportSummary> EpcisDocumentFor(
       absl::CivilDay from, absl::CivilDay to,
       absl::FunctionRef<absl::Status(std::string_view)> emit);
 
  private:
-  absl::StatusOr<FhirBundle> BuildBundle(ReadTransaction& tx, const Treatment& treatment) const;
+  // The Bundle of `treatment` as it stood before `as_of` (InfiniteFuture: as it stands).
+  absl::StatusOr<FhirBundle> BuildBundle(ReadTransaction& tx, const Treatment& treatment,
+                                         absl::Time as_of) const;
   // Appends the ObjectEvent of `entry` to `out` (with a leading comma unless `first`); false when
   // the entry's action has no EPCIS event.
   absl::StatusOr<bool> AppendEpcisEvent(ReadTransaction& tx, const Event& entry, bool first,

@@ -53,6 +53,7 @@ grpc::Status ExportServiceImpl::ExportEpcis(grpc::ServerContext* ctx,
           if (ctx->IsCancelled()) {
             return absl::CancelledError("the client cancelled the export");
           }
+          if (chunk.empty()) return absl::OkStatus();
           v1::ExportEpcisResponse out;
           out.set_chunk(std::string(chunk));
           if (!writer->Write(out)) return absl::CancelledError("the client went away");

@@ -1,6 +1,6 @@
 // libpqxx, as server/storage uses it for the PostgreSQL backend (issue 13): libpqxx's exceptions
-// become absl::Status here and nowhere else, and every statement a repository runs is its own
-// subtransaction (SAVEPOINT), so that a refused statement undoes only itself and the transaction
+// become absl::Status here and nowhere else, and every statement a repository runs is in its own
+// SAVEPOINT, so that a refused statement undoes only itself and the transaction
 // goes on, as a refused statement does in SQLite.
 //
 // Internal to server/storage. A transaction is used by one thread at a time.
@@ -40,23 +40,31 @@ class Tx {
   // REQUIRES: `tx` outlives this object.
   explicit Tx(pqxx::dbtransaction* tx) : tx_(tx) {}
 
-  // Runs `body(t)` in a subtransaction of this transaction: kept when `body` returns OK, undone
-  // when it returns an error or throws (the exception converted by ToStatus, with `what`).
-  // `body` returns absl::Status or absl::StatusOr<T>.
+  // Runs `body(t)` inside a savepoint of this transaction: kept when `body` returns OK, undone
+  // when it returns an error or throws (the exception converted by ToStatus, with `what`), after
+  // which the transaction goes on. `body` returns absl::Status or absl::StatusOr<T>. (Plain
+  // SAVEPOINT statements: libpqxx 6.4's subtransaction leaves the transaction aborted after a
+  // failed statement.)
   template <typename Body>
   std::invoke_result_t<Body, pqxx::transaction_base&> Run(std::string_view what, Body&& body) {
     try {
-      pqxx::subtransaction sub(*tx_, "stmt");
-      auto out = body(static_cast<pqxx::transaction_base&>(sub));
-      if (out.ok()) {
-        sub.commit();
-      } else {
-        sub.abort();
-      }
-      return out;
+      tx_->exec("SAVEPOINT stmt");
     } catch (const std::exception& e) {
       return ToStatus(e, what);
     }
+    std::invoke_result_t<Body, pqxx::transaction_base&> out = absl::UnknownError("not run");
+    try {
+      out = body(static_cast<pqxx::transaction_base&>(*tx_));
+    } catch (const std::exception& e) {
+      out = ToStatus(e, what);
+    }
+    try {
+      if (!out.ok()) tx_->exec("ROLLBACK TO SAVEPOINT stmt");
+      tx_->exec("RELEASE SAVEPOINT stmt");
+    } catch (const std::exception& e) {
+      return ToStatus(e, what);
+    }
+    return out;
   }
 
  private:

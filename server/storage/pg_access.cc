@@ -103,8 +103,6 @@ class PgAccess final : public AccessWrites {
 
 }  // namespace
 
-std::unique_ptr<AccessWrites> NewAccessRepository(Tx* tx) {
-  return std::make_unique<PgAccess>(tx);
-}
+std::unique_ptr<AccessWrites> NewAccessRepository(Tx* tx) { return std::make_unique<PgAccess>(tx); }
 
 }  // namespace steritrack::pg

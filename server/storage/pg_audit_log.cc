@@ -48,48 +48,42 @@ class PgAuditLog final : public AuditLogWrites {
                           f.treatment_id == 0 && f.item_id == 0 && f.load_id == 0 &&
                           f.sterilizer_id == 0;
     // Whole entries, before/after included: the report reads what followed a refusal from them.
-    return tx_->Run("ListEvents",
-                    [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Event>> {
-                      auto read = [](const pqxx::row& r) -> absl::StatusOr<Event> {
-                        return ReadEventRow(r);
-                      };
-                      if (lot_wide) {
-                        return Collect<Event>(
-                            t.exec_params(kLotWideSql, f.after_seq, int64_t{f.limit}, f.lot_id),
-                            read);
-                      }
-                      const int64_t lot_wide_only = f.lot_wide_only ? 1 : 0;
-                      if (!any_id) {
-                        return Collect<Event>(t.exec_params(kAllSql, f.after_seq,
-                                                            int64_t{f.limit}, lot_wide_only),
-                                              read);
-                      }
-                      return Collect<Event>(
-                          t.exec_params(kByIdSql, f.after_seq, int64_t{f.limit}, lot_wide_only,
-                                        OptId(f.lot_id), OptId(f.cartridge_id),
-                                        OptId(f.treatment_id), OptId(f.item_id),
-                                        OptId(f.load_id), OptId(f.sterilizer_id)),
-                          read);
-                    });
+    return tx_->Run(
+        "ListEvents", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Event>> {
+          auto read = [](const pqxx::row& r) -> absl::StatusOr<Event> { return ReadEventRow(r); };
+          if (lot_wide) {
+            return Collect<Event>(
+                t.exec_params(kLotWideSql, f.after_seq, int64_t{f.limit}, f.lot_id), read);
+          }
+          const int64_t lot_wide_only = f.lot_wide_only ? 1 : 0;
+          if (!any_id) {
+            return Collect<Event>(
+                t.exec_params(kAllSql, f.after_seq, int64_t{f.limit}, lot_wide_only), read);
+          }
+          return Collect<Event>(
+              t.exec_params(kByIdSql, f.after_seq, int64_t{f.limit}, lot_wide_only, OptId(f.lot_id),
+                            OptId(f.cartridge_id), OptId(f.treatment_id), OptId(f.item_id),
+                            OptId(f.load_id), OptId(f.sterilizer_id)),
+              read);
+        });
   }
 
   absl::StatusOr<std::optional<StoredRequest>> FindRequest(std::string_view request_id) override {
     static constexpr const char* kSql =
         "SELECT request_id, operation, fingerprint, response, at FROM requests "
         "WHERE request_id = $1";
-    return tx_->Run(
-        "FindRequest",
-        [&](pqxx::transaction_base& t) -> absl::StatusOr<std::optional<StoredRequest>> {
-          return First<StoredRequest>(
-              t.exec_params(kSql, std::string(request_id)),
-              [](const pqxx::row& r) -> absl::StatusOr<StoredRequest> {
-                return StoredRequest{.request_id = Text(r, 0),
-                                     .operation = Text(r, 1),
-                                     .fingerprint = Text(r, 2),
-                                     .response = Bytes(r, 3),
-                                     .at = FromMicros(Int(r, 4))};
-              });
-        });
+    return tx_->Run("FindRequest",
+                    [&](pqxx::transaction_base& t) -> absl::StatusOr<std::optional<StoredRequest>> {
+                      return First<StoredRequest>(
+                          t.exec_params(kSql, std::string(request_id)),
+                          [](const pqxx::row& r) -> absl::StatusOr<StoredRequest> {
+                            return StoredRequest{.request_id = Text(r, 0),
+                                                 .operation = Text(r, 1),
+                                                 .fingerprint = Text(r, 2),
+                                                 .response = Bytes(r, 3),
+                                                 .at = FromMicros(Int(r, 4))};
+                          });
+                    });
   }
 
   absl::StatusOr<std::vector<Event>> ListAuditEntries(const AuditEntryFilter& f) override {
@@ -109,19 +103,17 @@ class PgAuditLog final : public AuditLogWrites {
         "AND ($3::text = '' OR actor = $3) AND ($4::bigint IS NULL OR at >= $4) "
         "AND ($5::bigint IS NULL OR at < $5) "
         "ORDER BY seq LIMIT $6";
-    return tx_->Run("ListAuditEntries",
-                    [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Event>> {
-                      const std::optional<int64_t> from =
-                          f.from ? std::optional<int64_t>(Micros(*f.from)) : std::nullopt;
-                      const std::optional<int64_t> to =
-                          f.to ? std::optional<int64_t>(Micros(*f.to)) : std::nullopt;
-                      return Collect<Event>(
-                          t.exec_params(f.action.empty() ? kAnyAction : kOneAction, f.after_seq,
-                                        f.action, f.actor, from, to, int64_t{f.limit}),
-                          [](const pqxx::row& r) -> absl::StatusOr<Event> {
-                            return ReadEventRow(r);
-                          });
-                    });
+    return tx_->Run(
+        "ListAuditEntries", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Event>> {
+          const std::optional<int64_t> from =
+              f.from ? std::optional<int64_t>(Micros(*f.from)) : std::nullopt;
+          const std::optional<int64_t> to =
+              f.to ? std::optional<int64_t>(Micros(*f.to)) : std::nullopt;
+          return Collect<Event>(
+              t.exec_params(f.action.empty() ? kAnyAction : kOneAction, f.after_seq, f.action,
+                            f.actor, from, to, int64_t{f.limit}),
+              [](const pqxx::row& r) -> absl::StatusOr<Event> { return ReadEventRow(r); });
+        });
   }
 
   absl::StatusOr<int64_t> LastEventSeq() override {
@@ -206,8 +198,8 @@ class PgAuditLog final : public AuditLogWrites {
         "VALUES ($1, $2, $3, $4, $5)";
     return tx_->Run("SaveRequest", [&](pqxx::transaction_base& t) -> absl::Status {
       // The response is bytes (a serialised message, NULs and all): sent as binary, for BYTEA.
-      t.exec_params(kSql, r.request_id, r.operation, r.fingerprint,
-                    pqxx::binarystring(r.response), Micros(r.at));
+      t.exec_params(kSql, r.request_id, r.operation, r.fingerprint, pqxx::binarystring(r.response),
+                    Micros(r.at));
       return absl::OkStatus();
     });
   }

@@ -54,11 +54,10 @@ class PgCartridges final : public CartridgeWrites {
         "SELECT count(*) FROM cartridges c WHERE c.lot_id = $1 "
         "AND NOT EXISTS (SELECT 1 FROM cartridge_uses u WHERE u.cartridge_id = c.id) "
         "AND NOT EXISTS (SELECT 1 FROM cartridge_discards x WHERE x.cartridge_id = c.id)";
-    return tx_->Run("CountUnitsInStock",
-                    [&](pqxx::transaction_base& t) -> absl::StatusOr<int64_t> {
-                      const pqxx::result rows = t.exec_params(kSql, lot_id);
-                      return rows.empty() ? 0 : Int(rows[0], 0);
-                    });
+    return tx_->Run("CountUnitsInStock", [&](pqxx::transaction_base& t) -> absl::StatusOr<int64_t> {
+      const pqxx::result rows = t.exec_params(kSql, lot_id);
+      return rows.empty() ? 0 : Int(rows[0], 0);
+    });
   }
 
   absl::StatusOr<std::vector<LotStock>> ListLotStock(std::string_view gtin,
@@ -128,15 +127,14 @@ class PgCartridges final : public CartridgeWrites {
         "WHEN d.cartridge_id IS NOT NULL THEN 'DISPOSED' "
         "WHEN u.cartridge_id IS NOT NULL THEN 'OPENED' ELSE 'RECEIVED' END) "
         "ORDER BY c.id LIMIT $5");
-    return tx_->Run("ListCartridges",
-                    [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Cartridge>> {
-                      const std::string state =
-                          f.state ? std::string(CartridgeStateName(*f.state)) : std::string();
-                      return Collect<Cartridge>(t.exec_params(kSql, f.after_id, f.lot_id,
-                                                              f.treatment_id, state,
-                                                              int64_t{f.limit}),
-                                                ReadCartridge);
-                    });
+    return tx_->Run(
+        "ListCartridges", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Cartridge>> {
+          const std::string state =
+              f.state ? std::string(CartridgeStateName(*f.state)) : std::string();
+          return Collect<Cartridge>(
+              t.exec_params(kSql, f.after_id, f.lot_id, f.treatment_id, state, int64_t{f.limit}),
+              ReadCartridge);
+        });
   }
 
   absl::StatusOr<std::optional<Treatment>> FindTreatment(int64_t id) override {
@@ -153,12 +151,11 @@ class PgCartridges final : public CartridgeWrites {
         "SELECT " PG_TREATMENT_COLUMNS
         " FROM treatments WHERE id > $1 AND ($2::text = '' OR room = $2) "
         "AND ($3::boolean IS NULL OR (ended_at IS NOT NULL) = $3) ORDER BY id LIMIT $4";
-    return tx_->Run("ListTreatments",
-                    [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Treatment>> {
-                      return Collect<Treatment>(
-                          t.exec_params(kSql, f.after_id, f.room, f.ended, int64_t{f.limit}),
-                          ReadTreatment);
-                    });
+    return tx_->Run(
+        "ListTreatments", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Treatment>> {
+          return Collect<Treatment>(
+              t.exec_params(kSql, f.after_id, f.room, f.ended, int64_t{f.limit}), ReadTreatment);
+        });
   }
 
   absl::StatusOr<int64_t> InsertLot(const Lot& lot) override {

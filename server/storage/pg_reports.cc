@@ -62,17 +62,17 @@ class PgReports final : public ReportReads {
         " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
         "WHERE (l.created_at, l.id) > ($1, $2) AND l.created_at < $3 "
         "ORDER BY l.created_at, l.id LIMIT $4";
-    return tx_->Run("ListLoadsCreatedBetween",
-                    [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Load>> {
-                      const auto [at, id] = After(from, after);
-                      std::vector<Load> loads;
-                      ASSIGN_OR_RETURN(
-                          loads, Collect<Load>(t.exec_params(kSql, at, id, Micros(to),
-                                                             int64_t{limit}),
-                                               ReadLoadRow));
-                      for (Load& l : loads) RETURN_IF_ERROR(CompleteLoad(t, l));
-                      return loads;
-                    });
+    return tx_->Run(
+        "ListLoadsCreatedBetween",
+        [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Load>> {
+          const auto [at, id] = After(from, after);
+          std::vector<Load> loads;
+          ASSIGN_OR_RETURN(
+              loads,
+              Collect<Load>(t.exec_params(kSql, at, id, Micros(to), int64_t{limit}), ReadLoadRow));
+          for (Load& l : loads) RETURN_IF_ERROR(CompleteLoad(t, l));
+          return loads;
+        });
   }
 
   absl::StatusOr<std::vector<Event>> ListEventsBetween(absl::Time from, absl::Time to,
@@ -82,15 +82,13 @@ class PgReports final : public ReportReads {
     static constexpr const char* kSql =
         "SELECT " PG_EVENT_COLUMNS
         " FROM events WHERE (at, seq) > ($1, $2) AND at < $3 ORDER BY at, seq LIMIT $4";
-    return tx_->Run("ListEventsBetween",
-                    [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Event>> {
-                      const auto [at, seq] = After(from, after);
-                      return Collect<Event>(
-                          t.exec_params(kSql, at, seq, Micros(to), int64_t{limit}),
-                          [](const pqxx::row& r) -> absl::StatusOr<Event> {
-                            return ReadEventRow(r);
-                          });
-                    });
+    return tx_->Run(
+        "ListEventsBetween", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Event>> {
+          const auto [at, seq] = After(from, after);
+          return Collect<Event>(
+              t.exec_params(kSql, at, seq, Micros(to), int64_t{limit}),
+              [](const pqxx::row& r) -> absl::StatusOr<Event> { return ReadEventRow(r); });
+        });
   }
 
   absl::StatusOr<std::vector<BowieDickTest>> ListBowieDickTestsBetween(
@@ -126,8 +124,6 @@ class PgReports final : public ReportReads {
 
 }  // namespace
 
-std::unique_ptr<ReportReads> NewReportRepository(Tx* tx) {
-  return std::make_unique<PgReports>(tx);
-}
+std::unique_ptr<ReportReads> NewReportRepository(Tx* tx) { return std::make_unique<PgReports>(tx); }
 
 }  // namespace steritrack::pg

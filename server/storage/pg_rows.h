@@ -222,7 +222,8 @@ inline absl::StatusOr<Load> ReadLoadRow(const pqxx::row& r) {
   l.created_at = FromMicros(Int(r, 9));
   ASSIGN_OR_RETURN(l.release_state, ParseReleaseState(Text(r, 10)));
   if (!IsNull(r, 11)) {
-    l.signature = Signature{.by = Text(r, 11), .at = FromMicros(Int(r, 12)), .meaning = Text(r, 13)};
+    l.signature =
+        Signature{.by = Text(r, 11), .at = FromMicros(Int(r, 12)), .meaning = Text(r, 13)};
   }
   return l;
 }
@@ -279,7 +280,8 @@ inline Event ReadEventRow(const pqxx::row& r) {
 // Moves the head to entry `seq`. `issued` stands in for SQLite's AUTOINCREMENT counter of events
 // (sqlite_sequence), which SQLite raises by itself on every insert: here the head raises it, to
 // at least `seq`, in the same statement.
-inline absl::Status WriteAuditHead(pqxx::transaction_base& t, int64_t seq, const std::string& hash) {
+inline absl::Status WriteAuditHead(pqxx::transaction_base& t, int64_t seq,
+                                   const std::string& hash) {
   static constexpr const char* kSql =
       "INSERT INTO audit_head (id, seq, hash, issued) VALUES (1, $1, $2, $1) "
       "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "

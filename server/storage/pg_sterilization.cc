@@ -18,11 +18,10 @@ class PgSterilization final : public SterilizationWrites {
 
   absl::StatusOr<std::optional<ReusableItem>> FindItem(std::string_view serial) override {
     static constexpr const char* kSql = "SELECT " PG_ITEM_COLUMNS " FROM items WHERE serial = $1";
-    return tx_->Run("FindItem",
-                    [&](pqxx::transaction_base& t) -> absl::StatusOr<std::optional<ReusableItem>> {
-                      return First<ReusableItem>(t.exec_params(kSql, std::string(serial)),
-                                                 ReadItem);
-                    });
+    return tx_->Run(
+        "FindItem", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::optional<ReusableItem>> {
+          return First<ReusableItem>(t.exec_params(kSql, std::string(serial)), ReadItem);
+        });
   }
 
   absl::StatusOr<std::optional<ReusableItem>> FindItemById(int64_t id) override {
@@ -38,14 +37,12 @@ class PgSterilization final : public SterilizationWrites {
         "SELECT " PG_ITEM_COLUMNS
         " FROM items WHERE id > $1 AND ($2::text = '' OR state = $2) "
         "AND ($3::bigint = 0 OR treatment_id = $3) ORDER BY id LIMIT $4";
-    return tx_->Run("ListItems",
-                    [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<ReusableItem>> {
-                      const std::string state =
-                          f.state ? std::string(ItemStateName(*f.state)) : std::string();
-                      return Collect<ReusableItem>(
-                          t.exec_params(kSql, f.after_id, state, f.treatment_id, int64_t{f.limit}),
-                          ReadItem);
-                    });
+    return tx_->Run(
+        "ListItems", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<ReusableItem>> {
+          const std::string state = f.state ? std::string(ItemStateName(*f.state)) : std::string();
+          return Collect<ReusableItem>(
+              t.exec_params(kSql, f.after_id, state, f.treatment_id, int64_t{f.limit}), ReadItem);
+        });
   }
 
   absl::StatusOr<std::optional<Sterilizer>> FindSterilizer(std::string_view name) override {
@@ -97,15 +94,14 @@ class PgSterilization final : public SterilizationWrites {
         "SELECT " PG_LOAD_COLUMNS
         " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
         "WHERE l.sterilizer_id = $1 AND l.cycle_number = $2";
-    return tx_->Run("FindLoadByCycle",
-                    [&](pqxx::transaction_base& t) -> absl::StatusOr<std::optional<Load>> {
-                      std::optional<Load> load;
-                      ASSIGN_OR_RETURN(load, First<Load>(t.exec_params(kSql, sterilizer_id,
-                                                                       cycle_number),
-                                                         ReadLoadRow));
-                      if (load.has_value()) RETURN_IF_ERROR(CompleteLoad(t, *load));
-                      return load;
-                    });
+    return tx_->Run(
+        "FindLoadByCycle", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::optional<Load>> {
+          std::optional<Load> load;
+          ASSIGN_OR_RETURN(
+              load, First<Load>(t.exec_params(kSql, sterilizer_id, cycle_number), ReadLoadRow));
+          if (load.has_value()) RETURN_IF_ERROR(CompleteLoad(t, *load));
+          return load;
+        });
   }
 
   absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& f) override {
@@ -116,17 +112,18 @@ class PgSterilization final : public SterilizationWrites {
         "WHERE l.id > $1 AND ($2::bigint = 0 OR l.sterilizer_id = $2) AND l.cycle_number > $3 "
         "AND ($4::text = '' OR l.release_state = $4) "
         "ORDER BY CASE WHEN $2 = 0 THEN l.id ELSE l.cycle_number END LIMIT $5";
-    return tx_->Run("ListLoads", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Load>> {
-      const std::string state =
-          f.release_state ? std::string(ReleaseStateName(*f.release_state)) : std::string();
-      std::vector<Load> loads;
-      ASSIGN_OR_RETURN(loads, Collect<Load>(t.exec_params(kSql, f.after_id, f.sterilizer_id,
-                                                          f.after_cycle_number, state,
-                                                          int64_t{f.limit}),
-                                            ReadLoadRow));
-      for (Load& l : loads) RETURN_IF_ERROR(CompleteLoad(t, l));
-      return loads;
-    });
+    return tx_->Run(
+        "ListLoads", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Load>> {
+          const std::string state =
+              f.release_state ? std::string(ReleaseStateName(*f.release_state)) : std::string();
+          std::vector<Load> loads;
+          ASSIGN_OR_RETURN(
+              loads, Collect<Load>(t.exec_params(kSql, f.after_id, f.sterilizer_id,
+                                                 f.after_cycle_number, state, int64_t{f.limit}),
+                                   ReadLoadRow));
+          for (Load& l : loads) RETURN_IF_ERROR(CompleteLoad(t, l));
+          return loads;
+        });
   }
 
   absl::StatusOr<std::optional<int64_t>> FindOpenLoadOfItem(int64_t item_id) override {
@@ -146,20 +143,19 @@ class PgSterilization final : public SterilizationWrites {
     static constexpr const char* kSql =
         "SELECT id, sterilizer_id, day, result, operator, at FROM bowie_dick_tests "
         "WHERE sterilizer_id = $1 AND day = $2 ORDER BY id";
-    return tx_->Run(
-        "ListBowieDickTests",
-        [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<BowieDickTest>> {
-          return Collect<BowieDickTest>(
-              t.exec_params(kSql, sterilizer_id, absl::FormatCivilTime(day)),
-              [day](const pqxx::row& r) -> absl::StatusOr<BowieDickTest> {
-                return BowieDickTest{.id = Int(r, 0),
-                                     .sterilizer_id = Int(r, 1),
-                                     .day = day,
-                                     .result = ParseIndicator(Text(r, 3)),
-                                     .operator_name = Text(r, 4),
-                                     .at = FromMicros(Int(r, 5))};
-              });
-        });
+    return tx_->Run("ListBowieDickTests",
+                    [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<BowieDickTest>> {
+                      return Collect<BowieDickTest>(
+                          t.exec_params(kSql, sterilizer_id, absl::FormatCivilTime(day)),
+                          [day](const pqxx::row& r) -> absl::StatusOr<BowieDickTest> {
+                            return BowieDickTest{.id = Int(r, 0),
+                                                 .sterilizer_id = Int(r, 1),
+                                                 .day = day,
+                                                 .result = ParseIndicator(Text(r, 3)),
+                                                 .operator_name = Text(r, 4),
+                                                 .at = FromMicros(Int(r, 5))};
+                          });
+                    });
   }
 
   absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& f) override {
@@ -167,18 +163,17 @@ class PgSterilization final : public SterilizationWrites {
         "SELECT item_id, treatment_id, load_id, at, by FROM item_uses "
         "WHERE ($1::bigint = 0 OR item_id = $1) AND ($2::bigint = 0 OR load_id = $2) "
         "AND ($3::bigint = 0 OR treatment_id = $3) ORDER BY id";
-    return tx_->Run("ListItemUses",
-                    [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<ItemUse>> {
-                      return Collect<ItemUse>(
-                          t.exec_params(kSql, f.item_id, f.load_id, f.treatment_id),
-                          [](const pqxx::row& r) -> absl::StatusOr<ItemUse> {
-                            return ItemUse{.item_id = Int(r, 0),
-                                           .treatment_id = Int(r, 1),
-                                           .load_id = Int(r, 2),
-                                           .at = FromMicros(Int(r, 3)),
-                                           .by = Text(r, 4)};
-                          });
-                    });
+    return tx_->Run(
+        "ListItemUses", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<ItemUse>> {
+          return Collect<ItemUse>(t.exec_params(kSql, f.item_id, f.load_id, f.treatment_id),
+                                  [](const pqxx::row& r) -> absl::StatusOr<ItemUse> {
+                                    return ItemUse{.item_id = Int(r, 0),
+                                                   .treatment_id = Int(r, 1),
+                                                   .load_id = Int(r, 2),
+                                                   .at = FromMicros(Int(r, 3)),
+                                                   .by = Text(r, 4)};
+                                  });
+        });
   }
 
   absl::StatusOr<int64_t> InsertItem(const ReusableItem& item) override {
@@ -187,9 +182,9 @@ class PgSterilization final : public SterilizationWrites {
         "state_reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
     return tx_->Run("InsertItem", [&](pqxx::transaction_base& t) -> absl::StatusOr<int64_t> {
       const std::optional<std::string> maintenance_due =
-          item.maintenance_due ? std::optional<std::string>(
-                                     absl::FormatCivilTime(*item.maintenance_due))
-                               : std::nullopt;
+          item.maintenance_due
+              ? std::optional<std::string>(absl::FormatCivilTime(*item.maintenance_due))
+              : std::nullopt;
       const pqxx::result rows = t.exec_params(
           kSql, item.serial, item.type, int64_t{item.ifu_max_cycles}, int64_t{item.cycles},
           maintenance_due, std::string(ItemStateName(item.state)), item.state_reason,
@@ -208,13 +203,13 @@ class PgSterilization final : public SterilizationWrites {
               ? std::nullopt
               : std::optional<int64_t>(Micros(item.sterile_until));
       const std::optional<std::string> maintenance_due =
-          item.maintenance_due ? std::optional<std::string>(
-                                     absl::FormatCivilTime(*item.maintenance_due))
-                               : std::nullopt;
+          item.maintenance_due
+              ? std::optional<std::string>(absl::FormatCivilTime(*item.maintenance_due))
+              : std::nullopt;
       return ExpectOneChange(
-          t.exec_params(kSql, item.id, std::string(ItemStateName(item.state)),
-                        int64_t{item.cycles}, OptId(item.load_id), sterile_until,
-                        OptId(item.treatment_id), item.state_reason, maintenance_due),
+          t.exec_params(kSql, item.id, std::string(ItemStateName(item.state)), int64_t{item.cycles},
+                        OptId(item.load_id), sterile_until, OptId(item.treatment_id),
+                        item.state_reason, maintenance_due),
           "item");
     });
   }
@@ -309,10 +304,9 @@ class PgSterilization final : public SterilizationWrites {
         "UPDATE loads SET release_state = $2, signed_by = $3, signed_at = $4, sign_meaning = $5 "
         "WHERE id = $1";
     return tx_->Run("SetLoadReleaseState", [&](pqxx::transaction_base& t) -> absl::Status {
-      return ExpectOneChange(
-          t.exec_params(kSql, load_id, std::string(ReleaseStateName(state)), signature.by,
-                        Micros(signature.at), signature.meaning),
-          "load");
+      return ExpectOneChange(t.exec_params(kSql, load_id, std::string(ReleaseStateName(state)),
+                                           signature.by, Micros(signature.at), signature.meaning),
+                             "load");
     });
   }
 
@@ -320,14 +314,13 @@ class PgSterilization final : public SterilizationWrites {
     static constexpr const char* kSql =
         "INSERT INTO bowie_dick_tests (sterilizer_id, day, result, operator, at) "
         "VALUES ($1, $2, $3, $4, $5) RETURNING id";
-    return tx_->Run("InsertBowieDickTest",
-                    [&](pqxx::transaction_base& t) -> absl::StatusOr<int64_t> {
-                      const pqxx::result rows = t.exec_params(
-                          kSql, bd.sterilizer_id, absl::FormatCivilTime(bd.day),
-                          std::string(IndicatorResultName(bd.result)), bd.operator_name,
-                          Micros(bd.at));
-                      return Int(rows.at(0), 0);
-                    });
+    return tx_->Run(
+        "InsertBowieDickTest", [&](pqxx::transaction_base& t) -> absl::StatusOr<int64_t> {
+          const pqxx::result rows = t.exec_params(
+              kSql, bd.sterilizer_id, absl::FormatCivilTime(bd.day),
+              std::string(IndicatorResultName(bd.result)), bd.operator_name, Micros(bd.at));
+          return Int(rows.at(0), 0);
+        });
   }
 
   absl::Status RecordItemUse(const ItemUse& use) override {

@@ -145,7 +145,7 @@ TEST_F(ExportServiceTest, AFhirBundleStatesTheProcedureItsDevicesAndTheirAuditEn
   EXPECT_THAT(
       json,
       HasSubstr(
-          R"("subject":{"identifier":{"system":"https://clinic.example/clients","value":"CLIENT-0042"}})"));
+          R"("subject":{"type":"Patient","identifier":{"system":"https://clinic.example/clients","value":"CLIENT-0042"}})"));
   EXPECT_THAT(
       json,
       HasSubstr(
@@ -285,7 +285,13 @@ TEST_F(ExportServiceTest, AClosedPeriodExportsTheSameBytesEveryTime) {
   clock_.Advance(absl::Hours(48));
   const std::string closed = EpcisDay(kDay);
   std::vector<FhirBundle> fhir = FhirDay(kDay);
-  // Later work on another day changes neither.
+  ASSERT_THAT(fhir, SizeIs(2));
+  // As the day ended: treatment 2 in progress, its cartridge open.
+  EXPECT_THAT(fhir[1].json, HasSubstr(R"("status":"in-progress")"));
+  // Later work changes neither: treatment 2 ends, A2 (of treatment 1) is disposed of, a recalled
+  // unit is refused (and the refusal recorded).
+  ASSERT_TRUE(cartridges_.EndTreatment(Ctx(), t2_).ok());
+  ASSERT_TRUE(cartridges_.Dispose(Ctx(), Unit("LOT-A", "A2"), "SHARPS-8").ok());
   absl::StatusOr<Treatment> later = cartridges_.StartTreatment(Ctx(), "Room 3", "dr.lee", "C-9");
   ASSERT_TRUE(later.ok());
   EXPECT_FALSE(cartridges_.Open(Ctx(), Unit("LOT-A", "A4"), later->id).ok());  // recalled
@@ -296,19 +302,41 @@ TEST_F(ExportServiceTest, AClosedPeriodExportsTheSameBytesEveryTime) {
   std::vector<FhirBundle> again = FhirDay(kDay);
   ASSERT_EQ(again.size(), fhir.size());
   for (size_t i = 0; i < fhir.size(); ++i) EXPECT_EQ(again[i].json, fhir[i].json);
+  // One treatment asked for by itself is exported as it stands now.
+  absl::StatusOr<FhirBundle> now = exports_.FhirBundleFor(t2_);
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_THAT(now->json, HasSubstr(R"("status":"completed")"));
 }
 
 TEST(ExportUriTest, OnlyAbsoluteUrisWithoutSpacesOrQuotes) {
   EXPECT_TRUE(CheckExportUri("site_uri", "urn:steritrack:site:default").ok());
   EXPECT_TRUE(CheckExportUri("site_uri", "https://clinic.example/site/1").ok());
   EXPECT_TRUE(CheckExportUri("site_uri", "urn:epc:id:sgln:0614141.00777.0").ok());
-  for (std::string_view bad :
-       {"", "clinic", ":x", "1http://x", "https://a b", "urn:x\"y", "http:", "urn:caf\xC3\xA9"}) {
+  for (std::string_view bad : {"", "clinic", ":x", "1http://x", "https://a b", "urn:x\"y", "http:",
+                               "urn:caf\xC3\xA9", "https://x/site/", "urn:x?y=1", "urn:x#y"}) {
     absl::Status s = CheckExportUri("site_uri", bad);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_THAT(s.message(), HasSubstr("site_uri")) << bad;
   }
   EXPECT_FALSE(CheckExportUri("site_uri", StrCat("urn:", std::string(200, 'a'))).ok());
+}
+
+TEST(ExportUriTest, ClientReferencesAreTheSitesUnlessConfigured) {
+  FakeStore store;
+  FakeClock clock(Utc(2026, 11, 26, 8, 0));
+  CartridgeService cartridges(
+      CartridgeServiceOptions{.store = &store, .sha256 = TestSha256(), .clock = &clock});
+  absl::StatusOr<Treatment> t =
+      cartridges.StartTreatment(WriteContext{.actor = "nurse.kim"}, "Room 1", "dr.lee", "C-1");
+  ASSERT_TRUE(t.ok()) << t.status();
+  ExportService exports(ExportServiceOptions{.store = &store,
+                                             .sha256 = TestSha256(),
+                                             .clock = &clock,
+                                             .site_uri = "https://clinic.example/site/7"});
+  absl::StatusOr<FhirBundle> bundle = exports.FhirBundleFor(t->id);
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EXPECT_THAT(bundle->json,
+              HasSubstr(R"("system":"https://clinic.example/site/7/client-ref","value":"C-1")"));
 }
 
 TEST(JsonWriterTest, PlacesCommasAndEscapesAndNeverWritesInvalidUtf8) {

@@ -161,11 +161,14 @@ class ExportsTest(E2ETestCase):
         with open(again, encoding="utf-8") as f:
             second = json.load(f)
         self.assertEqual(second["epcisBody"], document["epcisBody"])
-        yesterday = ("--from", (self.today - datetime.timedelta(days=1)).isoformat(),
-                     "--to", self.today.isoformat())
-        closed = [self.assertOk(self.export("epcis", *yesterday)).out for _ in range(2)]
-        self.assertEqual(closed[0], closed[1])
-        self.assertIn(f'"creationDate":"{self.today.isoformat()}T00:00:00.000Z"', closed[0])
+        # The demo received its expired lot's two units on 2025-12-01 (before they expired): a
+        # closed period with content.
+        closed = [self.assertOk(self.export("epcis", "--from", "2025-12-01", "--to", "2025-12-02"))
+                  for _ in range(2)]
+        self.assertEqual(closed[0].out, closed[1].out)
+        self.assertIn("exported 2 EPCIS event(s)", closed[0].err)
+        self.assertIn('"creationDate":"2025-12-02T00:00:00.000Z"', closed[0].out)
+        self.assertIn("https://id.gs1.org/01/09506000134352/21/CRT000301", closed[0].out)
 
     def check_fhir(self, bundle, treatment):
         self.assertEqual(bundle["resourceType"], "Bundle")
@@ -176,7 +179,8 @@ class ExportsTest(E2ETestCase):
         self.assertEqual(kinds, ["Device", "Procedure", "Provenance"])
         procedure = next(r for r in resources if r["resourceType"] == "Procedure")
         self.assertEqual(procedure["status"], "completed")
-        self.assertEqual(procedure["subject"], {"identifier": {"system": CLIENT_SYSTEM,
+        self.assertEqual(procedure["subject"], {"type": "Patient",
+                                                "identifier": {"system": CLIENT_SYSTEM,
                                                                "value": "CLIENT-0107"}})
         self.assertEqual(procedure["performer"][0]["actor"]["display"], "dr.lee")
         self.assertEqual(procedure["contained"][0]["name"], "2")
@@ -212,9 +216,11 @@ class ExportsTest(E2ETestCase):
         # The handpiece: its load's lot-control number and who released the load.
         [used] = procedure["usedReference"]
         handpiece = by_url[used["reference"]]
-        self.assertTrue(handpiece["lotNumber"].startswith("AUTOCLAVE2/"), handpiece)
+        self.assertEqual(handpiece["identifier"], [{"system": f"{SITE}/item", "value": "HP-0001"}])
+        self.assertEqual(handpiece["extension"][0]["url"], "urn:steritrack:fhir:load-release")
         extension = {e["url"]: e for e in handpiece["extension"][0]["extension"]}
-        self.assertEqual(extension["lotControlNumber"]["valueString"], handpiece["lotNumber"])
+        self.assertTrue(extension["lotControlNumber"]["valueString"].startswith("AUTOCLAVE2/"))
+        self.assertIn(extension["lotControlNumber"]["valueString"], handpiece["note"][0]["text"])
         self.assertEqual(extension["releasedBy"]["valueString"], release[0][0])
         # The Provenance names the treatment's audit entries.
         provenance = next(r for r in resources if r["resourceType"] == "Provenance")
@@ -295,12 +301,14 @@ class ExportsTest(E2ETestCase):
         self.assertFalse(os.path.exists(target + ".tmp"))
 
     def test_the_server_refuses_a_site_uri_that_is_not_one(self):
-        proc = subprocess.run([os.environ["STERITRACKD"], "--db",
-                               os.path.join(self.tmp, "other.db"), "--listen", "127.0.0.1:0",
-                               "--site-uri", "clinic one"],
-                              capture_output=True, text=True, timeout=CALL_TIMEOUT, check=False)
-        self.assertEqual(proc.returncode, 2, proc.stderr)
-        self.assertIn("--site-uri", proc.stderr)
+        for bad in ("clinic one", "https://clinic.example/site/", "urn:x?y=1"):
+            proc = subprocess.run([os.environ["STERITRACKD"], "--db",
+                                   os.path.join(self.tmp, "other.db"), "--listen", "127.0.0.1:0",
+                                   "--site-uri", bad],
+                                  capture_output=True, text=True, timeout=CALL_TIMEOUT,
+                                  check=False)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("--site-uri", proc.stderr)
 
 
 if __name__ == "__main__":

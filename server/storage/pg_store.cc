@@ -1,0 +1,241 @@
+#include "server/storage/pg_store.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "server/storage/pg.h"
+#include "server/storage/pg_repositories.h"
+#include "server/storage/pg_schema.h"
+#include "steritrack/status_macros.h"
+#include "steritrack/strings.h"
+
+namespace steritrack {
+namespace {
+
+// The advisory locks every server on the database shares: one for writers, one for migrations.
+constexpr int64_t kWriterLock = 0x53544552495401;  // "STERIT" 01
+constexpr int64_t kMigrationLock = 0x53544552495402;
+
+using ReadOnlyTransaction =
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>;
+
+// Connections, each used by one transaction at a time; a broken one is replaced when next taken.
+class Pool {
+ public:
+  Pool(std::string url, std::vector<std::unique_ptr<pqxx::connection>> connections)
+      : url_(std::move(url)), free_(std::move(connections)) {}
+
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Take() {
+    std::unique_ptr<pqxx::connection> conn;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](std::vector<std::unique_ptr<pqxx::connection>>* free) { return !free->empty(); },
+          &free_));
+      conn = std::move(free_.back());
+      free_.pop_back();
+    }
+    if (conn != nullptr && conn->is_open()) return conn;
+    try {
+      return std::make_unique<pqxx::connection>(url_);
+    } catch (const std::exception& e) {
+      Give(nullptr);  // the slot stays, to be reconnected by the next taker
+      return pg::ToStatus(e, "reconnect to the database");
+    }
+  }
+
+  void Give(std::unique_ptr<pqxx::connection> conn) {
+    absl::MutexLock lock(&mu_);
+    free_.push_back(std::move(conn));
+  }
+
+ private:
+  const std::string url_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<pqxx::connection>> free_ ABSL_GUARDED_BY(mu_);
+};
+
+// A connection taken from the pool for one transaction, given back when it ends.
+class Lease {
+ public:
+  Lease(Pool* pool, std::unique_ptr<pqxx::connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  ~Lease() { pool_->Give(std::move(conn_)); }
+  pqxx::connection& conn() { return *conn_; }
+
+ private:
+  Pool* pool_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+// The repositories of one transaction, over its statement runner.
+struct Repositories {
+  explicit Repositories(pg::Tx* tx)
+      : cartridges(pg::NewCartridgeRepository(tx)),
+        sterilization(pg::NewSterilizationRepository(tx)),
+        audit(pg::NewAuditLogRepository(tx)),
+        reports(pg::NewReportRepository(tx)),
+        access(pg::NewAccessRepository(tx)) {}
+  std::unique_ptr<CartridgeWrites> cartridges;
+  std::unique_ptr<SterilizationWrites> sterilization;
+  std::unique_ptr<AuditLogWrites> audit;
+  std::unique_ptr<ReportReads> reports;
+  std::unique_ptr<AccessWrites> access;
+};
+
+class PgRead final : public ReadTransaction {
+ public:
+  // Throws what libpqxx throws when BEGIN fails.
+  PgRead(Pool* pool, std::unique_ptr<pqxx::connection> conn)
+      : lease_(pool, std::move(conn)), tx_(lease_.conn()), runner_(&tx_), repos_(&runner_) {}
+
+  CartridgeReads& cartridges() override { return *repos_.cartridges; }
+  SterilizationReads& sterilization() override { return *repos_.sterilization; }
+  AuditLogReads& audit() override { return *repos_.audit; }
+  ReportReads& reports() override { return *repos_.reports; }
+  AccessReads& access() override { return *repos_.access; }
+
+ private:
+  Lease lease_;
+  ReadOnlyTransaction tx_;  // ROLLBACK when destroyed
+  pg::Tx runner_;
+  Repositories repos_;
+};
+
+class PgWrite final : public WriteTransaction {
+ public:
+  // Throws what libpqxx throws when BEGIN or the writers' lock fails.
+  PgWrite(Pool* pool, std::unique_ptr<pqxx::connection> conn)
+      : lease_(pool, std::move(conn)), tx_(lease_.conn()), runner_(&tx_), repos_(&runner_) {
+    tx_.exec_params("SELECT pg_advisory_xact_lock($1)", kWriterLock);
+  }
+
+  CartridgeWrites& cartridges() override { return *repos_.cartridges; }
+  SterilizationWrites& sterilization() override { return *repos_.sterilization; }
+  AuditLogWrites& audit() override { return *repos_.audit; }
+  ReportReads& reports() override { return *repos_.reports; }
+  AccessWrites& access() override { return *repos_.access; }
+
+  absl::Status Commit() override {
+    if (ended_) return absl::FailedPreconditionError("the transaction has already ended");
+    ended_ = true;
+    try {
+      tx_.commit();
+    } catch (const std::exception& e) {
+      return pg::ToStatus(e, "COMMIT");
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  Lease lease_;
+  pqxx::work tx_;  // ROLLBACK when destroyed without Commit()
+  pg::Tx runner_;
+  Repositories repos_;
+  bool ended_ = false;
+};
+
+class PgStore final : public Store {
+ public:
+  explicit PgStore(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
+
+  absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override {
+    ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, pool_->Take());
+    try {
+      return std::unique_ptr<ReadTransaction>(
+          std::make_unique<PgRead>(pool_.get(), std::move(conn)));
+    } catch (const std::exception& e) {
+      return pg::ToStatus(e, "BEGIN (read)");
+    }
+  }
+
+  absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() override {
+    ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, pool_->Take());
+    try {
+      return std::unique_ptr<WriteTransaction>(
+          std::make_unique<PgWrite>(pool_.get(), std::move(conn)));
+    } catch (const std::exception& e) {
+      return pg::ToStatus(e, "BEGIN (write)");
+    }
+  }
+
+ private:
+  std::unique_ptr<Pool> pool_;
+};
+
+absl::Status Migrate(pqxx::connection& conn, const PgStoreOptions& options) {
+  {
+    pqxx::nontransaction n(conn);
+    n.exec_params("SELECT pg_advisory_lock($1)", kMigrationLock);
+  }
+  absl::Status status = [&]() -> absl::Status {
+    {
+      pqxx::work w(conn);
+      w.exec(
+          "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+          "description TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+      w.commit();
+    }
+    int current = 0;
+    {
+      pqxx::work w(conn);
+      current = w.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
+      w.commit();
+    }
+    if (current > PgSchemaVersion()) {
+      return absl::FailedPreconditionError(StrCat("the database has schema v", current,
+                                                  ", newer than this build's v", PgSchemaVersion(),
+                                                  ": upgrade steritrackd"));
+    }
+    for (const pg::Migration& m : pg::Migrations()) {
+      if (m.version <= current) continue;
+      pqxx::work w(conn);
+      w.exec(m.sql);
+      w.exec_params("INSERT INTO schema_migrations VALUES ($1, $2, $3)", m.version,
+                    std::string(m.description), pg::Micros(absl::Now()));
+      w.commit();
+      if (options.notice) options.notice(StrCat("migrated the schema to v", m.version));
+    }
+    return absl::OkStatus();
+  }();
+  pqxx::nontransaction n(conn);
+  n.exec_params("SELECT pg_advisory_unlock($1)", kMigrationLock);
+  return status;
+}
+
+}  // namespace
+
+bool IsPostgresUrl(const std::string& db) {
+  return db.rfind("postgresql://", 0) == 0 || db.rfind("postgres://", 0) == 0;
+}
+
+int PgSchemaVersion() { return pg::Migrations().back().version; }
+
+absl::StatusOr<std::unique_ptr<Store>> OpenPgStore(const PgStoreOptions& options) {
+  if (!IsPostgresUrl(options.url)) {
+    return absl::InvalidArgumentError("a PostgreSQL URL starts with postgresql://");
+  }
+  if (options.connections < 1) return absl::InvalidArgumentError("at least one connection");
+  std::vector<std::unique_ptr<pqxx::connection>> connections;
+  try {
+    auto first = std::make_unique<pqxx::connection>(options.url);
+    absl::Status migrated;
+    try {
+      migrated = Migrate(*first, options);
+    } catch (const std::exception& e) {
+      migrated = pg::ToStatus(e, "migrate the schema");
+    }
+    RETURN_IF_ERROR(migrated);
+    connections.push_back(std::move(first));
+    for (int i = 1; i < options.connections; ++i) {
+      connections.push_back(std::make_unique<pqxx::connection>(options.url));
+    }
+  } catch (const std::exception& e) {
+    return pg::ToStatus(e, "connect to the database");
+  }
+  return std::make_unique<PgStore>(std::make_unique<Pool>(options.url, std::move(connections)));
+}
+
+}  // namespace steritrack

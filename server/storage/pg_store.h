@@ -1,0 +1,47 @@
+// The PostgreSQL implementation of steritrack::Store (issue 13): for a clinic chain, several
+// steritrackd servers on one PostgreSQL 15 database.
+//
+// A pool of connections. A read transaction is REPEATABLE READ, READ ONLY: one consistent
+// snapshot. A write transaction is READ COMMITTED and first takes a transaction-scoped advisory
+// lock that every writer of the database takes, whichever server it runs in: writes are serialised
+// across servers as SQLite serialises them in one process, so core's rules (checked, then written)
+// and the audit chain's one head hold with any number of servers, by the database and never by an
+// in-process lock. The lock goes with COMMIT or ROLLBACK. Each statement is a savepoint, so a
+// refused one undoes only itself (server/storage/pg.h). The schema is versioned; forward
+// migrations run at open under a session advisory lock, so two servers starting at once migrate
+// once. Thread-safe.
+#ifndef STERITRACK_SERVER_STORAGE_PG_STORE_H_
+#define STERITRACK_SERVER_STORAGE_PG_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "steritrack/store.h"
+
+namespace steritrack {
+
+struct PgStoreOptions {
+  // A libpq connection URI, "postgresql://user@host:port/db" or
+  // "postgresql:///db?host=/socket/dir".
+  std::string url;
+  // Connections in the pool, shared by reads and writes. REQUIRES: >= 1.
+  int connections = 4;
+  // Told what happened, in a sentence (migrations); may be empty.
+  std::function<void(const std::string&)> notice;
+};
+
+// UNAVAILABLE when the database cannot be reached; FAILED_PRECONDITION when its schema is newer
+// than this build's.
+absl::StatusOr<std::unique_ptr<Store>> OpenPgStore(const PgStoreOptions& options);
+
+// True for a --db value that names a PostgreSQL database (postgresql:// or postgres://).
+bool IsPostgresUrl(const std::string& db);
+
+// The schema version this build writes to PostgreSQL (the same numbering as SQLite's).
+int PgSchemaVersion();
+
+}  // namespace steritrack
+
+#endif  // STERITRACK_SERVER_STORAGE_PG_STORE_H_

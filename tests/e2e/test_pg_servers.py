@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Two steritrackd servers on one PostgreSQL database (issue 13): several servers, one truth.
+
+In the throwaway PostgreSQL 15 cluster ctest starts (fixture "pg", STERITRACK_PG_URL), a fresh
+database; two real servers on it, the real CLI against each:
+  - a token made the documented way (`steritrackd token create --db postgresql://...`) works on
+    both; a write on one is read on the other;
+  - one cartridge opened from both servers at the same moment, in two treatments: exactly one
+    "OK to use", the other STOP "already used" (five rounds);
+  - a load recorded on both with the same cycle number of one steriliser: exactly one is kept;
+  - the audit trail both wrote verifies from either server.
+
+Run by ctest (e2e_pg_servers), or by hand with a cluster from tests/pg/cluster.sh:
+  STERITRACK_PG_URL=$(tests/pg/cluster.sh start /tmp/pg 5499) STERITRACKD=... STERITRACK=... \\
+      python3 tests/e2e/test_pg_servers.py -v
+Python 3 standard library only (and psql).
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import e2e_support  # noqa: E402  pylint: disable=wrong-import-position
+from e2e_support import (CALL_TIMEOUT, E2ETestCase, Server,  # noqa: E402  pylint: disable=wrong-import-position
+                         short_code, unit_code)
+
+NURSE = "nurse.kim"
+STAFF = "spd.sam"
+MANAGER = "manager.ana"
+
+
+def psql(url, sql):
+    proc = subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                          capture_output=True, text=True, timeout=CALL_TIMEOUT, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"psql {sql!r}: {proc.stderr}")
+
+
+def at_once(*calls):
+    """Runs the calls in threads released together; returns their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i, call):
+        barrier.wait()
+        results[i] = call()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+class TwoServersOnePostgresTest(E2ETestCase):
+    databases = 0
+
+    def setUp(self):
+        super().setUp()
+        base = os.environ.get("STERITRACK_PG_URL", "")
+        self.assertIn("/postgres?", base, "STERITRACK_PG_URL is not set: ctest starts a cluster "
+                                          "(tests/pg/cluster.sh)")
+        # A new name per test: the harness caches each database's tokens by its name.
+        TwoServersOnePostgresTest.databases += 1
+        name = f"e2e_{os.getpid()}_{TwoServersOnePostgresTest.databases}"
+        psql(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        psql(base, f"CREATE DATABASE {name}")
+        self.addCleanup(psql, base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        self.url = base.replace("/postgres?", f"/{name}?")
+        self.a = self.start_pg_server("server-a")
+        self.b = self.start_pg_server("server-b")
+        self.server = self.a
+
+    def start_pg_server(self, name):
+        server = Server(self.tmp, self.url, name, (), self.cli_env)
+        self.servers.append(server)
+        return server.start()
+
+    def test_a_cartridge_opened_from_both_servers_at_once_is_opened_once(self):
+        units = [f"PG{i}" for i in range(5)]
+        self.receive(*[unit_code(u, "LOT-PG") for u in units], actor=MANAGER,
+                     server=self.a.address)
+        # Written on one server, read on the other; one token for both.
+        shown = self.assertOk(self.jcli("cartridge", "show", short_code("PG0"),
+                                        server=self.b.address, actor=NURSE))
+        self.assertEqual(shown.json["cartridge"]["serial"], "PG0")
+        for unit in units:
+            t_a = self.start_treatment(room="1", actor=NURSE, server=self.a.address)
+            t_b = self.start_treatment(room="2", actor=NURSE, server=self.b.address)
+            first, second = at_once(
+                lambda t=t_a, u=unit: self.cli("open", short_code(u), "--treatment", t,
+                                               actor=NURSE, server=self.a.address),
+                lambda t=t_b, u=unit: self.cli("open", short_code(u), "--treatment", t,
+                                               actor=NURSE, server=self.b.address))
+            codes = sorted([first.rc, second.rc])
+            self.assertEqual(codes, [0, 3], f"{unit}: exactly one opens\n{first}\n{second}")
+            loser = first if first.rc == 3 else second
+            self.assertIn("already used", loser.out)
+        for server in (self.a, self.b):
+            verified = self.assertOk(self.cli("audit", "verify", actor=MANAGER,
+                                              server=server.address))
+            self.assertIn("intact", verified.out)
+
+    def test_one_cycle_number_recorded_from_both_servers_is_kept_once(self):
+        self.assertOk(self.jcli("sterilizer", "add", "GR-PG", "--type", "gravity", actor=STAFF,
+                                server=self.a.address))
+        for serial in ("HP-PA", "HP-PB"):
+            self.assertOk(self.jcli("item", "add", serial, "--type", "handpiece",
+                                    "--ifu-max-cycles", "500", actor=STAFF,
+                                    server=self.a.address))
+            self.assertOk(self.jcli("item", "pack", serial, actor=STAFF, server=self.b.address))
+        first, second = at_once(
+            lambda: self.jcli("load", "add", "--sterilizer", "GR-PG", "--cycle", "1",
+                              "--cycle-type", "121C-30MIN", "--item", "HP-PA", actor=STAFF,
+                              server=self.a.address),
+            lambda: self.jcli("load", "add", "--sterilizer", "GR-PG", "--cycle", "1",
+                              "--cycle-type", "121C-30MIN", "--item", "HP-PB", actor=STAFF,
+                              server=self.b.address))
+        oks = [r for r in (first, second) if r.rc == 0]
+        self.assertEqual(len(oks), 1, f"exactly one load with cycle 1\n{first}\n{second}")
+        refused = second if first.rc == 0 else first
+        self.assertEqual(refused.json.get("reason"), "CYCLE_NUMBER_EXISTS", str(refused))
+        listed = self.assertOk(self.jcli("load", "list", "--sterilizer", "GR-PG", actor=STAFF,
+                                         server=self.b.address))
+        self.assertEqual(len(listed.json["response"]["loads"]), 1, str(listed))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,146 @@
+// PostgreSQL-only storage tests (issue 13), beside the conformance suite both backends pass: the
+// schema's guards (tests/pg/schema_check.sql, run with psql on a migrated database), migrations
+// at open (once; a newer schema refused), and several stores on one database, as several servers
+// would be: one cartridge opened from all of them at once, exactly one wins, and the audit chain
+// they wrote together verifies.
+//
+// In the throwaway cluster ctest starts (fixture "pg", STERITRACK_PG_URL).
+#include "server/storage/pg_store.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <pqxx/pqxx>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/core/cartridge_service.h"
+#include "steritrack/audit_chain.h"
+#include "steritrack/error.h"
+#include "steritrack/strings.h"
+#include "tests/core/fake_store.h"
+#include "tests/storage/pg_test_database.h"
+#include "tests/test_sha256.h"
+
+namespace steritrack {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(PgStoreTest, TheSchemaGuardsRefuseWhatTheRulesForbid) {
+  PgTestDatabase db;
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE(OpenPgStore({.url = db.url(), .connections = 1}).ok());
+  // psql runs the script as an operator would; it stops at the first guard that is missing or
+  // answers with the wrong SQLSTATE or message.
+  const std::string script = StrCat(STERITRACK_SOURCE_DIR, "/tests/pg/schema_check.sql");
+  const std::string command = StrCat("psql '", db.url(), "' -X -q -At -f ", script, " 2>&1");
+  std::FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  char buffer[4096];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+  const int status = pclose(pipe);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_THAT(out, HasSubstr("schema guards ok"));
+}
+
+TEST(PgStoreTest, MigrationsRunOnceAndANewerSchemaIsRefused) {
+  PgTestDatabase db;
+  ASSERT_TRUE(db.ok());
+  std::vector<std::string> notices;
+  auto first = OpenPgStore({.url = db.url(), .connections = 1, .notice = [&](const std::string& n) {
+                              notices.push_back(n);
+                            }});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(static_cast<int>(notices.size()), PgSchemaVersion());
+  notices.clear();
+  auto again = OpenPgStore({.url = db.url(), .connections = 1, .notice = [&](const std::string& n) {
+                              notices.push_back(n);
+                            }});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(notices.empty());
+  first->reset();
+  again->reset();
+  PgTestDatabase::Exec(db.url(),
+                       "INSERT INTO schema_migrations VALUES (999, 'from the future', 0)");
+  auto newer = OpenPgStore({.url = db.url(), .connections = 1});
+  EXPECT_EQ(newer.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(newer.status().message(), HasSubstr("v999"));
+}
+
+TEST(PgStoreTest, AnUnreachableDatabaseIsUnavailable) {
+  auto store = OpenPgStore({.url = "postgresql:///nowhere?host=/nonexistent&port=1"});
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable) << store.status();
+}
+
+// Several servers, one truth: four stores on one database (four servers' connection pools), each
+// with its own CartridgeService, open one cartridge at the same moment in four treatments.
+TEST(PgStoreTest, OneCartridgeOpenedFromSeveralServersAtOnceIsOpenedOnce) {
+  PgTestDatabase db;
+  ASSERT_TRUE(db.ok());
+  constexpr int kServers = 4;
+  constexpr int kRounds = 5;
+  FakeClock clock(absl::FromUnixSeconds(1796112000));  // 2026-12-01
+  std::vector<std::unique_ptr<Store>> stores;
+  std::vector<std::unique_ptr<CartridgeService>> servers;
+  for (int i = 0; i < kServers; ++i) {
+    auto store = OpenPgStore({.url = db.url(), .connections = 2});
+    ASSERT_TRUE(store.ok()) << store.status();
+    stores.push_back(*std::move(store));
+    servers.push_back(std::make_unique<CartridgeService>(CartridgeServiceOptions{
+        .store = stores.back().get(), .sha256 = TestSha256(), .clock = &clock}));
+  }
+  const WriteContext ctx{.actor = "nurse.kim"};
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string unit = StrCat("(01)09506000134352(17)301231(10)LOT-R(21)RACE", round);
+    ASSERT_TRUE(servers[round % kServers]->Receive(ctx, {unit}).ok());
+    std::vector<int64_t> treatments;
+    for (int i = 0; i < kServers; ++i) {
+      absl::StatusOr<Treatment> t = servers[i]->StartTreatment(ctx, StrCat("Room ", i), "dr.lee",
+                                                               StrCat("C-", round, "-", i));
+      ASSERT_TRUE(t.ok()) << t.status();
+      treatments.push_back(t->id);
+    }
+    std::atomic<int> ready{0};
+    std::vector<absl::Status> results(kServers);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kServers; ++i) {
+      threads.emplace_back([&, i] {
+        ++ready;
+        while (ready.load() < kServers) {
+        }
+        results[i] = servers[i]->Open(ctx, unit, treatments[i]).status();
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    int won = 0;
+    for (const absl::Status& s : results) {
+      if (s.ok()) {
+        ++won;
+      } else {
+        EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+        EXPECT_EQ(GetErrorInfo(s)->reason, "CARTRIDGE_ALREADY_USED") << s;
+      }
+    }
+    EXPECT_EQ(won, 1) << "round " << round;
+  }
+  // The chain all four wrote into verifies end to end.
+  auto tx = stores[0]->BeginRead();
+  ASSERT_TRUE(tx.ok());
+  absl::StatusOr<AuditChainCheck> check = audit_chain::Verify((*tx)->audit(), *TestSha256());
+  ASSERT_TRUE(check.ok()) << check.status();
+  EXPECT_TRUE(check->intact) << check->problem;
+  EXPECT_GT(check->entries, kRounds * (kServers + 1));
+}
+
+}  // namespace
+}  // namespace steritrack
