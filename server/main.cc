@@ -486,19 +486,23 @@ int main(int argc, char** argv) {
     log->error("{}", std::string(instance_lock.status().message()));
     return 1;
   }
+  // Wakes the event stream after each committed write: this server's (the core services tell it)
+  // and, on PostgreSQL, every other server's on the database (LISTEN/NOTIFY).
+  steritrack::CommitNotifier commits;
   // PostgreSQL: several servers may share the database; its writers' lock is in the database
   // (server/storage/pg_store.h), and the instance lock above is SQLite's only.
-  auto store = postgres
-                   ? steritrack::OpenPgStore(
-                         {.url = db_path,
-                          .connections = readers + 1,
-                          .notice = [&log](const std::string& what) { log->info("{}", what); }})
-                   : steritrack::OpenSqliteStore(
-                         {.path = db_path,
-                          .readers = readers,
-                          .writer_hooks = writer_hooks,
-                          .group_commit = group_commit,
-                          .notice = [&log](const std::string& what) { log->info("{}", what); }});
+  auto store = postgres ? steritrack::OpenPgStore(
+                              {.url = db_path,
+                               .connections = readers + 1,
+                               .notice = [&log](const std::string& what) { log->info("{}", what); },
+                               .on_commit = [&commits] { commits.Notify(); }})
+                        : steritrack::OpenSqliteStore({.path = db_path,
+                                                       .readers = readers,
+                                                       .writer_hooks = writer_hooks,
+                                                       .group_commit = group_commit,
+                                                       .notice = [&log](const std::string& what) {
+                                                         log->info("{}", what);
+                                                       }});
   if (!store.ok()) {
     log->error("cannot open database {}: {}", db_shown, std::string(store.status().message()));
     return 1;
@@ -532,7 +536,6 @@ int main(int argc, char** argv) {
   }
   // Every request reaches the database through its bounded queue.
   steritrack::BoundedStore bounded(store->get(), queues);
-  steritrack::CommitNotifier commits;  // wakes the event stream after each committed write
   steritrack::UnrecordedRefusals unrecorded_refusals;  // refusals whose record failed
   steritrack::CartridgeService core({.store = &bounded,
                                      .sha256 = sha256.get(),

@@ -1,5 +1,8 @@
 #include "server/storage/pg_store.h"
 
+#include <atomic>
+#include <functional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -122,6 +125,8 @@ class PgWrite final : public WriteTransaction {
     if (ended_) return absl::FailedPreconditionError("the transaction has already ended");
     ended_ = true;
     try {
+      // Delivered to every listener (every server's) only once, and only if, the COMMIT holds.
+      tx_.exec("NOTIFY steritrack_commits");
       tx_.commit();
     } catch (const std::exception& e) {
       return pg::ToStatus(e, "COMMIT");
@@ -137,9 +142,53 @@ class PgWrite final : public WriteTransaction {
   bool ended_ = false;
 };
 
+// LISTENs on "steritrack_commits" on a connection of its own and calls `on_commit` for each
+// notification, reconnecting (once a second) when the connection is lost, until destroyed.
+class CommitListener {
+ public:
+  CommitListener(std::string url, std::function<void()> on_commit)
+      : url_(std::move(url)), on_commit_(std::move(on_commit)), thread_([this] { Run(); }) {}
+  ~CommitListener() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  class Receiver final : public pqxx::notification_receiver {
+   public:
+    Receiver(pqxx::connection_base& conn, const std::function<void()>& on_commit)
+        : pqxx::notification_receiver(conn, "steritrack_commits"), on_commit_(on_commit) {}
+    void operator()(const std::string&, int) override { on_commit_(); }
+
+   private:
+    const std::function<void()>& on_commit_;
+  };
+
+  void Run() {
+    while (!stop_) {
+      try {
+        pqxx::connection conn(url_);
+        Receiver receiver(conn, on_commit_);
+        conn.get_notifs();  // sends the LISTEN
+        // Woken by a notification or after a second, to look at stop_.
+        while (!stop_) conn.await_notification(1, 0);
+      } catch (const std::exception&) {
+        // Lost or refused: event streams still poll; try again in a second.
+        for (int i = 0; i < 10 && !stop_; ++i) absl::SleepFor(absl::Milliseconds(100));
+      }
+    }
+  }
+
+  const std::string url_;
+  const std::function<void()> on_commit_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;  // last: starts once the members above exist
+};
+
 class PgStore final : public Store {
  public:
-  explicit PgStore(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
+  PgStore(std::unique_ptr<Pool> pool, std::unique_ptr<CommitListener> listener)
+      : pool_(std::move(pool)), listener_(std::move(listener)) {}
 
   absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override {
     ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, pool_->Take());
@@ -163,6 +212,7 @@ class PgStore final : public Store {
 
  private:
   std::unique_ptr<Pool> pool_;
+  std::unique_ptr<CommitListener> listener_;  // may be null
 };
 
 absl::Status Migrate(pqxx::connection& conn, const PgStoreOptions& options) {
@@ -235,7 +285,11 @@ absl::StatusOr<std::unique_ptr<Store>> OpenPgStore(const PgStoreOptions& options
   } catch (const std::exception& e) {
     return pg::ToStatus(e, "connect to the database");
   }
-  return std::make_unique<PgStore>(std::make_unique<Pool>(options.url, std::move(connections)));
+  std::unique_ptr<CommitListener> listener;
+  if (options.on_commit)
+    listener = std::make_unique<CommitListener>(options.url, options.on_commit);
+  return std::make_unique<PgStore>(std::make_unique<Pool>(options.url, std::move(connections)),
+                                   std::move(listener));
 }
 
 }  // namespace steritrack

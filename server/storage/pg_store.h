@@ -1,7 +1,9 @@
 // The PostgreSQL implementation of steritrack::Store (issue 13): for a clinic chain, several
 // steritrackd servers on one PostgreSQL 15 database.
 //
-// A pool of connections. A read transaction is REPEATABLE READ, READ ONLY: one consistent
+// A pool of connections. Each commit notifies the channel "steritrack_commits"; with
+// PgStoreOptions::on_commit a listener connection of its own wakes the caller for every server's
+// commits. A read transaction is REPEATABLE READ, READ ONLY: one consistent
 // snapshot. A write transaction is READ COMMITTED and first takes a transaction-scoped advisory
 // lock that every writer of the database takes, whichever server it runs in: writes are serialised
 // across servers as SQLite serialises them in one process, so core's rules (checked, then written)
@@ -30,6 +32,11 @@ struct PgStoreOptions {
   int connections = 4;
   // Told what happened, in a sentence (migrations); may be empty.
   std::function<void(const std::string&)> notice;
+  // Called, from a thread of the store's own, after any server's write transaction on this
+  // database committed (PostgreSQL LISTEN/NOTIFY on channel "steritrack_commits"; this store's
+  // own commits too), so that event streams wake for other servers' writes as for their own.
+  // Empty: no listener. REQUIRES: thread-safe, quick, and valid until the store is destroyed.
+  std::function<void()> on_commit;
 };
 
 // UNAVAILABLE when the database cannot be reached; FAILED_PRECONDITION when its schema is newer

@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/core/cartridge_service.h"
+#include "server/core/commit_notifier.h"
 #include "steritrack/audit_chain.h"
 #include "steritrack/error.h"
 #include "steritrack/strings.h"
@@ -140,6 +141,54 @@ TEST(PgStoreTest, OneCartridgeOpenedFromSeveralServersAtOnceIsOpenedOnce) {
   ASSERT_TRUE(check.ok()) << check.status();
   EXPECT_TRUE(check->intact) << check->problem;
   EXPECT_GT(check->entries, kRounds * (kServers + 1));
+}
+
+// Event streams on one server wake for another server's commits: store B is told of a write
+// committed through store A (LISTEN/NOTIFY), not only of its own.
+TEST(PgStoreTest, ACommitOnOneServerWakesTheOthers) {
+  PgTestDatabase db;
+  ASSERT_TRUE(db.ok());
+  auto a = OpenPgStore({.url = db.url(), .connections = 1});
+  ASSERT_TRUE(a.ok()) << a.status();
+  CommitNotifier woken;
+  auto b =
+      OpenPgStore({.url = db.url(), .connections = 1, .on_commit = [&woken] { woken.Notify(); }});
+  ASSERT_TRUE(b.ok()) << b.status();
+  // B's listener starts on a thread of its own: a commit before its LISTEN is not heard, so the
+  // write is repeated until one is (each a real commit on A).
+  bool heard = false;
+  for (int attempt = 0; attempt < 20 && !heard; ++attempt) {
+    const uint64_t seen = woken.count();
+    auto tx = (*a)->BeginWrite();
+    ASSERT_TRUE(tx.ok()) << tx.status();
+    ASSERT_TRUE((*tx)
+                    ->cartridges()
+                    .InsertTreatment(Treatment{.room = "Room 1",
+                                               .clinician = "dr.lee",
+                                               .client_ref = StrCat("C-", attempt),
+                                               .started_at = absl::Now(),
+                                               .started_by = "nurse.kim"})
+                    .ok());
+    ASSERT_TRUE((*tx)->Commit().ok());
+    heard = woken.WaitForCommitAfter(seen, absl::Seconds(1)) != seen;
+  }
+  EXPECT_TRUE(heard) << "store B never heard of store A's commits";
+  // A transaction rolled back is not announced.
+  absl::SleepFor(absl::Milliseconds(200));
+  const uint64_t seen = woken.count();
+  {
+    auto tx = (*a)->BeginWrite();
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE((*tx)
+                    ->cartridges()
+                    .InsertTreatment(Treatment{.room = "Room 1",
+                                               .clinician = "dr.lee",
+                                               .client_ref = "C-rolled-back",
+                                               .started_at = absl::Now(),
+                                               .started_by = "nurse.kim"})
+                    .ok());
+  }  // destroyed without Commit(): ROLLBACK
+  EXPECT_EQ(woken.WaitForCommitAfter(seen, absl::Milliseconds(500)), seen);
 }
 
 }  // namespace
