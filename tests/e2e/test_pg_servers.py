@@ -107,6 +107,29 @@ class TwoServersOnePostgresTest(E2ETestCase):
                                               server=server.address))
             self.assertIn("intact", verified.out)
 
+    def test_a_retry_on_the_other_server_lands_exactly_once(self):
+        # Failover as a client sees it: the server that took the write goes away (its answer
+        # lost), the client retries with the same request id on the other server and gets the
+        # first answer; nothing is recorded twice.
+        self.receive(unit_code("FO1", "LOT-FO"), actor=MANAGER, server=self.a.address)
+        treatment = self.start_treatment(actor=NURSE, server=self.a.address)
+        first = self.assertOk(self.cli("open", short_code("FO1"), "--treatment", treatment,
+                                       actor=NURSE, server=self.a.address,
+                                       request_id="failover-1"))
+        self.a.kill()  # as a crash or a lost machine would
+        retry = self.assertOk(self.cli("open", short_code("FO1"), "--treatment", treatment,
+                                       actor=NURSE, server=self.b.address,
+                                       request_id="failover-1"))
+        self.assertEqual(retry.out, first.out)
+        # A new request for the same unit is the safety rule's STOP, not a second opening.
+        again = self.cli("open", short_code("FO1"), "--treatment", treatment, actor=NURSE,
+                         server=self.b.address)
+        self.assertEqual(again.rc, 3, str(again))
+        log = self.assertOk(self.jcli("audit", "log", "--action", "CARTRIDGE_OPENED",
+                                      actor=MANAGER, server=self.b.address))
+        entries = log.json["audit_log"]["entries"]
+        self.assertEqual([e["request_id"] for e in entries], ["failover-1"], str(log))
+
     def test_one_cycle_number_recorded_from_both_servers_is_kept_once(self):
         self.assertOk(self.jcli("sterilizer", "add", "GR-PG", "--type", "gravity", actor=STAFF,
                                 server=self.a.address))
