@@ -59,13 +59,23 @@ namespace {
 // A --db for people and logs: a PostgreSQL URL without its password.
 std::string DatabaseForDisplay(const std::string& db) {
   if (!steritrack::IsPostgresUrl(db)) return db;
-  const size_t authority = db.find("://") + 3;
-  const size_t at = db.find('@', authority);
-  const size_t slash = db.find('/', authority);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return db;
-  const size_t colon = db.find(':', authority);
-  if (colon == std::string::npos || colon > at) return db;
-  return db.substr(0, colon + 1) + "***" + db.substr(at);
+  std::string shown = db;
+  // postgresql://user:password@host/...
+  const size_t authority = shown.find("://") + 3;
+  const size_t at = shown.find('@', authority);
+  const size_t slash = shown.find('/', authority);
+  const size_t colon = shown.find(':', authority);
+  if (at != std::string::npos && (slash == std::string::npos || at < slash) &&
+      colon != std::string::npos && colon < at) {
+    shown.replace(colon + 1, at - colon - 1, "***");
+  }
+  // ...?password=... (libpq takes it as a parameter too)
+  for (size_t p = shown.find("password="); p != std::string::npos; p = shown.find("password=", p)) {
+    p += 9;
+    const size_t end = std::min(shown.find('&', p), shown.size());
+    shown.replace(p, end - p, "***");
+  }
+  return shown;
 }
 
 int CreateTokenLocally(const std::string& db_path, const steritrack::NewToken& request) {

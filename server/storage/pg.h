@@ -27,7 +27,8 @@ namespace steritrack::pg {
 // which operation failed. unique_violation (23505) is ALREADY_EXISTS, the other integrity and
 // check violations (23xxx, and the schema triggers' refusals) FAILED_PRECONDITION, a
 // serialization failure or deadlock ABORTED, a lost connection UNAVAILABLE, anything else
-// INTERNAL.
+// INTERNAL; what a failover or an overloaded database answers (read-only, too many connections,
+// a lock or statement timeout) UNAVAILABLE.
 absl::Status ToStatus(const std::exception& e, std::string_view what);
 
 // Times are BIGINT microseconds since the Unix epoch, as in SQLite.
@@ -37,8 +38,9 @@ inline absl::Time FromMicros(int64_t micros) { return absl::FromUnixMicros(micro
 // The transaction a repository works in.
 class Tx {
  public:
-  // REQUIRES: `tx` outlives this object.
-  explicit Tx(pqxx::dbtransaction* tx) : tx_(tx) {}
+  // REQUIRES: `tx` outlives this object. Without `savepoints` (a read-only transaction, where a
+  // failed statement has nothing to undo) statements run directly.
+  explicit Tx(pqxx::dbtransaction* tx, bool savepoints = true) : tx_(tx), savepoints_(savepoints) {}
 
   // Runs `body(t)` inside a savepoint of this transaction: kept when `body` returns OK, undone
   // when it returns an error or throws (the exception converted by ToStatus, with `what`), after
@@ -47,6 +49,13 @@ class Tx {
   // failed statement.)
   template <typename Body>
   std::invoke_result_t<Body, pqxx::transaction_base&> Run(std::string_view what, Body&& body) {
+    if (!savepoints_) {
+      try {
+        return body(static_cast<pqxx::transaction_base&>(*tx_));
+      } catch (const std::exception& e) {
+        return ToStatus(e, what);
+      }
+    }
     try {
       tx_->exec("SAVEPOINT stmt");
     } catch (const std::exception& e) {
@@ -69,6 +78,7 @@ class Tx {
 
  private:
   pqxx::dbtransaction* tx_;
+  bool savepoints_;
 };
 
 }  // namespace steritrack::pg

@@ -25,7 +25,8 @@ namespace {
 //    deleted also refuses TRUNCATE, with its delete guard's message: triggers <guard>_truncate.
 //  - PostgreSQL fires the BEFORE triggers of one event in name order, SQLite newest first: where
 //    two guards refuse the same change, the message may differ from SQLite's (never the refusal).
-//  - Unlike SQLite's RAISE(ABORT), a refusal aborts the whole transaction, not just the statement.
+//  - Unlike SQLite's RAISE(ABORT), a refusal aborts the whole transaction, not just the statement:
+//    the repositories run each statement in a SAVEPOINT (server/storage/pg.h) to undo only it.
 //  - Foreign keys are always enforced (the SQLite backend turns them on too). A column that
 //    references a table created later in the same step is added after that table.
 constexpr const char* kV1 = R"sql(
@@ -583,8 +584,9 @@ CREATE INDEX bowie_dick_by_day ON bowie_dick_tests (day);
 // SQLite cross-checks the chain and audit_head against its own AUTOINCREMENT counter of events.seq
 // (sqlite_sequence: the highest seq ever inserted, transactional). PostgreSQL has no such counter
 // (a sequence is not transactional, and the application gives seq anyway), so audit_head carries it
-// as `issued`: the code that appends an entry (the audit log repository's Append, and the step
-// that hashes the entries written before this migration) sets issued to the entry's seq in the
+// as `issued`: the code that appends an entry (the audit log repository's Append; no step hashes
+// entries written before this migration, as SQLite's does, because a PostgreSQL database is created
+// at the current version and so has none) sets issued to the entry's seq in the
 // same statement that moves seq and hash, and ReadHead().issued reads it back. An Append takes the
 // next seq as max(audit_head.seq, audit_head.issued) + 1, as SQLite's takes it from both.
 constexpr const char* kAuditChain = R"sql(

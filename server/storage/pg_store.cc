@@ -23,6 +23,21 @@ constexpr int64_t kMigrationLock = 0x53544552495402;
 using ReadOnlyTransaction =
     pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>;
 
+// How long a caller waits for a connection, and a writer for the writers' lock (held by another
+// server's write), before UNAVAILABLE; and how long a transaction may sit idle, so that a server
+// cut off in the middle of a write does not hold every server's writers' lock for long.
+constexpr int kWaitSeconds = 30;
+constexpr const char* kSessionSettings =
+    "SET idle_in_transaction_session_timeout = '60s'; SET lock_timeout = '30s'";
+
+// A new connection with the session settings above.
+std::unique_ptr<pqxx::connection> Connect(const std::string& url) {
+  auto conn = std::make_unique<pqxx::connection>(url);
+  pqxx::nontransaction n(*conn);
+  n.exec(kSessionSettings);
+  return conn;
+}
+
 // Connections, each used by one transaction at a time; a broken one is replaced when next taken.
 class Pool {
  public:
@@ -33,15 +48,21 @@ class Pool {
     std::unique_ptr<pqxx::connection> conn;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](std::vector<std::unique_ptr<pqxx::connection>>* free) { return !free->empty(); },
-          &free_));
+      if (!mu_.AwaitWithTimeout(absl::Condition(
+                                    +[](std::vector<std::unique_ptr<pqxx::connection>>* free) {
+                                      return !free->empty();
+                                    },
+                                    &free_),
+                                absl::Seconds(kWaitSeconds))) {
+        return absl::UnavailableError(
+            StrCat("no database connection free within ", kWaitSeconds, " s"));
+      }
       conn = std::move(free_.back());
       free_.pop_back();
     }
     if (conn != nullptr && conn->is_open()) return conn;
     try {
-      return std::make_unique<pqxx::connection>(url_);
+      return Connect(url_);
     } catch (const std::exception& e) {
       Give(nullptr);  // the slot stays, to be reconnected by the next taker
       return pg::ToStatus(e, "reconnect to the database");
@@ -92,7 +113,10 @@ class PgRead final : public ReadTransaction {
  public:
   // Throws what libpqxx throws when BEGIN fails.
   PgRead(Pool* pool, std::unique_ptr<pqxx::connection> conn)
-      : lease_(pool, std::move(conn)), tx_(lease_.conn()), runner_(&tx_), repos_(&runner_) {}
+      : lease_(pool, std::move(conn)),
+        tx_(lease_.conn()),
+        runner_(&tx_, /*savepoints=*/false),
+        repos_(&runner_) {}
 
   CartridgeReads& cartridges() override { return *repos_.cartridges; }
   SterilizationReads& sterilization() override { return *repos_.sterilization; }
@@ -126,6 +150,8 @@ class PgWrite final : public WriteTransaction {
     ended_ = true;
     try {
       // Delivered to every listener (every server's) only once, and only if, the COMMIT holds.
+      // Always sent, and before COMMIT: in a transaction left aborted it fails (25P02) and so
+      // reports the failure, where libpqxx 6.4's commit() of an aborted transaction would not.
       tx_.exec("NOTIFY steritrack_commits");
       tx_.commit();
     } catch (const std::exception& e) {
@@ -170,8 +196,10 @@ class CommitListener {
         pqxx::connection conn(url_);
         Receiver receiver(conn, on_commit_);
         conn.get_notifs();  // sends the LISTEN
+        // Commits while no LISTEN was in place were not heard: wake the streams to look.
+        on_commit_();
         // Woken by a notification or after a second, to look at stop_.
-        while (!stop_) conn.await_notification(1, 0);
+        while (!stop_ && conn.is_open()) conn.await_notification(1, 0);
       } catch (const std::exception&) {
         // Lost or refused: event streams still poll; try again in a second.
         for (int i = 0; i < 10 && !stop_; ++i) absl::SleepFor(absl::Milliseconds(100));
@@ -185,42 +213,68 @@ class CommitListener {
   std::thread thread_;  // last: starts once the members above exist
 };
 
+// Reads take a connection of their pool; writes the one writer connection (they are serialised by
+// the writers' lock anyway), so that writers waiting for another server's write never starve the
+// reads, event streams included.
 class PgStore final : public Store {
  public:
-  PgStore(std::unique_ptr<Pool> pool, std::unique_ptr<CommitListener> listener)
-      : pool_(std::move(pool)), listener_(std::move(listener)) {}
+  PgStore(std::unique_ptr<Pool> readers, std::unique_ptr<Pool> writer,
+          std::unique_ptr<CommitListener> listener)
+      : readers_(std::move(readers)), writer_(std::move(writer)), listener_(std::move(listener)) {}
 
   absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override {
-    ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, pool_->Take());
+    ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, readers_->Take());
     try {
       return std::unique_ptr<ReadTransaction>(
-          std::make_unique<PgRead>(pool_.get(), std::move(conn)));
+          std::make_unique<PgRead>(readers_.get(), std::move(conn)));
     } catch (const std::exception& e) {
       return pg::ToStatus(e, "BEGIN (read)");
     }
   }
 
   absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() override {
-    ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, pool_->Take());
+    ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, writer_->Take());
     try {
       return std::unique_ptr<WriteTransaction>(
-          std::make_unique<PgWrite>(pool_.get(), std::move(conn)));
+          std::make_unique<PgWrite>(writer_.get(), std::move(conn)));
     } catch (const std::exception& e) {
       return pg::ToStatus(e, "BEGIN (write)");
     }
   }
 
  private:
-  std::unique_ptr<Pool> pool_;
+  std::unique_ptr<Pool> readers_;
+  std::unique_ptr<Pool> writer_;
   std::unique_ptr<CommitListener> listener_;  // may be null
 };
 
+absl::Status MigrateLocked(pqxx::connection& conn, const PgStoreOptions& options);
+
+// Runs the migrations this database lacks under a session advisory lock, so that servers
+// starting at once migrate once (each re-reads the version once it holds the lock).
 absl::Status Migrate(pqxx::connection& conn, const PgStoreOptions& options) {
   {
     pqxx::nontransaction n(conn);
     n.exec_params("SELECT pg_advisory_lock($1)", kMigrationLock);
   }
   absl::Status status = [&]() -> absl::Status {
+    try {
+      return MigrateLocked(conn, options);
+    } catch (const std::exception& e) {
+      return pg::ToStatus(e, "migrate the schema");
+    }
+  }();
+  // Whatever happened, the lock goes (the connection may be gone too: then the lock went with it).
+  try {
+    pqxx::nontransaction n(conn);
+    n.exec_params("SELECT pg_advisory_unlock($1)", kMigrationLock);
+  } catch (const std::exception&) {
+  }
+  return status;
+}
+
+absl::Status MigrateLocked(pqxx::connection& conn, const PgStoreOptions& options) {
+  {
     {
       pqxx::work w(conn);
       w.exec(
@@ -249,10 +303,7 @@ absl::Status Migrate(pqxx::connection& conn, const PgStoreOptions& options) {
       if (options.notice) options.notice(StrCat("migrated the schema to v", m.version));
     }
     return absl::OkStatus();
-  }();
-  pqxx::nontransaction n(conn);
-  n.exec_params("SELECT pg_advisory_unlock($1)", kMigrationLock);
-  return status;
+  }
 }
 
 }  // namespace
@@ -268,27 +319,21 @@ absl::StatusOr<std::unique_ptr<Store>> OpenPgStore(const PgStoreOptions& options
     return absl::InvalidArgumentError("a PostgreSQL URL starts with postgresql://");
   }
   if (options.connections < 1) return absl::InvalidArgumentError("at least one connection");
-  std::vector<std::unique_ptr<pqxx::connection>> connections;
+  std::vector<std::unique_ptr<pqxx::connection>> readers;
+  std::vector<std::unique_ptr<pqxx::connection>> writer;
   try {
-    auto first = std::make_unique<pqxx::connection>(options.url);
-    absl::Status migrated;
-    try {
-      migrated = Migrate(*first, options);
-    } catch (const std::exception& e) {
-      migrated = pg::ToStatus(e, "migrate the schema");
-    }
-    RETURN_IF_ERROR(migrated);
-    connections.push_back(std::move(first));
-    for (int i = 1; i < options.connections; ++i) {
-      connections.push_back(std::make_unique<pqxx::connection>(options.url));
-    }
+    writer.push_back(Connect(options.url));
+    RETURN_IF_ERROR(Migrate(*writer.front(), options));
+    for (int i = 0; i < options.connections; ++i) readers.push_back(Connect(options.url));
   } catch (const std::exception& e) {
     return pg::ToStatus(e, "connect to the database");
   }
   std::unique_ptr<CommitListener> listener;
-  if (options.on_commit)
+  if (options.on_commit) {
     listener = std::make_unique<CommitListener>(options.url, options.on_commit);
-  return std::make_unique<PgStore>(std::make_unique<Pool>(options.url, std::move(connections)),
+  }
+  return std::make_unique<PgStore>(std::make_unique<Pool>(options.url, std::move(readers)),
+                                   std::make_unique<Pool>(options.url, std::move(writer)),
                                    std::move(listener));
 }
 

@@ -1,17 +1,18 @@
 // The PostgreSQL implementation of steritrack::Store (issue 13): for a clinic chain, several
 // steritrackd servers on one PostgreSQL 15 database.
 //
-// A pool of connections. Each commit notifies the channel "steritrack_commits"; with
-// PgStoreOptions::on_commit a listener connection of its own wakes the caller for every server's
-// commits. A read transaction is REPEATABLE READ, READ ONLY: one consistent
-// snapshot. A write transaction is READ COMMITTED and first takes a transaction-scoped advisory
-// lock that every writer of the database takes, whichever server it runs in: writes are serialised
-// across servers as SQLite serialises them in one process, so core's rules (checked, then written)
-// and the audit chain's one head hold with any number of servers, by the database and never by an
-// in-process lock. The lock goes with COMMIT or ROLLBACK. Each statement is a savepoint, so a
-// refused one undoes only itself (server/storage/pg.h). The schema is versioned; forward
-// migrations run at open under a session advisory lock, so two servers starting at once migrate
-// once. Thread-safe.
+// A pool of connections for reads and one for writes; a wait for either, or for the writers' lock,
+// ends UNAVAILABLE after 30 s, and a transaction idle 60 s is ended by the database. Each commit
+// notifies the channel "steritrack_commits"; with PgStoreOptions::on_commit a listener connection
+// of its own wakes the caller for every server's commits. A read transaction is REPEATABLE READ,
+// READ ONLY: one consistent snapshot. A write transaction is READ COMMITTED and first takes a
+// transaction-scoped advisory lock that every writer of the database takes, whichever server it
+// runs in: writes are serialised across servers as SQLite serialises them in one process, so core's
+// rules (checked, then written) and the audit chain's one head hold with any number of servers, by
+// the database and never by an in-process lock. The lock goes with COMMIT or ROLLBACK. Each
+// statement is a savepoint, so a refused one undoes only itself (server/storage/pg.h). The schema
+// is versioned; forward migrations run at open under a session advisory lock, so two servers
+// starting at once migrate once. Thread-safe.
 #ifndef STERITRACK_SERVER_STORAGE_PG_STORE_H_
 #define STERITRACK_SERVER_STORAGE_PG_STORE_H_
 
@@ -28,7 +29,7 @@ struct PgStoreOptions {
   // A libpq connection URI, "postgresql://user@host:port/db" or
   // "postgresql:///db?host=/socket/dir".
   std::string url;
-  // Connections in the pool, shared by reads and writes. REQUIRES: >= 1.
+  // Connections for reads; writes have one of their own besides. REQUIRES: >= 1.
   int connections = 4;
   // Told what happened, in a sentence (migrations); may be empty.
   std::function<void(const std::string&)> notice;

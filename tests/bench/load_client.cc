@@ -117,11 +117,19 @@ struct OpenTarget {
 class Runner {
  public:
   explicit Runner(const Options& options) : options_(options) {
+    // Several servers (HOST:PORT,HOST:PORT: servers on one PostgreSQL database) share the
+    // channels round-robin.
+    std::vector<std::string> servers;
+    for (size_t start = 0; start <= options_.server.size();) {
+      const size_t comma = std::min(options_.server.find(',', start), options_.server.size());
+      servers.push_back(options_.server.substr(start, comma - start));
+      start = comma + 1;
+    }
     for (int c = 0; c < options_.channels; ++c) {
       grpc::ChannelArguments args;
       args.SetInt("steritrack.bench.channel", c);  // distinct arguments: distinct connections
-      channels_.push_back(
-          grpc::CreateCustomChannel(options_.server, grpc::InsecureChannelCredentials(), args));
+      channels_.push_back(grpc::CreateCustomChannel(servers[c % servers.size()],
+                                                    grpc::InsecureChannelCredentials(), args));
       treatment_stubs_.push_back(v1::TreatmentService::NewStub(channels_.back()));
       health_stubs_.push_back(health::Health::NewStub(channels_.back()));
     }
@@ -379,7 +387,10 @@ std::string ReadToken(const std::string& file) {
 int main(int argc, char** argv) {
   Options o;
   CLI::App app{"steritrack_load: closed- and open-loop load on a running steritrackd"};
-  app.add_option("--server", o.server, "HOST:PORT")->capture_default_str();
+  app.add_option("--server", o.server,
+                 "HOST:PORT, or several comma-separated (servers on one database: the channels "
+                 "go round-robin to them)")
+      ->capture_default_str();
   app.add_option("--token", o.token, "an API token (admin); or --token-file");
   app.add_option("--token-file", o.token_file, "file holding the token");
   app.add_option("--method", o.method, "open | health")

@@ -72,7 +72,9 @@ class TwoServersOnePostgresTest(E2ETestCase):
         psql(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         psql(base, f"CREATE DATABASE {name}")
         self.addCleanup(psql, base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        self.url = base.replace("/postgres?", f"/{name}?")
+        # The cluster trusts local connections, so a password given is not checked: it is here to
+        # show it never reaches a log.
+        self.url = base.replace("/postgres?", f"/{name}?") + "&password=hunter2secret"
         self.a = self.start_pg_server("server-a")
         self.b = self.start_pg_server("server-b")
         self.server = self.a
@@ -81,6 +83,11 @@ class TwoServersOnePostgresTest(E2ETestCase):
         server = Server(self.tmp, self.url, name, (), self.cli_env)
         self.servers.append(server)
         return server.start()
+
+    def tearDown(self):
+        for server in (self.a, self.b):
+            self.assertNotIn("hunter2secret", server.log(), f"{server.name} logged the password")
+        super().tearDown()
 
     def test_a_cartridge_opened_from_both_servers_at_once_is_opened_once(self):
         units = [f"PG{i}" for i in range(5)]

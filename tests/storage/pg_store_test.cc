@@ -143,6 +143,38 @@ TEST(PgStoreTest, OneCartridgeOpenedFromSeveralServersAtOnceIsOpenedOnce) {
   EXPECT_GT(check->entries, kRounds * (kServers + 1));
 }
 
+// The writers' lock: while one server's write transaction is open, another server's cannot begin
+// (writes are serialised by the database, as SQLite's one writer serialises them); it begins as
+// soon as the first ends. Without the lock both would run at once.
+TEST(PgStoreTest, AWriteOnOneServerWaitsForAnotherServersWrite) {
+  PgTestDatabase db;
+  ASSERT_TRUE(db.ok());
+  auto a = OpenPgStore({.url = db.url(), .connections = 1});
+  auto b = OpenPgStore({.url = db.url(), .connections = 1});
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto first = (*a)->BeginWrite();
+  ASSERT_TRUE(first.ok()) << first.status();
+  std::atomic<bool> began{false};
+  std::thread other([&] {
+    auto second = (*b)->BeginWrite();
+    EXPECT_TRUE(second.ok()) << second.status();
+    began = true;
+  });
+  // However long the first stays open, the second waits (a second here, well inside the 30 s
+  // lock_timeout).
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_FALSE(began.load()) << "a second writer began while the first was open";
+  ASSERT_TRUE((*first)->Commit().ok());
+  first->reset();
+  other.join();
+  EXPECT_TRUE(began.load());
+  // Reads never wait for writers.
+  auto writing = (*a)->BeginWrite();
+  ASSERT_TRUE(writing.ok());
+  auto reading = (*b)->BeginRead();
+  EXPECT_TRUE(reading.ok()) << reading.status();
+}
+
 // Event streams on one server wake for another server's commits: store B is told of a write
 // committed through store A (LISTEN/NOTIFY), not only of its own.
 TEST(PgStoreTest, ACommitOnOneServerWakesTheOthers) {
