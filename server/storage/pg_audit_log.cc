@@ -30,13 +30,17 @@ class PgAuditLog final : public AuditLogWrites {
         " FROM events WHERE seq > $1 "
         "AND ($3::bigint = 0 OR cartridge_id IS NULL) ORDER BY seq LIMIT $2";
     // Partial indexes make each id arm cheap; the OR is a bitmap OR of index scans. An id of 0 is
-    // bound as NULL, which matches nothing.
+    // bound as NULL, which matches nothing. "seq + 0" keeps the primary key out of the plan: with
+    // it PostgreSQL either walks the whole trail in seq order for the LIMIT, or ANDs the id arms
+    // with a range scan of every seq after the cursor, both a read of the whole trail per call
+    // (measured: the open benchmark fell to 65/s at 60,000 entries). The few matching rows are
+    // sorted instead.
     static constexpr const char* kByIdSql =
         "SELECT " PG_EVENT_COLUMNS
-        " FROM events WHERE seq > $1 "
+        " FROM events WHERE seq + 0 > $1 "
         "AND (lot_id = $4 OR cartridge_id = $5 OR treatment_id = $6 OR item_id = $7 "
         "OR load_id = $8 OR sterilizer_id = $9) "
-        "AND ($3::bigint = 0 OR cartridge_id IS NULL) ORDER BY seq LIMIT $2";
+        "AND ($3::bigint = 0 OR cartridge_id IS NULL) ORDER BY seq + 0 LIMIT $2";
     // A lot's own events (created, recalled, quarantined), not its units': one range of the
     // partial index events_lot_wide (lot_id, seq) WHERE cartridge_id IS NULL, instead of every
     // event of every unit of the lot (a cartridge's history asks for this at each scan).
