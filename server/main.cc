@@ -505,7 +505,8 @@ int main(int argc, char** argv) {
                               {.url = db_path,
                                .connections = readers + 1,
                                .notice = [&log](const std::string& what) { log->info("{}", what); },
-                               .on_commit = [&commits] { commits.Notify(); }})
+                               .on_commit = [&commits] { commits.Notify(); },
+                               .committed = writer_hooks.committed})
                         : steritrack::OpenSqliteStore({.path = db_path,
                                                        .readers = readers,
                                                        .writer_hooks = writer_hooks,

@@ -83,7 +83,7 @@ class PgAuditLog final : public AuditLogWrites {
                           [](const pqxx::row& r) -> absl::StatusOr<StoredRequest> {
                             return StoredRequest{.request_id = Text(r, 0),
                                                  .operation = Text(r, 1),
-                                                 .fingerprint = Text(r, 2),
+                                                 .fingerprint = Bytes(r, 2),
                                                  .response = Bytes(r, 3),
                                                  .at = FromMicros(Int(r, 4))};
                           });
@@ -201,9 +201,9 @@ class PgAuditLog final : public AuditLogWrites {
         "INSERT INTO requests (request_id, operation, fingerprint, response, at) "
         "VALUES ($1, $2, $3, $4, $5)";
     return tx_->Run("SaveRequest", [&](pqxx::transaction_base& t) -> absl::Status {
-      // The response is bytes (a serialised message, NULs and all): sent as binary, for BYTEA.
-      t.exec_params(kSql, r.request_id, r.operation, r.fingerprint, pqxx::binarystring(r.response),
-                    Micros(r.at));
+      // The fingerprint and the response are bytes (NULs and all): sent as binary, for BYTEA.
+      t.exec_params(kSql, r.request_id, r.operation, pqxx::binarystring(r.fingerprint),
+                    pqxx::binarystring(r.response), Micros(r.at));
       return absl::OkStatus();
     });
   }

@@ -692,6 +692,12 @@ constexpr const char* kEventsByTime = R"sql(
 CREATE INDEX events_at ON events (at, seq);
 )sql";
 
+// TEXT cannot hold a NUL byte, and core joins the fields of some requests' fingerprints with one
+// (libpq would send the text cut at the first NUL, so a retried request looked like another).
+constexpr const char* kFingerprintBytes = R"sql(
+ALTER TABLE requests ALTER COLUMN fingerprint TYPE BYTEA USING convert_to(fingerprint, 'UTF8');
+)sql";
+
 // Versions and descriptions as in server/storage/schema.cc's kMigrations.
 constexpr Migration kMigrations[] = {
     {1, "lots, cartridges, treatments, uses, disposals, write-offs, events, requests", kV1},
@@ -704,6 +710,7 @@ constexpr Migration kMigrations[] = {
     {8, "par levels per product: low-stock and expiring-stock alerts", kParLevels},
     {9, "index of a lot's own audit entries: cartridge history reads", kLotWideEvents},
     {10, "index of audit entries by time: period exports", kEventsByTime},
+    {11, "request fingerprints are bytes", kFingerprintBytes},
 };
 
 }  // namespace

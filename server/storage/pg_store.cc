@@ -134,8 +134,13 @@ class PgRead final : public ReadTransaction {
 class PgWrite final : public WriteTransaction {
  public:
   // Throws what libpqxx throws when BEGIN or the writers' lock fails.
-  PgWrite(Pool* pool, std::unique_ptr<pqxx::connection> conn)
-      : lease_(pool, std::move(conn)), tx_(lease_.conn()), runner_(&tx_), repos_(&runner_) {
+  PgWrite(Pool* pool, std::unique_ptr<pqxx::connection> conn,
+          const std::function<void(absl::Duration)>* committed)
+      : lease_(pool, std::move(conn)),
+        tx_(lease_.conn()),
+        runner_(&tx_),
+        repos_(&runner_),
+        committed_(committed) {
     tx_.exec_params("SELECT pg_advisory_xact_lock($1)", kWriterLock);
   }
 
@@ -153,7 +158,9 @@ class PgWrite final : public WriteTransaction {
       // Always sent, and before COMMIT: in a transaction left aborted it fails (25P02) and so
       // reports the failure, where libpqxx 6.4's commit() of an aborted transaction would not.
       tx_.exec("NOTIFY steritrack_commits");
+      const absl::Time start = absl::Now();
       tx_.commit();
+      if (*committed_) (*committed_)(absl::Now() - start);
     } catch (const std::exception& e) {
       return pg::ToStatus(e, "COMMIT");
     }
@@ -165,6 +172,7 @@ class PgWrite final : public WriteTransaction {
   pqxx::work tx_;  // ROLLBACK when destroyed without Commit()
   pg::Tx runner_;
   Repositories repos_;
+  const std::function<void(absl::Duration)>* committed_;  // the store's; may hold no target
   bool ended_ = false;
 };
 
@@ -219,8 +227,11 @@ class CommitListener {
 class PgStore final : public Store {
  public:
   PgStore(std::unique_ptr<Pool> readers, std::unique_ptr<Pool> writer,
-          std::unique_ptr<CommitListener> listener)
-      : readers_(std::move(readers)), writer_(std::move(writer)), listener_(std::move(listener)) {}
+          std::unique_ptr<CommitListener> listener, std::function<void(absl::Duration)> committed)
+      : readers_(std::move(readers)),
+        writer_(std::move(writer)),
+        listener_(std::move(listener)),
+        committed_(std::move(committed)) {}
 
   absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override {
     ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, readers_->Take());
@@ -236,7 +247,7 @@ class PgStore final : public Store {
     ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, writer_->Take());
     try {
       return std::unique_ptr<WriteTransaction>(
-          std::make_unique<PgWrite>(writer_.get(), std::move(conn)));
+          std::make_unique<PgWrite>(writer_.get(), std::move(conn), &committed_));
     } catch (const std::exception& e) {
       return pg::ToStatus(e, "BEGIN (write)");
     }
@@ -246,6 +257,7 @@ class PgStore final : public Store {
   std::unique_ptr<Pool> readers_;
   std::unique_ptr<Pool> writer_;
   std::unique_ptr<CommitListener> listener_;  // may be null
+  const std::function<void(absl::Duration)> committed_;
 };
 
 absl::Status MigrateLocked(pqxx::connection& conn, const PgStoreOptions& options);
@@ -334,7 +346,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenPgStore(const PgStoreOptions& options
   }
   return std::make_unique<PgStore>(std::make_unique<Pool>(options.url, std::move(readers)),
                                    std::make_unique<Pool>(options.url, std::move(writer)),
-                                   std::move(listener));
+                                   std::move(listener), options.committed);
 }
 
 }  // namespace steritrack

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "steritrack/store.h"
 
 namespace steritrack {
@@ -38,6 +39,9 @@ struct PgStoreOptions {
   // own commits too), so that event streams wake for other servers' writes as for their own.
   // Empty: no listener. REQUIRES: thread-safe, quick, and valid until the store is destroyed.
   std::function<void()> on_commit;
+  // Called after each of this store's COMMITs that held, with how long the COMMIT took (the
+  // writer's durability cost, as SqliteWriterHooks::committed). Empty: not measured.
+  std::function<void(absl::Duration)> committed;
 };
 
 // UNAVAILABLE when the database cannot be reached; FAILED_PRECONDITION when its schema is newer

@@ -462,6 +462,13 @@ constexpr const char* kEventsByTime = R"sql(
 CREATE INDEX events_at ON events (at, seq);
 )sql";
 
+// A request's fingerprint is bytes (core joins some requests' fields with NUL). SQLite stores them
+// as given already (bound with their length), so nothing changes here; the PostgreSQL port turns
+// its TEXT column, which cannot hold a NUL, into BYTEA at this version.
+constexpr const char* kFingerprintBytes = R"sql(
+SELECT 1;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lots, cartridges, treatments, uses, disposals, write-offs, events, requests", kV1},
     {2, "reusable items, sterilisers, loads, indicators, Bowie-Dick tests, item uses", kV2},
@@ -474,6 +481,7 @@ constexpr Migration kMigrations[] = {
     {8, "par levels per product: low-stock and expiring-stock alerts", kParLevels},
     {9, "index of a lot's own audit entries: cartridge history reads", kLotWideEvents},
     {10, "index of audit entries by time: period exports", kEventsByTime},
+    {11, "request fingerprints are bytes", kFingerprintBytes},
 };
 
 }  // namespace

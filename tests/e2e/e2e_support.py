@@ -9,7 +9,13 @@ Readiness is a bounded poll with a cheap CLI call, never a fixed sleep. Every se
 is killed in the test's cleanup, whatever happened, and its log is printed when the test failed.
 
 The binaries come from the environment: STERITRACKD (server) and STERITRACK (CLI); ctest sets both.
-Python 3 standard library only.
+Python 3 standard library only (and psql on PostgreSQL).
+
+The backend: SQLite files by default. With STERITRACK_E2E_BACKEND=postgresql and STERITRACK_PG_URL
+(the throwaway cluster of tests/pg/cluster.sh, which ctest starts as the fixture "pg"), each
+database a test names is instead a fresh PostgreSQL database of that cluster, created on first use
+and dropped with the test, and the server gets its postgresql:// URL for --db. The same tests then
+run against both backends; the few that open the SQLite file itself say so with @sqlite_only.
 
 Credentials, the documented way: the `actor` a test passes names who acts; the harness creates that
 identity's token with `steritrackd token create --db <the server's database> --name <actor>
@@ -61,6 +67,9 @@ ROLE_PREFIXES = (
     ("integrator.", "integrator"),
     ("booking.", "integrator"),
 )
+BACKEND = os.environ.get("STERITRACK_E2E_BACKEND", "sqlite")
+if BACKEND not in ("sqlite", "postgresql"):
+    raise SystemExit(f"STERITRACK_E2E_BACKEND must be sqlite or postgresql, not {BACKEND!r}")
 _DATABASE_OF_ADDRESS = {}  # "127.0.0.1:PORT" -> the database file of the server listening there
 _TOKENS = {}  # (database file, actor) -> token
 
@@ -98,6 +107,118 @@ def token_environment(server, actor, env_extra):
         return env
     env["STERITRACK_TOKEN"] = token_for(_DATABASE_OF_ADDRESS[address], actor)
     return env
+
+
+def on_postgres():
+    return BACKEND == "postgresql"
+
+
+def sqlite_only(reason):
+    """Marks a test that works on the SQLite file itself (tampering, sizes): skipped on
+    PostgreSQL, where the same behaviour is covered by the storage suites."""
+    return unittest.skipIf(on_postgres(), f"SQLite only: {reason}")
+
+
+def psql(url, sql):
+    """Runs `sql` with psql against `url`; raises with psql's message when it fails."""
+    proc = subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                          capture_output=True, text=True, timeout=CALL_TIMEOUT, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"psql {sql!r}: {proc.stderr}")
+    return proc.stdout
+
+
+class _PgRows(list):
+    """Rows psql printed, as a sqlite3 cursor would hand them (fetchone, fetchall, iteration)."""
+
+    def fetchone(self):
+        return self[0] if self else None
+
+    def fetchall(self):
+        return list(self)
+
+
+def _sql_literal(value):
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class PgDatabase:
+    """A test's direct look into a PostgreSQL database, through psql, with the part of the sqlite3
+    connection interface the tests use: execute(sql, params) with ? placeholders, commit, close,
+    and `with`. Values come back as text, integers as int; each execute is its own transaction."""
+
+    _UNIT, _RECORD = "\x1f", "\x1e"
+
+    def __init__(self, url):
+        self.url = url
+
+    def execute(self, sql, params=()):
+        parts = sql.split("?")
+        if len(parts) != len(params) + 1:
+            raise AssertionError(f"{len(params)} parameters for {sql!r}")
+        text = parts[0] + "".join(_sql_literal(p) + rest for p, rest in zip(params, parts[1:]))
+        proc = subprocess.run(["psql", self.url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                               "-F", self._UNIT, "-R", self._RECORD, "-c", text],
+                              capture_output=True, text=True, timeout=CALL_TIMEOUT, check=False)
+        if proc.returncode != 0:
+            raise AssertionError(f"psql {text!r}: {proc.stderr}")
+        rows = _PgRows()
+        for record in proc.stdout.rstrip("\n").split(self._RECORD):
+            if record == "":
+                continue
+            rows.append(tuple(int(v) if re.fullmatch(r"-?(0|[1-9][0-9]*)", v) else v
+                              for v in record.split(self._UNIT)))
+        return rows
+
+    def commit(self):
+        pass
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def open_database(location):
+    """The database a server of the test uses, opened directly: a sqlite3 connection for a file,
+    a PgDatabase for a postgresql:// URL."""
+    if location.startswith("postgresql://"):
+        return PgDatabase(location)
+    import sqlite3  # pylint: disable=import-outside-toplevel
+    return sqlite3.connect(location)
+
+
+_PG_DATABASES = [0]  # how many this process has created: the next name's number
+
+
+def pg_cluster_url():
+    base = os.environ.get("STERITRACK_PG_URL", "")
+    if "/postgres?" not in base:
+        raise AssertionError("STERITRACK_PG_URL is not set (or not the cluster's postgres "
+                             "database): ctest starts a cluster, tests/pg/cluster.sh")
+    return base
+
+
+def create_pg_database():
+    """A new, empty database in the test cluster: (its URL, a callable that drops it)."""
+    base = pg_cluster_url()
+    _PG_DATABASES[0] += 1
+    # A new name each time: the harness caches tokens by database.
+    name = f"e2e_{os.getpid()}_{_PG_DATABASES[0]}"
+    psql(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(base, f"CREATE DATABASE {name}")
+    return (base.replace("/postgres?", f"/{name}?"),
+            lambda: psql(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 def _binary(variable):
@@ -459,6 +580,19 @@ class E2ETestCase(unittest.TestCase):
         self.home = self.cli_env["HOME"]
         self.xdg = self.cli_env["XDG_CONFIG_HOME"]
         self.queue_path = self.cli_env["STERITRACK_QUEUE"]
+        self.pg_databases = {}  # on PostgreSQL: database name the test gave -> URL
+        self.pg_drops = []
+
+    def database(self, db_name):
+        """Where the test's database `db_name` lives: a file in its folder, or on PostgreSQL a
+        database of the cluster made for it (the same one each time the test names it)."""
+        if not on_postgres():
+            return os.path.join(self.tmp, db_name)
+        if db_name not in self.pg_databases:
+            url, drop = create_pg_database()
+            self.pg_drops.append(drop)  # after the servers stop (_stop_everything)
+            self.pg_databases[db_name] = url
+        return self.pg_databases[db_name]
 
     def _stop_everything(self):
         for proc in self.children:
@@ -471,6 +605,8 @@ class E2ETestCase(unittest.TestCase):
         for server in self.servers:
             server.kill()
             self.saved_logs.append((server.name, server.log()))
+        for drop in self.pg_drops:
+            drop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def run(self, result=None):
@@ -487,7 +623,7 @@ class E2ETestCase(unittest.TestCase):
     # Servers
 
     def start_server(self, db_name="steritrack.db", extra_args=(), probe_globals=(), user=None):
-        server = Server(self.tmp, os.path.join(self.tmp, db_name),
+        server = Server(self.tmp, self.database(db_name),
                         f"server-{len(self.servers) + 1}", extra_args, self.cli_env, probe_globals,
                         user)
         self.servers.append(server)

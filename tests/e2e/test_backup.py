@@ -47,6 +47,7 @@ UNDO_LAST_MIGRATION = {
     8: ["DROP TABLE par_levels", "DROP INDEX lots_gtin_expiry"],
     9: ["DROP INDEX events_lot_wide"],
     10: ["DROP INDEX events_at"],
+    11: [],  # a no-op in SQLite (request fingerprints were bytes already)
 }
 
 

@@ -14,14 +14,13 @@ Run by ctest (e2e_events), or by hand:
 import json
 import os
 import signal
-import sqlite3
 import sys
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_support import (E2ETestCase, far_future_expiry,  # noqa: E402  pylint: disable=wrong-import-position
+from e2e_support import (open_database, E2ETestCase, far_future_expiry,  # noqa: E402  pylint: disable=wrong-import-position
                          finish_cli, short_code, unit_code)
 
 
@@ -39,7 +38,7 @@ class EventStreamTest(E2ETestCase):
         return events
 
     def total_events(self):
-        db = sqlite3.connect(self.server.db_path)
+        db = open_database(self.server.db_path)
         try:
             return db.execute("SELECT max(seq) FROM events").fetchone()[0]
         finally:

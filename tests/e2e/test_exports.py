@@ -25,7 +25,6 @@ Python 3 standard library only (and node for the validator).
 import datetime
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import unittest
@@ -33,7 +32,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_support import (CALL_TIMEOUT, GTIN, E2ETestCase,  # noqa: E402  pylint: disable=wrong-import-position
+from e2e_support import (open_database, CALL_TIMEOUT, GTIN, E2ETestCase,  # noqa: E402  pylint: disable=wrong-import-position
                          far_future_expiry, short_code, unit_code)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,7 +80,7 @@ class ExportsTest(E2ETestCase):
         return result.json
 
     def db(self):
-        return sqlite3.connect(self.server.db_path)
+        return open_database(self.server.db_path)
 
     def export(self, *args, actor=INTEGRATOR):
         return self.cli("export", *args, actor=actor)

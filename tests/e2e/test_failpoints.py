@@ -26,14 +26,13 @@ deploy/test.sh makes):
 
 import os
 import signal
-import sqlite3
 import sys
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_support import (E2ETestCase, free_port, short_code,  # noqa: E402  pylint: disable=wrong-import-position
+from e2e_support import (open_database, E2ETestCase, free_port, short_code,  # noqa: E402  pylint: disable=wrong-import-position
                          unit_code)
 
 
@@ -58,7 +57,7 @@ class FailpointTest(E2ETestCase):
         self.assertEqual(self.server.wait(), -signal.SIGKILL, self.server.log())
 
     def events(self, request_id):
-        with sqlite3.connect(self.server.db_path) as db:
+        with open_database(self.server.db_path) as db:
             return db.execute("SELECT action FROM events WHERE request_id = ? ORDER BY seq",
                               (request_id,)).fetchall()
 
@@ -125,14 +124,14 @@ class FailpointTest(E2ETestCase):
         crashed = self.cli("sync", actor="nurse.fp",
                            env_extra={"STERITRACK_FAILPOINTS": "queue_delivered=crash"})
         self.assertEqual(crashed.rc, -signal.SIGKILL, crashed)
-        with sqlite3.connect(self.server.db_path) as db:
+        with open_database(self.server.db_path) as db:
             disposals = db.execute("SELECT COUNT(*) FROM events WHERE action = "
                                    "'CARTRIDGE_DISPOSED'").fetchone()[0]
         self.assertEqual(disposals, 1, "the server had it before the CLI died")
         again = self.cli("sync", actor="nurse.fp")
         self.assertEqual(again.rc, 0, again)
         self.assertIn("OK \u2014 sent", again.out)  # still pending in the queue: sent again
-        with sqlite3.connect(self.server.db_path) as db:
+        with open_database(self.server.db_path) as db:
             disposals = db.execute("SELECT COUNT(*) FROM events WHERE action = "
                                    "'CARTRIDGE_DISPOSED'").fetchone()[0]
         self.assertEqual(disposals, 1, "sent again, recorded once")

@@ -37,7 +37,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_support import (CALL_TIMEOUT, E2ETestCase, LISTENING, established_connections_to,  # noqa: E402  pylint: disable=wrong-import-position
+from e2e_support import (sqlite_only, CALL_TIMEOUT, E2ETestCase, LISTENING, established_connections_to,  # noqa: E402  pylint: disable=wrong-import-position
                          grpc_python, steritrackd, token_for)
 
 # Reads a JSON list of calls on stdin: {"method", "body" (hex), "token", "stream": false,
@@ -238,6 +238,7 @@ class HostileClientsTest(E2ETestCase):
         self.assertIsNone(LISTENING.search(out), out)
         self.assertEqual(self.health(first), "OK")
 
+    @sqlite_only("the lock beside a database file; PostgreSQL servers share one on purpose")
     def test_second_server_on_the_same_database_says_so_and_stops(self):
         first = self.start_server()
         argv = [steritrackd(), "--db", first.db_path, "--listen", "127.0.0.1:0",

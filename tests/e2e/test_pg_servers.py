@@ -17,7 +17,6 @@ Python 3 standard library only (and psql).
 """
 
 import os
-import subprocess
 import sys
 import threading
 import unittest
@@ -25,20 +24,12 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import e2e_support  # noqa: E402  pylint: disable=wrong-import-position
-from e2e_support import (CALL_TIMEOUT, E2ETestCase, Server,  # noqa: E402  pylint: disable=wrong-import-position
+from e2e_support import (E2ETestCase, Server, create_pg_database,  # noqa: E402  pylint: disable=wrong-import-position
                          short_code, unit_code)
 
 NURSE = "nurse.kim"
 STAFF = "spd.sam"
 MANAGER = "manager.ana"
-
-
-def psql(url, sql):
-    proc = subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                          capture_output=True, text=True, timeout=CALL_TIMEOUT, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"psql {sql!r}: {proc.stderr}")
 
 
 def at_once(*calls):
@@ -59,22 +50,14 @@ def at_once(*calls):
 
 
 class TwoServersOnePostgresTest(E2ETestCase):
-    databases = 0
 
     def setUp(self):
         super().setUp()
-        base = os.environ.get("STERITRACK_PG_URL", "")
-        self.assertIn("/postgres?", base, "STERITRACK_PG_URL is not set: ctest starts a cluster "
-                                          "(tests/pg/cluster.sh)")
-        # A new name per test: the harness caches each database's tokens by its name.
-        TwoServersOnePostgresTest.databases += 1
-        name = f"e2e_{os.getpid()}_{TwoServersOnePostgresTest.databases}"
-        psql(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        psql(base, f"CREATE DATABASE {name}")
-        self.addCleanup(psql, base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        url, drop = create_pg_database()
+        self.pg_drops.append(drop)  # once the servers are stopped
         # The cluster trusts local connections, so a password given is not checked: it is here to
         # show it never reaches a log.
-        self.url = base.replace("/postgres?", f"/{name}?") + "&password=hunter2secret"
+        self.url = url + "&password=hunter2secret"
         self.a = self.start_pg_server("server-a")
         self.b = self.start_pg_server("server-b")
         self.server = self.a

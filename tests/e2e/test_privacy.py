@@ -20,7 +20,6 @@ Run by ctest (e2e_privacy), or by hand:
 
 import os
 import re
-import sqlite3
 import sys
 import unittest
 import urllib.request
@@ -28,7 +27,7 @@ import urllib.request
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_support import (CALL_TIMEOUT, E2ETestCase, far_future_expiry, past_expiry,  # noqa: E402  pylint: disable=wrong-import-position
+from e2e_support import (on_postgres, open_database, CALL_TIMEOUT, E2ETestCase, far_future_expiry, past_expiry,  # noqa: E402  pylint: disable=wrong-import-position
                          short_code, unit_code)
 
 METRICS_LINE = re.compile(r"metrics on (\S+) \(GET /metrics\)")
@@ -107,7 +106,7 @@ class PrivacyTest(E2ETestCase):
         self.assertGreater(log.count("\n"), 20, "the trace log is too short to mean anything")
 
         # The values did reach the server: they are stored (as data, where they belong).
-        db = sqlite3.connect(self.server.db_path)
+        db = open_database(self.server.db_path)
         try:
             stored = "\n".join(str(row) for table in ("treatments", "events") for row in
                                db.execute(f"SELECT * FROM {table}"))  # noqa: S608
@@ -127,15 +126,23 @@ class PrivacyTest(E2ETestCase):
         self.server = self.start_server()
         self.receive(unit_code("PRV-S", "LOT-S", far_future_expiry()))
         self.server.stop()
-        db = sqlite3.connect(self.server.db_path)
+        db = open_database(self.server.db_path)
         try:
-            tables = [row[0] for row in db.execute(
-                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
+            if on_postgres():
+                tables = [row[0] for row in db.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = current_schema()")]
+                columns = [f"{table}.{column}" for table, column in db.execute(
+                    "SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema()")]
+            else:
+                tables = [row[0] for row in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
+                columns = []
+                for table in tables:
+                    for row in db.execute(f"PRAGMA table_xinfo(\"{table}\")"):
+                        columns.append(f"{table}.{row[1]}")
             self.assertGreater(len(tables), 5, tables)
-            columns = []
-            for table in tables:
-                for row in db.execute(f"PRAGMA table_xinfo(\"{table}\")"):
-                    columns.append(f"{table}.{row[1]}")
         finally:
             db.close()
         self.assertIn("treatments.client_ref", columns)  # the one pseudonymous reference

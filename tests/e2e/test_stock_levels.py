@@ -20,7 +20,6 @@ import datetime
 import json
 import os
 import re
-import sqlite3
 import sys
 import time
 import unittest
@@ -29,7 +28,7 @@ import urllib.request
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_support import (CALL_TIMEOUT, GTIN, E2ETestCase,  # noqa: E402  pylint: disable=wrong-import-position
+from e2e_support import (open_database, CALL_TIMEOUT, GTIN, E2ETestCase,  # noqa: E402  pylint: disable=wrong-import-position
                          far_future_expiry, finish_cli, short_code, unit_code)
 
 MANAGER = "manager.ana"
@@ -52,7 +51,7 @@ class StockLevelsTest(E2ETestCase):
         return result.json
 
     def audit_actions(self):
-        db = sqlite3.connect(self.server.db_path)
+        db = open_database(self.server.db_path)
         try:
             return [row[0] for row in db.execute(
                 "SELECT action FROM events WHERE action LIKE 'STOCK_%' OR action LIKE 'PAR_%' "
@@ -61,7 +60,7 @@ class StockLevelsTest(E2ETestCase):
             db.close()
 
     def last_seq(self):
-        db = sqlite3.connect(self.server.db_path)
+        db = open_database(self.server.db_path)
         try:
             return db.execute("SELECT max(seq) FROM events").fetchone()[0]
         finally:
@@ -216,7 +215,7 @@ class StockLevelsTest(E2ETestCase):
         self.server.stop()
         # While the server was down the stored state went stale (as a day passing makes it): the
         # check at start-up finds the crossing and records it, once.
-        db = sqlite3.connect(self.server.db_path)
+        db = open_database(self.server.db_path)
         db.execute("UPDATE par_levels SET below_par = 0")
         db.commit()
         db.close()

@@ -585,11 +585,13 @@ TYPED_TEST(StoreConformanceTest, AReadKeepsItsSnapshotAcrossALaterCommit) {
 
 TYPED_TEST(StoreConformanceTest, ARequestIsStoredOnceAndReadBackByteForByte) {
   const std::string response("\x00\x01answer\xff", 9);
+  // Core joins some fingerprints' fields with NUL (ReceiveCartridges): every byte must come back.
+  const std::string fingerprint("unit-1\x00unit-2", 13);
   auto tx = this->Write();
   ASSERT_TRUE(tx->audit()
                   .SaveRequest({.request_id = "r1",
                                 .operation = "OpenCartridge",
-                                .fingerprint = "g|s|1",
+                                .fingerprint = fingerprint,
                                 .response = response,
                                 .at = kNow})
                   .ok());
@@ -605,6 +607,7 @@ TYPED_TEST(StoreConformanceTest, ARequestIsStoredOnceAndReadBackByteForByte) {
   std::optional<StoredRequest> got = *this->Read()->audit().FindRequest("r1");
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->response, response);
+  EXPECT_EQ(got->fingerprint, fingerprint);
   EXPECT_EQ(got->operation, "OpenCartridge");
   EXPECT_EQ(got->at, kNow);
 }
