@@ -33,6 +33,7 @@ std::string TokenLine(const v1::Token& t) {
   std::string line = t.name() + "  " + t.role() + "  created " + Rfc3339Utc(t.create_time()) +
                      " by " + t.created_by();
   line += t.has_expire_time() ? "  expires " + Rfc3339Utc(t.expire_time()) : "  no expiry";
+  if (t.chain_wide()) line += "  CHAIN-WIDE";
   if (t.has_revoke_time()) {
     line += "  REVOKED " + Rfc3339Utc(t.revoke_time()) + " by " + t.revoked_by();
   }
@@ -206,6 +207,7 @@ void AddAdminCommands(CLI::App& app, const Globals& g, Action& action) {
     struct Args {
       std::string name, role;
       int expires_in_days = 0;
+      bool chain_wide = false;
     };
     auto a = std::make_shared<Args>();
     CLI::App* cmd = token->add_subcommand("create", "Create a token and print it, this once");
@@ -215,6 +217,9 @@ void AddAdminCommands(CLI::App& app, const Globals& g, Action& action) {
         ->required();
     cmd->add_option("--expires-in-days", a->expires_in_days, "0 (default): never expires")
         ->check(IntegerIn(0, INT32_MAX));
+    cmd->add_flag("--chain-wide", a->chain_wide,
+                  "clinic chains: good for every site (manager, integrator or admin; by a "
+                  "chain-wide admin, in the default site)");
     cmd->footer(
         "Prints the token alone on stdout (the server keeps only its hash); store it with mode "
         "0600.\nExample:\n  steritrack admin token create --name nurse.kim --role nurse "
@@ -226,6 +231,7 @@ void AddAdminCommands(CLI::App& app, const Globals& g, Action& action) {
         req.set_name(a->name);
         req.set_role(a->role);
         req.set_expires_in_days(a->expires_in_days);
+        req.set_chain_wide(a->chain_wide);
         v1::CreateTokenResponse resp;
         grpc::Status st = d.Call(&Stub::CreateToken, req, &resp);
         if (!st.ok()) return d.Fail(st, Kind::kWrite);
@@ -323,9 +329,12 @@ void AddAdminCommands(CLI::App& app, const Globals& g, Action& action) {
         v1::WhoAmIResponse resp;
         grpc::Status st = d.Call(&Stub::WhoAmI, v1::WhoAmIRequest(), &resp);
         if (!st.ok()) return d.Fail(st, Kind::kRead);
-        return d.out().Success(
-            "OK — " + resp.name() + ", role " + resp.role() + " (by " + resp.credential() + ")",
-            "whoami", resp);
+        std::string where;
+        if (resp.site() != "default" && !resp.site().empty()) where = ", site " + resp.site();
+        if (resp.chain_wide()) where += ", chain-wide";
+        return d.out().Success("OK — " + resp.name() + ", role " + resp.role() + " (by " +
+                                   resp.credential() + ")" + where,
+                               "whoami", resp);
       };
     });
   }

@@ -76,11 +76,24 @@ void AddAuditCommands(CLI::App& app, const Globals& g, Action& action) {
           return stub->VerifyAuditTrail(ctx, req, &resp);
         });
         if (!st.ok()) return out.Fail(st, Kind::kRead, g.server);
-        if (resp.intact()) {
-          return out.Success(
-              "OK — audit trail intact: " + std::to_string(resp.entry_count()) + " entries",
-              "verification", resp);
+        // A chain-wide verification: a line per site, then the whole.
+        std::string per_site;
+        for (const v1::SiteVerification& site : resp.sites()) {
+          per_site +=
+              "  site " + site.site() + ": " +
+              (site.intact() ? "intact, " + std::to_string(site.entry_count()) + " entries"
+                             : "BROKEN at entry " + std::to_string(site.first_bad_sequence()) +
+                                   ": " + site.problem()) +
+              "\n";
         }
+        if (resp.intact()) {
+          if (!per_site.empty() && !g.json) std::cout << per_site;
+          return out.Success("OK — audit trail" +
+                                 std::string(resp.sites_size() > 0 ? "s of every site" : "") +
+                                 " intact: " + std::to_string(resp.entry_count()) + " entries",
+                             "verification", resp);
+        }
+        if (!per_site.empty() && !g.json) std::cout << per_site;
         return out.DoneButStop("STOP — audit trail broken at entry " +
                                    std::to_string(resp.first_bad_sequence()) + ": " +
                                    resp.problem() + "\n",

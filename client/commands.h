@@ -18,6 +18,7 @@ namespace steritrack::cli {
 
 struct Globals {
   std::string server = "127.0.0.1:50051";
+  std::string site;  // the clinic of a chain the commands act on; empty: the credential's own
   bool json = false;
   std::string request_id;
   std::string queue;       // offline queue file; empty: DefaultQueuePath()

@@ -74,18 +74,19 @@ bool LoadFileConfig(const std::string& explicit_path, FileConfig* config, std::s
     return false;
   }
   config->path = path;
-  static const char* const kKeys[] = {"server", "room", "clinician", "gs_standin",
-                                      "queue",  "tls",  "token_file"};
+  static const char* const kKeys[] = {"server",     "site",  "room", "clinician",
+                                      "gs_standin", "queue", "tls",  "token_file"};
   for (const auto& [key, node] : table) {
     bool known = false;
     for (const char* k : kKeys) known = known || key.str() == k;
     if (!known) {
       *error = Where(path, node.source()) + ": unknown setting '" + std::string(key.str()) +
-               "' (known: server, room, clinician, gs_standin, queue, token_file, [tls])";
+               "' (known: server, site, room, clinician, gs_standin, queue, token_file, [tls])";
       return false;
     }
   }
   if (!ReadString(table, path, "server", &config->server, error) ||
+      !ReadString(table, path, "site", &config->site, error) ||
       !ReadString(table, path, "room", &config->room, error) ||
       !ReadString(table, path, "clinician", &config->clinician, error) ||
       !ReadString(table, path, "gs_standin", &config->gs_standin, error) ||

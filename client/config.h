@@ -19,7 +19,7 @@ namespace steritrack::cli {
 
 struct FileConfig {
   std::string path;  // the file read, empty if none
-  std::string server, room, clinician, gs_standin, queue, token_file;
+  std::string server, site, room, clinician, gs_standin, queue, token_file;
   std::string tls_ca, tls_cert, tls_key;
 };
 

@@ -70,6 +70,12 @@ grpc::Status DecorateContext(const ConnectionOptions& options, grpc::ClientConte
     }
     ctx->AddMetadata("authorization", "Bearer " + options.credentials.token);
   }
+  if (!options.site.empty()) {
+    if (absl::Status valid = CheckHeaderValue("the site", options.site); !valid.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(valid.message()));
+    }
+    ctx->AddMetadata("x-steritrack-site", options.site);
+  }
   return grpc::Status::OK;
 }
 

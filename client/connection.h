@@ -25,6 +25,9 @@ namespace steritrack::cli {
 
 struct ConnectionOptions {
   std::string server = "127.0.0.1:50051";
+  // The site of a clinic chain the calls act on (metadata x-steritrack-site); empty: the
+  // credential's own.
+  std::string site;
   Credentials credentials;  // TLS and the bearer token
   std::string request_id;   // for the first write of this command; generated when empty
   int deadline_ms = 10000;

@@ -73,6 +73,7 @@ int Run(int argc, char** argv, SafetyCheck& check) {
   const bool config_ok =
       steritrack::cli::LoadFileConfig(ConfigPathFromArgs(argc, argv), &file, &config_error);
   if (!file.server.empty()) globals.server = file.server;
+  globals.site = file.site;
   globals.room = file.room;
   globals.clinician = file.clinician;
   globals.gs_standin = file.gs_standin;
@@ -97,6 +98,10 @@ int Run(int argc, char** argv, SafetyCheck& check) {
       ->envname("STERITRACK_SERVER")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->capture_default_str();
+  app.add_option("--site", globals.site,
+                 "clinic chains: the site (clinic) to act on; default: the credential's own")
+      ->envname("STERITRACK_SITE")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("--json", globals.json, "print JSON on stdout (room mode: one object per line)");
   app.add_option("--request-id", globals.request_id,
                  "idempotency key for this command's write (default: a new random id)");
@@ -185,6 +190,14 @@ int Run(int argc, char** argv, SafetyCheck& check) {
         !valid.ok()) {
       return Refuse(check, kExitBadInput, "BAD_SETTING", "server address",
                     std::string(valid.message()));
+    }
+    if (!globals.site.empty()) {
+      if (absl::Status valid = steritrack::cli::CheckHeaderValue(
+              SettingSource(argc, argv, "--site", "STERITRACK_SITE", "site", file.path),
+              globals.site);
+          !valid.ok()) {
+        return Refuse(check, kExitBadInput, "BAD_SETTING", "site", std::string(valid.message()));
+      }
     }
     if (!globals.request_id.empty()) {
       if (absl::Status valid =

@@ -528,9 +528,10 @@ int Emit(Output& out, const std::string& path, const std::string& content) {
 }
 
 std::string UseLine(const v1::LotUse& u) {
-  return u.serial() + "  treatment " + u.treatment().id() + "  room " + u.treatment().room() +
-         "  client " + u.treatment().client_ref() + "  clinician " + u.treatment().clinician() +
-         "  opened " + FormatTime(u.open_time()) + (u.disposed() ? "  disposed" : "  NOT DISPOSED");
+  return (u.site().empty() ? "" : "site " + u.site() + "  ") + u.serial() + "  treatment " +
+         u.treatment().id() + "  room " + u.treatment().room() + "  client " +
+         u.treatment().client_ref() + "  clinician " + u.treatment().clinician() + "  opened " +
+         FormatTime(u.open_time()) + (u.disposed() ? "  disposed" : "  NOT DISPOSED");
 }
 
 }  // namespace
@@ -701,6 +702,11 @@ void AddRecallLookBackCommand(CLI::App& recall, const Globals& g, Action& action
            << FormatDate(lot.expiry()) << ")"
            << (lot.state() == v1::LOT_STATE_RECALLED ? " RECALLED: " + lot.state_reason() : "")
            << "\n";
+      if (!look_back.sites().empty()) {
+        text << "Held by site(s):";
+        for (const std::string& site : look_back.sites()) text << " " << site;
+        text << "\n";
+      }
       if (look_back.uses().empty()) {
         text << "Not used in any treatment.\n";
       } else {

@@ -43,9 +43,11 @@ std::string DisposedLine(const v1::Cartridge& c) {
 }
 
 SessionOptions SessionFor(const Globals& g) {
-  return {
-      .connection = {.server = g.server, .credentials = g.credentials, .request_id = g.request_id},
-      .queue_path = g.queue};
+  return {.connection = {.server = g.server,
+                         .site = g.site,
+                         .credentials = g.credentials,
+                         .request_id = g.request_id},
+          .queue_path = g.queue};
 }
 
 std::string FormatDate(const v1::Date& d) {

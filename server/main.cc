@@ -41,6 +41,7 @@
 #include "server/rpc/server_tls.h"
 #include "server/stock_check.h"
 #include "server/storage/bounded_store.h"
+#include "server/storage/move_to_pg.h"
 #include "server/storage/pg_store.h"
 #include "server/storage/sqlite_admin.h"
 #include "server/storage/sqlite_store.h"
@@ -78,7 +79,12 @@ std::string DatabaseForDisplay(const std::string& db) {
   return shown;
 }
 
-int CreateTokenLocally(const std::string& db_path, const steritrack::NewToken& request) {
+int CreateTokenLocally(const std::string& db_path, const steritrack::NewToken& request,
+                       const std::string& site) {
+  if (absl::Status valid = steritrack::CheckSiteId("--site", site); !valid.ok()) {
+    std::cerr << "steritrackd token create: " << valid.message() << "\n";
+    return 2;
+  }
   // A typo in the path must not mint a token into a new, empty database.
   if (struct stat st; !steritrack::IsPostgresUrl(db_path) &&
                       (stat(db_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))) {
@@ -91,9 +97,11 @@ int CreateTokenLocally(const std::string& db_path, const steritrack::NewToken& r
                  "manager, integrator or admin (INVALID_FIELD)\n";
     return 2;
   }
-  auto store = steritrack::IsPostgresUrl(db_path)
-                   ? steritrack::OpenPgStore({.url = db_path, .connections = 1})
-                   : steritrack::OpenSqliteStore({.path = db_path, .readers = 1});
+  absl::StatusOr<std::unique_ptr<steritrack::Store>> store =
+      steritrack::IsPostgresUrl(db_path)
+          ? absl::StatusOr<std::unique_ptr<steritrack::Store>>(
+                steritrack::OpenPgStore({.url = db_path, .connections = 1}))
+          : steritrack::OpenSqliteStore({.path = db_path, .readers = 1});
   if (!store.ok()) {
     std::cerr << "steritrackd token create: cannot open database " << DatabaseForDisplay(db_path)
               << ": " << store.status().message() << "\n";
@@ -108,6 +116,7 @@ int CreateTokenLocally(const std::string& db_path, const steritrack::NewToken& r
                                     .clock = clock.get()});
   std::string user = "unknown";
   if (const passwd* pw = getpwuid(geteuid()); pw != nullptr) user = pw->pw_name;
+  steritrack::SiteScope scope(site);  // the token, and its audit entry, belong to this site
   auto issued = access.CreateToken({.actor = "local:" + user}, request);
   if (!issued.ok()) {
     std::optional<steritrack::ErrorInfo> info = steritrack::GetErrorInfo(issued.status());
@@ -116,6 +125,108 @@ int CreateTokenLocally(const std::string& db_path, const steritrack::NewToken& r
     return issued.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   std::cout << issued->secret << "\n";
+  return 0;
+}
+
+// steritrackd site create|list --db postgresql://...: the sites of a clinic chain's database.
+int SiteCommand(const std::string& db_path, const std::string& create) {
+  const char* what = create.empty() ? "site list" : "site create";
+  if (!steritrack::IsPostgresUrl(db_path)) {
+    std::cerr << "steritrackd " << what
+              << ": a SQLite database holds one site, the default; a clinic chain's sites live "
+                 "in a PostgreSQL database (--db postgresql://...)\n";
+    return 2;
+  }
+  if (!create.empty()) {
+    if (absl::Status valid = steritrack::CheckSiteId("--site", create); !valid.ok()) {
+      std::cerr << "steritrackd site create: " << valid.message() << "\n";
+      return 2;
+    }
+  }
+  auto store = steritrack::OpenPgStore({.url = db_path, .connections = 1});
+  if (!store.ok()) {
+    std::cerr << "steritrackd " << what << ": cannot open database " << DatabaseForDisplay(db_path)
+              << ": " << store.status().message() << "\n";
+    return 1;
+  }
+  if (!create.empty()) {
+    if (absl::Status made = (*store)->CreateSite(create); !made.ok()) {
+      std::optional<steritrack::ErrorInfo> info = steritrack::GetErrorInfo(made);
+      std::cerr << "steritrackd site create: " << made.message()
+                << (info ? " (" + info->reason + ")" : "") << "\n";
+      return 1;
+    }
+    std::cout << "site " << create << " created (schema " << steritrack::PgSchemaOfSite(create)
+              << ")\n";
+    return 0;
+  }
+  absl::StatusOr<std::vector<std::string>> sites = (*store)->ListSites();
+  if (!sites.ok()) {
+    std::cerr << "steritrackd site list: " << sites.status().message() << "\n";
+    return 1;
+  }
+  for (const std::string& site : *sites) std::cout << site << "\n";
+  return 0;
+}
+
+// steritrackd migrate --from sqlite:FILE --to postgresql://... [--site ID]: a clinic's whole
+// history into a site of a chain's database (server/storage/move_to_pg.h), then that site's audit
+// trail verified from its first entry. Exit 0 moved and verified; 1 refused or failed (nothing
+// moved); 2 bad arguments.
+int MigrateCommand(const std::string& from, const std::string& to, const std::string& site) {
+  constexpr std::string_view kSqlite = "sqlite:";
+  if (from.rfind(kSqlite, 0) != 0 || from.size() == kSqlite.size()) {
+    std::cerr << "steritrackd migrate: --from must be sqlite:FILE, the clinic's database file\n";
+    return 2;
+  }
+  if (!steritrack::IsPostgresUrl(to)) {
+    std::cerr << "steritrackd migrate: --to must be a PostgreSQL database, postgresql://...\n";
+    return 2;
+  }
+  if (absl::Status valid = steritrack::CheckSiteId("--site", site); !valid.ok()) {
+    std::cerr << "steritrackd migrate: " << valid.message() << "\n";
+    return 2;
+  }
+  const std::string path = from.substr(kSqlite.size());
+  if (struct stat st; stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    std::cerr << "steritrackd migrate: no database file at " << path << "\n";
+    return 2;
+  }
+  // No server may write the clinic's file while its history moves: it would be left behind.
+  absl::StatusOr<std::unique_ptr<steritrack::InstanceLock>> lock = steritrack::LockInstance(path);
+  if (!lock.ok()) {
+    std::cerr << "steritrackd migrate: " << lock.status().message()
+              << ": stop the clinic's server first\n";
+    return 1;
+  }
+  auto say = [](const std::string& what) { std::cout << what << "\n" << std::flush; };
+  absl::StatusOr<steritrack::MoveToPgResult> moved =
+      steritrack::MoveSqliteToPg({.sqlite_path = path, .pg_url = to, .site = site, .notice = say});
+  if (!moved.ok()) {
+    std::optional<steritrack::ErrorInfo> info = steritrack::GetErrorInfo(moved.status());
+    std::cerr << "steritrackd migrate: " << moved.status().message()
+              << (info ? " (" + info->reason + ")" : "") << "; nothing was moved\n";
+    return moved.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  // The proof: the site's audit trail, recomputed from its first entry where it now lives.
+  auto store = steritrack::OpenPgStore({.url = to, .connections = 1});
+  if (!store.ok()) {
+    std::cerr << "steritrackd migrate: moved, but cannot open " << DatabaseForDisplay(to)
+              << " to verify: " << store.status().message() << "\n";
+    return 1;
+  }
+  std::unique_ptr<steritrack::Sha256> sha256 = steritrack::NewSha256();
+  steritrack::AuditService audit({.store = store->get(), .sha256 = sha256.get()});
+  steritrack::SiteScope scope(site);
+  absl::StatusOr<steritrack::AuditChainCheck> check = audit.Verify(/*full=*/true);
+  if (!check.ok() || !check->intact || check->entries != moved->audit_entries) {
+    std::cerr << "STOP — the moved audit trail of site " << site << " does not verify: "
+              << (check.ok() ? check->problem : std::string(check.status().message())) << "\n";
+    return 1;
+  }
+  std::cout << "OK — moved " << moved->rows << " rows (" << moved->tables.size()
+            << " tables) into site " << site << "; its audit trail verifies: " << check->entries
+            << " entries intact\n";
   return 0;
 }
 
@@ -329,7 +440,8 @@ int main(int argc, char** argv) {
   CLI::App* token_create = token->add_subcommand(
       "create", "create a token in the database file and print it alone on stdout");
   token->require_subcommand(1);
-  token_create->add_option("--db", token_db, "the SQLite database file")->required();
+  token_create->add_option("--db", token_db, "the database: a SQLite file or postgresql://...")
+      ->required();
   token_create->add_option("--name", new_token.name, "who the token names (the audit actor)")
       ->required();
   token_create
@@ -339,10 +451,42 @@ int main(int argc, char** argv) {
   token_create
       ->add_option("--expires-in-days", new_token.expires_in_days, "0 (default): never expires")
       ->check(CLI::Range(0, steritrack::AccessService::kMaxExpiresInDays));
+  std::string token_site(steritrack::kDefaultSite);
+  token_create
+      ->add_option("--site", token_site, "clinic chains (PostgreSQL): the site the token is for")
+      ->capture_default_str();
+  token_create->add_flag("--chain-wide", new_token.chain_wide,
+                         "clinic chains: a token for every site (manager, integrator or admin; "
+                         "held by the default site)");
+  // steritrackd site create --db URL --site ID | site list --db URL
+  std::string site_db;
+  std::string new_site;
+  CLI::App* site =
+      app.add_subcommand("site", "the sites (clinics) of a chain's PostgreSQL database");
+  site->require_subcommand(1);
+  CLI::App* site_create = site->add_subcommand("create", "create a site, migrated and empty");
+  site_create->add_option("--db", site_db, "the PostgreSQL database (postgresql://...)")
+      ->required();
+  site_create->add_option("--site", new_site, "the new site's id (a-z, 0-9, _)")->required();
+  CLI::App* site_list = site->add_subcommand("list", "print the sites, one per line");
+  site_list->add_option("--db", site_db, "the PostgreSQL database (postgresql://...)")->required();
   CLI::App* matrix = app.add_subcommand(
       "access-matrix", "print the role -> method table (Markdown), as the README shows it");
   CLI::App* config_keys = app.add_subcommand(
       "config-keys", "print the configuration keys (Markdown), as the README shows them");
+  // steritrackd migrate --from sqlite:FILE --to postgresql://... [--site ID]
+  std::string migrate_from;
+  std::string migrate_to;
+  std::string migrate_site(steritrack::kDefaultSite);
+  CLI::App* migrate = app.add_subcommand(
+      "migrate",
+      "move a clinic's SQLite database, its whole history, into a site of a chain's PostgreSQL "
+      "database; the site's audit trail is verified afterwards");
+  migrate->add_option("--from", migrate_from, "sqlite:FILE, the clinic's database (only read)")
+      ->required();
+  migrate->add_option("--to", migrate_to, "postgresql://..., the chain's database")->required();
+  migrate->add_option("--site", migrate_site, "the site to fill: new, or existing and empty")
+      ->capture_default_str();
   // steritrackd restore --from SNAPSHOT --db FILE [--force]
   steritrack::RestoreOptions restore_options;
   CLI::App* restore = app.add_subcommand(
@@ -392,7 +536,10 @@ int main(int argc, char** argv) {
     std::cout << steritrack::ConfigKeysMarkdown(app);
     return 0;
   }
-  if (token_create->parsed()) return CreateTokenLocally(token_db, new_token);
+  if (token_create->parsed()) return CreateTokenLocally(token_db, new_token, token_site);
+  if (site_create->parsed()) return SiteCommand(site_db, new_site);
+  if (site_list->parsed()) return SiteCommand(site_db, "");
+  if (migrate->parsed()) return MigrateCommand(migrate_from, migrate_to, migrate_site);
   if (restore->parsed()) return steritrack::RunRestore(restore_options, std::cout, std::cerr);
   if (matrix->parsed()) {
     std::cout << steritrack::rpc::AccessMatrixMarkdown();
@@ -501,19 +648,27 @@ int main(int argc, char** argv) {
   steritrack::CommitNotifier commits;
   // PostgreSQL: several servers may share the database; its writers' lock is in the database
   // (server/storage/pg_store.h), and the instance lock above is SQLite's only.
-  auto store = postgres ? steritrack::OpenPgStore(
-                              {.url = db_path,
-                               .connections = readers + 1,
-                               .notice = [&log](const std::string& what) { log->info("{}", what); },
-                               .on_commit = [&commits] { commits.Notify(); },
-                               .committed = writer_hooks.committed})
-                        : steritrack::OpenSqliteStore({.path = db_path,
-                                                       .readers = readers,
-                                                       .writer_hooks = writer_hooks,
-                                                       .group_commit = group_commit,
-                                                       .notice = [&log](const std::string& what) {
-                                                         log->info("{}", what);
-                                                       }});
+  // The sites it holds: on PostgreSQL any number (steritrack/site.h), a SQLite file is one.
+  steritrack::SingleSiteDirectory single_site;
+  steritrack::SiteDirectory* sites = &single_site;
+  absl::StatusOr<std::unique_ptr<steritrack::Store>> store;
+  if (postgres) {
+    absl::StatusOr<std::unique_ptr<steritrack::PgStore>> pg = steritrack::OpenPgStore(
+        {.url = db_path,
+         .connections = readers + 1,
+         .notice = [&log](const std::string& what) { log->info("{}", what); },
+         .on_commit = [&commits] { commits.Notify(); },
+         .committed = writer_hooks.committed});
+    if (pg.ok()) sites = pg->get();
+    store = std::move(pg);
+  } else {
+    store = steritrack::OpenSqliteStore(
+        {.path = db_path,
+         .readers = readers,
+         .writer_hooks = writer_hooks,
+         .group_commit = group_commit,
+         .notice = [&log](const std::string& what) { log->info("{}", what); }});
+  }
   if (!store.ok()) {
     log->error("cannot open database {}: {}", db_shown, std::string(store.status().message()));
     return 1;
@@ -606,6 +761,7 @@ int main(int argc, char** argv) {
                                                    .audit = &audit,
                                                    .commits = &commits,
                                                    .access = &access,
+                                                   .sites = sites,
                                                    .database = database.get(),
                                                    .limits = limits,
                                                    .metrics = metrics.get()});

@@ -36,6 +36,10 @@ struct ApiToken {
   std::optional<absl::Time> expires_at;  // none: does not expire
   std::optional<absl::Time> revoked_at;  // none: not revoked
   std::string revoked_by;
+  // A token of the default site that is good for every site of the chain (steritrack/site.h):
+  // a chain manager's, an integrator's or an administrator's. Other tokens are good for the site
+  // that holds them only.
+  bool chain_wide = false;
 };
 
 }  // namespace steritrack

@@ -48,7 +48,8 @@ bool IsWellFormedSecret(std::string_view secret) {
 
 std::string TokenFacts(const ApiToken& t) {
   return StrCat("name=", t.name, " role=", RoleName(t.role),
-                t.expires_at ? StrCat(" expires=", Rfc3339(*t.expires_at)) : std::string());
+                t.expires_at ? StrCat(" expires=", Rfc3339(*t.expires_at)) : std::string(),
+                t.chain_wide ? " chain_wide=true" : "");
 }
 
 }  // namespace
@@ -69,6 +70,15 @@ absl::StatusOr<IssuedToken> AccessService::CreateToken(const WriteContext& ctx,
     return InvalidField("expires_in_days",
                         StrCat("must be 0 (never) to ", kMaxExpiresInDays, " days"));
   }
+  if (request.chain_wide) {
+    if (*role != Role::kManager && *role != Role::kIntegrator && *role != Role::kAdmin) {
+      return InvalidField("chain_wide",
+                          "only a manager's, an integrator's or an admin's token is chain-wide");
+    }
+    if (SiteScope::CurrentOr(kDefaultSite) != kDefaultSite) {
+      return InvalidField("chain_wide", "chain-wide tokens are created in the default site");
+    }
+  }
   ASSIGN_OR_RETURN(std::string hex, secrets_->NewSecretHex(kSecretBytes));
   IssuedToken issued{.secret = StrCat(kTokenPrefix, hex)};
   const std::string secret_sha256 = sha256_->HexDigest({issued.secret});
@@ -88,7 +98,8 @@ absl::StatusOr<IssuedToken> AccessService::CreateToken(const WriteContext& ctx,
                        .role = *role,
                        .secret_sha256 = secret_sha256,
                        .created_at = now,
-                       .created_by = ctx.actor};
+                       .created_by = ctx.actor,
+                       .chain_wide = request.chain_wide};
         if (request.expires_in_days > 0) {
           token.expires_at = now + absl::Hours(24) * request.expires_in_days;
         }
@@ -98,7 +109,8 @@ absl::StatusOr<IssuedToken> AccessService::CreateToken(const WriteContext& ctx,
                                  .actor = ctx.actor,
                                  .action = "TOKEN_CREATED",
                                  .detail = StrCat("token ", token.name, " created for role ",
-                                                  RoleName(token.role)),
+                                                  RoleName(token.role),
+                                                  token.chain_wide ? ", chain-wide" : ""),
                                  .request_id = ctx.request_id,
                                  .after = TokenFacts(token)})
                 .status());
@@ -129,7 +141,11 @@ absl::StatusOr<Identity> AccessService::AuthenticateToken(std::string_view secre
     return Unauthenticated("CREDENTIALS_EXPIRED", StrCat("token ", token->name, " expired"),
                            {{"name", token->name}, {"expired", Rfc3339(*token->expires_at)}});
   }
-  return Identity{.name = token->name, .role = token->role, .source = Identity::Source::kToken};
+  return Identity{.name = token->name,
+                  .role = token->role,
+                  .source = Identity::Source::kToken,
+                  .site = std::string(SiteScope::CurrentOr(kDefaultSite)),
+                  .chain_wide = token->chain_wide};
 }
 
 absl::StatusOr<Identity> AccessService::IdentityFromCertificate(

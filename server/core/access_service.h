@@ -23,6 +23,7 @@
 #include "steritrack/clock.h"
 #include "steritrack/secret.h"
 #include "steritrack/sha256.h"
+#include "steritrack/site.h"
 #include "steritrack/store.h"
 
 namespace steritrack {
@@ -33,12 +34,23 @@ struct Identity {
   std::string name;
   Role role = Role::kNurse;
   Source source = Source::kToken;
+  // The site the caller acts on (steritrack/site.h); the rpc layer sets it from the credential
+  // and the call's x-steritrack-site metadata.
+  std::string site = std::string(kDefaultSite);
+  // A chain-wide credential (ApiToken::chain_wide): good for every site.
+  bool chain_wide = false;
+  // Whether the call named its site (x-steritrack-site). A chain-wide caller who names none asks
+  // the chain-wide questions (audit verification, look-back) of every site.
+  bool site_named = false;
 };
 
 struct NewToken {
   std::string name;
   std::string role;         // a RoleName
   int expires_in_days = 0;  // 0: does not expire
+  // Good for every site (ApiToken::chain_wide): only for manager, integrator and admin, and only
+  // created in the default site.
+  bool chain_wide = false;
 };
 
 // A created token: the secret, shown this once, and what is stored.

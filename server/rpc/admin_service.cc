@@ -5,6 +5,7 @@
 
 #include "server/rpc/convert.h"
 #include "server/rpc/handle.h"
+#include "steritrack/error.h"
 #include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
 
@@ -24,6 +25,7 @@ void ToProto(const ApiToken& t, v1::Token* out) {
   if (t.expires_at) SetTime(*t.expires_at, out->mutable_expire_time());
   if (t.revoked_at) SetTime(*t.revoked_at, out->mutable_revoke_time());
   out->set_revoked_by(t.revoked_by);
+  out->set_chain_wide(t.chain_wide);
 }
 
 void ToProto(const AuditHead& head, v1::AuditTrailHead* out) {
@@ -48,12 +50,21 @@ grpc::Status AdminServiceImpl::CreateToken(grpc::ServerContext* ctx,
                                            v1::CreateTokenResponse* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AdminService/CreateToken",
                 [&](const Identity& caller) -> absl::Status {
+                  // Only the chain's own administrators hand out credentials for every site.
+                  if (req->chain_wide() && !caller.chain_wide) {
+                    return MakeError(absl::StatusCode::kPermissionDenied,
+                                     StrCat(caller.name,
+                                            " is an administrator of one site: only a chain-wide "
+                                            "admin creates chain-wide tokens"),
+                                     "CHAIN_WIDE_NOT_ALLOWED", {{"name", caller.name}});
+                  }
                   ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, ""));
                   ASSIGN_OR_RETURN(
                       IssuedToken issued,
                       access_->CreateToken(w, NewToken{.name = req->name(),
                                                        .role = req->role(),
-                                                       .expires_in_days = req->expires_in_days()}));
+                                                       .expires_in_days = req->expires_in_days(),
+                                                       .chain_wide = req->chain_wide()}));
                   ToProto(issued.token, resp->mutable_token());
                   resp->set_secret(issued.secret);
                   return absl::OkStatus();
@@ -89,6 +100,8 @@ grpc::Status AdminServiceImpl::WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmI
                   resp->set_role(std::string(RoleName(caller.role)));
                   resp->set_credential(
                       caller.source == Identity::Source::kCertificate ? "certificate" : "token");
+                  resp->set_site(caller.site);
+                  resp->set_chain_wide(caller.chain_wide);
                   return absl::OkStatus();
                 });
 }

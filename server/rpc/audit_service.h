@@ -36,6 +36,10 @@ class AuditServiceImpl final : public v1::AuditService::Service {
                                  v1::CorrectAuditEntryResponse* resp) override;
 
  private:
+  // A chain-wide verification: every site's trail, each in its own SiteScope.
+  absl::Status VerifyEverySite(const v1::VerifyAuditTrailRequest& req,
+                               v1::VerifyAuditTrailResponse* resp);
+
   AuditService* audit_;
   std::shared_ptr<spdlog::logger> log_;
   Authorizer* const auth_;

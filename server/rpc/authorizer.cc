@@ -18,37 +18,107 @@ constexpr absl::Duration kUnauthenticatedLogInterval = absl::Seconds(10);
 
 }  // namespace
 
-Authorizer::Authorizer(AccessService* access, std::shared_ptr<spdlog::logger> log)
-    : access_(access), log_(std::move(log)) {}
+Authorizer::Authorizer(AccessService* access, SiteDirectory* sites,
+                       std::shared_ptr<spdlog::logger> log)
+    : access_(access), sites_(sites), log_(std::move(log)) {}
+
+namespace {
+
+bool HasReason(const absl::Status& status, std::string_view reason) {
+  std::optional<ErrorInfo> info = GetErrorInfo(status);
+  return info.has_value() && info->reason == reason;
+}
+
+absl::Status SiteNotAllowed(const Identity& who, std::string_view site) {
+  return MakeError(
+      absl::StatusCode::kPermissionDenied,
+      StrCat(who.name, "'s credential is for site ", who.site, ", not ", site), "SITE_NOT_ALLOWED",
+      {{"name", who.name}, {"credential_site", who.site}, {"site", std::string(site)}});
+}
+
+}  // namespace
+
+absl::StatusOr<Identity> Authorizer::AuthenticateToken(std::string_view secret,
+                                                       const std::optional<std::string>& named) {
+  const std::string home = named.value_or(std::string(kDefaultSite));
+  auto in_site = [&](const std::string& site) {
+    SiteScope scope(site);
+    return access_->AuthenticateToken(secret);
+  };
+  absl::StatusOr<Identity> who = in_site(home);
+  if (who.ok() || !HasReason(who.status(), "CREDENTIALS_INVALID")) return who;
+  if (home != kDefaultSite) {
+    // A chain-wide token is held by the default site.
+    absl::StatusOr<Identity> chain = in_site(std::string(kDefaultSite));
+    if (chain.ok() && chain->chain_wide) {
+      chain->site = home;
+      return chain;
+    }
+    if (chain.ok()) return SiteNotAllowed(*chain, home);
+    if (!HasReason(chain.status(), "CREDENTIALS_INVALID")) return chain;
+  }
+  // A token of another site: good there when the call named no site, else refused as such.
+  // Each site is asked once, only for a token not found where it was looked for first.
+  ASSIGN_OR_RETURN(std::vector<std::string> all, sites_->ListSites());
+  for (const std::string& site : all) {
+    if (site == home || site == kDefaultSite) continue;
+    absl::StatusOr<Identity> there = in_site(site);
+    if (there.ok()) return named.has_value() ? SiteNotAllowed(*there, home) : there;
+    if (!HasReason(there.status(), "CREDENTIALS_INVALID")) return there;
+  }
+  return who;
+}
 
 absl::StatusOr<Identity> Authorizer::Authenticate(const grpc::ServerContext& ctx) {
   absl::StatusOr<Identity> who = [&]() -> absl::StatusOr<Identity> {
     const auto& headers = ctx.client_metadata();
-    auto it = headers.find(std::string(kAuthorization));
-    if (it != headers.end()) {
-      std::string_view value(it->second.data(), it->second.size());
-      if (value.substr(0, kBearer.size()) != kBearer) {
-        return MakeError(absl::StatusCode::kUnauthenticated,
-                         "the authorization metadata must be 'Bearer <token>'",
-                         "CREDENTIALS_INVALID");
+    std::optional<std::string> named;
+    if (auto site = headers.find(std::string(kSiteMetadata)); site != headers.end()) {
+      named = std::string(site->second.data(), site->second.size());
+      RETURN_IF_ERROR(CheckSiteId(kSiteMetadata, *named));
+      ASSIGN_OR_RETURN(bool exists, sites_->HasSite(*named));
+      if (!exists) {
+        return MakeError(absl::StatusCode::kNotFound,
+                         StrCat("this server's database holds no site '", *named, "'"),
+                         "SITE_NOT_FOUND", {{"site", *named}});
       }
-      return access_->AuthenticateToken(value.substr(kBearer.size()));
     }
-    // A client certificate counts only when gRPC verified it against the clinic CA (mutual TLS,
-    // steritrackd --client-ca): then the peer is authenticated.
-    std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
-    if (auth != nullptr && auth->IsPeerAuthenticated()) {
-      if (std::optional<CertificateSubject> subject = PeerCertificateSubject(*auth)) {
-        return AccessService::IdentityFromCertificate(subject->common_name,
-                                                      subject->organizational_unit);
+    absl::StatusOr<Identity> found = [&]() -> absl::StatusOr<Identity> {
+      auto it = headers.find(std::string(kAuthorization));
+      if (it != headers.end()) {
+        std::string_view value(it->second.data(), it->second.size());
+        if (value.substr(0, kBearer.size()) != kBearer) {
+          return MakeError(absl::StatusCode::kUnauthenticated,
+                           "the authorization metadata must be 'Bearer <token>'",
+                           "CREDENTIALS_INVALID");
+        }
+        return AuthenticateToken(value.substr(kBearer.size()), named);
+      }
+      // A client certificate counts only when gRPC verified it against the clinic CA (mutual
+      // TLS, steritrackd --client-ca): then the peer is authenticated.
+      std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+      if (auth != nullptr && auth->IsPeerAuthenticated()) {
+        if (std::optional<CertificateSubject> subject = PeerCertificateSubject(*auth)) {
+          ASSIGN_OR_RETURN(Identity id, AccessService::IdentityFromCertificate(
+                                            subject->common_name, subject->organizational_unit));
+          if (!subject->locality.empty()) {
+            RETURN_IF_ERROR(
+                CheckSiteId("the client certificate's L (its site)", subject->locality));
+            id.site = subject->locality;
+          }
+          if (named.has_value() && *named != id.site) return SiteNotAllowed(id, *named);
+          return id;
+        }
+        return MakeError(absl::StatusCode::kUnauthenticated,
+                         "the client certificate's subject cannot be read", "CREDENTIALS_INVALID");
       }
       return MakeError(absl::StatusCode::kUnauthenticated,
-                       "the client certificate's subject cannot be read", "CREDENTIALS_INVALID");
-    }
-    return MakeError(absl::StatusCode::kUnauthenticated,
-                     "no credentials: send 'authorization: Bearer <token>' or connect with a "
-                     "client certificate of the clinic CA",
-                     "CREDENTIALS_MISSING");
+                       "no credentials: send 'authorization: Bearer <token>' or connect with a "
+                       "client certificate of the clinic CA",
+                       "CREDENTIALS_MISSING");
+    }();
+    if (found.ok()) found->site_named = named.has_value();
+    return found;
   }();
   if (!who.ok() && who.status().code() == absl::StatusCode::kUnauthenticated) {
     CountUnauthenticated(who.status());
@@ -61,7 +131,11 @@ absl::StatusOr<Identity> Authorizer::Authorize(const grpc::ServerContext& ctx,
   ASSIGN_OR_RETURN(Identity who, Authenticate(ctx));
   const bool reflection = method.substr(0, kReflectionPrefix.size()) == kReflectionPrefix;
   if (reflection || MayCall(who.role, method)) return who;
-  if (absl::Status recorded = access_->RecordAccessDenied(who, method); !recorded.ok()) {
+  absl::Status recorded = [&] {
+    SiteScope scope(who.site);
+    return access_->RecordAccessDenied(who, method);
+  }();
+  if (!recorded.ok()) {
     // The refusal stands; only its record is missing, which the log says loudly.
     log_->error("{} ({}) refused {}, but its ACCESS_DENIED audit entry failed: {}", who.name,
                 RoleName(who.role), method, recorded.ToString());

@@ -6,9 +6,18 @@
 // present the token names the caller: a shared terminal's certificate, a person's token. The
 // x-steritrack-actor header of earlier versions is ignored.
 //
+// Sites (steritrack/site.h): a call may name the site it acts on in metadata `x-steritrack-site`.
+// A token is good for the site that holds it, a chain-wide token (held by the default site) for
+// every site; a certificate for the site in its subject's L (localityName), the default site when
+// it has none. Without the metadata the caller acts on their credential's own site (a chain-wide
+// caller on the default site); a token of another site than the default is then found by looking
+// at each site. The identity's `site` is where the call acts: Handle opens a SiteScope for it.
+//
 // Refusals: UNAUTHENTICATED with CREDENTIALS_MISSING / _INVALID / _EXPIRED / _REVOKED, counted and
-// logged at most once per interval (never stored per call); PERMISSION_DENIED ROLE_NOT_ALLOWED
-// (metadata role, method), each one an ACCESS_DENIED audit entry. Thread-safe.
+// logged at most once per interval (never stored per call); INVALID_ARGUMENT INVALID_FIELD for a
+// malformed site; NOT_FOUND SITE_NOT_FOUND; PERMISSION_DENIED SITE_NOT_ALLOWED (a credential of
+// another site); PERMISSION_DENIED ROLE_NOT_ALLOWED (metadata role, method), each one an
+// ACCESS_DENIED audit entry of the site the call named. Thread-safe.
 #ifndef STERITRACK_SERVER_RPC_AUTHORIZER_H_
 #define STERITRACK_SERVER_RPC_AUTHORIZER_H_
 
@@ -25,13 +34,16 @@
 #include "absl/time/time.h"
 #include "server/core/access_service.h"
 #include "spdlog/logger.h"
+#include "steritrack/site.h"
 
 namespace steritrack::rpc {
 
 class Authorizer {
  public:
-  // REQUIRES: `access` and `log` outlive this.
-  Authorizer(AccessService* access, std::shared_ptr<spdlog::logger> log);
+  static constexpr std::string_view kSiteMetadata = "x-steritrack-site";
+
+  // REQUIRES: `access`, `sites` and `log` outlive this.
+  Authorizer(AccessService* access, SiteDirectory* sites, std::shared_ptr<spdlog::logger> log);
 
   // The caller's identity, authenticated, without checking the method.
   absl::StatusOr<Identity> Authenticate(const grpc::ServerContext& ctx);
@@ -39,13 +51,20 @@ class Authorizer {
   // it (server/rpc/access_policy.h).
   absl::StatusOr<Identity> Authorize(const grpc::ServerContext& ctx, std::string_view method);
 
+  // The sites of the database, for the handlers that answer for every site.
+  SiteDirectory& sites() { return *sites_; }
+
   // Refused unauthenticated calls since start.
   int64_t unauthenticated_count() const { return unauthenticated_.load(); }
 
  private:
   void CountUnauthenticated(const absl::Status& refusal);
+  // The identity of a bearer token, for the site the call named (if any).
+  absl::StatusOr<Identity> AuthenticateToken(std::string_view secret,
+                                             const std::optional<std::string>& named);
 
   AccessService* access_;
+  SiteDirectory* sites_;
   std::shared_ptr<spdlog::logger> log_;
   std::atomic<int64_t> unauthenticated_{0};
   absl::Mutex log_mu_;

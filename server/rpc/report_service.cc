@@ -3,6 +3,7 @@
 #include "server/rpc/convert.h"
 #include "server/rpc/handle.h"
 #include "steritrack/error.h"
+#include "steritrack/site.h"
 #include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
 
@@ -144,14 +145,36 @@ grpc::Status ReportServiceImpl::GetComplianceReport(grpc::ServerContext* ctx,
 grpc::Status ReportServiceImpl::GetLotLookBack(grpc::ServerContext* ctx,
                                                const v1::GetLotLookBackRequest* req,
                                                v1::LotLookBack* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.ReportService/GetLotLookBack",
-                [&](const Identity&) -> absl::Status {
-                  ASSIGN_OR_RETURN(LotLookBack look_back,
-                                   core_->LookBackLot(req->gtin(), req->lot()));
-                  ToProto(look_back.lot, resp->mutable_lot());
-                  for (const LotUse& use : look_back.uses) UseToProto(use, resp->add_uses());
-                  return absl::OkStatus();
-                });
+  return Handle(
+      *log_, *auth_, *ctx, "/steritrack.v1.ReportService/GetLotLookBack",
+      [&](const Identity& caller) -> absl::Status {
+        if (!caller.chain_wide || caller.site_named) {
+          ASSIGN_OR_RETURN(LotLookBack look_back, core_->LookBackLot(req->gtin(), req->lot()));
+          ToProto(look_back.lot, resp->mutable_lot());
+          for (const LotUse& use : look_back.uses) UseToProto(use, resp->add_uses());
+          return absl::OkStatus();
+        }
+        // A recall across the chain: every site that holds the lot, in site order.
+        ASSIGN_OR_RETURN(std::vector<std::string> sites, auth_->sites().ListSites());
+        absl::Status not_found;
+        for (const std::string& site : sites) {
+          SiteScope scope(site);
+          absl::StatusOr<LotLookBack> look_back = core_->LookBackLot(req->gtin(), req->lot());
+          if (look_back.status().code() == absl::StatusCode::kNotFound) {
+            not_found = look_back.status();
+            continue;
+          }
+          if (!look_back.ok()) return look_back.status();
+          if (resp->sites().empty()) ToProto(look_back->lot, resp->mutable_lot());
+          resp->add_sites(site);
+          for (const LotUse& use : look_back->uses) {
+            v1::LotUse* out = resp->add_uses();
+            UseToProto(use, out);
+            out->set_site(site);
+          }
+        }
+        return resp->sites().empty() ? not_found : absl::OkStatus();
+      });
 }
 
 grpc::Status ReportServiceImpl::GetStock(grpc::ServerContext* ctx, const v1::GetStockRequest* req,

@@ -56,7 +56,9 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
                " without TLS: clinical records would cross the network in clear"));
   }
   std::unique_ptr<RpcServer> server(new RpcServer());
-  server->auth_ = std::make_unique<Authorizer>(options.access, options.log);
+  server->auth_ = std::make_unique<Authorizer>(
+      options.access, options.sites != nullptr ? options.sites : &server->single_site_,
+      options.log);
   Authorizer* auth = server->auth_.get();
   server->admin_ =
       std::make_unique<AdminServiceImpl>(options.access, options.log, auth, options.database);

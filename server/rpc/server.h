@@ -24,6 +24,7 @@
 #include "server/rpc/server_tls.h"
 #include "spdlog/logger.h"
 #include "steritrack/database_admin.h"
+#include "steritrack/site.h"
 
 namespace grpc {
 class Server;
@@ -92,6 +93,9 @@ struct RpcServerOptions {
   // Identity and access: every call but health is authenticated against it and checked against
   // the role matrix (server/rpc/access_policy.h). REQUIRES: non-null, outlives the server.
   AccessService* access = nullptr;
+  // The sites of the database (steritrack/site.h); null: one, the default (SQLite).
+  // REQUIRES: outlives the server.
+  SiteDirectory* sites = nullptr;
   // Backups and status (AdminService.Backup, GetStatus); when null they answer
   // FAILED_PRECONDITION. REQUIRES: outlives the server.
   DatabaseAdmin* database = nullptr;
@@ -126,6 +130,7 @@ class RpcServer {
   std::unique_ptr<ExportServiceImpl> exports_;
   std::unique_ptr<AuditServiceImpl> audit_;
   std::unique_ptr<EventServiceImpl> events_;
+  SingleSiteDirectory single_site_;  // RpcServerOptions::sites when it is null
   std::unique_ptr<Authorizer> auth_;
   std::unique_ptr<AdminServiceImpl> admin_;
   std::unique_ptr<ReflectionService> reflection_;

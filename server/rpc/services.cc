@@ -7,7 +7,9 @@
 #include "server/rpc/handle.h"
 #include "spdlog/spdlog.h"
 #include "steritrack/error.h"
+#include "steritrack/site.h"
 #include "steritrack/status_macros.h"
+#include "steritrack/strings.h"
 
 namespace steritrack::rpc {
 
@@ -19,7 +21,9 @@ grpc::Status Handle(spdlog::logger& log, Authorizer& auth, const grpc::ServerCon
   std::string caller = "-";
   const absl::Status status = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(Identity who, auth.Authorize(ctx, full_method));
-    caller = who.name;
+    caller = who.site == kDefaultSite ? who.name : StrCat(who.name, "@", who.site);
+    // Every transaction of the call acts on the caller's site (steritrack/site.h).
+    SiteScope scope(who.site);
     return body(who);
   }();
   const double ms =

@@ -12,8 +12,9 @@
 namespace steritrack::pg {
 namespace {
 
-#define PG_TOKEN_COLUMNS \
-  "id, name, role, secret_sha256, created_at, created_by, expires_at, revoked_at, revoked_by"
+#define PG_TOKEN_COLUMNS                                                                        \
+  "id, name, role, secret_sha256, created_at, created_by, expires_at, revoked_at, revoked_by, " \
+  "chain_wide"
 
 absl::StatusOr<ApiToken> ReadToken(const pqxx::row& r) {
   std::optional<Role> role = ParseRole(Text(r, 2));
@@ -28,7 +29,8 @@ absl::StatusOr<ApiToken> ReadToken(const pqxx::row& r) {
              .created_by = Text(r, 5),
              .expires_at = std::nullopt,
              .revoked_at = std::nullopt,
-             .revoked_by = Text(r, 8)};
+             .revoked_by = Text(r, 8),
+             .chain_wide = Int(r, 9) != 0};
   if (!IsNull(r, 6)) t.expires_at = FromMicros(Int(r, 6));
   if (!IsNull(r, 7)) t.revoked_at = FromMicros(Int(r, 7));
   return t;
@@ -68,14 +70,14 @@ class PgAccess final : public AccessWrites {
 
   absl::StatusOr<int64_t> InsertToken(const ApiToken& tk) override {
     static constexpr const char* kSql =
-        "INSERT INTO api_tokens (name, role, secret_sha256, created_at, created_by, expires_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        "INSERT INTO api_tokens (name, role, secret_sha256, created_at, created_by, expires_at, "
+        "chain_wide) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
     return tx_->Run("InsertToken", [&](pqxx::transaction_base& t) -> absl::StatusOr<int64_t> {
       const std::optional<int64_t> expires_at =
           tk.expires_at ? std::optional<int64_t>(Micros(*tk.expires_at)) : std::nullopt;
-      const pqxx::result rows =
-          t.exec_params(kSql, tk.name, std::string(RoleName(tk.role)), tk.secret_sha256,
-                        Micros(tk.created_at), tk.created_by, expires_at);
+      const pqxx::result rows = t.exec_params(
+          kSql, tk.name, std::string(RoleName(tk.role)), tk.secret_sha256, Micros(tk.created_at),
+          tk.created_by, expires_at, static_cast<int>(tk.chain_wide ? 1 : 0));
       return Int(rows.at(0), 0);
     });
   }

@@ -698,6 +698,14 @@ constexpr const char* kFingerprintBytes = R"sql(
 ALTER TABLE requests ALTER COLUMN fingerprint TYPE BYTEA USING convert_to(fingerprint, 'UTF8');
 )sql";
 
+constexpr const char* kChainWideTokens = R"sql(
+ALTER TABLE api_tokens ADD COLUMN chain_wide SMALLINT NOT NULL DEFAULT 0
+  CHECK (chain_wide IN (0, 1) AND (chain_wide = 0 OR role IN ('manager', 'integrator', 'admin')));
+CREATE TRIGGER api_tokens_scope_is_final BEFORE UPDATE OF chain_wide ON api_tokens
+FOR EACH ROW WHEN (NEW.chain_wide IS DISTINCT FROM OLD.chain_wide)
+EXECUTE FUNCTION refuse_change('a token changes only by its revocation, once');
+)sql";
+
 // Versions and descriptions as in server/storage/schema.cc's kMigrations.
 constexpr Migration kMigrations[] = {
     {1, "lots, cartridges, treatments, uses, disposals, write-offs, events, requests", kV1},
@@ -711,6 +719,7 @@ constexpr Migration kMigrations[] = {
     {9, "index of a lot's own audit entries: cartridge history reads", kLotWideEvents},
     {10, "index of audit entries by time: period exports", kEventsByTime},
     {11, "request fingerprints are bytes", kFingerprintBytes},
+    {12, "sites: chain-wide tokens", kChainWideTokens},
 };
 
 }  // namespace

@@ -1,7 +1,10 @@
 #include "server/storage/pg_store.h"
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
+#include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -10,15 +13,35 @@
 #include "server/storage/pg.h"
 #include "server/storage/pg_repositories.h"
 #include "server/storage/pg_schema.h"
+#include "steritrack/error.h"
 #include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
 
 namespace steritrack {
 namespace {
 
-// The advisory locks every server on the database shares: one for writers, one for migrations.
+// The advisory locks every server on the database shares: one for the default site's writers, one
+// for migrations. Another site's writers take kWriterLock with the site id's hash in its high
+// bits (a collision of two sites only makes them wait for each other).
 constexpr int64_t kWriterLock = 0x53544552495401;  // "STERIT" 01
 constexpr int64_t kMigrationLock = 0x53544552495402;
+
+int64_t WriterLockOf(std::string_view site) {
+  if (site == kDefaultSite) return kWriterLock;
+  uint32_t hash = 2166136261u;  // FNV-1a
+  for (char c : site) hash = (hash ^ static_cast<unsigned char>(c)) * 16777619u;
+  return static_cast<int64_t>((static_cast<uint64_t>(hash) << 24) ^ kWriterLock);
+}
+
+absl::Status SiteNotFound(std::string_view site) {
+  return MakeError(absl::StatusCode::kNotFound, StrCat("this database holds no site '", site, "'"),
+                   "SITE_NOT_FOUND", {{"site", std::string(site)}});
+}
+
+// Points the transaction's statements at the schema of `site`.
+void UseSite(pqxx::transaction_base& tx, std::string_view site) {
+  tx.exec("SET LOCAL search_path TO " + tx.quote_name(PgSchemaOfSite(site)));
+}
 
 using ReadOnlyTransaction =
     pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only>;
@@ -112,11 +135,13 @@ struct Repositories {
 class PgRead final : public ReadTransaction {
  public:
   // Throws what libpqxx throws when BEGIN fails.
-  PgRead(Pool* pool, std::unique_ptr<pqxx::connection> conn)
+  PgRead(Pool* pool, std::unique_ptr<pqxx::connection> conn, std::string_view site)
       : lease_(pool, std::move(conn)),
         tx_(lease_.conn()),
         runner_(&tx_, /*savepoints=*/false),
-        repos_(&runner_) {}
+        repos_(&runner_) {
+    UseSite(tx_, site);
+  }
 
   CartridgeReads& cartridges() override { return *repos_.cartridges; }
   SterilizationReads& sterilization() override { return *repos_.sterilization; }
@@ -134,14 +159,15 @@ class PgRead final : public ReadTransaction {
 class PgWrite final : public WriteTransaction {
  public:
   // Throws what libpqxx throws when BEGIN or the writers' lock fails.
-  PgWrite(Pool* pool, std::unique_ptr<pqxx::connection> conn,
+  PgWrite(Pool* pool, std::unique_ptr<pqxx::connection> conn, std::string_view site,
           const std::function<void(absl::Duration)>* committed)
       : lease_(pool, std::move(conn)),
         tx_(lease_.conn()),
         runner_(&tx_),
         repos_(&runner_),
         committed_(committed) {
-    tx_.exec_params("SELECT pg_advisory_xact_lock($1)", kWriterLock);
+    UseSite(tx_, site);
+    tx_.exec_params("SELECT pg_advisory_xact_lock($1)", WriterLockOf(site));
   }
 
   CartridgeWrites& cartridges() override { return *repos_.cartridges; }
@@ -224,54 +250,182 @@ class CommitListener {
 // Reads take a connection of their pool; writes the one writer connection (they are serialised by
 // the writers' lock anyway), so that writers waiting for another server's write never starve the
 // reads, event streams included.
-class PgStore final : public Store {
+std::vector<std::string> ReadSites(pqxx::transaction_base& t);
+absl::Status Migrate(pqxx::connection& conn, const PgStoreOptions& options,
+                     std::optional<std::string> new_site);
+
+class PgStoreImpl final : public PgStore {
  public:
-  PgStore(std::unique_ptr<Pool> readers, std::unique_ptr<Pool> writer,
-          std::unique_ptr<CommitListener> listener, std::function<void(absl::Duration)> committed)
-      : readers_(std::move(readers)),
+  PgStoreImpl(PgStoreOptions options, std::unique_ptr<Pool> readers, std::unique_ptr<Pool> writer,
+              std::unique_ptr<CommitListener> listener)
+      : options_(std::move(options)),
+        readers_(std::move(readers)),
         writer_(std::move(writer)),
         listener_(std::move(listener)),
-        committed_(std::move(committed)) {}
+        committed_(options_.committed) {}
 
   absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override {
+    const std::string site(SiteScope::CurrentOr(kDefaultSite));
+    RETURN_IF_ERROR(RequireSite(site));
     ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, readers_->Take());
     try {
       return std::unique_ptr<ReadTransaction>(
-          std::make_unique<PgRead>(readers_.get(), std::move(conn)));
+          std::make_unique<PgRead>(readers_.get(), std::move(conn), site));
     } catch (const std::exception& e) {
       return pg::ToStatus(e, "BEGIN (read)");
     }
   }
 
   absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() override {
+    const std::string site(SiteScope::CurrentOr(kDefaultSite));
+    RETURN_IF_ERROR(RequireSite(site));
     ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, writer_->Take());
     try {
       return std::unique_ptr<WriteTransaction>(
-          std::make_unique<PgWrite>(writer_.get(), std::move(conn), &committed_));
+          std::make_unique<PgWrite>(writer_.get(), std::move(conn), site, &committed_));
     } catch (const std::exception& e) {
       return pg::ToStatus(e, "BEGIN (write)");
     }
   }
 
+  absl::StatusOr<std::vector<std::string>> ListSites() override {
+    ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, readers_->Take());
+    Lease lease(readers_.get(), std::move(conn));
+    try {
+      pqxx::read_transaction r(lease.conn());
+      std::vector<std::string> sites = ReadSites(r);
+      absl::MutexLock lock(&sites_mu_);
+      known_sites_.insert(sites.begin(), sites.end());
+      return sites;
+    } catch (const std::exception& e) {
+      return pg::ToStatus(e, "list the sites");
+    }
+  }
+
+  absl::StatusOr<bool> HasSite(std::string_view site) override {
+    if (!CheckSiteId("site", site).ok()) return false;
+    {
+      absl::MutexLock lock(&sites_mu_);
+      if (known_sites_.contains(site)) return true;  // sites are never removed
+    }
+    ASSIGN_OR_RETURN(std::vector<std::string> sites, ListSites());
+    return std::find(sites.begin(), sites.end(), site) != sites.end();
+  }
+
+  absl::Status CreateSite(std::string_view site) override {
+    RETURN_IF_ERROR(CheckSiteId("site", site));
+    ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, writer_->Take());
+    Lease lease(writer_.get(), std::move(conn));
+    return Migrate(lease.conn(), options_, std::string(site));
+  }
+
  private:
+  absl::Status RequireSite(std::string_view site) {
+    ASSIGN_OR_RETURN(bool exists, HasSite(site));
+    return exists ? absl::OkStatus() : SiteNotFound(site);
+  }
+
+  const PgStoreOptions options_;
   std::unique_ptr<Pool> readers_;
   std::unique_ptr<Pool> writer_;
   std::unique_ptr<CommitListener> listener_;  // may be null
   const std::function<void(absl::Duration)> committed_;
+  absl::Mutex sites_mu_;
+  std::set<std::string, std::less<>> known_sites_ ABSL_GUARDED_BY(sites_mu_);
 };
 
-absl::Status MigrateLocked(pqxx::connection& conn, const PgStoreOptions& options);
+// The sites the database holds, the default first: a schema `public` or `site_ID` with a table
+// schema_migrations is a site.
+std::vector<std::string> ReadSites(pqxx::transaction_base& t) {
+  const pqxx::result rows = t.exec(
+      "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
+      "WHERE c.relname = 'schema_migrations' AND c.relkind = 'r' "
+      "AND (n.nspname = 'public' OR n.nspname LIKE 'site\\_%') ORDER BY n.nspname");
+  std::vector<std::string> sites;
+  for (const pqxx::row& row : rows) {
+    const std::string schema = row[0].as<std::string>();
+    if (schema == "public") {
+      sites.insert(sites.begin(), std::string(kDefaultSite));
+    } else if (std::string id = schema.substr(5); CheckSiteId("site", id).ok()) {
+      sites.push_back(std::move(id));
+    }
+  }
+  return sites;
+}
 
-// Runs the migrations this database lacks under a session advisory lock, so that servers
-// starting at once migrate once (each re-reads the version once it holds the lock).
-absl::Status Migrate(pqxx::connection& conn, const PgStoreOptions& options) {
+// Brings the schema of `site` to this build's version. REQUIRES: the migration lock is held.
+absl::Status MigrateSite(pqxx::connection& conn, const PgStoreOptions& options,
+                         std::string_view site) {
+  const std::string schema = PgSchemaOfSite(site);
+  {
+    pqxx::work w(conn);
+    w.exec("CREATE SCHEMA IF NOT EXISTS " + w.quote_name(schema));
+    UseSite(w, site);
+    w.exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "description TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+    w.commit();
+  }
+  int current = 0;
+  {
+    pqxx::work w(conn);
+    UseSite(w, site);
+    current = w.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
+    w.commit();
+  }
+  if (current > PgSchemaVersion()) {
+    return absl::FailedPreconditionError(
+        StrCat("the database has schema v", current,
+               site == kDefaultSite ? std::string() : StrCat(" for site ", site),
+               ", newer than this build's v", PgSchemaVersion(), ": upgrade steritrackd"));
+  }
+  for (const pg::Migration& m : pg::Migrations()) {
+    if (m.version <= current) continue;
+    pqxx::work w(conn);
+    UseSite(w, site);
+    w.exec(m.sql);
+    w.exec_params("INSERT INTO schema_migrations VALUES ($1, $2, $3)", m.version,
+                  std::string(m.description), pg::Micros(absl::Now()));
+    w.commit();
+    if (options.notice) {
+      options.notice(site == kDefaultSite
+                         ? StrCat("migrated the schema to v", m.version)
+                         : StrCat("migrated the schema of site ", site, " to v", m.version));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Under a session advisory lock, so that servers starting at once migrate once (each re-reads the
+// versions once it holds the lock): without `new_site`, brings the default site and every other
+// site of the database to this build's version; with it, creates that site (ALREADY_EXISTS
+// SITE_EXISTS when it is there).
+absl::Status Migrate(pqxx::connection& conn, const PgStoreOptions& options,
+                     std::optional<std::string> new_site) {
   {
     pqxx::nontransaction n(conn);
     n.exec_params("SELECT pg_advisory_lock($1)", kMigrationLock);
   }
   absl::Status status = [&]() -> absl::Status {
     try {
-      return MigrateLocked(conn, options);
+      std::vector<std::string> sites;
+      {
+        pqxx::read_transaction r(conn);
+        sites = ReadSites(r);
+      }
+      if (new_site.has_value()) {
+        if (std::find(sites.begin(), sites.end(), *new_site) != sites.end()) {
+          return MakeError(absl::StatusCode::kAlreadyExists,
+                           StrCat("the database already holds site '", *new_site, "'"),
+                           "SITE_EXISTS", {{"site", *new_site}});
+        }
+        return MigrateSite(conn, options, *new_site);
+      }
+      if (sites.empty() || sites.front() != kDefaultSite) {
+        sites.insert(sites.begin(), std::string(kDefaultSite));  // a new database
+      }
+      for (const std::string& site : sites) RETURN_IF_ERROR(MigrateSite(conn, options, site));
+      return absl::OkStatus();
     } catch (const std::exception& e) {
       return pg::ToStatus(e, "migrate the schema");
     }
@@ -285,39 +439,6 @@ absl::Status Migrate(pqxx::connection& conn, const PgStoreOptions& options) {
   return status;
 }
 
-absl::Status MigrateLocked(pqxx::connection& conn, const PgStoreOptions& options) {
-  {
-    {
-      pqxx::work w(conn);
-      w.exec(
-          "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-          "description TEXT NOT NULL, applied_at BIGINT NOT NULL)");
-      w.commit();
-    }
-    int current = 0;
-    {
-      pqxx::work w(conn);
-      current = w.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
-      w.commit();
-    }
-    if (current > PgSchemaVersion()) {
-      return absl::FailedPreconditionError(StrCat("the database has schema v", current,
-                                                  ", newer than this build's v", PgSchemaVersion(),
-                                                  ": upgrade steritrackd"));
-    }
-    for (const pg::Migration& m : pg::Migrations()) {
-      if (m.version <= current) continue;
-      pqxx::work w(conn);
-      w.exec(m.sql);
-      w.exec_params("INSERT INTO schema_migrations VALUES ($1, $2, $3)", m.version,
-                    std::string(m.description), pg::Micros(absl::Now()));
-      w.commit();
-      if (options.notice) options.notice(StrCat("migrated the schema to v", m.version));
-    }
-    return absl::OkStatus();
-  }
-}
-
 }  // namespace
 
 bool IsPostgresUrl(const std::string& db) {
@@ -326,7 +447,13 @@ bool IsPostgresUrl(const std::string& db) {
 
 int PgSchemaVersion() { return pg::Migrations().back().version; }
 
-absl::StatusOr<std::unique_ptr<Store>> OpenPgStore(const PgStoreOptions& options) {
+int64_t PgWriterLockOfSite(std::string_view site) { return WriterLockOf(site); }
+
+std::string PgSchemaOfSite(std::string_view site) {
+  return site == kDefaultSite ? std::string("public") : StrCat("site_", site);
+}
+
+absl::StatusOr<std::unique_ptr<PgStore>> OpenPgStore(const PgStoreOptions& options) {
   if (!IsPostgresUrl(options.url)) {
     return absl::InvalidArgumentError("a PostgreSQL URL starts with postgresql://");
   }
@@ -335,7 +462,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenPgStore(const PgStoreOptions& options
   std::vector<std::unique_ptr<pqxx::connection>> writer;
   try {
     writer.push_back(Connect(options.url));
-    RETURN_IF_ERROR(Migrate(*writer.front(), options));
+    RETURN_IF_ERROR(Migrate(*writer.front(), options, std::nullopt));
     for (int i = 0; i < options.connections; ++i) readers.push_back(Connect(options.url));
   } catch (const std::exception& e) {
     return pg::ToStatus(e, "connect to the database");
@@ -344,9 +471,9 @@ absl::StatusOr<std::unique_ptr<Store>> OpenPgStore(const PgStoreOptions& options
   if (options.on_commit) {
     listener = std::make_unique<CommitListener>(options.url, options.on_commit);
   }
-  return std::make_unique<PgStore>(std::make_unique<Pool>(options.url, std::move(readers)),
-                                   std::make_unique<Pool>(options.url, std::move(writer)),
-                                   std::move(listener), options.committed);
+  return std::make_unique<PgStoreImpl>(
+      options, std::make_unique<Pool>(options.url, std::move(readers)),
+      std::make_unique<Pool>(options.url, std::move(writer)), std::move(listener));
 }
 
 }  // namespace steritrack

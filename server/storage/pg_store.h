@@ -13,15 +13,25 @@
 // statement is a savepoint, so a refused one undoes only itself (server/storage/pg.h). The schema
 // is versioned; forward migrations run at open under a session advisory lock, so two servers
 // starting at once migrate once. Thread-safe.
+//
+// Sites (steritrack/site.h): one database holds the chain's sites, each in a schema of its own
+// (`public` for the default site, `site_ID` for site ID), with its own tables, triggers, schema
+// version and audit chain. A transaction acts on its thread's SiteScope (the default site when it
+// has none): its first statement points search_path at that schema, and a writer takes that site's
+// writers' lock, so sites do not wait for each other. A site that does not exist is NOT_FOUND
+// SITE_NOT_FOUND. Every site is migrated at open.
 #ifndef STERITRACK_SERVER_STORAGE_PG_STORE_H_
 #define STERITRACK_SERVER_STORAGE_PG_STORE_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "steritrack/site.h"
 #include "steritrack/store.h"
 
 namespace steritrack {
@@ -44,9 +54,21 @@ struct PgStoreOptions {
   std::function<void(absl::Duration)> committed;
 };
 
-// UNAVAILABLE when the database cannot be reached; FAILED_PRECONDITION when its schema is newer
-// than this build's.
-absl::StatusOr<std::unique_ptr<Store>> OpenPgStore(const PgStoreOptions& options);
+class PgStore : public Store, public SiteDirectory {
+ public:
+  // Creates site `site` (its schema, migrated to this build's version). ALREADY_EXISTS
+  // SITE_EXISTS when the database holds it already; INVALID_ARGUMENT for a bad id.
+  virtual absl::Status CreateSite(std::string_view site) = 0;
+};
+
+// The schema of `site` ("public" for the default site, else "site_" + id). REQUIRES: a valid id.
+std::string PgSchemaOfSite(std::string_view site);
+// The transaction-scoped advisory lock every writer of `site` takes, on every server.
+int64_t PgWriterLockOfSite(std::string_view site);
+
+// UNAVAILABLE when the database cannot be reached; FAILED_PRECONDITION when a site's schema is
+// newer than this build's.
+absl::StatusOr<std::unique_ptr<PgStore>> OpenPgStore(const PgStoreOptions& options);
 
 // True for a --db value that names a PostgreSQL database (postgresql:// or postgres://).
 bool IsPostgresUrl(const std::string& db);

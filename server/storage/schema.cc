@@ -469,6 +469,16 @@ constexpr const char* kFingerprintBytes = R"sql(
 SELECT 1;
 )sql";
 
+// Sites (issue 13): a chain-wide token, held by the default site and good for every site; only a
+// manager's, an integrator's or an administrator's. Its scope is as final as its role.
+constexpr const char* kChainWideTokens = R"sql(
+ALTER TABLE api_tokens ADD COLUMN chain_wide INTEGER NOT NULL DEFAULT 0
+  CHECK (chain_wide IN (0, 1) AND (chain_wide = 0 OR role IN ('manager', 'integrator', 'admin')));
+CREATE TRIGGER api_tokens_scope_is_final BEFORE UPDATE OF chain_wide ON api_tokens
+WHEN NEW.chain_wide IS NOT OLD.chain_wide
+BEGIN SELECT RAISE(ABORT, 'a token changes only by its revocation, once'); END;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lots, cartridges, treatments, uses, disposals, write-offs, events, requests", kV1},
     {2, "reusable items, sterilisers, loads, indicators, Bowie-Dick tests, item uses", kV2},
@@ -482,6 +492,7 @@ constexpr Migration kMigrations[] = {
     {9, "index of a lot's own audit entries: cartridge history reads", kLotWideEvents},
     {10, "index of audit entries by time: period exports", kEventsByTime},
     {11, "request fingerprints are bytes", kFingerprintBytes},
+    {12, "sites: chain-wide tokens", kChainWideTokens},
 };
 
 }  // namespace

@@ -11,8 +11,9 @@
 namespace steritrack::sqlite {
 namespace {
 
-#define TOKEN_COLUMNS \
-  "id, name, role, secret_sha256, created_at, created_by, expires_at, revoked_at, revoked_by"
+#define TOKEN_COLUMNS                                                                           \
+  "id, name, role, secret_sha256, created_at, created_by, expires_at, revoked_at, revoked_by, " \
+  "chain_wide"
 
 absl::StatusOr<ApiToken> ReadToken(const Statement& s) {
   std::optional<Role> role = ParseRole(s.Text(2));
@@ -28,6 +29,7 @@ absl::StatusOr<ApiToken> ReadToken(const Statement& s) {
   if (!s.IsNull(6)) t.expires_at = FromMicros(s.Int(6));
   if (!s.IsNull(7)) t.revoked_at = FromMicros(s.Int(7));
   t.revoked_by = s.Text(8);
+  t.chain_wide = s.Int(9) != 0;
   return t;
 }
 
@@ -60,15 +62,16 @@ class SqliteAccess final : public AccessWrites {
 
   absl::StatusOr<int64_t> InsertToken(const ApiToken& t) override {
     static constexpr const char* kSql =
-        "INSERT INTO api_tokens (name, role, secret_sha256, created_at, created_by, expires_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+        "INSERT INTO api_tokens (name, role, secret_sha256, created_at, created_by, expires_at, "
+        "chain_wide) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
     st->Bind(1, t.name)
         .Bind(2, RoleName(t.role))
         .Bind(3, t.secret_sha256)
         .Bind(4, Micros(t.created_at))
         .Bind(5, t.created_by)
-        .Bind(6, t.expires_at ? std::optional<int64_t>(Micros(*t.expires_at)) : std::nullopt);
+        .Bind(6, t.expires_at ? std::optional<int64_t>(Micros(*t.expires_at)) : std::nullopt)
+        .Bind(7, int64_t{t.chain_wide ? 1 : 0});
     RETURN_IF_ERROR(st->Run());
     return sqlite3_last_insert_rowid(conn_->raw());
   }

@@ -20,11 +20,23 @@
 #include "server/storage/sqlite_rows.h"
 #include "steritrack/audit_chain.h"
 #include "steritrack/sha256.h"
+#include "steritrack/site.h"
 #include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
 
 namespace steritrack {
 namespace {
+
+// A SQLite database is one site, the default (steritrack/site.h): a call for any other is refused
+// here too, not only by the rpc layer's check.
+absl::Status RequireDefaultSite() {
+  const std::string_view site = SiteScope::CurrentOr(kDefaultSite);
+  if (site == kDefaultSite) return absl::OkStatus();
+  return MakeError(absl::StatusCode::kNotFound,
+                   StrCat("this database holds no site '", site,
+                          "': a SQLite database holds only the default site"),
+                   "SITE_NOT_FOUND", {{"site", std::string(site)}});
+}
 
 using sqlite::Connection;
 using sqlite::Statement;
@@ -192,6 +204,7 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override {
+    RETURN_IF_ERROR(RequireDefaultSite());
     if (shared_) {
       writer_mu_.Lock();
       // The one connection's open batch is committed first: a read sees only durable writes, and
@@ -221,6 +234,7 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() override {
+    RETURN_IF_ERROR(RequireDefaultSite());
     // Counted as waiting before anyone can see it queued (the hook), so that a transaction that
     // sees it queued also sees it waiting, and leaves the batch open for it.
     waiting_writers_.fetch_add(1, std::memory_order_seq_cst);

@@ -26,6 +26,7 @@
 #include "server/core/commit_notifier.h"
 #include "steritrack/audit_chain.h"
 #include "steritrack/error.h"
+#include "steritrack/site.h"
 #include "steritrack/strings.h"
 #include "tests/core/fake_store.h"
 #include "tests/storage/pg_test_database.h"
@@ -85,6 +86,47 @@ TEST(PgStoreTest, AnUnreachableDatabaseIsUnavailable) {
 
 // Several servers, one truth: four stores on one database (four servers' connection pools), each
 // with its own CartridgeService, open one cartridge at the same moment in four treatments.
+TEST(PgStoreTest, EachSiteIsASchemaOfItsOwnWithItsOwnRecords) {
+  PgTestDatabase db;
+  ASSERT_TRUE(db.ok());
+  auto store = OpenPgStore({.url = db.url(), .connections = 2});
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_THAT(*(*store)->ListSites(), ::testing::ElementsAre("default"));
+  ASSERT_TRUE((*store)->CreateSite("north").ok());
+  absl::Status twice = (*store)->CreateSite("north");
+  EXPECT_EQ(twice.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(GetErrorInfo(twice)->reason, "SITE_EXISTS");
+  EXPECT_EQ((*store)->CreateSite("North").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(*(*store)->ListSites(), ::testing::ElementsAre("default", "north"));
+  EXPECT_EQ(PgSchemaOfSite("north"), "site_north");
+  EXPECT_EQ(PgSchemaOfSite("default"), "public");
+
+  FakeClock clock(absl::FromUnixSeconds(1796112000));  // 2026-12-01
+  CartridgeService core({.store = store->get(), .sha256 = TestSha256(), .clock = &clock});
+  const WriteContext ctx{.actor = "spd.sam"};
+  {
+    SiteScope north("north");
+    ASSERT_TRUE(core.Receive(ctx, {"(01)09506000134352(17)301231(10)LOT-N(21)N1"}).ok());
+    EXPECT_TRUE(core.GetCartridge("(01)09506000134352(21)N1").ok());
+  }
+  // The default site (no scope) neither sees the unit nor shares the audit chain.
+  EXPECT_EQ(core.GetCartridge("(01)09506000134352(21)N1").status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(core.Receive(ctx, {"(01)09506000134352(17)301231(10)LOT-N(21)N1"}).ok());
+  for (const char* site : {"default", "north"}) {
+    SiteScope scope(site);
+    auto tx = (*store)->BeginRead();
+    ASSERT_TRUE(tx.ok()) << tx.status();
+    EXPECT_EQ(*(*tx)->audit().LastEventSeq(), 2) << site;  // the lot and its unit, in each
+  }
+  // A site the database does not hold: NOT_FOUND, for reads and writes.
+  SiteScope south("south");
+  absl::StatusOr<std::unique_ptr<ReadTransaction>> read = (*store)->BeginRead();
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(GetErrorInfo(read.status())->reason, "SITE_NOT_FOUND");
+  EXPECT_EQ((*store)->BeginWrite().status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST(PgStoreTest, OneCartridgeOpenedFromSeveralServersAtOnceIsOpenedOnce) {
   PgTestDatabase db;
   ASSERT_TRUE(db.ok());

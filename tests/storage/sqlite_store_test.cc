@@ -35,6 +35,7 @@
 #include "steritrack/clock.h"
 #include "steritrack/error.h"
 #include "steritrack/model.h"
+#include "steritrack/site.h"
 #include "steritrack/store.h"
 #include "steritrack/strings.h"
 #include "tests/test_sha256.h"
@@ -378,6 +379,22 @@ TEST_F(SqliteStoreTest, OpenRefusesAnEmptyPathAndAnEmptyReaderPool) {
   EXPECT_EQ(OpenSqliteStore({.path = ""}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(OpenSqliteStore({.path = path_, .readers = 0}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// A SQLite database is one site, the default: a transaction for any other site is refused, even
+// if a caller got past the rpc layer's check (steritrack/site.h).
+TEST_F(SqliteStoreTest, OnlyTheDefaultSiteIsServed) {
+  OpenStore(/*readers=*/2);
+  MustInsertBasics(1);
+  {
+    SiteScope north("north");
+    absl::StatusOr<std::unique_ptr<ReadTransaction>> read = store().BeginRead();
+    EXPECT_EQ(read.status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(GetErrorInfo(read.status())->reason, "SITE_NOT_FOUND");
+    EXPECT_EQ(store().BeginWrite().status().code(), absl::StatusCode::kNotFound);
+  }
+  SiteScope named{std::string(kDefaultSite)};
+  EXPECT_TRUE(Find("S1").has_value());
 }
 
 // A "file:" URI names the same database for the writer and every reader: the readers, too, open
