@@ -577,6 +577,22 @@ void AddReportCommands(CLI::App& app, const Globals& g, Action& action) {
         if (!st.ok()) return d.Fail(st);
         const std::string format = g.json ? "json" : a->format;
         if (format == "json") return Emit(d.out(), a->out, ReportJson(report));
+        if (report.site_reports_size() > 0) {
+          // A chain manager's report of every site: each site's own report, in turn.
+          if (format != "table") {
+            return d.out().BadInput("--format",
+                                    "a chain-wide report is a table or JSON; for csv or html "
+                                    "name a site (--site)");
+          }
+          std::string text;
+          for (const v1::ComplianceReport& site : report.site_reports()) {
+            text += "== site " + site.site() + "\n" + ReportTable(site) + "\n";
+          }
+          text += std::string(report.compliant() ? "COMPLIANT" : "NOT COMPLIANT") +
+                  ": every site of the chain, " + std::to_string(report.site_reports_size()) +
+                  " site(s)\n";
+          return Emit(d.out(), a->out, text);
+        }
         if (format == "csv") return Emit(d.out(), a->out, ReportCsv(report));
         if (format == "html") {
           v1::GetStockRequest stock_req;

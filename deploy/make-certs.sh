@@ -8,13 +8,14 @@ readonly ROLES="nurse sterile_processing manager integrator admin"
 
 usage() {
   cat <<'EOF'
-Usage: deploy/make-certs.sh DIR [--san NAME]... [--client NAME:ROLE]... [--days N] [--force]
+Usage: deploy/make-certs.sh DIR [--san NAME]... [--client NAME:ROLE[@SITE]]... [--days N] [--force]
 
 Makes, in DIR (created if missing; keys are mode 0600):
   ca.pem, ca.key                 the clinic CA (kept if it exists, unless --force)
   server.pem, server.key         steritrackd's certificate, signed by the CA (serverAuth)
   client-NAME.pem, client-NAME.key
-                                 a client certificate, CN=NAME and OU=ROLE (clientAuth)
+                                 a client certificate, CN=NAME and OU=ROLE (clientAuth); for
+                                 a site of a clinic chain OU=ROLE@SITE
 
   --san NAME          a subject alternative name of the server certificate, as openssl writes it:
                       DNS:steritrack.clinic.local or IP:192.168.1.20 (repeatable; default:
@@ -96,6 +97,12 @@ for spec in "${clients[@]}"; do
   role=${spec#*:}
   [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._@-]*$ ]] ||
     fail "--client $spec: NAME may hold letters, digits and . _ @ - only"
+  # ROLE@SITE: a certificate for one site of a clinic chain (OU=ROLE@SITE).
+  if [[ $role == *@* ]]; then
+    [[ ${role#*@} =~ ^[a-z0-9][a-z0-9_]{0,31}$ ]] ||
+      fail "--client $spec: SITE may hold a-z, 0-9 and _ only (1 to 32, not _ first)"
+    role=${role%%@*}
+  fi
   [[ " $ROLES " == *" $role "* ]] || fail "--client $spec: unknown role '$role' (roles: ${ROLES// /, })"
 done
 

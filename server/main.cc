@@ -800,7 +800,7 @@ int main(int argc, char** argv) {
             zone.name());
 
   // Par levels: what the passing of a day does to them, now and after every local midnight.
-  auto stock_check = std::make_unique<steritrack::DailyStockCheck>(&core, clock.get(), *log);
+  auto stock_check = std::make_unique<steritrack::DailyStockCheck>(&core, clock.get(), *log, sites);
 
   std::unique_ptr<steritrack::HealthMonitor> health;
   if (const std::string db_file = steritrack::DatabaseFilePath(db_path); !db_file.empty()) {

@@ -13,8 +13,9 @@ absl::Time NextLocalMidnight(absl::Time now, absl::TimeZone zone) {
   return at.kind == absl::TimeZone::TimeInfo::SKIPPED ? at.trans : at.pre;
 }
 
-DailyStockCheck::DailyStockCheck(CartridgeService* core, const Clock* clock, spdlog::logger& log)
-    : core_(core), clock_(clock), log_(log), thread_([this] { Run(); }) {}
+DailyStockCheck::DailyStockCheck(CartridgeService* core, const Clock* clock, spdlog::logger& log,
+                                 SiteDirectory* sites)
+    : core_(core), clock_(clock), log_(log), sites_(sites), thread_([this] { Run(); }) {}
 
 DailyStockCheck::~DailyStockCheck() {
   stop_.Notify();
@@ -22,15 +23,38 @@ DailyStockCheck::~DailyStockCheck() {
 }
 
 bool DailyStockCheck::CheckOnce() {
-  absl::StatusOr<std::vector<Event>> crossed =
-      core_->CheckStockLevels(WriteContext{.actor = kStockCheckActor});
-  if (!crossed.ok()) {
-    log_.error("daily stock check failed, retrying in a minute: {}",
-               std::string(crossed.status().message()));
-    return false;
+  std::vector<std::string> sites = {std::string(kDefaultSite)};
+  if (sites_ != nullptr) {
+    absl::StatusOr<std::vector<std::string>> all = sites_->ListSites();
+    if (!all.ok()) {
+      log_.error("daily stock check: cannot list the sites, retrying in a minute: {}",
+                 std::string(all.status().message()));
+      return false;
+    }
+    sites = *std::move(all);
   }
-  for (const Event& e : *crossed) log_.warn("{}: {}", e.action, e.detail);
-  return true;
+  // Every site's stock, each against its own par levels (a crossing is recorded once, so a retry
+  // after one site failed does not repeat the others').
+  bool ok = true;
+  for (const std::string& site : sites) {
+    SiteScope scope(site);
+    absl::StatusOr<std::vector<Event>> crossed =
+        core_->CheckStockLevels(WriteContext{.actor = kStockCheckActor});
+    if (!crossed.ok()) {
+      log_.error("daily stock check of site {} failed, retrying in a minute: {}", site,
+                 std::string(crossed.status().message()));
+      ok = false;
+      continue;
+    }
+    for (const Event& e : *crossed) {
+      if (site == kDefaultSite) {
+        log_.warn("{}: {}", e.action, e.detail);
+      } else {
+        log_.warn("site {}: {}: {}", site, e.action, e.detail);
+      }
+    }
+  }
+  return ok;
 }
 
 void DailyStockCheck::Run() {

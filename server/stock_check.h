@@ -15,6 +15,7 @@
 #include "server/core/cartridge_service.h"
 #include "spdlog/logger.h"
 #include "steritrack/clock.h"
+#include "steritrack/site.h"
 
 namespace steritrack {
 
@@ -34,7 +35,10 @@ class DailyStockCheck {
 
   // Days are `core`'s clinic days, time is `clock`'s (the one `core` uses). REQUIRES: `core`,
   // `clock` and `log` outlive this object.
-  DailyStockCheck(CartridgeService* core, const Clock* clock, spdlog::logger& log);
+  // With `sites`, every site of the database is checked, each in its SiteScope; without, the
+  // default site. `sites` (may be null) outlives this object too.
+  DailyStockCheck(CartridgeService* core, const Clock* clock, spdlog::logger& log,
+                  SiteDirectory* sites = nullptr);
   ~DailyStockCheck();  // stops the thread, after a check in progress ends
   DailyStockCheck(const DailyStockCheck&) = delete;
   DailyStockCheck& operator=(const DailyStockCheck&) = delete;
@@ -47,6 +51,7 @@ class DailyStockCheck {
   CartridgeService* const core_;
   const Clock* const clock_;
   spdlog::logger& log_;
+  SiteDirectory* const sites_;  // may be null: the default site only
   absl::Notification stop_;
   std::thread thread_;
 };

@@ -13,6 +13,7 @@
 #include "server/core/write_helper.h"
 #include "steritrack/error.h"
 #include "steritrack/gs1.h"
+#include "steritrack/site.h"
 #include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
 
@@ -151,18 +152,27 @@ ExportService::ExportService(ExportServiceOptions options)
       sha256_(options.sha256),
       clock_(options.clock),
       zone_(options.clinic_time_zone),
-      client_ref_system_(options.client_ref_system.empty()
-                             ? StrCat(options.site_uri, kClientRefSuffix)
-                             : std::move(options.client_ref_system)),
+      client_ref_system_(std::move(options.client_ref_system)),
       site_uri_(std::move(options.site_uri)),
       page_size_(std::max(options.page_size, 1)) {}
 
+std::string ExportService::SiteUri() const {
+  const std::string_view site = SiteScope::CurrentOr(kDefaultSite);
+  return site == kDefaultSite ? site_uri_ : StrCat(site_uri_, "/site/", site);
+}
+
+std::string ExportService::ClientRefSystem() const {
+  if (client_ref_system_.empty()) return StrCat(SiteUri(), kClientRefSuffix);
+  const std::string_view site = SiteScope::CurrentOr(kDefaultSite);
+  return site == kDefaultSite ? client_ref_system_ : StrCat(client_ref_system_, "/site/", site);
+}
+
 std::string ExportService::ResourceUuid(std::string_view name) const {
-  return UuidFromHex(sha256_->HexDigest({"steritrack/fhir|", site_uri_, "|", name}));
+  return UuidFromHex(sha256_->HexDigest({"steritrack/fhir|", SiteUri(), "|", name}));
 }
 
 std::string ExportService::RoomUri(std::string_view room) const {
-  return StrCat(site_uri_, "/room/", PercentEncode(room));
+  return StrCat(SiteUri(), "/room/", PercentEncode(room));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -293,7 +303,7 @@ absl::StatusOr<FhirBundle> ExportService::BuildBundle(ReadTransaction& tx, const
       .EndArray();
   w.Array("identifier")
       .BeginObject()
-      .Field("system", StrCat(site_uri_, "/treatment"))
+      .Field("system", StrCat(SiteUri(), "/treatment"))
       .Field("value", StrCat(t.id))
       .EndObject()
       .EndArray();
@@ -305,7 +315,7 @@ absl::StatusOr<FhirBundle> ExportService::BuildBundle(ReadTransaction& tx, const
     w.Field("display", "no client reference recorded");
   } else {
     w.Object("identifier")
-        .Field("system", client_ref_system_)
+        .Field("system", ClientRefSystem())
         .Field("value", t.client_ref)
         .EndObject();
   }
@@ -411,7 +421,7 @@ absl::StatusOr<FhirBundle> ExportService::BuildBundle(ReadTransaction& tx, const
     // The item itself, the same in every Bundle; the load (lot-control number) is this use's.
     w.Array("identifier")
         .BeginObject()
-        .Field("system", StrCat(site_uri_, "/item"))
+        .Field("system", StrCat(SiteUri(), "/item"))
         .Field("value", u.item.serial)
         .EndObject()
         .EndArray();
@@ -457,7 +467,7 @@ absl::StatusOr<FhirBundle> ExportService::BuildBundle(ReadTransaction& tx, const
           .Field("role", "source")
           .Object("what")
           .Object("identifier")
-          .Field("system", StrCat(site_uri_, "/audit"))
+          .Field("system", StrCat(SiteUri(), "/audit"))
           .Field("value", StrCat(e.seq))
           .EndObject()
           .Field("display", StrCat(e.action, " by ", e.actor, " at ", FhirTime(e.at, zone_)))
@@ -510,7 +520,7 @@ absl::StatusOr<bool> ExportService::AppendEpcisEvent(ReadTransaction& tx, const 
   // Where: the room of use for an opening and its disposal, else the site.
   const bool in_room = unit.has_value() && unit->use.has_value() &&
                        (entry.action == "CARTRIDGE_OPENED" || entry.action == "CARTRIDGE_DISPOSED");
-  w.Object("readPoint").Field("id", in_room ? RoomUri(unit->use->room) : site_uri_).EndObject();
+  w.Object("readPoint").Field("id", in_room ? RoomUri(unit->use->room) : SiteUri()).EndObject();
   if (mapping->action == "ADD") {
     w.Object("ilmd")
         .Field("cbvmda:lotNumber", unit->lot.lot)

@@ -113,6 +113,11 @@ class ExportService {
   // the entry's action has no EPCIS event.
   absl::StatusOr<bool> AppendEpcisEvent(ReadTransaction& tx, const Event& entry, bool first,
                                         std::string* out) const;
+  // The URI of the site the calling thread acts on (steritrack/site.h): site_uri for the default
+  // site, "<site_uri>/site/<id>" for another of the chain, so that two clinics' treatment 5 are
+  // two resources; and the client-reference system under it (or the configured one, likewise).
+  std::string SiteUri() const;
+  std::string ClientRefSystem() const;
   // "urn:uuid:..." named by `name` within this site: the same name, the same UUID.
   std::string ResourceUuid(std::string_view name) const;
   std::string RoomUri(std::string_view room) const;
@@ -121,8 +126,8 @@ class ExportService {
   const Sha256* const sha256_;
   const Clock* const clock_;
   const absl::TimeZone zone_;
-  const std::string client_ref_system_;
-  const std::string site_uri_;
+  const std::string client_ref_system_;  // configured; empty: "<site uri>/client-ref"
+  const std::string site_uri_;           // the default site's
   const int page_size_;
 };
 

@@ -43,7 +43,11 @@ absl::StatusOr<Identity> Authorizer::AuthenticateToken(std::string_view secret,
   const std::string home = named.value_or(std::string(kDefaultSite));
   auto in_site = [&](const std::string& site) {
     SiteScope scope(site);
-    return access_->AuthenticateToken(secret);
+    absl::StatusOr<Identity> found = access_->AuthenticateToken(secret);
+    // Only the default site holds chain-wide tokens: a row that says so elsewhere (one moved in
+    // from a clinic's own database) is good for its site alone.
+    if (found.ok() && site != kDefaultSite) found->chain_wide = false;
+    return found;
   };
   absl::StatusOr<Identity> who = in_site(home);
   if (who.ok() || !HasReason(who.status(), "CREDENTIALS_INVALID")) return who;
@@ -99,14 +103,30 @@ absl::StatusOr<Identity> Authorizer::Authenticate(const grpc::ServerContext& ctx
       std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
       if (auth != nullptr && auth->IsPeerAuthenticated()) {
         if (std::optional<CertificateSubject> subject = PeerCertificateSubject(*auth)) {
-          ASSIGN_OR_RETURN(Identity id, AccessService::IdentityFromCertificate(
-                                            subject->common_name, subject->organizational_unit));
-          if (!subject->locality.empty()) {
-            RETURN_IF_ERROR(
-                CheckSiteId("the client certificate's L (its site)", subject->locality));
-            id.site = subject->locality;
+          // OU is the role, or role@site for a site of a chain (the default site without).
+          std::string_view role = subject->organizational_unit;
+          std::string site(kDefaultSite);
+          if (const size_t at = role.find('@'); at != std::string_view::npos) {
+            site = std::string(role.substr(at + 1));
+            role = role.substr(0, at);
+            if (!CheckSiteId("site", site).ok()) {
+              return MakeError(absl::StatusCode::kUnauthenticated,
+                               StrCat("the client certificate's OU '", subject->organizational_unit,
+                                      "' names no valid site after '@' (a-z, 0-9, _)"),
+                               "CREDENTIALS_INVALID");
+            }
           }
+          ASSIGN_OR_RETURN(Identity id,
+                           AccessService::IdentityFromCertificate(subject->common_name, role));
+          id.site = site;
           if (named.has_value() && *named != id.site) return SiteNotAllowed(id, *named);
+          ASSIGN_OR_RETURN(bool exists, sites_->HasSite(id.site));
+          if (!exists) {
+            return MakeError(absl::StatusCode::kNotFound,
+                             StrCat("the client certificate is for site ", id.site,
+                                    ", which this server's database does not hold"),
+                             "SITE_NOT_FOUND", {{"site", id.site}});
+          }
           return id;
         }
         return MakeError(absl::StatusCode::kUnauthenticated,

@@ -8,8 +8,8 @@
 //
 // Sites (steritrack/site.h): a call may name the site it acts on in metadata `x-steritrack-site`.
 // A token is good for the site that holds it, a chain-wide token (held by the default site) for
-// every site; a certificate for the site in its subject's L (localityName), the default site when
-// it has none. Without the metadata the caller acts on their credential's own site (a chain-wide
+// every site; a certificate whose subject OU is `role@site` for that site (a plain role: the
+// default site). Without the metadata the caller acts on their credential's own site (a chain-wide
 // caller on the default site); a token of another site than the default is then found by looking
 // at each site. The identity's `site` is where the call acts: Handle opens a SiteScope for it.
 //

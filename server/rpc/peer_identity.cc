@@ -44,8 +44,7 @@ std::optional<CertificateSubject> CertificateSubjectFromPem(std::string_view pem
   const X509_NAME* subject = X509_get_subject_name(cert.get());
   if (subject == nullptr) return std::nullopt;
   return CertificateSubject{.common_name = Entry(subject, NID_commonName),
-                            .organizational_unit = Entry(subject, NID_organizationalUnitName),
-                            .locality = Entry(subject, NID_localityName)};
+                            .organizational_unit = Entry(subject, NID_organizationalUnitName)};
 }
 
 std::optional<CertificateSubject> PeerCertificateSubject(const grpc::AuthContext& context) {

@@ -18,7 +18,6 @@ namespace steritrack::rpc {
 struct CertificateSubject {
   std::string common_name;          // CN; empty when the subject has none
   std::string organizational_unit;  // OU; empty when the subject has none (the first if several)
-  std::string locality;             // L, the site (steritrack/site.h); empty when none
 };
 
 // The subject of the peer's certificate, or nullopt when the peer sent none (plaintext, TLS

@@ -31,6 +31,10 @@ class ReportServiceImpl final : public v1::ReportService::Service {
                         v1::Stock* resp) override;
 
  private:
+  // The report of the site the calling thread acts on (its SiteScope), into `resp`.
+  absl::Status FillComplianceReport(absl::CivilDay from, absl::CivilDay to,
+                                    v1::ComplianceReport* resp);
+
   ReportService* const core_;
   const std::shared_ptr<spdlog::logger> log_;
   Authorizer* const auth_;

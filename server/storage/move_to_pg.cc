@@ -134,6 +134,13 @@ absl::Status MoveLocked(const MoveToPgOptions& options, sqlite3* source, MoveToP
   pqxx::connection conn(options.pg_url);
   pqxx::work w(conn);
   const std::string schema = PgSchemaOfSite(options.site);
+  // A new site is created in this same transaction: no server sees it until it holds everything.
+  w.exec_params("SELECT pg_advisory_xact_lock($1)", pg::kMigrationLock);
+  const bool existed =
+      !w.exec_params("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema).empty();
+  std::vector<std::string> migrated;
+  RETURN_IF_ERROR(pg::MigrateSiteIn(w, options.site, &migrated));
+  if (!existed && options.notice) options.notice(StrCat("creating site ", options.site));
   w.exec("SET LOCAL search_path TO " + w.quote_name(schema));
   // The site's writers wait (a server already serving it sees it whole or not at all).
   w.exec_params("SELECT pg_advisory_xact_lock($1)", PgWriterLockOfSite(options.site));
@@ -165,6 +172,24 @@ absl::Status MoveLocked(const MoveToPgOptions& options, sqlite3* source, MoveToP
     references.emplace(row[0].as<std::string>(), row[1].as<std::string>());
   }
   ASSIGN_OR_RETURN(std::vector<std::string> order, ParentsFirst(tables, references));
+  // Every table of the clinic's has its place in the site: none is left behind.
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<SourceQuery> q,
+                     SourceQuery::Prepare(source,
+                                          "SELECT name FROM sqlite_master WHERE type = 'table' "
+                                          "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+                                          "AND name <> 'schema_migrations'"));
+    const std::set<std::string> known(tables.begin(), tables.end());
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, q->Step());
+      if (!row) break;
+      const std::string name = reinterpret_cast<const char*>(sqlite3_column_text(q->raw(), 0));
+      if (!known.contains(name)) {
+        return absl::FailedPreconditionError(
+            StrCat("the SQLite database has table ", name, ", which this build's schema has not"));
+      }
+    }
+  }
 
   // The guards refuse rewriting history, which is what a move does: off for the copy only.
   for (const std::string& table : tables) {
@@ -177,15 +202,23 @@ absl::Status MoveLocked(const MoveToPgOptions& options, sqlite3* source, MoveToP
       return absl::FailedPreconditionError(
           StrCat("the SQLite database has no table ", table, ", which this build's has"));
     }
+    // Each target column, in the target's order: read from the source's column of the same name
+    // (as bytes for BYTEA), or a value the source keeps elsewhere.
+    struct Target {
+      int source = -1;  // the column's index in the SELECT below; -1: `fixed`
+      bool bytea = false;
+      std::optional<std::string> fixed;
+    };
     std::vector<std::string> columns;
-    std::vector<bool> bytea;
+    std::vector<Target> targets;
     std::string select;
-    std::optional<std::string> extra;  // a value the SQLite table keeps elsewhere
+    int selected = 0;
     for (const pqxx::row& row :
          w.exec_params("SELECT column_name, data_type FROM information_schema.columns "
                        "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
                        schema, table)) {
       const std::string column = row[0].as<std::string>();
+      columns.push_back(column);
       if (!source_columns.contains(column)) {
         // SQLite keeps the highest audit seq ever issued as its AUTOINCREMENT counter.
         if (table == "audit_head" && column == "issued") {
@@ -193,16 +226,21 @@ absl::Status MoveLocked(const MoveToPgOptions& options, sqlite3* source, MoveToP
                            SourceInt(source,
                                      "SELECT coalesce((SELECT seq FROM sqlite_sequence "
                                      "WHERE name = 'events'), 0)"));
-          extra = std::to_string(issued);
-          columns.push_back(column);
+          targets.push_back({.fixed = std::to_string(issued)});
           continue;
         }
         return absl::FailedPreconditionError(
             StrCat("the SQLite table ", table, " has no column ", column));
       }
-      columns.push_back(column);
-      bytea.push_back(row[1].as<std::string>() == "bytea");
+      source_columns.erase(column);
+      targets.push_back({.source = selected++, .bytea = row[1].as<std::string>() == "bytea"});
       select += StrCat(select.empty() ? "" : ", ", "\"", column, "\"");
+    }
+    // Nothing of the clinic's may be left behind: a column this build does not know refuses.
+    if (!source_columns.empty()) {
+      return absl::FailedPreconditionError(StrCat("the SQLite table ", table, " has column ",
+                                                  *source_columns.begin(),
+                                                  ", which this build's schema has not"));
     }
     ASSIGN_OR_RETURN(std::unique_ptr<SourceQuery> rows,
                      SourceQuery::Prepare(
@@ -234,10 +272,9 @@ absl::Status MoveLocked(const MoveToPgOptions& options, sqlite3* source, MoveToP
     while (true) {
       ASSIGN_OR_RETURN(bool row, rows->Step());
       if (!row) break;
-      for (size_t i = 0; i < bytea.size(); ++i) {
-        params.push_back(Field(rows->raw(), static_cast<int>(i), bytea[i]));
+      for (const Target& t : targets) {
+        params.push_back(t.source < 0 ? t.fixed : Field(rows->raw(), t.source, t.bytea));
       }
-      if (extra.has_value()) params.push_back(extra);
       ++copied;
       if (++batched == batch_rows) flush();
     }
@@ -297,15 +334,24 @@ absl::StatusOr<MoveToPgResult> MoveSqliteToPg(const MoveToPgOptions& options) {
   }
   // One snapshot of the source for the whole copy.
   RETURN_IF_ERROR(source->Exec("BEGIN"));
-  {
-    ASSIGN_OR_RETURN(std::unique_ptr<PgStore> store,
-                     OpenPgStore({.url = options.pg_url, .connections = 1}));
-    ASSIGN_OR_RETURN(bool exists, store->HasSite(options.site));
-    if (!exists) {
-      RETURN_IF_ERROR(store->CreateSite(options.site));
-      if (options.notice) options.notice(StrCat("created site ", options.site));
+  // Only the chain's default site holds chain-wide tokens: a clinic's own would claim every site.
+  if (options.site != kDefaultSite) {
+    ASSIGN_OR_RETURN(std::unique_ptr<SourceQuery> q,
+                     SourceQuery::Prepare(source->raw(),
+                                          "SELECT name FROM api_tokens WHERE chain_wide = 1 AND "
+                                          "revoked_at IS NULL ORDER BY id LIMIT 1"));
+    ASSIGN_OR_RETURN(bool found, q->Step());
+    if (found) {
+      const std::string name = reinterpret_cast<const char*>(sqlite3_column_text(q->raw(), 0));
+      return absl::FailedPreconditionError(
+          StrCat("token ", name,
+                 " is chain-wide, which only the default site's tokens are: "
+                 "revoke it (steritrack admin token revoke) before moving into site ",
+                 options.site));
     }
   }
+  // The database's own sites brought to this build's version first (as a server's start would).
+  RETURN_IF_ERROR(OpenPgStore({.url = options.pg_url, .connections = 1}).status());
   MoveToPgResult result;
   try {
     RETURN_IF_ERROR(MoveLocked(options, source->raw(), &result));

@@ -11,11 +11,13 @@
 #error "server/storage/pg.h is internal to server/storage"
 #endif
 
+#include <cstdint>
 #include <exception>
 #include <pqxx/pqxx>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -80,6 +82,13 @@ class Tx {
   pqxx::dbtransaction* tx_;
   bool savepoints_;
 };
+
+// Sites (server/storage/pg_store.h): the advisory lock every migration runs under, and the schema
+// of `site` brought to this build's version inside `w`, created when missing, with what was done
+// appended to `done`. REQUIRES: `w` (its session or itself) holds kMigrationLock.
+inline constexpr int64_t kMigrationLock = 0x53544552495402;
+absl::Status MigrateSiteIn(pqxx::transaction_base& w, std::string_view site,
+                           std::vector<std::string>* done);
 
 }  // namespace steritrack::pg
 

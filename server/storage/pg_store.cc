@@ -24,7 +24,7 @@ namespace {
 // for migrations. Another site's writers take kWriterLock with the site id's hash in its high
 // bits (a collision of two sites only makes them wait for each other).
 constexpr int64_t kWriterLock = 0x53544552495401;  // "STERIT" 01
-constexpr int64_t kMigrationLock = 0x53544552495402;
+using pg::kMigrationLock;
 
 int64_t WriterLockOf(std::string_view site) {
   if (site == kDefaultSite) return kWriterLock;
@@ -50,6 +50,8 @@ using ReadOnlyTransaction =
 // server's write), before UNAVAILABLE; and how long a transaction may sit idle, so that a server
 // cut off in the middle of a write does not hold every server's writers' lock for long.
 constexpr int kWaitSeconds = 30;
+// Writer connections per store: writes of several sites at once (one site's take turns).
+constexpr int kWriterConnections = 2;
 constexpr const char* kSessionSettings =
     "SET idle_in_transaction_session_timeout = '60s'; SET lock_timeout = '30s'";
 
@@ -247,9 +249,10 @@ class CommitListener {
   std::thread thread_;  // last: starts once the members above exist
 };
 
-// Reads take a connection of their pool; writes the one writer connection (they are serialised by
-// the writers' lock anyway), so that writers waiting for another server's write never starve the
-// reads, event streams included.
+// Reads take a connection of their pool, writes one of the writers' pool, so that writers waiting
+// for another server's write never starve the reads, event streams included. A site's writes are
+// serialised by its writers' lock anyway; the writers' pool has kWriterConnections so that a write
+// waiting for that lock does not hold up another site's.
 std::vector<std::string> ReadSites(pqxx::transaction_base& t);
 absl::Status Migrate(pqxx::connection& conn, const PgStoreOptions& options,
                      std::optional<std::string> new_site);
@@ -353,45 +356,17 @@ std::vector<std::string> ReadSites(pqxx::transaction_base& t) {
   return sites;
 }
 
-// Brings the schema of `site` to this build's version. REQUIRES: the migration lock is held.
+// Brings the schema of `site` to this build's version, in one transaction: a site being created
+// or migrated is seen by other connections whole, before or after, never half built (PostgreSQL's
+// DDL is transactional). REQUIRES: the migration lock is held.
 absl::Status MigrateSite(pqxx::connection& conn, const PgStoreOptions& options,
                          std::string_view site) {
-  const std::string schema = PgSchemaOfSite(site);
-  {
-    pqxx::work w(conn);
-    w.exec("CREATE SCHEMA IF NOT EXISTS " + w.quote_name(schema));
-    UseSite(w, site);
-    w.exec(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-        "description TEXT NOT NULL, applied_at BIGINT NOT NULL)");
-    w.commit();
-  }
-  int current = 0;
-  {
-    pqxx::work w(conn);
-    UseSite(w, site);
-    current = w.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
-    w.commit();
-  }
-  if (current > PgSchemaVersion()) {
-    return absl::FailedPreconditionError(
-        StrCat("the database has schema v", current,
-               site == kDefaultSite ? std::string() : StrCat(" for site ", site),
-               ", newer than this build's v", PgSchemaVersion(), ": upgrade steritrackd"));
-  }
-  for (const pg::Migration& m : pg::Migrations()) {
-    if (m.version <= current) continue;
-    pqxx::work w(conn);
-    UseSite(w, site);
-    w.exec(m.sql);
-    w.exec_params("INSERT INTO schema_migrations VALUES ($1, $2, $3)", m.version,
-                  std::string(m.description), pg::Micros(absl::Now()));
-    w.commit();
-    if (options.notice) {
-      options.notice(site == kDefaultSite
-                         ? StrCat("migrated the schema to v", m.version)
-                         : StrCat("migrated the schema of site ", site, " to v", m.version));
-    }
+  pqxx::work w(conn);
+  std::vector<std::string> done;
+  RETURN_IF_ERROR(pg::MigrateSiteIn(w, site, &done));
+  w.commit();
+  if (options.notice) {
+    for (const std::string& line : done) options.notice(line);
   }
   return absl::OkStatus();
 }
@@ -441,6 +416,37 @@ absl::Status Migrate(pqxx::connection& conn, const PgStoreOptions& options,
 
 }  // namespace
 
+namespace pg {
+
+absl::Status MigrateSiteIn(pqxx::transaction_base& w, std::string_view site,
+                           std::vector<std::string>* done) {
+  w.exec("CREATE SCHEMA IF NOT EXISTS " + w.quote_name(PgSchemaOfSite(site)));
+  UseSite(w, site);
+  w.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+      "description TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+  const int current =
+      w.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
+  if (current > PgSchemaVersion()) {
+    return absl::FailedPreconditionError(
+        StrCat("the database has schema v", current,
+               site == kDefaultSite ? std::string() : StrCat(" for site ", site),
+               ", newer than this build's v", PgSchemaVersion(), ": upgrade steritrackd"));
+  }
+  for (const Migration& m : Migrations()) {
+    if (m.version <= current) continue;
+    w.exec(m.sql);
+    w.exec_params("INSERT INTO schema_migrations VALUES ($1, $2, $3)", m.version,
+                  std::string(m.description), Micros(absl::Now()));
+    done->push_back(site == kDefaultSite
+                        ? StrCat("migrated the schema to v", m.version)
+                        : StrCat("migrated the schema of site ", site, " to v", m.version));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace pg
+
 bool IsPostgresUrl(const std::string& db) {
   return db.rfind("postgresql://", 0) == 0 || db.rfind("postgres://", 0) == 0;
 }
@@ -463,6 +469,7 @@ absl::StatusOr<std::unique_ptr<PgStore>> OpenPgStore(const PgStoreOptions& optio
   try {
     writer.push_back(Connect(options.url));
     RETURN_IF_ERROR(Migrate(*writer.front(), options, std::nullopt));
+    for (int i = 1; i < kWriterConnections; ++i) writer.push_back(Connect(options.url));
     for (int i = 0; i < options.connections; ++i) readers.push_back(Connect(options.url));
   } catch (const std::exception& e) {
     return pg::ToStatus(e, "connect to the database");

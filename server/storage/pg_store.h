@@ -40,7 +40,7 @@ struct PgStoreOptions {
   // A libpq connection URI, "postgresql://user@host:port/db" or
   // "postgresql:///db?host=/socket/dir".
   std::string url;
-  // Connections for reads; writes have one of their own besides. REQUIRES: >= 1.
+  // Connections for reads; writes have two of their own besides. REQUIRES: >= 1.
   int connections = 4;
   // Told what happened, in a sentence (migrations); may be empty.
   std::function<void(const std::string&)> notice;

@@ -19,6 +19,7 @@ Run by ctest (e2e_sites), or by hand with a cluster from tests/pg/cluster.sh:
 Python 3 standard library only (and psql).
 """
 
+import datetime
 import os
 import subprocess
 import sys
@@ -32,20 +33,30 @@ from e2e_support import (CALL_TIMEOUT, E2ETestCase, Server,  # noqa: E402  pylin
                          steritrackd, unit_code)
 
 
+MAKE_CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
+                          "make-certs.sh")
+
+
 def run_daemon(*args):
     return subprocess.run([steritrackd(), *args], capture_output=True, text=True,
                           timeout=CALL_TIMEOUT, check=False)
 
 
-class SitesTest(E2ETestCase):
+class SitesBase(E2ETestCase):
+    """A fresh PostgreSQL database per test, and the helpers of the tests below."""
 
     def setUp(self):
         super().setUp()
         self.url, drop = create_pg_database()
         self.pg_drops.append(drop)  # once the servers are stopped
 
-    def start_pg_server(self, name="server-pg"):
-        server = Server(self.tmp, self.url, name, (), self.cli_env)
+    def start_pg_server(self, name="server-pg", probe_token=None):
+        """A server on the test's PostgreSQL database. Its readiness probe uses `probe_token`, or
+        (none given) a token the harness makes in the default site."""
+        env = dict(self.cli_env)
+        if probe_token is not None:
+            env["STERITRACK_TOKEN"] = probe_token
+        server = Server(self.tmp, self.url, name, (), env)
         self.servers.append(server)
         self.server = server.start()
         return self.server
@@ -71,6 +82,9 @@ class SitesTest(E2ETestCase):
             env["STERITRACK_SITE"] = site
         return {"env_extra": env, "actor": None}
 
+
+class SitesTest(SitesBase):
+
     def test_each_site_sees_its_own_records_and_a_chain_manager_sees_every_site(self):
         self.start_pg_server()
         for site in ("north", "south"):
@@ -87,6 +101,11 @@ class SitesTest(E2ETestCase):
         refused = run_daemon("token", "create", "--db", self.url, "--name", "nurse.x", "--role",
                              "nurse", "--chain-wide")
         self.assertEqual(refused.returncode, 2, refused.stderr)
+        self.assertIn("chain_wide: only a manager's", refused.stderr)
+        elsewhere = run_daemon("token", "create", "--db", self.url, "--name", "manager.x",
+                               "--role", "manager", "--chain-wide", "--site", "north")
+        self.assertEqual(elsewhere.returncode, 2, elsewhere.stderr)
+        self.assertIn("created in the default site", elsewhere.stderr)
 
         expiry = far_future_expiry()
         for site in ("north", "south"):
@@ -98,8 +117,9 @@ class SitesTest(E2ETestCase):
         self.assertIn("site north", who.out)
         self.assertOk(self.cli("cartridge", "show", short_code("NORTH1"),
                                **self.as_(staff["north"]["nurse"])))
-        self.assertExit(self.cli("cartridge", "show", short_code("SOUTH1"),
-                                 **self.as_(staff["north"]["nurse"])), 4)
+        self.assertRefused(self.jcli("cartridge", "show", short_code("SOUTH1"),
+                                     **self.as_(staff["north"]["nurse"])),
+                           4, "CARTRIDGE_NOT_IN_STOCK")
         # Naming another site does not lend a token to it.
         self.assertRefused(self.jcli("cartridge", "show", short_code("SOUTH1"),
                                      **self.as_(staff["north"]["nurse"], "south")),
@@ -145,6 +165,21 @@ class SitesTest(E2ETestCase):
         one_site = self.assertOk(self.jcli("recall", "lookback", "--gtin", "09506000134352",
                                            "--lot", "LOT-CHAIN", **self.as_(chain, "north")))
         self.assertEqual([u["serial"] for u in one_site.json["lookback"]["uses"]], ["NORTH1"])
+        # The compliance report: each site's own, in one answer, for the chain manager.
+        today = datetime.date.today()
+        period = ("--from", (today - datetime.timedelta(days=1)).isoformat(),
+                  "--to", (today + datetime.timedelta(days=2)).isoformat())
+        report = self.assertOk(self.jcli("report", "compliance", *period, **self.as_(chain)))
+        reports = report.json["site_reports"]
+        self.assertEqual([r["site"] for r in reports], ["default", "north", "south"])
+        opened = {r["site"]: int(r["totals"].get("cartridges_opened", 0)) for r in reports}
+        self.assertEqual(opened, {"default": 0, "north": 1, "south": 1})
+        table = self.assertOk(self.cli("report", "compliance", *period, **self.as_(chain)))
+        self.assertIn("== site south", table.out)
+        own_report = self.assertOk(self.jcli("report", "compliance", *period,
+                                             **self.as_(staff["south"]["admin"])))
+        self.assertEqual(own_report.json["site"], "south")
+        self.assertEqual(own_report.json["site_reports"], [])
         # Only a chain-wide admin makes chain-wide tokens.
         self.assertRefused(self.jcli("admin", "token", "create", "--name", "manager.rogue",
                                      "--role", "manager", "--chain-wide",
@@ -206,15 +241,87 @@ class SitesTest(E2ETestCase):
         log = self.assertOk(self.jcli("audit", "log", "--page-size", "1000", **manager))
         self.assertEqual([int(e["sequence"]) for e in log.json["audit_log"]["entries"]],
                          list(range(1, int(after.json["verification"]["entry_count"]) + 1)))
-        # The default site stayed empty of the clinic's records.
+        # The default site stayed empty of the clinic's records (the harness made its own token
+        # there, for the readiness probe).
         db = open_database(self.url)
-        [(default_units,)] = db.execute("SELECT count(*) FROM public.cartridges")
-        self.assertEqual(default_units, 0)
+        for table in ("cartridges", "lots", "treatments", "requests"):
+            [(rows,)] = db.execute(f"SELECT count(*) FROM public.{table}")
+            self.assertEqual(rows, 0, table)
+        self.assertEqual(db.execute("SELECT action FROM public.events").fetchall(),
+                         [("TOKEN_CREATED",)])
+
+    def test_a_clinic_token_marked_chain_wide_does_not_move_into_a_site(self):
+        clinic = self.server = self.start_server(db_name="clinic.db")
+        self.receive(unit_code("CW1", "LOT-CW", far_future_expiry()), actor="manager.ana")
+        # On a single clinic's SQLite file a chain-wide token is one of the (only) default site.
+        made = run_daemon("token", "create", "--db", clinic.db_path, "--name", "manager.own",
+                          "--role", "manager", "--chain-wide")
+        self.assertEqual(made.returncode, 0, made.stderr)
+        self.assertEqual(clinic.stop(), 0)
+        refused = run_daemon("migrate", "--from", f"sqlite:{clinic.db_path}", "--to", self.url,
+                             "--site", "clinic_c")
+        self.assertEqual(refused.returncode, 1, refused.stdout + refused.stderr)
+        self.assertIn("token manager.own is chain-wide", refused.stderr)
+        self.assertIn("nothing was moved", refused.stderr)
+        listed = run_daemon("site", "list", "--db", self.url)
+        self.assertEqual(listed.stdout.split(), ["default"], "no half-made site is left")
+        # Into the default site it may go: there it is what it says.
+        moved = run_daemon("migrate", "--from", f"sqlite:{clinic.db_path}", "--to", self.url)
+        self.assertEqual(moved.returncode, 0, moved.stdout + moved.stderr)
+        self.start_pg_server(probe_token=made.stdout.strip())
+        who = self.assertOk(self.cli("whoami", **self.as_(made.stdout.strip())))
+        self.assertIn("chain-wide", who.out)
 
     def cli_token(self, actor):
         """The token the harness made for `actor` on the SQLite clinic (moved with it)."""
         from e2e_support import token_for  # pylint: disable=import-outside-toplevel
         return token_for(os.path.join(self.tmp, "clinic.db"), actor)
+
+
+class SiteCertificatesTest(SitesBase):
+    """Client certificates of a chain: OU=role@site is good for that site (deploy/make-certs.sh
+    --client NAME:ROLE@SITE), a plain OU=role for the default site."""
+
+    def test_a_certificate_acts_on_the_site_its_ou_names(self):
+        certs = os.path.join(self.tmp, "certs")
+        made = subprocess.run(
+            [MAKE_CERTS, certs, "--client", "nurse.north:nurse@north", "--client",
+             "nurse.home:nurse", "--client", "spd.north:sterile_processing@north"],
+            capture_output=True, text=True, timeout=CALL_TIMEOUT, check=False)
+        self.assertEqual(made.returncode, 0, made.stdout + made.stderr)
+        bad = subprocess.run([MAKE_CERTS, certs, "--client", "x.y:nurse@North"],
+                             capture_output=True, text=True, timeout=CALL_TIMEOUT, check=False)
+        self.assertNotEqual(bad.returncode, 0)
+
+        def tls(name):
+            return ["--ca", os.path.join(certs, "ca.pem"),
+                    "--cert", os.path.join(certs, f"client-{name}.pem"),
+                    "--key", os.path.join(certs, f"client-{name}.key")]
+
+        self.make_site("north")
+        server = Server(self.tmp, self.url, "server-tls",
+                        ["--tls-cert", os.path.join(certs, "server.pem"),
+                         "--tls-key", os.path.join(certs, "server.key"),
+                         "--client-ca", os.path.join(certs, "ca.pem")],
+                        self.cli_env, probe_globals=tls("nurse.home"))
+        self.servers.append(server)
+        self.server = server.start()
+        who = self.assertOk(self.cli("whoami", globals_=tls("nurse.north"), actor=None))
+        self.assertIn("nurse.north, role nurse (by certificate), site north", who.out)
+        home = self.assertOk(self.cli("whoami", globals_=tls("nurse.home"), actor=None))
+        self.assertNotIn("site", home.out)
+        # The north SPD's receipt is north's; the default site's nurse does not see it.
+        self.assertOk(self.cli("receive", unit_code("CERT1", "LOT-CERT", far_future_expiry()),
+                               globals_=tls("spd.north"), actor=None))
+        self.assertOk(self.cli("cartridge", "show", short_code("CERT1"),
+                               globals_=tls("nurse.north"), actor=None))
+        self.assertRefused(self.jcli("cartridge", "show", short_code("CERT1"),
+                                     globals_=tls("nurse.home"), actor=None),
+                           4, "CARTRIDGE_NOT_IN_STOCK")
+        self.assertRefused(self.jcli("cartridge", "show", short_code("CERT1"),
+                                     globals_=tls("nurse.north") + ["--site", "default"],
+                                     actor=None),
+                           1, "SITE_NOT_ALLOWED")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -182,15 +183,22 @@ TEST_F(LimitsTest, AWriteWhoseClientGaveUpWhileWaitingIsRolledBackNotCommitted) 
 }
 
 TEST_F(LimitsTest, AWriteCommittedAfterItsClientGaveUpStaysAndAnswersTheRetryOnce) {
-  // The commit lands, then the reply is held until the client's deadline has passed.
-  absl::Notification reply_lost;
-  std::atomic<bool> delay{true};
-  faulty_store_->after_commit = [&] {
-    if (delay.exchange(false)) reply_lost.WaitForNotificationWithTimeout(absl::Seconds(60));
+  // The commit lands, then the reply is held until the client's deadline has passed. The hook's
+  // state is its own (shared): the held handler may still be returning from its wait when this
+  // test's body has ended, and must not find the notification gone.
+  struct Held {
+    absl::Notification reply_lost;
+    std::atomic<bool> delay{true};
+  };
+  auto held = std::make_shared<Held>();
+  faulty_store_->after_commit = [held] {
+    if (held->delay.exchange(false)) {
+      held->reply_lost.WaitForNotificationWithTimeout(absl::Seconds(60));
+    }
   };
   const grpc::Status s = Receive("SLOW-1", "slow-1", std::chrono::milliseconds(300));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
-  reply_lost.Notify();
+  held->reply_lost.Notify();
   v1::ReceiveCartridgesResponse first_retry, second_retry;
   ASSERT_RPC_OK(Receive("SLOW-1", "slow-1", std::chrono::seconds(60), &first_retry));
   ASSERT_RPC_OK(Receive("SLOW-1", "slow-1", std::chrono::seconds(60), &second_retry));

@@ -84,20 +84,32 @@ TEST(PgStoreTest, AnUnreachableDatabaseIsUnavailable) {
   EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable) << store.status();
 }
 
-// Several servers, one truth: four stores on one database (four servers' connection pools), each
-// with its own CartridgeService, open one cartridge at the same moment in four treatments.
+// Sites: a schema each, created once, found by every store, each with its own records and audit
+// chain; a site the database does not hold is NOT_FOUND.
 TEST(PgStoreTest, EachSiteIsASchemaOfItsOwnWithItsOwnRecords) {
   PgTestDatabase db;
   ASSERT_TRUE(db.ok());
   auto store = OpenPgStore({.url = db.url(), .connections = 2});
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_THAT(*(*store)->ListSites(), ::testing::ElementsAre("default"));
+  absl::StatusOr<std::vector<std::string>> sites = (*store)->ListSites();
+  ASSERT_TRUE(sites.ok()) << sites.status();
+  EXPECT_THAT(*sites, ::testing::ElementsAre("default"));
   ASSERT_TRUE((*store)->CreateSite("north").ok());
   absl::Status twice = (*store)->CreateSite("north");
   EXPECT_EQ(twice.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(GetErrorInfo(twice)->reason, "SITE_EXISTS");
   EXPECT_EQ((*store)->CreateSite("North").code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(*(*store)->ListSites(), ::testing::ElementsAre("default", "north"));
+  sites = (*store)->ListSites();
+  ASSERT_TRUE(sites.ok()) << sites.status();
+  EXPECT_THAT(*sites, ::testing::ElementsAre("default", "north"));
+  // Another store (another server) finds the site created here, by its first look.
+  auto other = OpenPgStore({.url = db.url(), .connections = 1});
+  ASSERT_TRUE(other.ok()) << other.status();
+  absl::StatusOr<bool> has_north = (*other)->HasSite("north");
+  absl::StatusOr<bool> has_south = (*other)->HasSite("south");
+  ASSERT_TRUE(has_north.ok() && has_south.ok()) << has_north.status() << has_south.status();
+  EXPECT_TRUE(*has_north);
+  EXPECT_FALSE(*has_south);
   EXPECT_EQ(PgSchemaOfSite("north"), "site_north");
   EXPECT_EQ(PgSchemaOfSite("default"), "public");
 
@@ -127,6 +139,8 @@ TEST(PgStoreTest, EachSiteIsASchemaOfItsOwnWithItsOwnRecords) {
   EXPECT_EQ((*store)->BeginWrite().status().code(), absl::StatusCode::kNotFound);
 }
 
+// Several servers, one truth: four stores on one database (four servers' connection pools), each
+// with its own CartridgeService, open one cartridge at the same moment in four treatments.
 TEST(PgStoreTest, OneCartridgeOpenedFromSeveralServersAtOnceIsOpenedOnce) {
   PgTestDatabase db;
   ASSERT_TRUE(db.ok());
