@@ -47,6 +47,9 @@ class Connection {
   v1::InventoryService::StubInterface& inventory() { return *inventory_; }
   v1::TreatmentService::StubInterface& treatments() { return *treatments_; }
   const ConnectionOptions& options() const { return options_; }
+  // The site later calls name (x-steritrack-site; empty: none): a queued write goes to the site
+  // it was queued for, whichever site the session that delivers it names.
+  void set_site(std::string site) { options_.site = std::move(site); }
 
   // Runs `call` with a fresh ClientContext (deadline, DecorateContext) and retries transient
   // failures.

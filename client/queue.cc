@@ -107,6 +107,20 @@ absl::StatusOr<std::unique_ptr<OfflineQueue>> OfflineQueue::Open(const std::stri
   if (int schema = sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr); schema != SQLITE_OK) {
     return queue->Error("read", schema);
   }
+  // Queues written before sites (issue 13) gain the column; their writes are for no named site.
+  sqlite3_stmt* probe = nullptr;
+  const int has_site =
+      sqlite3_prepare_v2(db, "SELECT site FROM queued_writes LIMIT 0", -1, &probe, nullptr);
+  sqlite3_finalize(probe);
+  if (has_site != SQLITE_OK) {
+    if (int added = sqlite3_exec(db,
+                                 "ALTER TABLE queued_writes ADD COLUMN site TEXT NOT NULL "
+                                 "DEFAULT ''",
+                                 nullptr, nullptr, nullptr);
+        added != SQLITE_OK) {
+      return queue->Error("upgrade", added);
+    }
+  }
   return queue;
 }
 
@@ -131,7 +145,7 @@ absl::Status OfflineQueue::Enqueue(const QueuedWrite& w) {
   sqlite3_stmt* raw = nullptr;
   int rc = sqlite3_prepare_v2(db_,
                               "INSERT INTO queued_writes (method, request, request_id, "
-                              "description, queued_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+                              "description, queued_at, site) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                               "ON CONFLICT (request_id) DO NOTHING",
                               -1, &raw, nullptr);
   Statement st(raw);
@@ -140,7 +154,8 @@ absl::Status OfflineQueue::Enqueue(const QueuedWrite& w) {
                      sqlite3_bind_blob(st.get(), 2, w.request.data(),
                                        static_cast<int>(w.request.size()), SQLITE_TRANSIENT),
                      BindText(st.get(), 3, w.request_id), BindText(st.get(), 4, w.description),
-                     sqlite3_bind_int64(st.get(), 5, static_cast<int64_t>(std::time(nullptr)))});
+                     sqlite3_bind_int64(st.get(), 5, static_cast<int64_t>(std::time(nullptr))),
+                     BindText(st.get(), 6, w.site)});
   if (rc != SQLITE_OK) return Error("store in", rc);
   rc = sqlite3_step(st.get());
   if (rc != SQLITE_DONE) return Error("store in", rc);
@@ -156,7 +171,8 @@ absl::StatusOr<std::vector<QueuedWrite>> OfflineQueue::Pending(int64_t limit) {
       "SELECT id, length(CAST(method AS BLOB)), length(CAST(request AS BLOB)), "
       "length(CAST(request_id AS BLOB)), length(CAST(description AS BLOB)), "
       "length(CAST(state AS BLOB)), length(CAST(outcome AS BLOB)), method, request, request_id, "
-      "description, queued_at, state, outcome FROM queued_writes WHERE state = 'PENDING' "
+      "description, queued_at, state, outcome, length(CAST(site AS BLOB)), site "
+      "FROM queued_writes WHERE state = 'PENDING' "
       "ORDER BY id LIMIT ?1",
       -1, &raw, nullptr);
   Statement st(raw);
@@ -178,10 +194,17 @@ absl::StatusOr<std::vector<QueuedWrite>> OfflineQueue::Pending(int64_t limit) {
             std::to_string(max) + "): the file is damaged or not the CLI's");
       }
     }
+    if (sqlite3_column_int64(st.get(), 14) > kMaxQueuedTextBytes) {
+      return absl::FailedPreconditionError("cannot read offline queue " + path_ +
+                                           ": queued write " + std::to_string(id) +
+                                           " has an oversized site: the file is damaged or not "
+                                           "the CLI's");
+    }
     QueuedWrite w{.id = id, .queued_at = sqlite3_column_int64(st.get(), 11)};
     if (!Column(st.get(), 7, &w.method) || !Column(st.get(), 8, &w.request) ||
         !Column(st.get(), 9, &w.request_id) || !Column(st.get(), 10, &w.description) ||
-        !Column(st.get(), 12, &w.state) || !Column(st.get(), 13, &w.outcome)) {
+        !Column(st.get(), 12, &w.state) || !Column(st.get(), 13, &w.outcome) ||
+        !Column(st.get(), 15, &w.site)) {
       return Error("read", SQLITE_NOMEM);
     }
     out.push_back(std::move(w));

@@ -41,6 +41,8 @@ struct QueuedWrite {
   int64_t queued_at = 0;    // unix seconds
   std::string state;        // PENDING, SENT, REFUSED
   std::string outcome;      // the server's answer for SENT/REFUSED
+  // The site of a clinic chain the write was for (x-steritrack-site); empty: the credential's own.
+  std::string site;
 };
 
 class OfflineQueue {

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "absl/cleanup/cleanup.h"
 #include "steritrack/failpoint.h"
 
 namespace steritrack::cli {
@@ -61,7 +62,8 @@ Outcome Session::Queued(const std::string& method, const google::protobuf::Messa
   absl::Status stored = queue.ok() ? (*queue)->Enqueue({.method = method,
                                                         .request = request.SerializeAsString(),
                                                         .request_id = request_id,
-                                                        .description = description})
+                                                        .description = description,
+                                                        .site = conn_->options().site})
                                    : queue.status();
   if (stored.ok()) {
     out.queued = true;
@@ -118,6 +120,10 @@ SyncReport Session::Sync() {
     }
     stopped = static_cast<int64_t>(pending->size()) < kMaxPendingBatch;
     for (QueuedWrite& w : *pending) {
+      // To the site it was queued for, whatever site this session names.
+      const std::string session_site = conn_->options().site;
+      conn_->set_site(w.site);
+      absl::Cleanup restore_site = [&] { conn_->set_site(session_site); };
       grpc::Status st;
       std::string answer;
       bool parsed = true;

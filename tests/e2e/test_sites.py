@@ -186,6 +186,32 @@ class SitesTest(SitesBase):
                                      **self.as_(staff["north"]["admin"])),
                            1, "CHAIN_WIDE_NOT_ALLOWED")
 
+    def test_a_queued_write_goes_to_the_site_it_was_queued_for(self):
+        self.start_pg_server()
+        for site in ("north", "south"):
+            self.make_site(site)
+        admin_north = self.token("admin.north", "admin", "north")
+        nurse_north = self.token("nurse.north", "nurse", "north")
+        chain_admin = self.token("admin.chain", "admin", chain_wide=True)
+        self.receive(unit_code("Q1", "LOT-Q", far_future_expiry()), **self.as_(admin_north))
+        treatment = self.start_treatment(**self.as_(nurse_north))
+        self.assertOk(self.cli("open", short_code("Q1"), "--treatment", treatment,
+                               **self.as_(nurse_north)))
+        # The server goes away; the chain's admin disposes of north's unit: it is queued.
+        self.assertEqual(self.server.stop(), 0)
+        queued = self.cli("dispose", short_code("Q1"), "--container", "SHARPS-N",
+                          **self.as_(chain_admin, "north"))
+        self.assertEqual(queued.rc, 0, str(queued))
+        self.assertIn("queue", queued.out)
+        # Back, and synced by a session that names another site: it still lands at north.
+        self.server.start()
+        synced = self.cli("sync", **self.as_(chain_admin, "south"))
+        self.assertEqual(synced.rc, 0, str(synced))
+        self.assertIn("OK \u2014 sent", synced.out)
+        shown = self.assertOk(self.jcli("cartridge", "show", short_code("Q1"),
+                                        **self.as_(nurse_north)))
+        self.assertEqual(shown.json["cartridge"]["state"], "CARTRIDGE_STATE_DISPOSED", str(shown))
+
     def clinic_day(self):
         """A day of a single clinic on its SQLite file: stock, two treatments, a disposal."""
         expiry = far_future_expiry()
