@@ -205,6 +205,24 @@ absl::StatusOr<ApiToken> AccessService::RevokeToken(const WriteContext& ctx,
       });
 }
 
+absl::Status AccessService::RecordSiteRefused(const Identity& who, std::string_view method,
+                                              std::string_view site) {
+  return RunWrite<bool>(
+             *store_, *clock_, *sha256_, commits_,
+             [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<bool> {
+               RETURN_IF_ERROR(
+                   tx.AppendEvent(
+                         Event{.at = now,
+                               .actor = who.name,
+                               .action = "ACCESS_DENIED",
+                               .detail = StrCat("a credential of site ", who.site,
+                                                " may not act on site ", site, ": ", method)})
+                       .status());
+               return true;
+             })
+      .status();
+}
+
 absl::Status AccessService::RecordAccessDenied(const Identity& who, std::string_view method) {
   return RunWrite<bool>(
              *store_, *clock_, *sha256_, commits_,

@@ -89,6 +89,10 @@ class AccessService {
   absl::StatusOr<ApiToken> RevokeToken(const WriteContext& ctx, std::string_view name);
   // Rule 9 for access: a refused call of `method` by `who` is an ACCESS_DENIED audit entry.
   absl::Status RecordAccessDenied(const Identity& who, std::string_view method);
+  // Sites: a call of `method` by `who`, a credential of who.site, for another `site` is an
+  // ACCESS_DENIED entry in the trail of who's own site (the calling thread's SiteScope).
+  absl::Status RecordSiteRefused(const Identity& who, std::string_view method,
+                                 std::string_view site);
 
  private:
   Store* store_;

@@ -30,10 +30,13 @@ bool HasReason(const absl::Status& status, std::string_view reason) {
 }
 
 absl::Status SiteNotAllowed(const Identity& who, std::string_view site) {
-  return MakeError(
-      absl::StatusCode::kPermissionDenied,
-      StrCat(who.name, "'s credential is for site ", who.site, ", not ", site), "SITE_NOT_ALLOWED",
-      {{"name", who.name}, {"credential_site", who.site}, {"site", std::string(site)}});
+  return MakeError(absl::StatusCode::kPermissionDenied,
+                   StrCat(who.name, "'s credential is for site ", who.site, ", not ", site),
+                   "SITE_NOT_ALLOWED",
+                   {{"name", who.name},
+                    {"role", std::string(RoleName(who.role))},
+                    {"credential_site", who.site},
+                    {"site", std::string(site)}});
 }
 
 }  // namespace
@@ -148,7 +151,12 @@ absl::StatusOr<Identity> Authorizer::Authenticate(const grpc::ServerContext& ctx
 
 absl::StatusOr<Identity> Authorizer::Authorize(const grpc::ServerContext& ctx,
                                                std::string_view method) {
-  ASSIGN_OR_RETURN(Identity who, Authenticate(ctx));
+  absl::StatusOr<Identity> authenticated = Authenticate(ctx);
+  if (!authenticated.ok()) {
+    RecordSiteRefusal(authenticated.status(), method);
+    return authenticated.status();
+  }
+  Identity who = *std::move(authenticated);
   const bool reflection = method.substr(0, kReflectionPrefix.size()) == kReflectionPrefix;
   if (reflection || MayCall(who.role, method)) return who;
   absl::Status recorded = [&] {
@@ -166,6 +174,21 @@ absl::StatusOr<Identity> Authorizer::Authorize(const grpc::ServerContext& ctx,
                    {{"role", std::string(RoleName(who.role))},
                     {"method", std::string(method)},
                     {"name", who.name}});
+}
+
+void Authorizer::RecordSiteRefusal(const absl::Status& refusal, std::string_view method) {
+  std::optional<ErrorInfo> info = GetErrorInfo(refusal);
+  if (!info.has_value() || info->reason != "SITE_NOT_ALLOWED") return;
+  const std::optional<Role> role = ParseRole(info->metadata["role"]);
+  if (!role.has_value()) return;
+  const Identity who{
+      .name = info->metadata["name"], .role = *role, .site = info->metadata["credential_site"]};
+  SiteScope scope(who.site);
+  if (absl::Status recorded = access_->RecordSiteRefused(who, method, info->metadata["site"]);
+      !recorded.ok()) {
+    log_->error("{} refused {} at site {}, but its ACCESS_DENIED audit entry failed: {}", who.name,
+                method, info->metadata["site"], recorded.ToString());
+  }
 }
 
 void Authorizer::CountUnauthenticated(const absl::Status& refusal) {

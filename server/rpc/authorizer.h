@@ -16,8 +16,9 @@
 // Refusals: UNAUTHENTICATED with CREDENTIALS_MISSING / _INVALID / _EXPIRED / _REVOKED, counted and
 // logged at most once per interval (never stored per call); INVALID_ARGUMENT INVALID_FIELD for a
 // malformed site; NOT_FOUND SITE_NOT_FOUND; PERMISSION_DENIED SITE_NOT_ALLOWED (a credential of
-// another site); PERMISSION_DENIED ROLE_NOT_ALLOWED (metadata role, method), each one an
-// ACCESS_DENIED audit entry of the site the call named. Thread-safe.
+// another site), an ACCESS_DENIED audit entry of the credential's own site; PERMISSION_DENIED
+// ROLE_NOT_ALLOWED (metadata role, method), an ACCESS_DENIED audit entry of the site the call acts
+// on. Thread-safe.
 #ifndef STERITRACK_SERVER_RPC_AUTHORIZER_H_
 #define STERITRACK_SERVER_RPC_AUTHORIZER_H_
 
@@ -59,6 +60,8 @@ class Authorizer {
 
  private:
   void CountUnauthenticated(const absl::Status& refusal);
+  // A SITE_NOT_ALLOWED refusal of `method`: an ACCESS_DENIED entry in the credential's own site.
+  void RecordSiteRefusal(const absl::Status& refusal, std::string_view method);
   // The identity of a bearer token, for the site the call named (if any).
   absl::StatusOr<Identity> AuthenticateToken(std::string_view secret,
                                              const std::optional<std::string>& named);

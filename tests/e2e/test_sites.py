@@ -120,10 +120,16 @@ class SitesTest(SitesBase):
         self.assertRefused(self.jcli("cartridge", "show", short_code("SOUTH1"),
                                      **self.as_(staff["north"]["nurse"])),
                            4, "CARTRIDGE_NOT_IN_STOCK")
-        # Naming another site does not lend a token to it.
+        # Naming another site does not lend a token to it; the attempt is in the audit trail of
+        # the credential's own site.
         self.assertRefused(self.jcli("cartridge", "show", short_code("SOUTH1"),
                                      **self.as_(staff["north"]["nurse"], "south")),
                            1, "SITE_NOT_ALLOWED")
+        denied = open_database(self.url).execute(
+            "SELECT actor, detail FROM site_north.events WHERE action = 'ACCESS_DENIED'")
+        self.assertEqual(denied.fetchall(), [
+            ("nurse.north", "a credential of site north may not act on site south: "
+                            "/steritrack.v1.InventoryService/GetCartridge")])
         self.assertRefused(self.jcli("cartridge", "show", short_code("SOUTH1"),
                                      **self.as_(chain, "west")), 4, "SITE_NOT_FOUND")
         # The same lot opened at both sites, in a treatment each.
