@@ -7,7 +7,11 @@ database per test, the real server and CLI:
     --site`: a site's staff see their own site's records only, a token of one site is refused at
     another (SITE_NOT_ALLOWED), an unknown site is NOT FOUND; each site has its own audit chain;
   - a chain-wide manager (`--chain-wide`) acts on any site it names, verifies every site's audit
-    trail at once and looks a recalled lot up across the chain (each use with its site);
+    trail at once, looks a recalled lot up across the chain (each use with its site) and reads
+    every site's compliance report; a token used for another site is an ACCESS_DENIED entry in
+    its own site's trail;
+  - a write the CLI queued offline is delivered to the site it was queued for;
+  - a client certificate with OU role@site acts on that site;
   - a clinic's SQLite database, after a day of work, moved into a site with `steritrackd migrate`:
     every record and token comes along, the audit trail verifies entry for entry, the clinic's
     staff go on where they stopped; a second move into the same site is refused, and so is a move
