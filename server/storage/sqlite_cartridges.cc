@@ -101,14 +101,23 @@ class SqliteCartridges final : public CartridgeWrites {
   }
 
   absl::StatusOr<std::vector<Cartridge>> ListCartridges(const CartridgeFilter& f) override {
-    static const std::string kSql =
-        StrCat(kCartridgeSelect,
-               "WHERE c.id > ?1 AND (?2 = 0 OR c.lot_id = ?2) AND (?3 = 0 OR u.treatment_id = ?3) "
-               "AND (?4 = '' OR ?4 = CASE WHEN x.cartridge_id IS NOT NULL THEN 'DISCARDED_UNUSED' "
-               "WHEN d.cartridge_id IS NOT NULL THEN 'DISPOSED' "
-               "WHEN u.cartridge_id IS NOT NULL THEN 'OPENED' ELSE 'RECEIVED' END) "
-               "ORDER BY c.id LIMIT ?5");
-    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql.c_str()));
+    // One statement per leading filter: SQLite cannot use an index for "(?2 = 0 OR c.lot_id = ?2)",
+    // so a lot's or a treatment's units would be found by walking every unit from after_id (a
+    // recall look-back and a treatment's end read the whole table at a million units). A lot's
+    // units come from cartridges_lot (lot_id, id); a treatment's from cartridge_uses_treatment.
+#define CARTRIDGE_FILTERS                                                              \
+  "AND (?2 = 0 OR c.lot_id = ?2) AND (?3 = 0 OR u.treatment_id = ?3) "                 \
+  "AND (?4 = '' OR ?4 = CASE WHEN x.cartridge_id IS NOT NULL THEN 'DISCARDED_UNUSED' " \
+  "WHEN d.cartridge_id IS NOT NULL THEN 'DISPOSED' "                                   \
+  "WHEN u.cartridge_id IS NOT NULL THEN 'OPENED' ELSE 'RECEIVED' END) ORDER BY c.id LIMIT ?5"
+    static const std::string kAll = StrCat(kCartridgeSelect, "WHERE c.id > ?1 ", CARTRIDGE_FILTERS);
+    static const std::string kByLot =
+        StrCat(kCartridgeSelect, "WHERE c.lot_id = ?2 AND c.id > ?1 ", CARTRIDGE_FILTERS);
+    static const std::string kByTreatment =
+        StrCat(kCartridgeSelect, "WHERE u.treatment_id = ?3 AND c.id > ?1 ", CARTRIDGE_FILTERS);
+#undef CARTRIDGE_FILTERS
+    const std::string& sql = f.lot_id != 0 ? kByLot : f.treatment_id != 0 ? kByTreatment : kAll;
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(sql.c_str()));
     st->Bind(1, f.after_id)
         .Bind(2, f.lot_id)
         .Bind(3, f.treatment_id)
@@ -131,7 +140,12 @@ class SqliteCartridges final : public CartridgeWrites {
         "SELECT id, room, clinician, client_ref, started_at, started_by, ended_at, ended_by "
         "FROM treatments WHERE id > ?1 AND (?2 = '' OR room = ?2) "
         "AND (?3 IS NULL OR (ended_at IS NOT NULL) = ?3) ORDER BY id LIMIT ?4";
-    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    // A room's treatments from treatments_room (room, id), not a walk of every treatment.
+    static constexpr const char* kByRoom =
+        "SELECT id, room, clinician, client_ref, started_at, started_by, ended_at, ended_by "
+        "FROM treatments WHERE room = ?2 AND id > ?1 "
+        "AND (?3 IS NULL OR (ended_at IS NOT NULL) = ?3) ORDER BY id LIMIT ?4";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(f.room.empty() ? kSql : kByRoom));
     st->Bind(1, f.after_id)
         .Bind(2, f.room)
         .Bind(3, f.ended ? std::optional<int64_t>(*f.ended ? 1 : 0) : std::nullopt)

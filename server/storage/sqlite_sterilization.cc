@@ -34,7 +34,19 @@ class SqliteSterilization final : public SterilizationWrites {
     static constexpr const char* kSql = "SELECT " ITEM_COLUMNS
                                         " FROM items WHERE id > ?1 AND (?2 = '' OR state = ?2) "
                                         "AND (?3 = 0 OR treatment_id = ?3) ORDER BY id LIMIT ?4";
-    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    // A treatment's items from items_treatment, a state's from items_state (state, id): the
+    // "parameter or column" form above cannot use either index.
+    static constexpr const char* kByTreatment =
+        "SELECT " ITEM_COLUMNS
+        " FROM items WHERE treatment_id = ?3 AND id > ?1 AND (?2 = '' OR state = ?2) "
+        "ORDER BY id LIMIT ?4";
+    static constexpr const char* kByState =
+        "SELECT " ITEM_COLUMNS
+        " FROM items WHERE state = ?2 AND id > ?1 "
+        "AND (?3 = 0 OR treatment_id = ?3) ORDER BY id LIMIT ?4";
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(f.treatment_id != 0 ? kByTreatment
+                                             : f.state           ? kByState
+                                                                 : kSql));
     st->Bind(1, f.after_id)
         .Bind(2, f.state ? ItemStateName(*f.state) : std::string_view())
         .Bind(3, f.treatment_id)
@@ -99,15 +111,21 @@ class SqliteSterilization final : public SterilizationWrites {
 
   absl::StatusOr<std::vector<Load>> ListLoads(const LoadFilter& f) override {
     // With a steriliser: in cycle order (look-backs walk cycles); otherwise by id.
+    // One statement each, so that a steriliser's cycles come from its UNIQUE (sterilizer_id,
+    // cycle_number) index in order, not from a sort of every load.
     static constexpr const char* kSql =
         "SELECT " LOAD_COLUMNS
         " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
-        "WHERE l.id > ?1 AND (?2 = 0 OR l.sterilizer_id = ?2) AND l.cycle_number > ?3 "
-        "AND (?4 = '' OR l.release_state = ?4) "
-        "ORDER BY CASE WHEN ?2 = 0 THEN l.id ELSE l.cycle_number END LIMIT ?5";
+        "WHERE l.id > ?1 AND ?2 = 0 AND l.cycle_number > ?3 "
+        "AND (?4 = '' OR l.release_state = ?4) ORDER BY l.id LIMIT ?5";
+    static constexpr const char* kBySterilizer =
+        "SELECT " LOAD_COLUMNS
+        " FROM loads l JOIN sterilizers s ON s.id = l.sterilizer_id "
+        "WHERE l.sterilizer_id = ?2 AND l.cycle_number > ?3 AND l.id > ?1 "
+        "AND (?4 = '' OR l.release_state = ?4) ORDER BY l.cycle_number LIMIT ?5";
     std::vector<Load> loads;
     {
-      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      ASSIGN_OR_RETURN(auto st, conn_->Prepare(f.sterilizer_id != 0 ? kBySterilizer : kSql));
       st->Bind(1, f.after_id)
           .Bind(2, f.sterilizer_id)
           .Bind(3, f.after_cycle_number)
@@ -148,11 +166,23 @@ class SqliteSterilization final : public SterilizationWrites {
   }
 
   absl::StatusOr<std::vector<ItemUse>> ListItemUses(const ItemUseFilter& f) override {
-    static constexpr const char* kSql =
-        "SELECT item_id, treatment_id, load_id, at, by FROM item_uses "
-        "WHERE (?1 = 0 OR item_id = ?1) AND (?2 = 0 OR load_id = ?2) "
-        "AND (?3 = 0 OR treatment_id = ?3) ORDER BY id";
-    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+    // One statement per leading filter, each on its index (item_uses_item, _load, _treatment):
+    // "(?1 = 0 OR item_id = ?1)" would read every use ever recorded.
+#define ITEM_USE_SELECT "SELECT item_id, treatment_id, load_id, at, by FROM item_uses WHERE "
+#define ITEM_USE_FILTERS                                                                           \
+  "(?1 = 0 OR item_id = ?1) AND (?2 = 0 OR load_id = ?2) AND (?3 = 0 OR treatment_id = ?3) ORDER " \
+  "BY id"
+    static constexpr const char* kAll = ITEM_USE_SELECT ITEM_USE_FILTERS;
+    static constexpr const char* kByItem = ITEM_USE_SELECT "item_id = ?1 AND " ITEM_USE_FILTERS;
+    static constexpr const char* kByLoad = ITEM_USE_SELECT "load_id = ?2 AND " ITEM_USE_FILTERS;
+    static constexpr const char* kByTreatment =
+        ITEM_USE_SELECT "treatment_id = ?3 AND " ITEM_USE_FILTERS;
+#undef ITEM_USE_SELECT
+#undef ITEM_USE_FILTERS
+    ASSIGN_OR_RETURN(auto st, conn_->Prepare(f.item_id != 0        ? kByItem
+                                             : f.load_id != 0      ? kByLoad
+                                             : f.treatment_id != 0 ? kByTreatment
+                                                                   : kAll));
     st->Bind(1, f.item_id).Bind(2, f.load_id).Bind(3, f.treatment_id);
     return Collect<ItemUse>(*st, [](const Statement& s) -> absl::StatusOr<ItemUse> {
       return ItemUse{.item_id = s.Int(0),
