@@ -24,6 +24,11 @@ inline constexpr std::string_view kDefaultSite = "default";
 // (INVALID_FIELD, naming `field`) for anything else.
 absl::Status CheckSiteId(std::string_view field, std::string_view site);
 
+// NOT_FOUND SITE_NOT_FOUND for `site`, which the database does not hold: the one refusal every
+// layer gives (the rpc layer for a named site or a certificate's, each store for a scope it cannot
+// serve). `message` says it in the words of the layer that found it.
+absl::Status SiteNotFound(std::string_view site, std::string_view message);
+
 // The site the calling thread acts on while this object lives; scopes nest, the innermost wins.
 class SiteScope {
  public:

@@ -62,6 +62,19 @@ AccessService::AccessService(const Options& options)
       commits_(options.commits) {}
 
 absl::StatusOr<IssuedToken> AccessService::CreateToken(const WriteContext& ctx,
+                                                       const Identity& issuer,
+                                                       const NewToken& request) {
+  if (request.chain_wide && !issuer.chain_wide) {
+    return MakeError(absl::StatusCode::kPermissionDenied,
+                     StrCat(issuer.name,
+                            " is an administrator of one site: only a chain-wide admin creates "
+                            "chain-wide tokens"),
+                     "CHAIN_WIDE_NOT_ALLOWED", {{"name", issuer.name}});
+  }
+  return CreateToken(ctx, request);
+}
+
+absl::StatusOr<IssuedToken> AccessService::CreateToken(const WriteContext& ctx,
                                                        const NewToken& request) {
   RETURN_IF_ERROR(CheckTokenName(request.name));
   std::optional<Role> role = ParseRole(request.role);

@@ -75,8 +75,13 @@ class AccessService {
   explicit AccessService(const Options& options);
 
   // Creates a token named `request.name` (unique among tokens not revoked) for `request.role`; its
-  // creation is an audit entry by `ctx.actor` (TOKEN_CREATED, without the secret).
+  // creation is an audit entry by `ctx.actor` (TOKEN_CREATED, without the secret). By local
+  // authority: the database's own machine (steritrackd token create) may create any token.
   absl::StatusOr<IssuedToken> CreateToken(const WriteContext& ctx, const NewToken& request);
+  // The same for `issuer`, a caller over the API: only the chain's own administrators hand out
+  // credentials for every site (PERMISSION_DENIED CHAIN_WIDE_NOT_ALLOWED for a site's admin).
+  absl::StatusOr<IssuedToken> CreateToken(const WriteContext& ctx, const Identity& issuer,
+                                          const NewToken& request);
   // The identity a bearer token stands for, now.
   absl::StatusOr<Identity> AuthenticateToken(std::string_view secret) const;
   // A client certificate from the clinic CA: identity = subject CN, role = subject OU.

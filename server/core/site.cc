@@ -21,6 +21,11 @@ absl::Status CheckSiteId(std::string_view field, std::string_view site) {
   return absl::OkStatus();
 }
 
+absl::Status SiteNotFound(std::string_view site, std::string_view message) {
+  return MakeError(absl::StatusCode::kNotFound, message, "SITE_NOT_FOUND",
+                   {{"site", std::string(site)}});
+}
+
 SiteScope::SiteScope(std::string site) : site_(std::move(site)), outer_(current_scope) {
   current_scope = this;
 }

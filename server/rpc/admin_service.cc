@@ -50,21 +50,14 @@ grpc::Status AdminServiceImpl::CreateToken(grpc::ServerContext* ctx,
                                            v1::CreateTokenResponse* resp) {
   return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AdminService/CreateToken",
                 [&](const Identity& caller) -> absl::Status {
-                  // Only the chain's own administrators hand out credentials for every site.
-                  if (req->chain_wide() && !caller.chain_wide) {
-                    return MakeError(absl::StatusCode::kPermissionDenied,
-                                     StrCat(caller.name,
-                                            " is an administrator of one site: only a chain-wide "
-                                            "admin creates chain-wide tokens"),
-                                     "CHAIN_WIDE_NOT_ALLOWED", {{"name", caller.name}});
-                  }
                   ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, ""));
                   ASSIGN_OR_RETURN(
                       IssuedToken issued,
-                      access_->CreateToken(w, NewToken{.name = req->name(),
-                                                       .role = req->role(),
-                                                       .expires_in_days = req->expires_in_days(),
-                                                       .chain_wide = req->chain_wide()}));
+                      access_->CreateToken(w, caller,
+                                           NewToken{.name = req->name(),
+                                                    .role = req->role(),
+                                                    .expires_in_days = req->expires_in_days(),
+                                                    .chain_wide = req->chain_wide()}));
                   ToProto(issued.token, resp->mutable_token());
                   resp->set_secret(issued.secret);
                   return absl::OkStatus();

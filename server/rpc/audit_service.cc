@@ -42,6 +42,21 @@ void ToProto(const Event& e, v1::AuditEntry* out) {
   out->set_hash(e.hash);
 }
 
+namespace {
+
+// One site's verification, into the whole answer (one site) or a site's line of it (every site):
+// both messages carry the same fields.
+template <typename Message>
+void CheckToProto(const AuditChainCheck& check, Message* out) {
+  out->set_intact(check.intact);
+  out->set_entry_count(check.entries);
+  out->set_first_bad_sequence(check.first_bad_seq);
+  out->set_problem(check.problem);
+  out->set_checkpoint_sequence(check.checkpoint_seq);
+}
+
+}  // namespace
+
 grpc::Status AuditServiceImpl::VerifyAuditTrail(grpc::ServerContext* ctx,
                                                 const v1::VerifyAuditTrailRequest* req,
                                                 v1::VerifyAuditTrailResponse* resp) {
@@ -49,11 +64,7 @@ grpc::Status AuditServiceImpl::VerifyAuditTrail(grpc::ServerContext* ctx,
                 [&](const Identity& caller) -> absl::Status {
                   if (caller.chain_wide && !caller.site_named) return VerifyEverySite(*req, resp);
                   ASSIGN_OR_RETURN(AuditChainCheck check, audit_->Verify(req->full()));
-                  resp->set_intact(check.intact);
-                  resp->set_entry_count(check.entries);
-                  resp->set_first_bad_sequence(check.first_bad_seq);
-                  resp->set_problem(check.problem);
-                  resp->set_checkpoint_sequence(check.checkpoint_seq);
+                  CheckToProto(check, resp);
                   if (!check.intact) {
                     log_->error("audit trail broken at entry {}: {}", check.first_bad_seq,
                                 check.problem);
@@ -71,11 +82,7 @@ absl::Status AuditServiceImpl::VerifyEverySite(const v1::VerifyAuditTrailRequest
     ASSIGN_OR_RETURN(AuditChainCheck check, audit_->Verify(req.full()));
     v1::SiteVerification* one = resp->add_sites();
     one->set_site(site);
-    one->set_intact(check.intact);
-    one->set_entry_count(check.entries);
-    one->set_first_bad_sequence(check.first_bad_seq);
-    one->set_problem(check.problem);
-    one->set_checkpoint_sequence(check.checkpoint_seq);
+    CheckToProto(check, one);
     resp->set_entry_count(resp->entry_count() + check.entries);
     if (!check.intact) {
       log_->error("audit trail of site {} broken at entry {}: {}", site, check.first_bad_seq,

@@ -85,9 +85,7 @@ absl::StatusOr<Identity> Authorizer::Authenticate(const grpc::ServerContext& ctx
       RETURN_IF_ERROR(CheckSiteId(kSiteMetadata, *named));
       ASSIGN_OR_RETURN(bool exists, sites_->HasSite(*named));
       if (!exists) {
-        return MakeError(absl::StatusCode::kNotFound,
-                         StrCat("this server's database holds no site '", *named, "'"),
-                         "SITE_NOT_FOUND", {{"site", *named}});
+        return SiteNotFound(*named, StrCat("this server's database holds no site '", *named, "'"));
       }
     }
     absl::StatusOr<Identity> found = [&]() -> absl::StatusOr<Identity> {
@@ -125,10 +123,8 @@ absl::StatusOr<Identity> Authorizer::Authenticate(const grpc::ServerContext& ctx
           if (named.has_value() && *named != id.site) return SiteNotAllowed(id, *named);
           ASSIGN_OR_RETURN(bool exists, sites_->HasSite(id.site));
           if (!exists) {
-            return MakeError(absl::StatusCode::kNotFound,
-                             StrCat("the client certificate is for site ", id.site,
-                                    ", which this server's database does not hold"),
-                             "SITE_NOT_FOUND", {{"site", id.site}});
+            return SiteNotFound(id.site, StrCat("the client certificate is for site ", id.site,
+                                                ", which this server's database does not hold"));
           }
           return id;
         }

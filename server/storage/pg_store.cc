@@ -33,11 +33,6 @@ int64_t WriterLockOf(std::string_view site) {
   return static_cast<int64_t>((static_cast<uint64_t>(hash) << 24) ^ kWriterLock);
 }
 
-absl::Status SiteNotFound(std::string_view site) {
-  return MakeError(absl::StatusCode::kNotFound, StrCat("this database holds no site '", site, "'"),
-                   "SITE_NOT_FOUND", {{"site", std::string(site)}});
-}
-
 // Points the transaction's statements at the schema of `site`.
 void UseSite(pqxx::transaction_base& tx, std::string_view site) {
   tx.exec("SET LOCAL search_path TO " + tx.quote_name(PgSchemaOfSite(site)));
@@ -325,7 +320,8 @@ class PgStoreImpl final : public PgStore {
  private:
   absl::Status RequireSite(std::string_view site) {
     ASSIGN_OR_RETURN(bool exists, HasSite(site));
-    return exists ? absl::OkStatus() : SiteNotFound(site);
+    return exists ? absl::OkStatus()
+                  : SiteNotFound(site, StrCat("this database holds no site '", site, "'"));
   }
 
   const PgStoreOptions options_;

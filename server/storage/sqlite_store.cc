@@ -32,10 +32,8 @@ namespace {
 absl::Status RequireDefaultSite() {
   const std::string_view site = SiteScope::CurrentOr(kDefaultSite);
   if (site == kDefaultSite) return absl::OkStatus();
-  return MakeError(absl::StatusCode::kNotFound,
-                   StrCat("this database holds no site '", site,
-                          "': a SQLite database holds only the default site"),
-                   "SITE_NOT_FOUND", {{"site", std::string(site)}});
+  return SiteNotFound(site, StrCat("this database holds no site '", site,
+                                   "': a SQLite database holds only the default site"));
 }
 
 using sqlite::Connection;

@@ -140,6 +140,22 @@ TEST_F(AccessServiceTest, AnExpiredTokenIsRefusedFromItsExpiryOn) {
   EXPECT_EQ(MetaOf(who.status(), "expired"), "2026-12-03T09:00:00Z");
 }
 
+TEST_F(AccessServiceTest, OnlyAChainWideAdminCreatesAChainWideTokenOverTheApi) {
+  const WriteContext ctx{.actor = "admin.ada"};
+  const Identity site_admin{.name = "admin.ada", .role = Role::kAdmin, .site = "north"};
+  const NewToken chain_manager{.name = "chain.mo", .role = "manager", .chain_wide = true};
+  EXPECT_THAT(service().CreateToken(ctx, site_admin, chain_manager),
+              IsRefused(absl::StatusCode::kPermissionDenied, "CHAIN_WIDE_NOT_ALLOWED"));
+  EXPECT_TRUE(store_.Snapshot().tokens.empty());
+  // The site's admin still creates the site's own tokens.
+  EXPECT_TRUE(service().CreateToken(ctx, site_admin, {.name = "kim", .role = "nurse"}).ok());
+  const Identity chain_admin{.name = "admin.ada", .role = Role::kAdmin, .chain_wide = true};
+  absl::StatusOr<IssuedToken> issued = service().CreateToken(ctx, chain_admin, chain_manager);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_TRUE(issued->token.chain_wide);
+  EXPECT_THAT(Actions(), ElementsAre("TOKEN_CREATED", "TOKEN_CREATED"));
+}
+
 TEST_F(AccessServiceTest, BadRequestsNameTheFieldAndStoreNothing) {
   const WriteContext ctx{.actor = "admin.ada"};
   EXPECT_THAT(service().CreateToken(ctx, {.name = "", .role = "nurse"}), IsInvalidField("name"));
