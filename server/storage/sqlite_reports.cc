@@ -64,7 +64,7 @@ class SqliteReports final : public ReportReads {
       st->Bind(1, at).Bind(2, id).Bind(3, Micros(to)).Bind(4, int64_t{limit});
       ASSIGN_OR_RETURN(loads, Collect<Load>(*st, ReadLoadRow));
     }
-    for (Load& l : loads) RETURN_IF_ERROR(CompleteLoad(conn_, l));
+    RETURN_IF_ERROR(CompleteLoads(conn_, loads));
     return loads;
   }
 

@@ -133,7 +133,7 @@ class SqliteSterilization final : public SterilizationWrites {
           .Bind(5, int64_t{f.limit});
       ASSIGN_OR_RETURN(loads, Collect<Load>(*st, ReadLoadRow));
     }
-    for (Load& l : loads) RETURN_IF_ERROR(CompleteLoad(conn_, l));
+    RETURN_IF_ERROR(CompleteLoads(conn_, loads));
     return loads;
   }
 

@@ -252,5 +252,95 @@ TEST_F(SterilizationStoreTest, ItemsListByStateAndTreatment) {
   EXPECT_EQ((*item)->ifu_max_cycles, 500);
 }
 
+// A page of loads is completed in one range of ids (close together) or load by load (far apart):
+// either way each load gets its own contents, parameters and indicators, and no other's.
+TEST_F(SterilizationStoreTest, EveryListedLoadHasItsOwnContentsAndResults) {
+  constexpr int kLoads = 30;
+  std::vector<int64_t> loads;
+  {
+    auto tx = *store_->BeginWrite();
+    auto st_id = tx->sterilization().InsertSterilizer(
+        {.name = "AUTOCLAVE1", .type = SterilizerType::kPreVacuum, .created_at = kNow});
+    ASSERT_TRUE(st_id.ok()) << st_id.status();
+    sterilizer_id_ = *st_id;
+    for (int i = 0; i < kLoads; ++i) {
+      auto item = tx->sterilization().InsertItem({.serial = StrCat("HP-", 100 + i),
+                                                  .type = "handpiece",
+                                                  .ifu_max_cycles = 500,
+                                                  .state = ItemState::kPacked,
+                                                  .created_at = kNow});
+      ASSERT_TRUE(item.ok()) << item.status();
+      auto load = tx->sterilization().InsertLoad({.sterilizer_id = sterilizer_id_,
+                                                  .cycle_number = i + 1,
+                                                  .cycle_type = "134C-4MIN",
+                                                  .bi_required = false,
+                                                  .shelf_life_days = 30,
+                                                  .operator_name = "spd.lee",
+                                                  .created_at = kNow + absl::Minutes(i),
+                                                  .item_ids = {*item}});
+      ASSERT_TRUE(load.ok()) << load.status();
+      loads.push_back(*load);
+      ASSERT_TRUE(tx->sterilization()
+                      .RecordParameters(*load, {.started_at = kNow,
+                                                .ended_at = kNow + absl::Minutes(40),
+                                                .exposure_seconds = 200 + i,
+                                                .temperature_c = 134.0,
+                                                .pressure_kpa = 304.5,
+                                                .passed = true,
+                                                .recorded_by = "spd.lee",
+                                                .recorded_at = kNow})
+                      .ok());
+      ASSERT_TRUE(tx->sterilization()
+                      .AddChemicalIndicator(*load, {.type = 1 + i % 6,
+                                                    .result = IndicatorResult::kPass,
+                                                    .recorded_by = "spd.lee",
+                                                    .recorded_at = kNow})
+                      .ok());
+    }
+    // The first and the last are released: far apart among the open ones.
+    for (int64_t id : {loads.front(), loads.back()}) {
+      ASSERT_TRUE(tx->sterilization()
+                      .SetLoadReleaseState(id, ReleaseState::kReleased,
+                                           {.by = "spd.lee", .at = kNow, .meaning = "reviewed"})
+                      .ok());
+    }
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  auto tx = *store_->BeginRead();
+  const auto expect_own = [&](const Load& l) {
+    const int i = static_cast<int>(l.cycle_number) - 1;
+    EXPECT_EQ(l.item_serials, (std::vector<std::string>{StrCat("HP-", 100 + i)})) << l.id;
+    ASSERT_TRUE(l.parameters.has_value()) << l.id;
+    EXPECT_EQ(l.parameters->exposure_seconds, 200 + i);
+    ASSERT_EQ(l.chemical_indicators.size(), 1u) << l.id;
+    EXPECT_EQ(l.chemical_indicators[0].type, 1 + i % 6);
+    EXPECT_FALSE(l.bi.has_value());
+  };
+  // Close together: every load, in pages of 7.
+  int seen = 0;
+  for (int64_t after = 0;;) {
+    auto page = tx->sterilization().ListLoads({.after_id = after, .limit = 7});
+    ASSERT_TRUE(page.ok()) << page.status();
+    if (page->empty()) break;
+    for (const Load& l : *page) expect_own(l);
+    seen += static_cast<int>(page->size());
+    after = page->back().id;
+  }
+  EXPECT_EQ(seen, kLoads);
+  // Far apart: the two released loads.
+  auto released = tx->sterilization().ListLoads(
+      {.sterilizer_id = sterilizer_id_, .release_state = ReleaseState::kReleased, .limit = 10});
+  ASSERT_TRUE(released.ok()) << released.status();
+  ASSERT_EQ(released->size(), 2u);
+  for (const Load& l : *released) expect_own(l);
+  EXPECT_EQ(released->front().cycle_number, 1);
+  EXPECT_EQ(released->back().cycle_number, kLoads);
+  // And the report's read of the period, by creation time.
+  auto period = tx->reports().ListLoadsCreatedBetween(kNow, kNow + absl::Hours(1), {}, 100);
+  ASSERT_TRUE(period.ok()) << period.status();
+  ASSERT_EQ(period->size(), static_cast<size_t>(kLoads));
+  for (const Load& l : *period) expect_own(l);
+}
+
 }  // namespace
 }  // namespace steritrack
