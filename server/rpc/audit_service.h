@@ -14,6 +14,7 @@
 #include "server/core/audit_service.h"
 #include "server/core/commit_notifier.h"
 #include "server/rpc/authorizer.h"
+#include "server/rpc/background_lane.h"
 #include "spdlog/logger.h"
 #include "steritrack/v1/audit.grpc.pb.h"
 #include "steritrack/v1/events.grpc.pb.h"
@@ -25,8 +26,10 @@ void ToProto(const Event& event, v1::AuditEntry* out);
 class AuditServiceImpl final : public v1::AuditService::Service {
  public:
   // REQUIRES: `audit` outlives this object.
-  AuditServiceImpl(AuditService* audit, std::shared_ptr<spdlog::logger> log, Authorizer* auth)
-      : audit_(audit), log_(std::move(log)), auth_(auth) {}
+  // `lane`: where a verification runs (see background_lane.h); null: on the gRPC thread.
+  AuditServiceImpl(AuditService* audit, std::shared_ptr<spdlog::logger> log, Authorizer* auth,
+                   BackgroundLane* lane)
+      : audit_(audit), log_(std::move(log)), auth_(auth), lane_(lane) {}
 
   grpc::Status VerifyAuditTrail(grpc::ServerContext* ctx, const v1::VerifyAuditTrailRequest* req,
                                 v1::VerifyAuditTrailResponse* resp) override;
@@ -39,10 +42,13 @@ class AuditServiceImpl final : public v1::AuditService::Service {
   // A chain-wide verification: every site's trail, each in its own SiteScope.
   absl::Status VerifyEverySite(const v1::VerifyAuditTrailRequest& req,
                                v1::VerifyAuditTrailResponse* resp);
+  // The calling thread's site's verification, on the lane when there is one.
+  absl::StatusOr<AuditChainCheck> Verify(bool full);
 
   AuditService* audit_;
   std::shared_ptr<spdlog::logger> log_;
   Authorizer* const auth_;
+  BackgroundLane* const lane_;
 };
 
 class EventServiceImpl final : public v1::EventService::Service {

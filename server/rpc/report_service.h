@@ -11,6 +11,7 @@
 
 #include "server/core/report_service.h"
 #include "server/rpc/authorizer.h"
+#include "server/rpc/background_lane.h"
 #include "spdlog/logger.h"
 #include "steritrack/v1/report.grpc.pb.h"
 
@@ -19,8 +20,10 @@ namespace steritrack::rpc {
 class ReportServiceImpl final : public v1::ReportService::Service {
  public:
   // REQUIRES: `core` outlives this object.
-  ReportServiceImpl(ReportService* core, std::shared_ptr<spdlog::logger> log, Authorizer* auth)
-      : core_(core), log_(std::move(log)), auth_(auth) {}
+  // `lane`: where a period's report runs (see background_lane.h); null: on the gRPC thread.
+  ReportServiceImpl(ReportService* core, std::shared_ptr<spdlog::logger> log, Authorizer* auth,
+                    BackgroundLane* lane)
+      : core_(core), log_(std::move(log)), auth_(auth), lane_(lane) {}
 
   grpc::Status GetComplianceReport(grpc::ServerContext* ctx,
                                    const v1::GetComplianceReportRequest* req,
@@ -38,6 +41,7 @@ class ReportServiceImpl final : public v1::ReportService::Service {
   ReportService* const core_;
   const std::shared_ptr<spdlog::logger> log_;
   Authorizer* const auth_;
+  BackgroundLane* const lane_;
 };
 
 }  // namespace steritrack::rpc

@@ -10,6 +10,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/rpc/admin_service.h"
 #include "server/rpc/audit_service.h"
+#include "server/rpc/background_lane.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/export_service.h"
 #include "server/rpc/metrics_interceptor.h"
@@ -23,6 +24,11 @@
 
 namespace steritrack::rpc {
 namespace {
+
+// Two reports or verifications at once; more wait their turn. Nice +10: a CPU-bound report gets
+// about a tenth of a core that the safety path wants (CFS weights 110 against 1024).
+constexpr int kBackgroundThreads = 2;
+constexpr int kBackgroundNice = 10;
 
 std::shared_ptr<grpc::ServerCredentials> Credentials(const std::optional<ServerTls>& tls) {
   if (!tls.has_value()) return grpc::InsecureServerCredentials();
@@ -60,6 +66,8 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
       options.access, options.sites != nullptr ? options.sites : &server->single_site_,
       options.log);
   Authorizer* auth = server->auth_.get();
+  // Reports and verifications yield the cores to the safety path (background_lane.h).
+  server->background_ = std::make_unique<BackgroundLane>(kBackgroundThreads, kBackgroundNice);
   server->admin_ =
       std::make_unique<AdminServiceImpl>(options.access, options.log, auth, options.database);
   server->inventory_ = std::make_unique<InventoryServiceImpl>(options.core, options.log, auth);
@@ -70,14 +78,16 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   }
 
   if (options.reports != nullptr) {
-    server->reports_ = std::make_unique<ReportServiceImpl>(options.reports, options.log, auth);
+    server->reports_ = std::make_unique<ReportServiceImpl>(options.reports, options.log, auth,
+                                                           server->background_.get());
   }
   if (options.exports != nullptr) {
     server->exports_ = std::make_unique<ExportServiceImpl>(options.exports, options.log, auth);
   }
 
   if (options.audit != nullptr) {
-    server->audit_ = std::make_unique<AuditServiceImpl>(options.audit, options.log, auth);
+    server->audit_ = std::make_unique<AuditServiceImpl>(options.audit, options.log, auth,
+                                                        server->background_.get());
     if (options.commits != nullptr) {
       server->events_ = std::make_unique<EventServiceImpl>(
           options.audit, options.commits, options.log, auth, options.limits.max_event_streams);

@@ -42,6 +42,7 @@ class EventServiceImpl;
 class AdminServiceImpl;
 class ReflectionService;
 class Metrics;
+class BackgroundLane;
 
 // What the transport admits, so that a flood or a misbehaving client is refused early and cheaply
 // instead of exhausting the machine. Calls beyond `max_threads` are answered RESOURCE_EXHAUSTED by
@@ -123,6 +124,8 @@ class RpcServer {
 
  private:
   RpcServer() = default;
+  // First, so that it is destroyed last: the services hand it work until the server is gone.
+  std::unique_ptr<BackgroundLane> background_;
   std::unique_ptr<InventoryServiceImpl> inventory_;
   std::unique_ptr<TreatmentServiceImpl> treatments_;
   std::unique_ptr<SterilizationServiceImpl> sterilization_;

@@ -1,0 +1,73 @@
+#include "server/rpc/background_lane.h"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <optional>
+#include <string>
+
+#include "absl/synchronization/notification.h"
+#include "steritrack/site.h"
+
+namespace steritrack::rpc {
+
+struct BackgroundLane::Task {
+  absl::FunctionRef<void()> work;
+  std::string site;  // the caller's SiteScope; empty: it had none
+  absl::Notification done;
+};
+
+BackgroundLane::BackgroundLane(int threads, int nice) {
+  for (int i = 0; i < std::max(threads, 1); ++i)
+    threads_.emplace_back([this, nice] { Loop(nice); });
+}
+
+BackgroundLane::~BackgroundLane() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (std::thread& t : threads_) t.join();
+}
+
+void BackgroundLane::RunAndWait(absl::FunctionRef<void()> work) {
+  Task task{.work = work, .site = std::string(SiteScope::CurrentOr(""))};
+  {
+    absl::MutexLock lock(&mu_);
+    queue_.push_back(&task);
+  }
+  task.done.WaitForNotification();
+}
+
+void BackgroundLane::Loop(int nice) {
+  // Linux gives each thread its own nice value; raising it needs no privilege. Relative to the
+  // server's own, so a server started at nice 5 runs its reports at 15, never above itself. A
+  // failure leaves the thread at the server's priority, which is only slower for the others.
+  if (nice > 0) {
+    const id_t self = static_cast<id_t>(syscall(SYS_gettid));
+    errno = 0;
+    const int current = getpriority(PRIO_PROCESS, self);
+    if (errno == 0) setpriority(PRIO_PROCESS, self, std::min(current + nice, 19));
+  }
+  while (true) {
+    Task* task = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &BackgroundLane::HasWorkOrStops));
+      if (queue_.empty()) return;  // stopping, and nothing left to run
+      task = queue_.front();
+      queue_.pop_front();
+    }
+    {
+      std::optional<SiteScope> scope;
+      if (!task->site.empty()) scope.emplace(task->site);
+      task->work();
+    }
+    task->done.Notify();
+  }
+}
+
+}  // namespace steritrack::rpc

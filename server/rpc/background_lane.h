@@ -1,0 +1,59 @@
+// Work that takes seconds on a large database (a period's compliance report, a full audit
+// verification) runs on threads of its own at a lower CPU priority (nice +10), so that on a small
+// machine the safety path (opening a cartridge, the writer, health) keeps its share of the cores
+// while a report runs (tests/bench/RESULTS.md, R9). The calling gRPC thread waits for the result
+// without using a core meanwhile.
+//
+// The work runs for the caller's site: the caller's SiteScope is reopened on the lane's thread.
+// Thread-safe.
+#ifndef STERITRACK_SERVER_RPC_BACKGROUND_LANE_H_
+#define STERITRACK_SERVER_RPC_BACKGROUND_LANE_H_
+
+#include <deque>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+namespace steritrack::rpc {
+
+class BackgroundLane {
+ public:
+  // `threads` run the work (at least 1), each at `nice` above the server's own nice value (at
+  // most 19; 0: the server's own priority).
+  BackgroundLane(int threads, int nice);
+  // Waits for the work under way; no Call may be running or start.
+  ~BackgroundLane();
+  BackgroundLane(const BackgroundLane&) = delete;
+  BackgroundLane& operator=(const BackgroundLane&) = delete;
+
+  // Runs `work` on one of the lane's threads, in the caller's site, and returns what it returned.
+  template <typename T>
+  absl::StatusOr<T> Call(absl::FunctionRef<absl::StatusOr<T>()> work) {
+    std::optional<absl::StatusOr<T>> result;
+    RunAndWait([&] { result.emplace(work()); });
+    return *std::move(result);
+  }
+
+ private:
+  struct Task;
+  void RunAndWait(absl::FunctionRef<void()> work);
+  void Loop(int nice);
+  bool HasWorkOrStops() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || !queue_.empty();
+  }
+
+  absl::Mutex mu_;
+  std::deque<Task*> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace steritrack::rpc
+
+#endif  // STERITRACK_SERVER_RPC_BACKGROUND_LANE_H_

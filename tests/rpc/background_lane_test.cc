@@ -1,0 +1,85 @@
+#include "server/rpc/background_lane.h"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gtest/gtest.h"
+#include "steritrack/site.h"
+
+namespace steritrack::rpc {
+namespace {
+
+int ThisThreadsNice() {
+  errno = 0;
+  return getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+}
+
+TEST(BackgroundLaneTest, WorkRunsOnALowerPriorityThreadAndItsAnswerComesBack) {
+  BackgroundLane lane(/*threads=*/1, /*nice=*/10);
+  const std::thread::id caller = std::this_thread::get_id();
+  const int callers_nice = ThisThreadsNice();
+  absl::StatusOr<int> answer = lane.Call<int>([&]() -> absl::StatusOr<int> {
+    EXPECT_NE(std::this_thread::get_id(), caller);
+    // Nice values only go up without privilege: the lane's is 10 above the process's, capped.
+    EXPECT_EQ(ThisThreadsNice(), std::min(callers_nice + 10, 19));
+    return 42;
+  });
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(*answer, 42);
+  EXPECT_EQ(ThisThreadsNice(), callers_nice) << "the caller's own priority is untouched";
+  absl::StatusOr<int> refused =
+      lane.Call<int>([]() -> absl::StatusOr<int> { return absl::NotFoundError("no such lot"); });
+  EXPECT_EQ(refused.status(), absl::NotFoundError("no such lot"));
+}
+
+TEST(BackgroundLaneTest, WorkActsOnTheCallersSite) {
+  BackgroundLane lane(/*threads=*/2, /*nice=*/0);
+  const auto site_seen = [&lane] {
+    return *lane.Call<std::string>(
+        []() -> absl::StatusOr<std::string> { return std::string(SiteScope::CurrentOr("")); });
+  };
+  EXPECT_EQ(site_seen(), "") << "no scope opened where the caller had none";
+  {
+    SiteScope north("north");
+    EXPECT_EQ(site_seen(), "north");
+  }
+  SiteScope south("south");
+  EXPECT_EQ(site_seen(), "south");
+}
+
+TEST(BackgroundLaneTest, ManyCallersAtOnceEachGetTheirOwnAnswer) {
+  BackgroundLane lane(/*threads=*/2, /*nice=*/10);
+  std::atomic<int> running{0};
+  std::atomic<int> most_at_once{0};
+  std::vector<std::thread> callers;
+  std::vector<int> answers(16, -1);
+  for (int i = 0; i < 16; ++i) {
+    callers.emplace_back([&, i] {
+      answers[i] = *lane.Call<int>([&]() -> absl::StatusOr<int> {
+        const int now = ++running;
+        int seen = most_at_once.load();
+        while (now > seen && !most_at_once.compare_exchange_weak(seen, now)) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        --running;
+        return i * i;
+      });
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(answers[i], i * i);
+  EXPECT_LE(most_at_once.load(), 2) << "no more at once than the lane has threads";
+}
+
+}  // namespace
+}  // namespace steritrack::rpc
