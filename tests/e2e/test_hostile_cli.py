@@ -21,6 +21,7 @@ Run by ctest (e2e_hostile_cli), or by hand:
       python3 tests/e2e/test_hostile_cli.py -v
 """
 
+import functools
 import os
 import resource
 import sqlite3
@@ -40,9 +41,33 @@ MEMORY_LIMIT = 1 << 30  # address space for the CLI: far more than it needs, far
 STOP_OPEN = STOP_PREFIX + "cannot verify this cartridge, do not use it"
 
 
+@functools.lru_cache(maxsize=None)
+def _sanitized(binary):
+    """Whether `binary` is built with AddressSanitizer (tests/extended/run sanitize)."""
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def _limit_memory():
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _no_core():
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _memory_bound(binary, env):
+    """The CLI's memory bound: an address-space limit, or under AddressSanitizer (whose shadow
+    memory reserves terabytes of address space up front) the sanitizer's own: a resident-memory
+    limit of the same size, and an allocation it cannot make returned as a failure (bad_alloc),
+    as under the address-space limit. Returns the preexec function."""
+    if not _sanitized(binary):
+        return _limit_memory
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [
+        env.get("ASAN_OPTIONS", ""), f"hard_rss_limit_mb={MEMORY_LIMIT >> 20}",
+        "allocator_may_return_null=1"]))
+    return _no_core
 
 
 class HostileCliTest(E2ETestCase):
@@ -57,8 +82,9 @@ class HostileCliTest(E2ETestCase):
         argv = cli_argv(args, server=self.nowhere if server else None, globals_=globals_)
         env = cli_environment({**self.cli_env, **(env_extra or {})})
         started = time.monotonic()
+        preexec = _memory_bound(argv[0], env)
         proc = subprocess.run(argv, input=stdin, capture_output=True, env=env, timeout=timeout,
-                              preexec_fn=_limit_memory, check=False)
+                              preexec_fn=preexec, check=False)
         elapsed = time.monotonic() - started
         out = proc.stdout.decode("utf-8", "replace")
         err = proc.stderr.decode("utf-8", "replace")
