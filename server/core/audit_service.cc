@@ -74,15 +74,20 @@ absl::StatusOr<Event> AuditService::CorrectAuditEntry(const WriteContext& ctx, i
 }
 
 absl::StatusOr<AuditChainCheck> AuditService::Verify(bool full) {
-  AuditChainCheck check;
-  {
-    ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-    std::optional<AuditCheckpoint> checkpoint;
-    if (!full) {
-      ASSIGN_OR_RETURN(checkpoint, tx->audit().ReadVerifiedCheckpoint());
-    }
-    ASSIGN_OR_RETURN(check, audit_chain::VerifyAfter(tx->audit(), *sha256_, checkpoint));
+  ASSIGN_OR_RETURN(AuditChainCheck check, CheckChain(full));
+  return KeepCheckpoint(std::move(check), full);
+}
+
+absl::StatusOr<AuditChainCheck> AuditService::CheckChain(bool full) {
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  std::optional<AuditCheckpoint> checkpoint;
+  if (!full) {
+    ASSIGN_OR_RETURN(checkpoint, tx->audit().ReadVerifiedCheckpoint());
   }
+  return audit_chain::VerifyAfter(tx->audit(), *sha256_, checkpoint);
+}
+
+AuditChainCheck AuditService::KeepCheckpoint(AuditChainCheck check, bool full) {
   if (check.intact && check.entries > 0) {
     // The answer stands whether or not the checkpoint could be stored: the next verification then
     // starts from the older one, which is slower, never wrong.

@@ -61,6 +61,12 @@ class AuditService {
   // recomputes every entry from the first. When intact, the checkpoint moves to the last entry
   // (a failure to store it leaves the older one and does not change the answer).
   absl::StatusOr<AuditChainCheck> Verify(bool full = false);
+  // Verify in its two steps, for a caller that runs the long one on a thread of lower priority
+  // (the rpc layer's background lane) and the short write on its own: CheckChain only reads;
+  // KeepCheckpoint stores the checkpoint of an intact check through the writer and returns the
+  // check with checkpoint_saved set. Verify(full) is KeepCheckpoint(CheckChain(full), full).
+  absl::StatusOr<AuditChainCheck> CheckChain(bool full);
+  AuditChainCheck KeepCheckpoint(AuditChainCheck check, bool full);
 
   absl::StatusOr<Page<Event>> ListEntries(const AuditQuery& query);
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <exception>
 #include <optional>
 #include <string>
 
@@ -16,7 +17,8 @@ namespace steritrack::rpc {
 
 struct BackgroundLane::Task {
   absl::FunctionRef<void()> work;
-  std::string site;  // the caller's SiteScope; empty: it had none
+  std::string site;    // the caller's SiteScope; empty: it had none
+  std::string thrown;  // what `work` threw, if it did
   absl::Notification done;
 };
 
@@ -33,13 +35,14 @@ BackgroundLane::~BackgroundLane() {
   for (std::thread& t : threads_) t.join();
 }
 
-void BackgroundLane::RunAndWait(absl::FunctionRef<void()> work) {
+std::string BackgroundLane::RunAndWait(absl::FunctionRef<void()> work) {
   Task task{.work = work, .site = std::string(SiteScope::CurrentOr(""))};
   {
     absl::MutexLock lock(&mu_);
     queue_.push_back(&task);
   }
   task.done.WaitForNotification();
+  return std::move(task.thrown);
 }
 
 void BackgroundLane::Loop(int nice) {
@@ -61,10 +64,14 @@ void BackgroundLane::Loop(int nice) {
       task = queue_.front();
       queue_.pop_front();
     }
-    {
+    try {
       std::optional<SiteScope> scope;
       if (!task->site.empty()) scope.emplace(task->site);
       task->work();
+    } catch (const std::exception& e) {
+      task->thrown = std::string("the work failed: ") + e.what();
+    } catch (...) {
+      task->thrown = "the work failed with an unknown exception";
     }
     task->done.Notify();
   }

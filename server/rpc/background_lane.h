@@ -11,12 +11,14 @@
 
 #include <deque>
 #include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
@@ -32,17 +34,22 @@ class BackgroundLane {
   BackgroundLane(const BackgroundLane&) = delete;
   BackgroundLane& operator=(const BackgroundLane&) = delete;
 
-  // Runs `work` on one of the lane's threads, in the caller's site, and returns what it returned.
+  // Runs `work` on one of the lane's threads, in the caller's site, and returns what it returned;
+  // INTERNAL if it threw (on the gRPC thread a handler's exception is an answer; on the lane it
+  // would end the server).
   template <typename T>
   absl::StatusOr<T> Call(absl::FunctionRef<absl::StatusOr<T>()> work) {
     std::optional<absl::StatusOr<T>> result;
-    RunAndWait([&] { result.emplace(work()); });
+    if (std::string thrown = RunAndWait([&] { result.emplace(work()); }); !thrown.empty()) {
+      return absl::InternalError(thrown);
+    }
     return *std::move(result);
   }
 
  private:
   struct Task;
-  void RunAndWait(absl::FunctionRef<void()> work);
+  // Empty when `work` returned; what it threw otherwise.
+  std::string RunAndWait(absl::FunctionRef<void()> work);
   void Loop(int nice);
   bool HasWorkOrStops() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return stopping_ || !queue_.empty();

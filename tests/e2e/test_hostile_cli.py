@@ -59,14 +59,17 @@ def _no_core():
 
 def _memory_bound(binary, env):
     """The CLI's memory bound: an address-space limit, or under AddressSanitizer (whose shadow
-    memory reserves terabytes of address space up front) the sanitizer's own: a resident-memory
-    limit of the same size, and an allocation it cannot make returned as a failure (bad_alloc),
-    as under the address-space limit. Returns the preexec function."""
+    memory reserves terabytes of address space up front) the sanitizer's own, of the same size:
+    no single allocation above it and none at all once the resident memory is above it, each
+    refused as a failed allocation (bad_alloc), as under the address-space limit; and any
+    sanitizer report ends the CLI with SIGABRT, which run_cli fails on. Returns the preexec
+    function."""
     if not _sanitized(binary):
         return _limit_memory
+    limit_mb = MEMORY_LIMIT >> 20
     env["ASAN_OPTIONS"] = ":".join(filter(None, [
-        env.get("ASAN_OPTIONS", ""), f"hard_rss_limit_mb={MEMORY_LIMIT >> 20}",
-        "allocator_may_return_null=1"]))
+        env.get("ASAN_OPTIONS", ""), f"max_allocation_size_mb={limit_mb}",
+        f"soft_rss_limit_mb={limit_mb}", "allocator_may_return_null=1", "abort_on_error=1"]))
     return _no_core
 
 

@@ -8,7 +8,9 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -40,6 +42,18 @@ TEST(BackgroundLaneTest, WorkRunsOnALowerPriorityThreadAndItsAnswerComesBack) {
   absl::StatusOr<int> refused =
       lane.Call<int>([]() -> absl::StatusOr<int> { return absl::NotFoundError("no such lot"); });
   EXPECT_EQ(refused.status(), absl::NotFoundError("no such lot"));
+}
+
+TEST(BackgroundLaneTest, WorkThatThrowsIsAnInternalErrorAndTheLaneGoesOn) {
+  BackgroundLane lane(/*threads=*/1, /*nice=*/10);
+  absl::StatusOr<int> thrown = lane.Call<int>([]() -> absl::StatusOr<int> {
+    throw std::runtime_error("out of memory building the report");
+  });
+  EXPECT_EQ(thrown.status().code(), absl::StatusCode::kInternal);
+  EXPECT_NE(thrown.status().message().find("out of memory building the report"),
+            std::string_view::npos)
+      << thrown.status();
+  EXPECT_EQ(*lane.Call<int>([]() -> absl::StatusOr<int> { return 7; }), 7);
 }
 
 TEST(BackgroundLaneTest, WorkActsOnTheCallersSite) {
