@@ -343,8 +343,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
   app.add_option("--max-threads", limits.max_threads,
-                 "calls served at once in total, event streams included; one more is refused "
-                 "RESOURCE_EXHAUSTED")
+                 "streaming calls (event streams, exports, backups, reflection) served at once; "
+                 "one more is refused RESOURCE_EXHAUSTED")
       ->check(CLI::Range(4, 10000))
       ->capture_default_str();
   app.add_option("--max-event-streams", limits.max_event_streams,
@@ -633,7 +633,7 @@ int main(int argc, char** argv) {
                                         .schema_version = steritrack::SqliteSchemaVersion(),
                                         .start_time = absl::Now(),
                                         .database_path = postgres ? "" : db_path});
-    writer_hooks.queue_changed = [m = metrics.get()](int delta) { m->WriterQueueChanged(delta); };
+    // The writer's queue is the write lane's (server/rpc/call_lanes.h), counted there.
     writer_hooks.committed = [m = metrics.get()](absl::Duration took) { m->ObserveCommit(took); };
   }
   // One server per database file: a second one (another port, the same file) says so and stops.
@@ -750,21 +750,31 @@ int main(int argc, char** argv) {
   // says this server offers none.
   std::unique_ptr<steritrack::DatabaseAdmin> database =
       postgres ? nullptr : steritrack::NewSqliteDatabaseAdmin(db_path);
-  auto server = steritrack::rpc::RpcServer::Start({.listen = listen,
-                                                   .tls = tls,
-                                                   .core = &core,
-                                                   .sterilization = &sterilization,
-                                                   .clinic_time_zone = zone,
-                                                   .reports = &reports,
-                                                   .exports = &exports,
-                                                   .log = log,
-                                                   .audit = &audit,
-                                                   .commits = &commits,
-                                                   .access = &access,
-                                                   .sites = sites,
-                                                   .database = database.get(),
-                                                   .limits = limits,
-                                                   .metrics = metrics.get()});
+  auto server =
+      steritrack::rpc::RpcServer::Start({.listen = listen,
+                                         .tls = tls,
+                                         .core = &core,
+                                         .sterilization = &sterilization,
+                                         .clinic_time_zone = zone,
+                                         .reports = &reports,
+                                         .exports = &exports,
+                                         .log = log,
+                                         .audit = &audit,
+                                         .commits = &commits,
+                                         .access = &access,
+                                         .sites = sites,
+                                         .database = database.get(),
+                                         .limits = limits,
+                                         .metrics = metrics.get(),
+                                         // SQLite has one writer, which the write lane
+                                         // drives; PostgreSQL's writers commit side by
+                                         // side.
+                                         .write_threads = postgres ? readers : 1,
+                                         // A reader per connection, and two more
+                                         // that may wait for a report.
+                                         .read_threads = readers + 2,
+                                         .admit_write = [&bounded] { return bounded.AdmitWrite(); },
+                                         .admit_read = [&bounded] { return bounded.AdmitRead(); }});
   if (!server.ok()) {
     log->error("{}", std::string(server.status().message()));
     return 1;

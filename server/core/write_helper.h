@@ -32,6 +32,7 @@
 #include "server/core/result_codec.h"
 #include "steritrack/audit_chain.h"
 #include "steritrack/clock.h"
+#include "steritrack/commit_deferral.h"
 #include "steritrack/error.h"
 #include "steritrack/failpoint.h"
 #include "steritrack/sha256.h"
@@ -282,7 +283,14 @@ absl::StatusOr<T> RunIdempotentWrite(
   STERITRACK_FAILPOINT("before_commit");
   RETURN_IF_ERROR(tx->Commit());
   if (commits != nullptr) commits->Notify();
-  STERITRACK_FAILPOINT("after_commit");  // committed, not yet answered
+#ifdef STERITRACK_FAILPOINTS
+  if (CommitDeferral* deferral = CommitDeferral::OnThisThread(); deferral != nullptr) {
+    // The commit may still be pending: the thread that settles it hits the point once durable.
+    deferral->HitAfterDurable("after_commit");
+  } else {
+    STERITRACK_FAILPOINT("after_commit");  // committed, not yet answered
+  }
+#endif
   return result;
 }
 

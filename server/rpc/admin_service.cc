@@ -45,58 +45,74 @@ absl::StatusOr<DatabaseAdmin*> Offered(DatabaseAdmin* database) {
 
 }  // namespace
 
-grpc::Status AdminServiceImpl::CreateToken(grpc::ServerContext* ctx,
-                                           const v1::CreateTokenRequest* req,
-                                           v1::CreateTokenResponse* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AdminService/CreateToken",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, ""));
-                  ASSIGN_OR_RETURN(
-                      IssuedToken issued,
-                      access_->CreateToken(w, caller,
-                                           NewToken{.name = req->name(),
-                                                    .role = req->role(),
-                                                    .expires_in_days = req->expires_in_days(),
-                                                    .chain_wide = req->chain_wide()}));
-                  ToProto(issued.token, resp->mutable_token());
-                  resp->set_secret(issued.secret);
-                  return absl::OkStatus();
-                });
+grpc::ServerUnaryReactor* AdminServiceImpl::CreateToken(grpc::CallbackServerContext* ctx,
+                                                        const v1::CreateTokenRequest* req,
+                                                        v1::CreateTokenResponse* resp) {
+  return lanes_->Write(
+      ctx, "/steritrack.v1.AdminService/CreateToken", [this, ctx, req, resp]() -> grpc::Status {
+        return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AdminService/CreateToken",
+                      [&](const Identity& caller) -> absl::Status {
+                        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, ""));
+                        ASSIGN_OR_RETURN(
+                            IssuedToken issued,
+                            access_->CreateToken(w, caller,
+                                                 NewToken{.name = req->name(),
+                                                          .role = req->role(),
+                                                          .expires_in_days = req->expires_in_days(),
+                                                          .chain_wide = req->chain_wide()}));
+                        ToProto(issued.token, resp->mutable_token());
+                        resp->set_secret(issued.secret);
+                        return absl::OkStatus();
+                      });
+      });
 }
 
-grpc::Status AdminServiceImpl::ListTokens(grpc::ServerContext* ctx, const v1::ListTokensRequest*,
-                                          v1::ListTokensResponse* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AdminService/ListTokens",
-                [&](const Identity&) -> absl::Status {
-                  ASSIGN_OR_RETURN(std::vector<ApiToken> tokens, access_->ListTokens());
-                  for (const ApiToken& t : tokens) ToProto(t, resp->add_tokens());
-                  return absl::OkStatus();
-                });
+grpc::ServerUnaryReactor* AdminServiceImpl::ListTokens(grpc::CallbackServerContext* ctx,
+                                                       const v1::ListTokensRequest* /*req*/,
+                                                       v1::ListTokensResponse* resp) {
+  return lanes_->Read(
+      ctx, "/steritrack.v1.AdminService/ListTokens", [this, ctx, resp]() -> grpc::Status {
+        return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AdminService/ListTokens",
+                      [&](const Identity&) -> absl::Status {
+                        ASSIGN_OR_RETURN(std::vector<ApiToken> tokens, access_->ListTokens());
+                        for (const ApiToken& t : tokens) ToProto(t, resp->add_tokens());
+                        return absl::OkStatus();
+                      });
+      });
 }
 
-grpc::Status AdminServiceImpl::RevokeToken(grpc::ServerContext* ctx,
-                                           const v1::RevokeTokenRequest* req, v1::Token* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AdminService/RevokeToken",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, ""));
-                  ASSIGN_OR_RETURN(ApiToken revoked, access_->RevokeToken(w, req->name()));
-                  ToProto(revoked, resp);
-                  return absl::OkStatus();
-                });
+grpc::ServerUnaryReactor* AdminServiceImpl::RevokeToken(grpc::CallbackServerContext* ctx,
+                                                        const v1::RevokeTokenRequest* req,
+                                                        v1::Token* resp) {
+  return lanes_->Write(
+      ctx, "/steritrack.v1.AdminService/RevokeToken", [this, ctx, req, resp]() -> grpc::Status {
+        return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AdminService/RevokeToken",
+                      [&](const Identity& caller) -> absl::Status {
+                        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, ""));
+                        ASSIGN_OR_RETURN(ApiToken revoked, access_->RevokeToken(w, req->name()));
+                        ToProto(revoked, resp);
+                        return absl::OkStatus();
+                      });
+      });
 }
 
-grpc::Status AdminServiceImpl::WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest*,
-                                      v1::WhoAmIResponse* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AdminService/WhoAmI",
-                [&](const Identity& caller) -> absl::Status {
-                  resp->set_name(caller.name);
-                  resp->set_role(std::string(RoleName(caller.role)));
-                  resp->set_credential(
-                      caller.source == Identity::Source::kCertificate ? "certificate" : "token");
-                  resp->set_site(caller.site);
-                  resp->set_chain_wide(caller.chain_wide);
-                  return absl::OkStatus();
-                });
+grpc::ServerUnaryReactor* AdminServiceImpl::WhoAmI(grpc::CallbackServerContext* ctx,
+                                                   const v1::WhoAmIRequest* /*req*/,
+                                                   v1::WhoAmIResponse* resp) {
+  return lanes_->Read(
+      ctx, "/steritrack.v1.AdminService/WhoAmI", [this, ctx, resp]() -> grpc::Status {
+        return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AdminService/WhoAmI",
+                      [&](const Identity& caller) -> absl::Status {
+                        resp->set_name(caller.name);
+                        resp->set_role(std::string(RoleName(caller.role)));
+                        resp->set_credential(caller.source == Identity::Source::kCertificate
+                                                 ? "certificate"
+                                                 : "token");
+                        resp->set_site(caller.site);
+                        resp->set_chain_wide(caller.chain_wide);
+                        return absl::OkStatus();
+                      });
+      });
 }
 
 }  // namespace steritrack::rpc
@@ -142,26 +158,30 @@ grpc::Status AdminServiceImpl::Backup(grpc::ServerContext* ctx, const v1::Backup
       });
 }
 
-grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext* ctx, const v1::GetStatusRequest*,
-                                         v1::GetStatusResponse* resp) {
-  return Handle(
-      *log_, *auth_, *ctx, "/steritrack.v1.AdminService/GetStatus",
-      [&](const Identity&) -> absl::Status {
-        ASSIGN_OR_RETURN(DatabaseAdmin * database, Offered(database_));
-        ASSIGN_OR_RETURN(DatabaseStatus status, database->Status());
-        resp->set_version(STERITRACK_VERSION);
-        SetTime(start_time_, resp->mutable_start_time());
-        const auto up = std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::steady_clock::now() - started_);
-        resp->mutable_uptime()->set_seconds(up.count() / 1000);
-        resp->mutable_uptime()->set_nanos(static_cast<int32_t>(up.count() % 1000) * 1000000);
-        resp->set_database_path(status.path);
-        resp->set_schema_version(status.schema_version);
-        resp->set_build_schema_version(status.build_schema_version);
-        resp->set_database_bytes(status.database_bytes);
-        resp->set_wal_bytes(status.wal_bytes);
-        ToProto(status.audit_head, resp->mutable_audit_head());
-        return absl::OkStatus();
+grpc::ServerUnaryReactor* AdminServiceImpl::GetStatus(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetStatusRequest* /*req*/,
+                                                      v1::GetStatusResponse* resp) {
+  return lanes_->Read(
+      ctx, "/steritrack.v1.AdminService/GetStatus", [this, ctx, resp]() -> grpc::Status {
+        return Handle(
+            *log_, *auth_, *ctx, "/steritrack.v1.AdminService/GetStatus",
+            [&](const Identity&) -> absl::Status {
+              ASSIGN_OR_RETURN(DatabaseAdmin * database, Offered(database_));
+              ASSIGN_OR_RETURN(DatabaseStatus status, database->Status());
+              resp->set_version(STERITRACK_VERSION);
+              SetTime(start_time_, resp->mutable_start_time());
+              const auto up = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started_);
+              resp->mutable_uptime()->set_seconds(up.count() / 1000);
+              resp->mutable_uptime()->set_nanos(static_cast<int32_t>(up.count() % 1000) * 1000000);
+              resp->set_database_path(status.path);
+              resp->set_schema_version(status.schema_version);
+              resp->set_build_schema_version(status.build_schema_version);
+              resp->set_database_bytes(status.database_bytes);
+              resp->set_wal_bytes(status.wal_bytes);
+              ToProto(status.audit_head, resp->mutable_audit_head());
+              return absl::OkStatus();
+            });
       });
 }
 

@@ -57,20 +57,25 @@ void CheckToProto(const AuditChainCheck& check, Message* out) {
 
 }  // namespace
 
-grpc::Status AuditServiceImpl::VerifyAuditTrail(grpc::ServerContext* ctx,
-                                                const v1::VerifyAuditTrailRequest* req,
-                                                v1::VerifyAuditTrailResponse* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AuditService/VerifyAuditTrail",
-                [&](const Identity& caller) -> absl::Status {
-                  if (caller.chain_wide && !caller.site_named) return VerifyEverySite(*req, resp);
-                  ASSIGN_OR_RETURN(AuditChainCheck check, Verify(req->full()));
-                  CheckToProto(check, resp);
-                  if (!check.intact) {
-                    log_->error("audit trail broken at entry {}: {}", check.first_bad_seq,
-                                check.problem);
-                  }
-                  return absl::OkStatus();
-                });
+grpc::ServerUnaryReactor* AuditServiceImpl::VerifyAuditTrail(grpc::CallbackServerContext* ctx,
+                                                             const v1::VerifyAuditTrailRequest* req,
+                                                             v1::VerifyAuditTrailResponse* resp) {
+  return lanes_->Read(ctx, "/steritrack.v1.AuditService/VerifyAuditTrail",
+                      [this, ctx, req, resp]() -> grpc::Status {
+                        return Handle(
+                            *log_, *auth_, *ctx, "/steritrack.v1.AuditService/VerifyAuditTrail",
+                            [&](const Identity& caller) -> absl::Status {
+                              if (caller.chain_wide && !caller.site_named)
+                                return VerifyEverySite(*req, resp);
+                              ASSIGN_OR_RETURN(AuditChainCheck check, Verify(req->full()));
+                              CheckToProto(check, resp);
+                              if (!check.intact) {
+                                log_->error("audit trail broken at entry {}: {}",
+                                            check.first_bad_seq, check.problem);
+                              }
+                              return absl::OkStatus();
+                            });
+                      });
 }
 
 absl::StatusOr<AuditChainCheck> AuditServiceImpl::Verify(bool full) {
@@ -107,38 +112,48 @@ absl::Status AuditServiceImpl::VerifyEverySite(const v1::VerifyAuditTrailRequest
   return absl::OkStatus();
 }
 
-grpc::Status AuditServiceImpl::ListAuditEntries(grpc::ServerContext* ctx,
-                                                const v1::ListAuditEntriesRequest* req,
-                                                v1::ListAuditEntriesResponse* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.AuditService/ListAuditEntries",
-                [&](const Identity&) -> absl::Status {
-                  AuditQuery query{
-                      .page = {.page_size = req->page_size(), .page_token = req->page_token()},
-                      .action = req->action(),
-                      .actor = req->actor()};
-                  if (req->has_start_time()) {
-                    ASSIGN_OR_RETURN(query.from, FromProto("start_time", true, req->start_time()));
-                  }
-                  if (req->has_end_time()) {
-                    ASSIGN_OR_RETURN(query.to, FromProto("end_time", true, req->end_time()));
-                  }
-                  ASSIGN_OR_RETURN(Page<Event> page, audit_->ListEntries(query));
-                  for (const Event& e : page.items) ToProto(e, resp->add_entries());
-                  resp->set_next_page_token(page.next_page_token);
-                  return absl::OkStatus();
-                });
+grpc::ServerUnaryReactor* AuditServiceImpl::ListAuditEntries(grpc::CallbackServerContext* ctx,
+                                                             const v1::ListAuditEntriesRequest* req,
+                                                             v1::ListAuditEntriesResponse* resp) {
+  return lanes_->Read(
+      ctx, "/steritrack.v1.AuditService/ListAuditEntries",
+      [this, ctx, req, resp]() -> grpc::Status {
+        return Handle(
+            *log_, *auth_, *ctx, "/steritrack.v1.AuditService/ListAuditEntries",
+            [&](const Identity&) -> absl::Status {
+              AuditQuery query{
+                  .page = {.page_size = req->page_size(), .page_token = req->page_token()},
+                  .action = req->action(),
+                  .actor = req->actor()};
+              if (req->has_start_time()) {
+                ASSIGN_OR_RETURN(query.from, FromProto("start_time", true, req->start_time()));
+              }
+              if (req->has_end_time()) {
+                ASSIGN_OR_RETURN(query.to, FromProto("end_time", true, req->end_time()));
+              }
+              ASSIGN_OR_RETURN(Page<Event> page, audit_->ListEntries(query));
+              for (const Event& e : page.items) ToProto(e, resp->add_entries());
+              resp->set_next_page_token(page.next_page_token);
+              return absl::OkStatus();
+            });
+      });
 }
 
-grpc::Status AuditServiceImpl::CorrectAuditEntry(grpc::ServerContext* ctx,
-                                                 const v1::CorrectAuditEntryRequest* req,
-                                                 v1::CorrectAuditEntryResponse* resp) {
-  return Handle(
-      *log_, *auth_, *ctx, "/steritrack.v1.AuditService/CorrectAuditEntry",
-      [&](const Identity& caller) -> absl::Status {
-        ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
-        ASSIGN_OR_RETURN(Event entry, audit_->CorrectAuditEntry(w, req->sequence(), req->note()));
-        ToProto(entry, resp->mutable_entry());
-        return absl::OkStatus();
+grpc::ServerUnaryReactor* AuditServiceImpl::CorrectAuditEntry(
+    grpc::CallbackServerContext* ctx, const v1::CorrectAuditEntryRequest* req,
+    v1::CorrectAuditEntryResponse* resp) {
+  return lanes_->Write(
+      ctx, "/steritrack.v1.AuditService/CorrectAuditEntry",
+      [this, ctx, req, resp]() -> grpc::Status {
+        return Handle(
+            *log_, *auth_, *ctx, "/steritrack.v1.AuditService/CorrectAuditEntry",
+            [&](const Identity& caller) -> absl::Status {
+              ASSIGN_OR_RETURN(WriteContext w, WriteContextFrom(*ctx, caller, req->request_id()));
+              ASSIGN_OR_RETURN(Event entry,
+                               audit_->CorrectAuditEntry(w, req->sequence(), req->note()));
+              ToProto(entry, resp->mutable_entry());
+              return absl::OkStatus();
+            });
       });
 }
 

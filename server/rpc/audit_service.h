@@ -15,6 +15,7 @@
 #include "server/core/commit_notifier.h"
 #include "server/rpc/authorizer.h"
 #include "server/rpc/background_lane.h"
+#include "server/rpc/call_lanes.h"
 #include "spdlog/logger.h"
 #include "steritrack/v1/audit.grpc.pb.h"
 #include "steritrack/v1/events.grpc.pb.h"
@@ -23,20 +24,23 @@ namespace steritrack::rpc {
 
 void ToProto(const Event& event, v1::AuditEntry* out);
 
-class AuditServiceImpl final : public v1::AuditService::Service {
+class AuditServiceImpl final : public v1::AuditService::CallbackService {
  public:
   // REQUIRES: `audit` outlives this object.
   // `lane`: where a verification runs (see background_lane.h); null: on the gRPC thread.
   AuditServiceImpl(AuditService* audit, std::shared_ptr<spdlog::logger> log, Authorizer* auth,
-                   BackgroundLane* lane)
-      : audit_(audit), log_(std::move(log)), auth_(auth), lane_(lane) {}
+                   BackgroundLane* lane, CallLanes* lanes)
+      : audit_(audit), log_(std::move(log)), auth_(auth), lane_(lane), lanes_(lanes) {}
 
-  grpc::Status VerifyAuditTrail(grpc::ServerContext* ctx, const v1::VerifyAuditTrailRequest* req,
-                                v1::VerifyAuditTrailResponse* resp) override;
-  grpc::Status ListAuditEntries(grpc::ServerContext* ctx, const v1::ListAuditEntriesRequest* req,
-                                v1::ListAuditEntriesResponse* resp) override;
-  grpc::Status CorrectAuditEntry(grpc::ServerContext* ctx, const v1::CorrectAuditEntryRequest* req,
-                                 v1::CorrectAuditEntryResponse* resp) override;
+  grpc::ServerUnaryReactor* VerifyAuditTrail(grpc::CallbackServerContext* ctx,
+                                             const v1::VerifyAuditTrailRequest* req,
+                                             v1::VerifyAuditTrailResponse* resp) override;
+  grpc::ServerUnaryReactor* ListAuditEntries(grpc::CallbackServerContext* ctx,
+                                             const v1::ListAuditEntriesRequest* req,
+                                             v1::ListAuditEntriesResponse* resp) override;
+  grpc::ServerUnaryReactor* CorrectAuditEntry(grpc::CallbackServerContext* ctx,
+                                              const v1::CorrectAuditEntryRequest* req,
+                                              v1::CorrectAuditEntryResponse* resp) override;
 
  private:
   // A chain-wide verification: every site's trail, each in its own SiteScope.
@@ -49,6 +53,7 @@ class AuditServiceImpl final : public v1::AuditService::Service {
   std::shared_ptr<spdlog::logger> log_;
   Authorizer* const auth_;
   BackgroundLane* const lane_;
+  CallLanes* const lanes_;  // where the handlers run (call_lanes.h)
 };
 
 class EventServiceImpl final : public v1::EventService::Service {

@@ -76,7 +76,7 @@ absl::StatusOr<Identity> Authorizer::AuthenticateToken(std::string_view secret,
   return who;
 }
 
-absl::StatusOr<Identity> Authorizer::Authenticate(const grpc::ServerContext& ctx) {
+absl::StatusOr<Identity> Authorizer::Authenticate(const grpc::ServerContextBase& ctx) {
   absl::StatusOr<Identity> who = [&]() -> absl::StatusOr<Identity> {
     const auto& headers = ctx.client_metadata();
     std::optional<std::string> named;
@@ -145,7 +145,7 @@ absl::StatusOr<Identity> Authorizer::Authenticate(const grpc::ServerContext& ctx
   return who;
 }
 
-absl::StatusOr<Identity> Authorizer::Authorize(const grpc::ServerContext& ctx,
+absl::StatusOr<Identity> Authorizer::Authorize(const grpc::ServerContextBase& ctx,
                                                std::string_view method) {
   absl::StatusOr<Identity> authenticated = Authenticate(ctx);
   if (!authenticated.ok()) {

@@ -47,10 +47,10 @@ class Authorizer {
   Authorizer(AccessService* access, SiteDirectory* sites, std::shared_ptr<spdlog::logger> log);
 
   // The caller's identity, authenticated, without checking the method.
-  absl::StatusOr<Identity> Authenticate(const grpc::ServerContext& ctx);
+  absl::StatusOr<Identity> Authenticate(const grpc::ServerContextBase& ctx);
   // The caller of `method` ("/steritrack.v1.InventoryService/GetLot"), when their role may call
   // it (server/rpc/access_policy.h).
-  absl::StatusOr<Identity> Authorize(const grpc::ServerContext& ctx, std::string_view method);
+  absl::StatusOr<Identity> Authorize(const grpc::ServerContextBase& ctx, std::string_view method);
 
   // The sites of the database, for the handlers that answer for every site.
   SiteDirectory& sites() { return *sites_; }

@@ -24,13 +24,13 @@ namespace steritrack::rpc {
 // who is calling and whether they may, then calls `body` with the caller, converts its status,
 // and logs method, caller, outcome and latency (never anything from the request body, so no
 // client reference leaves the database).
-grpc::Status Handle(spdlog::logger& log, Authorizer& auth, const grpc::ServerContext& ctx,
+grpc::Status Handle(spdlog::logger& log, Authorizer& auth, const grpc::ServerContextBase& ctx,
                     std::string_view method, absl::FunctionRef<absl::Status(const Identity&)> body);
 
 // A write by `caller` (the audit actor) under `request_id`, for the call `call`: the write is
 // rolled back rather than committed once the call's client has given up (deadline, cancellation).
 // REQUIRES: `call` outlives the returned context.
-absl::StatusOr<WriteContext> WriteContextFrom(const grpc::ServerContext& call,
+absl::StatusOr<WriteContext> WriteContextFrom(const grpc::ServerContextBase& call,
                                               const Identity& caller,
                                               const std::string& request_id);
 

@@ -54,7 +54,8 @@ class ParseErrorInterceptor final : public grpc::experimental::Interceptor {
         method_(info->method()),
         // Only these get their request before the handler runs; streaming handlers read their own.
         request_first_(info->type() == ServerRpcInfo::Type::UNARY ||
-                       info->type() == ServerRpcInfo::Type::SERVER_STREAMING) {}
+                       info->type() == ServerRpcInfo::Type::SERVER_STREAMING),
+        ours_(method_.starts_with("/steritrack.v1.")) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
@@ -64,11 +65,15 @@ class ParseErrorInterceptor final : public grpc::experimental::Interceptor {
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const std::string full_name = std::exchange(refused_field, std::string());
-      // gRPC answers a request it cannot parse INTERNAL with no message; every INTERNAL of ours
-      // has one.
+      // gRPC answers a request it cannot parse with no message: INTERNAL for a synchronous
+      // handler, UNIMPLEMENTED for a callback one (call_lanes.h). Every INTERNAL of ours has a
+      // message, and every steritrack.v1 method is implemented.
       const grpc::Status sent = methods->GetSendStatus();
-      if (request_first_ && !parsed_ && sent.error_code() == grpc::StatusCode::INTERNAL &&
-          sent.error_message().empty()) {
+      const bool unparsed_status =
+          sent.error_message().empty() &&
+          (sent.error_code() == grpc::StatusCode::INTERNAL ||
+           (sent.error_code() == grpc::StatusCode::UNIMPLEMENTED && ours_));
+      if (request_first_ && !parsed_ && unparsed_status) {
         if (full_name.empty()) {
           methods->ModifySendStatus(ToGrpcStatus(MakeError(
               absl::StatusCode::kInvalidArgument,
@@ -105,6 +110,7 @@ class ParseErrorInterceptor final : public grpc::experimental::Interceptor {
   spdlog::logger* const log_;
   const std::string method_;
   const bool request_first_;
+  const bool ours_;
   bool parsed_ = false;
 };
 

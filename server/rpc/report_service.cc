@@ -48,35 +48,39 @@ void UseToProto(const LotUse& use, v1::LotUse* out) {
 
 }  // namespace
 
-grpc::Status ReportServiceImpl::GetComplianceReport(grpc::ServerContext* ctx,
-                                                    const v1::GetComplianceReportRequest* req,
-                                                    v1::ComplianceReport* resp) {
-  return Handle(*log_, *auth_, *ctx, "/steritrack.v1.ReportService/GetComplianceReport",
-                [&](const Identity& caller) -> absl::Status {
-                  ASSIGN_OR_RETURN(absl::CivilDay from,
-                                   RequiredDate("from_date", req->from_date()));
-                  ASSIGN_OR_RETURN(absl::CivilDay to, RequiredDate("to_date", req->to_date()));
-                  if (!caller.chain_wide || caller.site_named) {
-                    return FillComplianceReport(from, to, resp);
-                  }
-                  // A chain-wide caller who names no site: every site's report, each its own.
-                  ASSIGN_OR_RETURN(std::vector<std::string> sites, auth_->sites().ListSites());
-                  bool compliant = true;
-                  for (const std::string& site : sites) {
-                    SiteScope scope(site);
-                    v1::ComplianceReport* one = resp->add_site_reports();
-                    RETURN_IF_ERROR(FillComplianceReport(from, to, one));
-                    compliant = compliant && one->compliant();
-                  }
-                  const v1::ComplianceReport& first = resp->site_reports(0);
-                  *resp->mutable_from_date() = first.from_date();
-                  *resp->mutable_to_date() = first.to_date();
-                  resp->set_time_zone(first.time_zone());
-                  *resp->mutable_generate_time() = first.generate_time();
-                  *resp->mutable_disposal_limit() = first.disposal_limit();
-                  resp->set_compliant(compliant);
-                  return absl::OkStatus();
-                });
+grpc::ServerUnaryReactor* ReportServiceImpl::GetComplianceReport(
+    grpc::CallbackServerContext* ctx, const v1::GetComplianceReportRequest* req,
+    v1::ComplianceReport* resp) {
+  return lanes_->Read(
+      ctx, "/steritrack.v1.ReportService/GetComplianceReport",
+      [this, ctx, req, resp]() -> grpc::Status {
+        return Handle(
+            *log_, *auth_, *ctx, "/steritrack.v1.ReportService/GetComplianceReport",
+            [&](const Identity& caller) -> absl::Status {
+              ASSIGN_OR_RETURN(absl::CivilDay from, RequiredDate("from_date", req->from_date()));
+              ASSIGN_OR_RETURN(absl::CivilDay to, RequiredDate("to_date", req->to_date()));
+              if (!caller.chain_wide || caller.site_named) {
+                return FillComplianceReport(from, to, resp);
+              }
+              // A chain-wide caller who names no site: every site's report, each its own.
+              ASSIGN_OR_RETURN(std::vector<std::string> sites, auth_->sites().ListSites());
+              bool compliant = true;
+              for (const std::string& site : sites) {
+                SiteScope scope(site);
+                v1::ComplianceReport* one = resp->add_site_reports();
+                RETURN_IF_ERROR(FillComplianceReport(from, to, one));
+                compliant = compliant && one->compliant();
+              }
+              const v1::ComplianceReport& first = resp->site_reports(0);
+              *resp->mutable_from_date() = first.from_date();
+              *resp->mutable_to_date() = first.to_date();
+              resp->set_time_zone(first.time_zone());
+              *resp->mutable_generate_time() = first.generate_time();
+              *resp->mutable_disposal_limit() = first.disposal_limit();
+              resp->set_compliant(compliant);
+              return absl::OkStatus();
+            });
+      });
 }
 
 absl::Status ReportServiceImpl::FillComplianceReport(absl::CivilDay from, absl::CivilDay to,
@@ -170,61 +174,69 @@ absl::Status ReportServiceImpl::FillComplianceReport(absl::CivilDay from, absl::
   return absl::OkStatus();
 }
 
-grpc::Status ReportServiceImpl::GetLotLookBack(grpc::ServerContext* ctx,
-                                               const v1::GetLotLookBackRequest* req,
-                                               v1::LotLookBack* resp) {
-  return Handle(
-      *log_, *auth_, *ctx, "/steritrack.v1.ReportService/GetLotLookBack",
-      [&](const Identity& caller) -> absl::Status {
-        if (!caller.chain_wide || caller.site_named) {
-          ASSIGN_OR_RETURN(LotLookBack look_back, core_->LookBackLot(req->gtin(), req->lot()));
-          ToProto(look_back.lot, resp->mutable_lot());
-          for (const LotUse& use : look_back.uses) UseToProto(use, resp->add_uses());
-          return absl::OkStatus();
-        }
-        // A recall across the chain: every site that holds the lot, in site order.
-        ASSIGN_OR_RETURN(std::vector<std::string> sites, auth_->sites().ListSites());
-        absl::Status not_found;
-        for (const std::string& site : sites) {
-          SiteScope scope(site);
-          absl::StatusOr<LotLookBack> look_back = core_->LookBackLot(req->gtin(), req->lot());
-          if (look_back.status().code() == absl::StatusCode::kNotFound) {
-            not_found = look_back.status();
-            continue;
-          }
-          if (!look_back.ok()) return look_back.status();
-          if (resp->sites().empty()) ToProto(look_back->lot, resp->mutable_lot());
-          resp->add_sites(site);
-          for (const LotUse& use : look_back->uses) {
-            v1::LotUse* out = resp->add_uses();
-            UseToProto(use, out);
-            out->set_site(site);
-          }
-        }
-        return resp->sites().empty() ? not_found : absl::OkStatus();
+grpc::ServerUnaryReactor* ReportServiceImpl::GetLotLookBack(grpc::CallbackServerContext* ctx,
+                                                            const v1::GetLotLookBackRequest* req,
+                                                            v1::LotLookBack* resp) {
+  return lanes_->Read(
+      ctx, "/steritrack.v1.ReportService/GetLotLookBack", [this, ctx, req, resp]() -> grpc::Status {
+        return Handle(
+            *log_, *auth_, *ctx, "/steritrack.v1.ReportService/GetLotLookBack",
+            [&](const Identity& caller) -> absl::Status {
+              if (!caller.chain_wide || caller.site_named) {
+                ASSIGN_OR_RETURN(LotLookBack look_back,
+                                 core_->LookBackLot(req->gtin(), req->lot()));
+                ToProto(look_back.lot, resp->mutable_lot());
+                for (const LotUse& use : look_back.uses) UseToProto(use, resp->add_uses());
+                return absl::OkStatus();
+              }
+              // A recall across the chain: every site that holds the lot, in site order.
+              ASSIGN_OR_RETURN(std::vector<std::string> sites, auth_->sites().ListSites());
+              absl::Status not_found;
+              for (const std::string& site : sites) {
+                SiteScope scope(site);
+                absl::StatusOr<LotLookBack> look_back = core_->LookBackLot(req->gtin(), req->lot());
+                if (look_back.status().code() == absl::StatusCode::kNotFound) {
+                  not_found = look_back.status();
+                  continue;
+                }
+                if (!look_back.ok()) return look_back.status();
+                if (resp->sites().empty()) ToProto(look_back->lot, resp->mutable_lot());
+                resp->add_sites(site);
+                for (const LotUse& use : look_back->uses) {
+                  v1::LotUse* out = resp->add_uses();
+                  UseToProto(use, out);
+                  out->set_site(site);
+                }
+              }
+              return resp->sites().empty() ? not_found : absl::OkStatus();
+            });
       });
 }
 
-grpc::Status ReportServiceImpl::GetStock(grpc::ServerContext* ctx, const v1::GetStockRequest* req,
-                                         v1::Stock* resp) {
-  return Handle(
-      *log_, *auth_, *ctx, "/steritrack.v1.ReportService/GetStock",
-      [&](const Identity&) -> absl::Status {
-        ASSIGN_OR_RETURN(StockReport stock, core_->Stock(req->expiring_within_days()));
-        SetDate(stock.today, resp->mutable_today());
-        resp->set_expiring_within_days(stock.expiring_within_days);
-        for (const StockLine& line : stock.lines) {
-          v1::StockLine* out = resp->add_lines();
-          ToProto(line.lot, out->mutable_lot());
-          out->mutable_lot()->set_units_in_stock(static_cast<int32_t>(line.units_in_stock));
-          out->set_units_in_stock(line.units_in_stock);
-          out->set_days_to_expiry(line.days_to_expiry);
-          out->set_expiring_soon(line.expiring_soon);
-        }
-        resp->set_units_in_stock(stock.units_in_stock);
-        resp->set_units_expiring(stock.units_expiring);
-        for (const ProductStock& p : stock.products) ToProto(p, resp->add_products());
-        return absl::OkStatus();
+grpc::ServerUnaryReactor* ReportServiceImpl::GetStock(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetStockRequest* req,
+                                                      v1::Stock* resp) {
+  return lanes_->Read(
+      ctx, "/steritrack.v1.ReportService/GetStock", [this, ctx, req, resp]() -> grpc::Status {
+        return Handle(
+            *log_, *auth_, *ctx, "/steritrack.v1.ReportService/GetStock",
+            [&](const Identity&) -> absl::Status {
+              ASSIGN_OR_RETURN(StockReport stock, core_->Stock(req->expiring_within_days()));
+              SetDate(stock.today, resp->mutable_today());
+              resp->set_expiring_within_days(stock.expiring_within_days);
+              for (const StockLine& line : stock.lines) {
+                v1::StockLine* out = resp->add_lines();
+                ToProto(line.lot, out->mutable_lot());
+                out->mutable_lot()->set_units_in_stock(static_cast<int32_t>(line.units_in_stock));
+                out->set_units_in_stock(line.units_in_stock);
+                out->set_days_to_expiry(line.days_to_expiry);
+                out->set_expiring_soon(line.expiring_soon);
+              }
+              resp->set_units_in_stock(stock.units_in_stock);
+              resp->set_units_expiring(stock.units_expiring);
+              for (const ProductStock& p : stock.products) ToProto(p, resp->add_products());
+              return absl::OkStatus();
+            });
       });
 }
 

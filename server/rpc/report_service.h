@@ -12,26 +12,28 @@
 #include "server/core/report_service.h"
 #include "server/rpc/authorizer.h"
 #include "server/rpc/background_lane.h"
+#include "server/rpc/call_lanes.h"
 #include "spdlog/logger.h"
 #include "steritrack/v1/report.grpc.pb.h"
 
 namespace steritrack::rpc {
 
-class ReportServiceImpl final : public v1::ReportService::Service {
+class ReportServiceImpl final : public v1::ReportService::CallbackService {
  public:
   // REQUIRES: `core` outlives this object.
   // `lane`: where a period's report runs (see background_lane.h); null: on the gRPC thread.
   ReportServiceImpl(ReportService* core, std::shared_ptr<spdlog::logger> log, Authorizer* auth,
-                    BackgroundLane* lane)
-      : core_(core), log_(std::move(log)), auth_(auth), lane_(lane) {}
+                    BackgroundLane* lane, CallLanes* lanes)
+      : core_(core), log_(std::move(log)), auth_(auth), lane_(lane), lanes_(lanes) {}
 
-  grpc::Status GetComplianceReport(grpc::ServerContext* ctx,
-                                   const v1::GetComplianceReportRequest* req,
-                                   v1::ComplianceReport* resp) override;
-  grpc::Status GetLotLookBack(grpc::ServerContext* ctx, const v1::GetLotLookBackRequest* req,
-                              v1::LotLookBack* resp) override;
-  grpc::Status GetStock(grpc::ServerContext* ctx, const v1::GetStockRequest* req,
-                        v1::Stock* resp) override;
+  grpc::ServerUnaryReactor* GetComplianceReport(grpc::CallbackServerContext* ctx,
+                                                const v1::GetComplianceReportRequest* req,
+                                                v1::ComplianceReport* resp) override;
+  grpc::ServerUnaryReactor* GetLotLookBack(grpc::CallbackServerContext* ctx,
+                                           const v1::GetLotLookBackRequest* req,
+                                           v1::LotLookBack* resp) override;
+  grpc::ServerUnaryReactor* GetStock(grpc::CallbackServerContext* ctx,
+                                     const v1::GetStockRequest* req, v1::Stock* resp) override;
 
  private:
   // The report of the site the calling thread acts on (its SiteScope), into `resp`.
@@ -42,6 +44,7 @@ class ReportServiceImpl final : public v1::ReportService::Service {
   const std::shared_ptr<spdlog::logger> log_;
   Authorizer* const auth_;
   BackgroundLane* const lane_;
+  CallLanes* const lanes_;  // where the handlers run (call_lanes.h)
 };
 
 }  // namespace steritrack::rpc

@@ -11,8 +11,10 @@
 #include "server/rpc/admin_service.h"
 #include "server/rpc/audit_service.h"
 #include "server/rpc/background_lane.h"
+#include "server/rpc/call_lanes.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/export_service.h"
+#include "server/rpc/metrics.h"
 #include "server/rpc/metrics_interceptor.h"
 #include "server/rpc/parse_errors.h"
 #include "server/rpc/reflection_service.h"
@@ -52,6 +54,12 @@ static CallAuthorizer ReflectionAuthorizer(const RpcServerOptions& options, Auth
   };
 }
 
+// The writer queue's depth, as the write lane counts it.
+static std::function<void(int)> WriteQueueMetric(Metrics* metrics) {
+  if (metrics == nullptr) return nullptr;
+  return [metrics](int delta) { metrics->WriterQueueChanged(delta); };
+}
+
 absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptions& options) {
   if (options.core == nullptr || options.log == nullptr || options.access == nullptr) {
     return absl::InvalidArgumentError("RpcServer needs a core service, access and a logger");
@@ -68,18 +76,30 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   Authorizer* auth = server->auth_.get();
   // Reports and verifications yield the cores to the safety path (background_lane.h).
   server->background_ = std::make_unique<BackgroundLane>(kBackgroundThreads, kBackgroundNice);
-  server->admin_ =
-      std::make_unique<AdminServiceImpl>(options.access, options.log, auth, options.database);
-  server->inventory_ = std::make_unique<InventoryServiceImpl>(options.core, options.log, auth);
-  server->treatments_ = std::make_unique<TreatmentServiceImpl>(options.core, options.log, auth);
+  // Unary calls leave gRPC's threads at once (call_lanes.h).
+  server->lanes_ = std::make_unique<CallLanes>(
+      CallLaneOptions{.write_threads = options.write_threads,
+                      .read_threads = options.read_threads,
+                      .admit_write = options.admit_write,
+                      .admit_read = options.admit_read,
+                      .commits = options.commits,
+                      .write_queue_changed = WriteQueueMetric(options.metrics),
+                      .log = options.log});
+  CallLanes* lanes = server->lanes_.get();
+  server->admin_ = std::make_unique<AdminServiceImpl>(options.access, options.log, auth, lanes,
+                                                      options.database);
+  server->inventory_ =
+      std::make_unique<InventoryServiceImpl>(options.core, options.log, auth, lanes);
+  server->treatments_ =
+      std::make_unique<TreatmentServiceImpl>(options.core, options.log, auth, lanes);
   if (options.sterilization != nullptr) {
     server->sterilization_ = std::make_unique<SterilizationServiceImpl>(
-        options.sterilization, options.clinic_time_zone, options.log, auth);
+        options.sterilization, options.clinic_time_zone, options.log, auth, lanes);
   }
 
   if (options.reports != nullptr) {
     server->reports_ = std::make_unique<ReportServiceImpl>(options.reports, options.log, auth,
-                                                           server->background_.get());
+                                                           server->background_.get(), lanes);
   }
   if (options.exports != nullptr) {
     server->exports_ = std::make_unique<ExportServiceImpl>(options.exports, options.log, auth);
@@ -87,7 +107,7 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
 
   if (options.audit != nullptr) {
     server->audit_ = std::make_unique<AuditServiceImpl>(options.audit, options.log, auth,
-                                                        server->background_.get());
+                                                        server->background_.get(), lanes);
     if (options.commits != nullptr) {
       server->events_ = std::make_unique<EventServiceImpl>(
           options.audit, options.commits, options.log, auth, options.limits.max_event_streams);

@@ -6,6 +6,7 @@
 #ifndef STERITRACK_SERVER_RPC_SERVER_H_
 #define STERITRACK_SERVER_RPC_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,7 @@ class AdminServiceImpl;
 class ReflectionService;
 class Metrics;
 class BackgroundLane;
+class CallLanes;
 
 // What the transport admits, so that a flood or a misbehaving client is refused early and cheaply
 // instead of exhausting the machine. Calls beyond `max_threads` are answered RESOURCE_EXHAUSTED by
@@ -108,6 +110,14 @@ struct RpcServerOptions {
   // Every answered call is counted here (server/rpc/metrics_interceptor.h); null: no metrics.
   // REQUIRES: outlives the server.
   Metrics* metrics = nullptr;
+  // Where unary calls run (call_lanes.h): the write lane's threads (1 for SQLite, whose one
+  // writer the lane drives; more for PostgreSQL), the read lane's, and the database's bounded
+  // queue, whose place a call takes when it is queued (BoundedStore::AdmitWrite, AdmitRead; null:
+  // unbounded, for tests).
+  int write_threads = 1;
+  int read_threads = 8;
+  std::function<absl::StatusOr<std::shared_ptr<void>>()> admit_write;
+  std::function<absl::StatusOr<std::shared_ptr<void>>()> admit_read;
 };
 
 class RpcServer {
@@ -126,6 +136,8 @@ class RpcServer {
   RpcServer() = default;
   // First, so that it is destroyed last: the services hand it work until the server is gone.
   std::unique_ptr<BackgroundLane> background_;
+  // Next: the unary handlers queue their work here until the server is gone.
+  std::unique_ptr<CallLanes> lanes_;
   std::unique_ptr<InventoryServiceImpl> inventory_;
   std::unique_ptr<TreatmentServiceImpl> treatments_;
   std::unique_ptr<SterilizationServiceImpl> sterilization_;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "steritrack/error.h"
+#include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
 
 namespace steritrack {
@@ -79,6 +80,7 @@ BoundedStore::BoundedStore(Store* base, BoundedStoreOptions options)
                .max_reads = std::max(1, options.max_reads)} {}
 
 absl::StatusOr<std::unique_ptr<ReadTransaction>> BoundedStore::BeginRead() {
+  if (admitted_) return base_->BeginRead();  // its call holds a place already
   if (absl::Status s = Admit(reads_, reads_refused_, options_.max_reads, "reads"); !s.ok()) {
     return s;
   }
@@ -91,6 +93,7 @@ absl::StatusOr<std::unique_ptr<ReadTransaction>> BoundedStore::BeginRead() {
 }
 
 absl::StatusOr<std::unique_ptr<WriteTransaction>> BoundedStore::BeginWrite() {
+  if (admitted_) return base_->BeginWrite();  // its call holds a place already
   if (absl::Status s = Admit(writes_, writes_refused_, options_.max_writes, "writes"); !s.ok()) {
     return s;
   }
@@ -100,6 +103,16 @@ absl::StatusOr<std::unique_ptr<WriteTransaction>> BoundedStore::BeginWrite() {
     return base.status();
   }
   return std::make_unique<BoundedWrite>(*std::move(base), &writes_);
+}
+
+absl::StatusOr<BoundedStore::Place> BoundedStore::AdmitWrite() {
+  RETURN_IF_ERROR(Admit(writes_, writes_refused_, options_.max_writes, "writes"));
+  return std::make_shared<Slot>(&writes_);
+}
+
+absl::StatusOr<BoundedStore::Place> BoundedStore::AdmitRead() {
+  RETURN_IF_ERROR(Admit(reads_, reads_refused_, options_.max_reads, "reads"));
+  return std::make_shared<Slot>(&reads_);
 }
 
 }  // namespace steritrack

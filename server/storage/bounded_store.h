@@ -31,6 +31,24 @@ class BoundedStore final : public Store {
   absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override;
   absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() override;
 
+  // A place in the queue for a call that waits outside the store, in the server's lanes
+  // (server/rpc/call_lanes.h): taken when the call is queued, given back when the returned object
+  // is destroyed; SERVER_BUSY when the queue is full. While a thread runs such a call inside an
+  // AdmittedScope, its transactions take no second place.
+  using Place = std::shared_ptr<void>;
+  absl::StatusOr<Place> AdmitWrite();
+  absl::StatusOr<Place> AdmitRead();
+  class AdmittedScope {
+   public:
+    AdmittedScope() : previous_(admitted_) { admitted_ = true; }
+    ~AdmittedScope() { admitted_ = previous_; }
+    AdmittedScope(const AdmittedScope&) = delete;
+    AdmittedScope& operator=(const AdmittedScope&) = delete;
+
+   private:
+    const bool previous_;
+  };
+
   // Write transactions running or waiting for the writer now (the writer queue's depth).
   int writes_in_flight() const { return writes_.load(std::memory_order_relaxed); }
   int reads_in_flight() const { return reads_.load(std::memory_order_relaxed); }
@@ -39,6 +57,7 @@ class BoundedStore final : public Store {
   int64_t reads_refused() const { return reads_refused_.load(std::memory_order_relaxed); }
 
  private:
+  static inline thread_local bool admitted_ = false;
   Store* const base_;
   const BoundedStoreOptions options_;
   std::atomic<int> writes_{0};

@@ -19,6 +19,7 @@
 #include "server/storage/sqlite_repositories.h"
 #include "server/storage/sqlite_rows.h"
 #include "steritrack/audit_chain.h"
+#include "steritrack/commit_deferral.h"
 #include "steritrack/sha256.h"
 #include "steritrack/site.h"
 #include "steritrack/status_macros.h"
@@ -313,6 +314,29 @@ class SqliteStore final : public Store {
   // Without group commit: lets the writer go.
   void UnlockWriter() ABSL_UNLOCK_FUNCTION(writer_mu_) { writer_mu_.Unlock(); }
 
+  // Whether a batched commit may be deferred (steritrack/commit_deferral.h): not in memory, where
+  // readers share the writer's connection and would read the open batch.
+  bool CanDefer() const { return !shared_; }
+
+  // Ends a deferred transaction's turn: the batch stays open for the deferring thread's next
+  // writes, unless SQLite already rolled it back (an I/O error) or it is full.
+  void LeaveBatchOpenAndUnlock() ABSL_UNLOCK_FUNCTION(writer_mu_) {
+    if (sqlite3_get_autocommit(writer_->raw()) != 0 || batch_->members >= max_batch_) {
+      SettleBatchLocked(/*force=*/true);
+    }
+    writer_mu_.Unlock();
+  }
+
+  // Commits `batch` if it is still the open one, then waits until it is durable or failed.
+  absl::Status SettleDeferred(const std::shared_ptr<Batch>& batch) ABSL_LOCKS_EXCLUDED(writer_mu_) {
+    {
+      absl::MutexLock lock(&writer_mu_);
+      if (batch_ == batch) SettleBatchLocked(/*force=*/true);
+    }
+    batch->done.WaitForNotification();
+    return batch->status;
+  }
+
  private:
   void SettleBatchLocked(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) {
     if (batch_ == nullptr) return;
@@ -360,6 +384,18 @@ class SqliteStore final : public Store {
   std::vector<std::unique_ptr<Connection>> readers_ ABSL_GUARDED_BY(pool_mu_);
 };
 
+// A deferred write's batch (steritrack/commit_deferral.h).
+class SqlitePendingCommit final : public PendingCommit {
+ public:
+  SqlitePendingCommit(SqliteStore* store, std::shared_ptr<Batch> batch)
+      : store_(store), batch_(std::move(batch)) {}
+  absl::Status Settle() override { return store_->SettleDeferred(batch_); }
+
+ private:
+  SqliteStore* const store_;
+  const std::shared_ptr<Batch> batch_;
+};
+
 absl::Status SqliteWriteTransaction::Commit() {
   if (done_) return absl::FailedPreconditionError("transaction already finished");
   if (batch_ == nullptr) {
@@ -375,6 +411,15 @@ absl::Status SqliteWriteTransaction::Commit() {
   RETURN_IF_ERROR(conn_->Exec(SqliteStore::kReleaseSql));  // else the destructor undoes it
   done_ = true;
   ++batch_->members;
+  if (CommitDeferral* deferral = CommitDeferral::OnThisThread();
+      deferral != nullptr && store_->CanDefer()) {
+    // The thread settles the batch itself once it has no more writes to add to it
+    // (steritrack/commit_deferral.h): the batch stays open for them.
+    store_->LeaveBatchOpenAndUnlock();
+    store_->QueueChanged(-1);
+    deferral->Add(std::make_shared<SqlitePendingCommit>(store_, batch_));
+    return absl::OkStatus();
+  }
   store_->EndTurnAndUnlock();
   batch_->done.WaitForNotification();  // the caller is answered only once the batch is durable
   store_->QueueChanged(-1);
@@ -404,6 +449,15 @@ SqliteWriteTransaction::~SqliteWriteTransaction() {
   // Others' writes were in the batch: this transaction may have read them (a stored answer to
   // replay, a unit already opened), so its answer waits until they are durable.
   const bool read_the_batch = batch_->members > 0;
+  if (CommitDeferral* deferral = CommitDeferral::OnThisThread();
+      deferral != nullptr && store_->CanDefer() && !lost_in_this_turn) {
+    // The deferring thread settles the batch; this transaction's answer waits for it there, and
+    // is replaced by the batch's failure if it fails (nothing has been answered yet).
+    store_->LeaveBatchOpenAndUnlock();
+    store_->QueueChanged(-1);
+    if (read_the_batch) deferral->Add(std::make_shared<SqlitePendingCommit>(store_, batch_));
+    return;
+  }
   store_->EndTurnAndUnlock();
   if (read_the_batch) {
     batch_->done.WaitForNotification();

@@ -118,7 +118,10 @@ TEST_F(LimitsTest, BeyondTheQueueCallsAreRefusedAtOnceThenServiceResumes) {
   // Every call beyond the queue comes back while the admitted ones are still held.
   ASSERT_TRUE(Eventually([&] { return finished.load() == kCalls - kMaxWrites; }))
       << finished.load() << " of " << kCalls << " calls came back while the writer was held";
-  EXPECT_EQ(waiting_.load(), kMaxWrites);
+  // The write lane's one thread holds the writer; the others wait in its queue, each with its
+  // place in the database's queue.
+  EXPECT_EQ(waiting_.load(), 1);
+  EXPECT_EQ(bounded_store_->writes_in_flight(), kMaxWrites);
   int refused = 0;
   double first_refusal_ms = 1e9, slowest_refusal_ms = 0;
   for (int i = 0; i < kCalls; ++i) {
@@ -226,6 +229,41 @@ TEST_F(LimitsTest, ARequestLargerThanTheLimitIsRefusedResourceExhausted) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   // And the server goes on serving.
   ASSERT_RPC_OK(Receive("SMALL-1", "small-1"));
+}
+
+// Unary calls hold no gRPC thread while they wait (server/rpc/call_lanes.h): with a thread quota
+// of 4, sixteen writes held behind the writer all wait in the write lane's queue and are all
+// served once it is free; a synchronous server would have refused all but the quota's few.
+class FewThreadsTest : public LimitsTest {
+ protected:
+  FewThreadsTest() {
+    limits_.max_threads = 4;
+    queues_ = BoundedStoreOptions{.max_writes = 64};
+  }
+};
+
+TEST_F(FewThreadsTest, WritesWaitingForTheWriterHoldNoThreadAndAreAllServed) {
+  constexpr int kCalls = 16;
+  HoldWrites();
+  std::vector<grpc::Status> outcomes(kCalls);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kCalls; ++i) {
+    callers.emplace_back([&, i] { outcomes[i] = Receive(StrCat("FEW-", i), StrCat("few-", i)); });
+  }
+  // Every call is queued (each holds its place in the database's queue) while one holds the
+  // writer: none was refused for want of a thread.
+  ASSERT_TRUE(Eventually([&] { return bounded_store_->writes_in_flight() == kCalls; }))
+      << bounded_store_->writes_in_flight() << " of " << kCalls << " calls queued";
+  EXPECT_EQ(waiting_.load(), 1);
+  // Meanwhile a read is answered: reads do not wait for the writer.
+  EXPECT_EQ(Lookup("FEW-NONE").error_code(), grpc::StatusCode::NOT_FOUND);
+  Release();
+  for (std::thread& t : callers) t.join();
+  for (int i = 0; i < kCalls; ++i) {
+    EXPECT_TRUE(outcomes[i].ok()) << i << ": " << outcomes[i].error_message();
+    EXPECT_TRUE(Lookup(StrCat("FEW-", i)).ok()) << "call " << i << " answered but not stored";
+  }
+  EXPECT_EQ(bounded_store_->writes_refused(), 0);
 }
 
 // Event streams hold a server thread each for their whole life: with a small thread quota the

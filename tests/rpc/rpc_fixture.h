@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -130,6 +131,13 @@ class FullServerTest : public ::testing::Test {
  protected:
   explicit FullServerTest(absl::Time now) : clock_(now) {}
 
+  // With queues, a call takes its place in them when the server queues it, as in steritrackd.
+  std::function<absl::StatusOr<std::shared_ptr<void>>()> AdmitWith(
+      absl::StatusOr<BoundedStore::Place> (BoundedStore::*admit)()) {
+    if (bounded_store_ == nullptr) return nullptr;
+    return [store = bounded_store_.get(), admit] { return (store->*admit)(); };
+  }
+
   void SetUp() override {
     std::string pattern = StrCat(::testing::TempDir(), "rpc_fixture.XXXXXX");
     ASSERT_NE(mkdtemp(pattern.data()), nullptr) << "mkdtemp " << pattern;
@@ -176,7 +184,9 @@ class FullServerTest : public ::testing::Test {
                                .access = access_core_.get(),
                                .database = database_.get(),
                                .authorize_reflection = authorize_reflection_,
-                               .limits = limits_});
+                               .limits = limits_,
+                               .admit_write = AdmitWith(&BoundedStore::AdmitWrite),
+                               .admit_read = AdmitWith(&BoundedStore::AdmitRead)});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     // The usual callers' tokens first, so their TOKEN_CREATED entries precede each test's own.

@@ -28,6 +28,7 @@
 #include "server/core/cartridge_service.h"
 #include "server/storage/sqlite_store.h"
 #include "steritrack/clock.h"
+#include "steritrack/commit_deferral.h"
 #include "steritrack/error.h"
 #include "steritrack/model.h"
 #include "steritrack/store.h"
@@ -412,6 +413,92 @@ TEST_P(GroupCommitModesTest, TwelveRoomsOpeningTheSameUnitAtOnceExactlyOneWins) 
     EXPECT_EQ(opened, 1);
     EXPECT_EQ(refused, kRooms - 1);
   }
+}
+
+// A thread with a CommitDeferral (the server's write lane) adds write after write to one open
+// batch: each Commit() returns at once, nothing is durable or visible to other connections until
+// the thread settles, and then one COMMIT makes all of them durable.
+TEST_F(GroupCommitTest, DeferredWritesShareOneCommitMadeWhenTheThreadSettles) {
+  Open({.group_commit = true});
+  CommitDeferral deferral;
+  ASSERT_TRUE(WriteLot("LOT-A").ok());
+  ASSERT_TRUE(WriteLot("LOT-B", /*refuse=*/true).code() == absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(WriteLot("LOT-C").ok());
+  CommitDeferral::Taken taken = deferral.Take();
+  ASSERT_FALSE(taken.pending.empty());
+  EXPECT_EQ(watch_.commits(), 0) << "a deferred write was committed before the thread settled";
+  EXPECT_FALSE(StoredOutside("LOT-A"));
+  {
+    // A reader of the store sees only what is durable.
+    std::unique_ptr<ReadTransaction> read = *store_->BeginRead();
+    EXPECT_FALSE(read->cartridges().FindLot(kGtin, "LOT-A")->has_value());
+  }
+  for (const std::shared_ptr<PendingCommit>& p : taken.pending) EXPECT_TRUE(p->Settle().ok());
+  EXPECT_EQ(watch_.commits(), 1);
+  EXPECT_TRUE(StoredOutside("LOT-A"));
+  EXPECT_FALSE(StoredOutside("LOT-B"));
+  EXPECT_TRUE(StoredOutside("LOT-C"));
+  // Settling again only reports the outcome.
+  for (const std::shared_ptr<PendingCommit>& p : taken.pending) EXPECT_TRUE(p->Settle().ok());
+  EXPECT_EQ(watch_.commits(), 1);
+  watch_.AwaitDepth(0);
+}
+
+// A write from another thread (no deferral) joins the open deferred batch and, with nobody
+// waiting, commits it: the deferring thread's Settle() then finds it durable.
+TEST_F(GroupCommitTest, AnotherThreadsWriteCommitsTheOpenDeferredBatch) {
+  Open({.group_commit = true});
+  CommitDeferral deferral;
+  ASSERT_TRUE(WriteLot("LOT-A").ok());
+  absl::Status b;
+  std::thread other([&] { b = WriteLot("LOT-B"); });
+  other.join();
+  EXPECT_TRUE(b.ok()) << b;
+  EXPECT_EQ(watch_.commits(), 1);
+  EXPECT_TRUE(StoredOutside("LOT-A"));
+  EXPECT_TRUE(StoredOutside("LOT-B"));
+  for (const std::shared_ptr<PendingCommit>& p : deferral.Take().pending) {
+    EXPECT_TRUE(p->Settle().ok());
+  }
+  EXPECT_EQ(watch_.commits(), 1);
+}
+
+// A failed commit of a deferred batch fails every write deferred into it, and keeps none.
+TEST_F(GroupCommitTest, AFailedDeferredBatchFailsEveryWriteInIt) {
+  std::atomic<bool> fail_commit{true};
+  Open({.group_commit = true, .commit_fault = [&]() -> absl::Status {
+          if (fail_commit.exchange(false)) return absl::UnavailableError("injected: fsync failed");
+          return absl::OkStatus();
+        }});
+  {
+    CommitDeferral deferral;
+    ASSERT_TRUE(WriteLot("LOT-A").ok());
+    ASSERT_TRUE(WriteLot("LOT-B").ok());
+    CommitDeferral::Taken taken = deferral.Take();
+    ASSERT_EQ(taken.pending.size(), 2u);
+    for (const std::shared_ptr<PendingCommit>& p : taken.pending) {
+      EXPECT_EQ(p->Settle().code(), absl::StatusCode::kUnavailable);
+    }
+  }
+  EXPECT_FALSE(StoredOutside("LOT-A"));
+  EXPECT_FALSE(StoredOutside("LOT-B"));
+  EXPECT_TRUE(WriteLot("LOT-C").ok());  // no deferral now: committed before it returns
+  EXPECT_TRUE(StoredOutside("LOT-C"));
+}
+
+// A full batch is committed by the write that fills it, deferral or not.
+TEST_F(GroupCommitTest, ADeferredBatchIsCommittedWhenFull) {
+  Open({.group_commit = true, .max_batch = 3});
+  CommitDeferral deferral;
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(WriteLot(StrCat("LOT-", i)).ok());
+  EXPECT_EQ(watch_.commits(), 1);
+  EXPECT_TRUE(StoredOutside("LOT-2"));
+  EXPECT_FALSE(StoredOutside("LOT-3"));
+  for (const std::shared_ptr<PendingCommit>& p : deferral.Take().pending) {
+    EXPECT_TRUE(p->Settle().ok());
+  }
+  EXPECT_EQ(watch_.commits(), 2);
+  EXPECT_TRUE(StoredOutside("LOT-3"));
 }
 
 INSTANTIATE_TEST_SUITE_P(GroupCommitOnAndOff, GroupCommitModesTest, ::testing::Bool(),

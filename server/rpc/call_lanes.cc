@@ -1,0 +1,179 @@
+#include "server/rpc/call_lanes.h"
+
+#include <algorithm>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "server/rpc/convert.h"
+#include "server/storage/bounded_store.h"
+#include "steritrack/commit_deferral.h"
+#include "steritrack/error.h"
+#include "steritrack/failpoint.h"
+
+namespace steritrack::rpc {
+
+void CallLanes::Queue::Push(Call call) {
+  absl::MutexLock lock(&mu_);
+  calls_.push_back(std::move(call));
+}
+
+std::optional<CallLanes::Call> CallLanes::Queue::Pop(bool wait) {
+  absl::MutexLock lock(&mu_);
+  if (wait) mu_.Await(absl::Condition(this, &Queue::Ready));
+  if (calls_.empty()) return std::nullopt;
+  Call call = std::move(calls_.front());
+  calls_.pop_front();
+  return call;
+}
+
+void CallLanes::Queue::Stop() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+}
+
+CallLanes::CallLanes(CallLaneOptions options) : options_(std::move(options)) {
+  for (int i = 0; i < std::max(options_.write_threads, 1); ++i) {
+    threads_.emplace_back([this] { WriteLoop(); });
+  }
+  for (int i = 0; i < std::max(options_.read_threads, 1); ++i) {
+    threads_.emplace_back([this] { ReadLoop(); });
+  }
+}
+
+CallLanes::~CallLanes() {
+  writes_.Stop();
+  reads_.Stop();
+  for (std::thread& t : threads_) t.join();
+}
+
+grpc::ServerUnaryReactor* CallLanes::Write(grpc::CallbackServerContext* ctx,
+                                           std::string_view method, Handler handler) {
+  if (!options_.write_queue_changed) {
+    return Enqueue(writes_, options_.admit_write, ctx, method, std::move(handler));
+  }
+  // Counted from the moment it is queued until it is answered: the place it holds.
+  return Enqueue(
+      writes_,
+      [this]() -> absl::StatusOr<std::shared_ptr<void>> {
+        std::shared_ptr<void> place;
+        if (options_.admit_write) {
+          absl::StatusOr<std::shared_ptr<void>> admitted = options_.admit_write();
+          if (!admitted.ok()) return admitted.status();
+          place = *std::move(admitted);
+        }
+        options_.write_queue_changed(+1);
+        return std::shared_ptr<void>(nullptr, [this, place = std::move(place)](void*) mutable {
+          place.reset();
+          options_.write_queue_changed(-1);
+        });
+      },
+      ctx, method, std::move(handler));
+}
+
+grpc::ServerUnaryReactor* CallLanes::Read(grpc::CallbackServerContext* ctx, std::string_view method,
+                                          Handler handler) {
+  return Enqueue(reads_, options_.admit_read, ctx, method, std::move(handler));
+}
+
+grpc::ServerUnaryReactor* CallLanes::Enqueue(
+    Queue& queue, const std::function<absl::StatusOr<std::shared_ptr<void>>()>& admit,
+    grpc::CallbackServerContext* ctx, std::string_view method, Handler handler) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  Call call{.reactor = reactor, .ctx = ctx, .handler = std::move(handler), .place = nullptr};
+  if (admit) {
+    absl::StatusOr<std::shared_ptr<void>> place = admit();
+    if (!place.ok()) {
+      // The queue is full: at once, logged as handle.h logs an answer (nobody authenticated yet).
+      std::optional<ErrorInfo> info = GetErrorInfo(place.status());
+      options_.log->info("{} {} {} 0.00ms by -", method.substr(method.rfind('/') + 1),
+                         absl::StatusCodeToString(place.status().code()),
+                         info.has_value() ? info->reason : std::string());
+      reactor->Finish(ToGrpcStatus(place.status()));
+      return reactor;
+    }
+    call.place = *std::move(place);
+  }
+  queue.Push(std::move(call));
+  return reactor;
+}
+
+grpc::Status CallLanes::Run(Call& call) {
+  if (call.ctx->IsCancelled()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "the client gave up before the call ran");
+  }
+  // The call holds its place in the queue: its transactions take no second one.
+  BoundedStore::AdmittedScope admitted;
+  try {
+    return call.handler();
+  } catch (const std::exception& e) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, std::string("the call failed: ") + e.what());
+  } catch (...) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "the call failed with an unknown exception");
+  }
+}
+
+void CallLanes::Answer(Call& call, const grpc::Status& status) {
+  call.place.reset();  // its place in the queue is free before the answer leaves
+  call.reactor->Finish(status);
+}
+
+void CallLanes::ReadLoop() {
+  while (std::optional<Call> call = reads_.Pop(/*wait=*/true)) {
+    const grpc::Status status = Run(*call);
+    Answer(*call, status);
+  }
+}
+
+void CallLanes::WriteLoop() {
+  CommitDeferral deferral;
+  struct Held {
+    Call call;
+    grpc::Status status;  // the handler's answer, valid once its writes are durable
+    CommitDeferral::Taken writes;
+  };
+  std::vector<Held> held;
+  // Commits what the held calls wrote (one batch, or a few when a neighbour outside the lane
+  // settled one), then answers each of them: its own answer once its writes are durable, the
+  // batch's failure otherwise.
+  auto settle_and_answer = [&] {
+    for (Held& h : held) {
+      absl::Status durable = absl::OkStatus();
+      for (const std::shared_ptr<PendingCommit>& pending : h.writes.pending) {
+        absl::Status settled = pending->Settle();
+        if (durable.ok() && !settled.ok()) durable = std::move(settled);
+      }
+      for (const std::string& point : h.writes.failpoints) {
+        if (durable.ok()) durable = failpoint::Hit(point);  // committed, not yet answered
+      }
+      if (durable.ok()) {
+        Answer(h.call, h.status);
+      } else {
+        options_.log->warn("a call's write was lost with its group commit, answered {}: {}",
+                           absl::StatusCodeToString(durable.code()),
+                           std::string(durable.message()));
+        Answer(h.call, ToGrpcStatus(durable));
+      }
+    }
+    held.clear();
+    if (options_.commits != nullptr) options_.commits->Notify();
+  };
+  while (true) {
+    std::optional<Call> call = writes_.Pop(/*wait=*/held.empty());
+    if (!call.has_value()) {
+      if (held.empty()) return;  // stopped, and nothing left
+      settle_and_answer();       // nothing more to add to the batch
+      continue;
+    }
+    grpc::Status status = Run(*call);
+    CommitDeferral::Taken writes = deferral.Take();
+    if (writes.pending.empty() && writes.failpoints.empty()) {
+      Answer(*call, status);  // nothing waits for a commit: read-only, refused, or synchronous
+      continue;
+    }
+    held.push_back(Held{.call = *std::move(call), .status = status, .writes = std::move(writes)});
+    if (static_cast<int>(held.size()) >= kMaxHeldAnswers) settle_and_answer();
+  }
+}
+
+}  // namespace steritrack::rpc

@@ -1,0 +1,116 @@
+// Where a unary call runs: never on gRPC's own threads (issue 11, item 2). The services are
+// gRPC callback services; each handler queues its body on a lane and returns at once, and the
+// lane answers the call when the body is done.
+//
+// - Writes go to the write lane. On SQLite it is one thread, the database's one writer: it runs
+//   write after write into one open group-commit batch without waiting for it
+//   (steritrack/commit_deferral.h), and only when it has no more queued (or holds
+//   kMaxHeldAnswers) commits the batch once, then answers every call in it. A call is never
+//   answered before its write is durable; if the batch fails, every call in it gets the failure.
+//   On PostgreSQL, whose writers commit side by side, the lane has several threads.
+// - Reads go to the read lane, a pool of threads on the store's reader connections: a read never
+//   waits for the writer.
+//
+// A call takes its place in the database's bounded queue (server/storage/bounded_store.h) when
+// it is queued here, so a full queue is refused at once, SERVER_BUSY, on gRPC's thread. A call
+// whose client has given up before it runs is answered CANCELLED without running. Thread-safe.
+#ifndef STERITRACK_SERVER_RPC_CALL_LANES_H_
+#define STERITRACK_SERVER_RPC_CALL_LANES_H_
+
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
+#include <grpcpp/support/status.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/core/commit_notifier.h"
+#include "spdlog/logger.h"
+
+namespace steritrack::rpc {
+
+struct CallLaneOptions {
+  // Threads of the write lane: 1 for SQLite (one writer); more for a database whose writers
+  // commit side by side.
+  int write_threads = 1;
+  int read_threads = 8;
+  // Take a place in the database's queue for a write or a read call (BoundedStore::AdmitWrite,
+  // AdmitRead); null: no bound here.
+  std::function<absl::StatusOr<std::shared_ptr<void>>()> admit_write;
+  std::function<absl::StatusOr<std::shared_ptr<void>>()> admit_read;
+  // Notified after each batch the write lane commits (the event stream's wake-up).
+  CommitNotifier* commits = nullptr;
+  // Told +1 when a write call is queued and -1 when it is answered (the writer queue's depth, a
+  // metric); null: not told.
+  std::function<void(int)> write_queue_changed;
+  std::shared_ptr<spdlog::logger> log;  // REQUIRES: non-null
+};
+
+class CallLanes {
+ public:
+  // Answers held by the write lane before it commits its batch even while calls are queued.
+  static constexpr int kMaxHeldAnswers = 256;
+
+  explicit CallLanes(CallLaneOptions options);
+  // Runs and answers every queued call, then stops the threads. REQUIRES: no more calls come.
+  ~CallLanes();
+  CallLanes(const CallLanes&) = delete;
+  CallLanes& operator=(const CallLanes&) = delete;
+
+  using Handler = absl::AnyInvocable<grpc::Status()>;
+  // Queue `handler` (the call's whole body, answering its status) of `method` (its full name,
+  // for the log line of a refusal) on the write or the read lane and return the call's reactor.
+  // `ctx` and whatever `handler` refers to of the call must stay valid until the call is
+  // answered, as gRPC keeps them.
+  grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, std::string_view method,
+                                  Handler handler);
+  grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* ctx, std::string_view method,
+                                 Handler handler);
+
+ private:
+  struct Call {
+    grpc::ServerUnaryReactor* reactor;
+    grpc::CallbackServerContext* ctx;
+    Handler handler;
+    std::shared_ptr<void> place;  // in the database's queue, given back when answered
+  };
+  class Queue {
+   public:
+    void Push(Call call);
+    // The next call; with `wait`, waits for one. nullopt: none (without `wait`), or stopped.
+    std::optional<Call> Pop(bool wait);
+    void Stop();
+
+   private:
+    bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !calls_.empty(); }
+    absl::Mutex mu_;
+    std::deque<Call> calls_ ABSL_GUARDED_BY(mu_);
+    bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  };
+
+  grpc::ServerUnaryReactor* Enqueue(
+      Queue& queue, const std::function<absl::StatusOr<std::shared_ptr<void>>()>& admit,
+      grpc::CallbackServerContext* ctx, std::string_view method, Handler handler);
+  static grpc::Status Run(Call& call);
+  static void Answer(Call& call, const grpc::Status& status);
+  void WriteLoop();
+  void ReadLoop();
+
+  const CallLaneOptions options_;
+  Queue writes_;
+  Queue reads_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace steritrack::rpc
+
+#endif  // STERITRACK_SERVER_RPC_CALL_LANES_H_
