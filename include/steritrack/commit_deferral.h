@@ -45,8 +45,13 @@ class CommitDeferral {
   // Called by a store's Commit(): the write waits in `pending`.
   void Add(std::shared_ptr<PendingCommit> pending) { pending_.push_back(std::move(pending)); }
   // A failpoint (steritrack/failpoint.h) to hit once the writes taken next are durable: core's
-  // "after_commit" means committed, not yet answered, whichever thread commits.
-  void HitAfterDurable(std::string failpoint) { failpoints_.push_back(std::move(failpoint)); }
+  // "after_commit" means committed, not yet answered, whichever thread commits. False, and
+  // nothing kept, when no commit is pending (the store committed synchronously): hit it now.
+  bool HitAfterDurable(std::string failpoint) {
+    if (pending_.empty()) return false;
+    failpoints_.push_back(std::move(failpoint));
+    return true;
+  }
 
   struct Taken {
     std::vector<std::shared_ptr<PendingCommit>> pending;

@@ -284,10 +284,9 @@ absl::StatusOr<T> RunIdempotentWrite(
   RETURN_IF_ERROR(tx->Commit());
   if (commits != nullptr) commits->Notify();
 #ifdef STERITRACK_FAILPOINTS
-  if (CommitDeferral* deferral = CommitDeferral::OnThisThread(); deferral != nullptr) {
-    // The commit may still be pending: the thread that settles it hits the point once durable.
-    deferral->HitAfterDurable("after_commit");
-  } else {
+  // A pending commit's point is hit by the thread that settles it, once durable.
+  if (CommitDeferral* deferral = CommitDeferral::OnThisThread();
+      deferral == nullptr || !deferral->HitAfterDurable("after_commit")) {
     STERITRACK_FAILPOINT("after_commit");  // committed, not yet answered
   }
 #endif

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/synchronization/notification.h"
+#include "server/storage/bounded_store.h"
 #include "steritrack/site.h"
 
 namespace steritrack::rpc {
@@ -18,6 +19,7 @@ namespace steritrack::rpc {
 struct BackgroundLane::Task {
   absl::FunctionRef<void()> work;
   std::string site;    // the caller's SiteScope; empty: it had none
+  bool admitted;       // whether the caller's call holds its place in the database's queue
   std::string thrown;  // what `work` threw, if it did
   absl::Notification done;
 };
@@ -36,7 +38,9 @@ BackgroundLane::~BackgroundLane() {
 }
 
 std::string BackgroundLane::RunAndWait(absl::FunctionRef<void()> work) {
-  Task task{.work = work, .site = std::string(SiteScope::CurrentOr(""))};
+  Task task{.work = work,
+            .site = std::string(SiteScope::CurrentOr("")),
+            .admitted = BoundedStore::AdmittedHere()};
   {
     absl::MutexLock lock(&mu_);
     queue_.push_back(&task);
@@ -67,6 +71,8 @@ void BackgroundLane::Loop(int nice) {
     try {
       std::optional<SiteScope> scope;
       if (!task->site.empty()) scope.emplace(task->site);
+      std::optional<BoundedStore::AdmittedScope> admitted;
+      if (task->admitted) admitted.emplace();  // the caller's place serves its work here too
       task->work();
     } catch (const std::exception& e) {
       task->thrown = std::string("the work failed: ") + e.what();

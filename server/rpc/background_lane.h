@@ -4,7 +4,8 @@
 // while a report runs (tests/bench/RESULTS.md, R9). The calling gRPC thread waits for the result
 // without using a core meanwhile.
 //
-// The work runs for the caller's site: the caller's SiteScope is reopened on the lane's thread.
+// The work runs for the caller's site: the caller's SiteScope is reopened on the lane's thread, and
+// so is its place in the database's queue (BoundedStore::AdmittedScope).
 // Thread-safe.
 #ifndef STERITRACK_SERVER_RPC_BACKGROUND_LANE_H_
 #define STERITRACK_SERVER_RPC_BACKGROUND_LANE_H_

@@ -143,17 +143,22 @@ void CallLanes::WriteLoop() {
         absl::Status settled = pending->Settle();
         if (durable.ok() && !settled.ok()) durable = std::move(settled);
       }
-      for (const std::string& point : h.writes.failpoints) {
-        if (durable.ok()) durable = failpoint::Hit(point);  // committed, not yet answered
-      }
-      if (durable.ok()) {
-        Answer(h.call, h.status);
-      } else {
+      if (!durable.ok()) {
         options_.log->warn("a call's write was lost with its group commit, answered {}: {}",
                            absl::StatusCodeToString(durable.code()),
                            std::string(durable.message()));
         Answer(h.call, ToGrpcStatus(durable));
+        continue;
       }
+      absl::Status armed = absl::OkStatus();
+      for (const std::string& point : h.writes.failpoints) {
+        if (armed.ok()) armed = failpoint::Hit(point);  // committed, not yet answered
+      }
+      if (!armed.ok()) {
+        options_.log->warn("a failpoint replaced a durable write's answer with {}: {}",
+                           absl::StatusCodeToString(armed.code()), std::string(armed.message()));
+      }
+      Answer(h.call, armed.ok() ? h.status : ToGrpcStatus(armed));
     }
     held.clear();
     if (options_.commits != nullptr) options_.commits->Notify();

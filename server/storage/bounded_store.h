@@ -38,6 +38,9 @@ class BoundedStore final : public Store {
   using Place = std::shared_ptr<void>;
   absl::StatusOr<Place> AdmitWrite();
   absl::StatusOr<Place> AdmitRead();
+  // Whether the calling thread runs inside an AdmittedScope (work handed to another thread takes
+  // it along: server/rpc/background_lane.h).
+  static bool AdmittedHere() { return admitted_; }
   class AdmittedScope {
    public:
     AdmittedScope() : previous_(admitted_) { admitted_ = true; }

@@ -450,12 +450,14 @@ SqliteWriteTransaction::~SqliteWriteTransaction() {
   // replay, a unit already opened), so its answer waits until they are durable.
   const bool read_the_batch = batch_->members > 0;
   if (CommitDeferral* deferral = CommitDeferral::OnThisThread();
-      deferral != nullptr && store_->CanDefer() && !lost_in_this_turn) {
+      deferral != nullptr && store_->CanDefer() && !lost_in_this_turn && read_the_batch) {
     // The deferring thread settles the batch; this transaction's answer waits for it there, and
-    // is replaced by the batch's failure if it fails (nothing has been answered yet).
+    // is replaced by the batch's failure if it fails (nothing has been answered yet). A batch
+    // without members is not left open: EndTurnAndUnlock below ends it, or leaves it to the
+    // writer waiting to join it.
     store_->LeaveBatchOpenAndUnlock();
     store_->QueueChanged(-1);
-    if (read_the_batch) deferral->Add(std::make_shared<SqlitePendingCommit>(store_, batch_));
+    deferral->Add(std::make_shared<SqlitePendingCommit>(store_, batch_));
     return;
   }
   store_->EndTurnAndUnlock();

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "server/storage/bounded_store.h"
 #include "steritrack/site.h"
 
 namespace steritrack::rpc {
@@ -69,6 +70,19 @@ TEST(BackgroundLaneTest, WorkActsOnTheCallersSite) {
   }
   SiteScope south("south");
   EXPECT_EQ(site_seen(), "south");
+}
+
+// A call that holds its place in the database's queue keeps it for the work it hands over: the
+// lane's transactions take no second place (a full queue would refuse an admitted report).
+TEST(BackgroundLaneTest, WorkKeepsTheCallersPlaceInTheDatabaseQueue) {
+  BackgroundLane lane(1, 10);
+  absl::StatusOr<bool> outside = lane.Call<bool>([] { return BoundedStore::AdmittedHere(); });
+  ASSERT_TRUE(outside.ok());
+  EXPECT_FALSE(*outside);
+  BoundedStore::AdmittedScope admitted;
+  absl::StatusOr<bool> inside = lane.Call<bool>([] { return BoundedStore::AdmittedHere(); });
+  ASSERT_TRUE(inside.ok());
+  EXPECT_TRUE(*inside);
 }
 
 TEST(BackgroundLaneTest, ManyCallersAtOnceEachGetTheirOwnAnswer) {

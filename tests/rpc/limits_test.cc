@@ -252,9 +252,10 @@ TEST_F(FewThreadsTest, WritesWaitingForTheWriterHoldNoThreadAndAreAllServed) {
   }
   // Every call is queued (each holds its place in the database's queue) while one holds the
   // writer: none was refused for want of a thread.
-  ASSERT_TRUE(Eventually([&] { return bounded_store_->writes_in_flight() == kCalls; }))
-      << bounded_store_->writes_in_flight() << " of " << kCalls << " calls queued";
-  EXPECT_EQ(waiting_.load(), 1);
+  ASSERT_TRUE(Eventually([&] {
+    return bounded_store_->writes_in_flight() == kCalls && waiting_.load() == 1;
+  })) << bounded_store_->writes_in_flight()
+      << " of " << kCalls << " calls queued, " << waiting_.load() << " holding the writer";
   // Meanwhile a read is answered: reads do not wait for the writer.
   EXPECT_EQ(Lookup("FEW-NONE").error_code(), grpc::StatusCode::NOT_FOUND);
   Release();

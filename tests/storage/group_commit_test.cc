@@ -444,6 +444,21 @@ TEST_F(GroupCommitTest, DeferredWritesShareOneCommitMadeWhenTheThreadSettles) {
   watch_.AwaitDepth(0);
 }
 
+// A deferred write refused before anything joined the batch leaves no batch open: SQLite's write
+// lock is free for another process (a maintenance command, a checkpoint) at once.
+TEST_F(GroupCommitTest, ARefusedDeferredWriteAloneLeavesNoBatchOpen) {
+  Open({.group_commit = true});
+  CommitDeferral deferral;
+  ASSERT_EQ(WriteLot("LOT-R", /*refuse=*/true).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(deferral.Take().pending.empty());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE; ROLLBACK;", nullptr, nullptr, nullptr), SQLITE_OK)
+      << "the database's write lock is still held: " << sqlite3_errmsg(db);
+  sqlite3_close_v2(db);
+  EXPECT_FALSE(StoredOutside("LOT-R"));
+}
+
 // A write from another thread (no deferral) joins the open deferred batch and, with nobody
 // waiting, commits it: the deferring thread's Settle() then finds it durable.
 TEST_F(GroupCommitTest, AnotherThreadsWriteCommitsTheOpenDeferredBatch) {
