@@ -1,5 +1,6 @@
 #include "server/rpc/background_lane.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -50,6 +51,7 @@ std::string BackgroundLane::RunAndWait(absl::FunctionRef<void()> work) {
 }
 
 void BackgroundLane::Loop(int nice) {
+  pthread_setname_np(pthread_self(), "st-background");  // as top and perf show it
   // Linux gives each thread its own nice value; raising it needs no privilege. Relative to the
   // server's own, so a server started at nice 5 runs its reports at 15, never above itself. A
   // failure leaves the thread at the server's priority, which is only slower for the others.
