@@ -10,9 +10,15 @@
 namespace steritrack::cli {
 namespace {
 
-constexpr const char* kSchema = R"sql(
+constexpr const char* kPragmas = R"sql(
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
+)sql";
+
+// Created with the site column; a file from before sites gains it in Open. Both happen in one
+// write transaction, so CLIs opening a new or old file at the same moment create or upgrade it
+// once (each apart, the second failed on "duplicate column name").
+constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS queued_writes (
   id INTEGER PRIMARY KEY,
   method TEXT NOT NULL,
@@ -22,7 +28,8 @@ CREATE TABLE IF NOT EXISTS queued_writes (
   queued_at INTEGER NOT NULL,
   state TEXT NOT NULL DEFAULT 'PENDING' CHECK (state IN ('PENDING', 'SENT', 'REFUSED')),
   outcome TEXT NOT NULL DEFAULT '',
-  done_at INTEGER
+  done_at INTEGER,
+  site TEXT NOT NULL DEFAULT ''
 );
 )sql";
 
@@ -104,6 +111,21 @@ absl::StatusOr<std::unique_ptr<OfflineQueue>> OfflineQueue::Open(const std::stri
     return queue->Error("configure", busy);
   }
   // The first statements that read the file: a file that is not a queue database fails here.
+  if (int pragmas = sqlite3_exec(db, kPragmas, nullptr, nullptr, nullptr); pragmas != SQLITE_OK) {
+    return queue->Error("read", pragmas);
+  }
+  if (int begin = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+      begin != SQLITE_OK) {
+    return queue->Error("read", begin);
+  }
+  // Ends the transaction on every return; a rollback after a failure has nothing to report.
+  struct Rollback {
+    sqlite3* db;
+    bool done = false;
+    ~Rollback() {
+      if (!done) static_cast<void>(sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr));
+    }
+  } rollback{db};
   if (int schema = sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr); schema != SQLITE_OK) {
     return queue->Error("read", schema);
   }
@@ -121,6 +143,10 @@ absl::StatusOr<std::unique_ptr<OfflineQueue>> OfflineQueue::Open(const std::stri
       return queue->Error("upgrade", added);
     }
   }
+  if (int commit = sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); commit != SQLITE_OK) {
+    return queue->Error("upgrade", commit);
+  }
+  rollback.done = true;
   return queue;
 }
 
