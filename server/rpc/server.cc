@@ -186,6 +186,10 @@ RpcServer::~RpcServer() {
   if (server_) server_->Shutdown(std::chrono::system_clock::now());
 }
 
+std::shared_ptr<grpc::Channel> RpcServer::InProcessChannel() {
+  return server_->InProcessChannel(grpc::ChannelArguments());
+}
+
 void RpcServer::SetServing(bool serving) {
   if (!server_) return;
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();

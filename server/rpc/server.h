@@ -28,8 +28,9 @@
 #include "steritrack/site.h"
 
 namespace grpc {
+class Channel;
 class Server;
-}
+}  // namespace grpc
 
 namespace steritrack::rpc {
 
@@ -126,6 +127,8 @@ class RpcServer {
   ~RpcServer();
 
   int port() const { return port_; }
+  // A channel to this server inside the process, without a socket (the handlers' fuzz target).
+  std::shared_ptr<grpc::Channel> InProcessChannel();
   // What grpc.health.v1.Health answers for the server as a whole and for each steritrack.v1
   // service: SERVING, or NOT_SERVING while the database cannot be written.
   void SetServing(bool serving);
