@@ -99,8 +99,9 @@ TEST_F(LimitsTest, BeyondTheQueueCallsAreRefusedAtOnceThenServiceResumes) {
   HoldWrites();
   struct Outcome {
     grpc::Status status;
-    double ms = 0;          // when it came back, since the first call was sent
-    double latency_ms = 0;  // how long this call took
+    double ms = 0;                  // when it came back, since the first call was sent
+    double latency_ms = 0;          // how long this call took
+    std::atomic<bool> back{false};  // set last: the fields above are final once it is true
   };
   std::vector<Outcome> outcomes(kCalls);
   std::atomic<int> finished{0};
@@ -112,6 +113,7 @@ TEST_F(LimitsTest, BeyondTheQueueCallsAreRefusedAtOnceThenServiceResumes) {
       outcomes[i].status = Receive(StrCat("OVER-", i), StrCat("over-", i));
       outcomes[i].latency_ms = MillisSince(sent);
       outcomes[i].ms = MillisSince(start);
+      outcomes[i].back.store(true, std::memory_order_release);
       finished.fetch_add(1);
     });
   }
@@ -125,7 +127,7 @@ TEST_F(LimitsTest, BeyondTheQueueCallsAreRefusedAtOnceThenServiceResumes) {
   int refused = 0;
   double first_refusal_ms = 1e9, slowest_refusal_ms = 0;
   for (int i = 0; i < kCalls; ++i) {
-    if (outcomes[i].ms == 0) continue;  // still held
+    if (!outcomes[i].back.load(std::memory_order_acquire)) continue;  // still held
     EXPECT_TRUE(IsRefusal(outcomes[i].status, grpc::StatusCode::RESOURCE_EXHAUSTED, "SERVER_BUSY"));
     ++refused;
     first_refusal_ms = std::min(first_refusal_ms, outcomes[i].ms);
