@@ -31,7 +31,7 @@ ctest --test-dir build/test --output-on-failure --timeout 600 -j2
 # AddressSanitizer and UndefinedBehaviorSanitizer (build/asan; CMakeLists.txt says which checks and
 # why -O1) and run by ctest with leak detection: the server, the CLI and every test binary
 # instrumented, the end-to-end tests on SQLite and PostgreSQL included. About 15 minutes to build
-# and 25 to run on two cores. ThreadSanitizer's tier is tests/tsan.sh, in the extended run.
+# and 30 to run on two cores. ThreadSanitizer's tier is tests/tsan.sh, in the extended run.
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTERITRACK_FAILPOINTS=ON \
   -DSTERITRACK_SANITIZE=ON -DSTERITRACK_BUILD_BENCH=OFF ${STERITRACK_CMAKE_ARGS:-} >/dev/null
 cmake --build build/asan -j2
