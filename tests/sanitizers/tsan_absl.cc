@@ -43,6 +43,13 @@ struct Ignored {
   ~Ignored() { __tsan_ignore_thread_end(); }
 };
 
+// Calls the library's own function `f` with `args`, its inner work ignored.
+template <typename F, typename... Args>
+auto Unseen(F f, Args... args) {
+  Ignored ignored;
+  return f(args...);
+}
+
 using absl::Condition;
 using absl::CondVar;
 using absl::Duration;
@@ -57,219 +64,158 @@ void* Flag(const Notification* n) {
 
 }  // namespace
 
-#define TSAN_ABSL_REAL(type, symbol)           \
-  static const auto real = Real<type>(symbol); \
-  static_assert(true, "a semicolon after the macro")
+// The library's own function of type `type`, looked up once.
+#define REAL(type, symbol)                    \
+  ([] {                                       \
+    static const auto f = Real<type>(symbol); \
+    return f;                                 \
+  }())
 
 void Mutex::Lock() {
-  TSAN_ABSL_REAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex4LockEv");
-  {
-    Ignored ignored;
-    real(this);
-  }
+  Unseen(REAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex4LockEv"), this);
   __tsan_acquire(this);
 }
 
 void Mutex::ReaderLock() {
-  TSAN_ABSL_REAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex10ReaderLockEv");
-  {
-    Ignored ignored;
-    real(this);
-  }
+  Unseen(REAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex10ReaderLockEv"), this);
   __tsan_acquire(this);
 }
 
 bool Mutex::TryLock() {
-  TSAN_ABSL_REAL(bool (*)(Mutex*), "_ZN4absl7debian35Mutex7TryLockEv");
-  bool locked;
-  {
-    Ignored ignored;
-    locked = real(this);
-  }
+  const bool locked = Unseen(REAL(bool (*)(Mutex*), "_ZN4absl7debian35Mutex7TryLockEv"), this);
   if (locked) __tsan_acquire(this);
   return locked;
 }
 
 bool Mutex::ReaderTryLock() {
-  TSAN_ABSL_REAL(bool (*)(Mutex*), "_ZN4absl7debian35Mutex13ReaderTryLockEv");
-  bool locked;
-  {
-    Ignored ignored;
-    locked = real(this);
-  }
+  const bool locked =
+      Unseen(REAL(bool (*)(Mutex*), "_ZN4absl7debian35Mutex13ReaderTryLockEv"), this);
   if (locked) __tsan_acquire(this);
   return locked;
 }
 
 void Mutex::Unlock() {
-  TSAN_ABSL_REAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex6UnlockEv");
   __tsan_release(this);
-  Ignored ignored;
-  real(this);
+  Unseen(REAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex6UnlockEv"), this);
 }
 
 void Mutex::ReaderUnlock() {
-  TSAN_ABSL_REAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex12ReaderUnlockEv");
   __tsan_release(this);
-  Ignored ignored;
-  real(this);
+  Unseen(REAL(void (*)(Mutex*), "_ZN4absl7debian35Mutex12ReaderUnlockEv"), this);
 }
 
 void Mutex::LockWhen(const Condition& cond) {
-  TSAN_ABSL_REAL(void (*)(Mutex*, const Condition&),
-                 "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
-  {
-    Ignored ignored;
-    real(this, cond);
-  }
+  Unseen(
+      REAL(void (*)(Mutex*, const Condition*), "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE"),
+      this, &cond);
   __tsan_acquire(this);
 }
 
 void Mutex::ReaderLockWhen(const Condition& cond) {
-  TSAN_ABSL_REAL(void (*)(Mutex*, const Condition&),
-                 "_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE");
-  {
-    Ignored ignored;
-    real(this, cond);
-  }
+  Unseen(REAL(void (*)(Mutex*, const Condition*),
+              "_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE"),
+         this, &cond);
   __tsan_acquire(this);
 }
 
 bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
-  TSAN_ABSL_REAL(bool (*)(Mutex*, const Condition&, Duration),
-                 "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  bool met;
-  {
-    Ignored ignored;
-    met = real(this, cond, timeout);
-  }
+  const bool met =
+      Unseen(REAL(bool (*)(Mutex*, const Condition*, Duration),
+                  "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE"),
+             this, &cond, timeout);
   __tsan_acquire(this);  // held either way
   return met;
 }
 
 bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
-  TSAN_ABSL_REAL(bool (*)(Mutex*, const Condition&, Time),
-                 "_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  bool met;
-  {
-    Ignored ignored;
-    met = real(this, cond, deadline);
-  }
+  const bool met =
+      Unseen(REAL(bool (*)(Mutex*, const Condition*, Time),
+                  "_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE"),
+             this, &cond, deadline);
   __tsan_acquire(this);
   return met;
 }
 
 void Mutex::Await(const Condition& cond) {
-  TSAN_ABSL_REAL(void (*)(Mutex*, const Condition&),
-                 "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
   __tsan_release(this);
-  {
-    Ignored ignored;
-    real(this, cond);
-  }
+  Unseen(REAL(void (*)(Mutex*, const Condition*), "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE"),
+         this, &cond);
   __tsan_acquire(this);
 }
 
 bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
-  TSAN_ABSL_REAL(bool (*)(Mutex*, const Condition&, Duration),
-                 "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   __tsan_release(this);
-  bool met;
-  {
-    Ignored ignored;
-    met = real(this, cond, timeout);
-  }
+  const bool met =
+      Unseen(REAL(bool (*)(Mutex*, const Condition*, Duration),
+                  "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE"),
+             this, &cond, timeout);
   __tsan_acquire(this);
   return met;
 }
 
 bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
-  TSAN_ABSL_REAL(bool (*)(Mutex*, const Condition&, Time),
-                 "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   __tsan_release(this);
-  bool met;
-  {
-    Ignored ignored;
-    met = real(this, cond, deadline);
-  }
+  const bool met =
+      Unseen(REAL(bool (*)(Mutex*, const Condition*, Time),
+                  "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE"),
+             this, &cond, deadline);
   __tsan_acquire(this);
   return met;
 }
 
 void CondVar::Wait(Mutex* mu) {
-  TSAN_ABSL_REAL(void (*)(CondVar*, Mutex*), "_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE");
   __tsan_release(mu);
-  {
-    Ignored ignored;
-    real(this, mu);
-  }
+  Unseen(REAL(void (*)(CondVar*, Mutex*), "_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE"), this, mu);
   __tsan_acquire(mu);
 }
 
 bool CondVar::WaitWithTimeout(Mutex* mu, Duration timeout) {
-  TSAN_ABSL_REAL(bool (*)(CondVar*, Mutex*, Duration),
-                 "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE");
   __tsan_release(mu);
-  bool timed_out;
-  {
-    Ignored ignored;
-    timed_out = real(this, mu, timeout);
-  }
+  const bool timed_out =
+      Unseen(REAL(bool (*)(CondVar*, Mutex*, Duration),
+                  "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE"),
+             this, mu, timeout);
   __tsan_acquire(mu);
   return timed_out;
 }
 
 bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
-  TSAN_ABSL_REAL(bool (*)(CondVar*, Mutex*, Time),
-                 "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE");
   __tsan_release(mu);
-  bool timed_out;
-  {
-    Ignored ignored;
-    timed_out = real(this, mu, deadline);
-  }
+  const bool timed_out =
+      Unseen(REAL(bool (*)(CondVar*, Mutex*, Time),
+                  "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE"),
+             this, mu, deadline);
   __tsan_acquire(mu);
   return timed_out;
 }
 
 void Notification::Notify() {
-  TSAN_ABSL_REAL(void (*)(Notification*), "_ZN4absl7debian312Notification6NotifyEv");
   __tsan_release(this);
   __tsan_release(Flag(this));
-  Ignored ignored;
-  real(this);
+  Unseen(REAL(void (*)(Notification*), "_ZN4absl7debian312Notification6NotifyEv"), this);
 }
 
 void Notification::WaitForNotification() const {
-  TSAN_ABSL_REAL(void (*)(const Notification*),
-                 "_ZNK4absl7debian312Notification19WaitForNotificationEv");
-  {
-    Ignored ignored;
-    real(this);
-  }
+  Unseen(
+      REAL(void (*)(const Notification*), "_ZNK4absl7debian312Notification19WaitForNotificationEv"),
+      this);
   __tsan_acquire(const_cast<Notification*>(this));
 }
 
 bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
-  TSAN_ABSL_REAL(bool (*)(const Notification*, Duration),
-                 "_ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE");
-  bool notified;
-  {
-    Ignored ignored;
-    notified = real(this, timeout);
-  }
+  const bool notified =
+      Unseen(REAL(bool (*)(const Notification*, Duration),
+                  "_ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE"),
+             this, timeout);
   if (notified) __tsan_acquire(const_cast<Notification*>(this));
   return notified;
 }
 
 bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
-  TSAN_ABSL_REAL(bool (*)(const Notification*, Time),
-                 "_ZNK4absl7debian312Notification31WaitForNotificationWithDeadlineENS0_4TimeE");
-  bool notified;
-  {
-    Ignored ignored;
-    notified = real(this, deadline);
-  }
+  const bool notified =
+      Unseen(REAL(bool (*)(const Notification*, Time),
+                  "_ZNK4absl7debian312Notification31WaitForNotificationWithDeadlineENS0_4TimeE"),
+             this, deadline);
   if (notified) __tsan_acquire(const_cast<Notification*>(this));
   return notified;
 }
