@@ -5,7 +5,10 @@
 // channel. Each input's first byte picks a unary method of a steritrack.v1 service (by its index
 // in the access policy, which lists every method), the rest is sent as its request bytes, under
 // the token of a role that may call it, so the input reaches the handler and core, not only the
-// authoriser. The oracle:
+// authoriser. With FUZZ_HANDLERS_METHOD set (a method's full name or its "Service/Method" tail),
+// every input goes to that one method and the first byte is skipped unread, so that a libFuzzer
+// run's -runs counts that handler's executions (tests/fuzz/run.sh --extended runs each method in
+// turn this way); FUZZ_HANDLERS_LIST=1 prints the methods, one per line, and exits. The oracle:
 //   - the server answers with a status, never UNKNOWN, INTERNAL, UNIMPLEMENTED or a timeout (a
 //     crash of the server is a crash of this process: it runs in it);
 //   - a refusal writes nothing: the audit trail is where it was, except for the refusals core
@@ -74,6 +77,26 @@ bool IsUnary(std::string_view method) {
   return m != nullptr && !m->client_streaming() && !m->server_streaming();
 }
 
+// Every unary method of the access policy (which lists them all), in its order.
+std::vector<std::string> UnaryMethods() {
+  std::vector<std::string> names;
+  for (const rpc::MethodAccess& m : rpc::AccessPolicy()) {
+    if (IsUnary(m.method)) names.emplace_back(m.method);
+  }
+  return names;
+}
+
+// FUZZ_HANDLERS_METHOD, matched against the full names; empty when unset.
+std::string OnlyMethod() {
+  const char* wanted = getenv("FUZZ_HANDLERS_METHOD");
+  if (wanted == nullptr || *wanted == '\0') return "";
+  for (const std::string& name : UnaryMethods()) {
+    if (name == wanted || name.ends_with(StrCat(".", wanted))) return name;
+  }
+  std::fprintf(stderr, "FUZZ_HANDLERS_METHOD=%s is not a unary steritrack method\n", wanted);
+  std::exit(2);
+}
+
 class World {
  public:
   World() {
@@ -134,16 +157,18 @@ class World {
       FUZZ_CHECK(issued.ok(), "%s", std::string(issued.status().message()).c_str());
       tokens[i] = issued->secret;
     }
-    for (const rpc::MethodAccess& m : rpc::AccessPolicy()) {
-      if (!IsUnary(m.method)) continue;
+    const std::string only = OnlyMethod();
+    for (const std::string& name : UnaryMethods()) {
+      if (!only.empty() && name != only) continue;
       for (size_t i = 0; i < kAllRoles.size(); ++i) {
-        if (rpc::MayCall(kAllRoles[i], m.method)) {
-          methods_.push_back({std::string(m.method), tokens[i]});
+        if (rpc::MayCall(kAllRoles[i], name)) {
+          methods_.push_back({name, tokens[i]});
           break;
         }
       }
     }
-    FUZZ_CHECK(methods_.size() > 30, "only %zu unary methods", methods_.size());
+    FUZZ_CHECK(only.empty() ? methods_.size() > 30 : methods_.size() == 1,
+               "%zu unary methods callable", methods_.size());
   }
 
   void Run(const uint8_t* data, size_t size) {
@@ -227,6 +252,15 @@ class World {
 
 }  // namespace
 }  // namespace steritrack
+
+extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
+  const char* list = getenv("FUZZ_HANDLERS_LIST");
+  if (list != nullptr && std::string_view(list) == "1") {
+    for (const std::string& name : steritrack::UnaryMethods()) std::printf("%s\n", name.c_str());
+    std::exit(0);
+  }
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Built once and never destroyed: the server's threads outlive any orderly teardown here.

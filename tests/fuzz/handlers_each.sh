@@ -1,0 +1,89 @@
+#!/bin/sh
+# Every unary handler fuzzed on its own (issue 12, item 5: >= 10^6 executions per handler): runs
+# the fuzz_handlers binary once per method with FUZZ_HANDLERS_METHOD set and -runs=N, so that
+# libFuzzer's own count is that handler's executions. Called by tests/fuzz/run.sh --extended.
+#
+#   handlers_each.sh BINARY STATE_DIR CRASH_PREFIX SEED_CORPUS
+#
+# FUZZ_HANDLERS_RUNS executions per method (default 1000000), FUZZ_PARALLEL methods at once
+# (default: the number of processors). Each method runs on its own temporary database under
+# TMPDIR, removed after it. A method's result is kept in STATE_DIR/done/<method>, keyed by the
+# binary's SHA-256: a run cut short goes on where it stopped when started again on the same
+# binary, and a rebuilt binary starts over. Prints one line per method and a total; exits 1 if
+# any method crashed or did not reach its executions.
+set -eu
+
+one() {
+  method=$1
+  slug=$(printf '%s' "$method" | tr '/.' '__' | sed 's/^_*//')
+  done_file="$state/done/$slug"
+  if [ -f "$done_file" ] && [ "$(sed -n 's/^binary //p' "$done_file")" = "$key" ] &&
+    [ "$(sed -n 's/^runs //p' "$done_file")" = "$runs" ]; then
+    return 0
+  fi
+  corpus="$state/corpus/$slug"
+  log="$state/logs/$slug.log"
+  mkdir -p "$corpus"
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/steritrack-fuzz-each.XXXXXX")
+  status=0
+  started=$(date +%s)
+  TMPDIR=$tmp FUZZ_HANDLERS_METHOD=$method "$binary" -runs="$runs" -print_final_stats=1 \
+    -max_len=4096 -timeout=30 -artifact_prefix="$crash_prefix$slug-" "$corpus" "$seeds" \
+    >"$log" 2>&1 || status=$?
+  rm -rf "$tmp"
+  executed=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+  printf 'binary %s\nruns %s\nexecuted %s\nexit %s\nseconds %s\n' "$key" "$runs" \
+    "${executed:-0}" "$status" "$(($(date +%s) - started))" >"$done_file"
+}
+
+if [ "${1:-}" = --one ]; then
+  # The worker xargs starts: --one BINARY STATE CRASH_PREFIX SEEDS RUNS KEY METHOD
+  binary=$2 state=$3 crash_prefix=$4 seeds=$5 runs=$6 key=$7
+  one "$8"
+  exit 0
+fi
+
+binary=$1
+state=$2
+crash_prefix=$3
+seeds=$4
+runs=${FUZZ_HANDLERS_RUNS:-1000000}
+parallel=${FUZZ_PARALLEL:-$(nproc)}
+key=$(sha256sum "$binary" | cut -c1-16)
+mkdir -p "$state/done" "$state/logs" "$state/corpus"
+
+
+FUZZ_HANDLERS_LIST=1 "$binary" >"$state/methods"
+count=$(wc -l <"$state/methods")
+[ "$count" -gt 30 ] || { echo "only $count methods listed" >&2; exit 1; }
+echo "fuzzing $count handlers, $runs executions each, $parallel at a time (logs: $state/logs)"
+xargs -P "$parallel" -I{} "$0" --one "$binary" "$state" "$crash_prefix" "$seeds" "$runs" "$key" {} \
+  <"$state/methods"
+
+crashed=0
+short=0
+total=0
+reached=0
+while read -r method; do
+  slug=$(printf '%s' "$method" | tr '/.' '__' | sed 's/^_*//')
+  done_file="$state/done/$slug"
+  executed=$(sed -n 's/^executed //p' "$done_file")
+  status=$(sed -n 's/^exit //p' "$done_file")
+  seconds=$(sed -n 's/^seconds //p' "$done_file")
+  total=$((total + executed))
+  verdict=ok
+  if [ "$status" != 0 ]; then
+    verdict="CRASH (exit $status, log $state/logs/$slug.log)"
+    crashed=$((crashed + 1))
+    grep -E '^(==[0-9]+==ERROR|.*oracle failed|.*runtime error|SUMMARY|Test unit written)' \
+      "$state/logs/$slug.log" | head -n 10 >&2 || true
+  elif [ "$executed" -lt "$runs" ]; then
+    verdict="SHORT ($executed of $runs)"
+    short=$((short + 1))
+  else
+    reached=$((reached + 1))
+  fi
+  echo "  $method: $executed executions in $seconds s, $verdict"
+done <"$state/methods"
+echo "fuzz_handlers_each: $reached of $count handlers reached $runs executions each, $total executions, $crashed crashes, $short short"
+[ "$crashed" = 0 ] && [ "$short" = 0 ]
