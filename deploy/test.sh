@@ -27,14 +27,8 @@ cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTERITRACK
 cmake --build build/test -j2
 ctest --test-dir build/test --output-on-failure --timeout 600 -j2
 
-# The sanitizer tier (issue 12, item 6): the whole suite again, every tier, built with
-# AddressSanitizer and UndefinedBehaviorSanitizer (build/asan; CMakeLists.txt says which checks and
-# why -O1) and run by ctest with leak detection: the server, the CLI and every test binary
-# instrumented, the end-to-end tests on SQLite and PostgreSQL included. About 15 minutes to build
-# and 30 to run on two cores. ThreadSanitizer's tier is tests/tsan.sh, in the extended run.
-cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTERITRACK_FAILPOINTS=ON \
-  -DSTERITRACK_SANITIZE=ON -DSTERITRACK_BUILD_BENCH=OFF ${STERITRACK_CMAKE_ARGS:-} >/dev/null
-cmake --build build/asan -j2
-echo "== the whole suite under ASan+UBSan (build/asan)"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build/asan --output-on-failure --timeout 1200 -j2
+# The sanitizer tier (issue 12, item 6): the whole suite again, built with ASan and UBSan.
+./tests/asan.sh
+# ThreadSanitizer's tier (issue 12, item 6): the writer, the event stream, contention and the
+# offline queue (tests/tsan.sh: tsan_test in build/tsan, about 10 minutes to build, 1 to run).
+./tests/tsan.sh

@@ -8,8 +8,8 @@
 #     writers, readers, an event stream and a report at once (ContentionTest);
 #   - the offline queue: several CLIs queueing and delivering on one queue file
 #     (OfflineQueueConcurrencyTest).
-# Run by `tests/extended/run tsan` (a third build does not fit CI's time beside the ASan tier);
-# alone: tests/tsan.sh, after the README set-up. Debian's gRPC, protobuf, SQLite and abseil are
+# Run by deploy/test.sh (so by CI), after the ASan tier, and by `tests/extended/run tsan`; alone:
+# tests/tsan.sh, after the README set-up. Debian's gRPC, protobuf, SQLite and abseil are
 # not instrumented: races inside them are not seen, only those in our code, which is where our
 # threads share memory; tests/sanitizers/tsan_absl.cc tells ThreadSanitizer what abseil's
 # mutexes synchronise.
