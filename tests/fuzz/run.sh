@@ -11,8 +11,8 @@
 # handlers-each runs every unary handler on its own for 10^6 executions (FUZZ_HANDLERS_RUNS),
 # FUZZ_PARALLEL at a time (tests/fuzz/handlers_each.sh), with or without --extended: it is never
 # part of the short run's default. A server round trip per input is ~400/s under ASan, so it runs
-# in a second build, build/fuzz-each, with libFuzzer and UBSan but without ASan (~2,000/s per
-# handler with two at a time): about two hours on two cores. Run again on the same binary, it goes
+# in a second build, build/fuzz-each, with libFuzzer and UBSan but without ASan (~3,500/s per
+# handler, two at a time): about two hours on two cores. Run again on the same binary, it goes
 # on with the handlers not yet done.
 #
 # FUZZ_SECONDS overrides the short run's time per target, FUZZ_JOBS the build's -j (default 2).
