@@ -30,5 +30,5 @@ ctest --test-dir build/test --output-on-failure --timeout 600 -j2
 # The sanitizer tier (issue 12, item 6): the whole suite again, built with ASan and UBSan.
 ./tests/asan.sh
 # ThreadSanitizer's tier (issue 12, item 6): the writer, the event stream, contention and the
-# offline queue (tests/tsan.sh: tsan_test in build/tsan, about 10 minutes to build, 1 to run).
+# offline queue (tests/tsan.sh: tsan_test in build/tsan, about 5 minutes to build, 1 to run).
 ./tests/tsan.sh
