@@ -17,14 +17,17 @@ set -eu
 
 slug_of() { printf '%s' "$1" | tr '/.' '__' | sed 's/^_*//'; }
 
+# has_result FILE: FILE holds a result of this binary ($key) at this many executions ($runs).
+has_result() {
+  [ -f "$1" ] && [ "$(sed -n 's/^binary //p' "$1")" = "$key" ] &&
+    [ "$(sed -n 's/^runs //p' "$1")" = "$runs" ]
+}
+
 one() {
   method=$1
   slug=$(slug_of "$method")
   done_file="$state/done/$slug"
-  if [ -f "$done_file" ] && [ "$(sed -n 's/^binary //p' "$done_file")" = "$key" ] &&
-    [ "$(sed -n 's/^runs //p' "$done_file")" = "$runs" ]; then
-    return 0
-  fi
+  has_result "$done_file" && return 0
   rm -f "$done_file"
   corpus="$state/corpus/$slug"
   log="$state/logs/$slug.log"
@@ -37,7 +40,6 @@ one() {
   TMPDIR=$tmp FUZZ_HANDLERS_METHOD=$method "$binary" -runs="$runs" -print_final_stats=1 \
     -max_len=4096 -timeout=30 -artifact_prefix="$crash_prefix$slug-" "$corpus" "$seeds" \
     >"$log" 2>&1 || status=$?
-  rm -rf "$tmp"
   # A result only for a run that ended by itself: all its executions, or a crash whose input
   # libFuzzer saved. Interrupted (libFuzzer's exit 72, a signal) is no result.
   if [ "$status" != 0 ] && ! grep -q '^Test unit written' "$log"; then
@@ -71,11 +73,7 @@ count=$(wc -l <"$state/methods")
 [ "$count" -gt 30 ] || { echo "only $count methods listed" >&2; exit 1; }
 kept=0
 while read -r method; do
-  done_file="$state/done/$(slug_of "$method")"
-  if [ -f "$done_file" ] && [ "$(sed -n 's/^binary //p' "$done_file")" = "$key" ] &&
-    [ "$(sed -n 's/^runs //p' "$done_file")" = "$runs" ]; then
-    kept=$((kept + 1))
-  fi
+  if has_result "$state/done/$(slug_of "$method")"; then kept=$((kept + 1)); fi
 done <"$state/methods"
 echo "fuzzing $count handlers, $runs executions each, $parallel at a time; $kept done before on this binary (logs: $state/logs)"
 xargs -P "$parallel" -I{} "$0" --one "$binary" "$state" "$crash_prefix" "$seeds" "$runs" "$key" {} \
