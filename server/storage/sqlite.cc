@@ -127,6 +127,30 @@ absl::Status Connection::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
+absl::Status Connection::ExecCached(const char* sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return Exec(sql);  // its refusal, worded as Exec words it
+    }
+    it = cache_.emplace(sql, stmt).first;
+  }
+  sqlite3_stmt* stmt = it->second;
+  int rc = sqlite3_step(stmt);
+  while (rc == SQLITE_ROW) rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(stmt);
+    return absl::OkStatus();
+  }
+  // As Exec reports it: SQLite's message, then the extended code's text.
+  const int code = sqlite3_extended_errcode(db_);
+  std::string message = sqlite3_errmsg(db_);
+  sqlite3_reset(stmt);
+  return ToStatus(code, nullptr, message);
+}
+
 std::string Connection::FileName() {
   const char* name = sqlite3_db_filename(db_, "main");
   return name != nullptr ? name : "";

@@ -64,6 +64,9 @@ class Connection {
 
   // Runs one or more SQL statements without parameters (schema, pragmas, BEGIN/COMMIT).
   absl::Status Exec(const char* sql);
+  // Exec for one statement run again and again (BEGIN, SAVEPOINT, RELEASE, COMMIT): prepared
+  // once and cached as Prepare does, so `sql` must be a string literal. Fails as Exec does.
+  absl::Status ExecCached(const char* sql);
   // Returns a cached prepared statement for `sql`, which must be a string literal (the cache is
   // keyed by its address). Only one Statement per SQL text may be alive at a time.
   absl::StatusOr<std::unique_ptr<Statement>> Prepare(const char* sql);
