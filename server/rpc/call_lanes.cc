@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <iterator>
 #include <string>
 #include <utility>
 
@@ -34,7 +35,36 @@ void CallLanes::Queue::Stop() {
   stopping_ = true;
 }
 
+void CallLanes::Answers::Push(std::vector<Answered> answers) {
+  absl::MutexLock lock(&mu_);
+  if (answers_.empty()) {
+    answers_ = std::move(answers);
+  } else {
+    std::move(answers.begin(), answers.end(), std::back_inserter(answers_));
+  }
+}
+
+void CallLanes::Answers::Loop() {
+  pthread_setname_np(pthread_self(), "st-answer");  // as top and perf show it
+  while (true) {
+    std::vector<Answered> answers;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &Answers::Ready));
+      if (answers_.empty()) return;  // stopped, and nothing left
+      answers.swap(answers_);
+    }
+    for (Answered& a : answers) Answer(a.call, a.status);
+  }
+}
+
+void CallLanes::Answers::Stop() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+}
+
 CallLanes::CallLanes(CallLaneOptions options) : options_(std::move(options)) {
+  answer_thread_ = std::thread([this] { answers_.Loop(); });
   for (int i = 0; i < std::max(options_.write_threads, 1); ++i) {
     threads_.emplace_back([this] { WriteLoop(); });
   }
@@ -47,6 +77,8 @@ CallLanes::~CallLanes() {
   writes_.Stop();
   reads_.Stop();
   for (std::thread& t : threads_) t.join();
+  answers_.Stop();
+  answer_thread_.join();
 }
 
 grpc::ServerUnaryReactor* CallLanes::Write(grpc::CallbackServerContext* ctx,
@@ -138,9 +170,11 @@ void CallLanes::WriteLoop() {
   };
   std::vector<Held> held;
   // Commits what the held calls wrote (one batch, or a few when a neighbour outside the lane
-  // settled one), then answers each of them: its own answer once its writes are durable, the
-  // batch's failure otherwise.
+  // settled one), then hands each of them to the answer thread: with its own answer once its
+  // writes are durable, the batch's failure otherwise.
   auto settle_and_answer = [&] {
+    std::vector<Answered> answers;
+    answers.reserve(held.size());
     for (Held& h : held) {
       absl::Status durable = absl::OkStatus();
       for (const std::shared_ptr<PendingCommit>& pending : h.writes.pending) {
@@ -151,7 +185,7 @@ void CallLanes::WriteLoop() {
         options_.log->warn("a call's write was lost with its group commit, answered {}: {}",
                            absl::StatusCodeToString(durable.code()),
                            std::string(durable.message()));
-        Answer(h.call, ToGrpcStatus(durable));
+        answers.push_back(Answered{.call = std::move(h.call), .status = ToGrpcStatus(durable)});
         continue;
       }
       absl::Status armed = absl::OkStatus();
@@ -162,9 +196,11 @@ void CallLanes::WriteLoop() {
         options_.log->warn("a failpoint replaced a durable write's answer with {}: {}",
                            absl::StatusCodeToString(armed.code()), std::string(armed.message()));
       }
-      Answer(h.call, armed.ok() ? h.status : ToGrpcStatus(armed));
+      answers.push_back(Answered{.call = std::move(h.call),
+                                 .status = armed.ok() ? h.status : ToGrpcStatus(armed)});
     }
     held.clear();
+    answers_.Push(std::move(answers));
     if (options_.commits != nullptr) options_.commits->Notify();
   };
   while (true) {
