@@ -31,10 +31,7 @@ BackgroundLane::BackgroundLane(int threads, int nice) {
 }
 
 BackgroundLane::~BackgroundLane() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
+  queue_.Stop();
   for (std::thread& t : threads_) t.join();
 }
 
@@ -42,10 +39,7 @@ std::string BackgroundLane::RunAndWait(absl::FunctionRef<void()> work) {
   Task task{.work = work,
             .site = std::string(SiteScope::CurrentOr("")),
             .admitted = BoundedStore::AdmittedHere()};
-  {
-    absl::MutexLock lock(&mu_);
-    queue_.push_back(&task);
-  }
+  queue_.Push(&task);
   task.done.WaitForNotification();
   return std::move(task.thrown);
 }
@@ -61,15 +55,9 @@ void BackgroundLane::Loop(int nice) {
     const int current = getpriority(PRIO_PROCESS, self);
     if (errno == 0) setpriority(PRIO_PROCESS, self, std::min(current + nice, 19));
   }
-  while (true) {
-    Task* task = nullptr;
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &BackgroundLane::HasWorkOrStops));
-      if (queue_.empty()) return;  // stopping, and nothing left to run
-      task = queue_.front();
-      queue_.pop_front();
-    }
+  // Until stopped with nothing left to run.
+  while (std::optional<Task*> next = queue_.Pop(/*wait=*/true)) {
+    Task* task = *next;
     try {
       std::optional<SiteScope> scope;
       if (!task->site.empty()) scope.emplace(task->site);

@@ -10,18 +10,16 @@
 #ifndef STERITRACK_SERVER_RPC_BACKGROUND_LANE_H_
 #define STERITRACK_SERVER_RPC_BACKGROUND_LANE_H_
 
-#include <deque>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "server/rpc/work_queue.h"
 
 namespace steritrack::rpc {
 
@@ -52,13 +50,8 @@ class BackgroundLane {
   // Empty when `work` returned; what it threw otherwise.
   std::string RunAndWait(absl::FunctionRef<void()> work);
   void Loop(int nice);
-  bool HasWorkOrStops() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopping_ || !queue_.empty();
-  }
 
-  absl::Mutex mu_;
-  std::deque<Task*> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  WorkQueue<Task*> queue_;
   std::vector<std::thread> threads_;
 };
 

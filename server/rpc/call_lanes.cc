@@ -3,8 +3,8 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <deque>
 #include <exception>
-#include <iterator>
 #include <string>
 #include <utility>
 
@@ -16,55 +16,8 @@
 
 namespace steritrack::rpc {
 
-void CallLanes::Queue::Push(Call call) {
-  absl::MutexLock lock(&mu_);
-  calls_.push_back(std::move(call));
-}
-
-std::optional<CallLanes::Call> CallLanes::Queue::Pop(bool wait) {
-  absl::MutexLock lock(&mu_);
-  if (wait) mu_.Await(absl::Condition(this, &Queue::Ready));
-  if (calls_.empty()) return std::nullopt;
-  Call call = std::move(calls_.front());
-  calls_.pop_front();
-  return call;
-}
-
-void CallLanes::Queue::Stop() {
-  absl::MutexLock lock(&mu_);
-  stopping_ = true;
-}
-
-void CallLanes::Answers::Push(std::vector<Answered> answers) {
-  absl::MutexLock lock(&mu_);
-  if (answers_.empty()) {
-    answers_ = std::move(answers);
-  } else {
-    std::move(answers.begin(), answers.end(), std::back_inserter(answers_));
-  }
-}
-
-void CallLanes::Answers::Loop() {
-  pthread_setname_np(pthread_self(), "st-answer");  // as top and perf show it
-  while (true) {
-    std::vector<Answered> answers;
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &Answers::Ready));
-      if (answers_.empty()) return;  // stopped, and nothing left
-      answers.swap(answers_);
-    }
-    for (Answered& a : answers) Answer(a.call, a.status);
-  }
-}
-
-void CallLanes::Answers::Stop() {
-  absl::MutexLock lock(&mu_);
-  stopping_ = true;
-}
-
 CallLanes::CallLanes(CallLaneOptions options) : options_(std::move(options)) {
-  answer_thread_ = std::thread([this] { answers_.Loop(); });
+  answer_thread_ = std::thread([this] { AnswerLoop(); });
   for (int i = 0; i < std::max(options_.write_threads, 1); ++i) {
     threads_.emplace_back([this] { WriteLoop(); });
   }
@@ -111,7 +64,7 @@ grpc::ServerUnaryReactor* CallLanes::Read(grpc::CallbackServerContext* ctx, std:
 }
 
 grpc::ServerUnaryReactor* CallLanes::Enqueue(
-    Queue& queue, const std::function<absl::StatusOr<std::shared_ptr<void>>()>& admit,
+    WorkQueue<Call>& queue, const std::function<absl::StatusOr<std::shared_ptr<void>>()>& admit,
     grpc::CallbackServerContext* ctx, std::string_view method, Handler handler) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   Call call{.reactor = reactor, .ctx = ctx, .handler = std::move(handler), .place = nullptr};
@@ -160,6 +113,14 @@ void CallLanes::ReadLoop() {
   }
 }
 
+void CallLanes::AnswerLoop() {
+  pthread_setname_np(pthread_self(), "st-answer");  // as top and perf show it
+  for (std::deque<Answered> answers = answers_.PopAll(); !answers.empty();
+       answers = answers_.PopAll()) {
+    for (Answered& a : answers) Answer(a.call, a.status);
+  }
+}
+
 void CallLanes::WriteLoop() {
   pthread_setname_np(pthread_self(), "st-write");  // as top and perf show it
   CommitDeferral deferral;
@@ -200,7 +161,7 @@ void CallLanes::WriteLoop() {
                                  .status = armed.ok() ? h.status : ToGrpcStatus(armed)});
     }
     held.clear();
-    answers_.Push(std::move(answers));
+    answers_.PushAll(std::move(answers));
     if (options_.commits != nullptr) options_.commits->Notify();
   };
   while (true) {

@@ -22,7 +22,6 @@
 #include <grpcpp/support/server_callback.h>
 #include <grpcpp/support/status.h>
 
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -30,11 +29,10 @@
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "server/core/commit_notifier.h"
+#include "server/rpc/work_queue.h"
 #include "spdlog/logger.h"
 
 namespace steritrack::rpc {
@@ -84,52 +82,27 @@ class CallLanes {
     Handler handler;
     std::shared_ptr<void> place;  // in the database's queue, given back when answered
   };
+  // An answer for the answer thread: gRPC sends an answer on the thread that finishes the call
+  // (a sendmsg and a wake-up each, measured at a fifth of the write lane's time when it sent them
+  // itself), so the write lane hands its batches' answers to a thread of their own.
   struct Answered {
     Call call;
     grpc::Status status;
   };
-  // The write lane's answers, sent by a thread of their own: gRPC sends an answer on the thread
-  // that finishes the call (a sendmsg and a wake-up each, measured at a fifth of the write lane's
-  // time when it sent them itself).
-  class Answers {
-   public:
-    void Push(std::vector<Answered> answers);
-    // Sends the answers pushed until Stop, then returns.
-    void Loop();
-    void Stop();
-
-   private:
-    bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !answers_.empty(); }
-    absl::Mutex mu_;
-    std::vector<Answered> answers_ ABSL_GUARDED_BY(mu_);
-    bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  };
-  class Queue {
-   public:
-    void Push(Call call);
-    // The next call; with `wait`, waits for one. nullopt: none (without `wait`), or stopped.
-    std::optional<Call> Pop(bool wait);
-    void Stop();
-
-   private:
-    bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !calls_.empty(); }
-    absl::Mutex mu_;
-    std::deque<Call> calls_ ABSL_GUARDED_BY(mu_);
-    bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  };
 
   grpc::ServerUnaryReactor* Enqueue(
-      Queue& queue, const std::function<absl::StatusOr<std::shared_ptr<void>>()>& admit,
+      WorkQueue<Call>& queue, const std::function<absl::StatusOr<std::shared_ptr<void>>()>& admit,
       grpc::CallbackServerContext* ctx, std::string_view method, Handler handler);
   static grpc::Status Run(Call& call);
   static void Answer(Call& call, const grpc::Status& status);
   void WriteLoop();
   void ReadLoop();
+  void AnswerLoop();
 
   const CallLaneOptions options_;
-  Queue writes_;
-  Queue reads_;
-  Answers answers_;
+  WorkQueue<Call> writes_;
+  WorkQueue<Call> reads_;
+  WorkQueue<Answered> answers_;
   std::vector<std::thread> threads_;
   std::thread answer_thread_;  // stopped after the write lane, which hands it answers
 };
