@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
 
 namespace steritrack::sqlite {
@@ -128,16 +129,9 @@ absl::Status Connection::Exec(const char* sql) {
 }
 
 absl::Status Connection::ExecCached(const char* sql) {
-  auto it = cache_.find(sql);
-  if (it == cache_.end()) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
-      sqlite3_finalize(stmt);
-      return Exec(sql);  // its refusal, worded as Exec words it
-    }
-    it = cache_.emplace(sql, stmt).first;
-  }
-  sqlite3_stmt* stmt = it->second;
+  absl::StatusOr<sqlite3_stmt*> cached = Cached(sql);
+  if (!cached.ok()) return Exec(sql);  // its refusal, worded as Exec words it
+  sqlite3_stmt* stmt = *cached;
   int rc = sqlite3_step(stmt);
   while (rc == SQLITE_ROW) rc = sqlite3_step(stmt);
   if (rc == SQLITE_DONE) {
@@ -196,15 +190,23 @@ absl::Status Connection::BackupTo(const std::string& dest_path) {
   return status;
 }
 
-absl::StatusOr<std::unique_ptr<Statement>> Connection::Prepare(const char* sql) {
+absl::StatusOr<sqlite3_stmt*> Connection::Cached(const char* sql) {
   auto it = cache_.find(sql);
   if (it == cache_.end()) {
     sqlite3_stmt* stmt = nullptr;
     int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-    if (rc != SQLITE_OK) return ToStatus(rc, db_, "prepare");
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return ToStatus(rc, db_, "prepare");
+    }
     it = cache_.emplace(sql, stmt).first;
   }
-  return std::make_unique<Statement>(db_, it->second);
+  return it->second;
+}
+
+absl::StatusOr<std::unique_ptr<Statement>> Connection::Prepare(const char* sql) {
+  ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Cached(sql));
+  return std::make_unique<Statement>(db_, stmt);
 }
 
 }  // namespace steritrack::sqlite

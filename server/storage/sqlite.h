@@ -84,6 +84,8 @@ class Connection {
 
  private:
   explicit Connection(sqlite3* db) : db_(db) {}
+  // The cached prepared statement for the literal `sql`, prepared on first use.
+  absl::StatusOr<sqlite3_stmt*> Cached(const char* sql);
   sqlite3* db_;
   std::unordered_map<const char*, sqlite3_stmt*> cache_;
 };
