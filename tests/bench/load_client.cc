@@ -101,7 +101,8 @@ struct Options {
   double warmup_s = 2;
   int channels = 4;
   int treatments = 16;
-  int64_t units = 0;  // 0: enough for the run, estimated from the mode
+  int units_per_treatment = 0;  // 0: every unit goes into one of `treatments`, round-robin
+  int64_t units = 0;            // 0: enough for the run, estimated from the mode
   int max_outstanding = 20000;
   int verify_sample = 200;
   std::string json;
@@ -139,26 +140,47 @@ class Runner {
     ctx.AddMetadata("authorization", "Bearer " + options_.token);
   }
 
-  // Receives `units` cartridges in a lot of their own and starts the treatments they go into.
+  // Starts treatment `t` of a seeding under lot `lot` on channel `c`: its id, empty on failure.
+  std::string StartTreatment(const std::string& lot, int64_t t, size_t c) {
+    v1::StartTreatmentRequest req;
+    req.set_room(std::to_string(t % 12 + 1));
+    req.set_clinician("bench");
+    req.set_client_ref("BENCH-" + lot + "-" + std::to_string(t));
+    v1::Treatment treatment;
+    grpc::ClientContext ctx;
+    Authorize(ctx);
+    const grpc::Status st =
+        treatment_stubs_[c % treatment_stubs_.size()]->StartTreatment(&ctx, req, &treatment);
+    if (!st.ok()) {
+      std::fprintf(stderr, "StartTreatment failed: %s\n", st.error_message().c_str());
+      return std::string();
+    }
+    return treatment.id();
+  }
+
+  // Receives `units` cartridges in a lot of their own and starts the treatments they go into:
+  // --treatments of them shared round-robin by every unit, or with --units-per-treatment one
+  // treatment per that many units in the order they are opened, as a clinic's treatments take one
+  // or two cartridges each (started 32 at a time).
   bool Seed(int64_t units) {
     auto inventory = v1::InventoryService::NewStub(channels_[0]);
     const std::string lot = "B" + std::to_string(std::random_device{}() % 100000000);
-    std::vector<std::string> treatment_ids;
-    for (int t = 0; t < options_.treatments; ++t) {
-      v1::StartTreatmentRequest req;
-      req.set_room(std::to_string(t % 12 + 1));
-      req.set_clinician("bench");
-      req.set_client_ref("BENCH-" + lot + "-" + std::to_string(t));
-      v1::Treatment treatment;
-      grpc::ClientContext ctx;
-      Authorize(ctx);
-      const grpc::Status st = treatment_stubs_[0]->StartTreatment(&ctx, req, &treatment);
-      if (!st.ok()) {
-        std::fprintf(stderr, "StartTreatment failed: %s\n", st.error_message().c_str());
-        return false;
-      }
-      treatment_ids.push_back(treatment.id());
+    const int64_t per = options_.units_per_treatment;
+    const int64_t count = per > 0 ? (units + per - 1) / per : options_.treatments;
+    std::vector<std::string> treatment_ids(static_cast<size_t>(count));
+    std::atomic<int64_t> next{0};
+    std::atomic<bool> failed{false};
+    std::vector<std::thread> starters;
+    for (size_t c = 0; c < (per > 0 ? 32u : 1u); ++c) {
+      starters.emplace_back([&, c] {
+        for (int64_t t = next++; t < count && !failed; t = next++) {
+          treatment_ids[t] = StartTreatment(lot, t, c);
+          if (treatment_ids[t].empty()) failed = true;
+        }
+      });
     }
+    for (std::thread& t : starters) t.join();
+    if (failed) return false;
     constexpr int64_t kBatch = 1000;
     for (int64_t start = 0; start < units; start += kBatch) {
       v1::ReceiveCartridgesRequest req;
@@ -166,7 +188,7 @@ class Runner {
         OpenTarget target;
         target.barcode =
             "(01)09506000134352(17)301231(10)" + lot + "(21)" + lot + "U" + std::to_string(i);
-        target.treatment_id = treatment_ids[i % treatment_ids.size()];
+        target.treatment_id = treatment_ids[per > 0 ? i / per : i % count];
         target.request_id = "bench-" + lot + "-" + std::to_string(i);
         req.add_barcodes(target.barcode);
         targets_.push_back(std::move(target));
@@ -412,6 +434,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--treatments", o.treatments, "open: treatments the units go into")
       ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  app.add_option("--units-per-treatment", o.units_per_treatment,
+                 "open: start one treatment per this many units, in the order they are opened "
+                 "(0: the units share --treatments treatments round-robin)")
+      ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
   app.add_option("--units", o.units, "open: units to seed (0: estimated for the run)")
       ->capture_default_str();

@@ -117,6 +117,12 @@ echo "== transport and open, $IN_FLIGHT in flight and $RATE/s open loop" >&2
 "${LOAD[@]}" --method open --mode closed --in-flight "$IN_FLIGHT" --json "$DIR/open_closed.json" || STATUS=1
 "${LOAD[@]}" --method health --mode open --rate "$RATE" --json "$DIR/health_open.json" || STATUS=1
 "${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_open.json" || STATUS=1
+# The same closed loop with clinic-shaped treatments: one started per two units, in the order the
+# units are opened (above, every unit goes into one of 16 treatments, so each batch inserts at 16
+# places of the per-treatment indexes). Reported beside R1, not instead of it.
+echo "== open, $IN_FLIGHT in flight, a treatment per two units" >&2
+"${LOAD[@]}" --method open --mode closed --in-flight "$IN_FLIGHT" --units-per-treatment 2 \
+  --json "$DIR/open_closed_clinic.json" || STATUS=1
 stop_server
 
 # R4: the same closed-loop open on a second server, on a fresh database, with group commit off
@@ -183,12 +189,14 @@ def mean(a, b):
 fsync, sqlite = mean(fsync_before, fsync_after), mean(sqlite_before, sqlite_after)
 hc, oc, ho, oo = (load(n) for n in ("health_closed", "open_closed", "health_open", "open_open"))
 ocu, oc2 = load("open_closed_unbatched"), load("open_closed_again")
+ocl = load("open_closed_clinic")
 peer = load("open_closed_peer") if os.path.exists(os.path.join(d, "open_closed_peer.json")) else None
 batched_mean = (oc["throughput_per_s"] + oc2["throughput_per_s"]) / 2
 def ratio(a, b):
     return round(a / b, 4) if b else None
 ratios = {
     "R1_open_over_health_throughput_64_in_flight": ratio(oc["throughput_per_s"], hc["throughput_per_s"]),
+    "R1_clinic_treatments_open_over_health_throughput_64_in_flight": ratio(ocl["throughput_per_s"], hc["throughput_per_s"]),
     "R4_open_batched_over_unbatched_64_in_flight": ratio(batched_mean, ocu["throughput_per_s"]),
     "R3_sqlite_single_commits_over_fdatasync": ratio(sqlite["single_commits_per_s"], fsync["fdatasync_per_s"]),
     "R5_open_p99_ms_at_rate": oo["latency_ms"]["p99"],
@@ -198,7 +206,7 @@ ratios = {
     "open_throughput_over_sqlite_single_commits": ratio(oc["throughput_per_s"], sqlite["single_commits_per_s"]),
     "open_throughput_over_sqlite_batched_rows": ratio(oc["throughput_per_s"], sqlite["batched_rows_per_s"]),
 }
-valid = all(r["valid"] for r in (hc, oc, ho, oo, ocu, oc2) + ((peer,) if peer else ()))
+valid = all(r["valid"] for r in (hc, oc, ho, oo, ocu, oc2, ocl) + ((peer,) if peer else ()))
 overloaded = [n for n, r in (("health_open_loop", ho), ("open_open_loop", oo))
               if r.get("refused", 0) or r["throughput_per_s"] < 0.95 * rate]
 try:
@@ -213,7 +221,7 @@ result = {
     "physical": {"mean": fsync, "before": fsync_before, "after": fsync_after},
     "storage": {"mean": sqlite, "before": sqlite_before, "after": sqlite_after},
     "health_closed": hc, "open_closed": oc, "health_open_loop": ho, "open_open_loop": oo,
-    "open_closed_unbatched": ocu, "open_closed_again": oc2, "open_closed_python_peer": peer,
+    "open_closed_unbatched": ocu, "open_closed_again": oc2, "open_closed_clinic_treatments": ocl, "open_closed_python_peer": peer,
     "ratios": ratios,
     "valid": valid,
     "open_loop_overloaded": overloaded,
@@ -245,6 +253,7 @@ print("| call           | load               | calls/s   | p50 ms  | p90 ms  | p
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 print(row("health Check", hc))
 print(row("open", oc))
+print(row("open, 2/treatm.", ocl))
 print(row("open, no group", ocu))
 print(row("open, again", oc2))
 if peer:
@@ -259,6 +268,7 @@ print()
 print("| ratio | value | target (issue 11) |")
 print("|---|---:|---|")
 print(f"| R1 open / health Check throughput, {in_flight} in flight | {ratios['R1_open_over_health_throughput_64_in_flight']} | >= 0.40 |")
+print(f"| R1 the same with a treatment per two units | {ratios['R1_clinic_treatments_open_over_health_throughput_64_in_flight']} | (beside R1) |")
 print(f"| R4 open with (mean of the two runs around) / without group commit, {in_flight} in flight | {ratios['R4_open_batched_over_unbatched_64_in_flight']} | >= 5 |")
 print(f"| R3 SQLite single-row commits/s / fdatasync/s | {ratios['R3_sqlite_single_commits_over_fdatasync']} | >= 0.8 |")
 print(f"| R5 open p99 at {rate:.0f}/s open loop (ms) | {ratios['R5_open_p99_ms_at_rate']} | <= 2 ms |")
