@@ -1,6 +1,5 @@
 #include "server/core/access_service.h"
 
-#include <atomic>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -53,40 +52,7 @@ std::string TokenFacts(const ApiToken& t) {
                 t.chain_wide ? " chain_wide=true" : "");
 }
 
-// Tokens created or revoked by this process: a memo's lookup from before the latest is stale.
-std::atomic<uint64_t> token_writes{0};
-thread_local AccessService::TokenMemo* current_memo = nullptr;
-
-// Counts a token write when the write is done (as the enclosing function returns).
-struct CountsTokenWrite {
-  ~CountsTokenWrite() { token_writes.fetch_add(1); }
-};
-
 }  // namespace
-
-AccessService::TokenMemo::TokenMemo() : outer_(current_memo) { current_memo = this; }
-
-AccessService::TokenMemo::~TokenMemo() { current_memo = outer_; }
-
-absl::StatusOr<std::optional<ApiToken>> AccessService::FindToken(
-    const std::string& secret_sha256) const {
-  TokenMemo* memo = current_memo;
-  // Read before the lookup: a token written during it leaves the lookup stale, not trusted.
-  const uint64_t writes = token_writes.load();
-  std::string key;
-  if (memo != nullptr) {
-    key = StrCat(SiteScope::CurrentOr(kDefaultSite), "/", secret_sha256);
-    if (auto it = memo->lookups_.find(key);
-        it != memo->lookups_.end() && it->second.token_writes == writes) {
-      return it->second.token;
-    }
-  }
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
-  ASSIGN_OR_RETURN(std::optional<ApiToken> token,
-                   tx->access().FindTokenBySecretSha256(secret_sha256));
-  if (memo != nullptr) memo->lookups_[key] = TokenMemo::Lookup{writes, token};
-  return token;
-}
 
 AccessService::AccessService(const Options& options)
     : store_(options.store),
@@ -130,7 +96,6 @@ absl::StatusOr<IssuedToken> AccessService::CreateToken(const WriteContext& ctx,
   IssuedToken issued{.secret = StrCat(kTokenPrefix, hex)};
   const std::string secret_sha256 = sha256_->HexDigest({issued.secret});
   if (secret_sha256.size() != 64) return absl::InternalError("cannot hash the new token");
-  CountsTokenWrite counted;
   return RunWrite<IssuedToken>(
       *store_, *clock_, *sha256_, commits_,
       [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<IssuedToken> {
@@ -174,7 +139,10 @@ absl::StatusOr<Identity> AccessService::AuthenticateToken(std::string_view secre
   if (!IsWellFormedSecret(secret)) {
     return Unauthenticated("CREDENTIALS_INVALID", "the bearer token is not a steritrack token");
   }
-  ASSIGN_OR_RETURN(std::optional<ApiToken> token, FindToken(sha256_->HexDigest({secret})));
+  const std::string secret_sha256 = sha256_->HexDigest({secret});
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  ASSIGN_OR_RETURN(std::optional<ApiToken> token,
+                   tx->access().FindTokenBySecretSha256(secret_sha256));
   if (!token.has_value()) {
     return Unauthenticated("CREDENTIALS_INVALID", "the bearer token is not known here");
   }
@@ -221,7 +189,6 @@ absl::StatusOr<std::vector<ApiToken>> AccessService::ListTokens() const {
 absl::StatusOr<ApiToken> AccessService::RevokeToken(const WriteContext& ctx,
                                                     std::string_view name) {
   RETURN_IF_ERROR(CheckTokenName(name));
-  CountsTokenWrite counted;
   return RunWrite<ApiToken>(
       *store_, *clock_, *sha256_, commits_,
       [&](AuditedTransaction& tx, absl::Time now) -> absl::StatusOr<ApiToken> {

@@ -12,11 +12,8 @@
 #ifndef STERITRACK_SERVER_CORE_ACCESS_SERVICE_H_
 #define STERITRACK_SERVER_CORE_ACCESS_SERVICE_H_
 
-#include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -77,30 +74,6 @@ class AccessService {
   };
   explicit AccessService(const Options& options);
 
-  // While one is open on a thread, the token lookups of AuthenticateToken on that thread are
-  // remembered (by site and secret hash), and expiry and revocation are still checked on every call
-  // against what was looked up. For a run of calls that act at one point of the database's history:
-  // a write lane's group-commit batch, during which the batch holds the database's one writer lock,
-  // so no other process commits (on SQLite the lane's reads see the state before the batch either
-  // way). A token this process creates or revokes meanwhile is looked up afresh. Scopes nest; each
-  // ends on the thread it began on.
-  class TokenMemo {
-   public:
-    TokenMemo();
-    ~TokenMemo();
-    TokenMemo(const TokenMemo&) = delete;
-    TokenMemo& operator=(const TokenMemo&) = delete;
-
-   private:
-    friend class AccessService;
-    struct Lookup {
-      uint64_t token_writes;  // AccessService's count of token writes when it was looked up
-      std::optional<ApiToken> token;
-    };
-    std::unordered_map<std::string, Lookup> lookups_;  // by "site/secret SHA-256"
-    TokenMemo* outer_;
-  };
-
   // Creates a token named `request.name` (unique among tokens not revoked) for `request.role`; its
   // creation is an audit entry by `ctx.actor` (TOKEN_CREATED, without the secret). By local
   // authority: the database's own machine (steritrackd token create) may create any token.
@@ -127,10 +100,6 @@ class AccessService {
                                  std::string_view site);
 
  private:
-  // The token whose secret hashes to `secret_sha256`, in the calling thread's site: from the
-  // thread's TokenMemo when it has looked it up since the last token write, else from the store.
-  absl::StatusOr<std::optional<ApiToken>> FindToken(const std::string& secret_sha256) const;
-
   Store* store_;
   const Sha256* sha256_;
   const SecretSource* secrets_;

@@ -164,28 +164,21 @@ void CallLanes::WriteLoop() {
     answers_.PushAll(std::move(answers));
     if (options_.commits != nullptr) options_.commits->Notify();
   };
-  std::shared_ptr<void> batch_scope;  // open while a batch is
   while (true) {
     std::optional<Call> call = writes_.Pop(/*wait=*/held.empty());
     if (!call.has_value()) {
       if (held.empty()) return;  // stopped, and nothing left
       settle_and_answer();       // nothing more to add to the batch
-      batch_scope.reset();
       continue;
     }
-    if (batch_scope == nullptr && options_.batch_scope) batch_scope = options_.batch_scope();
     grpc::Status status = Run(*call);
     CommitDeferral::Taken writes = deferral.Take();
     if (writes.pending.empty() && writes.failpoints.empty()) {
       Answer(*call, status);  // nothing waits for a commit: read-only, refused, or synchronous
-      if (held.empty()) batch_scope.reset();
       continue;
     }
     held.push_back(Held{.call = *std::move(call), .status = status, .writes = std::move(writes)});
-    if (static_cast<int>(held.size()) >= kMaxHeldAnswers) {
-      settle_and_answer();
-      batch_scope.reset();
-    }
+    if (static_cast<int>(held.size()) >= kMaxHeldAnswers) settle_and_answer();
   }
 }
 

@@ -51,10 +51,6 @@ struct CallLaneOptions {
   // Told +1 when a write call is queued and -1 when it is answered (the writer queue's depth, a
   // metric); null: not told.
   std::function<void(int)> write_queue_changed;
-  // Opened on a write lane's thread before the first call of a batch runs and released once the
-  // batch is settled (or its one call answered without waiting for a commit): what may be
-  // remembered for the calls of one batch (server.cc: AccessService::TokenMemo). Null: nothing.
-  std::function<std::shared_ptr<void>()> batch_scope;
   std::shared_ptr<spdlog::logger> log;  // REQUIRES: non-null
 };
 

@@ -3,7 +3,6 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
-#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -85,8 +84,6 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
                       .admit_read = options.admit_read,
                       .commits = options.commits,
                       .write_queue_changed = WriteQueueMetric(options.metrics),
-                      // A batch's calls look each token up once (AccessService::TokenMemo).
-                      .batch_scope = [] { return std::make_shared<AccessService::TokenMemo>(); },
                       .log = options.log});
   CallLanes* lanes = server->lanes_.get();
   server->admin_ = std::make_unique<AdminServiceImpl>(options.access, options.log, auth, lanes,
