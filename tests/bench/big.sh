@@ -135,8 +135,13 @@ python3 - "$DIR" "$OUT" "$TREATMENTS" "$MONTHS" "$MONTH" "$HWM_KB" "$RSS_KB" "$D
 import datetime, json, os, subprocess, sys
 d, out, treatments, months, month, hwm_kb, rss_kb, db_mb, generate_s, rate, status = sys.argv[1:]
 def load(name):
-    with open(os.path.join(d, name + ".json")) as f:
-        return json.load(f)
+    try:
+        with open(os.path.join(d, name + ".json")) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        # Its client ended without figures (a failed call, a server that went away: above).
+        print(f"run INVALID: the measurement {name!r} left no figures ({e}); see the messages above")
+        sys.exit(1)
 reads, full, inc = load("reads"), load("verify_full"), load("verify_incremental")
 alone, busy, loop = load("open_alone"), load("open_with_report"), load("report_loop")
 def ratio(a, b):

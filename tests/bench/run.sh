@@ -178,8 +178,13 @@ python3 - "$DIR" "$OUT" "$DURATION" "$RATE" "$IN_FLIGHT" <<'PY'
 import datetime, json, os, platform, subprocess, sys
 d, out, duration, rate, in_flight = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 def load(name):
-    with open(os.path.join(d, name + ".json")) as f:
-        return json.load(f)
+    try:
+        with open(os.path.join(d, name + ".json")) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        # Its client ended without figures (a failed call, a server that went away: above).
+        print(f"run INVALID: the measurement {name!r} left no figures ({e}); see the messages above")
+        sys.exit(1)
 fsync_before, sqlite_before = load("fsync"), load("sqlite")
 fsync_after, sqlite_after = load("fsync_after"), load("sqlite_after")
 def mean(a, b):
