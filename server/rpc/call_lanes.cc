@@ -131,9 +131,10 @@ void CallLanes::WriteLoop() {
   };
   std::vector<Held> held;
   // Commits what the held calls wrote (one batch, or a few when a neighbour outside the lane
-  // settled one), then hands each of them to the answer thread: with its own answer once its
-  // writes are durable, the batch's failure otherwise.
-  auto settle_and_answer = [&] {
+  // settled one), then answers each of them, with its own answer once its writes are durable,
+  // the batch's failure otherwise: itself when the batch is small and nothing is queued behind
+  // it (`queue_empty`), through the answer thread otherwise.
+  auto settle_and_answer = [&](bool queue_empty) {
     std::vector<Answered> answers;
     answers.reserve(held.size());
     for (Held& h : held) {
@@ -161,14 +162,18 @@ void CallLanes::WriteLoop() {
                                  .status = armed.ok() ? h.status : ToGrpcStatus(armed)});
     }
     held.clear();
-    answers_.PushAll(std::move(answers));
+    if (queue_empty && static_cast<int>(answers.size()) <= kInlineAnswers) {
+      for (Answered& a : answers) Answer(a.call, a.status);
+    } else {
+      answers_.PushAll(std::move(answers));
+    }
     if (options_.commits != nullptr) options_.commits->Notify();
   };
   while (true) {
     std::optional<Call> call = writes_.Pop(/*wait=*/held.empty());
     if (!call.has_value()) {
       if (held.empty()) return;  // stopped, and nothing left
-      settle_and_answer();       // nothing more to add to the batch
+      settle_and_answer(true);   // nothing more to add to the batch
       continue;
     }
     grpc::Status status = Run(*call);
@@ -178,7 +183,7 @@ void CallLanes::WriteLoop() {
       continue;
     }
     held.push_back(Held{.call = *std::move(call), .status = status, .writes = std::move(writes)});
-    if (static_cast<int>(held.size()) >= kMaxHeldAnswers) settle_and_answer();
+    if (static_cast<int>(held.size()) >= kMaxHeldAnswers) settle_and_answer(false);
   }
 }
 

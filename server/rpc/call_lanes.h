@@ -6,7 +6,8 @@
 //   write after write into one open group-commit batch without waiting for it
 //   (steritrack/commit_deferral.h), and only when it has no more queued (or holds
 //   kMaxHeldAnswers) commits the batch once, then hands every call in it to the answer thread,
-//   which sends the answers while the lane goes on with the next batch. A call is never answered
+//   which sends the answers while the lane goes on with the next batch (a batch of at most
+//   kInlineAnswers with nothing queued behind it the lane answers itself). A call is never answered
 //   before its write is durable; if the batch fails, every call in it gets the failure.
 //   On PostgreSQL, whose writers commit side by side, the lane has several threads.
 // - Reads go to the read lane, a pool of threads on the store's reader connections: a read never
@@ -58,6 +59,11 @@ class CallLanes {
  public:
   // Answers held by the write lane before it commits its batch even while calls are queued.
   static constexpr int kMaxHeldAnswers = 256;
+  // A batch this small, settled when no write is queued behind it, is answered by the write lane
+  // itself: there is nothing for it to get on with, and the hand-off to the answer thread (a
+  // wake-up on a 2-core machine) is most of the latency of a lone write. Larger batches, or any
+  // batch with work queued behind it, still go to the answer thread.
+  static constexpr int kInlineAnswers = 4;
 
   explicit CallLanes(CallLaneOptions options);
   // Runs and answers every queued call, then stops the threads. REQUIRES: no more calls come.
