@@ -1,20 +1,27 @@
 // steritrack_fsync_bench: the physical baseline. 4 KiB write + fdatasync, in a loop, on a file in
 // --dir (put it on the filesystem of the server's database). Prints figures; asserts nothing.
 //
-//   steritrack_fsync_bench --dir DIR [--duration 10] [--append] [--json out.json]
+//   steritrack_fsync_bench --dir DIR [--duration 10] [--append] [--rate N] [--json out.json]
 //
 // By default the file (16 MiB) is written and synced first, then overwritten 4 KiB at a time in
 // order, wrapping around, each write followed by fdatasync: a durable write that allocates nothing,
 // like SQLite reusing its WAL. --append instead grows the file, so each sync also records its size.
+//
+// Without --rate, one sync after another as fast as the disk takes them (syncs/s). With --rate N,
+// N syncs a second at even intervals and their latency, each from the moment it was due, not from
+// when it started (a slow sync delays the next, and that wait counts): the physical floor under an
+// open's latency at that rate, since no durable write can be answered before its sync (R5).
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -31,12 +38,15 @@ int main(int argc, char** argv) {
   std::string dir = ".";
   double duration_s = 10;
   bool append = false;
+  double rate = 0;
   std::string json;
   CLI::App app{"steritrack_fsync_bench: 4 KiB write + fdatasync per second"};
   app.add_option("--dir", dir, "directory for the file (the server database's filesystem)")
       ->capture_default_str();
   app.add_option("--duration", duration_s, "seconds to measure")->capture_default_str();
   app.add_flag("--append", append, "grow the file instead of overwriting a written one");
+  app.add_option("--rate", rate, "syncs a second at even intervals, measuring each one's latency")
+      ->check(CLI::Range(1.0, 1e6));
   app.add_option("--json", json, "write the figures as one JSON object to this file");
   CLI11_PARSE(app, argc, argv);
 
@@ -64,10 +74,18 @@ int main(int argc, char** argv) {
   }
 
   int64_t syncs = 0;
+  std::vector<double> latencies_ms;  // with --rate: each sync's, from when it was due
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration_cast<Clock::duration>(
                                std::chrono::duration<double>(duration_s));
   while (Clock::now() < end) {
+    Clock::time_point due;
+    if (rate > 0) {
+      due = start + std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(static_cast<double>(syncs) / rate));
+      if (due >= end) break;
+      std::this_thread::sleep_until(due);  // returns at once when behind
+    }
     const size_t b = append ? static_cast<size_t>(syncs) : static_cast<size_t>(syncs) % kFileBlocks;
     block[0] = static_cast<char>(syncs);
     if (pwrite(fd, block.data(), kBlock, static_cast<off_t>(b * kBlock)) !=
@@ -79,6 +97,9 @@ int main(int argc, char** argv) {
       std::perror("fdatasync");
       return 1;
     }
+    if (rate > 0) {
+      latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - due).count());
+    }
     ++syncs;
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -86,14 +107,42 @@ int main(int argc, char** argv) {
   std::filesystem::remove(path);
 
   const double per_s = syncs / seconds;
-  std::printf("fsync: 4 KiB %s + fdatasync %.0f/s (%.1f us each)\n",
-              append ? "append" : "overwrite", per_s, 1e6 / per_s);
+  const char* mode = append ? "append" : "overwrite";
+  if (rate <= 0) {
+    std::printf("fsync: 4 KiB %s + fdatasync %.0f/s (%.1f us each)\n", mode, per_s, 1e6 / per_s);
+    if (!json.empty()) {
+      std::ofstream out(json);
+      char buffer[256];
+      std::snprintf(buffer, sizeof buffer,
+                    "{\"fdatasync_per_s\": %.1f, \"mode\": \"%s\", \"duration_s\": %.3f}\n", per_s,
+                    mode, seconds);
+      out << buffer;
+    }
+    return 0;
+  }
+  if (latencies_ms.empty()) {
+    std::fprintf(stderr, "no sync was due within --duration\n");
+    return 1;
+  }
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  const auto at = [&](double q) {
+    const size_t i = static_cast<size_t>(q * static_cast<double>(latencies_ms.size()));
+    return latencies_ms[std::min(i, latencies_ms.size() - 1)];
+  };
+  std::printf(
+      "fsync: 4 KiB %s + fdatasync at %.0f/s: %lld in %.1f s; latency ms p50 %.3f p90 %.3f p99 "
+      "%.3f p99.9 %.3f max %.3f\n",
+      mode, rate, static_cast<long long>(syncs), seconds, at(0.5), at(0.9), at(0.99), at(0.999),
+      latencies_ms.back());
   if (!json.empty()) {
     std::ofstream out(json);
-    char buffer[256];
+    char buffer[512];
     std::snprintf(buffer, sizeof buffer,
-                  "{\"fdatasync_per_s\": %.1f, \"mode\": \"%s\", \"duration_s\": %.3f}\n", per_s,
-                  append ? "append" : "overwrite", seconds);
+                  "{\"mode\": \"%s\", \"rate\": %.1f, \"syncs\": %lld, \"duration_s\": %.3f, "
+                  "\"latency_ms\": {\"p50\": %.4f, \"p90\": %.4f, \"p99\": %.4f, \"p999\": %.4f, "
+                  "\"max\": %.4f}}\n",
+                  mode, rate, static_cast<long long>(syncs), seconds, at(0.5), at(0.9), at(0.99),
+                  at(0.999), latencies_ms.back());
     out << buffer;
   }
   return 0;

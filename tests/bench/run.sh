@@ -6,7 +6,9 @@
 # Builds the server and the bench tools in Release (build/bench, reused when it exists), starts its
 # own steritrackd on a fresh database in a temporary directory (loopback, any free port) with an
 # admin token, and measures, each figure within this one run:
-#   physical  4 KiB write + fdatasync/s in the same directory (steritrack_fsync_bench)
+#   physical  4 KiB write + fdatasync/s in the same directory (steritrack_fsync_bench); and its
+#             latency at --rate, right after the open loop: the floor under R5, since no open is
+#             answered before its sync
 #   storage   SQLite WAL + synchronous=FULL: single-row commits/s, rows/s in batches of 100
 #             (steritrack_sqlite_bench), same directory
 #   transport grpc.health.v1 Health/Check on the server: 64 in flight; open loop at --rate
@@ -117,6 +119,8 @@ echo "== transport and open, $IN_FLIGHT in flight and $RATE/s open loop" >&2
 "${LOAD[@]}" --method open --mode closed --in-flight "$IN_FLIGHT" --json "$DIR/open_closed.json" || STATUS=1
 "${LOAD[@]}" --method health --mode open --rate "$RATE" --json "$DIR/health_open.json" || STATUS=1
 "${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_open.json" || STATUS=1
+"$BIN/steritrack_fsync_bench" --dir "$DIR" --duration "$DURATION" --rate "$RATE" \
+  --json "$DIR/fsync_open_loop.json"
 # The same closed loop with clinic-shaped treatments: one started per two units, in the order the
 # units are opened (above, every unit goes into one of 16 treatments, so each batch inserts at 16
 # places of the per-treatment indexes). Reported beside R1, not instead of it.
@@ -195,6 +199,7 @@ fsync, sqlite = mean(fsync_before, fsync_after), mean(sqlite_before, sqlite_afte
 hc, oc, ho, oo = (load(n) for n in ("health_closed", "open_closed", "health_open", "open_open"))
 ocu, oc2 = load("open_closed_unbatched"), load("open_closed_again")
 ocl = load("open_closed_clinic")
+fo = load("fsync_open_loop")
 peer = load("open_closed_peer") if os.path.exists(os.path.join(d, "open_closed_peer.json")) else None
 batched_mean = (oc["throughput_per_s"] + oc2["throughput_per_s"]) / 2
 def ratio(a, b):
@@ -206,6 +211,8 @@ ratios = {
     "R3_sqlite_single_commits_over_fdatasync": ratio(sqlite["single_commits_per_s"], fsync["fdatasync_per_s"]),
     "R5_open_p99_ms_at_rate": oo["latency_ms"]["p99"],
     "R5_open_p99_over_health_p99_at_rate": ratio(oo["latency_ms"]["p99"], ho["latency_ms"]["p99"]),
+    "R5_floor_fdatasync_p99_ms_at_rate": fo["latency_ms"]["p99"],
+    "R5_floor_fdatasync_p99_over_health_p99_at_rate": ratio(fo["latency_ms"]["p99"], ho["latency_ms"]["p99"]),
     "R7_open_over_python_peer_64_in_flight": ratio(batched_mean, peer["throughput_per_s"]) if peer else None,
     "open_throughput_over_fdatasync": ratio(oc["throughput_per_s"], fsync["fdatasync_per_s"]),
     "open_throughput_over_sqlite_single_commits": ratio(oc["throughput_per_s"], sqlite["single_commits_per_s"]),
@@ -223,7 +230,7 @@ result = {
     "commit": commit,
     "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "machine": platform.machine()},
     "settings": {"duration_s": duration, "rate_per_s": rate, "in_flight": in_flight},
-    "physical": {"mean": fsync, "before": fsync_before, "after": fsync_after},
+    "physical": {"mean": fsync, "before": fsync_before, "after": fsync_after, "at_rate": fo},
     "storage": {"mean": sqlite, "before": sqlite_before, "after": sqlite_after},
     "health_closed": hc, "open_closed": oc, "health_open_loop": ho, "open_open_loop": oo,
     "open_closed_unbatched": ocu, "open_closed_again": oc2, "open_closed_clinic_treatments": ocl, "open_closed_python_peer": peer,
@@ -253,6 +260,9 @@ BEFORE, AFTER, MEAN = sqlite_before, sqlite_after, sqlite
 base("SQLite WAL, synchronous=FULL, single-row commits", "single_commits_per_s", "/s")
 base(f"SQLite, batches of {sqlite['batch']}: rows", "batched_rows_per_s", "rows/s")
 base(f"SQLite, batches of {sqlite['batch']}: commits", "batched_commits_per_s", "/s")
+fl = fo["latency_ms"]
+print(f"| 4 KiB write + fdatasync at {fo['rate']:.0f}/s, after the open loop: latency ms | p50 {fl['p50']:.3f} | "
+      f"p99 {fl['p99']:.3f} | p99.9 {fl['p999']:.3f} |")
 print()
 print("| call           | load               | calls/s   | p50 ms  | p90 ms  | p99 ms  | p99.9 ms| max ms   | refused | failed |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -278,6 +288,8 @@ print(f"| R4 open with (mean of the two runs around) / without group commit, {in
 print(f"| R3 SQLite single-row commits/s / fdatasync/s | {ratios['R3_sqlite_single_commits_over_fdatasync']} | >= 0.8 |")
 print(f"| R5 open p99 at {rate:.0f}/s open loop (ms) | {ratios['R5_open_p99_ms_at_rate']} | <= 2 ms |")
 print(f"| R5 open p99 / health Check p99 at {rate:.0f}/s | {ratios['R5_open_p99_over_health_p99_at_rate']} | <= 3 |")
+print(f"| R5's floor: 4 KiB write + fdatasync p99 at {rate:.0f}/s (ms) | {ratios['R5_floor_fdatasync_p99_ms_at_rate']} | (an open waits for one) |")
+print(f"| R5's floor / health Check p99 at {rate:.0f}/s | {ratios['R5_floor_fdatasync_p99_over_health_p99_at_rate']} | (the disk alone, against <= 3) |")
 r7 = ratios["R7_open_over_python_peer_64_in_flight"]
 print(f"| R7 open (mean of the two batched runs) / Python peer open, {in_flight} in flight | "
       f"{r7 if r7 is not None else 'not measured (no python3-grpcio)'} | >= 8 |")
