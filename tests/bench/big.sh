@@ -15,7 +15,9 @@
 #   R8  cartridge history p99 (GetCartridge on 2,000 random units, one at a time), lot look-back
 #       p99 (GetLotLookBack on 200 random lots), the compliance report of the last generated month;
 #   R9  OpenCartridge p99 at --rate/s open loop alone, then the same while steritrack_big runs the
-#       month's report back to back (units seeded by the load client, as in run.sh);
+#       month's report back to back (units seeded by the load client, as in run.sh); then R9's
+#       floor: 4 KiB write + fdatasync at --rate/s (steritrack_fsync_bench), alone and while the
+#       report runs in a loop again, since an open waits for a sync and the report reads the disk;
 #   R8  the incremental audit verification: the entries the open-loop runs appended after the
 #       checkpoint;
 #   RSS the server's peak resident memory over all of it (VmHWM of /proc/PID/status).
@@ -59,7 +61,7 @@ if [[ ! -f "$BUILD/build.ninja" ]]; then
     -DSTERITRACK_BUILD_BENCH=ON "${LAUNCHER[@]}" >/dev/null
 fi
 cmake --build "$BUILD" -j2 --target steritrackd steritrack_load steritrack_generate \
-  steritrack_big >&2
+  steritrack_big steritrack_fsync_bench >&2
 STERITRACKD=$ROOT/$BUILD/server/steritrackd
 BIN=$ROOT/$BUILD/tests/bench
 
@@ -122,6 +124,17 @@ sleep 1  # the first report is under way before the open loop starts
 "${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_with_report.json" || STATUS=1
 wait "$LOOP_PID" || STATUS=1
 cat "$DIR/report_loop.txt"
+echo "== R9's floor: the disk's syncs at $RATE/s alone, then while the report runs in a loop" >&2
+"$BIN/steritrack_fsync_bench" --dir "$DIR" --duration "$DURATION" --rate "$RATE" \
+  --json "$DIR/fsync_alone.json" >&2
+"${BIG[@]}" --history 0 --lookbacks 0 --verify none --report-month "$MONTH" \
+  --report-loop "$(echo "$DURATION + 5" | bc)" --json "$DIR/report_loop_fsync.json" \
+  >"$DIR/report_loop_fsync.txt" 2>&1 &
+LOOP_PID=$!
+sleep 1
+"$BIN/steritrack_fsync_bench" --dir "$DIR" --duration "$DURATION" --rate "$RATE" \
+  --json "$DIR/fsync_with_report.json" >&2
+wait "$LOOP_PID" || STATUS=1
 
 echo "== R8: incremental audit verification (the entries since the full one)" >&2
 "${BIG[@]}" --history 0 --lookbacks 0 --verify incremental --json "$DIR/verify_incremental.json" || STATUS=1
@@ -144,6 +157,7 @@ def load(name):
         sys.exit(1)
 reads, full, inc = load("reads"), load("verify_full"), load("verify_incremental")
 alone, busy, loop = load("open_alone"), load("open_with_report"), load("report_loop")
+sync_alone, sync_busy = load("fsync_alone"), load("fsync_with_report")
 def ratio(a, b):
     return round(a / b, 4) if b else None
 commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
@@ -157,6 +171,8 @@ result = {
     "R8": {"history_p99_ms": reads["history"]["p99"], "lot_look_back_p99_ms": reads["lot_look_back"]["p99"],
            "month_report_s": reads["report"]["ms"] / 1000, "incremental_verify_s": inc["verify"]["ms"] / 1000},
     "R9_open_p99_with_report_loop_over_alone": ratio(busy["latency_ms"]["p99"], alone["latency_ms"]["p99"]),
+    "R9_floor_fdatasync_p99_with_report_loop_over_alone": ratio(sync_busy["latency_ms"]["p99"], sync_alone["latency_ms"]["p99"]),
+    "fdatasync_at_rate_alone": sync_alone, "fdatasync_at_rate_with_report_loop": sync_busy,
     "server_peak_rss_mb": round(int(hwm_kb) / 1024, 1), "server_rss_at_end_mb": round(int(rss_kb) / 1024, 1),
     "reads": reads, "verify_full": full["verify"], "verify_incremental": inc["verify"],
     "open_alone": alone, "open_with_report_loop": busy, "report_loop": loop["report_loop"],
@@ -179,6 +195,8 @@ print(f"| R8 incremental audit verify ({inc['verify']['entries'] - inc['verify']
 print(f"| full audit verify ({full['verify']['entries']:,} entries) | {full['verify']['ms'] / 1000:.1f} s | |")
 print(f"| R9 open p99 at {float(rate):.0f}/s with the report in a loop / alone | "
       f"{busy['latency_ms']['p99']:.3f} / {alone['latency_ms']['p99']:.3f} ms = {result['R9_open_p99_with_report_loop_over_alone']} | <= 1.5 |")
+print(f"| R9's floor: 4 KiB write + fdatasync p99 at {float(rate):.0f}/s with the report in a loop / alone | "
+      f"{sync_busy['latency_ms']['p99']:.3f} / {sync_alone['latency_ms']['p99']:.3f} ms = {result['R9_floor_fdatasync_p99_with_report_loop_over_alone']} | (the disk alone) |")
 print(f"| server peak RSS over all of the above (VmHWM) | {result['server_peak_rss_mb']} MB | <= 150 MB |")
 print()
 print("run VALID: every call succeeded, every sampled acknowledged open is stored, the audit trail is intact" if valid
