@@ -132,9 +132,9 @@ void CallLanes::WriteLoop() {
   std::vector<Held> held;
   // Commits what the held calls wrote (one batch, or a few when a neighbour outside the lane
   // settled one), then answers each of them, with its own answer once its writes are durable,
-  // the batch's failure otherwise: itself when the batch is small and nothing is queued behind
-  // it (`queue_empty`), through the answer thread otherwise.
-  auto settle_and_answer = [&](bool queue_empty) {
+  // the batch's failure otherwise: itself when the batch is small and, now that it is durable,
+  // no write is queued behind it; through the answer thread otherwise.
+  auto settle_and_answer = [&] {
     std::vector<Answered> answers;
     answers.reserve(held.size());
     for (Held& h : held) {
@@ -162,7 +162,7 @@ void CallLanes::WriteLoop() {
                                  .status = armed.ok() ? h.status : ToGrpcStatus(armed)});
     }
     held.clear();
-    if (queue_empty && static_cast<int>(answers.size()) <= kInlineAnswers) {
+    if (static_cast<int>(answers.size()) <= kInlineAnswers && writes_.Empty()) {
       for (Answered& a : answers) Answer(a.call, a.status);
     } else {
       answers_.PushAll(std::move(answers));
@@ -173,7 +173,7 @@ void CallLanes::WriteLoop() {
     std::optional<Call> call = writes_.Pop(/*wait=*/held.empty());
     if (!call.has_value()) {
       if (held.empty()) return;  // stopped, and nothing left
-      settle_and_answer(true);   // nothing more to add to the batch
+      settle_and_answer();       // nothing more to add to the batch
       continue;
     }
     grpc::Status status = Run(*call);
@@ -183,7 +183,7 @@ void CallLanes::WriteLoop() {
       continue;
     }
     held.push_back(Held{.call = *std::move(call), .status = status, .writes = std::move(writes)});
-    if (static_cast<int>(held.size()) >= kMaxHeldAnswers) settle_and_answer(false);
+    if (static_cast<int>(held.size()) >= kMaxHeldAnswers) settle_and_answer();
   }
 }
 

@@ -7,8 +7,9 @@
 //   (steritrack/commit_deferral.h), and only when it has no more queued (or holds
 //   kMaxHeldAnswers) commits the batch once, then hands every call in it to the answer thread,
 //   which sends the answers while the lane goes on with the next batch (a batch of at most
-//   kInlineAnswers with nothing queued behind it the lane answers itself). A call is never answered
-//   before its write is durable; if the batch fails, every call in it gets the failure.
+//   kInlineAnswers with nothing queued behind it once durable, the lane answers itself). A call
+//   is never answered before its write is durable; if the batch fails, every call in it gets the
+//   failure.
 //   On PostgreSQL, whose writers commit side by side, the lane has several threads.
 // - Reads go to the read lane, a pool of threads on the store's reader connections: a read never
 //   waits for the writer.
@@ -62,8 +63,9 @@ class CallLanes {
   // A batch this small, settled when no write is queued behind it, is answered by the write lane
   // itself: there is nothing for it to get on with, and the hand-off to the answer thread (a
   // wake-up on a 2-core machine) is most of the latency of a lone write. Larger batches, or any
-  // batch with work queued behind it, still go to the answer thread.
+  // batch with a write queued behind it once it is durable, still go to the answer thread.
   static constexpr int kInlineAnswers = 4;
+  static_assert(kInlineAnswers < kMaxHeldAnswers);
 
   explicit CallLanes(CallLaneOptions options);
   // Runs and answers every queued call, then stops the threads. REQUIRES: no more calls come.
@@ -90,7 +92,8 @@ class CallLanes {
   };
   // An answer for the answer thread: gRPC sends an answer on the thread that finishes the call
   // (a sendmsg and a wake-up each, measured at a fifth of the write lane's time when it sent them
-  // itself), so the write lane hands its batches' answers to a thread of their own.
+  // itself), so the write lane hands its batches' answers to a thread of their own, except a
+  // small batch with nothing queued behind it (kInlineAnswers).
   struct Answered {
     Call call;
     grpc::Status status;

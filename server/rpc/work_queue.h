@@ -46,6 +46,12 @@ class WorkQueue {
     return all;
   }
 
+  // Whether nothing is queued at this moment (a producer may push right after).
+  bool Empty() {
+    absl::MutexLock lock(&mu_);
+    return items_.empty();
+  }
+
   // From now, Pop and PopAll return what is queued without waiting, then nothing.
   void Stop() {
     absl::MutexLock lock(&mu_);
