@@ -27,8 +27,10 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "server/storage/fault_vfs.h"
 #include "tests/rpc/db_inspector.h"
@@ -369,6 +371,80 @@ class IoFaultTest : public FullServerTest {
 
   std::unique_ptr<Inspector> inspector_;
 };
+
+// A retry that reaches the write lane while its first try waits in a group-commit batch reads the
+// first try's stored answer from the batch, which is not durable yet. If the batch's sync then
+// fails, the first try is refused and nothing is kept, so the retry must not be told OK either: a
+// transaction that wrote nothing but read an open batch is answered with that batch's outcome
+// (SqliteWriteTransaction's destructor, server/storage/sqlite_store.cc; without it, about half
+// the retries here were told OK).
+// Each round keeps the write lane busy with a receipt of 1,000 units, queues an open behind it,
+// then eight retries of that open (same request id), so all of them share the receipt's batch;
+// every sync fails meanwhile, so no call of the round may be answered OK.
+TEST_F(IoFaultTest, ARetryThatReadItsFirstTrysUndurableAnswerFailsWithItsBatch) {
+  constexpr int kRounds = 3;
+  constexpr int kRetries = 8;
+  auto unit = [&](int i) { return Unit(StrCat("R", i), "LOT-RACE"); };
+  {
+    v1::ReceiveCartridgesRequest req;
+    for (int i = 0; i < kRounds; ++i) req.add_barcodes(unit(i));
+    v1::ReceiveCartridgesResponse resp;
+    ASSERT_RPC_OK(inventory_->ReceiveCartridges(Context("nurse.kim").get(), req, &resp));
+  }
+  std::string treatment_id;
+  {
+    v1::StartTreatmentRequest req;
+    req.set_room("Room 3");
+    req.set_clinician("dr.lee");
+    req.set_client_ref("client-race");
+    v1::Treatment resp;
+    ASSERT_RPC_OK(treatments_->StartTreatment(Context("nurse.kim").get(), req, &resp));
+    treatment_id = resp.id();
+  }
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string rid = StrCat("race-", round);
+    SCOPED_TRACE(rid);
+    fault_vfs::Arm(fault_vfs::Fault::kSyncError, 0);
+    grpc::Status receipt;
+    std::thread bulk([&] {
+      v1::ReceiveCartridgesRequest req;
+      for (int i = 0; i < 1000; ++i) req.add_barcodes(Unit(StrCat("B", round, "-", i), "LOT-BULK"));
+      v1::ReceiveCartridgesResponse resp;
+      receipt = inventory_->ReceiveCartridges(Context("nurse.kim").get(), req, &resp);
+    });
+    absl::SleepFor(absl::Milliseconds(20));  // the receipt is on the lane
+    std::vector<grpc::Status> answers(1 + kRetries);
+    auto open = [&](int i) {
+      v1::OpenCartridgeRequest req;
+      req.set_barcode(unit(round));
+      req.set_treatment_id(treatment_id);
+      req.set_request_id(rid);
+      v1::Cartridge resp;
+      answers[i] = treatments_->OpenCartridge(Context("nurse.kim").get(), req, &resp);
+    };
+    std::vector<std::thread> calls;
+    calls.emplace_back(open, 0);
+    absl::SleepFor(absl::Milliseconds(5));  // the first try is queued before its retries
+    for (int i = 1; i <= kRetries; ++i) calls.emplace_back(open, i);
+    for (std::thread& t : calls) t.join();
+    bulk.join();
+    fault_vfs::Disarm();
+    EXPECT_FALSE(receipt.ok()) << "the receipt was answered OK while every sync failed";
+    for (int i = 0; i <= kRetries; ++i) {
+      EXPECT_FALSE(answers[i].ok()) << (i == 0 ? "the first try" : StrCat("retry ", i))
+                                    << " was answered OK while every sync failed";
+    }
+    EXPECT_EQ(inspector_->StoredAnswers(rid), 0);
+    // Once the disk is back, the same request opens the unit, once.
+    v1::OpenCartridgeRequest req;
+    req.set_barcode(unit(round));
+    req.set_treatment_id(treatment_id);
+    req.set_request_id(rid);
+    v1::Cartridge resp;
+    ASSERT_RPC_OK(treatments_->OpenCartridge(Context("nurse.kim").get(), req, &resp));
+    EXPECT_EQ(inspector_->StoredAnswers(rid), 1);
+  }
+}
 
 TEST_F(IoFaultTest, WriteErrorAtEveryPointOfAClinicDayIsRefusedCleanlyAndRecovers) {
   Sweep(fault_vfs::Fault::kWriteError, "write");
