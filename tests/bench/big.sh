@@ -112,6 +112,14 @@ BIG=("$BIN/steritrack_big" --server "127.0.0.1:$PORT" --token-file "$DIR/token"
 LOAD=("$BIN/steritrack_load" --server "127.0.0.1:$PORT" --token-file "$DIR/token"
       --duration "$DURATION" --warmup "$WARMUP")
 STATUS=0
+# Runs the month's report back to back for $1 seconds in the background (LOOP_PID), its figures in
+# $DIR/$2.json and its output in $DIR/$2.txt; returns once the first report is under way.
+start_report_loop() {
+  "${BIG[@]}" --history 0 --lookbacks 0 --verify none --report-month "$MONTH" \
+    --report-loop "$1" --json "$DIR/$2.json" >"$DIR/$2.txt" 2>&1 &
+  LOOP_PID=$!
+  sleep 1
+}
 
 echo "== a full audit verification (the checkpoint), then R8: history, look-back, the report for $MONTH" >&2
 "${BIG[@]}" --history 0 --lookbacks 0 --verify full --json "$DIR/verify_full.json" || STATUS=1
@@ -119,11 +127,7 @@ echo "== a full audit verification (the checkpoint), then R8: history, look-back
 
 echo "== R9: open at $RATE/s alone, then while the $MONTH report runs in a loop" >&2
 "${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_alone.json" || STATUS=1
-"${BIG[@]}" --history 0 --lookbacks 0 --verify none --report-month "$MONTH" \
-  --report-loop "$(echo "$DURATION + $WARMUP + 5" | bc)" --json "$DIR/report_loop.json" \
-  >"$DIR/report_loop.txt" 2>&1 &
-LOOP_PID=$!
-sleep 1  # the first report is under way before the open loop starts
+start_report_loop "$(echo "$DURATION + $WARMUP + 5" | bc)" report_loop
 "${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_with_report.json" || STATUS=1
 wait "$LOOP_PID" || STATUS=1
 cat "$DIR/report_loop.txt"
@@ -133,11 +137,7 @@ echo "== the disk's syncs at $RATE/s alone, then while the report runs in a loop
 DB_DIR=$(dirname "$DB")
 "$BIN/steritrack_fsync_bench" --dir "$DB_DIR" --duration "$DURATION" --rate "$RATE" \
   --json "$DIR/fsync_alone.json" >&2 || STATUS=1
-"${BIG[@]}" --history 0 --lookbacks 0 --verify none --report-month "$MONTH" \
-  --report-loop "$(echo "$DURATION + 5" | bc)" --json "$DIR/report_loop_fsync.json" \
-  >"$DIR/report_loop_fsync.txt" 2>&1 &
-LOOP_PID=$!
-sleep 1
+start_report_loop "$(echo "$DURATION + 5" | bc)" report_loop_fsync
 "$BIN/steritrack_fsync_bench" --dir "$DB_DIR" --duration "$DURATION" --rate "$RATE" \
   --json "$DIR/fsync_with_report.json" >&2 || STATUS=1
 wait "$LOOP_PID" || STATUS=1

@@ -379,8 +379,9 @@ class IoFaultTest : public FullServerTest {
 // (SqliteWriteTransaction's destructor, server/storage/sqlite_store.cc; without it, about half
 // the retries here were told OK).
 // Each round keeps the write lane busy with a receipt of 1,000 units, queues an open behind it,
-// then eight retries of that open (same request id), so all of them share the receipt's batch;
-// every sync fails meanwhile, so no call of the round may be answered OK.
+// then eight retries of that open (same request id), so all of them share the receipt's batch.
+// The order comes from short pauses; whatever order the calls land in, every sync fails
+// meanwhile, so no call of the round may be answered OK.
 TEST_F(IoFaultTest, ARetryThatReadItsFirstTrysUndurableAnswerFailsWithItsBatch) {
   constexpr int kRounds = 3;
   constexpr int kRetries = 8;
@@ -413,14 +414,14 @@ TEST_F(IoFaultTest, ARetryThatReadItsFirstTrysUndurableAnswerFailsWithItsBatch) 
       receipt = inventory_->ReceiveCartridges(Context("nurse.kim").get(), req, &resp);
     });
     absl::SleepFor(absl::Milliseconds(20));  // the receipt is on the lane
+    v1::OpenCartridgeRequest open_req;
+    open_req.set_barcode(unit(round));
+    open_req.set_treatment_id(treatment_id);
+    open_req.set_request_id(rid);
     std::vector<grpc::Status> answers(1 + kRetries);
     auto open = [&](int i) {
-      v1::OpenCartridgeRequest req;
-      req.set_barcode(unit(round));
-      req.set_treatment_id(treatment_id);
-      req.set_request_id(rid);
       v1::Cartridge resp;
-      answers[i] = treatments_->OpenCartridge(Context("nurse.kim").get(), req, &resp);
+      answers[i] = treatments_->OpenCartridge(Context("nurse.kim").get(), open_req, &resp);
     };
     std::vector<std::thread> calls;
     calls.emplace_back(open, 0);
@@ -436,12 +437,8 @@ TEST_F(IoFaultTest, ARetryThatReadItsFirstTrysUndurableAnswerFailsWithItsBatch) 
     }
     EXPECT_EQ(inspector_->StoredAnswers(rid), 0);
     // Once the disk is back, the same request opens the unit, once.
-    v1::OpenCartridgeRequest req;
-    req.set_barcode(unit(round));
-    req.set_treatment_id(treatment_id);
-    req.set_request_id(rid);
     v1::Cartridge resp;
-    ASSERT_RPC_OK(treatments_->OpenCartridge(Context("nurse.kim").get(), req, &resp));
+    ASSERT_RPC_OK(treatments_->OpenCartridge(Context("nurse.kim").get(), open_req, &resp));
     EXPECT_EQ(inspector_->StoredAnswers(rid), 1);
   }
 }
