@@ -18,7 +18,9 @@
 #       month's report back to back (units seeded by the load client, as in run.sh); then, as a
 #       reference beside R9, the disk's own 4 KiB write + fdatasync latency at --rate/s
 #       (steritrack_fsync_bench, beside the database), alone and while the report runs in a loop
-#       again: an open waits for a sync, and the report reads the same disk;
+#       again: an open waits for a sync, and the report reads the same disk; and how many of the
+#       server's own COMMITs took over 10 and over 100 ms in each open loop (from its metrics,
+#       served on a loopback port for the run);
 #   R8  the incremental audit verification: the entries the open-loop runs appended after the
 #       checkpoint;
 #   RSS the server's peak resident memory over all of it (VmHWM of /proc/PID/status).
@@ -95,8 +97,8 @@ cleanup() {
 }
 trap cleanup EXIT
 echo "== starting steritrackd on $DB" >&2
-"$STERITRACKD" --db "$DB" --listen 127.0.0.1:0 --time-zone UTC --max-queued-writes 1024 \
-  >"$DIR/steritrackd.log" 2>&1 &
+"$STERITRACKD" --db "$DB" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --time-zone UTC \
+  --max-queued-writes 1024 >"$DIR/steritrackd.log" 2>&1 &
 SERVER_PID=$!
 PORT=""
 for _ in $(seq 600); do
@@ -107,6 +109,14 @@ for _ in $(seq 600); do
 done
 [[ -n "$PORT" ]] || { echo "big.sh: steritrackd did not start:" >&2; cat "$DIR/steritrackd.log" >&2; exit 1; }
 "$STERITRACKD" token create --db "$DB" --name "bench-$(date +%s)" --role admin >"$DIR/token"
+METRICS=$(grep -o 'metrics on [^ ]*' "$DIR/steritrackd.log" | head -1 | cut -d' ' -f3 || true)
+# Keeps the server's Prometheus metrics as $DIR/$1.metrics (the COMMIT durations beside R9); a
+# failed read is reported and leaves the figures out, it does not stop the run.
+save_metrics() {
+  [[ -n "$METRICS" ]] || return 0
+  python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+    "http://$METRICS/metrics" >"$DIR/$1.metrics" || echo "big.sh: could not read the server's metrics ($1)" >&2
+}
 BIG=("$BIN/steritrack_big" --server "127.0.0.1:$PORT" --token-file "$DIR/token"
      --treatments "$TREATMENTS" --lot-size "$LOT_SIZE")
 LOAD=("$BIN/steritrack_load" --server "127.0.0.1:$PORT" --token-file "$DIR/token"
@@ -126,9 +136,13 @@ echo "== a full audit verification (the checkpoint), then R8: history, look-back
 "${BIG[@]}" --report-month "$MONTH" --verify none --json "$DIR/reads.json" || STATUS=1
 
 echo "== R9: open at $RATE/s alone, then while the $MONTH report runs in a loop" >&2
+save_metrics before_open_alone
 "${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_alone.json" || STATUS=1
+save_metrics after_open_alone
 start_report_loop "$(echo "$DURATION + $WARMUP + 5" | bc)" report_loop
+save_metrics before_open_with_report
 "${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_with_report.json" || STATUS=1
+save_metrics after_open_with_report
 wait "$LOOP_PID" || STATUS=1
 cat "$DIR/report_loop.txt"
 LOOP_PID=""
@@ -169,6 +183,27 @@ def load_optional(name):  # a reference beside a ratio: reported if it was measu
     return load(name) if os.path.exists(os.path.join(d, name + ".json")) else None
 sync_alone, sync_busy = load_optional("fsync_alone"), load_optional("fsync_with_report")
 loop_sync = load_optional("report_loop_fsync")
+def commits(name):
+    """The server's COMMITs during the load client's run `name` (its seeding included): how many,
+    and how many took over 10 and over 100 ms, from steritrack_commit_duration_seconds."""
+    def buckets(when):
+        path = os.path.join(d, f"{when}_{name}.metrics")
+        if not os.path.exists(path):
+            return None
+        found = {}
+        with open(path) as f:
+            for line in f:
+                if line.startswith("steritrack_commit_duration_seconds_bucket{le=\""):
+                    le, value = line[len("steritrack_commit_duration_seconds_bucket{le=\""):].split("\"} ")
+                    found[le] = float(value)
+        return found if {"0.01", "0.1", "+Inf"} <= found.keys() else None
+    before, after = buckets("before"), buckets("after")
+    if before is None or after is None:
+        return None
+    delta = {le: int(after[le] - before[le]) for le in ("0.01", "0.1", "+Inf")}
+    return {"count": delta["+Inf"], "over_10ms": delta["+Inf"] - delta["0.01"],
+            "over_100ms": delta["+Inf"] - delta["0.1"]}
+commits_alone, commits_busy = commits("open_alone"), commits("open_with_report")
 def ratio(a, b):
     return round(a / b, 4) if b else None
 commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
@@ -188,6 +223,7 @@ result = {
     "server_peak_rss_mb": round(int(hwm_kb) / 1024, 1), "server_rss_at_end_mb": round(int(rss_kb) / 1024, 1),
     "reads": reads, "verify_full": full["verify"], "verify_incremental": inc["verify"],
     "open_alone": alone, "open_with_report_loop": busy, "report_loop": loop["report_loop"],
+    "server_commits_open_alone": commits_alone, "server_commits_open_with_report_loop": commits_busy,
     "valid": valid,
 }
 with open(out, "w") as f:
@@ -213,6 +249,12 @@ if sync_alone and sync_busy:
           f"{result['R9_reference_disk_sync_p99_with_report_loop_over_alone']} | (beside R9) |")
 else:
     print("| reference: the disk's fdatasync p99 with the report in a loop / alone | not measured (see above) | (beside R9) |")
+if commits_alone and commits_busy:
+    print(f"| the server's COMMITs over 10 ms / over 100 ms (of all) in the open loop with the report / alone, seeding included | "
+          f"{commits_busy['over_10ms']} / {commits_busy['over_100ms']} (of {commits_busy['count']:,}); "
+          f"{commits_alone['over_10ms']} / {commits_alone['over_100ms']} (of {commits_alone['count']:,}) | (beside R9) |")
+else:
+    print("| the server's COMMIT durations beside R9 | not read (see above) | (beside R9) |")
 print(f"| server peak RSS over all of the above (VmHWM) | {result['server_peak_rss_mb']} MB | <= 150 MB |")
 print()
 print("run VALID: every call succeeded, every sampled acknowledged open is stored, the audit trail is intact" if valid

@@ -436,8 +436,8 @@ int main(int argc, char** argv) {
   // would run inside the store's per-transaction SAVEPOINT, whose in-memory journal then holds the
   // old content of every page the batch changes (megabytes, in 1 KiB chunks), and SQLite walks
   // that chunk list at the end of every statement: 73% of the generator's time at 100k treatments
-  // (a 7.8 MB journal, 7,700 chunks), the rate falling from ~2,900 treatments/s at 40k to ~900/s
-  // at 260k. Without: ~5,300/s, flat, to 280k.
+  // (a 7.85 MB journal, 7,750 chunks), the rate falling from ~2,900 treatments/s at 40k to ~900/s
+  // at 260k. Without: ~5,200/s to 280k, ~4,700/s to 10M.
   auto store = steritrack::OpenSqliteStore({.path = o.db, .readers = 1, .group_commit = false});
   if (!store.ok()) {
     std::fprintf(stderr, "open %s: %s\n", o.db.c_str(),
