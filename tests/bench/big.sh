@@ -110,6 +110,7 @@ done
 [[ -n "$PORT" ]] || { echo "big.sh: steritrackd did not start:" >&2; cat "$DIR/steritrackd.log" >&2; exit 1; }
 "$STERITRACKD" token create --db "$DB" --name "bench-$(date +%s)" --role admin >"$DIR/token"
 METRICS=$(grep -o 'metrics on [^ ]*' "$DIR/steritrackd.log" | head -1 | cut -d' ' -f3 || true)
+[[ -n "$METRICS" ]] || echo "big.sh: the server's log names no metrics address: no COMMIT figures beside R9" >&2
 # Keeps the server's Prometheus metrics as $DIR/$1.metrics (the COMMIT durations beside R9); a
 # failed read is reported and leaves the figures out, it does not stop the run.
 save_metrics() {
