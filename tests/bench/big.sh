@@ -2,7 +2,7 @@
 # The benchmarks at scale (issue 11, R8 and R9, and the server's peak RSS), one command:
 #
 #   tests/bench/big.sh [--treatments N] [--months M] [--db FILE] [--duration S] [--rate N]
-#                      [--out FILE] [--build DIR]
+#                      [--r9-rounds K] [--out FILE] [--build DIR]
 #
 # Builds in Release (build/bench, as run.sh), then builds a database of N treatments over M months
 # with steritrack_generate (default 1,000,000 over 36; the issue's full size is
@@ -14,13 +14,18 @@
 #       checkpoint, as a running clinic's server has one, and the report verifies only after it;
 #   R8  cartridge history p99 (GetCartridge on 2,000 random units, one at a time), lot look-back
 #       p99 (GetLotLookBack on 200 random lots), the compliance report of the last generated month;
-#   R9  OpenCartridge p99 at --rate/s open loop alone, then the same while steritrack_big runs the
-#       month's report back to back (units seeded by the load client, as in run.sh); then, as a
-#       reference beside R9, the disk's own 4 KiB write + fdatasync latency at --rate/s
-#       (steritrack_fsync_bench, beside the database), alone and while the report runs in a loop
-#       again: an open waits for a sync, and the report reads the same disk; and how many of the
-#       server's own COMMITs took over 10 and over 100 ms in each open loop (from its metrics,
-#       served on a loopback port for the run);
+#   R9  OpenCartridge p99 at --rate/s open loop alone, and the same while steritrack_big runs the
+#       month's report back to back (units seeded by the load client, as in run.sh): after one
+#       open loop to settle, not counted (the first after the full verification ran slow), then
+#       --r9-rounds rounds (default 3) of one --duration run of each, alone first in odd rounds and second in
+#       even ones, so that the machine's drift over minutes falls on both sides; each side's calls
+#       pooled into one histogram, R9 = pooled p99 with the report / pooled p99 alone (each
+#       round's own ratio printed beside it). Then, as a reference beside R9, the disk's own 4 KiB
+#       write + fdatasync latency at --rate/s (steritrack_fsync_bench, beside the database), alone
+#       and while the report runs in a loop, in the same alternating rounds: an open waits for a
+#       sync, and the report reads the same disk; and how many of the server's own COMMITs took
+#       over 10 and over 100 ms in each side's open loops (from its metrics, served on a loopback
+#       port for the run);
 #   R8  the incremental audit verification: the entries the open-loop runs appended after the
 #       checkpoint;
 #   RSS the server's peak resident memory over all of it (VmHWM of /proc/PID/status).
@@ -37,6 +42,7 @@ LOT_SIZE=1000
 DURATION=10
 WARMUP=2
 RATE=1000
+R9_ROUNDS=3
 BUILD=build/bench
 OUT=""
 DB=""
@@ -47,6 +53,7 @@ while [[ $# -gt 0 ]]; do
     --db) DB=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --rate) RATE=$2; shift ;;
+    --r9-rounds) R9_ROUNDS=$2; shift ;;
     --out) OUT=$2; shift ;;
     --build) BUILD=$2; shift ;;
     -h|--help) awk 'NR > 1 && /^set -euo/ {exit} NR > 1' "$0"; exit 0 ;;
@@ -55,6 +62,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
+[[ "$R9_ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "big.sh: --r9-rounds must be a whole number >= 1" >&2; exit 2; }
 [[ -n "$OUT" ]] || OUT=$BUILD/big-results.json
 echo "== building Release in $BUILD" >&2
 LAUNCHER=()
@@ -136,28 +144,54 @@ echo "== a full audit verification (the checkpoint), then R8: history, look-back
 "${BIG[@]}" --history 0 --lookbacks 0 --verify full --json "$DIR/verify_full.json" || STATUS=1
 "${BIG[@]}" --report-month "$MONTH" --verify none --json "$DIR/reads.json" || STATUS=1
 
-echo "== R9: open at $RATE/s alone, then while the $MONTH report runs in a loop" >&2
-save_metrics before_open_alone
-"${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_alone.json" || STATUS=1
-save_metrics after_open_alone
-start_report_loop "$(echo "$DURATION + $WARMUP + 5" | bc)" report_loop
-save_metrics before_open_with_report
-"${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_with_report.json" || STATUS=1
-save_metrics after_open_with_report
-wait "$LOOP_PID" || STATUS=1
-cat "$DIR/report_loop.txt"
-LOOP_PID=""
-# Beside R9: the disk's own syncs at the same rate, in the database's directory (its disk).
-echo "== the disk's syncs at $RATE/s alone, then while the report runs in a loop" >&2
+# One R9 run: the open loop at $RATE/s, $1 = alone or with_report (while the month's report runs
+# in a loop), in round $2; its figures in $DIR/open_$1_$2.json, the server's metrics around it.
+open_run() {
+  if [[ "$1" == with_report ]]; then
+    start_report_loop "$(echo "$DURATION + $WARMUP + 5" | bc)" "report_loop_$2"
+  fi
+  save_metrics "before_open_$1_$2"
+  "${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_$1_$2.json" || STATUS=1
+  save_metrics "after_open_$1_$2"
+  if [[ "$1" == with_report ]]; then
+    wait "$LOOP_PID" || STATUS=1
+    LOOP_PID=""
+    cat "$DIR/report_loop_$2.txt"
+  fi
+}
+# The disk's own syncs at the same rate, in the database's directory (its disk), alone or with
+# the report in a loop; figures in $DIR/fsync_$1_$2.json.
 DB_DIR=$(dirname "$DB")
-"$BIN/steritrack_fsync_bench" --dir "$DB_DIR" --duration "$DURATION" --rate "$RATE" \
-  --json "$DIR/fsync_alone.json" >&2 || STATUS=1
-start_report_loop "$(echo "$DURATION + 5" | bc)" report_loop_fsync
-"$BIN/steritrack_fsync_bench" --dir "$DB_DIR" --duration "$DURATION" --rate "$RATE" \
-  --json "$DIR/fsync_with_report.json" >&2 || STATUS=1
-wait "$LOOP_PID" || STATUS=1
-LOOP_PID=""
-cat "$DIR/report_loop_fsync.txt"
+sync_run() {
+  if [[ "$1" == with_report ]]; then
+    start_report_loop "$(echo "$DURATION + 5" | bc)" "report_loop_fsync_$2"
+  fi
+  "$BIN/steritrack_fsync_bench" --dir "$DB_DIR" --duration "$DURATION" --rate "$RATE" \
+    --json "$DIR/fsync_$1_$2.json" >&2 || STATUS=1
+  if [[ "$1" == with_report ]]; then
+    wait "$LOOP_PID" || STATUS=1
+    LOOP_PID=""
+    cat "$DIR/report_loop_fsync_$2.txt"
+  fi
+}
+# Alone first in odd rounds, second in even ones.
+alternate() {
+  local round
+  for round in $(seq "$R9_ROUNDS"); do
+    echo "== R9 round $round of $R9_ROUNDS" >&2
+    if (( round % 2 == 1 )); then "$1" alone "$round"; "$1" with_report "$round"
+    else "$1" with_report "$round"; "$1" alone "$round"; fi
+  done
+}
+# Not counted: the first open loop after the full verification, which ran slow in 3 of 4 runs at
+# 10M (p99 12.5, 89.4 and 17.1 ms; 3.1 ms in the fourth) and would otherwise fall on the "alone"
+# side of round 1.
+echo "== R9: a first open loop at $RATE/s to settle, not counted" >&2
+"${LOAD[@]}" --method open --mode open --rate "$RATE" --json "$DIR/open_settle.json" || STATUS=1
+echo "== R9: open at $RATE/s alone and while the $MONTH report runs in a loop, $R9_ROUNDS rounds" >&2
+alternate open_run
+echo "== beside R9: the disk's syncs at $RATE/s alone and while the report runs in a loop" >&2
+alternate sync_run
 
 echo "== R8: incremental audit verification (the entries since the full one)" >&2
 "${BIG[@]}" --history 0 --lookbacks 0 --verify incremental --json "$DIR/verify_incremental.json" || STATUS=1
@@ -167,9 +201,9 @@ RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status")
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 DB_MB=$(( $(stat -c %s "$DB") / 1048576 ))
 
-python3 - "$DIR" "$OUT" "$TREATMENTS" "$MONTHS" "$MONTH" "$HWM_KB" "$RSS_KB" "$DB_MB" "$GENERATE_S" "$RATE" "$STATUS" <<'PY'
-import datetime, json, os, subprocess, sys
-d, out, treatments, months, month, hwm_kb, rss_kb, db_mb, generate_s, rate, status = sys.argv[1:]
+python3 - "$DIR" "$OUT" "$TREATMENTS" "$MONTHS" "$MONTH" "$HWM_KB" "$RSS_KB" "$DB_MB" "$GENERATE_S" "$RATE" "$STATUS" "$R9_ROUNDS" <<'PY'
+import collections, datetime, json, math, os, subprocess, sys
+d, out, treatments, months, month, hwm_kb, rss_kb, db_mb, generate_s, rate, status, r9_rounds = sys.argv[1:]
 def load(name):
     try:
         with open(os.path.join(d, name + ".json")) as f:
@@ -179,11 +213,41 @@ def load(name):
         print(f"run INVALID: the measurement {name!r} left no figures ({e}); see the messages above")
         sys.exit(1)
 reads, full, inc = load("reads"), load("verify_full"), load("verify_incremental")
-alone, busy, loop = load("open_alone"), load("open_with_report"), load("report_loop")
+rounds = range(1, int(r9_rounds) + 1)
+alone_runs = [load(f"open_alone_{r}") for r in rounds]
+busy_runs = [load(f"open_with_report_{r}") for r in rounds]
+loops = [load(f"report_loop_{r}") for r in rounds]
 def load_optional(name):  # a reference beside a ratio: reported if it was measured
     return load(name) if os.path.exists(os.path.join(d, name + ".json")) else None
-sync_alone, sync_busy = load_optional("fsync_alone"), load_optional("fsync_with_report")
-loop_sync = load_optional("report_loop_fsync")
+sync_alone_runs = [load_optional(f"fsync_alone_{r}") for r in rounds]
+sync_busy_runs = [load_optional(f"fsync_with_report_{r}") for r in rounds]
+loops_sync = [load_optional(f"report_loop_fsync_{r}") for r in rounds]
+def pooled(runs):
+    """The calls of alternated runs as one histogram (steritrack_load's buckets, 1% wide, which
+    steritrack_fsync_bench writes too): its quantiles as steritrack_load computes them."""
+    counts = collections.Counter()
+    for run in runs:
+        for bucket, n in run["histogram_ns"]["buckets"]:
+            counts[bucket] += n
+    total, top = sum(counts.values()), max(run["latency_ms"]["max"] for run in runs)
+    def quantile(q):
+        rank, seen = max(1, math.ceil(q * total)), 0
+        for bucket in sorted(counts):
+            seen += counts[bucket]
+            if seen >= rank:
+                return round(min(1.01 ** (bucket + 1) / 1e6, top), 4)
+        return top
+    return {"runs": len(runs), "calls": total,
+            "latency_ms": {"p50": quantile(0.5), "p90": quantile(0.9), "p99": quantile(0.99),
+                           "p999": quantile(0.999), "max": top},
+            "each": [{k: v for k, v in run.items() if k != "histogram_ns"} for run in runs]}
+alone, busy = pooled(alone_runs), pooled(busy_runs)
+settle = load("open_settle")
+alone["valid"] = all(run["valid"] for run in alone_runs + [settle])
+busy["valid"] = all(run["valid"] for run in busy_runs)
+synced = all(sync_alone_runs) and all(sync_busy_runs)
+sync_alone = pooled(sync_alone_runs) if synced else None
+sync_busy = pooled(sync_busy_runs) if synced else None
 def commits(name):
     """The server's COMMITs during the load client's run `name` (its seeding included): how many,
     and how many took over 10 and over 100 ms, from steritrack_commit_duration_seconds."""
@@ -204,11 +268,18 @@ def commits(name):
     delta = {le: int(after[le] - before[le]) for le in ("0.01", "0.1", "+Inf")}
     return {"count": delta["+Inf"], "over_10ms": delta["+Inf"] - delta["0.01"],
             "over_100ms": delta["+Inf"] - delta["0.1"]}
-commits_alone, commits_busy = commits("open_alone"), commits("open_with_report")
+def commits_of(side):  # summed over the rounds
+    each = [commits(f"open_{side}_{r}") for r in rounds]
+    if not all(each):
+        return None
+    return {k: sum(e[k] for e in each) for k in ("count", "over_10ms", "over_100ms")}
+commits_alone, commits_busy = commits_of("alone"), commits_of("with_report")
+round_ratios = [round(b["latency_ms"]["p99"] / a["latency_ms"]["p99"], 2) if a["latency_ms"]["p99"] else None
+                for a, b in zip(alone_runs, busy_runs)]
 def ratio(a, b):
     return round(a / b, 4) if b else None
 commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
-valid = (status == "0" and all(r.get("failed", 0) == 0 for r in (reads, full, inc, loop) + ((loop_sync,) if loop_sync else ()))
+valid = (status == "0" and all(r.get("failed", 0) == 0 for r in [reads, full, inc] + loops + [x for x in loops_sync if x])
          and alone["valid"] and busy["valid"] and full["verify"]["intact"] and inc["verify"]["intact"])
 result = {
     "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -218,12 +289,14 @@ result = {
     "R8": {"history_p99_ms": reads["history"]["p99"], "lot_look_back_p99_ms": reads["lot_look_back"]["p99"],
            "month_report_s": reads["report"]["ms"] / 1000, "incremental_verify_s": inc["verify"]["ms"] / 1000},
     "R9_open_p99_with_report_loop_over_alone": ratio(busy["latency_ms"]["p99"], alone["latency_ms"]["p99"]),
+    "R9_rounds": int(r9_rounds), "R9_each_round": round_ratios,
+    "R9_settle_not_counted": {k: v for k, v in settle.items() if k != "histogram_ns"},
     "R9_reference_disk_sync_p99_with_report_loop_over_alone":
         ratio(sync_busy["latency_ms"]["p99"], sync_alone["latency_ms"]["p99"]) if sync_alone and sync_busy else None,
     "fdatasync_at_rate_alone": sync_alone, "fdatasync_at_rate_with_report_loop": sync_busy,
     "server_peak_rss_mb": round(int(hwm_kb) / 1024, 1), "server_rss_at_end_mb": round(int(rss_kb) / 1024, 1),
     "reads": reads, "verify_full": full["verify"], "verify_incremental": inc["verify"],
-    "open_alone": alone, "open_with_report_loop": busy, "report_loop": loop["report_loop"],
+    "open_alone": alone, "open_with_report_loop": busy, "report_loop": [loop["report_loop"] for loop in loops],
     "server_commits_open_alone": commits_alone, "server_commits_open_with_report_loop": commits_busy,
     "valid": valid,
 }
@@ -242,16 +315,18 @@ print(f"| R8 lot look-back (GetLotLookBack, {reads['lot_look_back']['calls']} lo
 print(f"| R8 compliance report, {month} ({reads['report']['treatments']:,} treatments) | {r8['month_report_s']:.2f} s | < 2 s |")
 print(f"| R8 incremental audit verify ({inc['verify']['entries'] - inc['verify']['checkpoint']:,} entries after the checkpoint at {inc['verify']['checkpoint']:,}) | {r8['incremental_verify_s']:.3f} s | < 1 s |")
 print(f"| full audit verify ({full['verify']['entries']:,} entries) | {full['verify']['ms'] / 1000:.1f} s | |")
-print(f"| R9 open p99 at {float(rate):.0f}/s with the report in a loop / alone | "
+print(f"| R9 open p99 at {float(rate):.0f}/s with the report in a loop / alone, {r9_rounds} alternating rounds pooled | "
       f"{busy['latency_ms']['p99']:.3f} / {alone['latency_ms']['p99']:.3f} ms = {result['R9_open_p99_with_report_loop_over_alone']} | <= 1.5 |")
+print(f"| R9 each round's own ratio | {', '.join(str(x) for x in round_ratios)} | |")
+print(f"| R9 the first open loop, to settle (not counted) p99 | {settle['latency_ms']['p99']:.3f} ms | |")
 if sync_alone and sync_busy:
-    print(f"| reference: the disk's 4 KiB write + fdatasync p99 at {float(rate):.0f}/s with the report in a loop / alone | "
+    print(f"| reference: the disk's 4 KiB write + fdatasync p99 at {float(rate):.0f}/s with the report in a loop / alone, rounds pooled | "
           f"{sync_busy['latency_ms']['p99']:.3f} / {sync_alone['latency_ms']['p99']:.3f} ms = "
           f"{result['R9_reference_disk_sync_p99_with_report_loop_over_alone']} | (beside R9) |")
 else:
     print("| reference: the disk's fdatasync p99 with the report in a loop / alone | not measured (see above) | (beside R9) |")
 if commits_alone and commits_busy:
-    print(f"| the server's COMMITs over 10 ms / over 100 ms (of all) in the open loop with the report / alone, seeding included | "
+    print(f"| the server's COMMITs over 10 ms / over 100 ms (of all) in the open loops with the report / alone, seeding included | "
           f"{commits_busy['over_10ms']} / {commits_busy['over_100ms']} (of {commits_busy['count']:,}); "
           f"{commits_alone['over_10ms']} / {commits_alone['over_100ms']} (of {commits_alone['count']:,}) | (beside R9) |")
 else:

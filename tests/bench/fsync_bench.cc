@@ -23,6 +23,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -149,7 +150,22 @@ int main(int argc, char** argv) {
                   "\"max\": %.4f}}\n",
                   mode, rate, static_cast<long long>(syncs), seconds, at(0.5), at(0.9), at(0.99),
                   at(0.999), latencies_ms.back());
-    out << buffer;
+    // The latencies also as steritrack_load's histogram (buckets 1% wide, in ns), so that big.sh
+    // pools the runs it alternates the same way for both.
+    std::map<int, int64_t> buckets;
+    for (double ms : latencies_ms) {
+      const double ns = std::max(1.0, ms * 1e6);
+      ++buckets[std::clamp(static_cast<int>(std::log(ns) / std::log(1.01)), 0, 2599)];
+    }
+    std::string histogram = "{\"growth\": 1.01, \"buckets\": [";
+    for (auto it = buckets.begin(); it != buckets.end(); ++it) {
+      histogram += (it == buckets.begin() ? "[" : ", [") + std::to_string(it->first) + ", " +
+                   std::to_string(it->second) + "]";
+    }
+    std::string text(buffer);
+    text.pop_back();  // the closing "}\n"
+    text.pop_back();
+    out << text << ", \"histogram_ns\": " << histogram << "]}}\n";
   }
   return 0;
 }

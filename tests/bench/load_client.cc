@@ -81,6 +81,19 @@ class LogHistogram {
     }
     return MaxMs();
   }
+  // The buckets that hold calls, as a JSON object: {"growth": 1.01, "buckets": [[b, count], ...]},
+  // so that a script can pool the runs it alternates (big.sh's R9) into one histogram.
+  std::string Json() const {
+    std::string out = "{\"growth\": " + std::to_string(kGrowth) + ", \"buckets\": [";
+    bool first = true;
+    for (int b = 0; b < kBuckets; ++b) {
+      const uint64_t n = counts_[b].load();
+      if (n == 0) continue;
+      out += (first ? "[" : ", [") + std::to_string(b) + ", " + std::to_string(n) + "]";
+      first = false;
+    }
+    return out + "]}";
+  }
 
  private:
   std::atomic<uint64_t> counts_[kBuckets] = {};
@@ -518,7 +531,7 @@ int main(int argc, char** argv) {
         "%.1f, \"latency_ms\": {\"p50\": %.4f, \"p90\": %.4f, \"p99\": %.4f, \"p999\": %.4f, "
         "\"max\": %.4f, \"mean\": %.4f}, \"read_back\": %lld, \"lost\": %lld, "
         "\"ran_out_of_units\": "
-        "%s, \"valid\": %s}\n",
+        "%s, \"valid\": %s, ",
         o.method.c_str(), o.mode.c_str(), o.mode == "closed" ? o.in_flight : 0,
         o.mode == "open" ? o.rate : 0.0, measured_s,
         static_cast<unsigned long long>(runner.completed()),
@@ -527,7 +540,7 @@ int main(int argc, char** argv) {
         h.QuantileMs(0.90), h.QuantileMs(0.99), h.QuantileMs(0.999), h.MaxMs(), h.MeanMs(),
         static_cast<long long>(checked), static_cast<long long>(lost),
         runner.exhausted() ? "true" : "false", valid ? "true" : "false");
-    out << buffer;
+    out << buffer << "\"histogram_ns\": " << h.Json() << "}\n";
   }
   return valid ? 0 : 1;
 }

@@ -184,7 +184,9 @@ d, out, duration, rate, in_flight = sys.argv[1], sys.argv[2], float(sys.argv[3])
 def load(name):
     try:
         with open(os.path.join(d, name + ".json")) as f:
-            return json.load(f)
+            figures = json.load(f)
+        figures.pop("histogram_ns", None)  # the buckets big.sh pools; not kept here
+        return figures
     except (OSError, ValueError) as e:
         # Its client ended without figures (a failed call, a server that went away: above).
         print(f"run INVALID: the measurement {name!r} left no figures ({e}); see the messages above")
