@@ -569,6 +569,11 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions&
   // after migrating: its transactions are small, while a migration's index build and the readers'
   // sorts for reports may need more temporary space than memory should hold.
   RETURN_IF_ERROR(writer->Exec("PRAGMA temp_store = MEMORY"));
+  if (!in_memory) {
+    RETURN_IF_ERROR(writer->Exec(
+        StrCat("PRAGMA journal_size_limit = ", std::max<int64_t>(-1, options.wal_size_limit_bytes))
+            .c_str()));
+  }
   std::vector<std::unique_ptr<Connection>> readers;
   for (int i = 0; !in_memory && i < options.readers; ++i) {
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,

@@ -62,6 +62,14 @@ struct SqliteStoreOptions {
   bool backup_before_migration = true;
   // Told what happened, in a sentence (the backup's path, the versions); may be empty.
   std::function<void(const std::string&)> notice;
+  // The write-ahead log's file, in bytes, once the log restarts (PRAGMA journal_size_limit on the
+  // writer). The log cannot restart while a read holds a snapshot in it, so it grows during a long
+  // report or a full audit verification under writes; SQLite then reuses the file from its start
+  // but, without a limit, never shrinks it, and steritrack_wal_bytes would stay at the largest
+  // size ever reached. Files: after the first commit that restarts the log, the file is cut back
+  // to this (or to what that commit needs). Above the log's working size (~4 MB: SQLite's
+  // automatic checkpoint at 1,000 pages), so a log that keeps up is never cut. -1: never.
+  int64_t wal_size_limit_bytes = int64_t{64} << 20;
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);

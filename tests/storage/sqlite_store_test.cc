@@ -726,6 +726,78 @@ TEST_F(SqliteStoreTest, AReadTransactionKeepsItsSnapshotAcrossALaterCommit) {
   EXPECT_THAT(*after->cartridges().ListLots({}), SizeIs(1));
 }
 
+// A read that holds its snapshot (a long report, a full audit verification) keeps the write-ahead
+// log from restarting, so the log's file grows under the writes meanwhile. Once the read is over,
+// a checkpoint copies the log and the next write restarts it: with a limit, that commit cuts the
+// file back (steritrack_wal_bytes falls back after a long report); without one, the file keeps
+// the largest size it reached.
+TEST_F(SqliteStoreTest, TheLogFileIsCutBackToItsLimitOnceALongReadIsOver) {
+  static constexpr int64_t kGrown = int64_t{6} << 20;
+  auto wal_bytes_after_a_long_read = [](const std::string& path, int64_t limit) -> int64_t {
+    absl::StatusOr<std::unique_ptr<Store>> opened =
+        OpenSqliteStore({.path = path, .readers = 2, .wal_size_limit_bytes = limit});
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    if (!opened.ok()) return -1;
+    Store& store = **opened;
+    const std::string wal = StrCat(path, "-wal");
+    int64_t lot_id = 0;
+    int serial = 0;
+    auto write_units = [&](int units) {
+      absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store.BeginWrite();
+      ASSERT_TRUE(tx.ok()) << tx.status();
+      if (lot_id == 0) {
+        absl::StatusOr<int64_t> lot = (*tx)->cartridges().InsertLot(MakeLot("LOT-A"));
+        ASSERT_TRUE(lot.ok()) << lot.status();
+        lot_id = *lot;
+      }
+      for (int i = 0; i < units; ++i) {
+        absl::Status inserted = (*tx)
+                                    ->cartridges()
+                                    .InsertCartridge(MakeCartridge(StrCat("S", ++serial), lot_id))
+                                    .status();
+        ASSERT_TRUE(inserted.ok()) << inserted;
+      }
+      ASSERT_TRUE((*tx)->Commit().ok());
+    };
+    write_units(1);
+    {
+      absl::StatusOr<std::unique_ptr<ReadTransaction>> report = store.BeginRead();
+      EXPECT_TRUE(report.ok()) << report.status();
+      if (!report.ok()) return -1;
+      EXPECT_TRUE((*report)->cartridges().ListLots({}).ok());  // takes the snapshot
+      // Past SQLite's automatic checkpoint (1,000 pages, ~4 MB), which cannot restart the log now.
+      int64_t grown = 0;
+      for (int round = 0; round < 400 && grown <= kGrown; ++round) {
+        write_units(200);
+        grown = static_cast<int64_t>(std::filesystem::file_size(wal));
+      }
+      EXPECT_GT(grown, kGrown) << "the log did not grow under the held snapshot";
+    }
+    // The read is over: the next commit's checkpoint copies the whole log, and a later write
+    // restarts it.
+    for (int i = 0; i < 3; ++i) write_units(1);
+    return static_cast<int64_t>(std::filesystem::file_size(wal));
+  };
+  const int64_t limit = int64_t{1} << 20;
+  const int64_t with_limit = wal_bytes_after_a_long_read(path_, limit);
+  EXPECT_GT(with_limit, 0);
+  EXPECT_LE(with_limit, limit);
+  // The same without a limit: the file stays as large as it grew (what the limit is for).
+  EXPECT_GT(wal_bytes_after_a_long_read(StrCat(dir_, "/unlimited.db"), -1), kGrown);
+}
+
+TEST_F(SqliteStoreTest, TheWriterHasTheLogSizeLimitByDefault) {
+  std::vector<sqlite3*> handles;
+  {
+    ConnectionSpy spy;
+    OpenStore(/*readers=*/1);
+    handles = ConnectionSpy::handles();
+  }
+  ASSERT_THAT(handles, SizeIs(2));
+  EXPECT_EQ(ConnectionSpy::Pragma(handles[0], "PRAGMA journal_size_limit"),
+            std::to_string(int64_t{64} << 20));
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Queries
 
