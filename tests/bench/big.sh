@@ -17,8 +17,9 @@
 #   R9  OpenCartridge p99 at --rate/s open loop alone, and the same while steritrack_big runs the
 #       month's report back to back (units seeded by the load client, as in run.sh): after one
 #       open loop to settle, not counted (the first after the full verification ran slow), then
-#       --r9-rounds rounds (default 3) of one --duration run of each, alone first in odd rounds and second in
-#       even ones, so that the machine's drift over minutes falls on both sides; each side's calls
+#       --r9-rounds rounds (default 4) of one --duration run of each, alone first in odd rounds
+#       and second in even ones, so that the machine's drift over minutes falls on both sides
+#       (an even number of rounds balances the order); each side's calls
 #       pooled into one histogram, R9 = pooled p99 with the report / pooled p99 alone (each
 #       round's own ratio printed beside it). Then, as a reference beside R9, the disk's own 4 KiB
 #       write + fdatasync latency at --rate/s (steritrack_fsync_bench, beside the database), alone
@@ -42,7 +43,7 @@ LOT_SIZE=1000
 DURATION=10
 WARMUP=2
 RATE=1000
-R9_ROUNDS=3
+R9_ROUNDS=4
 BUILD=build/bench
 OUT=""
 DB=""
