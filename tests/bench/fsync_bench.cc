@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
     std::snprintf(buffer, sizeof buffer,
                   "{\"mode\": \"%s\", \"rate\": %.1f, \"syncs\": %lld, \"duration_s\": %.3f, "
                   "\"latency_ms\": {\"p50\": %.4f, \"p90\": %.4f, \"p99\": %.4f, \"p999\": %.4f, "
-                  "\"max\": %.4f}}\n",
+                  "\"max\": %.4f}, ",
                   mode, rate, static_cast<long long>(syncs), seconds, at(0.5), at(0.9), at(0.99),
                   at(0.999), latencies_ms.back());
     // The latencies also as steritrack_load's histogram (buckets 1% wide, in ns), so that big.sh
@@ -162,10 +162,7 @@ int main(int argc, char** argv) {
       histogram += (it == buckets.begin() ? "[" : ", [") + std::to_string(it->first) + ", " +
                    std::to_string(it->second) + "]";
     }
-    std::string text(buffer);
-    text.pop_back();  // the closing "}\n"
-    text.pop_back();
-    out << text << ", \"histogram_ns\": " << histogram << "]}}\n";
+    out << buffer << "\"histogram_ns\": " << histogram << "]}}\n";
   }
   return 0;
 }
