@@ -632,6 +632,7 @@ int main(int argc, char** argv) {
   // Metrics, when asked for: fed by every RPC (the server's interceptor) and the store's writer.
   std::unique_ptr<steritrack::rpc::Metrics> metrics;
   steritrack::SqliteWriterHooks writer_hooks;
+  steritrack::SqliteReaderHooks reader_hooks;
   if (metrics_address.has_value()) {
     metrics = std::make_unique<steritrack::rpc::Metrics>(
         steritrack::rpc::MetricsOptions{.version = STERITRACK_VERSION,
@@ -640,6 +641,9 @@ int main(int argc, char** argv) {
                                         .database_path = postgres ? "" : db_path});
     // The writer's queue is the write lane's (server/rpc/call_lanes.h), counted there.
     writer_hooks.committed = [m = metrics.get()](absl::Duration took) { m->ObserveCommit(took); };
+    reader_hooks.pages_read = [m = metrics.get()](int64_t cached, int64_t from_file) {
+      m->CountReaderPages(cached, from_file);
+    };
   }
   // One server per database file: a second one (another port, the same file) says so and stops.
   absl::StatusOr<std::unique_ptr<steritrack::InstanceLock>> instance_lock =
@@ -671,6 +675,7 @@ int main(int argc, char** argv) {
         {.path = db_path,
          .readers = readers,
          .writer_hooks = writer_hooks,
+         .reader_hooks = reader_hooks,
          .group_commit = group_commit,
          .notice = [&log](const std::string& what) { log->info("{}", what); }});
   }

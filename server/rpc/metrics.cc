@@ -193,7 +193,12 @@ Metrics::Metrics(MetricsOptions options)
                      {"reason"}),
       commit_duration_("steritrack_commit_duration_seconds",
                        "Time of the COMMIT of each SQLite write transaction.", {},
-                       LatencyBuckets()) {}
+                       LatencyBuckets()),
+      reader_pages_("steritrack_reader_pages_total",
+                    "Pages the SQLite reader connections asked for, by where they came from: "
+                    "\"cache\" (the connection's own page cache) or \"file\" (read from the "
+                    "database file: the kernel's page cache or the disk).",
+                    {"from"}) {}
 
 void Metrics::CountRequest(std::string_view method, std::string_view code) {
   requests_.Increment({std::string(method), std::string(code)});
@@ -211,6 +216,11 @@ void Metrics::WriterQueueChanged(int delta) { writer_queue_.fetch_add(delta); }
 
 void Metrics::ObserveCommit(absl::Duration duration) {
   commit_duration_.Observe({}, absl::ToDoubleSeconds(duration));
+}
+
+void Metrics::CountReaderPages(int64_t cached, int64_t from_file) {
+  if (cached > 0) reader_pages_.Increment({"cache"}, static_cast<double>(cached));
+  if (from_file > 0) reader_pages_.Increment({"file"}, static_cast<double>(from_file));
 }
 
 void Metrics::EventStreamOpened() { event_streams_.fetch_add(1); }
@@ -232,6 +242,7 @@ std::string Metrics::Render() const {
   RenderSample(&out, "steritrack_writer_queue_depth", "",
                static_cast<double>(writer_queue_.load()));
   commit_duration_.Render(&out);
+  reader_pages_.Render(&out);
 
   const bool plain = IsPlainPath(options_.database_path);
   RenderHeader(&out, "steritrack_database_bytes", "Size of the SQLite database file.", "gauge");

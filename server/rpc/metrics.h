@@ -115,6 +115,9 @@ class Metrics {
   void WriterQueueChanged(int delta);
   // How long one COMMIT of a write transaction took.
   void ObserveCommit(absl::Duration duration);
+  // Pages a read transaction on a reader connection asked for: found in that connection's own
+  // cache, or read from the database file (the kernel's page cache or the disk).
+  void CountReaderPages(int64_t cached, int64_t from_file);
   void EventStreamOpened();
   void EventStreamClosed();
   // Where the per-product stock gauges come from; none until set.
@@ -126,6 +129,7 @@ class Metrics {
   // For tests.
   const CounterFamily& requests() const { return requests_; }
   const CounterFamily& open_refusals() const { return open_refusals_; }
+  const CounterFamily& reader_pages() const { return reader_pages_; }
   int64_t writer_queue_depth() const { return writer_queue_.load(); }
   int64_t event_streams_open() const { return event_streams_.load(); }
 
@@ -135,6 +139,7 @@ class Metrics {
   HistogramFamily request_duration_;
   CounterFamily open_refusals_;
   HistogramFamily commit_duration_;
+  CounterFamily reader_pages_;
   std::atomic<int64_t> writer_queue_{0};
   std::atomic<int64_t> event_streams_{0};
   mutable absl::Mutex stock_mu_;

@@ -191,6 +191,7 @@ class SqliteStore final : public Store {
       : writer_(std::move(writer)),
         shared_(readers.empty()),
         hooks_(options.writer_hooks),
+        reader_hooks_(options.reader_hooks),
         group_commit_(options.group_commit),
         max_batch_(options.max_batch),
         commit_fault_(options.commit_fault),
@@ -267,6 +268,19 @@ class SqliteStore final : public Store {
       return status;
     }
     return std::make_unique<SqliteWriteTransaction>(this, writer_.get(), batch_);
+  }
+
+  // Tells the reader hooks what the pooled connection `conn` read since it last did, after its
+  // transaction ended.
+  void CountPagesRead(Connection& conn) const {
+    if (!reader_hooks_.pages_read) return;
+    int cached = 0;
+    int from_file = 0;
+    int unused = 0;
+    // resetFlg = 1: each counter starts again from zero, so the next call reports only its own.
+    sqlite3_db_status(conn.raw(), SQLITE_DBSTATUS_CACHE_HIT, &cached, &unused, 1);
+    sqlite3_db_status(conn.raw(), SQLITE_DBSTATUS_CACHE_MISS, &from_file, &unused, 1);
+    reader_hooks_.pages_read(cached, from_file);
   }
 
   void ReturnReader(std::unique_ptr<Connection> conn) {
@@ -374,6 +388,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<Connection> writer_;  // used only while writer_mu_ is held
   const bool shared_;                   // in memory: the writer's connection also serves reads
   const SqliteWriterHooks hooks_;
+  const SqliteReaderHooks reader_hooks_;
   const bool group_commit_;
   const int max_batch_;
   const std::function<absl::Status()> commit_fault_;
@@ -475,6 +490,7 @@ SqliteReadTransaction::~SqliteReadTransaction() {
   if (shared_mu_ != nullptr) {
     shared_mu_->Unlock();
   } else {
+    store_->CountPagesRead(*owned_);
     store_->ReturnReader(std::move(owned_));
   }
 }

@@ -38,6 +38,16 @@ struct SqliteWriterHooks {
   std::function<void(absl::Duration)> committed;
 };
 
+// What the reader connections read, for whoever watches it (steritrackd's metrics). Runs on the
+// reading thread as each read transaction on a pooled reader ends, so it must be quick and
+// thread-safe. An in-memory store reads through its one connection and reports nothing here.
+struct SqliteReaderHooks {
+  // The pages that read transaction asked SQLite for: found in its connection's own page cache
+  // (`cached`), or read from the database file (`from_file`: from the kernel's page cache or the
+  // disk). From SQLite's own counters (sqlite3_db_status, SQLITE_DBSTATUS_CACHE_HIT and _MISS).
+  std::function<void(int64_t cached, int64_t from_file)> pages_read;
+};
+
 struct SqliteStoreOptions {
   // A file, created if missing, as a path or a "file:" URI (every connection, readers included,
   // opens it as a URI); or an in-memory database: ":memory:" or "file::memory:" (private to this
@@ -48,6 +58,7 @@ struct SqliteStoreOptions {
   std::string path;
   int readers = 4;  // size of the reader pool (file databases)
   SqliteWriterHooks writer_hooks;
+  SqliteReaderHooks reader_hooks;
   // Group commit (see above). Off: every write transaction is its own BEGIN IMMEDIATE ... COMMIT.
   bool group_commit = true;
   // With group commit: at most this many transactions in one batch, so that a steady stream of

@@ -12,8 +12,12 @@
 # UTC, an admin token) and measures, in this order:
 #       a full audit verification first (printed, not a ratio): it stores the verified
 #       checkpoint, as a running clinic's server has one, and the report verifies only after it;
-#   R8  cartridge history p99 (GetCartridge on 2,000 random units, one at a time), lot look-back
-#       p99 (GetLotLookBack on 200 random lots), the compliance report of the last generated month;
+#   R8  cartridge history p99 (GetCartridge on 2,000 random units, one at a time), with the pages
+#       each call asked of the database file and of SQLite's own cache (the server's
+#       steritrack_reader_pages_total around it) and, as a reference beside it, random 4 KiB reads
+#       of the database from the disk and through the page cache (steritrack_read_bench); lot
+#       look-back p99 (GetLotLookBack on 200 random lots), the compliance report of the last
+#       generated month;
 #   R9  OpenCartridge p99 at --rate/s open loop alone, and the same while steritrack_big runs the
 #       month's report back to back (units seeded by the load client, as in run.sh): after one
 #       open loop to settle, not counted (the first after the full verification ran slow), then
@@ -73,7 +77,7 @@ if [[ ! -f "$BUILD/build.ninja" ]]; then
     -DSTERITRACK_BUILD_BENCH=ON "${LAUNCHER[@]}" >/dev/null
 fi
 cmake --build "$BUILD" -j2 --target steritrackd steritrack_load steritrack_generate \
-  steritrack_big steritrack_fsync_bench >&2
+  steritrack_big steritrack_fsync_bench steritrack_read_bench >&2
 STERITRACKD=$ROOT/$BUILD/server/steritrackd
 BIN=$ROOT/$BUILD/tests/bench
 
@@ -143,7 +147,14 @@ start_report_loop() {
 
 echo "== a full audit verification (the checkpoint), then R8: history, look-back, the report for $MONTH" >&2
 "${BIG[@]}" --history 0 --lookbacks 0 --verify full --json "$DIR/verify_full.json" || STATUS=1
-"${BIG[@]}" --report-month "$MONTH" --verify none --json "$DIR/reads.json" || STATUS=1
+# The history alone, with the server's page counts around it, then the disk's own random reads of
+# the database (the physical baseline beside it), then the look-back and the month's report.
+save_metrics before_history
+"${BIG[@]}" --lookbacks 0 --verify none --json "$DIR/history.json" || STATUS=1
+save_metrics after_history
+echo "== beside R8 history: random 4 KiB reads of the database, from the disk and through the page cache" >&2
+"$BIN/steritrack_read_bench" --file "$DB" --reads 2000 --json "$DIR/disk_reads.json" >&2 || STATUS=1
+"${BIG[@]}" --history 0 --report-month "$MONTH" --verify none --json "$DIR/reads.json" || STATUS=1
 
 # One R9 run: the open loop at $RATE/s, $1 = alone or with_report (while the month's report runs
 # in a loop), in round $2; its figures in $DIR/open_$1_$2.json, the server's metrics around it.
@@ -214,6 +225,8 @@ def load(name):
         print(f"run INVALID: the measurement {name!r} left no figures ({e}); see the messages above")
         sys.exit(1)
 reads, full, inc = load("reads"), load("verify_full"), load("verify_incremental")
+history_run = load("history")
+reads["history"] = history_run["history"]
 rounds = range(1, int(r9_rounds) + 1)
 alone_runs = [load(f"open_alone_{r}") for r in rounds]
 busy_runs = [load(f"open_with_report_{r}") for r in rounds]
@@ -249,6 +262,32 @@ busy["valid"] = all(run["valid"] for run in busy_runs)
 synced = all(sync_alone_runs) and all(sync_busy_runs)
 sync_alone = pooled(sync_alone_runs) if synced else None
 sync_busy = pooled(sync_busy_runs) if synced else None
+def metric_samples(name, family):
+    """The samples of `family` in the server's metrics file $DIR/`name`.metrics, by their labels
+    as written ('{from="file"}'), or None when the file was not read."""
+    path = os.path.join(d, name + ".metrics")
+    if not os.path.exists(path):
+        return None
+    found = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith(family + "{") or line.startswith(family + " "):
+                labels, _, value = line[len(family):].rpartition(" ")
+                found[labels] = float(value)
+    return found
+def pages_per_lookup():
+    """The pages the reader connections asked for during the history, per call made (its
+    untimed first calls and the scrape's own small stock read included): from the database
+    file (the kernel's page cache or the disk) and from SQLite's own cache."""
+    before = metric_samples("before_history", "steritrack_reader_pages_total")
+    after = metric_samples("after_history", "steritrack_reader_pages_total")
+    if before is None or after is None or not after:
+        return None
+    calls = history_run["history_calls_made"]
+    return {where: round((after.get(f'{{from="{where}"}}', 0) - before.get(f'{{from="{where}"}}', 0)) / calls, 2)
+            for where in ("file", "cache")}
+history_pages = pages_per_lookup()
+disk_reads = load_optional("disk_reads")
 def commits(name):
     """The server's COMMITs during the load client's run `name` (its seeding included): how many,
     and how many took over 10 and over 100 ms, from steritrack_commit_duration_seconds."""
@@ -280,7 +319,7 @@ round_ratios = [round(b["latency_ms"]["p99"] / a["latency_ms"]["p99"], 2) if a["
 def ratio(a, b):
     return round(a / b, 4) if b else None
 commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
-valid = (status == "0" and all(r.get("failed", 0) == 0 for r in [reads, full, inc] + loops + [x for x in loops_sync if x])
+valid = (status == "0" and all(r.get("failed", 0) == 0 for r in [history_run, reads, full, inc] + loops + [x for x in loops_sync if x])
          and alone["valid"] and busy["valid"] and full["verify"]["intact"] and inc["verify"]["intact"])
 result = {
     "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -296,6 +335,7 @@ result = {
         ratio(sync_busy["latency_ms"]["p99"], sync_alone["latency_ms"]["p99"]) if sync_alone and sync_busy else None,
     "fdatasync_at_rate_alone": sync_alone, "fdatasync_at_rate_with_report_loop": sync_busy,
     "server_peak_rss_mb": round(int(hwm_kb) / 1024, 1), "server_rss_at_end_mb": round(int(rss_kb) / 1024, 1),
+    "R8_history_pages_per_call": history_pages, "R8_reference_random_4k_reads_ms": disk_reads,
     "reads": reads, "verify_full": full["verify"], "verify_incremental": inc["verify"],
     "open_alone": alone, "open_with_report_loop": busy, "report_loop": [loop["report_loop"] for loop in loops],
     "server_commits_open_alone": commits_alone, "server_commits_open_with_report_loop": commits_busy,
@@ -312,6 +352,13 @@ print()
 print("| figure | value | target (issue 11, at 10M treatments) |")
 print("|---|---:|---|")
 print(f"| R8 cartridge history (GetCartridge) p99, 1 at a time | {r8['history_p99_ms']:.3f} ms | < 0.5 ms |")
+if history_pages:
+    print(f"| beside it: pages each call asked of the database file / of SQLite's own cache | {history_pages['file']} / {history_pages['cache']} | |")
+else:
+    print("| beside it: the pages each call read | not read (see above) | |")
+if disk_reads:
+    print(f"| reference: a random 4 KiB read of the database from the disk (O_DIRECT) p50 / p99; through the page cache p50 / p99 | "
+          f"{disk_reads['disk']['p50']:.3f} / {disk_reads['disk']['p99']:.3f} ms; {disk_reads['file']['p50']:.3f} / {disk_reads['file']['p99']:.3f} ms | (beside R8 history) |")
 print(f"| R8 lot look-back (GetLotLookBack, {reads['lot_look_back']['calls']} lots) p99 | {r8['lot_look_back_p99_ms']:.2f} ms | < 20 ms |")
 print(f"| R8 compliance report, {month} ({reads['report']['treatments']:,} treatments) | {r8['month_report_s']:.2f} s | < 2 s |")
 print(f"| R8 incremental audit verify ({inc['verify']['entries'] - inc['verify']['checkpoint']:,} entries after the checkpoint at {inc['verify']['checkpoint']:,}) | {r8['incremental_verify_s']:.3f} s | < 1 s |")

@@ -32,6 +32,7 @@ FAMILIES = {
     "steritrack_open_refusals_total": "counter",
     "steritrack_writer_queue_depth": "gauge",
     "steritrack_commit_duration_seconds": "histogram",
+    "steritrack_reader_pages_total": "counter",
     "steritrack_database_bytes": "gauge",
     "steritrack_wal_bytes": "gauge",
     "steritrack_event_streams_open": "gauge",
@@ -190,6 +191,17 @@ class MetricsTest(E2ETestCase):
             self.assertEqual(after.value("steritrack_database_bytes"),
                              os.path.getsize(self.server.db_path))
             self.assertGreaterEqual(after.value("steritrack_wal_bytes"), 0)
+        # A read on a reader connection: its pages, from SQLite's cache or the file, are counted.
+        pages = lambda exposition: sum(v for _, v in exposition.series("steritrack_reader_pages_total"))
+        read_before = self.scrape()
+        self.assertOk(self.cli("cartridge", "show", short_code("MET-1")))
+        read_after = self.scrape()
+        if on_postgres():  # its store has no SQLite reader connections: no samples
+            self.assertEqual(read_after.series("steritrack_reader_pages_total"), [])
+        else:
+            self.assertEqual({labels["from"] for labels, _ in read_after.series(
+                "steritrack_reader_pages_total")} - {"cache", "file"}, set())
+            self.assertGreater(pages(read_after) - pages(read_before), 0, read_after.text)
         self.assertEqual(after.value("steritrack_event_streams_open"), 1)
         schema = SCHEMA.search(self.server.log()).group(1)
         [(labels, one)] = after.series("steritrack_build_info")

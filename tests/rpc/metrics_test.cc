@@ -130,6 +130,8 @@ TEST_F(MetricsTest, RendersEveryFamilyWithBuildInfoAndTheDatabaseFilesSizes) {
   m.WriterQueueChanged(+1);
   m.WriterQueueChanged(-1);
   m.ObserveCommit(absl::Microseconds(700));
+  m.CountReaderPages(/*cached=*/12, /*from_file=*/3);
+  m.CountReaderPages(/*cached=*/5, /*from_file=*/0);
   m.EventStreamOpened();
   const std::string out = m.Render();
   EXPECT_THAT(out, HasSubstr("steritrack_requests_total{method=\"/steritrack.v1.TreatmentService/"
@@ -141,6 +143,9 @@ TEST_F(MetricsTest, RendersEveryFamilyWithBuildInfoAndTheDatabaseFilesSizes) {
   EXPECT_THAT(out, HasSubstr("# TYPE steritrack_writer_queue_depth gauge\n"
                              "steritrack_writer_queue_depth 1\n"));
   EXPECT_THAT(out, HasSubstr("steritrack_commit_duration_seconds_bucket{le=\"0.001\"} 1\n"));
+  EXPECT_THAT(out, HasSubstr("# TYPE steritrack_reader_pages_total counter\n"
+                             "steritrack_reader_pages_total{from=\"cache\"} 17\n"
+                             "steritrack_reader_pages_total{from=\"file\"} 3\n"));
   EXPECT_THAT(out, HasSubstr("steritrack_database_bytes 4096\n"));
   EXPECT_THAT(out, HasSubstr("steritrack_wal_bytes 100\n"));
   EXPECT_THAT(out, HasSubstr("steritrack_event_streams_open 1\n"));

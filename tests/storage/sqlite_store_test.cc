@@ -786,6 +786,77 @@ TEST_F(SqliteStoreTest, TheLogFileIsCutBackToItsLimitOnceALongReadIsOver) {
   EXPECT_GT(wal_bytes_after_a_long_read(StrCat(dir_, "/unlimited.db"), -1), kGrown);
 }
 
+// The reader hooks (steritrack_reader_pages_total): each read transaction on a pooled reader tells
+// them, as it ends, the pages it asked for: read from the file while the connection's cache is
+// cold, from the cache when the same read comes again, and from the file again once a write has
+// changed the database (SQLite then empties a reader's cache at its next read).
+TEST_F(SqliteStoreTest, TheReaderHooksCountEachReadsPagesFromTheFileOrTheCache) {
+  struct Pages {
+    int64_t reads = 0;
+    int64_t cached = 0;
+    int64_t from_file = 0;
+  };
+  absl::Mutex mu;
+  Pages total;
+  SqliteReaderHooks hooks{.pages_read = [&](int64_t cached, int64_t from_file) {
+    absl::MutexLock lock(&mu);
+    ++total.reads;
+    total.cached += cached;
+    total.from_file += from_file;
+  }};
+  absl::StatusOr<std::unique_ptr<Store>> opened =
+      OpenSqliteStore({.path = path_, .readers = 1, .reader_hooks = hooks});
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  store_ = *std::move(opened);
+  auto write_unit = [&](std::string_view serial) {
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+    ASSERT_NE(tx, nullptr);
+    absl::StatusOr<std::optional<Lot>> lot = tx->cartridges().FindLot(kGtin, "LOT-A");
+    ASSERT_TRUE(lot.ok()) << lot.status();
+    int64_t lot_id = lot->has_value() ? (*lot)->id : 0;
+    if (lot_id == 0) {
+      absl::StatusOr<int64_t> inserted = tx->cartridges().InsertLot(MakeLot("LOT-A"));
+      ASSERT_TRUE(inserted.ok()) << inserted.status();
+      lot_id = *inserted;
+    }
+    ASSERT_TRUE(tx->cartridges().InsertCartridge(MakeCartridge(serial, lot_id)).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  };
+  // One read: the unit with its lot. Returns what the hooks were told of it.
+  auto read_unit = [&](std::string_view serial) -> Pages {
+    Pages before;
+    {
+      absl::MutexLock lock(&mu);
+      before = total;
+    }
+    {
+      std::unique_ptr<ReadTransaction> tx = MustBeginRead();
+      if (tx == nullptr) return {};
+      absl::StatusOr<std::optional<Cartridge>> found =
+          tx->cartridges().FindCartridge(kGtin, serial);
+      EXPECT_TRUE(found.ok() && found->has_value()) << serial;
+    }
+    absl::MutexLock lock(&mu);
+    return Pages{.reads = total.reads - before.reads,
+                 .cached = total.cached - before.cached,
+                 .from_file = total.from_file - before.from_file};
+  };
+  write_unit("S1");
+  write_unit("S2");
+
+  const Pages cold = read_unit("S1");
+  EXPECT_EQ(cold.reads, 1);
+  EXPECT_GT(cold.from_file, 0);
+  const Pages again = read_unit("S1");
+  EXPECT_EQ(again.reads, 1);
+  EXPECT_GT(again.cached, 0);
+  EXPECT_EQ(again.from_file, 0) << "nothing changed since the same read";
+  write_unit("S3");
+  const Pages after_a_write = read_unit("S1");
+  EXPECT_EQ(after_a_write.reads, 1);
+  EXPECT_GT(after_a_write.from_file, 0);
+}
+
 TEST_F(SqliteStoreTest, TheWriterHasTheLogSizeLimitByDefault) {
   std::vector<sqlite3*> handles;
   {
