@@ -193,12 +193,7 @@ Metrics::Metrics(MetricsOptions options)
                      {"reason"}),
       commit_duration_("steritrack_commit_duration_seconds",
                        "Time of the COMMIT of each SQLite write transaction.", {},
-                       LatencyBuckets()),
-      reader_pages_("steritrack_reader_pages_total",
-                    "Pages the SQLite reader connections asked for, by where they came from: "
-                    "\"cache\" (the connection's own page cache) or \"file\" (read from the "
-                    "database file: the kernel's page cache or the disk).",
-                    {"from"}) {}
+                       LatencyBuckets()) {}
 
 void Metrics::CountRequest(std::string_view method, std::string_view code) {
   requests_.Increment({std::string(method), std::string(code)});
@@ -219,8 +214,8 @@ void Metrics::ObserveCommit(absl::Duration duration) {
 }
 
 void Metrics::CountReaderPages(int64_t cached, int64_t from_file) {
-  if (cached > 0) reader_pages_.Increment({"cache"}, static_cast<double>(cached));
-  if (from_file > 0) reader_pages_.Increment({"file"}, static_cast<double>(from_file));
+  reader_pages_cached_.fetch_add(cached, std::memory_order_relaxed);
+  reader_pages_file_.fetch_add(from_file, std::memory_order_relaxed);
 }
 
 void Metrics::EventStreamOpened() { event_streams_.fetch_add(1); }
@@ -242,7 +237,19 @@ std::string Metrics::Render() const {
   RenderSample(&out, "steritrack_writer_queue_depth", "",
                static_cast<double>(writer_queue_.load()));
   commit_duration_.Render(&out);
-  reader_pages_.Render(&out);
+  RenderHeader(&out, "steritrack_reader_pages_total",
+               "Pages the SQLite reader connections asked for, by where they came from: \"cache\" "
+               "(the connection's own page cache) or \"file\" (read from the database file: the "
+               "kernel's page cache or the disk).",
+               "counter");
+  // As a counter family's label sets: each appears once counted (none on PostgreSQL).
+  for (const auto& [from, pages] : {std::pair{"cache", reader_pages_cached_.load()},
+                                    std::pair{"file", reader_pages_file_.load()}}) {
+    if (pages > 0) {
+      RenderSample(&out, "steritrack_reader_pages_total", Labels({"from"}, {from}),
+                   static_cast<double>(pages));
+    }
+  }
 
   const bool plain = IsPlainPath(options_.database_path);
   RenderHeader(&out, "steritrack_database_bytes", "Size of the SQLite database file.", "gauge");

@@ -129,7 +129,6 @@ class Metrics {
   // For tests.
   const CounterFamily& requests() const { return requests_; }
   const CounterFamily& open_refusals() const { return open_refusals_; }
-  const CounterFamily& reader_pages() const { return reader_pages_; }
   int64_t writer_queue_depth() const { return writer_queue_.load(); }
   int64_t event_streams_open() const { return event_streams_.load(); }
 
@@ -139,7 +138,9 @@ class Metrics {
   HistogramFamily request_duration_;
   CounterFamily open_refusals_;
   HistogramFamily commit_duration_;
-  CounterFamily reader_pages_;
+  // steritrack_reader_pages_total: counted on every read, so two atomics rather than a family.
+  std::atomic<int64_t> reader_pages_cached_{0};
+  std::atomic<int64_t> reader_pages_file_{0};
   std::atomic<int64_t> writer_queue_{0};
   std::atomic<int64_t> event_streams_{0};
   mutable absl::Mutex stock_mu_;

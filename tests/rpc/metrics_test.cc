@@ -162,6 +162,9 @@ TEST_F(MetricsTest, NoWalFileIsZeroBytesAndAnInMemoryDatabaseHasNoSizes) {
   EXPECT_THAT(in_memory, HasSubstr("# TYPE steritrack_database_bytes gauge\n"));
   EXPECT_THAT(in_memory, Not(HasSubstr("steritrack_database_bytes 0")));
   EXPECT_THAT(in_memory, Not(HasSubstr("steritrack_wal_bytes 0")));
+  // Nothing read yet (and never on PostgreSQL): the family without samples.
+  EXPECT_THAT(in_memory, HasSubstr("# TYPE steritrack_reader_pages_total counter\n"));
+  EXPECT_THAT(in_memory, Not(HasSubstr("steritrack_reader_pages_total{")));
 }
 
 // ---------------------------------------------------------------------------------------------------
