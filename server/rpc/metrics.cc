@@ -239,8 +239,8 @@ std::string Metrics::Render() const {
   commit_duration_.Render(&out);
   RenderHeader(&out, "steritrack_reader_pages_total",
                "Pages the SQLite reader connections asked for, by where they came from: \"cache\" "
-               "(the connection's own page cache) or \"file\" (read from the database file: the "
-               "kernel's page cache or the disk).",
+               "(the connection's own page cache) or \"file\" (read from the database file or its "
+               "write-ahead log: the kernel's page cache or the disk).",
                "counter");
   // As a counter family's label sets: each appears once counted (none on PostgreSQL).
   for (const auto& [from, pages] : {std::pair{"cache", reader_pages_cached_.load()},

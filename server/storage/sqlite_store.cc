@@ -277,9 +277,16 @@ class SqliteStore final : public Store {
     int cached = 0;
     int from_file = 0;
     int unused = 0;
-    // resetFlg = 1: each counter starts again from zero, so the next call reports only its own.
-    sqlite3_db_status(conn.raw(), SQLITE_DBSTATUS_CACHE_HIT, &cached, &unused, 1);
-    sqlite3_db_status(conn.raw(), SQLITE_DBSTATUS_CACHE_MISS, &from_file, &unused, 1);
+    // resetFlg = 1: SQLite's pager sets these two counters back to zero (its documentation
+    // promises only the high-water mark; the storage test holds it to the counts), so the next
+    // call reports only its own. Both are only ever SQLITE_OK for an open connection; a
+    // failure reports nothing rather than a wrong count.
+    if (sqlite3_db_status(conn.raw(), SQLITE_DBSTATUS_CACHE_HIT, &cached, &unused, 1) !=
+            SQLITE_OK ||
+        sqlite3_db_status(conn.raw(), SQLITE_DBSTATUS_CACHE_MISS, &from_file, &unused, 1) !=
+            SQLITE_OK) {
+      return;
+    }
     reader_hooks_.pages_read(cached, from_file);
   }
 

@@ -42,9 +42,11 @@ struct SqliteWriterHooks {
 // reading thread as each read transaction on a pooled reader ends, so it must be quick and
 // thread-safe. An in-memory store reads through its one connection and reports nothing here.
 struct SqliteReaderHooks {
-  // The pages that read transaction asked SQLite for: found in its connection's own page cache
-  // (`cached`), or read from the database file (`from_file`: from the kernel's page cache or the
-  // disk). From SQLite's own counters (sqlite3_db_status, SQLITE_DBSTATUS_CACHE_HIT and _MISS).
+  // The pages that read transaction asked SQLite for (a page asked for twice counts twice):
+  // found in its connection's own page cache (`cached`), or read from the database file or its
+  // write-ahead log (`from_file`: from the kernel's page cache or the disk). From SQLite's own
+  // counters (sqlite3_db_status, SQLITE_DBSTATUS_CACHE_HIT and _MISS). Pages read through a
+  // memory map would count neither way; the store sets no mmap_size.
   std::function<void(int64_t cached, int64_t from_file)> pages_read;
 };
 

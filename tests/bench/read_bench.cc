@@ -58,7 +58,14 @@ bool Run(const std::string& path, int flags, int reads, std::mt19937_64& random,
     return false;
   }
   // O_DIRECT needs a buffer aligned to the device's block; a page is enough on every Linux disk.
-  std::unique_ptr<void, decltype(&std::free)> buffer(std::aligned_alloc(kPage, kPage), &std::free);
+  const auto free_buffer = [](void* p) { std::free(p); };
+  std::unique_ptr<void, decltype(free_buffer)> buffer(std::aligned_alloc(kPage, kPage),
+                                                      free_buffer);
+  if (buffer == nullptr) {
+    std::fprintf(stderr, "cannot allocate a %zu-byte aligned buffer\n", kPage);
+    close(fd);
+    return false;
+  }
   std::uniform_int_distribution<int64_t> page(0, st.st_size / static_cast<off_t>(kPage) - 1);
   pass.ms.reserve(static_cast<size_t>(reads));
   for (int i = 0; i < reads; ++i) {
@@ -66,8 +73,14 @@ bool Run(const std::string& path, int flags, int reads, std::mt19937_64& random,
     const auto start = Clock::now();
     const ssize_t got = pread(fd, buffer.get(), kPage, offset);
     pass.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-    if (got != static_cast<ssize_t>(kPage)) {
+    if (got < 0) {
       std::perror("pread");
+      close(fd);
+      return false;
+    }
+    if (got != static_cast<ssize_t>(kPage)) {
+      std::fprintf(stderr, "pread at %lld: %zd bytes, not %zu\n", static_cast<long long>(offset),
+                   got, kPage);
       close(fd);
       return false;
     }

@@ -161,6 +161,23 @@ class MetricsTest(E2ETestCase):
         # Bad input is no refused opening: it is counted as a request only.
         self.assertExit(self.cli("open", "not-a-barcode", "--treatment", treatment), 2)
 
+        # Reads on the reader connections: their pages, from SQLite's cache or the file, are
+        # counted. Each scrape itself reads the stock levels once it has rendered the count, so
+        # the gap between two scrapes with nothing in between is the baseline a read must pass.
+        pages = lambda exposition: sum(v for _, v in exposition.series("steritrack_reader_pages_total"))
+        first = self.scrape()
+        second = self.scrape()
+        for _ in range(3):
+            self.assertOk(self.cli("cartridge", "show", short_code("MET-1")))
+        third = self.scrape()
+        if on_postgres():  # its store has no SQLite reader connections: no samples
+            self.assertEqual(third.series("steritrack_reader_pages_total"), [])
+        else:
+            self.assertEqual({labels["from"] for labels, _ in third.series(
+                "steritrack_reader_pages_total")}, {"cache", "file"}, third.text)
+            self.assertGreater(pages(third) - pages(second), pages(second) - pages(first),
+                               "the three reads' pages are not counted")
+
         # An event stream, open while the integrator's client watches.
         watcher = self.cli_popen(["events", "watch", "--cursor", "now"], json_mode=True)
         self.children.append(watcher)
@@ -191,17 +208,6 @@ class MetricsTest(E2ETestCase):
             self.assertEqual(after.value("steritrack_database_bytes"),
                              os.path.getsize(self.server.db_path))
             self.assertGreaterEqual(after.value("steritrack_wal_bytes"), 0)
-        # A read on a reader connection: its pages, from SQLite's cache or the file, are counted.
-        pages = lambda exposition: sum(v for _, v in exposition.series("steritrack_reader_pages_total"))
-        read_before = self.scrape()
-        self.assertOk(self.cli("cartridge", "show", short_code("MET-1")))
-        read_after = self.scrape()
-        if on_postgres():  # its store has no SQLite reader connections: no samples
-            self.assertEqual(read_after.series("steritrack_reader_pages_total"), [])
-        else:
-            self.assertEqual({labels["from"] for labels, _ in read_after.series(
-                "steritrack_reader_pages_total")} - {"cache", "file"}, set())
-            self.assertGreater(pages(read_after) - pages(read_before), 0, read_after.text)
         self.assertEqual(after.value("steritrack_event_streams_open"), 1)
         schema = SCHEMA.search(self.server.log()).group(1)
         [(labels, one)] = after.series("steritrack_build_info")

@@ -162,9 +162,17 @@ TEST_F(MetricsTest, NoWalFileIsZeroBytesAndAnInMemoryDatabaseHasNoSizes) {
   EXPECT_THAT(in_memory, HasSubstr("# TYPE steritrack_database_bytes gauge\n"));
   EXPECT_THAT(in_memory, Not(HasSubstr("steritrack_database_bytes 0")));
   EXPECT_THAT(in_memory, Not(HasSubstr("steritrack_wal_bytes 0")));
-  // Nothing read yet (and never on PostgreSQL): the family without samples.
-  EXPECT_THAT(in_memory, HasSubstr("# TYPE steritrack_reader_pages_total counter\n"));
-  EXPECT_THAT(in_memory, Not(HasSubstr("steritrack_reader_pages_total{")));
+}
+
+TEST_F(MetricsTest, ReaderPagesHaveNoSamplesUntilCounted) {
+  Metrics m({.database_path = ":memory:"});
+  // Nothing read yet (and never on PostgreSQL or an in-memory database): no samples.
+  EXPECT_THAT(m.Render(), HasSubstr("# TYPE steritrack_reader_pages_total counter\n"));
+  EXPECT_THAT(m.Render(), Not(HasSubstr("steritrack_reader_pages_total{")));
+  // Each label set appears once counted.
+  m.CountReaderPages(/*cached=*/4, /*from_file=*/0);
+  EXPECT_THAT(m.Render(), HasSubstr("steritrack_reader_pages_total{from=\"cache\"} 4\n"));
+  EXPECT_THAT(m.Render(), Not(HasSubstr("steritrack_reader_pages_total{from=\"file\"}")));
 }
 
 // ---------------------------------------------------------------------------------------------------
