@@ -629,7 +629,7 @@ int main(int argc, char** argv) {
   // SQLite (a file, the default) or PostgreSQL (a URL): the same schema versions, the same rules.
   const bool postgres = steritrack::IsPostgresUrl(db_path);
   const std::string db_shown = DatabaseForDisplay(db_path);
-  // Metrics, when asked for: fed by every RPC (the server's interceptor) and the store's writer.
+  // Metrics, when asked for: fed by every RPC (the server's interceptor) and the store's hooks.
   std::unique_ptr<steritrack::rpc::Metrics> metrics;
   steritrack::SqliteWriterHooks writer_hooks;
   steritrack::SqliteReaderHooks reader_hooks;

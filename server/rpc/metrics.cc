@@ -242,7 +242,7 @@ std::string Metrics::Render() const {
                "(the connection's own page cache) or \"file\" (read from the database file or its "
                "write-ahead log: the kernel's page cache or the disk).",
                "counter");
-  // As a counter family's label sets: each appears once counted (none on PostgreSQL).
+  // As a counter family's label sets: each appears once counted (none on PostgreSQL or in memory).
   for (const auto& [from, pages] : {std::pair{"cache", reader_pages_cached_.load()},
                                     std::pair{"file", reader_pages_file_.load()}}) {
     if (pages > 0) {
