@@ -147,8 +147,8 @@ start_report_loop() {
 
 echo "== a full audit verification (the checkpoint), then R8: history, look-back, the report for $MONTH" >&2
 "${BIG[@]}" --history 0 --lookbacks 0 --verify full --json "$DIR/verify_full.json" || STATUS=1
-# The history alone, with the server's page counts around it, then the disk's own random reads of
-# the database (the physical baseline beside it), then the look-back and the month's report.
+# The history alone, with the server's page counts around it, then the look-back and the month's
+# report, then the disk's own random reads of the database (the physical baseline beside it).
 # What the kernel read from the disk for the server so far (/proc/PID/io); empty where the
 # kernel keeps no such account: a reference, the run goes on without it.
 server_read_bytes() { awk '/^read_bytes:/ {print $2}' "/proc/$SERVER_PID/io" 2>/dev/null || true; }
@@ -309,15 +309,8 @@ def commits(name):
     """The server's COMMITs during the load client's run `name` (its seeding included): how many,
     and how many took over 10 and over 100 ms, from steritrack_commit_duration_seconds."""
     def buckets(when):
-        path = os.path.join(d, f"{when}_{name}.metrics")
-        if not os.path.exists(path):
-            return None
-        found = {}
-        with open(path) as f:
-            for line in f:
-                if line.startswith("steritrack_commit_duration_seconds_bucket{le=\""):
-                    le, value = line[len("steritrack_commit_duration_seconds_bucket{le=\""):].split("\"} ")
-                    found[le] = float(value)
+        found = metric_samples(f"{when}_{name}", "steritrack_commit_duration_seconds_bucket") or {}
+        found = {labels[len('{le="'):-len('"}')]: value for labels, value in found.items()}
         return found if {"0.01", "0.1", "+Inf"} <= found.keys() else None
     before, after = buckets("before"), buckets("after")
     if before is None or after is None:
