@@ -116,8 +116,13 @@ int main(int argc, char** argv) {
 
   const std::string path = (std::filesystem::path(dir) / "sqlite-bench.db").string();
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  // Opened as steritrackd opens its connections (server/storage/sqlite.cc): without SQLite's
+  // memory statistics and without a mutex per connection.
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
     std::fprintf(stderr, "open %s: %s\n", path.c_str(), sqlite3_errmsg(db));
     return 2;
   }
