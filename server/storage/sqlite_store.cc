@@ -597,6 +597,9 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions&
     RETURN_IF_ERROR(writer->Exec(
         StrCat("PRAGMA journal_size_limit = ", std::max<int64_t>(-1, options.wal_size_limit_bytes))
             .c_str()));
+    RETURN_IF_ERROR(writer->Exec(
+        StrCat("PRAGMA wal_autocheckpoint = ", std::max(0, options.wal_autocheckpoint_pages))
+            .c_str()));
   }
   std::vector<std::unique_ptr<Connection>> readers;
   for (int i = 0; !in_memory && i < options.readers; ++i) {

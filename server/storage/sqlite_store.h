@@ -80,9 +80,17 @@ struct SqliteStoreOptions {
   // report or a full audit verification under writes; SQLite then reuses the file from its start
   // but, without a limit, never shrinks it, and steritrack_wal_bytes would stay at the largest
   // size ever reached. Files: after the first commit that restarts the log, the file is cut back
-  // to this (or to what that commit needs). Above the log's working size (~4 MB: SQLite's
-  // automatic checkpoint at 1,000 pages), so a log that keeps up is never cut. -1: never.
+  // to this (or to what that commit needs). Above the log's working size (~40 MB: the automatic
+  // checkpoint below at 10,000 pages), so a log that keeps up is never cut. -1: never.
   int64_t wal_size_limit_bytes = int64_t{64} << 20;
+  // Files: the writer's automatic checkpoint (PRAGMA wal_autocheckpoint) runs inside the COMMIT
+  // that takes the write-ahead log past this many pages, on the write lane. With SQLite's own
+  // default, 1,000 pages (~4 MB), 1.7–2.4% of the commits took over 1 ms at 1,000 opens a second
+  // (0.3–0.5 ms without a checkpoint), enough to set the opens' p99; at 10,000 pages (~40 MB),
+  // 0.4–1.2% (tests/bench/RESULTS.md, 12-04). A page written again and again between checkpoints
+  // is copied into the database once per checkpoint, so up to ten times less often. 0: never (the
+  // log then grows without end; for tests).
+  int wal_autocheckpoint_pages = 10000;
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -735,7 +736,10 @@ TEST_F(SqliteStoreTest, TheLogFileIsCutBackToItsLimitOnceALongReadIsOver) {
   static constexpr int64_t kGrown = int64_t{6} << 20;
   auto wal_bytes_after_a_long_read = [](const std::string& path, int64_t limit) -> int64_t {
     absl::StatusOr<std::unique_ptr<Store>> opened =
-        OpenSqliteStore({.path = path, .readers = 2, .wal_size_limit_bytes = limit});
+        OpenSqliteStore({.path = path,
+                         .readers = 2,
+                         .wal_size_limit_bytes = limit,
+                         .wal_autocheckpoint_pages = 1000});
     EXPECT_TRUE(opened.ok()) << opened.status();
     if (!opened.ok()) return -1;
     Store& store = **opened;
@@ -765,7 +769,7 @@ TEST_F(SqliteStoreTest, TheLogFileIsCutBackToItsLimitOnceALongReadIsOver) {
       EXPECT_TRUE(report.ok()) << report.status();
       if (!report.ok()) return -1;
       EXPECT_TRUE((*report)->cartridges().ListLots({}).ok());  // takes the snapshot
-      // Past SQLite's automatic checkpoint (1,000 pages, ~4 MB), which cannot restart the log now.
+      // Past the automatic checkpoint (1,000 pages here, ~4 MB), which cannot restart the log now.
       int64_t grown = 0;
       for (int round = 0; round < 400 && grown <= kGrown; ++round) {
         write_units(200);
@@ -784,6 +788,49 @@ TEST_F(SqliteStoreTest, TheLogFileIsCutBackToItsLimitOnceALongReadIsOver) {
   EXPECT_LE(with_limit, limit);
   // The same without a limit: the file stays as large as it grew (what the limit is for).
   EXPECT_GT(wal_bytes_after_a_long_read(StrCat(dir_, "/unlimited.db"), -1), kGrown);
+}
+
+// The writer's automatic checkpoint runs once the write-ahead log passes wal_autocheckpoint_pages:
+// the log's file then restarts from its beginning and stays about that size, while with the
+// checkpoint off it grows with every commit.
+TEST_F(SqliteStoreTest, TheWriterCheckpointsOnceTheLogPassesItsPages) {
+  auto wal_bytes_after_writes = [&](const std::string& path, int pages) -> int64_t {
+    absl::StatusOr<std::unique_ptr<Store>> opened =
+        OpenSqliteStore({.path = path, .readers = 1, .wal_autocheckpoint_pages = pages});
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    if (!opened.ok()) return -1;
+    Store& store = **opened;
+    int64_t lot_id = 0;
+    int64_t largest = 0;
+    for (int round = 0; round < 60; ++round) {
+      absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store.BeginWrite();
+      EXPECT_TRUE(tx.ok()) << tx.status();
+      if (!tx.ok()) return -1;
+      if (lot_id == 0) {
+        absl::StatusOr<int64_t> lot = (*tx)->cartridges().InsertLot(MakeLot("LOT-A"));
+        EXPECT_TRUE(lot.ok()) << lot.status();
+        if (!lot.ok()) return -1;
+        lot_id = *lot;
+      }
+      for (int i = 0; i < 100; ++i) {
+        EXPECT_TRUE((*tx)
+                        ->cartridges()
+                        .InsertCartridge(MakeCartridge(StrCat("S", round, "-", i), lot_id))
+                        .ok());
+      }
+      EXPECT_TRUE((*tx)->Commit().ok());
+      largest =
+          std::max(largest, static_cast<int64_t>(std::filesystem::file_size(StrCat(path, "-wal"))));
+    }
+    return largest;
+  };
+  const int64_t with_checkpoints = wal_bytes_after_writes(path_, 100);
+  const int64_t without = wal_bytes_after_writes(StrCat(dir_, "/no-checkpoint.db"), 0);
+  ASSERT_GT(with_checkpoints, 0);
+  // 60 commits of 100 units each: the log holds them all without a checkpoint, and at most the
+  // last few (100 pages and what one commit adds past them) with one.
+  EXPECT_GT(without, 4 * with_checkpoints) << "with " << with_checkpoints;
+  EXPECT_LT(with_checkpoints, int64_t{2} << 20);
 }
 
 // The reader hooks (steritrack_reader_pages_total): each read transaction on a pooled reader tells
