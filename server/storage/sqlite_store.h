@@ -84,14 +84,11 @@ struct SqliteStoreOptions {
   // checkpoint below at 10,000 pages), so a log that keeps up is never cut. -1: never.
   int64_t wal_size_limit_bytes = int64_t{64} << 20;
   // Files: the writer's automatic checkpoint (PRAGMA wal_autocheckpoint) runs inside the COMMIT
-  // that takes the write-ahead log past this many pages, on the write lane. With SQLite's own
-  // default, 1,000 pages (~4 MB), 1.7–2.4% of the commits took over 1 ms at 1,000 opens a second
-  // (0.3–0.5 ms without a checkpoint), a large part of the opens' p99; at 10,000 pages (~40 MB),
-  // 0.4–1.2%, though those over 2.5 ms rose from 0.03–0.26% to 0.16–0.44% (fewer, longer
-  // checkpoints), and the opens' p99 moved within this machine's noise (tests/bench/RESULTS.md,
-  // 12-04). A page written again and again between checkpoints is copied into the database once
-  // per checkpoint, so up to ten times less often. 0: never (the log then grows without end; for
-  // tests).
+  // that takes the write-ahead log past this many pages, on the write lane. Above SQLite's default
+  // of 1,000 pages (~4 MB): a tenth as many commits carry a checkpoint, each a longer one, and a
+  // page written again and again is copied into the database a tenth as often (the figures:
+  // tests/bench/RESULTS.md, "The writer's automatic checkpoint"). 0: never (the log then grows
+  // without end; for tests).
   int wal_autocheckpoint_pages = 10000;
 };
 

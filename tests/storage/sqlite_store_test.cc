@@ -212,6 +212,25 @@ class SqliteStoreTest : public ::testing::Test {
     c.lot.id = lot_id;
     return c;
   }
+  // Writes `units` new units in one write transaction on `store`: of lot LOT-A, made by the first
+  // call (its id kept in *lot_id), serials numbered on from *serial.
+  static void WriteUnits(Store& store, int64_t* lot_id, int* serial, int units) {
+    absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store.BeginWrite();
+    ASSERT_TRUE(tx.ok()) << tx.status();
+    if (*lot_id == 0) {
+      absl::StatusOr<int64_t> lot = (*tx)->cartridges().InsertLot(MakeLot("LOT-A"));
+      ASSERT_TRUE(lot.ok()) << lot.status();
+      *lot_id = *lot;
+    }
+    for (int i = 0; i < units; ++i) {
+      absl::Status inserted = (*tx)
+                                  ->cartridges()
+                                  .InsertCartridge(MakeCartridge(StrCat("S", ++*serial), *lot_id))
+                                  .status();
+      ASSERT_TRUE(inserted.ok()) << inserted;
+    }
+    ASSERT_TRUE((*tx)->Commit().ok());
+  }
   static Treatment MakeTreatment(std::string_view room) {
     return Treatment{.room = std::string(room),
                      .clinician = "dr.lee",
@@ -746,23 +765,7 @@ TEST_F(SqliteStoreTest, TheLogFileIsCutBackToItsLimitOnceALongReadIsOver) {
     const std::string wal = StrCat(path, "-wal");
     int64_t lot_id = 0;
     int serial = 0;
-    auto write_units = [&](int units) {
-      absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store.BeginWrite();
-      ASSERT_TRUE(tx.ok()) << tx.status();
-      if (lot_id == 0) {
-        absl::StatusOr<int64_t> lot = (*tx)->cartridges().InsertLot(MakeLot("LOT-A"));
-        ASSERT_TRUE(lot.ok()) << lot.status();
-        lot_id = *lot;
-      }
-      for (int i = 0; i < units; ++i) {
-        absl::Status inserted = (*tx)
-                                    ->cartridges()
-                                    .InsertCartridge(MakeCartridge(StrCat("S", ++serial), lot_id))
-                                    .status();
-        ASSERT_TRUE(inserted.ok()) << inserted;
-      }
-      ASSERT_TRUE((*tx)->Commit().ok());
-    };
+    auto write_units = [&](int units) { WriteUnits(store, &lot_id, &serial, units); };
     write_units(1);
     {
       absl::StatusOr<std::unique_ptr<ReadTransaction>> report = store.BeginRead();
@@ -799,26 +802,11 @@ TEST_F(SqliteStoreTest, TheWriterCheckpointsOnceTheLogPassesItsPages) {
         OpenSqliteStore({.path = path, .readers = 1, .wal_autocheckpoint_pages = pages});
     EXPECT_TRUE(opened.ok()) << opened.status();
     if (!opened.ok()) return -1;
-    Store& store = **opened;
     int64_t lot_id = 0;
+    int serial = 0;
     int64_t largest = 0;
     for (int round = 0; round < 60; ++round) {
-      absl::StatusOr<std::unique_ptr<WriteTransaction>> tx = store.BeginWrite();
-      EXPECT_TRUE(tx.ok()) << tx.status();
-      if (!tx.ok()) return -1;
-      if (lot_id == 0) {
-        absl::StatusOr<int64_t> lot = (*tx)->cartridges().InsertLot(MakeLot("LOT-A"));
-        EXPECT_TRUE(lot.ok()) << lot.status();
-        if (!lot.ok()) return -1;
-        lot_id = *lot;
-      }
-      for (int i = 0; i < 100; ++i) {
-        EXPECT_TRUE((*tx)
-                        ->cartridges()
-                        .InsertCartridge(MakeCartridge(StrCat("S", round, "-", i), lot_id))
-                        .ok());
-      }
-      EXPECT_TRUE((*tx)->Commit().ok());
+      WriteUnits(**opened, &lot_id, &serial, 100);
       largest =
           std::max(largest, static_cast<int64_t>(std::filesystem::file_size(StrCat(path, "-wal"))));
     }
