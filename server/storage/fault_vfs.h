@@ -22,6 +22,9 @@
 namespace steritrack::fault_vfs {
 
 inline constexpr char kName[] = "steritrack-fault";
+// The VFS the SQLite store's writer runs on (storage/wal_vfs.h), over this one: a commit's WAL
+// writes are gathered, then reach the failing disk. Registered by Register() too.
+inline constexpr char kWalName[] = "steritrack-fault-wal";
 
 enum class Fault {
   kWriteError,  // xWrite answers SQLITE_IOERR_WRITE
@@ -29,11 +32,12 @@ enum class Fault {
   kDiskFull,    // xWrite answers SQLITE_FULL
 };
 
-// Registers the VFS (once; later calls do nothing). It wraps the default VFS found at the first
-// call.
+// Registers the VFS (once; later calls do nothing), and kWalName over it. It wraps the default VFS
+// found at the first call.
 absl::Status Register();
 
-// "file:<path>?vfs=steritrack-fault". REQUIRES: `path` is absolute and needs no %-escapes.
+// "file:<path>?vfs=steritrack-fault-wal" (kWalName, what the store's writer would run on over
+// this VFS). REQUIRES: `path` is absolute and needs no %-escapes.
 std::string UriFor(const std::string& path);
 
 // Lets `after` more operations of the fault's kind succeed, then fails every following one until

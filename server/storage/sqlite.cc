@@ -107,16 +107,17 @@ namespace {
 // at every allocation and free SQLite makes (a few dozen per write), and nothing in steritrack
 // reads them (no sqlite3_memory_used, no heap limit). sqlite3_config works only before SQLite
 // initialises; if something else in the process opened SQLite first it changes nothing.
-int OpenDatabase(const std::string& path, int flags, sqlite3** db) {
+int OpenDatabase(const std::string& path, int flags, const char* vfs, sqlite3** db) {
   [[maybe_unused]] static const int kConfigured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-  return sqlite3_open_v2(path.c_str(), db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  return sqlite3_open_v2(path.c_str(), db, flags | SQLITE_OPEN_NOMUTEX, vfs);
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& path, int flags) {
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& path, int flags,
+                                                             const char* vfs) {
   sqlite3* db = nullptr;
-  int rc = OpenDatabase(path, flags, &db);
+  int rc = OpenDatabase(path, flags, vfs, &db);
   if (rc != SQLITE_OK) {
     absl::Status status = ToStatus(rc, db, StrCat("open ", path));
     sqlite3_close_v2(db);
@@ -166,7 +167,7 @@ std::string Connection::FileName() {
 
 absl::Status Connection::BackupTo(const std::string& dest_path) {
   sqlite3* dest = nullptr;
-  int rc = OpenDatabase(dest_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &dest);
+  int rc = OpenDatabase(dest_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr, &dest);
   if (rc != SQLITE_OK) {
     absl::Status status = ToStatus(rc, dest, StrCat("open ", dest_path));
     sqlite3_close_v2(dest);

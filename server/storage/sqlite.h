@@ -57,7 +57,9 @@ class Statement {
 
 class Connection {
  public:
-  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path, int flags);
+  // `vfs`: the SQLite VFS to open with (null: the default); a URI path's own vfs= wins.
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path, int flags,
+                                                          const char* vfs = nullptr);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

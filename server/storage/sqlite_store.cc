@@ -19,6 +19,7 @@
 #include "server/storage/sqlite.h"
 #include "server/storage/sqlite_repositories.h"
 #include "server/storage/sqlite_rows.h"
+#include "server/storage/wal_vfs.h"
 #include "steritrack/audit_chain.h"
 #include "steritrack/commit_deferral.h"
 #include "steritrack/sha256.h"
@@ -574,9 +575,14 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions&
   if (options.path.empty()) return absl::InvalidArgumentError("database path is empty");
   if (options.readers < 1) return absl::InvalidArgumentError("at least one reader connection");
   const bool in_memory = IsInMemory(options.path);
+  // The writer, the only connection that writes the WAL, gathers its WAL writes (wal_vfs.h). Not
+  // for a database in memory, which has no WAL, and whose shared cache ("cache=shared") only
+  // connections on the same VFS would share.
+  RETURN_IF_ERROR(wal_vfs::Register());
   ASSIGN_OR_RETURN(
       std::unique_ptr<Connection> writer,
-      Connection::Open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI));
+      Connection::Open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+                       in_memory ? nullptr : wal_vfs::kName));
   if (!in_memory) RETURN_IF_ERROR(writer->Exec("PRAGMA journal_mode = WAL"));
   RETURN_IF_ERROR(Configure(*writer));
   ASSIGN_OR_RETURN(const int current, sqlite::StoredSchemaVersion(*writer));

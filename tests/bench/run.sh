@@ -10,7 +10,8 @@
 #             latency at --rate right after the open loop, a reference for R5 (the disk's own
 #             tail at that rate; not a bound, since group commit shares a sync among opens)
 #   storage   SQLite WAL + synchronous=FULL: single-row commits/s, rows/s in batches of 100
-#             (steritrack_sqlite_bench), same directory
+#             (steritrack_sqlite_bench, on the server writer's VFS, which gathers a commit's WAL
+#             writes into one call: server/storage/wal_vfs.h), same directory
 #   transport grpc.health.v1 Health/Check on the server: 64 in flight; open loop at --rate
 #   open      OpenCartridge on distinct units (seeded before the timed part): 64 in flight;
 #             open loop at --rate (latency from each call's intended send time)
@@ -260,7 +261,7 @@ def base(name, key, unit):
 BEFORE, AFTER, MEAN = fsync_before, fsync_after, fsync
 base(f"4 KiB write + fdatasync ({fsync['mode']})", "fdatasync_per_s", "/s")
 BEFORE, AFTER, MEAN = sqlite_before, sqlite_after, sqlite
-base("SQLite WAL, synchronous=FULL, single-row commits", "single_commits_per_s", "/s")
+base(f"SQLite WAL, synchronous=FULL, single-row commits (VFS {sqlite.get('vfs', 'unix')})", "single_commits_per_s", "/s")
 base(f"SQLite, batches of {sqlite['batch']}: rows", "batched_rows_per_s", "rows/s")
 base(f"SQLite, batches of {sqlite['batch']}: commits", "batched_commits_per_s", "/s")
 if fo:

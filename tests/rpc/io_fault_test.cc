@@ -14,8 +14,11 @@
 //   - once the fault clears the same request (same request id) succeeds, exactly once;
 //   - at the end of the day every record reads as the script made it, PRAGMA integrity_check is ok
 //     and VerifyAuditTrail says intact.
-// The quick tier takes about 20 N spread over each kind's day (every sync, every 15th write); the
-// extended run sweeps every N: STERITRACK_IOFAULT_STRIDE=1 build/test/tests/io_fault_test.
+// The database is opened on the store writer's VFS over the failing one (fault_vfs::kWalName), so a
+// commit's WAL frames reach the failing disk as one write, as they reach a real disk. The quick
+// tier takes about 20 N spread over each kind's day (a clean day is 16 writes and 15 syncs today,
+// so every one); the extended run sweeps every N: STERITRACK_IOFAULT_STRIDE=1
+// build/test/tests/io_fault_test.
 //
 // Not covered here, and not "fully absent": a process killed after a commit was refused for a
 // failed WAL sync and before the next commit. The commit's frames are in the WAL with valid
@@ -72,7 +75,7 @@ class IoFaultTest : public FullServerTest {
  protected:
   IoFaultTest() : FullServerTest(kNow) {
     EXPECT_TRUE(fault_vfs::Register().ok());
-    vfs_ = fault_vfs::kName;
+    vfs_ = fault_vfs::kWalName;
   }
 
   void SetUp() override {

@@ -32,6 +32,7 @@
 #include "server/core/cartridge_service.h"
 #include "server/storage/schema.h"
 #include "server/storage/sqlite_admin.h"
+#include "server/storage/wal_vfs.h"
 #include "steritrack/audit_chain.h"
 #include "steritrack/clock.h"
 #include "steritrack/error.h"
@@ -819,6 +820,33 @@ TEST_F(SqliteStoreTest, TheWriterCheckpointsOnceTheLogPassesItsPages) {
   // last few (100 pages and what one commit adds past them) with one.
   EXPECT_GT(without, 4 * with_checkpoints) << "with " << with_checkpoints;
   EXPECT_LT(with_checkpoints, int64_t{2} << 20);
+}
+
+// The writer connection runs on the VFS that gathers the WAL's writes (server/storage/wal_vfs.h):
+// a commit of a hundred units, which SQLite writes as a dozen or more frame headers and pages, goes
+// to the file in a call or two, and what it wrote is there for a connection of its own.
+TEST_F(SqliteStoreTest, TheWriterGathersEachCommitsWalWritesIntoFewCalls) {
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = path_, .readers = 1});
+  ASSERT_TRUE(store.ok()) << store.status();
+  int64_t lot_id = 0;
+  int serial = 0;
+  WriteUnits(**store, &lot_id, &serial, 1);
+  const wal_vfs::Counts before = wal_vfs::GetCounts();
+  for (int round = 0; round < 5; ++round) WriteUnits(**store, &lot_id, &serial, 100);
+  const wal_vfs::Counts after = wal_vfs::GetCounts();
+  EXPECT_EQ(after.commits - before.commits, 5);
+  EXPECT_GE(after.writes_in - before.writes_in, 5 * 12);
+  EXPECT_LE(after.writes_out - before.writes_out, 5 * 2);
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* count = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM cartridges", -1, &count, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(count), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(count, 0), 501);
+  sqlite3_finalize(count);
+  sqlite3_close_v2(db);
 }
 
 // The reader hooks (steritrack_reader_pages_total): each read transaction on a pooled reader tells
