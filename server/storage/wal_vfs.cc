@@ -104,6 +104,7 @@ int Write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 offset) {
   if (file.after_commit && append && header && !commit_header) file.after_commit = false;
   // The page of a commit frame: this write appends after the commit frame's header.
   const bool commit_page = std::exchange(file.commit_next, false) && append && !header;
+  if (header) file.commit_next = commit_header;  // whether the header is held or written through
   file.end = std::max(file.end, offset + n);
   const auto size = static_cast<size_t>(n);
   const bool held_before =
@@ -112,18 +113,20 @@ int Write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 offset) {
   if (held_before) {
     if (const int rc = Flush(file); rc != SQLITE_OK) return rc;
   }
-  if (!append || file.after_commit || size > kBufferBytes) {
+  if (file.buffer == nullptr) file.buffer = new (std::nothrow) char[kBufferBytes];
+  if (!append || file.after_commit || size > kBufferBytes || file.buffer == nullptr) {
     if (const int rc = Flush(file); rc != SQLITE_OK) return rc;
-    return WriteThrough(file, buf, n, offset);
+    const int rc = WriteThrough(file, buf, n, offset);
+    if (rc == SQLITE_OK && commit_page) {
+      commits.fetch_add(1, std::memory_order_relaxed);
+      file.after_commit = true;
+    }
+    return rc;
   }
-  if (file.buffer == nullptr) file.buffer = new char[kBufferBytes];
   if (file.held == 0) file.offset = offset;
   std::memcpy(file.buffer + file.held, buf, size);
   file.held += size;
-  if (header) {
-    file.commit_next = commit_header;
-    return SQLITE_OK;
-  }
+  if (header) return SQLITE_OK;
   if (commit_page) {
     commits.fetch_add(1, std::memory_order_relaxed);
     file.after_commit = true;

@@ -20,6 +20,10 @@
 // that SQLite rolls the whole transaction back). Their range is remembered as lost: reading it,
 // syncing, or writing past it fails until SQLite writes from there again, so nothing can be
 // committed without them.
+// Known limits (a review of 12-04; neither arises with the store's settings, synchronous=FULL and
+// SQLite's default power-safe overwrite): with psow=0 a 24-byte slice of a split padding frame can
+// be taken for a frame header; and after a failed write-out, a checkpoint or a WAL recovery by the
+// same connection fails until SQLite's next write.
 //
 // Every other file (the database, its journals, temporary files) goes straight to the unix VFS.
 // Registered under kName, never as the default; the SQLite store opens its writer connection with

@@ -119,6 +119,31 @@ TEST_F(WalVfsTest, AnotherConnectionReadsEveryCommitWithoutASync) {
   EXPECT_EQ(reader.One("PRAGMA integrity_check"), "ok");
 }
 
+// A writer that opens a log still holding frames (another connection kept it) starts appending
+// past what it has written itself; a one-page commit there (its first frame is its commit frame)
+// must still be in the file before another connection reads it, with no sync.
+TEST_F(WalVfsTest, AWriterReopeningALogWithFramesCommitsIntoTheFile) {
+  Db reader(path_, nullptr);
+  {
+    Db first(path_, wal_vfs::kName);
+    first.Exec(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;"
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);"
+        "INSERT INTO t (v) VALUES ('one')");
+    EXPECT_EQ(reader.One("SELECT count(*) FROM t"), "1");
+  }
+  Db writer(path_, wal_vfs::kName);
+  writer.Exec("PRAGMA synchronous = OFF");
+  for (int i = 2; i <= 20; ++i) {
+    writer.Exec(StrCat("UPDATE t SET v = 'v", i, "' WHERE id = 1"));
+    int rc = 0;
+    ASSERT_EQ(reader.One("SELECT v FROM t WHERE id = 1", &rc), StrCat("v", i))
+        << sqlite3_errmsg(reader.get());
+    ASSERT_EQ(rc, SQLITE_ROW);
+  }
+  EXPECT_EQ(reader.One("PRAGMA integrity_check"), "ok");
+}
+
 // A transaction larger than its cache writes pages to the WAL before it commits and reads them
 // back from there: the held writes must be in the file by then.
 TEST_F(WalVfsTest, ATransactionReadsBackThePagesItSpilled) {
