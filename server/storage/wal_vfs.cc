@@ -19,7 +19,17 @@ namespace {
 // The WAL format (https://www.sqlite.org/fileformat2.html#walformat): each frame is a 24-byte
 // header, then the page; bytes 4-7 of the header, big-endian, are the database's size in pages
 // after the commit for a commit frame, and zero for every other frame.
+// The log's own header, the first 32 bytes of the file: bytes 8-11, big-endian, are the page size.
 constexpr int kFrameHeaderBytes = 24;
+constexpr int kLogHeaderBytes = 32;
+
+uint32_t BigEndian32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+// A page size SQLite can use: a power of two from 512 to 65536 (0 when `size` is none of them).
+uint32_t PageSizeOrZero(uint64_t size) {
+  return size >= 512 && size <= 65536 && (size & (size - 1)) == 0 ? static_cast<uint32_t>(size) : 0;
+}
 
 std::atomic<int64_t> writes_in{0};
 std::atomic<int64_t> writes_out{0};
@@ -29,6 +39,13 @@ std::atomic<int64_t> commits{0};
 struct WalFile {
   vfs_shim::ShimFile shim;
   bool is_wal;
+  // The database's page size (0 until known): from the log's header, written or read at offset 0,
+  // or from the first frame header and page SQLite appends. Only a 24-byte write at a frame's
+  // start (32 + k * (24 + page size)) is taken for a frame header: with psow=0 SQLite splits a
+  // padding frame at a sector boundary, and a 24-byte slice of it must not pass for one.
+  uint32_t page_size;
+  // Where the last frame header SQLite appended began (-1: the last write was no frame header).
+  sqlite3_int64 header_at;
   // The writes held: `held` bytes for the file from `offset` on. Allocated (kBufferBytes) at the
   // first write, so a connection that only reads the WAL never has one; freed by Close.
   char* buffer;
@@ -43,10 +60,12 @@ struct WalFile {
   // straight to the file: SQLite may rewrite the commit's checksums and pad its last sector
   // after that page, and publish them without a sync.
   bool after_commit;
-  // Where held writes that could not be written out began (-1: none). What SQLite wrote from there
-  // on is not in the file: a read of it, a sync, or a write past it fails until SQLite writes
-  // from there again (once it has rolled the transaction back), whatever it did with the error.
+  // Where held writes that could not be written out began (-1: none) and ended. They are not in
+  // the file: a read of that range, a sync, or a write past its start fails until SQLite writes
+  // from there again (once it has rolled the transaction back), whatever it did with the error,
+  // or reads the log's header to recover the log from what is in the file.
   sqlite3_int64 lost_from;
+  sqlite3_int64 lost_end;
 };
 
 static_assert(std::is_standard_layout_v<WalFile>);  // a WalFile* is its sqlite3_file*
@@ -62,8 +81,10 @@ int WriteThrough(WalFile& file, const void* buf, int n, sqlite3_int64 offset) {
 int Flush(WalFile& file) {
   if (file.held == 0) return SQLITE_OK;
   const int rc = WriteThrough(file, file.buffer, static_cast<int>(file.held), file.offset);
-  if (rc != SQLITE_OK && (file.lost_from < 0 || file.offset < file.lost_from)) {
-    file.lost_from = file.offset;
+  if (rc != SQLITE_OK) {
+    const sqlite3_int64 end = file.offset + static_cast<sqlite3_int64>(file.held);
+    file.lost_end = file.lost_from < 0 ? end : std::max(file.lost_end, end);
+    file.lost_from = file.lost_from < 0 ? file.offset : std::min(file.lost_from, file.offset);
   }
   file.held = 0;
   return rc;
@@ -85,8 +106,19 @@ int Close(sqlite3_file* f) {
 int Read(sqlite3_file* f, void* buf, int n, sqlite3_int64 offset) {
   WalFile& file = *Ours(f);
   if (const int rc = FlushBefore(file); rc != SQLITE_OK) return rc;
-  if (file.lost_from >= 0 && offset + n > file.lost_from) return SQLITE_IOERR_WRITE;
-  return vfs_shim::pass::Read(f, buf, n, offset);
+  const bool log_header = offset == 0 && n == kLogHeaderBytes;
+  // Reading the log's header is how SQLite starts to recover the log from the file (after a
+  // failed commit, or when the WAL index is lost): it takes only frames whose salts and checksums
+  // hold, so what was lost is no longer a hazard.
+  if (log_header) file.lost_from = -1;
+  if (file.lost_from >= 0 && offset < file.lost_end && offset + n > file.lost_from) {
+    return SQLITE_IOERR_WRITE;
+  }
+  const int rc = vfs_shim::pass::Read(f, buf, n, offset);
+  if (rc == SQLITE_OK && log_header && file.page_size == 0) {
+    file.page_size = PageSizeOrZero(BigEndian32(static_cast<const unsigned char*>(buf) + 8));
+  }
+  return rc;
 }
 int Write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 offset) {
   WalFile& file = *Ours(f);
@@ -96,10 +128,25 @@ int Write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 offset) {
     if (offset > file.lost_from) return SQLITE_IOERR_WRITE;
     file.lost_from = -1;  // SQLite writes the lost range again
   }
-  if (offset == 0) file.end = 0;  // the log's header: the log starts again
   const auto* bytes = static_cast<const unsigned char*>(buf);
+  if (offset == 0) {  // the log's header: the log starts again
+    file.end = 0;
+    if (n >= kLogHeaderBytes) file.page_size = PageSizeOrZero(BigEndian32(bytes + 8));
+  }
   const bool append = offset == file.end;
-  const bool header = n == kFrameHeaderBytes;
+  // A page appended right after a frame header at a frame's start tells the page size.
+  if (file.page_size == 0 && file.header_at >= 0 && append &&
+      offset == file.header_at + kFrameHeaderBytes) {
+    const uint32_t size = PageSizeOrZero(static_cast<uint64_t>(n));
+    if (size != 0 && (file.header_at - kLogHeaderBytes) % (kFrameHeaderBytes + size) == 0) {
+      file.page_size = size;
+    }
+  }
+  const bool header = n == kFrameHeaderBytes &&
+                      (file.page_size == 0 ||
+                       (offset >= kLogHeaderBytes &&
+                        (offset - kLogHeaderBytes) % (kFrameHeaderBytes + file.page_size) == 0));
+  file.header_at = header && append ? offset : -1;
   const bool commit_header = header && (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
   if (file.after_commit && append && header && !commit_header) file.after_commit = false;
   // The page of a commit frame: this write appends after the commit frame's header.
@@ -143,6 +190,7 @@ int Truncate(sqlite3_file* f, sqlite3_int64 size) {
   }
   if (const int rc = FlushBefore(file); rc != SQLITE_OK) return rc;
   if (file.lost_from >= size) file.lost_from = -1;
+  file.lost_end = std::min(file.lost_end, size);
   file.end = std::min(file.end, size);
   return vfs_shim::pass::Truncate(f, size);
 }
@@ -184,13 +232,16 @@ int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
       .shim = {.base = {.pMethods = nullptr},
                .real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<WalFile*>(file) + 1)},
       .is_wal = (flags & SQLITE_OPEN_WAL) != 0,
+      .page_size = 0,
+      .header_at = -1,
       .buffer = nullptr,
       .held = 0,
       .offset = 0,
       .end = 0,
       .commit_next = false,
       .after_commit = false,
-      .lost_from = -1};
+      .lost_from = -1,
+      .lost_end = -1};
   return vfs_shim::OpenReal(vfs, name, ours->shim, flags, out_flags, kMethods);
 }
 

@@ -19,11 +19,11 @@
 // write or sync in the usual case; an I/O error, never "disk full", from any other operation, so
 // that SQLite rolls the whole transaction back). Their range is remembered as lost: reading it,
 // syncing, or writing past it fails until SQLite writes from there again, so nothing can be
-// committed without them.
-// Known limits (a review of 12-04; neither arises with the store's settings, synchronous=FULL and
-// SQLite's default power-safe overwrite): with psow=0 a 24-byte slice of a split padding frame can
-// be taken for a frame header; and after a failed write-out, a checkpoint or a WAL recovery by the
-// same connection fails until SQLite's next write.
+// committed without them (a checkpoint in between fails too, and leaves the log as it is).
+// A 24-byte write counts as a frame header only where a frame starts, by the page size the log's
+// header gives (with psow=0, SQLite splits a padding frame at a sector boundary, and a 24-byte
+// slice of its page must not pass for a header). SQLite's reading the log's header at offset 0 (to
+// recover the log from the file) ends the lost state, and only reads of the lost range fail.
 //
 // Every other file (the database, its journals, temporary files) goes straight to the unix VFS.
 // Registered under kName, never as the default; the SQLite store opens its writer connection with

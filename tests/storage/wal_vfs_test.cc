@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -202,6 +203,37 @@ TEST_F(WalVfsTest, ACommitWithoutASyncIsWhollyInTheFileWhenItReturns) {
   }
 }
 
+// Without power-safe overwrite (psow=0) a commit with synchronous = FULL pads the log to the next
+// sector boundary with copies of its commit frame, and SQLite splits the copy that crosses the
+// boundary into two writes with a sync between them. With 1 KiB pages and 4 KiB sectors, frame
+// 468 of a log (and every 512th after it) crosses a boundary 24 bytes before its page ends: that
+// 24-byte slice of a page must not pass for a frame header (its bytes 4-7 are zero here, as a
+// non-commit header's would be), or the VFS would hold it while SQLite publishes the padding
+// frame, and another connection reads a page whose end is not in the file. Each commit is read
+// back at once by a connection on SQLite's own VFS.
+TEST_F(WalVfsTest, ASectorPaddingFramesSliceIsNotTakenForAFrameHeader) {
+  Db writer(StrCat("file:", path_, "?psow=0"), wal_vfs::kName);
+  writer.Exec(
+      "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+      "PRAGMA wal_autocheckpoint = 0;"
+      "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
+  Db reader(path_, nullptr, SQLITE_OPEN_READONLY);
+  for (int i = 1; i <= 600; ++i) {
+    // A row ends in zeros, and so does the leaf page holding it at its end.
+    writer.Exec(StrCat("INSERT INTO t (v) VALUES (zeroblob(", 40 + i % 50, "))"));
+    int rc = 0;
+    const std::string seen = reader.One("SELECT count(*) || ':' || sum(length(v)) FROM t", &rc);
+    ASSERT_EQ(rc, SQLITE_ROW) << "after commit " << i << ": " << sqlite3_errmsg(reader.get());
+    ASSERT_EQ(seen.substr(0, seen.find(':')), StrCat(i)) << "after commit " << i;
+  }
+  EXPECT_GE(writer.One("PRAGMA wal_checkpoint(PASSIVE)").size(), 1u);
+  // The log went past frame 980, so frames 468 and 980 were written.
+  sqlite3_int64 size = 0;
+  ASSERT_NO_THROW(size = static_cast<sqlite3_int64>(std::filesystem::file_size(path_ + "-wal")));
+  EXPECT_GT(size, 32 + 981 * (24 + 1024));
+  EXPECT_EQ(reader.One("PRAGMA integrity_check"), "ok");
+}
+
 #ifdef STERITRACK_WAL_VFS_FAULT_TESTS
 // The gathered writes reach a disk that fails: the commit fails (its caller is told), what was
 // committed before stays, and once the disk is back the next commit goes through.
@@ -229,6 +261,45 @@ TEST_F(WalVfsTest, AWriteThatFailsWhenTheWritesGoOutFailsTheCommit) {
   db.Exec("INSERT INTO t (v) VALUES ('after')");
   Db other(path_, nullptr);
   EXPECT_EQ(other.One("SELECT group_concat(v) FROM t"), "kept,after");
+  EXPECT_EQ(other.One("PRAGMA integrity_check"), "ok");
+}
+
+// A commit whose gathered writes fail, in a log SQLite had started again over older frames, and
+// then the WAL index lost (zeroed here, as when a process dies mid-update): the same connection
+// recovers the log from the file, reading every frame up to the file's end, across the range that
+// failed. Recovery takes only frames whose salts and checksums hold, so the connection reads on,
+// with what was committed before, and commits again.
+TEST_F(WalVfsTest, AConnectionRecoversTheLogAfterACommitsWritesFailed) {
+  ASSERT_TRUE(fault_vfs::Register().ok());
+  Db db(fault_vfs::UriFor(path_), nullptr);
+  db.Exec(
+      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;"
+      "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)");
+  for (int i = 0; i < 50; ++i) {
+    db.Exec(StrCat("INSERT INTO t (v) VALUES ('", std::string(2000, 'a'), "')"));
+  }
+  // Every frame checkpointed: the next write starts the log again at its header.
+  db.Exec("PRAGMA wal_checkpoint(PASSIVE)");
+
+  // The log's new header and its sync reach the disk; the frames after it fail.
+  fault_vfs::Arm(fault_vfs::Fault::kWriteError, 1);
+  const int rc = db.Try(StrCat("INSERT INTO t (v) VALUES ('", std::string(5000, 'y'), "')"));
+  fault_vfs::Disarm();
+  ASSERT_EQ(rc & 0xff, SQLITE_IOERR) << sqlite3_errmsg(db.get());
+
+  {
+    std::FILE* shm = std::fopen((path_ + "-shm").c_str(), "r+b");
+    ASSERT_NE(shm, nullptr);
+    const std::string zeros(136, '\0');  // both copies of the index's header and the checkpoint's
+    ASSERT_EQ(std::fwrite(zeros.data(), 1, zeros.size(), shm), zeros.size());
+    std::fclose(shm);
+  }
+  int read = 0;
+  EXPECT_EQ(db.One("SELECT count(*) FROM t", &read), "50") << sqlite3_errmsg(db.get());
+  EXPECT_EQ(read, SQLITE_ROW);
+  db.Exec("INSERT INTO t (v) VALUES ('after')");
+  Db other(path_, nullptr);
+  EXPECT_EQ(other.One("SELECT count(*) FROM t"), "51");
   EXPECT_EQ(other.One("PRAGMA integrity_check"), "ok");
 }
 
