@@ -39,13 +39,12 @@ std::atomic<int64_t> commits{0};
 struct WalFile {
   vfs_shim::ShimFile shim;
   bool is_wal;
-  // The database's page size (0 until known): from the log's header, written or read at offset 0,
-  // or from the first frame header and page SQLite appends. Only a 24-byte write at a frame's
-  // start (32 + k * (24 + page size)) is taken for a frame header: with psow=0 SQLite splits a
-  // padding frame at a sector boundary, and a 24-byte slice of it must not pass for one.
+  // The database's page size (0 until known): from the log's header, when SQLite writes it or
+  // reads it at offset 0, or read from the file at the first write past it (a connection appending
+  // to a log it did not start or recover). Only a 24-byte write at a frame's start
+  // (32 + k * (24 + page size)) is taken for a frame header: with psow=0 SQLite splits a padding
+  // frame at a sector boundary, and a 24-byte slice of it must not pass for one.
   uint32_t page_size;
-  // Where the last frame header SQLite appended began (-1: the last write was no frame header).
-  sqlite3_int64 header_at;
   // The writes held: `held` bytes for the file from `offset` on. Allocated (kBufferBytes) at the
   // first write, so a connection that only reads the WAL never has one; freed by Close.
   char* buffer;
@@ -133,20 +132,20 @@ int Write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 offset) {
     file.end = 0;
     if (n >= kLogHeaderBytes) file.page_size = PageSizeOrZero(BigEndian32(bytes + 8));
   }
-  const bool append = offset == file.end;
-  // A page appended right after a frame header at a frame's start tells the page size.
-  if (file.page_size == 0 && file.header_at >= 0 && append &&
-      offset == file.header_at + kFrameHeaderBytes) {
-    const uint32_t size = PageSizeOrZero(static_cast<uint64_t>(n));
-    if (size != 0 && (file.header_at - kLogHeaderBytes) % (kFrameHeaderBytes + size) == 0) {
-      file.page_size = size;
+  if (file.page_size == 0 && offset >= kLogHeaderBytes) {
+    // Past the log's header, which is in the file (nothing held covers it: SQLite did not write
+    // it through this file, or its page size would be known).
+    unsigned char log_header[kLogHeaderBytes];
+    if (vfs_shim::pass::Read(f, log_header, kLogHeaderBytes, 0) == SQLITE_OK) {
+      file.page_size = PageSizeOrZero(BigEndian32(log_header + 8));
     }
   }
+  const bool append = offset == file.end;
+  // Unknown (the log's header unreadable): any 24-byte write, as SQLite's frame headers are.
   const bool header = n == kFrameHeaderBytes &&
                       (file.page_size == 0 ||
                        (offset >= kLogHeaderBytes &&
                         (offset - kLogHeaderBytes) % (kFrameHeaderBytes + file.page_size) == 0));
-  file.header_at = header && append ? offset : -1;
   const bool commit_header = header && (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
   if (file.after_commit && append && header && !commit_header) file.after_commit = false;
   // The page of a commit frame: this write appends after the commit frame's header.
@@ -233,7 +232,6 @@ int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flags,
                .real = reinterpret_cast<sqlite3_file*>(reinterpret_cast<WalFile*>(file) + 1)},
       .is_wal = (flags & SQLITE_OPEN_WAL) != 0,
       .page_size = 0,
-      .header_at = -1,
       .buffer = nullptr,
       .held = 0,
       .offset = 0,

@@ -234,6 +234,43 @@ TEST_F(WalVfsTest, ASectorPaddingFramesSliceIsNotTakenForAFrameHeader) {
   EXPECT_EQ(reader.One("PRAGMA integrity_check"), "ok");
 }
 
+// The same slice, met by a writer that appends to a log it neither started nor recovered (another
+// connection keeps the log, with 466 frames): its first commit is two frames (the database's
+// header page and the row's), and the copy of it that pads the log to the sector boundary is frame
+// 468, the one split 24 bytes before its page ends. The writer never wrote the log's header, so it
+// must read the page size from the file.
+TEST_F(WalVfsTest, AWriterAppendingToALogItDidNotStartKnowsWhereFramesStart) {
+  Db keeper(path_, nullptr);
+  {
+    Db first(path_, nullptr);
+    first.Exec(
+        "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;"
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL);"
+        "INSERT INTO t (v) VALUES (zeroblob(100))");
+    ASSERT_EQ(keeper.One("SELECT count(*) FROM t"), "1");
+    const auto frames = [&] {
+      return (std::filesystem::file_size(path_ + "-wal") - 32) / (24 + 1024);
+    };
+    // One frame each (a change of the row's first byte; an update that changes nothing writes
+    // nothing).
+    for (int i = 0; frames() < 466; ++i) {
+      first.Exec(StrCat("UPDATE t SET v = x'0", i % 2, "' || zeroblob(99) WHERE id = 1"));
+    }
+    ASSERT_EQ(frames(), 466u);
+  }
+  Db writer(StrCat("file:", path_, "?psow=0"), wal_vfs::kName);
+  writer.Exec("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0");
+  // Frames 468, 980 and 1492 are each met by a commit's padding, split 24 bytes before its end.
+  for (int i = 1; i <= 400; ++i) {
+    writer.Exec(StrCat("UPDATE t SET v = zeroblob(", 100 - i % 2, ") WHERE id = 1"));
+    int rc = 0;
+    ASSERT_EQ(keeper.One("SELECT length(v) FROM t WHERE id = 1", &rc), StrCat(100 - i % 2))
+        << "after commit " << i << ": " << sqlite3_errmsg(keeper.get());
+    ASSERT_EQ(rc, SQLITE_ROW);
+  }
+  EXPECT_EQ(keeper.One("PRAGMA integrity_check"), "ok");
+}
+
 #ifdef STERITRACK_WAL_VFS_FAULT_TESTS
 // The gathered writes reach a disk that fails: the commit fails (its caller is told), what was
 // committed before stays, and once the disk is back the next commit goes through.
