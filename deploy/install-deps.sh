@@ -10,6 +10,8 @@ packages=(
   libsqlite3-dev libssl-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libzint-dev
   # /metrics is served with cpp-httplib (its header and Debian's compiled part).
   libcpp-httplib-dev
+  # steritrackd allocates with jemalloc (CMakeLists.txt: STERITRACK_JEMALLOC).
+  libjemalloc-dev
   # The PostgreSQL backend for clinic chains (issue 13) talks to the server with libpqxx.
   libpqxx-dev
   # deploy/make-certs.sh makes the clinic's CA and certificates with the openssl command.
