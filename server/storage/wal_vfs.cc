@@ -26,9 +26,10 @@ constexpr int kLogHeaderBytes = 32;
 uint32_t BigEndian32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
-// A page size SQLite can use: a power of two from 512 to 65536 (0 when `size` is none of them).
-uint32_t PageSizeOrZero(uint64_t size) {
-  return size >= 512 && size <= 65536 && (size & (size - 1)) == 0 ? static_cast<uint32_t>(size) : 0;
+// The page size a log's header gives: a power of two from 512 to 65536 (0 when it is none of them).
+uint32_t PageSizeOf(const unsigned char* log_header) {
+  const uint32_t size = BigEndian32(log_header + 8);
+  return size >= 512 && size <= 65536 && (size & (size - 1)) == 0 ? size : 0;
 }
 
 std::atomic<int64_t> writes_in{0};
@@ -115,7 +116,7 @@ int Read(sqlite3_file* f, void* buf, int n, sqlite3_int64 offset) {
   }
   const int rc = vfs_shim::pass::Read(f, buf, n, offset);
   if (rc == SQLITE_OK && log_header && file.page_size == 0) {
-    file.page_size = PageSizeOrZero(BigEndian32(static_cast<const unsigned char*>(buf) + 8));
+    file.page_size = PageSizeOf(static_cast<const unsigned char*>(buf));
   }
   return rc;
 }
@@ -130,14 +131,15 @@ int Write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 offset) {
   const auto* bytes = static_cast<const unsigned char*>(buf);
   if (offset == 0) {  // the log's header: the log starts again
     file.end = 0;
-    if (n >= kLogHeaderBytes) file.page_size = PageSizeOrZero(BigEndian32(bytes + 8));
+    if (n >= kLogHeaderBytes) file.page_size = PageSizeOf(bytes);
   }
-  if (file.page_size == 0 && offset >= kLogHeaderBytes) {
-    // Past the log's header, which is in the file (nothing held covers it: SQLite did not write
-    // it through this file, or its page size would be known).
+  if (file.page_size == 0 && file.end == 0 && offset >= kLogHeaderBytes) {
+    // The first write, past the log's header, which is in the file (nothing held covers it:
+    // SQLite did not write it through this file, or its page size would be known). Read once: a
+    // later write has end > 0.
     unsigned char log_header[kLogHeaderBytes];
     if (vfs_shim::pass::Read(f, log_header, kLogHeaderBytes, 0) == SQLITE_OK) {
-      file.page_size = PageSizeOrZero(BigEndian32(log_header + 8));
+      file.page_size = PageSizeOf(log_header);
     }
   }
   const bool append = offset == file.end;
