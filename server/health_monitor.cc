@@ -61,10 +61,18 @@ absl::Status ProbeDatabaseWritable(const DatabaseIdentity& db) {
     return absl::UnavailableError(
         StrCat("database file ", db.path, " is not writable: ", Errno(errno)));
   }
-  // SQLite makes its journal and WAL files beside the database: the directory must take a new
-  // file, and the disk a block.
+  // SQLite makes its journal and WAL files beside the database, and removes them: the directory
+  // must take a new file and let it go, and the disk a block. The probe file is made anew each
+  // time (O_EXCL): one left behind, when the directory turned read-only between a probe's
+  // open() and its unlink(), would otherwise open again and pass for a new file while the
+  // directory takes none.
   const std::string probe = db.path + "-health";
-  const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (unlink(probe.c_str()) != 0 && errno != ENOENT) {
+    return absl::UnavailableError(StrCat("the database's directory does not take a new file: ",
+                                         "cannot remove the probe file left from before (", probe,
+                                         "): ", Errno(errno)));
+  }
+  const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     return absl::UnavailableError(
         StrCat("the database's directory does not take a new file (", probe, "): ", Errno(errno)));
@@ -79,7 +87,10 @@ absl::Status ProbeDatabaseWritable(const DatabaseIdentity& db) {
         StrCat("cannot sync a write beside the database (", probe, "): ", Errno(errno)));
   }
   close(fd);
-  unlink(probe.c_str());
+  if (unlink(probe.c_str()) != 0 && status.ok()) {
+    status = absl::UnavailableError(
+        StrCat("the database's directory does not let a file go (", probe, "): ", Errno(errno)));
+  }
   return status;
 }
 
@@ -99,6 +110,7 @@ HealthMonitor::~HealthMonitor() {
 void HealthMonitor::Run() {
   bool first = true;
   bool serving = true;
+  std::string reason;  // the last probe's failure, if it failed
   do {
     const absl::Status probe = ProbeDatabaseWritable(db_);
     if (first || probe.ok() != serving) {
@@ -110,7 +122,11 @@ void HealthMonitor::Run() {
         log_.warn("health: SERVING again: the database can be written");
       }
       first = false;
+    } else if (!serving && probe.message() != reason) {
+      // Still NOT_SERVING, for another reason: said once too.
+      log_.error("health: still NOT_SERVING: {}", std::string(probe.message()));
     }
+    reason = std::string(probe.message());
   } while (!stop_.WaitForNotificationWithTimeout(interval_));
 }
 

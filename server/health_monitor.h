@@ -4,8 +4,8 @@
 // A server whose database cannot take a write must say so before a nurse's scan fails: the probe
 // finds the file removed or replaced, the file or its directory read-only (or a read-only
 // filesystem), and a full disk (a 4 KiB write and fdatasync beside the database), and the state
-// flips back to SERVING as soon as the probe passes again. Every change is logged once. Owned by
-// steritrackd's main; one background thread.
+// flips back to SERVING as soon as the probe passes again. Every change (of the state, or of the
+// reason it is NOT_SERVING) is logged once. Owned by steritrackd's main; one background thread.
 #ifndef STERITRACK_SERVER_HEALTH_MONITOR_H_
 #define STERITRACK_SERVER_HEALTH_MONITOR_H_
 
