@@ -345,6 +345,16 @@ class Store {
   virtual absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() = 0;
   // Blocks until the single writer is free.
   virtual absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() = 0;
+  // A short read by a thread that runs writes back to back under a CommitDeferral (the server's
+  // write lane, steritrack/commit_deferral.h), such as the token lookup that precedes each of its
+  // calls. A store that defers may serve it beside those writes, on the writer's connection: it
+  // then sees the writes the thread deferred and has not made durable, and, when it did, holds
+  // the thread's answer until they are durable (a PendingCommit added to the deferral), exactly
+  // as for a write transaction that read them. On any other thread, and in every store that does
+  // not defer, it is BeginRead(). REQUIRES: while the read lasts, this thread begins no write
+  // and no other lane read and settles no PendingCommit (SQLite's store refuses them with
+  // INTERNAL rather than wait for itself).
+  virtual absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginLaneRead() { return BeginRead(); }
 };
 
 }  // namespace steritrack

@@ -140,7 +140,9 @@ absl::StatusOr<Identity> AccessService::AuthenticateToken(std::string_view secre
     return Unauthenticated("CREDENTIALS_INVALID", "the bearer token is not a steritrack token");
   }
   const std::string secret_sha256 = sha256_->HexDigest({secret});
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginRead());
+  // On the write lane, beside its writes (steritrack/store.h): a token revoked by a write the
+  // lane has not yet made durable is already refused, and the refusal waits for that write.
+  ASSIGN_OR_RETURN(std::unique_ptr<ReadTransaction> tx, store_->BeginLaneRead());
   ASSIGN_OR_RETURN(std::optional<ApiToken> token,
                    tx->access().FindTokenBySecretSha256(secret_sha256));
   if (!token.has_value()) {

@@ -80,11 +80,20 @@ BoundedStore::BoundedStore(Store* base, BoundedStoreOptions options)
                .max_reads = std::max(1, options.max_reads)} {}
 
 absl::StatusOr<std::unique_ptr<ReadTransaction>> BoundedStore::BeginRead() {
-  if (admitted_) return base_->BeginRead();  // its call holds a place already
+  return BeginReadWith(&Store::BeginRead);
+}
+
+absl::StatusOr<std::unique_ptr<ReadTransaction>> BoundedStore::BeginLaneRead() {
+  return BeginReadWith(&Store::BeginLaneRead);
+}
+
+absl::StatusOr<std::unique_ptr<ReadTransaction>> BoundedStore::BeginReadWith(
+    absl::StatusOr<std::unique_ptr<ReadTransaction>> (Store::*begin)()) {
+  if (admitted_) return (base_->*begin)();  // its call holds a place already
   if (absl::Status s = Admit(reads_, reads_refused_, options_.max_reads, "reads"); !s.ok()) {
     return s;
   }
-  absl::StatusOr<std::unique_ptr<ReadTransaction>> base = base_->BeginRead();
+  absl::StatusOr<std::unique_ptr<ReadTransaction>> base = (base_->*begin)();
   if (!base.ok()) {
     reads_.fetch_sub(1, std::memory_order_acq_rel);
     return base.status();

@@ -30,6 +30,7 @@ class BoundedStore final : public Store {
 
   absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginRead() override;
   absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() override;
+  absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginLaneRead() override;
 
   // A place in the queue for a call that waits outside the store, in the server's lanes
   // (server/rpc/call_lanes.h): taken when the call is queued, given back when the returned object
@@ -60,6 +61,10 @@ class BoundedStore final : public Store {
   int64_t reads_refused() const { return reads_refused_.load(std::memory_order_relaxed); }
 
  private:
+  // BeginRead and BeginLaneRead: `begin` of the base store, behind a place in the read queue.
+  absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginReadWith(
+      absl::StatusOr<std::unique_ptr<ReadTransaction>> (Store::*begin)());
+
   static inline thread_local bool admitted_ = false;
   Store* const base_;
   const BoundedStoreOptions options_;

@@ -113,6 +113,14 @@ struct SqliteRepositories {
   std::unique_ptr<AccessWrites> access;
 };
 
+// One group commit: the write transactions whose savepoints were released into the writer
+// connection's open BEGIN IMMEDIATE, and the outcome of its COMMIT.
+struct Batch {
+  int members = 0;      // released savepoints; written only while the store's writer_mu_ is held
+  absl::Status status;  // set once, before `done` is notified
+  absl::Notification done;  // committed durably, or failed and rolled back
+};
+
 class SqliteReadTransaction final : public ReadTransaction {
  public:
   // A pooled reader connection, returned to `store` at the end.
@@ -121,6 +129,17 @@ class SqliteReadTransaction final : public ReadTransaction {
   // The in-memory store's only connection. REQUIRES: `mu` is held; released at the end.
   SqliteReadTransaction(absl::Mutex* mu, Connection* conn)
       : store_(nullptr), conn_(conn), shared_mu_(mu), repos_(conn_) {}
+  // A write lane's read on the writer's connection (SqliteStore::BeginLaneRead), inside the open
+  // `batch`, or in a BEGIN of its own when `batch` is null; `deferral` is the lane's. REQUIRES:
+  // the store's writer mutex is held; released at the end.
+  SqliteReadTransaction(SqliteStore* store, Connection* writer, std::shared_ptr<Batch> batch,
+                        CommitDeferral* deferral)
+      : store_(store),
+        conn_(writer),
+        on_writer_(true),
+        batch_(std::move(batch)),
+        deferral_(deferral),
+        repos_(conn_) {}
   ~SqliteReadTransaction() override;
 
   CartridgeReads& cartridges() override { return *repos_.cartridges; }
@@ -134,15 +153,10 @@ class SqliteReadTransaction final : public ReadTransaction {
   std::unique_ptr<Connection> owned_;
   Connection* conn_;
   absl::Mutex* shared_mu_ = nullptr;
+  const bool on_writer_ = false;
+  const std::shared_ptr<Batch> batch_;        // with on_writer_: the batch it reads inside, if any
+  CommitDeferral* const deferral_ = nullptr;  // with on_writer_
   SqliteRepositories repos_;
-};
-
-// One group commit: the write transactions whose savepoints were released into the writer
-// connection's open BEGIN IMMEDIATE, and the outcome of its COMMIT.
-struct Batch {
-  int members = 0;      // released savepoints; written only while the store's writer_mu_ is held
-  absl::Status status;  // set once, before `done` is notified
-  absl::Notification done;  // committed durably, or failed and rolled back
 };
 
 class SqliteWriteTransaction final : public WriteTransaction {
@@ -235,14 +249,53 @@ class SqliteStore final : public Store {
     return std::make_unique<SqliteReadTransaction>(this, std::move(conn));
   }
 
+  // On the write lane, on the writer's connection: inside the batch the lane keeps open between
+  // its calls, where the pages it reads are in the writer's cache (a pooled reader's cache is
+  // emptied by every commit, and its BEGIN takes a lock of the write-ahead log's index).
+  absl::StatusOr<std::unique_ptr<ReadTransaction>> BeginLaneRead() override {
+    CommitDeferral* deferral = CommitDeferral::OnThisThread();
+    if (deferral == nullptr || !CanDefer() || !group_commit_) return BeginRead();
+    RETURN_IF_ERROR(RequireDefaultSite());
+    RETURN_IF_ERROR(RequireNoLaneRead("a second lane read"));
+    writer_mu_.Lock();
+    if (batch_ != nullptr && sqlite3_get_autocommit(writer_->raw()) != 0) {
+      SettleBatchLocked(/*force=*/true);  // SQLite rolled it back: it ends failed
+    }
+    if (batch_ == nullptr) {
+      if (absl::Status status = writer_->ExecCached("BEGIN"); !status.ok()) {
+        writer_mu_.Unlock();
+        return status;
+      }
+    }
+    lane_read_held_ = true;
+    return std::make_unique<SqliteReadTransaction>(this, writer_.get(), batch_, deferral);
+  }
+
+  // Ends a read of BeginLaneRead on the writer's connection. One inside a batch with members read
+  // their writes: its thread's answer waits until they are durable, as a write's would.
+  void EndLaneRead(const std::shared_ptr<Batch>& batch, CommitDeferral* deferral)
+      ABSL_UNLOCK_FUNCTION(writer_mu_);
+
+  // The writer's mutex is not reentrant: a thread holding a lane read that began a write, another
+  // lane read, or settled a batch would wait for itself for ever. Refused instead.
+  static absl::Status RequireNoLaneRead(std::string_view what) {
+    if (!lane_read_held_) return absl::OkStatus();
+    return absl::InternalError(
+        StrCat(what, " on a thread that holds a lane read (steritrack/store.h: BeginLaneRead)"));
+  }
+
   absl::StatusOr<std::unique_ptr<WriteTransaction>> BeginWrite() override {
     RETURN_IF_ERROR(RequireDefaultSite());
+    RETURN_IF_ERROR(RequireNoLaneRead("a write"));
     // Counted as waiting before anyone can see it queued (the hook), so that a transaction that
     // sees it queued also sees it waiting, and leaves the batch open for it.
     waiting_writers_.fetch_add(1, std::memory_order_seq_cst);
     QueueChanged(+1);
     writer_mu_.Lock();
     waiting_writers_.fetch_sub(1, std::memory_order_seq_cst);
+    if (batch_ != nullptr && sqlite3_get_autocommit(writer_->raw()) != 0) {
+      SettleBatchLocked(/*force=*/true);  // SQLite rolled it back: it ends failed, none joins it
+    }
     if (group_commit_ && batch_ != nullptr) {
       // The batch is open: this transaction joins it.
       if (absl::Status status = writer_->ExecCached(kSavepointSql); !status.ok()) {
@@ -352,6 +405,7 @@ class SqliteStore final : public Store {
 
   // Commits `batch` if it is still the open one, then waits until it is durable or failed.
   absl::Status SettleDeferred(const std::shared_ptr<Batch>& batch) ABSL_LOCKS_EXCLUDED(writer_mu_) {
+    RETURN_IF_ERROR(RequireNoLaneRead("settling a batch"));
     {
       absl::MutexLock lock(&writer_mu_);
       if (batch_ == batch) SettleBatchLocked(/*force=*/true);
@@ -404,6 +458,8 @@ class SqliteStore final : public Store {
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(writer_mu_);
   // Writers in BeginWrite that wait for writer_mu_.
   std::atomic<int> waiting_writers_{0};
+  // Whether this thread holds a lane read (BeginLaneRead) of a store.
+  static inline thread_local bool lane_read_held_ = false;
   absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<Connection>> readers_ ABSL_GUARDED_BY(pool_mu_);
 };
@@ -492,7 +548,31 @@ SqliteWriteTransaction::~SqliteWriteTransaction() {
   store_->QueueChanged(-1);
 }
 
+void SqliteStore::EndLaneRead(const std::shared_ptr<Batch>& batch, CommitDeferral* deferral) {
+  lane_read_held_ = false;
+  if (batch == nullptr) {
+    // Its own BEGIN: only the snapshot ends (ROLLBACK: nothing was written, and it ends the
+    // transaction whatever a statement left behind).
+    writer_->ExecCached("ROLLBACK").IgnoreError();
+    writer_mu_.Unlock();
+    return;
+  }
+  const bool read_writes = batch->members > 0;
+  if (sqlite3_get_autocommit(writer_->raw()) != 0) {
+    // A statement of the read failed and SQLite rolled the whole batch back (an I/O error, a full
+    // disk while spilling the cache): it ends failed now, so that no write joins a batch that is
+    // no longer there, and its members learn it from their Settle().
+    SettleBatchLocked(/*force=*/true);
+  }
+  writer_mu_.Unlock();
+  if (read_writes) deferral->Add(std::make_shared<SqlitePendingCommit>(this, batch));
+}
+
 SqliteReadTransaction::~SqliteReadTransaction() {
+  if (on_writer_) {
+    store_->EndLaneRead(batch_, deferral_);
+    return;
+  }
   // A read transaction changes nothing; ending it releases the snapshot.
   conn_->ExecCached("COMMIT").IgnoreError();
   if (shared_mu_ != nullptr) {

@@ -109,6 +109,17 @@ class GroupCommitTest : public ::testing::Test {
     return *store_;
   }
 
+  // Opens the store with group commit; its first COMMIT fails as a failed fsync would, the later
+  // ones succeed.
+  Store& OpenFailingTheFirstCommit() {
+    return Open({.group_commit = true, .commit_fault = [this]() -> absl::Status {
+                   if (fail_first_commit_.exchange(false)) {
+                     return absl::UnavailableError("injected: fsync failed");
+                   }
+                   return absl::OkStatus();
+                 }});
+  }
+
   // Begins a write, inserts lot `name`, and commits it, or, with `refuse`, drops it uncommitted
   // (as core drops a refused write) once `depth_before_end` writes are in the writer's hands.
   // `holding`, if given, is counted down once this write holds the writer (its depth counts from
@@ -144,6 +155,7 @@ class GroupCommitTest : public ::testing::Test {
 
   std::string dir_;
   std::string path_;
+  std::atomic<bool> fail_first_commit_{true};
   WriterWatch watch_;
   std::unique_ptr<Store> store_;
 };
@@ -181,11 +193,7 @@ TEST_F(GroupCommitTest, ARefusedMemberOfABatchDoesNotUndoItsNeighbours) {
 }
 
 TEST_F(GroupCommitTest, AFailedCommitFailsEveryMemberAndKeepsNoneOfTheirWrites) {
-  std::atomic<bool> fail_commit{true};
-  Open({.group_commit = true, .commit_fault = [&]() -> absl::Status {
-          if (fail_commit.exchange(false)) return absl::UnavailableError("injected: fsync failed");
-          return absl::OkStatus();
-        }});
+  OpenFailingTheFirstCommit();
   absl::Status a, b;
   std::atomic<bool> a_answered{false};
   std::latch a_holds(1);
@@ -480,11 +488,7 @@ TEST_F(GroupCommitTest, AnotherThreadsWriteCommitsTheOpenDeferredBatch) {
 
 // A failed commit of a deferred batch fails every write deferred into it, and keeps none.
 TEST_F(GroupCommitTest, AFailedDeferredBatchFailsEveryWriteInIt) {
-  std::atomic<bool> fail_commit{true};
-  Open({.group_commit = true, .commit_fault = [&]() -> absl::Status {
-          if (fail_commit.exchange(false)) return absl::UnavailableError("injected: fsync failed");
-          return absl::OkStatus();
-        }});
+  OpenFailingTheFirstCommit();
   {
     CommitDeferral deferral;
     ASSERT_TRUE(WriteLot("LOT-A").ok());
@@ -514,6 +518,108 @@ TEST_F(GroupCommitTest, ADeferredBatchIsCommittedWhenFull) {
   }
   EXPECT_EQ(watch_.commits(), 2);
   EXPECT_TRUE(StoredOutside("LOT-3"));
+}
+
+// The write lane's token lookup (Store::BeginLaneRead) reads beside its deferred writes, on the
+// writer's connection: it sees them, and its thread's answer waits until they are durable.
+TEST_F(GroupCommitTest, ALaneReadSeesTheDeferredWritesAndWaitsForThem) {
+  Open({.group_commit = true});
+  CommitDeferral deferral;
+  ASSERT_TRUE(WriteLot("LOT-A").ok());
+  ASSERT_EQ(deferral.Take().pending.size(), 1u);
+  {
+    std::unique_ptr<ReadTransaction> read = *store_->BeginLaneRead();
+    EXPECT_TRUE(read->cartridges().FindLot(kGtin, "LOT-A")->has_value());
+  }
+  {
+    // Any other read of the store still sees only what is durable.
+    std::unique_ptr<ReadTransaction> read = *store_->BeginRead();
+    EXPECT_FALSE(read->cartridges().FindLot(kGtin, "LOT-A")->has_value());
+  }
+  CommitDeferral::Taken taken = deferral.Take();
+  ASSERT_EQ(taken.pending.size(), 1u) << "the lane's read does not wait for what it read";
+  EXPECT_EQ(watch_.commits(), 0);
+  EXPECT_FALSE(StoredOutside("LOT-A"));
+  EXPECT_TRUE(taken.pending[0]->Settle().ok());
+  EXPECT_EQ(watch_.commits(), 1);
+  EXPECT_TRUE(StoredOutside("LOT-A"));
+}
+
+// With no batch open, the lane's read has a snapshot of its own on the writer's connection, holds
+// no answer back, and leaves the database's write lock free.
+TEST_F(GroupCommitTest, ALaneReadWithNoBatchOpenReadsWhatIsDurable) {
+  Open({.group_commit = true});
+  ASSERT_TRUE(WriteLot("LOT-A").ok());  // no deferral: durable when it returns
+  CommitDeferral deferral;
+  {
+    std::unique_ptr<ReadTransaction> read = *store_->BeginLaneRead();
+    EXPECT_TRUE(read->cartridges().FindLot(kGtin, "LOT-A")->has_value());
+    EXPECT_FALSE(read->cartridges().FindLot(kGtin, "LOT-B")->has_value());
+  }
+  EXPECT_TRUE(deferral.Take().pending.empty());
+  // Its snapshot has ended: a checkpoint that must wait for every reader of the write-ahead log
+  // runs to the end.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  int log_frames = -1;
+  int checkpointed = -1;
+  EXPECT_EQ(sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log_frames,
+                                      &checkpointed),
+            SQLITE_OK)
+      << "a snapshot of the lane's read is still open: " << sqlite3_errmsg(db);
+  sqlite3_close_v2(db);
+  ASSERT_TRUE(WriteLot("LOT-B").ok());  // the writer is free again
+  EXPECT_EQ(deferral.Take().pending.size(), 1u);
+}
+
+// What would wait for itself on the writer's mutex is refused while a lane read is held.
+TEST_F(GroupCommitTest, ALaneReadRefusesAWriteOrASecondLaneReadOnItsThread) {
+  Open({.group_commit = true});
+  CommitDeferral deferral;
+  ASSERT_TRUE(WriteLot("LOT-A").ok());
+  CommitDeferral::Taken taken = deferral.Take();
+  {
+    std::unique_ptr<ReadTransaction> read = *store_->BeginLaneRead();
+    EXPECT_EQ(store_->BeginWrite().status().code(), absl::StatusCode::kInternal);
+    EXPECT_EQ(store_->BeginLaneRead().status().code(), absl::StatusCode::kInternal);
+    EXPECT_EQ(taken.pending[0]->Settle().code(), absl::StatusCode::kInternal);
+  }
+  EXPECT_TRUE(taken.pending[0]->Settle().ok());
+  EXPECT_TRUE(StoredOutside("LOT-A"));
+}
+
+// A lane read that saw writes of a batch whose COMMIT then fails gets the batch's failure: its
+// answer (a token found, say) must not go out resting on a lost write.
+TEST_F(GroupCommitTest, ALaneReadOfAFailedBatchGetsItsFailure) {
+  OpenFailingTheFirstCommit();
+  CommitDeferral deferral;
+  ASSERT_TRUE(WriteLot("LOT-A").ok());
+  CommitDeferral::Taken write = deferral.Take();
+  { std::unique_ptr<ReadTransaction> read = *store_->BeginLaneRead(); }
+  CommitDeferral::Taken read = deferral.Take();
+  ASSERT_EQ(read.pending.size(), 1u);
+  EXPECT_EQ(read.pending[0]->Settle().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(write.pending[0]->Settle().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(StoredOutside("LOT-A"));
+}
+
+// Off the write lane (no deferral on the thread) BeginLaneRead is BeginRead: it does not see
+// another thread's deferred writes.
+TEST_F(GroupCommitTest, ALaneReadOffTheLaneSeesOnlyWhatIsDurable) {
+  Open({.group_commit = true});
+  CommitDeferral deferral;
+  ASSERT_TRUE(WriteLot("LOT-A").ok());
+  bool seen = true;
+  std::thread other([&] {
+    std::unique_ptr<ReadTransaction> read = *store_->BeginLaneRead();
+    seen = read->cartridges().FindLot(kGtin, "LOT-A")->has_value();
+  });
+  other.join();
+  EXPECT_FALSE(seen);
+  for (const std::shared_ptr<PendingCommit>& p : deferral.Take().pending) {
+    EXPECT_TRUE(p->Settle().ok());
+  }
+  EXPECT_TRUE(StoredOutside("LOT-A"));
 }
 
 INSTANTIATE_TEST_SUITE_P(GroupCommitOnAndOff, GroupCommitModesTest, ::testing::Bool(),
