@@ -136,7 +136,6 @@ class SqliteReadTransaction final : public ReadTransaction {
                         CommitDeferral* deferral)
       : store_(store),
         conn_(writer),
-        on_writer_(true),
         batch_(std::move(batch)),
         deferral_(deferral),
         repos_(conn_) {}
@@ -153,9 +152,9 @@ class SqliteReadTransaction final : public ReadTransaction {
   std::unique_ptr<Connection> owned_;
   Connection* conn_;
   absl::Mutex* shared_mu_ = nullptr;
-  const bool on_writer_ = false;
-  const std::shared_ptr<Batch> batch_;        // with on_writer_: the batch it reads inside, if any
-  CommitDeferral* const deferral_ = nullptr;  // with on_writer_
+  const std::shared_ptr<Batch> batch_;  // a lane read's: the batch it reads inside, if any
+  CommitDeferral* const deferral_ =
+      nullptr;  // set for a lane read only, on the writer's connection
   SqliteRepositories repos_;
 };
 
@@ -258,9 +257,7 @@ class SqliteStore final : public Store {
     RETURN_IF_ERROR(RequireDefaultSite());
     RETURN_IF_ERROR(RequireNoLaneRead("a second lane read"));
     writer_mu_.Lock();
-    if (batch_ != nullptr && sqlite3_get_autocommit(writer_->raw()) != 0) {
-      SettleBatchLocked(/*force=*/true);  // SQLite rolled it back: it ends failed
-    }
+    EndRolledBackBatchLocked();
     if (batch_ == nullptr) {
       if (absl::Status status = writer_->ExecCached("BEGIN"); !status.ok()) {
         writer_mu_.Unlock();
@@ -293,9 +290,7 @@ class SqliteStore final : public Store {
     QueueChanged(+1);
     writer_mu_.Lock();
     waiting_writers_.fetch_sub(1, std::memory_order_seq_cst);
-    if (batch_ != nullptr && sqlite3_get_autocommit(writer_->raw()) != 0) {
-      SettleBatchLocked(/*force=*/true);  // SQLite rolled it back: it ends failed, none joins it
-    }
+    EndRolledBackBatchLocked();
     if (group_commit_ && batch_ != nullptr) {
       // The batch is open: this transaction joins it.
       if (absl::Status status = writer_->ExecCached(kSavepointSql); !status.ok()) {
@@ -415,6 +410,15 @@ class SqliteStore final : public Store {
   }
 
  private:
+  // Ends the open batch, failed, when SQLite rolled its transaction back after an error (an I/O
+  // error, a full disk), so that no write joins a batch that is no longer there; its members
+  // learn it from their Settle() or their wait.
+  void EndRolledBackBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) {
+    if (batch_ != nullptr && sqlite3_get_autocommit(writer_->raw()) != 0) {
+      SettleBatchLocked(/*force=*/true);
+    }
+  }
+
   void SettleBatchLocked(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) {
     if (batch_ == nullptr) return;
     if (sqlite3_get_autocommit(writer_->raw()) != 0) {
@@ -558,18 +562,15 @@ void SqliteStore::EndLaneRead(const std::shared_ptr<Batch>& batch, CommitDeferra
     return;
   }
   const bool read_writes = batch->members > 0;
-  if (sqlite3_get_autocommit(writer_->raw()) != 0) {
-    // A statement of the read failed and SQLite rolled the whole batch back (an I/O error, a full
-    // disk while spilling the cache): it ends failed now, so that no write joins a batch that is
-    // no longer there, and its members learn it from their Settle().
-    SettleBatchLocked(/*force=*/true);
-  }
+  // A statement of the read may have failed and made SQLite roll the whole batch back (an I/O
+  // error, a full disk while spilling the cache).
+  EndRolledBackBatchLocked();
   writer_mu_.Unlock();
   if (read_writes) deferral->Add(std::make_shared<SqlitePendingCommit>(this, batch));
 }
 
 SqliteReadTransaction::~SqliteReadTransaction() {
-  if (on_writer_) {
+  if (deferral_ != nullptr) {
     store_->EndLaneRead(batch_, deferral_);
     return;
   }
