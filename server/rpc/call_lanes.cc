@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "server/rpc/access_line.h"
 #include "server/rpc/convert.h"
 #include "server/storage/bounded_store.h"
 #include "steritrack/commit_deferral.h"
@@ -113,21 +114,29 @@ void CallLanes::ReadLoop() {
   }
 }
 
+void CallLanes::Answer(Answered& answered) {
+  // The access line first: once the client has its answer, the line is in the log.
+  if (answered.line.has_value()) answered.line->Log(answered.outcome);
+  Answer(answered.call, answered.status);
+}
+
 void CallLanes::AnswerLoop() {
   pthread_setname_np(pthread_self(), "st-answer");  // as top and perf show it
   for (std::deque<Answered> answers = answers_.PopAll(); !answers.empty();
        answers = answers_.PopAll()) {
-    for (Answered& a : answers) Answer(a.call, a.status);
+    for (Answered& a : answers) Answer(a);
   }
 }
 
 void CallLanes::WriteLoop() {
   pthread_setname_np(pthread_self(), "st-write");  // as top and perf show it
   CommitDeferral deferral;
+  HeldAccessLine lines;  // each call's access line, logged with its final answer
   struct Held {
     Call call;
     grpc::Status status;  // the handler's answer, valid once its writes are durable
     CommitDeferral::Taken writes;
+    std::optional<AccessLine> line;
   };
   std::vector<Held> held;
   // Commits what the held calls wrote (one batch, or a few when a neighbour outside the lane
@@ -147,7 +156,10 @@ void CallLanes::WriteLoop() {
         options_.log->warn("a call's write was lost with its group commit, answered {}: {}",
                            absl::StatusCodeToString(durable.code()),
                            std::string(durable.message()));
-        answers.push_back(Answered{.call = std::move(h.call), .status = ToGrpcStatus(durable)});
+        answers.push_back(Answered{.call = std::move(h.call),
+                                   .status = ToGrpcStatus(durable),
+                                   .line = std::move(h.line),
+                                   .outcome = durable});
         continue;
       }
       absl::Status armed = absl::OkStatus();
@@ -158,12 +170,17 @@ void CallLanes::WriteLoop() {
         options_.log->warn("a failpoint replaced a durable write's answer with {}: {}",
                            absl::StatusCodeToString(armed.code()), std::string(armed.message()));
       }
+      const bool replaced = !armed.ok();
+      absl::Status outcome =
+          replaced ? armed : (h.line.has_value() ? h.line->handled() : absl::OkStatus());
       answers.push_back(Answered{.call = std::move(h.call),
-                                 .status = armed.ok() ? h.status : ToGrpcStatus(armed)});
+                                 .status = replaced ? ToGrpcStatus(armed) : h.status,
+                                 .line = std::move(h.line),
+                                 .outcome = std::move(outcome)});
     }
     held.clear();
     if (static_cast<int>(answers.size()) <= kInlineAnswers && writes_.Empty()) {
-      for (Answered& a : answers) Answer(a.call, a.status);
+      for (Answered& a : answers) Answer(a);
     } else {
       answers_.PushAll(std::move(answers));
     }
@@ -178,11 +195,17 @@ void CallLanes::WriteLoop() {
     }
     grpc::Status status = Run(*call);
     CommitDeferral::Taken writes = deferral.Take();
+    std::optional<AccessLine> line = lines.Take();
     if (writes.pending.empty() && writes.failpoints.empty()) {
-      Answer(*call, status);  // nothing waits for a commit: read-only, refused, or synchronous
+      // Nothing waits for a commit: read-only, refused, or synchronous.
+      if (line.has_value()) line->Log(line->handled());
+      Answer(*call, status);
       continue;
     }
-    held.push_back(Held{.call = *std::move(call), .status = status, .writes = std::move(writes)});
+    held.push_back(Held{.call = *std::move(call),
+                        .status = status,
+                        .writes = std::move(writes),
+                        .line = std::move(line)});
     if (static_cast<int>(held.size()) >= kMaxHeldAnswers) settle_and_answer();
   }
 }

@@ -9,7 +9,8 @@
 //   which sends the answers while the lane goes on with the next batch (a batch of at most
 //   kInlineAnswers with nothing queued behind it once durable, the lane answers itself). A call
 //   is never answered before its write is durable; if the batch fails, every call in it gets the
-//   failure.
+//   failure. Each call's access line (access_line.h) is logged with the answer the call gets,
+//   just before it is sent, on the thread that sends it.
 //   On PostgreSQL, whose writers commit side by side, the lane has several threads.
 // - Reads go to the read lane, a pool of threads on the store's reader connections: a read never
 //   waits for the writer.
@@ -34,6 +35,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "server/core/commit_notifier.h"
+#include "server/rpc/access_line.h"
 #include "server/rpc/work_queue.h"
 #include "spdlog/logger.h"
 
@@ -97,6 +99,10 @@ class CallLanes {
   struct Answered {
     Call call;
     grpc::Status status;
+    // Its access line (access_line.h), logged with `outcome` (the answer `status` came from)
+    // just before the answer is sent.
+    std::optional<AccessLine> line;
+    absl::Status outcome;
   };
 
   grpc::ServerUnaryReactor* Enqueue(
@@ -104,6 +110,7 @@ class CallLanes {
       grpc::CallbackServerContext* ctx, std::string_view method, Handler handler);
   static grpc::Status Run(Call& call);
   static void Answer(Call& call, const grpc::Status& status);
+  static void Answer(Answered& answered);
   void WriteLoop();
   void ReadLoop();
   void AnswerLoop();

@@ -22,8 +22,9 @@ namespace steritrack::rpc {
 
 // Runs one request of `method` (full name, "/steritrack.v1.InventoryService/GetLot"): asks `auth`
 // who is calling and whether they may, then calls `body` with the caller, converts its status,
-// and logs method, caller, outcome and latency (never anything from the request body, so no
-// client reference leaves the database).
+// and logs its access line (server/rpc/access_line.h: method, outcome, reason, latency, caller;
+// never anything from the request body, so no client reference leaves the database): at once,
+// or, on the write lane, with the call's final answer once its group commit is durable.
 grpc::Status Handle(spdlog::logger& log, Authorizer& auth, const grpc::ServerContextBase& ctx,
                     std::string_view method, absl::FunctionRef<absl::Status(const Identity&)> body);
 

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/functional/function_ref.h"
+#include "server/rpc/access_line.h"
 #include "server/rpc/convert.h"
 #include "server/rpc/handle.h"
 #include "spdlog/spdlog.h"
@@ -19,45 +20,17 @@ grpc::Status Handle(spdlog::logger& log, Authorizer& auth, const grpc::ServerCon
   const auto start = std::chrono::steady_clock::now();
   const std::string_view method = full_method.substr(full_method.rfind('/') + 1);
   std::string caller = "-";
-  const absl::Status status = [&]() -> absl::Status {
+  absl::Status status = [&]() -> absl::Status {
     ASSIGN_OR_RETURN(Identity who, auth.Authorize(ctx, full_method));
     caller = who.site == kDefaultSite ? who.name : StrCat(who.name, "@", who.site);
     // Every transaction of the call acts on the caller's site (steritrack/site.h).
     SiteScope scope(who.site);
     return body(who);
   }();
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  if (status.ok()) {
-    log.info("{} OK {:.2f}ms by {}", method, ms, caller);
-  } else {
-    std::optional<ErrorInfo> info = GetErrorInfo(status);
-    const std::string reason = info ? info->reason : "";
-    if (info && status.code() == absl::StatusCode::kPermissionDenied &&
-        info->metadata.contains("name")) {
-      caller = info->metadata.at("name");  // refused by role: the caller was authenticated
-    }
-    // Core answered the refusal but could not write its evidence record, even after retries. Only
-    // the method and reason are logged: the metadata may name a client.
-    if (info) {
-      auto recorded = info->metadata.find("refusal_recorded");
-      if (recorded != info->metadata.end() && recorded->second == "false") {
-        log.warn("{} {}: refusal NOT recorded in the audit log (its evidence write failed)", method,
-                 reason);
-      }
-    }
-    if (status.code() == absl::StatusCode::kInternal ||
-        status.code() == absl::StatusCode::kDataLoss ||
-        status.code() == absl::StatusCode::kUnknown) {
-      log.error("{} {} {} {:.2f}ms by {}: {}", method, absl::StatusCodeToString(status.code()),
-                reason, ms, caller, std::string(status.message()));
-    } else if (status.code() != absl::StatusCode::kUnauthenticated) {
-      // Unauthenticated calls are counted and reported at intervals by the Authorizer instead.
-      log.info("{} {} {} {:.2f}ms by {}", method, absl::StatusCodeToString(status.code()), reason,
-               ms, caller);
-    }
-  }
-  return ToGrpcStatus(status);
+  grpc::Status answer = ToGrpcStatus(status);
+  // Logged now, or by the write lane once the call's answer is final (access_line.h).
+  HeldAccessLine::LogOrHold(AccessLine(log, method, std::move(caller), start, std::move(status)));
+  return answer;
 }
 
 absl::StatusOr<WriteContext> WriteContextFrom(const grpc::ServerContextBase& call,

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/storage/fault_vfs.h"
 #include "tests/rpc/db_inspector.h"
@@ -444,6 +445,59 @@ TEST_F(IoFaultTest, ARetryThatReadItsFirstTrysUndurableAnswerFailsWithItsBatch) 
     ASSERT_RPC_OK(treatments_->OpenCartridge(Context("nurse.kim").get(), open_req, &resp));
     EXPECT_EQ(inspector_->StoredAnswers(rid), 1);
   }
+}
+
+// The access log tells what the client was told. A write whose handler succeeded but whose group
+// commit then failed is answered with the batch's failure; its access line says that failure, not
+// the handler's OK (before, the lane logged OK when the handler returned and the client got
+// UNAVAILABLE), and its latency counts the wait for the batch.
+TEST_F(IoFaultTest, AWriteLostWithItsGroupCommitIsLoggedWithTheAnswerTheClientGot) {
+  {
+    v1::ReceiveCartridgesRequest req;
+    req.add_barcodes(Unit("L1", "LOT-LOG"));
+    v1::ReceiveCartridgesResponse resp;
+    ASSERT_RPC_OK(inventory_->ReceiveCartridges(Context("nurse.kim").get(), req, &resp));
+  }
+  std::string treatment_id;
+  {
+    v1::StartTreatmentRequest req;
+    req.set_room("Room 3");
+    req.set_clinician("dr.lee");
+    req.set_client_ref("client-log");
+    v1::Treatment resp;
+    ASSERT_RPC_OK(treatments_->StartTreatment(Context("nurse.kim").get(), req, &resp));
+    treatment_id = resp.id();
+  }
+  auto open_lines = [this] {
+    std::vector<std::string> found;
+    for (const std::string& line : LogLines()) {
+      if (line.find("OpenCartridge ") != std::string::npos) found.push_back(line);
+    }
+    return found;
+  };
+  ASSERT_THAT(open_lines(), ::testing::IsEmpty());
+
+  v1::OpenCartridgeRequest req;
+  req.set_barcode(Unit("L1", "LOT-LOG"));
+  req.set_treatment_id(treatment_id);
+  req.set_request_id("log-1");
+  v1::Cartridge resp;
+  fault_vfs::Arm(fault_vfs::Fault::kSyncError, 0);  // the open's batch cannot be made durable
+  const grpc::Status lost = treatments_->OpenCartridge(Context("nurse.kim").get(), req, &resp);
+  fault_vfs::Disarm();
+  ASSERT_EQ(lost.error_code(), grpc::StatusCode::UNAVAILABLE) << lost.error_message();
+  std::vector<std::string> lines = open_lines();
+  ASSERT_THAT(lines, ::testing::SizeIs(1));
+  EXPECT_THAT(lines[0], ::testing::StartsWith("info OpenCartridge UNAVAILABLE "));
+  EXPECT_THAT(lines[0], ::testing::HasSubstr("ms by nurse.kim"));
+
+  // The retry, once the disk is back: stored once, and logged OK.
+  ASSERT_RPC_OK(treatments_->OpenCartridge(Context("nurse.kim").get(), req, &resp));
+  EXPECT_EQ(inspector_->StoredAnswers("log-1"), 1);
+  lines = open_lines();
+  ASSERT_THAT(lines, ::testing::SizeIs(2));
+  EXPECT_THAT(lines[1], ::testing::StartsWith("info OpenCartridge OK "));
+  EXPECT_THAT(lines[1], ::testing::HasSubstr("ms by nurse.kim"));
 }
 
 TEST_F(IoFaultTest, WriteErrorAtEveryPointOfAClinicDayIsRefusedCleanlyAndRecovers) {

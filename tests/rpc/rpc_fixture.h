@@ -1,8 +1,8 @@
 // What the sterilisation and report RPC-tier tests share: a real in-process RpcServer on port 0
 // offering every steritrack.v1 service, over a SQLite store in a temporary file, with a fixed test
-// clock and a null log sink, the store wrapped so that a test can make a call to it fail; and a
-// matcher for refusals as a client sees them (status code plus a google.rpc.Status carrying exactly
-// one ErrorInfo).
+// clock and its log kept in memory (LogLines), the store wrapped so that a test can make a call to
+// it fail; and a matcher for refusals as a client sees them (status code plus a google.rpc.Status
+// carrying exactly one ErrorInfo).
 #ifndef STERITRACK_TESTS_RPC_RPC_FIXTURE_H_
 #define STERITRACK_TESTS_RPC_RPC_FIXTURE_H_
 
@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
@@ -35,7 +36,7 @@
 #include "server/storage/sqlite_admin.h"
 #include "server/storage/sqlite_store.h"
 #include "spdlog/logger.h"
-#include "spdlog/sinks/null_sink.h"
+#include "spdlog/sinks/ringbuffer_sink.h"
 #include "steritrack/clock.h"
 #include "steritrack/secret.h"
 #include "steritrack/store.h"
@@ -170,8 +171,9 @@ class FullServerTest : public ::testing::Test {
         AuditServiceOptions{.store = services_store, .sha256 = TestSha256()});
     exports_core_ = std::make_unique<ExportService>(
         ExportServiceOptions{.store = services_store, .sha256 = TestSha256(), .clock = &clock_});
-    auto log = std::make_shared<spdlog::logger>("rpc_fixture",
-                                                std::make_shared<spdlog::sinks::null_sink_mt>());
+    log_sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
+    auto log = std::make_shared<spdlog::logger>("rpc_fixture", log_sink_);
+    log->set_pattern("%l %v");
     absl::StatusOr<std::unique_ptr<rpc::RpcServer>> server =
         rpc::RpcServer::Start({.listen = "127.0.0.1:0",
                                .core = cartridges_core_.get(),
@@ -247,6 +249,9 @@ class FullServerTest : public ::testing::Test {
     return resp.id();
   }
 
+  // The server's last 1,000 log lines, each "LEVEL MESSAGE", oldest first.
+  std::vector<std::string> LogLines() { return log_sink_->last_formatted(); }
+
   // Who may use reflection; a test fixture may set another hook in its constructor.
   // Empty: the server's own (any valid credential).
   rpc::CallAuthorizer authorize_reflection_;
@@ -260,6 +265,7 @@ class FullServerTest : public ::testing::Test {
   TestClock clock_;
   std::string dir_;
   CommitNotifier commits_;
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> log_sink_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<DatabaseAdmin> database_;  // backups and status, on store_'s file
   // What the services use: store_, failing a call when a test asks.
