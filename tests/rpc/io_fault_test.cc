@@ -373,6 +373,14 @@ class IoFaultTest : public FullServerTest {
     EXPECT_EQ(fig.retried_ok * 2, fig.refused);
   }
 
+  // Receives `barcodes` as nurse.kim, or fails the test.
+  void Receive(const std::vector<std::string>& barcodes) {
+    v1::ReceiveCartridgesRequest req;
+    for (const std::string& b : barcodes) req.add_barcodes(b);
+    v1::ReceiveCartridgesResponse resp;
+    ASSERT_RPC_OK(inventory_->ReceiveCartridges(Context("nurse.kim").get(), req, &resp));
+  }
+
   std::unique_ptr<Inspector> inspector_;
 };
 
@@ -390,22 +398,11 @@ TEST_F(IoFaultTest, ARetryThatReadItsFirstTrysUndurableAnswerFailsWithItsBatch) 
   constexpr int kRounds = 3;
   constexpr int kRetries = 8;
   auto unit = [&](int i) { return Unit(StrCat("R", i), "LOT-RACE"); };
-  {
-    v1::ReceiveCartridgesRequest req;
-    for (int i = 0; i < kRounds; ++i) req.add_barcodes(unit(i));
-    v1::ReceiveCartridgesResponse resp;
-    ASSERT_RPC_OK(inventory_->ReceiveCartridges(Context("nurse.kim").get(), req, &resp));
-  }
-  std::string treatment_id;
-  {
-    v1::StartTreatmentRequest req;
-    req.set_room("Room 3");
-    req.set_clinician("dr.lee");
-    req.set_client_ref("client-race");
-    v1::Treatment resp;
-    ASSERT_RPC_OK(treatments_->StartTreatment(Context("nurse.kim").get(), req, &resp));
-    treatment_id = resp.id();
-  }
+  std::vector<std::string> units;
+  for (int i = 0; i < kRounds; ++i) units.push_back(unit(i));
+  ASSERT_NO_FATAL_FAILURE(Receive(units));
+  const std::string treatment_id = MustStartTreatment();
+  ASSERT_FALSE(treatment_id.empty());
   for (int round = 0; round < kRounds; ++round) {
     const std::string rid = StrCat("race-", round);
     SCOPED_TRACE(rid);
@@ -452,22 +449,9 @@ TEST_F(IoFaultTest, ARetryThatReadItsFirstTrysUndurableAnswerFailsWithItsBatch) 
 // the handler's OK (before, the lane logged OK when the handler returned and the client got
 // UNAVAILABLE), and its latency counts the wait for the batch.
 TEST_F(IoFaultTest, AWriteLostWithItsGroupCommitIsLoggedWithTheAnswerTheClientGot) {
-  {
-    v1::ReceiveCartridgesRequest req;
-    req.add_barcodes(Unit("L1", "LOT-LOG"));
-    v1::ReceiveCartridgesResponse resp;
-    ASSERT_RPC_OK(inventory_->ReceiveCartridges(Context("nurse.kim").get(), req, &resp));
-  }
-  std::string treatment_id;
-  {
-    v1::StartTreatmentRequest req;
-    req.set_room("Room 3");
-    req.set_clinician("dr.lee");
-    req.set_client_ref("client-log");
-    v1::Treatment resp;
-    ASSERT_RPC_OK(treatments_->StartTreatment(Context("nurse.kim").get(), req, &resp));
-    treatment_id = resp.id();
-  }
+  ASSERT_NO_FATAL_FAILURE(Receive({Unit("L1", "LOT-LOG")}));
+  const std::string treatment_id = MustStartTreatment();
+  ASSERT_FALSE(treatment_id.empty());
   auto open_lines = [this] {
     std::vector<std::string> found;
     for (const std::string& line : LogLines()) {
