@@ -117,7 +117,8 @@ for line in "User=steritrack" "Group=steritrack" \
   "ProtectKernelTunables=true" "ProtectKernelModules=true" "ProtectKernelLogs=true" \
   "ProtectControlGroups=true" "CapabilityBoundingSet=" \
   "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" "RestrictSUIDSGID=true" \
-  "SystemCallFilter=@system-service" "LimitNOFILE=16384" "WantedBy=multi-user.target"; do
+  "SystemCallFilter=@system-service" "SystemCallFilter=setpriority" "LimitNOFILE=16384" \
+  "WantedBy=multi-user.target"; do
   grep -qxF -- "$line" "$unit" || fail "the unit lacks '$line'"
 done
 # Only the state directory is writable: no other path opened up.
