@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <exception>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/synchronization/notification.h"
 #include "server/storage/bounded_store.h"
@@ -25,7 +27,8 @@ struct BackgroundLane::Task {
   absl::Notification done;
 };
 
-BackgroundLane::BackgroundLane(int threads, int nice) {
+BackgroundLane::BackgroundLane(int threads, int nice, std::shared_ptr<spdlog::logger> log)
+    : log_(std::move(log)) {
   for (int i = 0; i < std::max(threads, 1); ++i)
     threads_.emplace_back([this, nice] { Loop(nice); });
 }
@@ -53,7 +56,16 @@ void BackgroundLane::Loop(int nice) {
     const id_t self = static_cast<id_t>(syscall(SYS_gettid));
     errno = 0;
     const int current = getpriority(PRIO_PROCESS, self);
-    if (errno == 0) setpriority(PRIO_PROCESS, self, std::min(current + nice, 19));
+    const int wanted = std::min(current + nice, 19);
+    if (errno == 0 && wanted != current && setpriority(PRIO_PROCESS, self, wanted) != 0) {
+      const int refused = errno;
+      if (log_ != nullptr && !refusal_logged_.exchange(true)) {
+        log_->warn(
+            "reports and verifications run at the server's priority: Linux refused their "
+            "threads nice {} ({}); a service unit's SystemCallFilter must let setpriority through",
+            wanted, std::strerror(refused));
+      }
+    }
   }
   // Until stopped with nothing left to run.
   while (std::optional<Task*> next = queue_.Pop(/*wait=*/true)) {

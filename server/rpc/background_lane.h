@@ -10,6 +10,8 @@
 #ifndef STERITRACK_SERVER_RPC_BACKGROUND_LANE_H_
 #define STERITRACK_SERVER_RPC_BACKGROUND_LANE_H_
 
+#include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -20,14 +22,17 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "server/rpc/work_queue.h"
+#include "spdlog/logger.h"
 
 namespace steritrack::rpc {
 
 class BackgroundLane {
  public:
   // `threads` run the work (at least 1), each at `nice` above the server's own nice value (at
-  // most 19; 0: the server's own priority).
-  BackgroundLane(int threads, int nice);
+  // most 19; 0: the server's own priority). Where Linux refuses it (a service unit's system call
+  // filter that denies setpriority), the threads run at the server's priority, and `log` (when
+  // not null) says so once, as a warning.
+  BackgroundLane(int threads, int nice, std::shared_ptr<spdlog::logger> log = nullptr);
   // Waits for the work under way; no Call may be running or start.
   ~BackgroundLane();
   BackgroundLane(const BackgroundLane&) = delete;
@@ -51,6 +56,8 @@ class BackgroundLane {
   std::string RunAndWait(absl::FunctionRef<void()> work);
   void Loop(int nice);
 
+  const std::shared_ptr<spdlog::logger> log_;
+  std::atomic<bool> refusal_logged_{false};
   WorkQueue<Task*> queue_;
   std::vector<std::thread> threads_;
 };

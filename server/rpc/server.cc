@@ -75,7 +75,8 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
       options.log);
   Authorizer* auth = server->auth_.get();
   // Reports and verifications yield the cores to the safety path (background_lane.h).
-  server->background_ = std::make_unique<BackgroundLane>(kBackgroundThreads, kBackgroundNice);
+  server->background_ =
+      std::make_unique<BackgroundLane>(kBackgroundThreads, kBackgroundNice, options.log);
   // Unary calls leave gRPC's threads at once (call_lanes.h).
   server->lanes_ = std::make_unique<CallLanes>(
       CallLaneOptions{.write_threads = options.write_threads,
