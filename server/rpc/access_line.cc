@@ -61,10 +61,6 @@ void HeldAccessLine::LogOrHold(AccessLine line) {
   held_here->line_ = std::move(line);
 }
 
-std::optional<AccessLine> HeldAccessLine::Take() {
-  std::optional<AccessLine> line = std::move(line_);
-  line_.reset();
-  return line;
-}
+std::optional<AccessLine> HeldAccessLine::Take() { return std::exchange(line_, std::nullopt); }
 
 }  // namespace steritrack::rpc

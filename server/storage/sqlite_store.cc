@@ -153,8 +153,8 @@ class SqliteReadTransaction final : public ReadTransaction {
   Connection* conn_;
   absl::Mutex* shared_mu_ = nullptr;
   const std::shared_ptr<Batch> batch_;  // a lane read's: the batch it reads inside, if any
-  CommitDeferral* const deferral_ =
-      nullptr;  // set for a lane read only, on the writer's connection
+  // Set for a lane read only, which reads on the writer's connection.
+  CommitDeferral* const deferral_ = nullptr;
   SqliteRepositories repos_;
 };
 
