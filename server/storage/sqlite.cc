@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "server/storage/sqlite_process.h"
 #include "steritrack/status_macros.h"
 #include "steritrack/strings.h"
 
@@ -102,13 +103,10 @@ std::string Statement::Text(int column) const {
 
 namespace {
 
-// Every connection is opened here, with SQLITE_OPEN_NOMUTEX. Before the process's first one, this
-// turns off SQLite's memory statistics (SQLITE_CONFIG_MEMSTATUS): they take a process-wide mutex
-// at every allocation and free SQLite makes (a few dozen per write), and nothing in steritrack
-// reads them (no sqlite3_memory_used, no heap limit). sqlite3_config works only before SQLite
-// initialises; if something else in the process opened SQLite first it changes nothing.
+// Every connection is opened here, with SQLITE_OPEN_NOMUTEX, and with SQLite configured as
+// steritrack runs it (sqlite_process.h) if this is the process's first call into SQLite.
 int OpenDatabase(const std::string& path, int flags, const char* vfs, sqlite3** db) {
-  [[maybe_unused]] static const int kConfigured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  sqlite_process::Configure();
   return sqlite3_open_v2(path.c_str(), db, flags | SQLITE_OPEN_NOMUTEX, vfs);
 }
 

@@ -11,6 +11,8 @@
 
 #include <sqlite3.h>
 
+#include "server/storage/sqlite_process.h"
+
 namespace steritrack::vfs_shim {
 
 struct ShimFile {
@@ -152,6 +154,8 @@ inline int CurrentTimeInt64(sqlite3_vfs* vfs, sqlite3_int64* out) {
 // SQLITE_NOTFOUND when there is no such base.
 inline int Register(const char* base_name, const char* name, int file_bytes,
                     int (*open)(sqlite3_vfs*, sqlite3_filename, sqlite3_file*, int, int*)) {
+  // Finding a VFS initialises SQLite: its process-wide options go first.
+  sqlite_process::Configure();
   sqlite3_vfs* base = sqlite3_vfs_find(base_name);
   if (base == nullptr) return SQLITE_NOTFOUND;
   static_assert(sizeof(ShimFile) % alignof(sqlite3_file*) == 0);

@@ -1,0 +1,28 @@
+// How steritrack configures the SQLite library itself, once a process, before SQLite initialises.
+// Internal to server/storage (and the benchmark harness that opens SQLite as the server does).
+//
+// SQLite's process-wide options (sqlite3_config) take effect only before sqlite3_initialize, and
+// the first of sqlite3_open_v2, sqlite3_vfs_register and many others initialises it. So every
+// place in steritrack that can be the process's first call into SQLite calls Configure() first:
+// Connection::Open (sqlite.cc) and a VFS's registration (vfs_shim.h). If something outside
+// steritrack initialised SQLite before, the options are SQLite's defaults; nothing breaks.
+#ifndef STERITRACK_SERVER_STORAGE_SQLITE_PROCESS_H_
+#define STERITRACK_SERVER_STORAGE_SQLITE_PROCESS_H_
+
+#include <sqlite3.h>
+
+namespace steritrack::sqlite_process {
+
+// Turns off SQLite's memory statistics (SQLITE_CONFIG_MEMSTATUS). With them on, every allocation
+// and free SQLite makes (a few dozen per write) takes one process-wide mutex; nothing in
+// steritrack reads them (no sqlite3_memory_used, no heap limit). Returns sqlite3_config's code:
+// SQLITE_OK, or SQLITE_MISUSE where SQLite was already initialised. Thread-safe; later calls
+// return the first call's code.
+inline int Configure() {
+  static const int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  return rc;
+}
+
+}  // namespace steritrack::sqlite_process
+
+#endif  // STERITRACK_SERVER_STORAGE_SQLITE_PROCESS_H_
