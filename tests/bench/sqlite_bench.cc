@@ -1,8 +1,11 @@
 // steritrack_sqlite_bench: the storage baseline. Raw SQLite (no steritrack code) with the product's
-// connection settings (server/storage/sqlite_store.cc: journal_mode=WAL, synchronous=FULL,
-// foreign_keys=ON, busy_timeout=5000) inserting rows shaped like steritrack's audit entries (the
-// `events` table: an append-only row with actor, action, subject ids, detail, request id and its
-// chain hashes, and the same partial indexes). Prints figures; asserts nothing.
+// writer connection settings (server/storage/sqlite_store.cc: journal_mode=WAL, synchronous=FULL,
+// foreign_keys=ON, busy_timeout=5000, temp_store=MEMORY, and the store's defaults for
+// journal_size_limit and wal_autocheckpoint, read from SqliteStoreOptions) inserting rows shaped
+// like steritrack's audit entries (the `events` table: an append-only row with actor, action,
+// subject ids, detail, request id and its chain hashes, and the five indexes such an entry of the
+// product's goes into: by lot, cartridge and treatment, by action and by time). Prints figures;
+// asserts nothing.
 //
 //   steritrack_sqlite_bench --dir DIR [--duration 10] [--batch 100] [--json out.json]
 //
@@ -24,6 +27,7 @@
 
 #include "CLI/CLI.hpp"
 #include "server/storage/sqlite_process.h"
+#include "server/storage/sqlite_store.h"
 #include "server/storage/wal_vfs.h"
 
 namespace {
@@ -47,6 +51,8 @@ CREATE TABLE events (
 CREATE INDEX events_lot ON events (lot_id) WHERE lot_id IS NOT NULL;
 CREATE INDEX events_cartridge ON events (cartridge_id) WHERE cartridge_id IS NOT NULL;
 CREATE INDEX events_treatment ON events (treatment_id) WHERE treatment_id IS NOT NULL;
+CREATE INDEX events_action ON events (action, seq);
+CREATE INDEX events_at ON events (at, seq);
 )sql";
 
 bool Exec(sqlite3* db, const char* sql) {
@@ -140,11 +146,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "open %s: %s\n", path.c_str(), sqlite3_errmsg(db));
     return 2;
   }
+  // The writer's settings after its schema (sqlite_store.cc): the log's size limit and its
+  // automatic checkpoint at the store's defaults, and temporary tables in memory.
+  const steritrack::SqliteStoreOptions store_defaults;
+  const std::string log_settings =
+      "PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = " +
+      std::to_string(store_defaults.wal_size_limit_bytes) +
+      "; PRAGMA wal_autocheckpoint = " + std::to_string(store_defaults.wal_autocheckpoint_pages);
   sqlite3_stmt* insert = nullptr;
   const bool set_up =
       Exec(db, "PRAGMA journal_mode = WAL") && Exec(db, "PRAGMA busy_timeout = 5000") &&
       Exec(db, "PRAGMA foreign_keys = ON") && Exec(db, "PRAGMA synchronous = FULL") &&
-      Exec(db, kSchema) &&
+      Exec(db, kSchema) && Exec(db, log_settings.c_str()) &&
       sqlite3_prepare_v2(db,
                          "INSERT INTO events (at, actor, action, lot_id, cartridge_id, "
                          "treatment_id, detail, request_id, prev_hash, hash) VALUES "
