@@ -104,9 +104,10 @@ std::string Statement::Text(int column) const {
 namespace {
 
 // Every connection is opened here, with SQLITE_OPEN_NOMUTEX, and with SQLite configured as
-// steritrack runs it (sqlite_process.h) if this is the process's first call into SQLite.
+// steritrack runs it (sqlite_process.h) if this is the process's first call into SQLite. A refusal
+// is the store's to tell (OpenSqliteStore's notice).
 int OpenDatabase(const std::string& path, int flags, const char* vfs, sqlite3** db) {
-  sqlite_process::Configure();
+  static_cast<void>(sqlite_process::Configure());
   return sqlite3_open_v2(path.c_str(), db, flags | SQLITE_OPEN_NOMUTEX, vfs);
 }
 

@@ -2,10 +2,11 @@
 // Internal to server/storage (and the benchmark harness that opens SQLite as the server does).
 //
 // SQLite's process-wide options (sqlite3_config) take effect only before sqlite3_initialize, and
-// the first of sqlite3_open_v2, sqlite3_vfs_register and many others initialises it. So every
-// place in steritrack that can be the process's first call into SQLite calls Configure() first:
-// Connection::Open (sqlite.cc) and a VFS's registration (vfs_shim.h). If something outside
-// steritrack initialised SQLite before, the options are SQLite's defaults; nothing breaks.
+// the first of sqlite3_open_v2, sqlite3_vfs_find, sqlite3_vfs_register and many others starts it.
+// So every place in steritrack's server that can be the process's first call into SQLite calls
+// Configure() first: Connection::Open (sqlite.cc) and a VFS's registration (vfs_shim.h,
+// wal_vfs.cc). If something else in the process started SQLite before, the options stay SQLite's
+// defaults; nothing breaks, and OpenSqliteStore says so through its notice.
 #ifndef STERITRACK_SERVER_STORAGE_SQLITE_PROCESS_H_
 #define STERITRACK_SERVER_STORAGE_SQLITE_PROCESS_H_
 

@@ -17,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "server/storage/schema.h"
 #include "server/storage/sqlite.h"
+#include "server/storage/sqlite_process.h"
 #include "server/storage/sqlite_repositories.h"
 #include "server/storage/sqlite_rows.h"
 #include "server/storage/wal_vfs.h"
@@ -660,6 +661,12 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions&
   // for a database in memory, which has no WAL, and whose shared cache ("cache=shared") only
   // connections on the same VFS would share.
   RETURN_IF_ERROR(wal_vfs::Register());
+  if (sqlite_process::Configure() != SQLITE_OK && options.notice) {
+    options.notice(
+        "SQLite was started in this process before steritrack could configure it: its memory "
+        "statistics stay on, so every allocation SQLite makes takes one process-wide lock "
+        "(slower writes; nothing else changes)");
+  }
   ASSIGN_OR_RETURN(
       std::unique_ptr<Connection> writer,
       Connection::Open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,

@@ -154,8 +154,9 @@ inline int CurrentTimeInt64(sqlite3_vfs* vfs, sqlite3_int64* out) {
 // SQLITE_NOTFOUND when there is no such base.
 inline int Register(const char* base_name, const char* name, int file_bytes,
                     int (*open)(sqlite3_vfs*, sqlite3_filename, sqlite3_file*, int, int*)) {
-  // Finding a VFS initialises SQLite: its process-wide options go first.
-  sqlite_process::Configure();
+  // Finding a VFS starts SQLite: its process-wide options go first (a refusal is the store's to
+  // tell).
+  static_cast<void>(sqlite_process::Configure());
   sqlite3_vfs* base = sqlite3_vfs_find(base_name);
   if (base == nullptr) return SQLITE_NOTFOUND;
   static_assert(sizeof(ShimFile) % alignof(sqlite3_file*) == 0);

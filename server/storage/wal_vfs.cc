@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
+#include "server/storage/sqlite_process.h"
 #include "server/storage/vfs_shim.h"
 #include "steritrack/strings.h"
 
@@ -264,6 +265,7 @@ absl::Status Register() {
 absl::Status RegisterOver(const char* base, const char* name) {
   static absl::Mutex mu(absl::kConstInit);
   absl::MutexLock lock(&mu);
+  static_cast<void>(sqlite_process::Configure());  // before sqlite3_vfs_find starts SQLite
   if (sqlite3_vfs_find(name) != nullptr) return absl::OkStatus();
   return Registered(RegisterInstance(base, name), name);
 }

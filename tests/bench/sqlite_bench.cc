@@ -1,11 +1,14 @@
-// steritrack_sqlite_bench: the storage baseline. Raw SQLite (no steritrack code) with the product's
-// writer connection settings (server/storage/sqlite_store.cc: journal_mode=WAL, synchronous=FULL,
-// foreign_keys=ON, busy_timeout=5000, temp_store=MEMORY, and the store's defaults for
-// journal_size_limit and wal_autocheckpoint, read from SqliteStoreOptions) inserting rows shaped
-// like steritrack's audit entries (the `events` table: an append-only row with actor, action,
-// subject ids, detail, request id and its chain hashes, and the five indexes such an entry of the
-// product's goes into: by lot, cartridge and treatment, by action and by time). Prints figures;
-// asserts nothing.
+// steritrack_sqlite_bench: the storage baseline. SQLite alone, none of steritrack's statements or
+// rules in the loop, with the product's writer connection settings (server/storage/sqlite_store.cc:
+// journal_mode=WAL, synchronous=FULL, foreign_keys=ON, busy_timeout=5000, temp_store=MEMORY, and
+// the store's defaults for journal_size_limit and wal_autocheckpoint, read from
+// SqliteStoreOptions), SQLite configured and its log written as the server's writer does
+// (sqlite_process.h, wal_vfs.h), inserting rows shaped like steritrack's audit entries: the
+// `events` table, an append-only row with actor, action, subject ids, detail, request id and its
+// chain hashes, and the five indexes such an entry of the product's goes into (by lot, cartridge
+// and treatment, by action and by time). Left out: the product's foreign keys from an entry to its
+// lot, unit and treatment, and its no-replace trigger, which would need those tables filled.
+// Prints figures; asserts nothing.
 //
 //   steritrack_sqlite_bench --dir DIR [--duration 10] [--batch 100] [--json out.json]
 //

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <latch>
 #include <memory>
@@ -853,17 +854,55 @@ TEST_F(SqliteStoreTest, TheWriterGathersEachCommitsWalWritesIntoFewCalls) {
 // SQLite's memory statistics are off in the store's process (sqlite_process.h): with them on,
 // every allocation and free SQLite makes takes one process-wide mutex, 6-9% of the write lane's
 // time under 64 opens in flight. The store's first call into SQLite is the writer VFS's
-// registration, which initialises SQLite; from 66274b5 to this test that came before the option
-// was set, and the option was refused (SQLITE_MISUSE) without a word. ctest runs each test in a
-// process of its own, so the store's Open is the process's first call into SQLite.
-TEST_F(SqliteStoreTest, SqlitesMemoryStatisticsAreOffWhenTheStoreIsTheFirstToUseSqlite) {
-  Store& store = OpenStore(2);
-  int64_t lot_id = 0;
-  int serial = 0;
-  WriteUnits(store, &lot_id, &serial, 10);
-  EXPECT_EQ(sqlite_process::Configure(), SQLITE_OK) << sqlite3_errstr(sqlite_process::Configure());
-  EXPECT_EQ(sqlite3_memory_used(), 0);
-  EXPECT_EQ(sqlite3_memory_highwater(/*resetFlag=*/0), 0);
+// registration, which starts SQLite; from 66274b5 to 1bb33e0 that came before the option was set,
+// and SQLite refused it (SQLITE_MISUSE) without a word. Checked in a fresh process (the
+// "threadsafe" death-test style re-executes this binary, where a fork would inherit whatever an
+// earlier test in this one started), with what it found on stderr.
+TEST_F(SqliteStoreTest, SqlitesMemoryStatisticsAreOffInAProcessWhoseFirstUseOfSqliteIsTheStore) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        int64_t lot_id = 0;
+        int serial = 0;
+        WriteUnits(OpenStore(2), &lot_id, &serial, 10);
+        const int rc = sqlite_process::Configure();
+        const int64_t used = sqlite3_memory_used();
+        const int64_t highwater = sqlite3_memory_highwater(/*resetFlag=*/0);
+        std::fprintf(stderr, "configure=%d memory_used=%lld highwater=%lld\n", rc,
+                     static_cast<long long>(used), static_cast<long long>(highwater));
+        TearDown();  // the fresh process ran SetUp too
+        std::exit(rc == SQLITE_OK && used == 0 && highwater == 0 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "configure=0 memory_used=0 highwater=0");
+}
+
+// Where something else in the process started SQLite first, the store still opens and works, and
+// says, through its notice, that SQLite refused its settings (instead of the silence above).
+TEST_F(SqliteStoreTest, AStoreOpenedAfterSomethingElseStartedSqliteSaysSqliteRefusedItsSettings) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        sqlite3_initialize();
+        std::vector<std::string> notices;
+        absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(
+            {.path = path_, .readers = 1, .notice = [&notices](const std::string& what) {
+               notices.push_back(what);
+             }});
+        for (const std::string& notice : notices)
+          std::fprintf(stderr, "notice: %s\n", notice.c_str());
+        int exit_code = store.ok() ? 0 : 1;
+        if (store.ok()) {
+          int64_t lot_id = 0;
+          int serial = 0;
+          WriteUnits(**store, &lot_id, &serial, 1);
+          store->reset();
+        }
+        TearDown();
+        std::exit(exit_code);
+      },
+      ::testing::ExitedWithCode(0),
+      "notice: SQLite was started in this process before steritrack could configure it: its "
+      "memory statistics stay on");
 }
 
 // The reader hooks (steritrack_reader_pages_total): each read transaction on a pooled reader tells
@@ -1456,6 +1495,12 @@ TEST_F(SqliteStoreTest, AnOlderDatabaseIsBackedUpBesideItBeforeItIsMigrated) {
       FilesStartingWith(dir_, StrCat("steritrack.db.pre-v", SqliteSchemaVersion(), "-"));
   ASSERT_EQ(backups.size(), 1u);
   EXPECT_TRUE(backups[0].ends_with(".bak")) << backups[0];
+  // The raw connection above started SQLite before the store, so the store may also say SQLite
+  // refused its settings (AStoreOpenedAfterSomethingElseStartedSqlite... below); that one is not
+  // about the backup.
+  std::erase_if(notices, [](const std::string& what) {
+    return what.starts_with("SQLite was started in this process before steritrack");
+  });
   ASSERT_EQ(notices.size(), 1u);
   EXPECT_THAT(notices[0], ::testing::AllOf(::testing::HasSubstr(backups[0]),
                                            ::testing::HasSubstr(StrCat("v", old_version))));
