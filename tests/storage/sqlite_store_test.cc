@@ -891,6 +891,7 @@ TEST_F(SqliteStoreTest, AStoreOpenedAfterSomethingElseStartedSqliteSaysSqliteRef
         for (const std::string& notice : notices)
           std::fprintf(stderr, "notice: %s\n", notice.c_str());
         int exit_code = store.ok() ? 0 : 1;
+        if (!store.ok()) std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
         if (store.ok()) {
           int64_t lot_id = 0;
           int serial = 0;
@@ -1496,7 +1497,7 @@ TEST_F(SqliteStoreTest, AnOlderDatabaseIsBackedUpBesideItBeforeItIsMigrated) {
   ASSERT_EQ(backups.size(), 1u);
   EXPECT_TRUE(backups[0].ends_with(".bak")) << backups[0];
   // The raw connection above started SQLite before the store, so the store may also say SQLite
-  // refused its settings (AStoreOpenedAfterSomethingElseStartedSqlite... below); that one is not
+  // refused its settings (AStoreOpenedAfterSomethingElseStartedSqlite... above); that one is not
   // about the backup.
   std::erase_if(notices, [](const std::string& what) {
     return what.starts_with("SQLite was started in this process before steritrack");
