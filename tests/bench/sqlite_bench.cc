@@ -29,7 +29,6 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
-#include "server/storage/sqlite_process.h"
 #include "server/storage/sqlite_store.h"
 #include "server/storage/wal_vfs.h"
 
@@ -136,8 +135,8 @@ int main(int argc, char** argv) {
   const std::string path = (std::filesystem::path(dir) / "sqlite-bench.db").string();
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
   // Opened as steritrackd opens its connections (server/storage/sqlite.cc): SQLite configured as
-  // the server configures it (sqlite_process.h) and without a mutex per connection.
-  steritrack::sqlite_process::Configure();
+  // the server configures it (the VFS's registration does it first, sqlite_process.h) and without
+  // a mutex per connection.
   if (absl::Status registered = steritrack::wal_vfs::Register(); !registered.ok()) {
     std::fprintf(stderr, "%s\n", std::string(registered.message()).c_str());
     return 2;
