@@ -1,12 +1,8 @@
 #include "server/rpc/background_lane.h"
 
 #include <pthread.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <exception>
 #include <optional>
@@ -14,6 +10,7 @@
 #include <utility>
 
 #include "absl/synchronization/notification.h"
+#include "server/rpc/thread_nice.h"
 #include "server/storage/bounded_store.h"
 #include "steritrack/site.h"
 
@@ -49,22 +46,16 @@ std::string BackgroundLane::RunAndWait(absl::FunctionRef<void()> work) {
 
 void BackgroundLane::Loop(int nice) {
   pthread_setname_np(pthread_self(), "st-background");  // as top and perf show it
-  // Linux gives each thread its own nice value; raising it needs no privilege. Relative to the
-  // server's own, so a server started at nice 5 runs its reports at 15, never above itself. A
-  // failure leaves the thread at the server's priority, which is only slower for the others.
+  // Relative to the server's own nice value, so a server started at nice 5 runs its reports at
+  // 15, never above itself. Raising it needs no privilege: a refusal is a system call filter's,
+  // and leaves the thread at the server's priority, which is only slower for the others.
   if (nice > 0) {
-    const id_t self = static_cast<id_t>(syscall(SYS_gettid));
-    errno = 0;
-    const int current = getpriority(PRIO_PROCESS, self);
-    const int wanted = std::min(current + nice, 19);
-    if (errno == 0 && wanted != current && setpriority(PRIO_PROCESS, self, wanted) != 0) {
-      const int refused = errno;
-      if (log_ != nullptr && !refusal_logged_.exchange(true)) {
-        log_->warn(
-            "reports and verifications run at the server's priority: Linux refused their "
-            "threads nice {} ({}); a service unit's SystemCallFilter must let setpriority through",
-            wanted, std::strerror(refused));
-      }
+    const NiceShift shift = ShiftThisThreadsNice(nice);
+    if (shift.refused != 0 && log_ != nullptr && !refusal_logged_.exchange(true)) {
+      log_->warn(
+          "reports and verifications run at the server's priority: Linux refused their "
+          "threads nice {} ({}); a service unit's SystemCallFilter must let setpriority through",
+          shift.wanted, std::strerror(shift.refused));
     }
   }
   // Until stopped with nothing left to run.

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "server/rpc/access_line.h"
 #include "server/rpc/convert.h"
+#include "server/rpc/thread_nice.h"
 #include "server/storage/bounded_store.h"
 #include "steritrack/commit_deferral.h"
 #include "steritrack/error.h"
@@ -130,6 +132,13 @@ void CallLanes::AnswerLoop() {
 
 void CallLanes::WriteLoop() {
   pthread_setname_np(pthread_self(), "st-write");  // as top and perf show it
+  if (const NiceShift shift = ShiftThisThreadsNice(options_.write_nice);
+      shift.refused != 0 && !write_nice_refusal_logged_.exchange(true)) {
+    options_.log->info(
+        "the write lane runs at the server's priority: Linux refused it nice {} ({}); give the "
+        "service LimitNICE={} (deploy/steritrackd.service) or CAP_SYS_NICE to let it run ahead",
+        shift.wanted, std::strerror(shift.refused), shift.wanted);
+  }
   CommitDeferral deferral;
   HeldAccessLine lines;  // each call's access line, logged with its final answer
   struct Held {

@@ -25,6 +25,7 @@
 #include <grpcpp/support/server_callback.h>
 #include <grpcpp/support/status.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -46,6 +47,11 @@ struct CallLaneOptions {
   // commit side by side.
   int write_threads = 1;
   int read_threads = 8;
+  // The write lane's threads' nice value, relative to the server's own (thread_nice.h); below 0
+  // they run ahead of the threads that feed them and send their answers (gRPC's, the answer
+  // thread) and of everything else at the server's priority. Where Linux refuses it (no
+  // CAP_SYS_NICE, no LimitNICE), they run at the server's, and the log says so once. 0: as is.
+  int write_nice = 0;
   // Take a place in the database's queue for a write or a read call (BoundedStore::AdmitWrite,
   // AdmitRead); null: no bound here.
   std::function<absl::StatusOr<std::shared_ptr<void>>()> admit_write;
@@ -121,6 +127,7 @@ class CallLanes {
   WorkQueue<Answered> answers_;
   std::vector<std::thread> threads_;
   std::thread answer_thread_;  // stopped after the write lane, which hands it answers
+  std::atomic<bool> write_nice_refusal_logged_{false};
 };
 
 }  // namespace steritrack::rpc

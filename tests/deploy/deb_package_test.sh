@@ -117,7 +117,7 @@ for line in "User=steritrack" "Group=steritrack" \
   "ProtectKernelTunables=true" "ProtectKernelModules=true" "ProtectKernelLogs=true" \
   "ProtectControlGroups=true" "CapabilityBoundingSet=" \
   "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" "RestrictSUIDSGID=true" \
-  "SystemCallFilter=@system-service" "SystemCallFilter=setpriority" "LimitNOFILE=16384" \
+  "SystemCallFilter=@system-service" "SystemCallFilter=setpriority" "LimitNOFILE=16384" "LimitNICE=-10" \
   "WantedBy=multi-user.target"; do
   grep -qxF -- "$line" "$unit" || fail "the unit lacks '$line'"
 done
