@@ -136,7 +136,7 @@ void CallLanes::WriteLoop() {
       shift.refused != 0 && !write_nice_refusal_logged_.exchange(true)) {
     options_.log->info(
         "the write lane runs at the server's priority: Linux refused it nice {} ({}); give the "
-        "service LimitNICE={} (deploy/steritrackd.service) or CAP_SYS_NICE to let it run ahead",
+        "service LimitNICE={:+} (deploy/steritrackd.service) or CAP_SYS_NICE to let it run ahead",
         shift.wanted, std::strerror(shift.refused), shift.wanted);
   }
   CommitDeferral deferral;

@@ -31,12 +31,6 @@ namespace {
 // about a tenth of a core that the safety path wants (CFS weights 110 against 1024).
 constexpr int kBackgroundThreads = 2;
 constexpr int kBackgroundNice = 10;
-// The write lane, the database's one writer, runs ahead of the threads that feed it: at 64 opens
-// in flight on two cores it otherwise waited for a core about a third as long as it ran, with
-// every write of its batch waiting for it (tests/bench/RESULTS.md, "The write lane ahead").
-// Nice -10 weighs 9,548 against 1,024 at 0. It needs a privilege a service unit grants with
-// LimitNICE=-10 (deploy/); without it the lane runs at the server's priority, as before.
-constexpr int kWriteLaneNice = -10;
 
 std::shared_ptr<grpc::ServerCredentials> Credentials(const std::optional<ServerTls>& tls) {
   if (!tls.has_value()) return grpc::InsecureServerCredentials();
@@ -87,7 +81,7 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Start(const RpcServerOptio
   server->lanes_ = std::make_unique<CallLanes>(
       CallLaneOptions{.write_threads = options.write_threads,
                       .read_threads = options.read_threads,
-                      .write_nice = kWriteLaneNice,
+                      .write_nice = options.write_lane_nice,
                       .admit_write = options.admit_write,
                       .admit_read = options.admit_read,
                       .commits = options.commits,

@@ -9,13 +9,14 @@
 namespace steritrack::rpc {
 
 struct NiceShift {
-  int wanted = 0;   // the nice value asked for
+  int wanted = 0;   // the nice value asked for (`delta` itself if the current one was unreadable)
   int refused = 0;  // the errno Linux refused it with; 0: the thread has it
 };
 
-// Moves the calling thread's nice value by `delta` from its current one, within Linux's -20..19.
-// Raising it needs no privilege; lowering it needs CAP_SYS_NICE, or an RLIMIT_NICE that allows
-// it (systemd's LimitNICE=). A refusal leaves the thread where it was. `delta` 0: nothing asked.
+// Moves the calling thread's nice value by `delta` from its current one, within Linux's -20..19,
+// all of it or none: a refusal leaves the thread where it was. Raising it needs no privilege;
+// lowering it needs CAP_SYS_NICE, or an RLIMIT_NICE soft limit down to the value asked (systemd's
+// LimitNICE=, which lets every thread of the service go that low). `delta` 0: nothing asked.
 NiceShift ShiftThisThreadsNice(int delta);
 
 }  // namespace steritrack::rpc

@@ -751,7 +751,11 @@ TEST_F(RpcTest, EachRequestIsLoggedWithMethodAndOutcomeButNeverTheClientReferenc
   ASSERT_TRUE(treatments_->GetTreatment(Context().get(), get, &treatment).ok());
   EXPECT_EQ(treatment.client_ref(), kClientRef);  // the caller gets it back; the log does not
 
-  const std::vector<std::string> lines = LogLines();
+  std::vector<std::string> lines = LogLines();
+  // Where this process may not lower a thread's nice value, the server said so as it started.
+  std::erase_if(lines, [](const std::string& line) {
+    return line.find("the write lane runs at the server's priority") != std::string::npos;
+  });
   ASSERT_THAT(lines, SizeIs(6));  // one line per request
   auto has_line = [&lines](std::vector<std::string_view> parts) {
     for (const std::string& line : lines) {
