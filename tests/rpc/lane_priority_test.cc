@@ -19,7 +19,6 @@
 
 #include "gtest/gtest.h"
 #include "server/rpc/call_lanes.h"
-#include "server/rpc/thread_nice.h"
 #include "spdlog/logger.h"
 #include "spdlog/sinks/ringbuffer_sink.h"
 #include "tests/rpc/rpc_fixture.h"
