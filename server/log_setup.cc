@@ -1,8 +1,11 @@
 #include "server/log_setup.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <string_view>
 
+#include "server/rpc/log_batch.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/rotating_file_sink.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -58,12 +61,21 @@ absl::StatusOr<std::shared_ptr<spdlog::logger>> MakeServerLogger(const LogOption
   }
   std::shared_ptr<spdlog::logger> log;
   try {
-    if (options.file.empty()) {
-      log = spdlog::stderr_color_mt("steritrackd");
+    if (options.file.empty() && isatty(STDERR_FILENO)) {
+      log = spdlog::stderr_color_mt("steritrackd");  // a terminal: in colour, each line at once
     } else {
-      log = spdlog::rotating_logger_mt("steritrackd", options.file,
-                                       static_cast<size_t>(options.max_size_mb) * 1024 * 1024,
-                                       static_cast<size_t>(options.max_files));
+      // journald's stream, a pipe or a file: the answer thread's lines of a batch of calls go out
+      // together (server/rpc/log_batch.h); every other line as it is logged.
+      std::shared_ptr<spdlog::sinks::sink> target;
+      if (options.file.empty()) {
+        target = rpc::FdSink(STDERR_FILENO);
+      } else {
+        target = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+            options.file, static_cast<size_t>(options.max_size_mb) * 1024 * 1024,
+            static_cast<size_t>(options.max_files));
+      }
+      log = std::make_shared<spdlog::logger>("steritrackd", rpc::BatchingSink(std::move(target)));
+      spdlog::register_logger(log);
     }
   } catch (const spdlog::spdlog_ex& e) {
     return absl::InvalidArgumentError("--log-file: " + std::string(e.what()));
@@ -78,7 +90,6 @@ absl::StatusOr<std::shared_ptr<spdlog::logger>> MakeServerLogger(const LogOption
   } else {
     log->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
   }
-  if (!options.file.empty()) log->flush_on(spdlog::level::info);
   return log;
 }
 

@@ -11,6 +11,7 @@
 
 #include "server/rpc/access_line.h"
 #include "server/rpc/convert.h"
+#include "server/rpc/log_batch.h"
 #include "server/rpc/thread_nice.h"
 #include "server/storage/bounded_store.h"
 #include "steritrack/commit_deferral.h"
@@ -116,17 +117,23 @@ void CallLanes::ReadLoop() {
   }
 }
 
-void CallLanes::Answer(Answered& answered) {
-  // The access line first: once the client has its answer, the line is in the log.
-  if (answered.line.has_value()) answered.line->Log(answered.outcome);
-  Answer(answered.call, answered.status);
+template <typename Answers>
+void CallLanes::AnswerAll(Answers& answers) {
+  {
+    // The access lines first, in one write: once a client has its answer, its line is in the log.
+    LogLineBatch lines;
+    for (Answered& a : answers) {
+      if (a.line.has_value()) a.line->Log(a.outcome);
+    }
+  }
+  for (Answered& a : answers) Answer(a.call, a.status);
 }
 
 void CallLanes::AnswerLoop() {
   pthread_setname_np(pthread_self(), "st-answer");  // as top and perf show it
   for (std::deque<Answered> answers = answers_.PopAll(); !answers.empty();
        answers = answers_.PopAll()) {
-    for (Answered& a : answers) Answer(a);
+    AnswerAll(answers);
   }
 }
 
@@ -189,7 +196,7 @@ void CallLanes::WriteLoop() {
     }
     held.clear();
     if (static_cast<int>(answers.size()) <= kInlineAnswers && writes_.Empty()) {
-      for (Answered& a : answers) Answer(a);
+      AnswerAll(answers);
     } else {
       answers_.PushAll(std::move(answers));
     }

@@ -10,7 +10,8 @@
 //   kInlineAnswers with nothing queued behind it once durable, the lane answers itself). A call
 //   is never answered before its write is durable; if the batch fails, every call in it gets the
 //   failure. Each call's access line (access_line.h) is logged with the answer the call gets,
-//   just before it is sent, on the thread that sends it.
+//   just before it is sent, on the thread that sends it: a batch's lines together, in one write
+//   (log_batch.h), before the first of its answers.
 //   On PostgreSQL, whose writers commit side by side, the lane has several threads.
 // - Reads go to the read lane, a pool of threads on the store's reader connections: a read never
 //   waits for the writer.
@@ -116,7 +117,9 @@ class CallLanes {
       grpc::CallbackServerContext* ctx, std::string_view method, Handler handler);
   static grpc::Status Run(Call& call);
   static void Answer(Call& call, const grpc::Status& status);
-  static void Answer(Answered& answered);
+  // Logs the access lines of `answers` (a batch's) with one write, then sends their answers.
+  template <typename Answers>
+  static void AnswerAll(Answers& answers);
   void WriteLoop();
   void ReadLoop();
   void AnswerLoop();

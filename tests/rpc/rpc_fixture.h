@@ -172,7 +172,10 @@ class FullServerTest : public ::testing::Test {
     exports_core_ = std::make_unique<ExportService>(
         ExportServiceOptions{.store = services_store, .sha256 = TestSha256(), .clock = &clock_});
     log_sink_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
-    auto log = std::make_shared<spdlog::logger>("rpc_fixture", log_sink_);
+    auto log = log_also_ == nullptr
+                   ? std::make_shared<spdlog::logger>("rpc_fixture", log_sink_)
+                   : std::make_shared<spdlog::logger>(
+                         "rpc_fixture", spdlog::sinks_init_list{log_sink_, log_also_});
     log->set_pattern("%l %v");
     absl::StatusOr<std::unique_ptr<rpc::RpcServer>> server =
         rpc::RpcServer::Start({.listen = "127.0.0.1:0",
@@ -252,6 +255,8 @@ class FullServerTest : public ::testing::Test {
   // The server's last 1,000 log lines, each "LEVEL MESSAGE", oldest first.
   std::vector<std::string> LogLines() { return log_sink_->last_formatted(); }
 
+  // A second sink for the server's log, when a fixture sets it in its constructor.
+  std::shared_ptr<spdlog::sinks::sink> log_also_;
   // Who may use reflection; a test fixture may set another hook in its constructor.
   // Empty: the server's own (any valid credential).
   rpc::CallAuthorizer authorize_reflection_;
