@@ -1,9 +1,13 @@
 #include "server/rpc/log_batch.h"
 
+#include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -23,6 +27,7 @@ class Batching final : public spdlog::sinks::sink, public std::enable_shared_fro
   explicit Batching(std::shared_ptr<spdlog::sinks::sink> target) : target_(std::move(target)) {}
 
   void log(const spdlog::details::log_msg& msg) override {
+    if (!target_->should_log(msg.level)) return;
     target_->log(msg);
     if (batch_depth == 0 || msg.level >= spdlog::level::warn) {
       target_->flush();
@@ -44,7 +49,11 @@ class Batching final : public spdlog::sinks::sink, public std::enable_shared_fro
 
 class Fd final : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  explicit Fd(int fd) : fd_(fd) {}
+  explicit Fd(int fd) : fd_(fd), pipe_(IsPipe(fd)) {}
+  ~Fd() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    flush_();
+  }
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
@@ -56,7 +65,14 @@ class Fd final : public spdlog::sinks::base_sink<std::mutex> {
   void flush_() override {
     size_t done = 0;
     while (done < held_.size()) {
-      const ssize_t n = ::write(fd_, held_.data() + done, held_.size() - done);
+      size_t size = held_.size() - done;
+      if (pipe_ && size > PIPE_BUF) {
+        // A pipe keeps a write whole only up to PIPE_BUF bytes: larger ones are written in parts
+        // that end with a line, so that another writer to the pipe cannot land inside one.
+        const size_t end = held_.rfind('\n', done + PIPE_BUF - 1);
+        size = end != std::string::npos && end >= done ? end + 1 - done : PIPE_BUF;
+      }
+      const ssize_t n = ::write(fd_, held_.data() + done, size);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;  // dropped: see FdSink
       done += static_cast<size_t>(n);
@@ -65,7 +81,13 @@ class Fd final : public spdlog::sinks::base_sink<std::mutex> {
   }
 
  private:
+  static bool IsPipe(int fd) {
+    struct stat st {};
+    return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+  }
+
   const int fd_;
+  const bool pipe_;
   std::string held_;
 };
 
@@ -79,8 +101,13 @@ LogLineBatch::~LogLineBatch() {
     if (std::shared_ptr<spdlog::sinks::sink> sink = held.lock()) {
       try {
         sink->flush();
-      } catch (
-          ...) {  // a file sink's failed flush (spdlog_ex): the lines are lost, the server goes on
+      } catch (...) {
+        // A file sink's failed flush (spdlog_ex): the lines are lost, the server goes on; said
+        // once, on stderr, where spdlog says its own errors.
+        static std::atomic<bool> said{false};
+        if (!said.exchange(true)) {
+          std::fputs("steritrackd: log lines lost: a flush failed\n", stderr);
+        }
       }
     }
   }

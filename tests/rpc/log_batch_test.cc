@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -147,15 +148,68 @@ TEST_F(LogBatchTest, ABatchHoldsNothingInASinkOfAnotherKind) {
   EXPECT_THAT(other.Writes(), ElementsAre("info p\n"));
 }
 
+// On a pipe, which keeps a write whole only up to PIPE_BUF bytes, a larger batch is written in
+// parts that end with a line; every line arrives, whole and in order.
+TEST(LogBatchPipeTest, ABatchLargerThanAPipeTakesWholeIsWrittenWholeAndInOrder) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0) << std::strerror(errno);
+  auto log = std::make_shared<spdlog::logger>("log_batch_test_pipe",
+                                              rpc::BatchingSink(rpc::FdSink(fds[1])));
+  log->set_pattern("%v");
+  std::string expected;
+  {
+    rpc::LogLineBatch batch;
+    for (int i = 0; i < 100; ++i) {  // about 10 KB: 2.5 times PIPE_BUF
+      const std::string line = StrCat("line ", i, " ", std::string(90, 'x'));
+      log->info(line);
+      expected += line + "\n";
+    }
+  }
+  log.reset();
+  close(fds[1]);
+  std::string got;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) > 0;) got.append(buffer, n);
+  close(fds[0]);
+  EXPECT_EQ(got, expected);
+}
+
 // The answer thread (server/rpc/call_lanes.h): eight writes held behind the writer commit as one
 // batch, and their access lines go out together, every one of them before the first answer.
+// A sink in front of `target` that takes 200 ms to flush lines of a ReceiveCartridges call: were
+// answers sent before their lines were written, the clients would have them well before the lines.
+class SlowToWriteAccessLines final : public spdlog::sinks::sink {
+ public:
+  explicit SlowToWriteAccessLines(std::shared_ptr<spdlog::sinks::sink> target)
+      : target_(std::move(target)) {}
+  void log(const spdlog::details::log_msg& msg) override {
+    if (std::string_view(msg.payload.data(), msg.payload.size()).starts_with("ReceiveCartridges")) {
+      slow_ = true;
+    }
+    target_->log(msg);
+  }
+  void flush() override {
+    if (slow_.exchange(false)) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    target_->flush();
+  }
+  void set_pattern(const std::string& pattern) override { target_->set_pattern(pattern); }
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    target_->set_formatter(std::move(formatter));
+  }
+
+ private:
+  const std::shared_ptr<spdlog::sinks::sink> target_;
+  std::atomic<bool> slow_{false};
+};
+
 class AnswerLinesTest : public FullServerTest {
  protected:
   static constexpr int kCalls = 8;  // above CallLanes::kInlineAnswers: the answer thread sends them
 
   AnswerLinesTest() : FullServerTest(Utc(2026, 11, 26, 10, 0, 0)) {
     queues_ = BoundedStoreOptions{.max_writes = 64};
-    log_also_ = rpc::BatchingSink(rpc::FdSink(writes_.write_end()));
+    log_also_ = rpc::BatchingSink(
+        std::make_shared<SlowToWriteAccessLines>(rpc::FdSink(writes_.write_end())));
   }
 
   static int AccessLines(const std::string& text) {
@@ -206,10 +260,12 @@ TEST_F(AnswerLinesTest, ABatchsAccessLinesGoOutTogetherBeforeItsAnswers) {
     if (bounded_store_->writes_in_flight() == kCalls && waiting.load() == 1) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_EQ(bounded_store_->writes_in_flight(), kCalls);
+  const int queued = bounded_store_->writes_in_flight();
   holding.store(false);
   release.Notify();
   for (std::thread& t : callers) t.join();
+  faulty_store_->on_begin_write = nullptr;  // it refers to this test's locals
+  ASSERT_EQ(queued, kCalls) << "the calls were not all queued behind the first";
   for (std::string& w : writes_.Writes()) seen.push_back(std::move(w));
   for (int i = 0; i < kCalls; ++i) {
     EXPECT_TRUE(outcomes[i].ok()) << i << ": " << outcomes[i].error_message();
