@@ -117,7 +117,8 @@ class CallLanes {
       grpc::CallbackServerContext* ctx, std::string_view method, Handler handler);
   static grpc::Status Run(Call& call);
   static void Answer(Call& call, const grpc::Status& status);
-  // Logs the access lines of `answers` (a batch's) with one write, then sends their answers.
+  // Logs the access lines of `answers` (a batch's) together (log_batch.h), then sends their
+  // answers.
   template <typename Answers>
   static void AnswerAll(Answers& answers);
   void WriteLoop();

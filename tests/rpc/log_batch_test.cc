@@ -174,8 +174,6 @@ TEST(LogBatchPipeTest, ABatchLargerThanAPipeTakesWholeIsWrittenWholeAndInOrder) 
   EXPECT_EQ(got, expected);
 }
 
-// The answer thread (server/rpc/call_lanes.h): eight writes held behind the writer commit as one
-// batch, and their access lines go out together, every one of them before the first answer.
 // A sink in front of `target` that takes 200 ms to flush lines of a ReceiveCartridges call: were
 // answers sent before their lines were written, the clients would have them well before the lines.
 class SlowToWriteAccessLines final : public spdlog::sinks::sink {
@@ -202,6 +200,8 @@ class SlowToWriteAccessLines final : public spdlog::sinks::sink {
   std::atomic<bool> slow_{false};
 };
 
+// The answer thread (server/rpc/call_lanes.h): eight writes held behind the writer commit as one
+// batch, and their access lines go out together, every one of them before the first answer.
 class AnswerLinesTest : public FullServerTest {
  protected:
   static constexpr int kCalls = 8;  // above CallLanes::kInlineAnswers: the answer thread sends them
@@ -274,8 +274,9 @@ TEST_F(AnswerLinesTest, ABatchsAccessLinesGoOutTogetherBeforeItsAnswers) {
   int lines = 0;
   int writes_with_lines = 0;
   for (const std::string& w : seen) {
-    lines += AccessLines(w);
-    if (AccessLines(w) > 0) ++writes_with_lines;
+    const int here = AccessLines(w);
+    lines += here;
+    if (here > 0) ++writes_with_lines;
     EXPECT_EQ(w.back(), '\n') << "whole lines in each write: " << w;
   }
   EXPECT_EQ(lines, kCalls);
