@@ -293,12 +293,16 @@ class DemoWalkthroughTest(E2ETestCase):
             if SETS_ONLY.match(line):
                 script += [f"{{ {line}\n}} >out.{i} 2>&1 </dev/null", f"echo $? >rc.{i}"]
                 continue
+            # The timer is a subshell of its own on /dev/null (nothing of it holds the session's
+            # output open), which stops its sleep when it is stopped itself. `wait -n` is not
+            # used: it can miss a line that ended before it was called and wait for the timer.
             script += [f"{{ {line}\n}} >out.{i} 2>&1 </dev/null &", "line=$!",
-                       "sleep 30 & timer=$!",
-                       "wait -n -p ended $line $timer; rc=$?",
-                       "if [ \"$ended\" = \"$timer\" ]; then pkill -P $line; kill $line;"
-                       f" wait $line; rc=$?; echo 'test: stopped after 30 s' >>out.{i};"
-                       " else kill $timer; wait $timer; fi",
+                       "( trap 'kill $s; exit 0' TERM; sleep 30 & s=$!; wait $s;"
+                       " pkill -P $line; kill $line &&"
+                       f" echo 'test: stopped after 30 s' >>out.{i} ) >/dev/null 2>&1 &",
+                       "timer=$!",
+                       "wait $line; rc=$?",
+                       "kill $timer 2>/dev/null; wait $timer",
                        f"echo $rc >rc.{i}"]
         session = os.path.join(self.tmp, "later")
         os.makedirs(session)
