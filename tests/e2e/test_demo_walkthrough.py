@@ -131,6 +131,11 @@ LATER = [
 ]
 
 
+def readme_text():
+    with open(README, encoding="utf-8") as f:
+        return f.read()
+
+
 def readme_section(text, name):
     section = re.search(r"^## " + re.escape(name) + r"\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     if section is None:
@@ -140,8 +145,7 @@ def readme_section(text, name):
 
 def readme_later_lines():
     """The lines of LATER_SECTIONS' ```sh blocks, continuations joined, comments kept."""
-    with open(README, encoding="utf-8") as f:
-        text = f.read()
+    text = readme_text()
     lines = []
     for name in LATER_SECTIONS:
         for block in re.findall(r"```sh\n(.*?)```", readme_section(text, name), re.S):
@@ -164,9 +168,8 @@ def without_comment(line):
 
 def readme_room_session():
     """What "Treatment room" types at the room's prompt, and the answers it shows."""
-    with open(README, encoding="utf-8") as f:
-        block = re.search(r"```text\n\$ st room (.*?)\n(.*?)```",
-                          readme_section(f.read(), "Treatment room"), re.S)
+    block = re.search(r"```text\n\$ st room (.*?)\n(.*?)```",
+                      readme_section(readme_text(), "Treatment room"), re.S)
     if block is None:
         raise AssertionError("'Treatment room' has no ```text block of a room session")
     scans, answers = [], []
@@ -180,9 +183,8 @@ def readme_room_session():
 
 def readme_walkthrough():
     """The `st ...` commands of the README's "Five minutes with the CLI" code block, as argv."""
-    with open(README, encoding="utf-8") as f:
-        text = f.read()
-    block = re.search(r"```sh\n(.*?)```", readme_section(text, "Five minutes with the CLI"), re.S)
+    section = readme_section(readme_text(), "Five minutes with the CLI")
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
     if block is None:
         raise AssertionError("the walk-through section has no ```sh code block")
     commands = []
@@ -213,8 +215,8 @@ class DemoWalkthroughTest(E2ETestCase):
             return f.read().strip()
 
     def test_readme_walkthrough_runs_as_documented(self):
-        with open(README, encoding="utf-8") as f:
-            self.assertIn("export STERITRACK_TOKEN=$(cat demo-credentials/admin.token)\n", f.read())
+        self.assertIn("export STERITRACK_TOKEN=$(cat demo-credentials/admin.token)\n",
+                      readme_text())
         documented = readme_walkthrough()
         expected = [shlex.split(command) for command, _, _, _ in WALKTHROUGH]
         self.assertEqual(documented, expected,
