@@ -684,8 +684,11 @@ void AddReportCommands(CLI::App& app, const Globals& g, Action& action) {
           } else {
             text << " (in " << line.days_to_expiry() << " days)";
           }
-          text << "  " << line.units_in_stock() << " in stock"
-               << (line.expiring_soon() ? "  EXPIRING" : "") << "\n";
+          // A lot already past its expiry is not "expiring": its units can no longer be opened.
+          const char* tag = !line.expiring_soon()       ? ""
+                            : line.days_to_expiry() < 0 ? "  EXPIRED"
+                                                        : "  EXPIRING";
+          text << "  " << line.units_in_stock() << " in stock" << tag << "\n";
         }
         return d.out().SuccessText(text.str(), "stock", stock);
       };

@@ -111,7 +111,9 @@ LATER = [
      ["3 unit(s) already used", "CRT000101", "CRT000102", "CRT000103"]),
     ("st recall lookback --gtin 09506000134352 --lot LOT-2024A", 0,
      ["RECALLED: FSCA-2026-200", "client CLIENT-0043"]),
-    ("st stock --expiring-within 60", 0, ["Par levels on"]),
+    # The demo's LOT-2023X expired in January: tagged EXPIRED, not EXPIRING.
+    ("st stock --expiring-within 60", 0, ["Par levels on", "LOT-2023X  active  expires 2026-01-31",
+                                          "2 in stock  EXPIRED\n"]),
     ("st stock --check", 3, ["09521234543213  BELOW PAR"]),
     ("st stock", 0, ["09506000134352  openable 20  expiring 0", "par 4  ok",
                      "20 usable unit(s)"]),
