@@ -1031,8 +1031,33 @@ class SqliteStoreQueryTest : public SqliteStoreTest {
     return got.ok() ? IdsOf(*got) : std::vector<int64_t>{};
   }
 
+  // Reopens the store with one reader whose reads are counted in the pages they asked SQLite for
+  // (found in its cache or read from the file): what PagesOf measures.
+  void ReopenCountingPages() {
+    CloseStore();
+    SqliteReaderHooks hooks{
+        .pages_read = [this](int64_t cached, int64_t from_file) { pages_ += cached + from_file; }};
+    absl::StatusOr<std::unique_ptr<Store>> opened =
+        OpenSqliteStore({.path = path_, .readers = 1, .reader_hooks = hooks});
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    store_ = *std::move(opened);
+  }
+
+  // The pages of one read transaction that runs `read`.
+  template <typename Read>
+  int64_t PagesOf(Read read) {
+    const int64_t before = pages_.load();
+    {
+      std::unique_ptr<ReadTransaction> tx = MustBeginRead();
+      if (tx == nullptr) return -1;
+      read(*tx);
+    }
+    return pages_.load() - before;
+  }
+
   int64_t lot_a_ = 0, lot_b_ = 0, t1_ = 0, t2_ = 0;
   std::vector<int64_t> a_, b_;
+  std::atomic<int64_t> pages_{0};
 };
 
 TEST_F(SqliteStoreQueryTest, ListCartridgesFiltersByDerivedState) {
@@ -1170,26 +1195,16 @@ TEST_F(SqliteStoreQueryTest, EventListingsByIdReadAFewPagesNotTheWholeTrail) {
     append(lot_a_, a_[3], t1_);                                    // kFiller + 2: S4 in treatment 1
     ASSERT_TRUE(tx->Commit().ok());
   }
-  CloseStore();
-  std::atomic<int64_t> pages{0};
-  SqliteReaderHooks hooks{
-      .pages_read = [&](int64_t cached, int64_t from_file) { pages += cached + from_file; }};
-  absl::StatusOr<std::unique_ptr<Store>> opened =
-      OpenSqliteStore({.path = path_, .readers = 1, .reader_hooks = hooks});
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  store_ = *std::move(opened);
-  // The events the filter lists, and the pages its read asked SQLite for.
+  ReopenCountingPages();
+  // The events the filter lists, and the pages its read asked for.
   auto list = [&](const EventFilter& f) -> std::pair<std::vector<int64_t>, int64_t> {
-    const int64_t before = pages.load();
     std::vector<int64_t> got;
-    {
-      std::unique_ptr<ReadTransaction> tx = MustBeginRead();
-      if (tx == nullptr) return {};
-      absl::StatusOr<std::vector<Event>> events = tx->audit().ListEvents(f);
+    const int64_t pages = PagesOf([&](ReadTransaction& tx) {
+      absl::StatusOr<std::vector<Event>> events = tx.audit().ListEvents(f);
       EXPECT_TRUE(events.ok()) << events.status();
       if (events.ok()) got = SeqsOf(*events);
-    }
-    return {got, pages.load() - before};
+    });
+    return {got, pages};
   };
   const int64_t a = seqs[kFiller], s4 = seqs[kFiller + 1], s4_t1 = seqs[kFiller + 2];
 
@@ -1212,6 +1227,75 @@ TEST_F(SqliteStoreQueryTest, EventListingsByIdReadAFewPagesNotTheWholeTrail) {
     EXPECT_THAT(got, ElementsAreArray(want)) << name;
     EXPECT_LT(read, 30) << name << ": " << read << " pages, against " << all_pages
                         << " for the whole trail";
+  }
+}
+
+// The other reads a scan does at every turn: the unit scanned (with its lot, use, disposal and
+// write-off), a recalled lot's units and a treatment's (the look-back), and a rare action's audit
+// entries (a report's refusals and stock alerts). Each is a few pages of its index, among 6,000
+// other units and 4,000 other entries.
+TEST_F(SqliteStoreQueryTest, AUnitALotsUnitsAndARareActionAreReadThroughTheirIndexes) {
+  constexpr int kUnits = 6000, kEntries = 4000;
+  std::vector<int64_t> rare;
+  {
+    std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
+    for (int i = 0; i < kUnits; ++i) {
+      ASSERT_TRUE(tx->cartridges()
+                      .InsertCartridge(MakeCartridge(StrCat("FILLER", i), lot_b_, kGtinB))
+                      .ok());
+    }
+    for (int i = 0; i < kEntries + 2; ++i) {
+      absl::StatusOr<int64_t> seq = audit_chain::Append(tx->audit(), *TestSha256(),
+                                                        Event{.at = kNow,
+                                                              .actor = "nurse.kim",
+                                                              .action = i < kEntries ? "X" : "RARE",
+                                                              .detail = "filler of the trail",
+                                                              .request_id = "r"});
+      ASSERT_TRUE(seq.ok()) << seq.status();
+      if (i >= kEntries) rare.push_back(*seq);
+    }
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  ReopenCountingPages();
+
+  // For scale: every unit of lot B, every entry.
+  const int64_t all_units = PagesOf([&](ReadTransaction& tx) {
+    EXPECT_THAT(*tx.cartridges().ListCartridges({.lot_id = lot_b_, .limit = kUnits + 10}),
+                SizeIs(kUnits + 2));
+  });
+  const int64_t all_entries = PagesOf([&](ReadTransaction& tx) {
+    EXPECT_THAT(*tx.audit().ListAuditEntries({.limit = kEntries + 10}), SizeIs(kEntries + 2));
+  });
+  ASSERT_GT(all_units, 60);
+  ASSERT_GT(all_entries, 150);
+
+  const std::pair<const char*, int64_t> reads[] = {
+      {"the unit by its barcode", PagesOf([&](ReadTransaction& tx) {
+         absl::StatusOr<std::optional<Cartridge>> s1 = tx.cartridges().FindCartridge(kGtin, "S1");
+         ASSERT_TRUE(s1.ok() && s1->has_value());
+         EXPECT_EQ((*s1)->disposal->container_id, "SHARPS-1");
+       })},
+      {"the unit by its id", PagesOf([&](ReadTransaction& tx) {
+         absl::StatusOr<std::optional<Cartridge>> s3 = tx.cartridges().FindCartridgeById(a_[2]);
+         ASSERT_TRUE(s3.ok() && s3->has_value());
+         EXPECT_TRUE((*s3)->discard.has_value());
+       })},
+      {"lot A's units", PagesOf([&](ReadTransaction& tx) {
+         EXPECT_THAT(*tx.cartridges().ListCartridges({.lot_id = lot_a_}), SizeIs(6));
+       })},
+      {"treatment 1's units", PagesOf([&](ReadTransaction& tx) {
+         EXPECT_THAT(IdsOf(*tx.cartridges().ListCartridges({.treatment_id = t1_})),
+                     ElementsAre(a_[0], a_[1]));
+       })},
+      {"the rare action's entries", PagesOf([&](ReadTransaction& tx) {
+         EXPECT_THAT(SeqsOf(*tx.audit().ListAuditEntries({.action = "RARE"})),
+                     ElementsAreArray(rare));
+       })},
+  };
+  for (const auto& [name, pages] : reads) {
+    EXPECT_GE(pages, 1) << name;
+    EXPECT_LT(pages, 30) << name << ": " << pages << " pages, against " << all_units
+                         << " for every unit of a lot and " << all_entries << " for every entry";
   }
 }
 
