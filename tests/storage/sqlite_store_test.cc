@@ -1260,11 +1260,12 @@ TEST_F(SqliteStoreQueryTest, AUnitALotsUnitsAndARareActionAreReadThroughTheirInd
 
   // For scale: every unit of lot B, every entry.
   const int64_t all_units = PagesOf([&](ReadTransaction& tx) {
-    EXPECT_THAT(*tx.cartridges().ListCartridges({.lot_id = lot_b_, .limit = kUnits + 10}),
+    EXPECT_THAT(tx.cartridges().ListCartridges({.lot_id = lot_b_, .limit = kUnits + 10}).value(),
                 SizeIs(kUnits + 2));
   });
   const int64_t all_entries = PagesOf([&](ReadTransaction& tx) {
-    EXPECT_THAT(*tx.audit().ListAuditEntries({.limit = kEntries + 10}), SizeIs(kEntries + 2));
+    EXPECT_THAT(tx.audit().ListAuditEntries({.limit = kEntries + 10}).value(),
+                SizeIs(kEntries + 2));
   });
   ASSERT_GT(all_units, 60);
   ASSERT_GT(all_entries, 150);
@@ -1281,14 +1282,14 @@ TEST_F(SqliteStoreQueryTest, AUnitALotsUnitsAndARareActionAreReadThroughTheirInd
          EXPECT_TRUE((*s3)->discard.has_value());
        })},
       {"lot A's units", PagesOf([&](ReadTransaction& tx) {
-         EXPECT_THAT(*tx.cartridges().ListCartridges({.lot_id = lot_a_}), SizeIs(6));
+         EXPECT_THAT(tx.cartridges().ListCartridges({.lot_id = lot_a_}).value(), SizeIs(6));
        })},
       {"treatment 1's units", PagesOf([&](ReadTransaction& tx) {
-         EXPECT_THAT(IdsOf(*tx.cartridges().ListCartridges({.treatment_id = t1_})),
+         EXPECT_THAT(IdsOf(tx.cartridges().ListCartridges({.treatment_id = t1_}).value()),
                      ElementsAre(a_[0], a_[1]));
        })},
       {"the rare action's entries", PagesOf([&](ReadTransaction& tx) {
-         EXPECT_THAT(SeqsOf(*tx.audit().ListAuditEntries({.action = "RARE"})),
+         EXPECT_THAT(SeqsOf(tx.audit().ListAuditEntries({.action = "RARE"}).value()),
                      ElementsAreArray(rare));
        })},
   };
