@@ -1031,6 +1031,23 @@ class SqliteStoreQueryTest : public SqliteStoreTest {
     return got.ok() ? IdsOf(*got) : std::vector<int64_t>{};
   }
 
+  // Appends an audit entry about these ids (0: none) through core's hash chain; its seq, 0 (and a
+  // failure) when it could not.
+  static int64_t AppendEntry(WriteTransaction& tx, int64_t lot, int64_t cartridge,
+                             int64_t treatment, std::string action = "X") {
+    absl::StatusOr<int64_t> seq = audit_chain::Append(tx.audit(), *TestSha256(),
+                                                      Event{.at = kNow,
+                                                            .actor = "nurse.kim",
+                                                            .action = std::move(action),
+                                                            .lot_id = lot,
+                                                            .cartridge_id = cartridge,
+                                                            .treatment_id = treatment,
+                                                            .detail = "d",
+                                                            .request_id = "r"});
+    EXPECT_TRUE(seq.ok()) << seq.status();
+    return seq.value_or(0);
+  }
+
   // Reopens the store with one reader whose reads are counted in the pages they asked SQLite for
   // (found in its cache or read from the file): what PagesOf measures.
   void ReopenCountingPages() {
@@ -1116,17 +1133,7 @@ TEST_F(SqliteStoreQueryTest, ListEventsByLotCartridgeOrTreatmentAfterASequenceNu
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
     auto append = [&](int64_t lot, int64_t cartridge, int64_t treatment) {
-      absl::StatusOr<int64_t> seq = audit_chain::Append(tx->audit(), *TestSha256(),
-                                                        Event{.at = kNow,
-                                                              .actor = "nurse.kim",
-                                                              .action = "X",
-                                                              .lot_id = lot,
-                                                              .cartridge_id = cartridge,
-                                                              .treatment_id = treatment,
-                                                              .detail = "d",
-                                                              .request_id = "r"});
-      EXPECT_TRUE(seq.ok()) << seq.status();
-      seqs.push_back(seq.value_or(0));
+      seqs.push_back(AppendEntry(*tx, lot, cartridge, treatment));
     };
     append(lot_a_, 0, 0);        // 0: lot A only
     append(lot_a_, a_[0], 0);    // 1: unit S1
@@ -1177,17 +1184,7 @@ TEST_F(SqliteStoreQueryTest, EventListingsByIdReadAFewPagesNotTheWholeTrail) {
   {
     std::unique_ptr<WriteTransaction> tx = MustBeginWrite();
     auto append = [&](int64_t lot, int64_t cartridge, int64_t treatment) {
-      absl::StatusOr<int64_t> seq = audit_chain::Append(tx->audit(), *TestSha256(),
-                                                        Event{.at = kNow,
-                                                              .actor = "nurse.kim",
-                                                              .action = "X",
-                                                              .lot_id = lot,
-                                                              .cartridge_id = cartridge,
-                                                              .treatment_id = treatment,
-                                                              .detail = "filler of the trail",
-                                                              .request_id = "r"});
-      ASSERT_TRUE(seq.ok()) << seq.status();
-      seqs.push_back(*seq);
+      seqs.push_back(AppendEntry(*tx, lot, cartridge, treatment));
     };
     for (int i = 0; i < kFiller; ++i) append(lot_b_, b_[1], t2_);  // another lot's unit
     append(lot_a_, 0, 0);                                          // kFiller + 0: lot A as a whole
@@ -1244,16 +1241,8 @@ TEST_F(SqliteStoreQueryTest, AUnitALotsUnitsAndARareActionAreReadThroughTheirInd
                       .InsertCartridge(MakeCartridge(StrCat("FILLER", i), lot_b_, kGtinB))
                       .ok());
     }
-    for (int i = 0; i < kEntries + 2; ++i) {
-      absl::StatusOr<int64_t> seq = audit_chain::Append(tx->audit(), *TestSha256(),
-                                                        Event{.at = kNow,
-                                                              .actor = "nurse.kim",
-                                                              .action = i < kEntries ? "X" : "RARE",
-                                                              .detail = "filler of the trail",
-                                                              .request_id = "r"});
-      ASSERT_TRUE(seq.ok()) << seq.status();
-      if (i >= kEntries) rare.push_back(*seq);
-    }
+    for (int i = 0; i < kEntries; ++i) AppendEntry(*tx, 0, 0, 0, "X");
+    rare = {AppendEntry(*tx, 0, 0, 0, "RARE"), AppendEntry(*tx, 0, 0, 0, "RARE")};
     ASSERT_TRUE(tx->Commit().ok());
   }
   ReopenCountingPages();
