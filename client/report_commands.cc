@@ -684,10 +684,9 @@ void AddReportCommands(CLI::App& app, const Globals& g, Action& action) {
           } else {
             text << " (in " << line.days_to_expiry() << " days)";
           }
-          // A lot already past its expiry is not "expiring": its units can no longer be opened.
-          const char* tag = !line.expiring_soon()       ? ""
-                            : line.days_to_expiry() < 0 ? "  EXPIRED"
-                                                        : "  EXPIRING";
+          // A lot already past its expiry (core's verdict) is not "expiring": its units can no
+          // longer be opened.
+          const char* tag = !line.expiring_soon() ? "" : lot.expired() ? "  EXPIRED" : "  EXPIRING";
           text << "  " << line.units_in_stock() << " in stock" << tag << "\n";
         }
         return d.out().SuccessText(text.str(), "stock", stock);
