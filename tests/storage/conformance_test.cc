@@ -977,6 +977,79 @@ TYPED_TEST(StoreConformanceTest, EventsBetweenPageByTimeThenSeq) {
   EXPECT_FALSE((*one)[0].prev_hash.empty());
 }
 
+// Audit entries of a period, in seq order, exactly those whose time is in it, page after page,
+// with or without an action: even when the server's clock stepped back so that time order is not
+// seq order (an entry before the period's others in the trail, one after them), and when the trail
+// around the period is long enough that a backend reads where the period lies instead of walking
+// the trail.
+TYPED_TEST(StoreConformanceTest, AuditEntriesOfAPeriodAreExactWhenTheClockSteppedBack) {
+  const absl::Time from = kNow, to = kNow + absl::Hours(1);
+  std::vector<Event> appended;
+  {
+    auto tx = this->Write();
+    auto append = [&](absl::Time at, std::string_view action) {
+      Event e{.at = at,
+              .actor = "nurse.kim",
+              .action = std::string(action),
+              .detail = StrCat("entry ", appended.size() + 1)};
+      absl::StatusOr<int64_t> seq = audit_chain::Append(tx->audit(), *TestSha256(), e);
+      ASSERT_TRUE(seq.ok()) << seq.status();
+      e.seq = *seq;
+      appended.push_back(std::move(e));
+    };
+    for (int i = 0; i < 400; ++i) append(from - absl::Hours(30) + absl::Seconds(i), "X");
+    append(from + absl::Minutes(30), "X");  // the clock ran ahead into the period, then back
+    for (int i = 0; i < 100; ++i) append(from - absl::Hours(1) + absl::Seconds(i), "X");
+    for (int i = 0; i < 10; ++i) append(from + absl::Minutes(i), i % 2 == 0 ? "X" : "Y");
+    for (int i = 0; i < 400; ++i) append(to + absl::Hours(1) + absl::Seconds(i), "X");
+    append(from + absl::Minutes(45), "Y");  // the clock stepped back into the period
+    for (int i = 0; i < 300; ++i) append(to + absl::Hours(3) + absl::Seconds(i), "X");
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  auto want = [&](std::optional<absl::Time> lo, std::optional<absl::Time> hi,
+                  std::string_view action) {
+    std::vector<int64_t> seqs;
+    for (const Event& e : appended) {
+      if ((!lo || e.at >= *lo) && (!hi || e.at < *hi) && (action.empty() || e.action == action)) {
+        seqs.push_back(e.seq);
+      }
+    }
+    return seqs;
+  };
+  auto tx = this->Read();
+  auto list = [&](std::optional<absl::Time> lo, std::optional<absl::Time> hi,
+                  std::string_view action, int page_size) {
+    std::vector<int64_t> seqs;
+    for (int64_t after = 0;;) {
+      absl::StatusOr<std::vector<Event>> page =
+          tx->audit().ListAuditEntries({.after_seq = after,
+                                        .action = std::string(action),
+                                        .from = lo,
+                                        .to = hi,
+                                        .limit = page_size});
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok() || page->empty()) break;
+      for (const Event& e : *page) seqs.push_back(e.seq);
+      after = page->back().seq;
+      if (static_cast<int>(page->size()) < page_size) break;
+    }
+    return seqs;
+  };
+  ASSERT_THAT(want(from, to, ""), SizeIs(12));
+  for (const std::string_view action : {"", "X", "Y"}) {
+    for (const int page_size : {1, 4, 100}) {
+      EXPECT_EQ(list(from, to, action, page_size), want(from, to, action))
+          << "action '" << action << "', pages of " << page_size;
+    }
+  }
+  // An hour with no entry; the trail's last entries (no end); its first ones (no start).
+  EXPECT_THAT(list(to, to + absl::Hours(1), "", 10), IsEmpty());
+  EXPECT_EQ(list(to + absl::Hours(3), std::nullopt, "", 30),
+            want(to + absl::Hours(3), std::nullopt, ""));
+  EXPECT_EQ(list(std::nullopt, from - absl::Hours(30) + absl::Seconds(50), "X", 20),
+            want(std::nullopt, from - absl::Hours(30) + absl::Seconds(50), "X"));
+}
+
 TYPED_TEST(StoreConformanceTest, UnitsAndLotsAreFoundById) {
   auto b = this->InsertBasics(2);
   auto tx = this->Read();
