@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/storage/audit_period.h"
 #include "server/storage/pg_repositories.h"
 #include "server/storage/pg_rows.h"
 #include "steritrack/failpoint.h"
@@ -94,28 +95,34 @@ class PgAuditLog final : public AuditLogWrites {
     // With an action, a plain `action = $2` lets the planner walk the index events_action
     // (action, seq) for just that action's entries; "($2 = '' OR action = $2)" would hide it and
     // scan the whole trail, which a report asking for a rare action (refusals, stock alerts) pays
-    // at every run.
+    // at every run. With a time range the walk starts and ends where the period lies
+    // (audit_period.h): the planner, even with its statistics, walks the primary key from the
+    // cursor and filters on time (measured: 0.8 s to find a day 1.5M entries into a trail).
     static constexpr const char* kAnyAction =
         "SELECT " PG_EVENT_COLUMNS
-        " FROM events WHERE seq > $1 AND $2::text = '' "
+        " FROM events WHERE seq > $1 AND seq <= $7 AND $2::text = '' "
         "AND ($3::text = '' OR actor = $3) AND ($4::bigint IS NULL OR at >= $4) "
         "AND ($5::bigint IS NULL OR at < $5) "
         "ORDER BY seq LIMIT $6";
     static constexpr const char* kOneAction =
         "SELECT " PG_EVENT_COLUMNS
-        " FROM events WHERE action = $2 AND seq > $1 "
+        " FROM events WHERE action = $2 AND seq > $1 AND seq <= $7 "
         "AND ($3::text = '' OR actor = $3) AND ($4::bigint IS NULL OR at >= $4) "
         "AND ($5::bigint IS NULL OR at < $5) "
         "ORDER BY seq LIMIT $6";
     return tx_->Run(
         "ListAuditEntries", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Event>> {
+          PeriodProbes probes(t, f);
+          ASSIGN_OR_RETURN(const storage_internal::AuditWalk walk,
+                           storage_internal::AuditWalkFor(f, probes));
+          if (walk.none) return std::vector<Event>{};
           const std::optional<int64_t> from =
               f.from ? std::optional<int64_t>(Micros(*f.from)) : std::nullopt;
           const std::optional<int64_t> to =
               f.to ? std::optional<int64_t>(Micros(*f.to)) : std::nullopt;
           return Collect<Event>(
-              t.exec_params(f.action.empty() ? kAnyAction : kOneAction, f.after_seq, f.action,
-                            f.actor, from, to, int64_t{f.limit}),
+              t.exec_params(f.action.empty() ? kAnyAction : kOneAction, walk.after, f.action,
+                            f.actor, from, to, int64_t{f.limit}, walk.last),
               [](const pqxx::row& r) -> absl::StatusOr<Event> { return ReadEventRow(r); });
         });
   }
@@ -209,6 +216,49 @@ class PgAuditLog final : public AuditLogWrites {
   }
 
  private:
+  // The questions storage_internal::PeriodSeqs asks, in PostgreSQL: each a few pages of an index.
+  class PeriodProbes {
+   public:
+    PeriodProbes(pqxx::transaction_base& t, const AuditEntryFilter& f) : t_(t), f_(f) {}
+
+    absl::StatusOr<int64_t> Head() {
+      const pqxx::result rows = t_.exec_params("SELECT coalesce(max(seq), 0) FROM events");
+      return rows.empty() ? 0 : Int(rows[0], 0);
+    }
+    // In events_action (action, seq).
+    absl::StatusOr<int64_t> ActionEntriesAfter(int64_t after, int64_t cap) {
+      const pqxx::result rows = t_.exec_params(
+          "SELECT count(*) FROM (SELECT 1 FROM events WHERE action = $1 AND seq > $2 LIMIT $3) s",
+          f_.action, after, cap);
+      return rows.empty() ? 0 : Int(rows[0], 0);
+    }
+    // One step into events_at (at, seq), from either end of the period's range.
+    absl::StatusOr<std::optional<int64_t>> EndInTimeOrder(const storage_internal::PeriodMicros& p,
+                                                          bool last) {
+      const pqxx::result rows = t_.exec_params(
+          last ? "SELECT seq FROM events WHERE at >= $1 AND at <= $2 "
+                 "ORDER BY at DESC, seq DESC LIMIT 1"
+               : "SELECT seq FROM events WHERE at >= $1 AND at <= $2 ORDER BY at, seq LIMIT 1",
+          p.from, p.to_inclusive);
+      if (rows.empty()) return std::nullopt;
+      return Int(rows[0], 0);
+    }
+    // The period's whole range of events_at. "seq + 0": with min(seq) and max(seq) the planner
+    // walks the primary key from either end for the first entry in the period instead (measured:
+    // 1.2 s against 31 ms for a day 1.5M entries into a 3M-entry trail).
+    absl::StatusOr<storage_internal::SeqRange> SeqsOf(const storage_internal::PeriodMicros& p) {
+      const pqxx::result rows = t_.exec_params(
+          "SELECT min(seq + 0), max(seq + 0) FROM events WHERE at >= $1 AND at <= $2", p.from,
+          p.to_inclusive);
+      if (rows.empty() || IsNull(rows[0], 0)) return storage_internal::SeqRange{};
+      return storage_internal::SeqRange{.first = Int(rows[0], 0), .last = Int(rows[0], 1)};
+    }
+
+   private:
+    pqxx::transaction_base& t_;
+    const AuditEntryFilter& f_;
+  };
+
   Tx* const tx_;
 };
 

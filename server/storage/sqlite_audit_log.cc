@@ -1,14 +1,12 @@
 // The audit trail and stored answers of idempotent writes in SQLite (steritrack::AuditLogWrites).
 // The hash chain is core's: this stores each entry with its hash and previous hash, and the head.
-#include <algorithm>
-#include <cstdlib>
-#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "server/storage/audit_period.h"
 #include "server/storage/sqlite_repositories.h"
 #include "server/storage/sqlite_rows.h"
 #include "steritrack/failpoint.h"
@@ -86,7 +84,7 @@ class SqliteAuditLog final : public AuditLogWrites {
     // With an action, a plain `action = ?2` lets SQLite walk the index events_action (action,
     // seq) for just that action's entries; "(?2 = '' OR action = ?2)" would hide it and scan the
     // whole trail, which a report asking for a rare action (refusals, stock alerts) pays at every
-    // run. `seq <= ?7` ends the walk at a period's last entry (PeriodSeqs).
+    // run. With a time range the walk starts and ends where the period lies (audit_period.h).
     static constexpr const char* kAnyAction =
         "SELECT " EVENT_COLUMNS
         " FROM events WHERE seq > ?1 AND seq <= ?7 AND ?2 = '' "
@@ -97,25 +95,18 @@ class SqliteAuditLog final : public AuditLogWrites {
         " FROM events WHERE action = ?2 AND seq > ?1 AND seq <= ?7 "
         "AND (?3 = '' OR actor = ?3) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5) "
         "ORDER BY seq LIMIT ?6";
-    int64_t after = f.after_seq;
-    int64_t last = std::numeric_limits<int64_t>::max();
-    if (f.from.has_value() || f.to.has_value()) {
-      ASSIGN_OR_RETURN(std::optional<SeqRange> period, PeriodSeqs(f));
-      if (period.has_value()) {
-        if (period->last < period->first) return std::vector<Event>{};
-        // Both bounds in one range: SQLite starts a walk from one lower bound only.
-        after = std::max(after, period->first - 1);
-        last = period->last;
-      }
-    }
+    PeriodProbes probes(*conn_, f);
+    ASSIGN_OR_RETURN(const storage_internal::AuditWalk walk,
+                     storage_internal::AuditWalkFor(f, probes));
+    if (walk.none) return std::vector<Event>{};
     ASSIGN_OR_RETURN(auto st, conn_->Prepare(f.action.empty() ? kAnyAction : kOneAction));
-    st->Bind(1, after)
+    st->Bind(1, walk.after)
         .Bind(2, f.action)
         .Bind(3, f.actor)
         .Bind(4, f.from ? std::optional<int64_t>(Micros(*f.from)) : std::nullopt)
         .Bind(5, f.to ? std::optional<int64_t>(Micros(*f.to)) : std::nullopt)
         .Bind(6, int64_t{f.limit})
-        .Bind(7, last);
+        .Bind(7, walk.last);
     return Collect<Event>(
         *st, [](const Statement& s) -> absl::StatusOr<Event> { return ReadEventRow(s); });
   }
@@ -223,70 +214,54 @@ class SqliteAuditLog final : public AuditLogWrites {
   }
 
  private:
-  // The seqs from `first` to `last` hold every entry of a period (none when last < first).
-  struct SeqRange {
-    int64_t first = 1;
-    int64_t last = 0;
-  };
+  // The questions storage_internal::PeriodSeqs asks, in SQLite: each a few pages of an index.
+  class PeriodProbes {
+   public:
+    PeriodProbes(Connection& conn, const AuditEntryFilter& f) : conn_(conn), f_(f) {}
 
-  // Where the entries of `f`'s period [from, to) lie in the trail, when finding out costs less
-  // than what a listing walks without knowing; nullopt when the walk is cheap anyway.
-  //
-  // A listing is in seq order and its walk starts at the page's `after_seq`: without bounds, a
-  // period far from both ends of a long trail walks every entry before it to reach it and every
-  // entry after it to know that none is left (a day of a 54M-entry trail took 30 s). Entries carry
-  // the server's clock, which can step back, so time order is not seq order and the period's seqs
-  // cannot be read off its two ends in events_at (at, seq): they are its whole range there, one
-  // index entry each (a day at 54M entries: 49,149 entries, 13 ms). That is read only when the
-  // walk it saves is longer: more than kCheapWalk entries to walk, and the trail outside the period
-  // that the walk would pass (estimated from the seqs of its ends in time order) larger than it.
-  absl::StatusOr<std::optional<SeqRange>> PeriodSeqs(const AuditEntryFilter& f) {
-    static constexpr int64_t kCheapWalk = 256;
-    const int64_t from = f.from ? Micros(*f.from) : std::numeric_limits<int64_t>::min();
-    const int64_t to_incl = f.to ? Micros(*f.to) - 1 : std::numeric_limits<int64_t>::max();
-    int64_t head = 0;
-    {
+    absl::StatusOr<int64_t> Head() {
       static constexpr const char* kSql = "SELECT coalesce(max(seq), 0) FROM events";
-      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
+      ASSIGN_OR_RETURN(auto st, conn_.Prepare(kSql));
       ASSIGN_OR_RETURN(bool row, st->Step());
-      if (row) head = st->Int(0);
+      return row ? st->Int(0) : 0;
     }
-    if (f.action.empty()) {
-      if (head - f.after_seq < kCheapWalk) return std::nullopt;
-    } else {
-      // The action's entries after the page, counted in events_action (action, seq) alone.
+    // In events_action (action, seq) alone.
+    absl::StatusOr<int64_t> ActionEntriesAfter(int64_t after, int64_t cap) {
       static constexpr const char* kSql =
           "SELECT count(*) FROM (SELECT 1 FROM events WHERE action = ?1 AND seq > ?2 LIMIT ?3)";
-      ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
-      st->Bind(1, f.action).Bind(2, f.after_seq).Bind(3, kCheapWalk);
+      ASSIGN_OR_RETURN(auto st, conn_.Prepare(kSql));
+      st->Bind(1, f_.action).Bind(2, after).Bind(3, cap);
       ASSIGN_OR_RETURN(bool row, st->Step());
-      if (!row || st->Int(0) < kCheapWalk) return std::nullopt;
+      return row ? st->Int(0) : 0;
     }
-    // The period's first and last entries in time order.
-    static constexpr const char* kFirstSql =
-        "SELECT seq FROM events WHERE at >= ?1 AND at <= ?2 ORDER BY at, seq LIMIT 1";
-    static constexpr const char* kLastSql =
-        "SELECT seq FROM events WHERE at >= ?1 AND at <= ?2 ORDER BY at DESC, seq DESC LIMIT 1";
-    int64_t ends[2] = {0, 0};
-    for (int i = 0; i < 2; ++i) {
-      ASSIGN_OR_RETURN(auto st, conn_->Prepare(i == 0 ? kFirstSql : kLastSql));
-      st->Bind(1, from).Bind(2, to_incl);
+    // One step into events_at (at, seq), from either end of the period's range.
+    absl::StatusOr<std::optional<int64_t>> EndInTimeOrder(const storage_internal::PeriodMicros& p,
+                                                          bool last) {
+      static constexpr const char* kFirstSql =
+          "SELECT seq FROM events WHERE at >= ?1 AND at <= ?2 ORDER BY at, seq LIMIT 1";
+      static constexpr const char* kLastSql =
+          "SELECT seq FROM events WHERE at >= ?1 AND at <= ?2 ORDER BY at DESC, seq DESC LIMIT 1";
+      ASSIGN_OR_RETURN(auto st, conn_.Prepare(last ? kLastSql : kFirstSql));
+      st->Bind(1, p.from).Bind(2, p.to_inclusive);
       ASSIGN_OR_RETURN(bool row, st->Step());
-      if (!row) return SeqRange{};  // no entry in the period at all
-      ends[i] = st->Int(0);
+      if (!row) return std::nullopt;
+      return st->Int(0);
     }
-    const int64_t inside = std::abs(ends[1] - ends[0]) + 1;
-    const int64_t outside =
-        std::max<int64_t>(0, ends[0] - f.after_seq) + std::max<int64_t>(0, head - ends[1]);
-    if (inside >= outside) return std::nullopt;
-    static constexpr const char* kRangeSql =
-        "SELECT min(seq), max(seq) FROM events WHERE at >= ?1 AND at <= ?2";
-    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kRangeSql));
-    st->Bind(1, from).Bind(2, to_incl);
-    ASSIGN_OR_RETURN(bool row, st->Step());
-    if (!row || st->IsNull(0)) return SeqRange{};
-    return SeqRange{.first = st->Int(0), .last = st->Int(1)};
-  }
+    // The period's whole range of events_at (a covering index: no entry is read).
+    absl::StatusOr<storage_internal::SeqRange> SeqsOf(const storage_internal::PeriodMicros& p) {
+      static constexpr const char* kSql =
+          "SELECT min(seq), max(seq) FROM events WHERE at >= ?1 AND at <= ?2";
+      ASSIGN_OR_RETURN(auto st, conn_.Prepare(kSql));
+      st->Bind(1, p.from).Bind(2, p.to_inclusive);
+      ASSIGN_OR_RETURN(bool row, st->Step());
+      if (!row || st->IsNull(0)) return storage_internal::SeqRange{};
+      return storage_internal::SeqRange{.first = st->Int(0), .last = st->Int(1)};
+    }
+
+   private:
+    Connection& conn_;
+    const AuditEntryFilter& f_;
+  };
 
   Connection* const conn_;
 };
