@@ -1,22 +1,26 @@
-// Where a period's audit entries lie in the trail, for a listing in seq order with a time range
-// (AuditLogReads::ListAuditEntries): shared by the SQLite and PostgreSQL backends, which each
-// answer the few questions it asks with their own statements. Internal to server/storage.
+// A listing of audit entries in seq order with a time range (AuditLogReads::ListAuditEntries),
+// walked only where the period lies in the trail: shared by the SQLite and PostgreSQL backends,
+// which each answer the few questions it asks with their own statements. Internal to
+// server/storage.
 //
 // Without it, a listing of a period walks the trail (or an action's entries) in seq order from the
 // page's after_seq and reads every entry for its time: every entry before the period to reach it,
 // and every entry after it to know that none is left (a day of a 54M-entry trail took 30 s).
-// Entries carry the server's clock, which can step back, so time order is not seq order and the
-// period's seqs cannot be read off its two ends in time order: they are the minimum and maximum
-// over its whole range of the index events_at (at, seq), one index entry each (a day at 54M
-// entries: 49,149 entries, 13 ms in SQLite). That is read only when the walk it saves is longer.
+// Entries carry the server's clock, which can step back, so time order is not seq order: the seqs
+// of the period's two ends in time order (one step each into the index events_at (at, seq)) are
+// only estimates of where it lies. Exactly, its seqs are the minimum and maximum over its whole
+// range of events_at, one index entry each (a day at 54M entries: 49,149 entries, 13 ms in SQLite).
+// That range is read only where a walk would otherwise pass more of the trail than the period.
 #ifndef STERITRACK_SERVER_STORAGE_AUDIT_PERIOD_H_
 #define STERITRACK_SERVER_STORAGE_AUDIT_PERIOD_H_
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <limits>
 #include <optional>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -43,60 +47,70 @@ struct SeqRange {
 // cost more.
 inline constexpr int64_t kCheapAuditWalk = 256;
 
-// `Probes` answers, for the listing's filter:
+// The entries of `f`, in seq order, at most f.limit.
+//
+// `walk(after, last, limit)` lists at most `limit` entries matching all of `f` with
+// after < seq <= last, in seq order: one range of the primary key or of events_action.
+// `probes` answers:
 //   absl::StatusOr<int64_t> Head();  the highest seq, 0 when none
-//   absl::StatusOr<int64_t> ActionEntriesAfter(int64_t after, int64_t cap);  the filter's action's
-//       entries after `after`, counted up to `cap` from its index alone
+//   absl::StatusOr<int64_t> ActionEntriesAfter(int64_t after, int64_t cap);  f.action's entries
+//       after `after`, counted up to `cap` from its index alone
 //   absl::StatusOr<std::optional<int64_t>> EndInTimeOrder(const PeriodMicros&, bool last);  the seq
 //       of the period's first (or last) entry in (at, seq) order; nullopt when it has none
 //   absl::StatusOr<SeqRange> SeqsOf(const PeriodMicros&);  min and max seq of the period's entries
-// Returns where the period's entries lie, or nullopt when the listing should walk as it would
-// without knowing: the walk is short (kCheapAuditWalk), or the trail outside the period that it
-// would pass, estimated from the seqs of the period's ends in time order, is not larger than the
-// period itself.
-template <typename Probes>
-absl::StatusOr<std::optional<SeqRange>> PeriodSeqs(const AuditEntryFilter& f, Probes& probes) {
+//
+// The plan, for a period (no period: the walk from the cursor to the end):
+// - a short walk (kCheapAuditWalk entries after the cursor, of the action if any) is walked;
+// - a cursor far before the period's first entry in time order (its first page): when the trail
+//   outside the period is larger than it, the walk takes the period's exact range, else walks;
+// - a cursor at or in the period (its next pages): the walk ends at the period's last entry in time
+//   order, which ends the period unless the clock stepped back. Only a page that comes back short
+//   looks further: the rest of the trail when that is shorter than the period, else the exact end.
+template <typename Probes, typename Walk>
+absl::StatusOr<std::vector<Event>> ListAuditPeriod(const AuditEntryFilter& f, Probes& probes,
+                                                   Walk walk) {
+  constexpr int64_t kNoEnd = std::numeric_limits<int64_t>::max();
+  const int64_t limit = f.limit;
+  if (!f.from.has_value() && !f.to.has_value()) return walk(f.after_seq, kNoEnd, limit);
   const PeriodMicros period{
       .from = f.from ? absl::ToUnixMicros(*f.from) : std::numeric_limits<int64_t>::min(),
-      .to_inclusive = f.to ? absl::ToUnixMicros(*f.to) - 1 : std::numeric_limits<int64_t>::max()};
+      .to_inclusive = f.to ? absl::ToUnixMicros(*f.to) - 1 : kNoEnd};
   ASSIGN_OR_RETURN(const int64_t head, probes.Head());
   if (f.action.empty()) {
-    if (head - f.after_seq < kCheapAuditWalk) return std::nullopt;
+    if (head - f.after_seq < kCheapAuditWalk) return walk(f.after_seq, kNoEnd, limit);
   } else {
     ASSIGN_OR_RETURN(const int64_t entries,
                      probes.ActionEntriesAfter(f.after_seq, kCheapAuditWalk));
-    if (entries < kCheapAuditWalk) return std::nullopt;
+    if (entries < kCheapAuditWalk) return walk(f.after_seq, kNoEnd, limit);
   }
   ASSIGN_OR_RETURN(const std::optional<int64_t> first, probes.EndInTimeOrder(period, false));
-  if (!first.has_value()) return SeqRange{};  // no entry in the period at all
+  if (!first.has_value()) return std::vector<Event>{};  // no entry in the period at all
   ASSIGN_OR_RETURN(const std::optional<int64_t> last, probes.EndInTimeOrder(period, true));
-  if (!last.has_value()) return SeqRange{};
+  if (!last.has_value()) return std::vector<Event>{};
   const int64_t inside = std::abs(*last - *first) + 1;
-  const int64_t outside =
-      std::max<int64_t>(0, *first - f.after_seq) + std::max<int64_t>(0, head - *last);
-  if (inside >= outside) return std::nullopt;
-  return probes.SeqsOf(period);
-}
+  const int64_t before = std::max<int64_t>(0, *first - f.after_seq);
+  const int64_t beyond = std::max<int64_t>(0, head - *last);
 
-// The seqs a listing of `f` walks: those after `after` up to `last`; none at all when `none`.
-// Both bounds go into one range of the walk's index: SQLite starts a walk from one lower bound
-// only, so `after` is the later of the page's cursor and the period's start.
-struct AuditWalk {
-  int64_t after = 0;
-  int64_t last = std::numeric_limits<int64_t>::max();
-  bool none = false;
-};
-
-template <typename Probes>
-absl::StatusOr<AuditWalk> AuditWalkFor(const AuditEntryFilter& f, Probes& probes) {
-  AuditWalk walk{.after = f.after_seq};
-  if (!f.from.has_value() && !f.to.has_value()) return walk;
-  ASSIGN_OR_RETURN(const std::optional<SeqRange> period, PeriodSeqs(f, probes));
-  if (!period.has_value()) return walk;
-  if (period->empty()) return AuditWalk{.none = true};
-  walk.after = std::max(walk.after, period->first - 1);
-  walk.last = period->last;
-  return walk;
+  if (before > kCheapAuditWalk) {
+    if (inside >= before + beyond) return walk(f.after_seq, kNoEnd, limit);
+    ASSIGN_OR_RETURN(const SeqRange exact, probes.SeqsOf(period));
+    if (exact.empty()) return std::vector<Event>{};
+    return walk(std::max(f.after_seq, exact.first - 1), exact.last, limit);
+  }
+  const int64_t estimated_end = std::max(f.after_seq, *last);
+  ASSIGN_OR_RETURN(std::vector<Event> entries, walk(f.after_seq, estimated_end, limit));
+  const int64_t missing = limit - static_cast<int64_t>(entries.size());
+  if (missing <= 0) return entries;
+  int64_t end = kNoEnd;
+  if (beyond > inside) {
+    ASSIGN_OR_RETURN(const SeqRange exact, probes.SeqsOf(period));
+    if (exact.empty() || exact.last <= estimated_end) return entries;
+    end = exact.last;
+  }
+  ASSIGN_OR_RETURN(std::vector<Event> more, walk(estimated_end, end, missing));
+  entries.insert(entries.end(), std::make_move_iterator(more.begin()),
+                 std::make_move_iterator(more.end()));
+  return entries;
 }
 
 }  // namespace steritrack::storage_internal

@@ -113,17 +113,19 @@ class PgAuditLog final : public AuditLogWrites {
     return tx_->Run(
         "ListAuditEntries", [&](pqxx::transaction_base& t) -> absl::StatusOr<std::vector<Event>> {
           PeriodProbes probes(t, f);
-          ASSIGN_OR_RETURN(const storage_internal::AuditWalk walk,
-                           storage_internal::AuditWalkFor(f, probes));
-          if (walk.none) return std::vector<Event>{};
           const std::optional<int64_t> from =
               f.from ? std::optional<int64_t>(Micros(*f.from)) : std::nullopt;
           const std::optional<int64_t> to =
               f.to ? std::optional<int64_t>(Micros(*f.to)) : std::nullopt;
-          return Collect<Event>(
-              t.exec_params(f.action.empty() ? kAnyAction : kOneAction, walk.after, f.action,
-                            f.actor, from, to, int64_t{f.limit}, walk.last),
-              [](const pqxx::row& r) -> absl::StatusOr<Event> { return ReadEventRow(r); });
+          return storage_internal::ListAuditPeriod(
+              f, probes,
+              [&](int64_t after, int64_t last,
+                  int64_t limit) -> absl::StatusOr<std::vector<Event>> {
+                return Collect<Event>(
+                    t.exec_params(f.action.empty() ? kAnyAction : kOneAction, after, f.action,
+                                  f.actor, from, to, limit, last),
+                    [](const pqxx::row& r) -> absl::StatusOr<Event> { return ReadEventRow(r); });
+              });
         });
   }
 

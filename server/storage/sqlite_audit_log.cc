@@ -96,19 +96,20 @@ class SqliteAuditLog final : public AuditLogWrites {
         "AND (?3 = '' OR actor = ?3) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5) "
         "ORDER BY seq LIMIT ?6";
     PeriodProbes probes(*conn_, f);
-    ASSIGN_OR_RETURN(const storage_internal::AuditWalk walk,
-                     storage_internal::AuditWalkFor(f, probes));
-    if (walk.none) return std::vector<Event>{};
-    ASSIGN_OR_RETURN(auto st, conn_->Prepare(f.action.empty() ? kAnyAction : kOneAction));
-    st->Bind(1, walk.after)
-        .Bind(2, f.action)
-        .Bind(3, f.actor)
-        .Bind(4, f.from ? std::optional<int64_t>(Micros(*f.from)) : std::nullopt)
-        .Bind(5, f.to ? std::optional<int64_t>(Micros(*f.to)) : std::nullopt)
-        .Bind(6, int64_t{f.limit})
-        .Bind(7, walk.last);
-    return Collect<Event>(
-        *st, [](const Statement& s) -> absl::StatusOr<Event> { return ReadEventRow(s); });
+    return storage_internal::ListAuditPeriod(
+        f, probes,
+        [&](int64_t after, int64_t last, int64_t limit) -> absl::StatusOr<std::vector<Event>> {
+          ASSIGN_OR_RETURN(auto st, conn_->Prepare(f.action.empty() ? kAnyAction : kOneAction));
+          st->Bind(1, after)
+              .Bind(2, f.action)
+              .Bind(3, f.actor)
+              .Bind(4, f.from ? std::optional<int64_t>(Micros(*f.from)) : std::nullopt)
+              .Bind(5, f.to ? std::optional<int64_t>(Micros(*f.to)) : std::nullopt)
+              .Bind(6, limit)
+              .Bind(7, last);
+          return Collect<Event>(
+              *st, [](const Statement& s) -> absl::StatusOr<Event> { return ReadEventRow(s); });
+        });
   }
 
   absl::StatusOr<int64_t> LastEventSeq() override {

@@ -979,7 +979,7 @@ TYPED_TEST(StoreConformanceTest, EventsBetweenPageByTimeThenSeq) {
 
 // Audit entries of a period, in seq order, exactly those whose time is in it, page after page,
 // with or without an action: even when the server's clock stepped back so that time order is not
-// seq order (an entry before the period's others in the trail, one after them), and when the trail
+// seq order (an entry before the period's others in the trail, two after them), and when the trail
 // around the period is long enough that a backend reads where the period lies instead of walking
 // the trail.
 TYPED_TEST(StoreConformanceTest, AuditEntriesOfAPeriodAreExactWhenTheClockSteppedBack) {
@@ -1004,6 +1004,9 @@ TYPED_TEST(StoreConformanceTest, AuditEntriesOfAPeriodAreExactWhenTheClockSteppe
     for (int i = 0; i < 400; ++i) append(to + absl::Hours(1) + absl::Seconds(i), "X");
     append(from + absl::Minutes(45), "Y");  // the clock stepped back into the period
     for (int i = 0; i < 300; ++i) append(to + absl::Hours(3) + absl::Seconds(i), "X");
+    // And again, after the period's last entry in time order.
+    append(from + absl::Minutes(5) + absl::Seconds(30), "X");
+    for (int i = 300; i < 600; ++i) append(to + absl::Hours(3) + absl::Seconds(i), "X");
     ASSERT_TRUE(tx->Commit().ok());
   }
   auto want = [&](std::optional<absl::Time> lo, std::optional<absl::Time> hi,
@@ -1035,7 +1038,7 @@ TYPED_TEST(StoreConformanceTest, AuditEntriesOfAPeriodAreExactWhenTheClockSteppe
     }
     return seqs;
   };
-  ASSERT_THAT(want(from, to, ""), SizeIs(12));
+  ASSERT_THAT(want(from, to, ""), SizeIs(13));
   for (const std::string_view action : {"", "X", "Y"}) {
     for (const int page_size : {1, 4, 100}) {
       EXPECT_EQ(list(from, to, action, page_size), want(from, to, action))

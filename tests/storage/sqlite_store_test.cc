@@ -1328,6 +1328,22 @@ TEST_F(SqliteStoreQueryTest, APeriodsAuditEntriesAreReadWhereTheyLieNotByWalking
     EXPECT_LT(pages, 30) << "action '" << action << "': " << pages << " pages, against "
                          << all_entries << " for every entry";
   }
+  // A next page, full and then short (the last): from a cursor in the period.
+  for (const auto& [limit, want] :
+       {std::pair{2, std::vector{in_period[2], in_period[3]}},
+        std::pair{10, std::vector{in_period[2], in_period[3], in_period[4], in_period[5]}}}) {
+    const int64_t pages = PagesOf([&](ReadTransaction& tx) {
+      EXPECT_THAT(
+          SeqsOf(tx.audit()
+                     .ListAuditEntries(
+                         {.after_seq = in_period[1], .from = from, .to = to, .limit = limit})
+                     .value()),
+          ElementsAreArray(want))
+          << "pages of " << limit;
+    });
+    EXPECT_LT(pages, 30) << "a next page of " << limit << ": " << pages << " pages, against "
+                         << all_entries << " for every entry";
+  }
 }
 
 TEST_F(SqliteStoreTest, SavedRequestRoundTripsByteForByte) {
