@@ -218,7 +218,8 @@ class PgAuditLog final : public AuditLogWrites {
   }
 
  private:
-  // The questions storage_internal::PeriodSeqs asks, in PostgreSQL: each a few pages of an index.
+  // The questions storage_internal::ListAuditPeriod asks, in PostgreSQL: each a few pages of an
+  // index.
   class PeriodProbes {
    public:
     PeriodProbes(pqxx::transaction_base& t, const AuditEntryFilter& f) : t_(t), f_(f) {}
@@ -228,10 +229,11 @@ class PgAuditLog final : public AuditLogWrites {
       return rows.empty() ? 0 : Int(rows[0], 0);
     }
     // In events_action (action, seq).
-    absl::StatusOr<int64_t> ActionEntriesAfter(int64_t after, int64_t cap) {
+    absl::StatusOr<int64_t> ActionEntriesBetween(int64_t after, int64_t last, int64_t cap) {
       const pqxx::result rows = t_.exec_params(
-          "SELECT count(*) FROM (SELECT 1 FROM events WHERE action = $1 AND seq > $2 LIMIT $3) s",
-          f_.action, after, cap);
+          "SELECT count(*) FROM (SELECT 1 FROM events WHERE action = $1 AND seq > $2 "
+          "AND seq <= $3 LIMIT $4) s",
+          f_.action, after, last, cap);
       return rows.empty() ? 0 : Int(rows[0], 0);
     }
     // One step into events_at (at, seq), from either end of the period's range.

@@ -215,7 +215,7 @@ class SqliteAuditLog final : public AuditLogWrites {
   }
 
  private:
-  // The questions storage_internal::PeriodSeqs asks, in SQLite: each a few pages of an index.
+  // The questions storage_internal::ListAuditPeriod asks, in SQLite: each a few pages of an index.
   class PeriodProbes {
    public:
     PeriodProbes(Connection& conn, const AuditEntryFilter& f) : conn_(conn), f_(f) {}
@@ -227,11 +227,12 @@ class SqliteAuditLog final : public AuditLogWrites {
       return row ? st->Int(0) : 0;
     }
     // In events_action (action, seq) alone.
-    absl::StatusOr<int64_t> ActionEntriesAfter(int64_t after, int64_t cap) {
+    absl::StatusOr<int64_t> ActionEntriesBetween(int64_t after, int64_t last, int64_t cap) {
       static constexpr const char* kSql =
-          "SELECT count(*) FROM (SELECT 1 FROM events WHERE action = ?1 AND seq > ?2 LIMIT ?3)";
+          "SELECT count(*) FROM (SELECT 1 FROM events WHERE action = ?1 AND seq > ?2 "
+          "AND seq <= ?3 LIMIT ?4)";
       ASSIGN_OR_RETURN(auto st, conn_.Prepare(kSql));
-      st->Bind(1, f_.action).Bind(2, after).Bind(3, cap);
+      st->Bind(1, f_.action).Bind(2, after).Bind(3, last).Bind(4, cap);
       ASSIGN_OR_RETURN(bool row, st->Step());
       return row ? st->Int(0) : 0;
     }

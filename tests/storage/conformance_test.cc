@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -287,6 +288,55 @@ class StoreConformanceTest : public ::testing::Test {
     }
     ASSERT_TRUE(tx->Commit().ok());
   }
+  // Appends an audit entry at `at` through core's chain, kept in timed_ for Timed().
+  void AppendTimed(WriteTransaction& tx, absl::Time at, std::string_view action) {
+    Event e{.at = at,
+            .actor = "nurse.kim",
+            .action = std::string(action),
+            .detail = StrCat("entry ", timed_.size() + 1)};
+    absl::StatusOr<int64_t> seq = audit_chain::Append(tx.audit(), *TestSha256(), e);
+    ASSERT_TRUE(seq.ok()) << seq.status();
+    e.seq = *seq;
+    timed_.push_back(std::move(e));
+  }
+  // The seqs of the entries AppendTimed appended in [lo, hi) with `action` (empty: any).
+  std::vector<int64_t> Timed(std::optional<absl::Time> lo, std::optional<absl::Time> hi,
+                             std::string_view action) const {
+    std::vector<int64_t> seqs;
+    for (const Event& e : timed_) {
+      if ((!lo || e.at >= *lo) && (!hi || e.at < *hi) && (action.empty() || e.action == action)) {
+        seqs.push_back(e.seq);
+      }
+    }
+    return seqs;
+  }
+  // Every entry ListAuditEntries gives for [lo, hi) and `action`, paged the two ways callers page:
+  // as the audit log does (a page_size + 1 ask, the cursor at the last entry kept) and as the
+  // report does (a page_size ask, the cursor at the last entry). Both must give the same seqs.
+  std::vector<int64_t> ListTimed(std::optional<absl::Time> lo, std::optional<absl::Time> hi,
+                                 std::string_view action, int page_size) {
+    std::vector<int64_t> by_way[2];
+    for (int way = 0; way < 2; ++way) {
+      std::unique_ptr<ReadTransaction> tx = Read();
+      const int ask = way == 0 ? page_size + 1 : page_size;
+      for (int64_t after = 0;;) {
+        absl::StatusOr<std::vector<Event>> page =
+            tx->audit().ListAuditEntries({.after_seq = after,
+                                          .action = std::string(action),
+                                          .from = lo,
+                                          .to = hi,
+                                          .limit = ask});
+        EXPECT_TRUE(page.ok()) << page.status();
+        if (!page.ok()) break;
+        const size_t keep = std::min(page->size(), static_cast<size_t>(page_size));
+        for (size_t i = 0; i < keep; ++i) by_way[way].push_back((*page)[i].seq);
+        if (static_cast<int>(page->size()) < ask || keep == 0) break;
+        after = (*page)[keep - 1].seq;
+      }
+    }
+    EXPECT_EQ(by_way[0], by_way[1]) << "paged as the audit log, then as the report";
+    return by_way[0];
+  }
   AuditChainCheck Verify() {
     std::unique_ptr<ReadTransaction> tx = Read();
     absl::StatusOr<AuditChainCheck> check = audit_chain::Verify(tx->audit(), *TestSha256());
@@ -302,6 +352,7 @@ class StoreConformanceTest : public ::testing::Test {
   }
 
   Backend backend_;
+  std::vector<Event> timed_;
 };
 
 using Backends = ::testing::Types<FakeBackend, SqliteFileBackend, SqliteMemoryBackend,
@@ -979,28 +1030,23 @@ TYPED_TEST(StoreConformanceTest, EventsBetweenPageByTimeThenSeq) {
 
 // Audit entries of a period, in seq order, exactly those whose time is in it, page after page,
 // with or without an action: even when the server's clock stepped back so that time order is not
-// seq order (an entry before the period's others in the trail, two after them), and when the trail
+// seq order (an entry before the period's others in the trail, two after them), at the period's
+// first and last microseconds, and when the trail
 // around the period is long enough that a backend reads where the period lies instead of walking
 // the trail.
 TYPED_TEST(StoreConformanceTest, AuditEntriesOfAPeriodAreExactWhenTheClockSteppedBack) {
   const absl::Time from = kNow, to = kNow + absl::Hours(1);
-  std::vector<Event> appended;
   {
     auto tx = this->Write();
     auto append = [&](absl::Time at, std::string_view action) {
-      Event e{.at = at,
-              .actor = "nurse.kim",
-              .action = std::string(action),
-              .detail = StrCat("entry ", appended.size() + 1)};
-      absl::StatusOr<int64_t> seq = audit_chain::Append(tx->audit(), *TestSha256(), e);
-      ASSERT_TRUE(seq.ok()) << seq.status();
-      e.seq = *seq;
-      appended.push_back(std::move(e));
+      this->AppendTimed(*tx, at, action);
     };
     for (int i = 0; i < 400; ++i) append(from - absl::Hours(30) + absl::Seconds(i), "X");
     append(from + absl::Minutes(30), "X");  // the clock ran ahead into the period, then back
     for (int i = 0; i < 100; ++i) append(from - absl::Hours(1) + absl::Seconds(i), "X");
     for (int i = 0; i < 10; ++i) append(from + absl::Minutes(i), i % 2 == 0 ? "X" : "Y");
+    append(to - absl::Microseconds(1), "X");  // the period's last microsecond: in it
+    append(to, "X");                          // its end: not
     for (int i = 0; i < 400; ++i) append(to + absl::Hours(1) + absl::Seconds(i), "X");
     append(from + absl::Minutes(45), "Y");  // the clock stepped back into the period
     for (int i = 0; i < 300; ++i) append(to + absl::Hours(3) + absl::Seconds(i), "X");
@@ -1009,48 +1055,42 @@ TYPED_TEST(StoreConformanceTest, AuditEntriesOfAPeriodAreExactWhenTheClockSteppe
     for (int i = 300; i < 600; ++i) append(to + absl::Hours(3) + absl::Seconds(i), "X");
     ASSERT_TRUE(tx->Commit().ok());
   }
-  auto want = [&](std::optional<absl::Time> lo, std::optional<absl::Time> hi,
-                  std::string_view action) {
-    std::vector<int64_t> seqs;
-    for (const Event& e : appended) {
-      if ((!lo || e.at >= *lo) && (!hi || e.at < *hi) && (action.empty() || e.action == action)) {
-        seqs.push_back(e.seq);
-      }
-    }
-    return seqs;
-  };
-  auto tx = this->Read();
-  auto list = [&](std::optional<absl::Time> lo, std::optional<absl::Time> hi,
-                  std::string_view action, int page_size) {
-    std::vector<int64_t> seqs;
-    for (int64_t after = 0;;) {
-      absl::StatusOr<std::vector<Event>> page =
-          tx->audit().ListAuditEntries({.after_seq = after,
-                                        .action = std::string(action),
-                                        .from = lo,
-                                        .to = hi,
-                                        .limit = page_size});
-      EXPECT_TRUE(page.ok()) << page.status();
-      if (!page.ok() || page->empty()) break;
-      for (const Event& e : *page) seqs.push_back(e.seq);
-      after = page->back().seq;
-      if (static_cast<int>(page->size()) < page_size) break;
-    }
-    return seqs;
-  };
-  ASSERT_THAT(want(from, to, ""), SizeIs(13));
+  ASSERT_THAT(this->Timed(from, to, ""), SizeIs(14));
   for (const std::string_view action : {"", "X", "Y"}) {
     for (const int page_size : {1, 4, 100}) {
-      EXPECT_EQ(list(from, to, action, page_size), want(from, to, action))
+      EXPECT_EQ(this->ListTimed(from, to, action, page_size), this->Timed(from, to, action))
           << "action '" << action << "', pages of " << page_size;
     }
   }
   // An hour with no entry; the trail's last entries (no end); its first ones (no start).
-  EXPECT_THAT(list(to, to + absl::Hours(1), "", 10), IsEmpty());
-  EXPECT_EQ(list(to + absl::Hours(3), std::nullopt, "", 30),
-            want(to + absl::Hours(3), std::nullopt, ""));
-  EXPECT_EQ(list(std::nullopt, from - absl::Hours(30) + absl::Seconds(50), "X", 20),
-            want(std::nullopt, from - absl::Hours(30) + absl::Seconds(50), "X"));
+  EXPECT_THAT(this->ListTimed(to + absl::Hours(2), to + absl::Hours(3), "", 10), IsEmpty());
+  EXPECT_EQ(this->ListTimed(to + absl::Hours(3), std::nullopt, "", 30),
+            this->Timed(to + absl::Hours(3), std::nullopt, ""));
+  EXPECT_EQ(this->ListTimed(std::nullopt, from - absl::Hours(30) + absl::Seconds(50), "X", 20),
+            this->Timed(std::nullopt, from - absl::Hours(30) + absl::Seconds(50), "X"));
+}
+
+// A page that comes back short at the period's last entry in time order still finds an entry the
+// clock stepped back into the period after it, when the rest of the trail is short beside the
+// period (a backend that reads where the period lies then walks the rest instead).
+TYPED_TEST(StoreConformanceTest, AShortPageOfAPeriodLooksPastItsLastEntryInTimeOrder) {
+  const absl::Time from = kNow, to = kNow + absl::Hours(1);
+  {
+    auto tx = this->Write();
+    auto append = [&](absl::Time at) { this->AppendTimed(*tx, at, "X"); };
+    append(from);
+    for (int i = 0; i < 340; ++i) append(from - absl::Hours(2) + absl::Seconds(i));
+    append(from + absl::Minutes(50));  // the period's last entry in time order
+    for (int i = 0; i < 10; ++i) append(to + absl::Seconds(i));
+    append(from + absl::Minutes(10));  // the clock stepped back into the period
+    for (int i = 0; i < 10; ++i) append(to + absl::Hours(1) + absl::Seconds(i));
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  const std::vector<int64_t> want = this->Timed(from, to, "");
+  ASSERT_THAT(want, SizeIs(3));
+  for (const int page_size : {1, 2, 10}) {
+    EXPECT_EQ(this->ListTimed(from, to, "", page_size), want) << "pages of " << page_size;
+  }
 }
 
 TYPED_TEST(StoreConformanceTest, UnitsAndLotsAreFoundById) {
