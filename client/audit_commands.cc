@@ -20,13 +20,18 @@
 namespace steritrack::cli {
 namespace {
 
-// YYYY-MM-DD (the start of that day in this machine's zone) or an RFC 3339 time.
+// YYYY-MM-DD (the start of that day in this machine's zone) or an RFC 3339 time, to the
+// nanosecond it gives: the trail keeps microseconds, and a period that ends at 09:10:00.5 is not
+// one that ends at 09:10:00.
 bool ParseWhen(const std::string& text, google::protobuf::Timestamp* out) {
   absl::Time t;
   std::string error;
   if (absl::ParseTime("%Y-%m-%d", text, absl::LocalTimeZone(), &t, &error) ||
       absl::ParseTime(absl::RFC3339_full, text, &t, &error)) {
-    out->set_seconds(absl::ToUnixSeconds(t));
+    const int64_t seconds = absl::ToUnixSeconds(t);  // rounded down, so nanos are never negative
+    out->set_seconds(seconds);
+    out->set_nanos(
+        static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(seconds))));
     return true;
   }
   return false;

@@ -14,6 +14,7 @@ Run by ctest (e2e_audit), or by hand:
 """
 
 import os
+from datetime import datetime
 import signal
 import sys
 import unittest
@@ -77,6 +78,25 @@ class AuditTrailTest(E2ETestCase):
         nobody = self.assertOk(self.cli("audit", "log", "--actor", "nobody.at.all"))
         self.assertIn("no audit entries match", nobody.out)
         self.assertExit(self.cli("audit", "log", "--from", "yesterday"), 2)
+        # A period, as RFC 3339 times: exactly the entries in [--from, --to), in sequence order,
+        # page after page.
+        everything = self.assertOk(self.jcli("audit", "log", "--page-size", "1000")).json
+        times = [(int(e["sequence"]), datetime.fromisoformat(e["time"].replace("Z", "+00:00")))
+                 for e in everything["audit_log"]["entries"]]
+        start, end = times[1][1], times[-1][1]
+        want = [seq for seq, at in times if start <= at < end]
+        self.assertTrue(0 < len(want) < len(times), str(times))
+        got, token = [], []
+        while True:
+            listed = self.assertOk(self.jcli(
+                "audit", "log", "--from", start.isoformat().replace("+00:00", "Z"),
+                "--to", end.isoformat().replace("+00:00", "Z"), "--page-size", "2",
+                *token)).json["audit_log"]
+            got += [int(e["sequence"]) for e in listed.get("entries", [])]
+            if not listed.get("next_page_token"):
+                break
+            token = ["--page-token", listed["next_page_token"]]
+        self.assertEqual(got, want)
 
         # A correction (rule 9) is a new entry pointing at the one it corrects: nothing altered,
         # the trail still verifies, and the log shows what it corrects.
