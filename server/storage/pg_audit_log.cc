@@ -17,6 +17,12 @@
 namespace steritrack::pg {
 namespace {
 
+// The highest committed event seq, 0 when there is none.
+absl::StatusOr<int64_t> LastSeq(pqxx::transaction_base& t) {
+  const pqxx::result rows = t.exec_params("SELECT coalesce(max(seq), 0) FROM events");
+  return rows.empty() ? 0 : Int(rows[0], 0);
+}
+
 class PgAuditLog final : public AuditLogWrites {
  public:
   explicit PgAuditLog(Tx* tx) : tx_(tx) {}
@@ -130,10 +136,8 @@ class PgAuditLog final : public AuditLogWrites {
   }
 
   absl::StatusOr<int64_t> LastEventSeq() override {
-    static constexpr const char* kSql = "SELECT coalesce(max(seq), 0) FROM events";
     return tx_->Run("LastEventSeq", [&](pqxx::transaction_base& t) -> absl::StatusOr<int64_t> {
-      const pqxx::result rows = t.exec_params(kSql);
-      return rows.empty() ? 0 : Int(rows[0], 0);
+      return LastSeq(t);
     });
   }
 
@@ -224,10 +228,7 @@ class PgAuditLog final : public AuditLogWrites {
    public:
     PeriodProbes(pqxx::transaction_base& t, const AuditEntryFilter& f) : t_(t), f_(f) {}
 
-    absl::StatusOr<int64_t> Head() {
-      const pqxx::result rows = t_.exec_params("SELECT coalesce(max(seq), 0) FROM events");
-      return rows.empty() ? 0 : Int(rows[0], 0);
-    }
+    absl::StatusOr<int64_t> Head() { return LastSeq(t_); }
     // In events_action (action, seq).
     absl::StatusOr<int64_t> ActionEntriesBetween(int64_t after, int64_t last, int64_t cap) {
       const pqxx::result rows = t_.exec_params(

@@ -14,6 +14,14 @@
 namespace steritrack::sqlite {
 namespace {
 
+// The highest committed event seq, 0 when there is none.
+absl::StatusOr<int64_t> LastSeq(Connection& conn) {
+  static constexpr const char* kSql = "SELECT coalesce(max(seq), 0) FROM events";
+  ASSIGN_OR_RETURN(auto st, conn.Prepare(kSql));
+  ASSIGN_OR_RETURN(bool row, st->Step());
+  return row ? st->Int(0) : 0;
+}
+
 class SqliteAuditLog final : public AuditLogWrites {
  public:
   explicit SqliteAuditLog(Connection* conn) : conn_(conn) {}
@@ -112,12 +120,7 @@ class SqliteAuditLog final : public AuditLogWrites {
         });
   }
 
-  absl::StatusOr<int64_t> LastEventSeq() override {
-    static constexpr const char* kSql = "SELECT coalesce(max(seq), 0) FROM events";
-    ASSIGN_OR_RETURN(auto st, conn_->Prepare(kSql));
-    ASSIGN_OR_RETURN(bool row, st->Step());
-    return row ? st->Int(0) : 0;
-  }
+  absl::StatusOr<int64_t> LastEventSeq() override { return LastSeq(*conn_); }
 
   absl::StatusOr<AuditHead> ReadHead() override {
     AuditHead head;
@@ -220,12 +223,7 @@ class SqliteAuditLog final : public AuditLogWrites {
    public:
     PeriodProbes(Connection& conn, const AuditEntryFilter& f) : conn_(conn), f_(f) {}
 
-    absl::StatusOr<int64_t> Head() {
-      static constexpr const char* kSql = "SELECT coalesce(max(seq), 0) FROM events";
-      ASSIGN_OR_RETURN(auto st, conn_.Prepare(kSql));
-      ASSIGN_OR_RETURN(bool row, st->Step());
-      return row ? st->Int(0) : 0;
-    }
+    absl::StatusOr<int64_t> Head() { return LastSeq(conn_); }
     // In events_action (action, seq) alone.
     absl::StatusOr<int64_t> ActionEntriesBetween(int64_t after, int64_t last, int64_t cap) {
       static constexpr const char* kSql =

@@ -14,10 +14,10 @@ Run by ctest (e2e_audit), or by hand:
 """
 
 import os
-from datetime import datetime
 import signal
 import sys
 import unittest
+from datetime import datetime
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
