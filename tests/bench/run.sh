@@ -2,6 +2,7 @@
 # The benchmark suite (issue 11), one command, after the README set-up (deploy/install-deps.sh):
 #
 #   tests/bench/run.sh [--long] [--duration S] [--rate N] [--dir DIR] [--out FILE] [--build DIR]
+#                      [--big-treatments N] [--big-months M] [--no-big]
 #
 # Builds the server and the bench tools in Release (build/bench, reused when it exists), starts its
 # own steritrackd on a fresh database in a temporary directory (loopback, any free port) with an
@@ -24,8 +25,14 @@
 #             (R7 = the mean of the two batched steritrack runs / the peer); needs Debian's
 #             python3-grpcio and python3-protobuf and protoc, else R7 is left out (said so)
 # The baselines run again after the server's measurements (the machine is shared and its disk
-# drifts): both are kept, the ratios use their mean. Then it prints a table and writes
-# bench-results.json (every figure and the ratios). Default: 10 s per
+# drifts): both are kept, the ratios use their mean.
+#   at scale  R8, R9 and the server's peak RSS: tests/bench/big.sh on a generated database of
+#             --big-treatments over --big-months (default 280,000 in one month: the issue's
+#             month of ~280k treatments, generated once in about a minute and reused), with the
+#             same --duration and --rate; its figures go into the same table and file. The
+#             issue's full size: --big-treatments 10000000 --big-months 36 (~35 minutes to
+#             generate the first time, ~23 GB). --no-big leaves it out.
+# Then it prints one table and writes bench-results.json (every figure and the ratios). Default: 10 s per
 # measurement (2 s warm-up), a few minutes in all; --long: 60 s each. Benchmarks, not tests:
 # nothing is asserted about speed. A run is marked invalid if any call failed (other than the
 # server's RESOURCE_EXHAUSTED overload refusal, counted apart) or a sampled acknowledged open is not
@@ -41,6 +48,9 @@ IN_FLIGHT=64
 BUILD=build/bench
 OUT=bench-results.json
 DIR=""
+BIG_TREATMENTS=280000
+BIG_MONTHS=1
+BIG=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --long) DURATION=60; WARMUP=5 ;;
@@ -49,6 +59,9 @@ while [[ $# -gt 0 ]]; do
     --dir) DIR=$2; shift ;;
     --out) OUT=$2; shift ;;
     --build) BUILD=$2; shift ;;
+    --big-treatments) BIG_TREATMENTS=$2; shift ;;
+    --big-months) BIG_MONTHS=$2; shift ;;
+    --no-big) BIG=0 ;;
     -h|--help) awk 'NR > 1 && /^set -euo/ {exit} NR > 1' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -179,9 +192,20 @@ echo "== physical and storage baselines again" >&2
 "$BIN/steritrack_sqlite_bench" --dir "$DIR" --duration "$DURATION" --batch 100 \
   --json "$DIR/sqlite_after.json"
 
-python3 - "$DIR" "$OUT" "$DURATION" "$RATE" "$IN_FLIGHT" <<'PY'
+# R8, R9 and the peak RSS at scale, by big.sh (its own server on its generated database); its
+# table goes to $DIR/big.txt, its figures into this run's table and file below.
+rm -f "$DIR/big.json"
+if [[ "$BIG" == 1 ]]; then
+  echo "== at scale: tests/bench/big.sh --treatments $BIG_TREATMENTS --months $BIG_MONTHS" >&2
+  "$ROOT/tests/bench/big.sh" --treatments "$BIG_TREATMENTS" --months "$BIG_MONTHS" \
+    --duration "$DURATION" --rate "$RATE" --build "$BUILD" --out "$DIR/big.json" \
+    >"$DIR/big.txt" || STATUS=1
+fi
+
+python3 - "$DIR" "$OUT" "$DURATION" "$RATE" "$IN_FLIGHT" "$BIG" <<'PY'
 import datetime, json, os, platform, subprocess, sys
 d, out, duration, rate, in_flight = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+big_wanted = sys.argv[6] == "1"
 def load(name):
     try:
         with open(os.path.join(d, name + ".json")) as f:
@@ -222,7 +246,27 @@ ratios = {
     "open_throughput_over_sqlite_single_commits": ratio(oc["throughput_per_s"], sqlite["single_commits_per_s"]),
     "open_throughput_over_sqlite_batched_rows": ratio(oc["throughput_per_s"], sqlite["batched_rows_per_s"]),
 }
-valid = all(r["valid"] for r in (hc, oc, ho, oo, ocu, oc2, ocl) + ((peer,) if peer else ()))
+# At scale (big.sh): R8, R9 and the peak RSS, when they were asked for.
+big = None
+if big_wanted:
+    try:
+        with open(os.path.join(d, "big.json")) as f:
+            big = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"run INVALID: big.sh left no figures ({e}); see {os.path.join(d, 'big.txt')} and the messages above")
+        sys.exit(1)
+if big:
+    ratios.update({
+        "at_scale_treatments": big["treatments"],
+        "R8_history_p99_ms": big["R8"]["history_p99_ms"],
+        "R8_lot_look_back_p99_ms": big["R8"]["lot_look_back_p99_ms"],
+        "R8_month_report_s": big["R8"]["month_report_s"],
+        "R8_incremental_audit_verify_s": big["R8"]["incremental_verify_s"],
+        "R9_open_p99_with_report_loop_over_alone": big["R9_open_p99_with_report_loop_over_alone"],
+        "server_peak_rss_mb_at_scale": big["server_peak_rss_mb"],
+    })
+valid = all(r["valid"] for r in (hc, oc, ho, oo, ocu, oc2, ocl) + ((peer,) if peer else ())) and \
+    (big is None or big["valid"])
 overloaded = [n for n, r in (("health_open_loop", ho), ("open_open_loop", oo))
               if r.get("refused", 0) or r["throughput_per_s"] < 0.95 * rate]
 try:
@@ -238,6 +282,7 @@ result = {
     "storage": {"mean": sqlite, "before": sqlite_before, "after": sqlite_after},
     "health_closed": hc, "open_closed": oc, "health_open_loop": ho, "open_open_loop": oo,
     "open_closed_unbatched": ocu, "open_closed_again": oc2, "open_closed_clinic_treatments": ocl, "open_closed_python_peer": peer,
+    "at_scale": big,
     "ratios": ratios,
     "valid": valid,
     "open_loop_overloaded": overloaded,
@@ -300,12 +345,26 @@ print(f"| reference: that p99 / health Check p99 at {rate:.0f}/s | {ratios['R5_r
 r7 = ratios["R7_open_over_python_peer_64_in_flight"]
 print(f"| R7 open (mean of the two batched runs) / Python peer open, {in_flight} in flight | "
       f"{r7 if r7 is not None else 'not measured (no python3-grpcio)'} | >= 8 |")
+if big:
+    reads, month = big["reads"], big["report_month"]
+    size = f"{big['treatments']:,} treatments over {big['months']} month{'' if big['months'] == 1 else 's'}"
+    print(f"| R8 at {size}: cartridge history p99, 1 at a time (ms) | {ratios['R8_history_p99_ms']:.3f} | < 0.5 ms at 10M |")
+    print(f"| R8 lot look-back p99 ({reads['lot_look_back']['calls']} lots, ms) | {ratios['R8_lot_look_back_p99_ms']:.2f} | < 20 ms at 10M |")
+    print(f"| R8 compliance report, {month} ({reads['report']['treatments']:,} treatments, s) | {ratios['R8_month_report_s']:.2f} | < 2 s at 10M |")
+    print(f"| R8 incremental audit verify (s) | {ratios['R8_incremental_audit_verify_s']:.3f} | < 1 s at 10M |")
+    print(f"| R9 open p99 at {rate:.0f}/s with the report in a loop / alone, {big['R9_rounds']} rounds pooled | "
+          f"{ratios['R9_open_p99_with_report_loop_over_alone']} | <= 1.5 |")
+    print(f"| server peak RSS at scale (MB) | {ratios['server_peak_rss_mb_at_scale']} | <= 150 MB at 10M |")
+elif big_wanted is False:
+    print("| R8, R9, peak RSS | not measured (--no-big; tests/bench/big.sh) | |")
 print(f"| open throughput / fdatasync/s | {ratios['open_throughput_over_fdatasync']} | |")
 print(f"| open throughput / SQLite single-row commits/s | {ratios['open_throughput_over_sqlite_single_commits']} | |")
 print(f"| open throughput / SQLite batched rows/s | {ratios['open_throughput_over_sqlite_batched_rows']} | |")
 print()
 print("run VALID: no call failed (overload refusals aside), every sampled acknowledged open is stored" if valid
       else "run INVALID: a call failed or an acknowledged open is missing (see above)")
+if big:
+    print(f"at scale: big.sh's own table, with the pages, references and COMMIT counts beside R8 and R9: {os.path.join(d, 'big.txt')}")
 print(f"figures: {out}")
 PY
 exit $STATUS
