@@ -124,6 +124,22 @@ class ExportsTest(E2ETestCase):
         self.period = ("--from", self.today.isoformat(),
                        "--to", (self.today + datetime.timedelta(days=1)).isoformat())
 
+    def test_a_period_without_treatments_exports_as_valid_empty_files(self):
+        # A day the clinic was closed, long before the demo's data: nothing to export, and what is
+        # written is still a valid export (an integrator's nightly job runs on such days too).
+        period = ("--from", "2020-01-01", "--to", "2020-01-02")
+        ndjson = os.path.join(self.tmp, "closed.ndjson")
+        epcis = os.path.join(self.tmp, "closed.jsonld")
+        self.assertOk(self.export("fhir", *period, "--out", ndjson))
+        self.assertOk(self.export("epcis", *period, "--out", epcis))
+        with open(ndjson, encoding="utf-8") as f:
+            self.assertEqual(f.read(), "", "no treatment, no line")
+        with open(epcis, encoding="utf-8") as f:
+            self.assertEqual(json.load(f)["epcisBody"]["eventList"], [])
+        out = self.validate("--fhir-ndjson", ndjson, "--epcis", epcis)
+        self.assertIn(f"OK fhir-ndjson {ndjson} (0 bundles)", out)
+        self.assertIn(f"OK epcis {epcis} (0 events)", out)
+
     def test_a_clinic_day_exported_both_ways_passes_the_official_schemas(self):
         treatment = self.clinic_day()
         one = os.path.join(self.tmp, "one.json")

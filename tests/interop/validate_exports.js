@@ -277,7 +277,8 @@ function main() {
           count += 1;
           errors.push(...checkBundle(parseJson(line, file, i + 1), `line ${i + 1} `));
         });
-        if (count === 0) throw new FatalFileError(`${file}:1: no bundle in NDJSON file`);
+        // No line at all is a period without treatments: a valid export of zero bundles, as a
+        // FHIR bulk export of no resources is an empty file.
       } else {
         const result = checkDocument(parseJson(text, file));
         errors = result.errors;

@@ -53,6 +53,10 @@ sed -n 1p "$fixtures/fhir_bad.ndjson" >"$scratch/bundle_bad.json"
 expect bundle_good 0 '^OK fhir-bundle .*bundle_good\.json \(1 bundles\)$' -- --fhir-bundle "$scratch/bundle_good.json"
 expect bundle_bad 1 '^INVALID fhir-bundle .*bundle_bad\.json: entry\[1\]\.resource \(Device\)\.status' -- \
   --fhir-bundle "$scratch/bundle_bad.json"
+# A period without treatments is an empty NDJSON file: valid, zero bundles.
+: >"$scratch/empty.ndjson"
+expect empty_ndjson 0 '^OK fhir-ndjson .*empty\.ndjson \(0 bundles\)$' -- \
+  --fhir-ndjson "$scratch/empty.ndjson"
 # A valid file does not hide an invalid one given with it.
 expect mixed 1 '^OK epcis ' '^INVALID fhir-ndjson ' -- \
   --epcis "$fixtures/epcis_good.json" --fhir-ndjson "$fixtures/fhir_bad.ndjson"
