@@ -89,6 +89,33 @@ class PythonClientTest(E2ETestCase):
         self.assertEqual(len(set(cursors)), 3, shown)
         self.assertEqual(cursors, [f"e1.{n}" for n in (1, 2, 3)], shown)  # today's cursor form
 
+    def test_finish_disposes_of_the_cartridge_and_ends_the_treatment(self):
+        """--finish completes what the room does: the cartridge into the sharps container, the
+        treatment ended; after a STOP the treatment still ends, with nothing used."""
+        self.server = self.start_server()
+        self.receive(unit_code("PY-FIN1", "LOT-PY", far_future_expiry()))
+        rc, out, shown = self.example("--barcode", short_code("PY-FIN1"), "--finish", "SHARPS-7")
+        self.assertEqual(rc, 0, shown)
+        self.assertIn("cartridge PY-FIN1 disposed of into SHARPS-7", out, shown)
+        ended = re.search(r"^treatment (\d+) ended, 1 cartridge\(s\) used$", out, re.M)
+        self.assertTrue(ended, shown)
+        cartridge = self.show("PY-FIN1")
+        self.assertEqual(cartridge["state"], "CARTRIDGE_STATE_DISPOSED", cartridge)
+        treatment = self.show_treatment(ended.group(1))
+        self.assertEqual(treatment["state"], "TREATMENT_STATE_ENDED", treatment)
+        self.assertEqual([c["serial"] for c in treatment["cartridges"]], ["PY-FIN1"], treatment)
+
+        rc, out, shown = self.example("--barcode", short_code("PY-FIN1"), "--finish", "SHARPS-7")
+        self.assertEqual(rc, 3, shown)
+        self.assertIn("STOP CARTRIDGE_DISPOSED (domain steritrack)", out, shown)
+        self.assertIn("  container: SHARPS-7", out, shown)
+        stopped = re.search(r"^treatment (\d+) ended, 0 cartridge\(s\) used$", out, re.M)
+        self.assertTrue(stopped, shown)
+        self.assertNotEqual(stopped.group(1), ended.group(1), shown)
+        treatment = self.show_treatment(stopped.group(1))
+        self.assertEqual(treatment["state"], "TREATMENT_STATE_ENDED", treatment)
+        self.assertEqual(treatment.get("cartridges", []), [], treatment)
+
     def test_unknown_cartridge_is_not_a_stop(self):
         """NOT_FOUND (CARTRIDGE_NOT_IN_STOCK) is decoded too, but is exit 1, not a safety STOP."""
         self.server = self.start_server()

@@ -2,8 +2,11 @@
 """A clinic system talking to steritrackd with nothing but the .proto files.
 
 Starts a treatment, opens one cartridge for it and, on a refusal, prints the reason and facts the
-server sent (google.rpc.ErrorInfo in the grpc-status-details-bin trailer). With --watch N it then
-reads the first N events of the integrator event stream (WatchEvents) with their cursors.
+server sent (google.rpc.ErrorInfo in the grpc-status-details-bin trailer). With --finish CONTAINER
+it then completes the treatment as the room does: disposes of the opened cartridge into that
+sharps container and ends the treatment (after a STOP, it ends the treatment with nothing used).
+Without it the treatment stays in progress, as while the client is being treated. With --watch N
+it then reads the first N events of the integrator event stream (WatchEvents) with their cursors.
 
 Needs Debian 12's python3-grpcio and python3-protobuf, and protoc with grpc_python_plugin
 (protobuf-compiler, protobuf-compiler-grpc) or python3-grpc-tools to generate the stubs.
@@ -97,6 +100,9 @@ def main():
     parser.add_argument("--room", default="3")
     parser.add_argument("--clinician", default="nurse.kim")
     parser.add_argument("--client-ref", default="CLIENT-0042")
+    parser.add_argument("--finish", metavar="CONTAINER",
+                        help="then dispose of the cartridge into this sharps container and end "
+                             "the treatment")
     parser.add_argument("--watch", type=int, metavar="N", default=0,
                         help="then print the first N events of the event stream")
     parser.add_argument("--ca", default=os.environ.get("STERITRACK_CA"),
@@ -118,9 +124,16 @@ def main():
         if token:  # never a command-line argument: it would show in `ps`
             metadata.append(("authorization", f"Bearer {token}"))
         with open_channel(args) as channel:
+            treatments = treatment_grpc.TreatmentServiceStub(channel)
+
+            def end(treatment_id):
+                ended = treatments.EndTreatment(treatment_pb2.EndTreatmentRequest(
+                    id=treatment_id, request_id=str(uuid.uuid4())), metadata=metadata, timeout=10)
+                print(f"treatment {ended.id} ended, {len(ended.cartridges)} cartridge(s) used")
+
+            treatment, opened = None, False
             try:
                 if args.barcode:
-                    treatments = treatment_grpc.TreatmentServiceStub(channel)
                     # Every write carries a request id: a retry with the same id is answered
                     # with the first answer and records nothing twice.
                     treatment = treatments.StartTreatment(treatment_pb2.StartTreatmentRequest(
@@ -132,8 +145,23 @@ def main():
                         request_id=str(uuid.uuid4())), metadata=metadata, timeout=10)
                     print(f"OK to use: cartridge {cartridge.serial} (lot {cartridge.lot.lot}) "
                           f"opened for treatment {cartridge.treatment_id} in room {cartridge.room}")
+                    opened = True
+                    if args.finish:
+                        # Single use: into the sharps container, then the treatment ends.
+                        treatments.DisposeCartridge(treatment_pb2.DisposeCartridgeRequest(
+                            barcode=args.barcode, container_id=args.finish,
+                            request_id=str(uuid.uuid4())), metadata=metadata, timeout=10)
+                        print(f"cartridge {cartridge.serial} disposed of into {args.finish}")
+                        end(treatment.id)
             except grpc.RpcError as error:
-                return print_refusal(error)
+                code = print_refusal(error)
+                if args.finish and treatment is not None and not opened and code == 3:
+                    try:
+                        end(treatment.id)  # a STOP: nothing was used
+                    except grpc.RpcError as ending:
+                        print(f"ending the treatment: {ending.code().name}: {ending.details()}")
+                        return 1
+                return code
 
             if args.watch > 0:
                 events = events_grpc.EventServiceStub(channel)
