@@ -32,8 +32,9 @@
 #             same --duration and --rate; its figures go into the same table and file. The
 #             issue's full size: --big-treatments 10000000 --big-months 36 (~35 minutes to
 #             generate the first time, ~23 GB). --no-big leaves it out.
-# Then it prints one table and writes bench-results.json (every figure and the ratios). Default: 10 s per
-# measurement (2 s warm-up), a few minutes in all; --long: 60 s each. Benchmarks, not tests:
+# Then it prints one table and writes bench-results.json (every figure and the ratios). Default:
+# 10 s per measurement (2 s warm-up), about 9 minutes in all once built (5 with --no-big); --long:
+# 60 s each. Benchmarks, not tests:
 # nothing is asserted about speed. A run is marked invalid if any call failed (other than the
 # server's RESOURCE_EXHAUSTED overload refusal, counted apart) or a sampled acknowledged open is not
 # stored.
