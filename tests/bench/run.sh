@@ -34,8 +34,7 @@
 #             generate the first time, ~23 GB). --no-big leaves it out.
 # Then it prints one table and writes bench-results.json (every figure and the ratios). Default:
 # 10 s per measurement (2 s warm-up), about 9 minutes in all once built (5 with --no-big); --long:
-# 60 s each. Benchmarks, not tests:
-# nothing is asserted about speed. A run is marked invalid if any call failed (other than the
+# 60 s each. Benchmarks, not tests: nothing is asserted about speed. A run is marked invalid if any call failed (other than the
 # server's RESOURCE_EXHAUSTED overload refusal, counted apart) or a sampled acknowledged open is not
 # stored.
 set -euo pipefail
@@ -356,7 +355,7 @@ if big:
     print(f"| R9 open p99 at {rate:.0f}/s with the report in a loop / alone, {big['R9_rounds']} rounds pooled | "
           f"{ratios['R9_open_p99_with_report_loop_over_alone']} | <= 1.5 |")
     print(f"| server peak RSS at scale (MB) | {ratios['server_peak_rss_mb_at_scale']} | <= 150 MB at 10M |")
-elif big_wanted is False:
+else:  # --no-big (a wanted part that left no figures ended the run above)
     print("| R8, R9, peak RSS | not measured (--no-big; tests/bench/big.sh) | |")
 print(f"| open throughput / fdatasync/s | {ratios['open_throughput_over_fdatasync']} | |")
 print(f"| open throughput / SQLite single-row commits/s | {ratios['open_throughput_over_sqlite_single_commits']} | |")
