@@ -1,4 +1,4 @@
-// steritrack: the command-line client. Global options come before the command.
+// steritrack: the command-line client. Global options go before or after the command.
 // Settings come from flags, then the environment, then the configuration file.
 #include <unistd.h>
 
@@ -6,7 +6,12 @@
 #include <cstring>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "client/commands.h"
@@ -28,6 +33,34 @@ std::string ConfigPathFromArgs(int argc, char** argv) {
   }
   const char* env = std::getenv("STERITRACK_CONFIG");
   return env != nullptr ? env : "";
+}
+
+// The first option of a command that has the name of one of `app`'s own (global) options, as
+// "audit log --json"; nullopt when there is none. Globals fall through from every command
+// (Run), and a command's option of the same name would take it instead, silently.
+std::optional<std::string> ShadowedGlobal(CLI::App& app) {
+  std::set<std::string> globals;
+  for (const CLI::Option* option : app.get_options()) {
+    if (option == app.get_help_ptr() || option == app.get_help_all_ptr()) continue;
+    for (const std::string& name : option->get_lnames()) globals.insert(name);
+  }
+  std::vector<std::pair<CLI::App*, std::string>> todo{{&app, ""}};
+  while (!todo.empty()) {
+    auto [parent, path] = todo.back();
+    todo.pop_back();
+    for (CLI::App* command : parent->get_subcommands([](CLI::App*) { return true; })) {
+      const std::string here =
+          path.empty() ? command->get_name() : path + " " + command->get_name();
+      for (const CLI::Option* option : command->get_options()) {
+        if (option == command->get_help_ptr() || option == command->get_help_all_ptr()) continue;
+        for (const std::string& name : option->get_lnames()) {
+          if (globals.contains(name)) return here + " --" + name;
+        }
+      }
+      todo.emplace_back(command, here);
+    }
+  }
+  return std::nullopt;
 }
 
 // The safety check the command line asked for (open, item use), known as soon as the parser
@@ -91,6 +124,11 @@ int Run(int argc, char** argv, SafetyCheck& check) {
       "Token: $STERITRACK_TOKEN, else --token-file, else token_file in the config file; never\n"
       "on the command line.");
   app.require_subcommand(1);
+  // A global option after the command (`steritrack open BARCODE --treatment 3 --json`) is the
+  // same as before it: an option a command does not have falls through to its group and then
+  // to the app. Set before any command is added, which each inherits. No command has an option
+  // of a global's name, so nothing a command takes changes meaning.
+  app.fallthrough();
   std::string config_flag;
   app.add_option("--config", config_flag, "configuration file (TOML)")
       ->envname("STERITRACK_CONFIG");
@@ -139,6 +177,9 @@ int Run(int argc, char** argv, SafetyCheck& check) {
   steritrack::cli::AddEventsCommands(app, globals, action);
   steritrack::cli::AddAdminCommands(app, globals, action);
   steritrack::cli::AddCompletionCommand(app, action);
+  if (std::optional<std::string> clash = ShadowedGlobal(app)) {
+    throw std::logic_error("a command's option has a global option's name: " + *clash);
+  }
 
   // A command group's --help shows the examples of its commands.
   for (CLI::App* group : app.get_subcommands([](const CLI::App*) { return true; })) {

@@ -194,6 +194,51 @@ class ConfigTest(E2ETestCase):
                           stdin="CLIENT-ORDER\n" + short_code("OR-0001") + "\n")
         self.check_room_session(result, "15", "OR-0001")
 
+    def test_global_options_after_the_command_act_as_before_it(self):
+        """The CLI's own options may also follow the command, as people type them: --json,
+        --server, --request-id and --config after a command (or a group's command) do what they
+        do before it; an unknown option after it is still refused naming it."""
+        self.receive(unit_code("GA-0001"), unit_code("GA-0002"), unit_code("GA-0003"))
+        code = short_code("GA-0001")
+        after = self.cli("cartridge", "show", code, "--json")
+        self.assertEqual(after.rc, 0, str(after))
+        before = self.jcli("cartridge", "show", code)
+        self.assertEqual(json.loads(after.out)["cartridge"]["serial"], "GA-0001", str(after))
+        self.assertEqual(json.loads(after.out)["cartridge"], json.loads(before.out)["cartridge"])
+
+        # --server after the command, beating a closed address before it (the last one wins).
+        result = self.cli("cartridge", "show", code, "--server", self.server.address,
+                          missing_server=True, globals_=["--server", self.closed])
+        self.assertEqual(result.rc, 0, str(result))
+        self.assertIn("GA-0001", result.out)
+
+        # --request-id after the command: the same open twice is one open, answered twice.
+        treatment = self.start_treatment()
+        opened = [self.cli("open", short_code("GA-0002"), "--treatment", treatment,
+                           "--request-id", "after-the-command-1") for _ in range(2)]
+        for result in opened:
+            self.assertEqual(result.rc, 0, str(result))
+        self.assertEqual(opened[0].out, opened[1].out)
+        # A new request id for the same unit is a second use: refused.
+        again = self.cli("open", short_code("GA-0002"), "--treatment", treatment,
+                         "--request-id", "after-the-command-2")
+        self.assertEqual(again.rc, 3, str(again))
+
+        # A group's command (two levels down) and room mode.
+        log = self.cli("audit", "log", "--page-size", "1", "--json")
+        self.assertEqual(log.rc, 0, str(log))
+        self.assertIs(json.loads(log.out)["ok"], True, str(log))
+        good = self.config_file('room = "16"\nclinician = "nurse.after"\n', name="after.toml")
+        room = self.cli("room", "--config", good, "--json", missing_server=True,
+                        globals_=["--server", self.server.address],
+                        stdin="CLIENT-AFTER\n" + short_code("GA-0003") + "\n")
+        self.check_room_session(room, "16", "GA-0003")
+
+        typo = self.cli("cartridge", "show", code, "--jsn")
+        self.assertEqual(typo.rc, 2, str(typo))
+        self.assertIn("--jsn", typo.err)
+        self.assertEqual(typo.out, "", str(typo))
+
     # Bad files
 
     def assertBadFile(self, result, path, line, *words):
