@@ -9,23 +9,32 @@
 namespace steritrack::cli {
 namespace {
 
-void Walk(const CLI::App& app, const std::string& path, std::map<std::string, std::string>& words) {
+// The words after `path` (a command's own, then the global options that fall through to the app
+// from it, `globals`) go into `words`.
+void Walk(const CLI::App& app, const std::string& path, const std::string& globals,
+          std::map<std::string, std::string>& words) {
   std::ostringstream w;
   for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
     w << sub->get_name() << " ";
-    Walk(*sub, path.empty() ? sub->get_name() : path + "/" + sub->get_name(), words);
+    Walk(*sub, path.empty() ? sub->get_name() : path + "/" + sub->get_name(), globals, words);
   }
   for (const CLI::Option* opt : app.get_options()) {
     for (const std::string& name : opt->get_lnames()) w << "--" << name << " ";
   }
+  if (!path.empty() && app.get_fallthrough()) w << globals;
   words[path] = w.str();
 }
 
 }  // namespace
 
 std::string BashCompletion(const CLI::App& app) {
+  std::ostringstream globals;
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt == app.get_help_ptr() || opt == app.get_help_all_ptr()) continue;  // each has its own
+    for (const std::string& name : opt->get_lnames()) globals << "--" << name << " ";
+  }
   std::map<std::string, std::string> words;
-  Walk(app, "", words);
+  Walk(app, "", globals.str(), words);
   std::ostringstream s;
   s << "# bash completion for steritrack; load with: source <(steritrack completion bash)\n"
     << "_steritrack() {\n"

@@ -14,6 +14,7 @@ Python 3 standard library only.
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 import unittest
 
@@ -238,6 +239,28 @@ class ConfigTest(E2ETestCase):
         self.assertEqual(typo.rc, 2, str(typo))
         self.assertIn("--jsn", typo.err)
         self.assertEqual(typo.out, "", str(typo))
+
+    def test_bash_completion_offers_the_global_options_after_a_command(self):
+        """`steritrack completion bash`, loaded into a real bash: after a command, the completion
+        offers the command's options and the global ones, which work there too."""
+        script = self.cli("completion", "bash", missing_server=True, actor=None)
+        self.assertEqual(script.rc, 0, str(script))
+
+        def complete(*words):
+            line = ("source /dev/stdin; COMP_WORDS=(steritrack " + " ".join(words) + "); "
+                    "COMP_CWORD=${#COMP_WORDS[@]}; COMP_CWORD=$((COMP_CWORD - 1)); _steritrack; "
+                    'printf "%s\\n" "${COMPREPLY[@]}"')
+            done = subprocess.run(["bash", "-c", line], input=script.out, capture_output=True,
+                                  text=True, timeout=30, check=False)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            return done.stdout.split()
+
+        self.assertEqual(complete("open", "X", "--tr"), ["--treatment"])
+        self.assertEqual(complete("open", "X", "--js"), ["--json"])
+        self.assertEqual(complete("audit", "log", "--serv"), ["--server"])
+        self.assertEqual(complete("--js"), ["--json"])
+        self.assertEqual(complete("au"), ["audit"])
+        self.assertEqual(complete("open", "X", "--help").count("--help"), 1)
 
     # Bad files
 
