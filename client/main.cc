@@ -42,7 +42,8 @@ std::optional<std::string> ShadowedGlobal(CLI::App& app) {
   std::set<std::string> globals;
   for (const CLI::Option* option : app.get_options()) {
     if (option == app.get_help_ptr() || option == app.get_help_all_ptr()) continue;
-    for (const std::string& name : option->get_lnames()) globals.insert(name);
+    for (const std::string& name : option->get_lnames()) globals.insert("--" + name);
+    for (const std::string& name : option->get_snames()) globals.insert("-" + name);
   }
   std::vector<std::pair<CLI::App*, std::string>> todo{{&app, ""}};
   while (!todo.empty()) {
@@ -54,7 +55,10 @@ std::optional<std::string> ShadowedGlobal(CLI::App& app) {
       for (const CLI::Option* option : command->get_options()) {
         if (option == command->get_help_ptr() || option == command->get_help_all_ptr()) continue;
         for (const std::string& name : option->get_lnames()) {
-          if (globals.contains(name)) return here + " --" + name;
+          if (globals.contains("--" + name)) return here + " --" + name;
+        }
+        for (const std::string& name : option->get_snames()) {
+          if (globals.contains("-" + name)) return here + " -" + name;
         }
       }
       todo.emplace_back(command, here);

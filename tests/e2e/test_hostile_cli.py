@@ -247,6 +247,14 @@ class HostileCliTest(E2ETestCase):
         out, _ = self.assertRefused(["--json", "open", unit_code("H-8"), "--treatment", "01"],
                                     ["--treatment"])
         self.assertIn('"outcome":"STOP"', out)
+        # The CLI's own options after the command: --json still gives the STOP object, and a
+        # second --request-id is refused with the STOP line.
+        out, _ = self.assertRefused(["open", unit_code("H-8"), "--treatment", "01", "--json"],
+                                    ["--treatment"])
+        self.assertIn('"outcome":"STOP"', out)
+        out, _ = self.assertRefused(["--request-id", "a", "open", unit_code("H-8"), "--treatment",
+                                     "1", "--request-id", "b"], ["--request-id"])
+        self.assertTrue(out.startswith(STOP_OPEN), out)
 
 
 if __name__ == "__main__":
