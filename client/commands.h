@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "client/credentials.h"
@@ -61,6 +62,9 @@ void AddAdminCommands(CLI::App& app, const Globals& g, Action& action);
 void AddExportCommands(CLI::App& app, const Globals& g, Action& action);
 void AddCompletionCommand(CLI::App& app, Action& action);
 std::string BashCompletion(const CLI::App& app);
+// Every name of `app`'s own options as typed ("--json", "-j"), its --help and --help-all left
+// out: the global options when `app` is the whole CLI.
+std::vector<std::string> OptionNames(const CLI::App& app);
 
 // Shared formatting for text output.
 std::string FormatDate(const v1::Date& date);  // 2030-12-31

@@ -3,6 +3,8 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "client/commands.h"
 
@@ -27,12 +29,19 @@ void Walk(const CLI::App& app, const std::string& path, const std::string& globa
 
 }  // namespace
 
-std::string BashCompletion(const CLI::App& app) {
-  std::ostringstream globals;
+std::vector<std::string> OptionNames(const CLI::App& app) {
+  std::vector<std::string> names;
   for (const CLI::Option* opt : app.get_options()) {
-    if (opt == app.get_help_ptr() || opt == app.get_help_all_ptr()) continue;  // each has its own
-    for (const std::string& name : opt->get_lnames()) globals << "--" << name << " ";
+    if (opt == app.get_help_ptr() || opt == app.get_help_all_ptr()) continue;
+    for (const std::string& name : opt->get_lnames()) names.push_back("--" + name);
+    for (const std::string& name : opt->get_snames()) names.push_back("-" + name);
   }
+  return names;
+}
+
+std::string BashCompletion(const CLI::App& app) {
+  std::ostringstream globals;  // each command has its own --help
+  for (const std::string& name : OptionNames(app)) globals << name << " ";
   std::map<std::string, std::string> words;
   Walk(app, "", globals.str(), words);
   std::ostringstream s;

@@ -39,12 +39,8 @@ std::string ConfigPathFromArgs(int argc, char** argv) {
 // "audit log --json"; nullopt when there is none. Globals fall through from every command
 // (Run), and a command's option of the same name would take it instead, silently.
 std::optional<std::string> ShadowedGlobal(CLI::App& app) {
-  std::set<std::string> globals;
-  for (const CLI::Option* option : app.get_options()) {
-    if (option == app.get_help_ptr() || option == app.get_help_all_ptr()) continue;
-    for (const std::string& name : option->get_lnames()) globals.insert("--" + name);
-    for (const std::string& name : option->get_snames()) globals.insert("-" + name);
-  }
+  const std::vector<std::string> names = steritrack::cli::OptionNames(app);
+  const std::set<std::string> globals(names.begin(), names.end());
   std::vector<std::pair<CLI::App*, std::string>> todo{{&app, ""}};
   while (!todo.empty()) {
     auto [parent, path] = todo.back();
@@ -52,14 +48,8 @@ std::optional<std::string> ShadowedGlobal(CLI::App& app) {
     for (CLI::App* command : parent->get_subcommands([](CLI::App*) { return true; })) {
       const std::string here =
           path.empty() ? command->get_name() : path + " " + command->get_name();
-      for (const CLI::Option* option : command->get_options()) {
-        if (option == command->get_help_ptr() || option == command->get_help_all_ptr()) continue;
-        for (const std::string& name : option->get_lnames()) {
-          if (globals.contains("--" + name)) return here + " --" + name;
-        }
-        for (const std::string& name : option->get_snames()) {
-          if (globals.contains("-" + name)) return here + " -" + name;
-        }
+      for (const std::string& name : steritrack::cli::OptionNames(*command)) {
+        if (globals.contains(name)) return here + " " + name;
       }
       todo.emplace_back(command, here);
     }
